@@ -1,0 +1,318 @@
+/**
+ * The cpu backend: the readable reference every other backend is compared against.
+ *
+ * Plain TypeScript over ndarray views (data + shape + stride + offset) and ndarray-ops, in
+ * float64 (`cpu64`, what the laws prove gradients with) or float32 (`cpu32`). Transposes and
+ * broadcasts are views with permuted or zero strides, never copies. Convolution is im2col + GEMM.
+ *
+ * Law: this backend is the reference; laws/backend-agreement.test.ts compares the others to it,
+ * and laws/layers.test.ts proves every layer's backward against its forward on `cpu64`.
+ */
+import ndarray from 'ndarray';
+import type { NdArray } from 'ndarray';
+import ops from 'ndarray-ops';
+import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
+import { roundoff } from '../src/backend.js';
+import { ConfigError, ShapeError } from '../src/errors.js';
+import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
+import { alloc, assertSameShape, size, type Data, type DType, type Tensor } from '../src/tensor.js';
+
+const view = (t: { data: Data }, shape: number[], stride?: number[]): NdArray<Data> =>
+  ndarray(t.data, shape, stride);
+
+export function createCpuBackend(dtype: DType = 'float64'): Backend {
+  const out = (shape: readonly number[]): Tensor => ({ shape: [...shape], data: alloc(dtype, size(shape)) });
+  const from = (t: Tensor): Tensor => {
+    if ((dtype === 'float64') === t.data instanceof Float64Array) return t;
+    return { shape: [...t.shape], data: dtype === 'float64' ? Float64Array.from(t.data) : Float32Array.from(t.data) };
+  };
+  const flat = (t: Tensor): NdArray<Data> => view(t, [t.data.length]);
+
+  function unary(op: UnaryOp, x: Tensor): Tensor {
+    const y = out(x.shape);
+    const [Y, X] = [flat(y), flat(x)];
+    switch (op) {
+      case 'neg': ops.neg(Y, X); break;
+      case 'abs': ops.abs(Y, X); break;
+      case 'exp': ops.exp(Y, X); break;
+      case 'log': ops.log(Y, X); break;
+      case 'sqrt': ops.sqrt(Y, X); break;
+      case 'reciprocal': ops.recip(Y, X); break;
+      case 'square': ops.mul(Y, X, X); break;
+      case 'relu': ops.maxs(Y, X, 0); break;
+      default: {
+        const f = pointwise(op);
+        const [yd, xd] = [y.data, x.data];
+        for (let i = 0; i < xd.length; i++) yd[i] = f(xd[i]);
+      }
+    }
+    return y;
+  }
+
+  function scalar(op: ScalarOp, x: Tensor, s: number): Tensor {
+    if (!Number.isFinite(s) && !(op === 'max' || op === 'min')) throw new ConfigError(`scalar(${op}).s`, `must be finite, got ${s}`);
+    const y = out(x.shape);
+    const [Y, X] = [flat(y), flat(x)];
+    switch (op) {
+      case 'add': ops.adds(Y, X, s); break;
+      case 'mul': ops.muls(Y, X, s); break;
+      case 'max': ops.maxs(Y, X, s); break;
+      case 'min': ops.mins(Y, X, s); break;
+      default: {
+        const f = pointwiseScalar(op, s);
+        const [yd, xd] = [y.data, x.data];
+        for (let i = 0; i < xd.length; i++) yd[i] = f(xd[i]);
+      }
+    }
+    return y;
+  }
+
+  function binary(op: BinaryOp, a: Tensor, b: Tensor, axis?: number): Tensor {
+    const { outer, len, inner } = broadcastLayout(`binary(${op})`, a, b, axis);
+    const y = out(a.shape);
+    const shape3 = [outer, len, inner];
+    const Y = view(y, shape3);
+    const A = view(a, shape3);
+    // b repeated along `outer` and `inner` is a view with zero strides there.
+    const B = view(b, shape3, [0, len === 1 ? 0 : 1, 0]);
+    switch (op) {
+      case 'add': ops.add(Y, A, B); break;
+      case 'sub': ops.sub(Y, A, B); break;
+      case 'mul': ops.mul(Y, A, B); break;
+      case 'div': ops.div(Y, A, B); break;
+      case 'max': ops.max(Y, A, B); break;
+      case 'min': ops.min(Y, A, B); break;
+      case 'gt': ops.gt(Y, A, B); break;
+      default: throw new ConfigError('binary.op', `unknown op ${String(op)}`);
+    }
+    return y;
+  }
+
+  function axpy(a: Tensor, s: number, b: Tensor): Tensor {
+    assertSameShape('axpy', a, b);
+    const y = out(a.shape);
+    const [yd, ad, bd] = [y.data, a.data, b.data];
+    for (let i = 0; i < yd.length; i++) yd[i] = ad[i] + s * bd[i];
+    return y;
+  }
+
+  function select(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+    assertSameShape('select (cond vs a)', cond, a);
+    assertSameShape('select (a vs b)', a, b);
+    const y = out(a.shape);
+    const [yd, cd, ad, bd] = [y.data, cond.data, a.data, b.data];
+    for (let i = 0; i < yd.length; i++) yd[i] = cd[i] !== 0 ? ad[i] : bd[i];
+    return y;
+  }
+
+  function reduce(op: ReduceOp, x: Tensor, axis: number | null): Tensor {
+    const { shape, outer, len, inner } = reduceShape(x, axis);
+    const X = view(x, [outer, len, inner]);
+    const y = out(shape);
+    const Y = view(y, [outer, inner]);
+    if (len === 0 && (op === 'max' || op === 'maxAbs')) throw new ShapeError(`reduce(${op}) over an empty axis`, 'non-empty', x.shape);
+    const xd = X.data;
+    const [s0, s1, s2] = X.stride;
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        let acc = op === 'max' ? -Infinity : 0;
+        let p = o * s0 + i * s2;
+        for (let j = 0; j < len; j++, p += s1) {
+          const v = xd[p];
+          switch (op) {
+            case 'sum': acc += v; break;
+            case 'sumAbs': acc += Math.abs(v); break;
+            case 'sumSquares': acc += v * v; break;
+            case 'max': acc = v > acc || Number.isNaN(v) ? v : acc; break;
+            case 'maxAbs': { const u = Math.abs(v); acc = u > acc || Number.isNaN(u) ? u : acc; break; }
+          }
+        }
+        Y.set(o, i, acc);
+      }
+    }
+    return y;
+  }
+
+  function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+    const { m, k, n } = matmulShape(a, b, opts);
+    const A = opts.transA ? view(a, [k, m]).transpose(1, 0) : view(a, [m, k]);
+    const B = opts.transB ? view(b, [n, k]).transpose(1, 0) : view(b, [k, n]);
+    const c = out([m, n]);
+    gemm(m, k, n, A, B, c.data);
+    return c;
+  }
+
+  /** C[m,n] += Σ_k A[m,k]·B[k,n] over strided views, i-k-j order so the inner loop runs along C's row. */
+  function gemm(m: number, k: number, n: number, A: NdArray<Data>, B: NdArray<Data>, c: Data): void {
+    const [ad, as0, as1, ao] = [A.data, A.stride[0], A.stride[1], A.offset];
+    const [bd, bs0, bs1, bo] = [B.data, B.stride[0], B.stride[1], B.offset];
+    for (let i = 0; i < m; i++) {
+      const ci = i * n;
+      for (let p = 0; p < k; p++) {
+        const aip = ad[ao + i * as0 + p * as1];
+        if (aip === 0) continue;
+        const bp = bo + p * bs0;
+        for (let j = 0; j < n; j++) c[ci + j] += aip * bd[bp + j * bs1];
+      }
+    }
+  }
+
+  /** Patches of NHWC `x` as rows: `[n·oh·ow, kh·kw·cin]`, zero where the window hits padding. */
+  function im2col(x: Tensor, g: ConvGeometry): Tensor {
+    const cols = out([g.n * g.oh * g.ow, g.kh * g.kw * g.cin]);
+    const X = view(x, [g.n, g.h, g.w, g.cin]);
+    const C = view(cols, [g.n, g.oh, g.ow, g.kh, g.kw, g.cin]);
+    for (let b = 0; b < g.n; b++)
+      for (let oy = 0; oy < g.oh; oy++)
+        for (let ox = 0; ox < g.ow; ox++)
+          for (let ky = 0; ky < g.kh; ky++) {
+            const iy = oy * g.sh - g.ph + ky;
+            if (iy < 0 || iy >= g.h) continue;
+            for (let kx = 0; kx < g.kw; kx++) {
+              const ix = ox * g.sw - g.pw + kx;
+              if (ix < 0 || ix >= g.w) continue;
+              ops.assign(C.pick(b, oy, ox, ky, kx, null), X.pick(b, iy, ix, null));
+            }
+          }
+    return cols;
+  }
+
+  /** The adjoint of im2col: adds each patch row back into its NHWC positions. */
+  function col2im(cols: Tensor, g: ConvGeometry): Tensor {
+    const x = out([g.n, g.h, g.w, g.cin]);
+    const X = view(x, [g.n, g.h, g.w, g.cin]);
+    const C = view(cols, [g.n, g.oh, g.ow, g.kh, g.kw, g.cin]);
+    for (let b = 0; b < g.n; b++)
+      for (let oy = 0; oy < g.oh; oy++)
+        for (let ox = 0; ox < g.ow; ox++)
+          for (let ky = 0; ky < g.kh; ky++) {
+            const iy = oy * g.sh - g.ph + ky;
+            if (iy < 0 || iy >= g.h) continue;
+            for (let kx = 0; kx < g.kw; kx++) {
+              const ix = ox * g.sw - g.pw + kx;
+              if (ix < 0 || ix >= g.w) continue;
+              ops.addeq(X.pick(b, iy, ix, null), C.pick(b, oy, ox, ky, kx, null));
+            }
+          }
+    return x;
+  }
+
+  const kernelMatrix = (w: Tensor, g: ConvGeometry): Tensor => ({ shape: [g.cout, g.kh * g.kw * g.cin], data: w.data });
+
+  function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions): Tensor {
+    const g = convGeometry(x.shape, w.shape, opts);
+    const y = matmul(im2col(x, g), kernelMatrix(w, g), { transB: true });
+    return { shape: [g.n, g.oh, g.ow, g.cout], data: y.data };
+  }
+
+  function conv2dGradInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts: Conv2dOptions): Tensor {
+    const g = convGeometry(xShape, w.shape, opts);
+    assertConvOutput('conv2dGradInput dy', g, dy);
+    const dcols = matmul({ shape: [g.n * g.oh * g.ow, g.cout], data: dy.data }, kernelMatrix(w, g));
+    return col2im(dcols, g);
+  }
+
+  function conv2dGradFilter(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): Tensor {
+    const g = convGeometry(x.shape, wShape, opts);
+    assertConvOutput('conv2dGradFilter dy', g, dy);
+    const dw = matmul({ shape: [g.n * g.oh * g.ow, g.cout], data: dy.data }, im2col(x, g), { transA: true });
+    return { shape: [...wShape], data: dw.data };
+  }
+
+  /** Flat index (into x) of the first maximum of each pooling window, in NHWC order of y. */
+  function argmaxPool(x: Tensor, g: ConvGeometry): Int32Array {
+    const X = view(x, [g.n, g.h, g.w, g.cin]);
+    const idx = new Int32Array(g.n * g.oh * g.ow * g.cin);
+    let q = 0;
+    for (let b = 0; b < g.n; b++)
+      for (let oy = 0; oy < g.oh; oy++)
+        for (let ox = 0; ox < g.ow; ox++)
+          for (let c = 0; c < g.cin; c++) {
+            let best = -Infinity;
+            let at = -1;
+            for (let ky = 0; ky < g.kh; ky++)
+              for (let kx = 0; kx < g.kw; kx++) {
+                const p = X.index(b, oy * g.sh + ky, ox * g.sw + kx, c);
+                const v = X.data[p];
+                if (v > best || at < 0) { best = v; at = p; }
+              }
+            idx[q++] = at;
+          }
+    return idx;
+  }
+
+  function maxPool(x: Tensor, opts: PoolOptions): Tensor {
+    const g = poolGeometry(x.shape, opts);
+    const y = out([g.n, g.oh, g.ow, g.cin]);
+    const idx = argmaxPool(x, g);
+    for (let i = 0; i < idx.length; i++) y.data[i] = x.data[idx[i]];
+    return y;
+  }
+
+  function maxPoolGrad(x: Tensor, dy: Tensor, opts: PoolOptions): Tensor {
+    const g = poolGeometry(x.shape, opts);
+    assertConvOutput('maxPoolGrad dy', g, dy);
+    const dx = out(x.shape);
+    const idx = argmaxPool(x, g);
+    for (let i = 0; i < idx.length; i++) dx.data[idx[i]] += dy.data[i];
+    return dx;
+  }
+
+  return {
+    name: dtype === 'float64' ? 'cpu64' : 'cpu32',
+    dtype,
+    precision: roundoff(dtype),
+    from,
+    unary,
+    scalar,
+    binary,
+    axpy,
+    select,
+    reduce,
+    matmul,
+    conv2d,
+    conv2dGradInput,
+    conv2dGradFilter,
+    maxPool,
+    maxPoolGrad,
+  };
+}
+
+/** The element-wise maps that ndarray-ops lacks, as scalar functions (shared by the wasm backend's JS path). */
+export function pointwise(op: UnaryOp): (x: number) => number {
+  switch (op) {
+    case 'neg': return (x) => -x;
+    case 'abs': return Math.abs;
+    case 'sign': return (x) => (x >= 0 ? 1 : x < 0 ? -1 : NaN);
+    case 'square': return (x) => x * x;
+    case 'sqrt': return Math.sqrt;
+    case 'rsqrt': return (x) => 1 / Math.sqrt(x);
+    case 'exp': return Math.exp;
+    case 'log': return Math.log;
+    case 'relu': return (x) => (x > 0 ? x : 0);
+    case 'step': return (x) => (x > 0 ? 1 : 0);
+    case 'reciprocal': return (x) => 1 / x;
+    default: throw new ConfigError('unary.op', `unknown op ${String(op)}`);
+  }
+}
+
+export function pointwiseScalar(op: ScalarOp, s: number): (x: number) => number {
+  switch (op) {
+    case 'add': return (x) => x + s;
+    case 'mul': return (x) => x * s;
+    case 'max': return (x) => (x > s ? x : s);
+    case 'min': return (x) => (x < s ? x : s);
+    case 'clamp': return (x) => (x > s ? s : x < -s ? -s : x);
+    case 'gt': return (x) => (x > s ? 1 : 0);
+    case 'lt': return (x) => (x < s ? 1 : 0);
+    case 'window': return (x) => (Math.abs(x) <= s ? 1 : 0);
+    case 'ternarize': return (x) => (x > s ? 1 : x < -s ? -1 : 0);
+    case 'ternarizeOfficial': return (x) => (x >= s ? 1 : x < -s ? -1 : 0);
+    default: throw new ConfigError('scalar.op', `unknown op ${String(op)}`);
+  }
+}
+
+/** The float64 reference backend. */
+export const cpu64: Backend = createCpuBackend('float64');
+/** The float32 reference backend (training precision). */
+export const cpu32: Backend = createCpuBackend('float32');

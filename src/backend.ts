@@ -1,0 +1,127 @@
+/**
+ * The Backend interface: the primitives every piece of sttn's math is written against.
+ *
+ * A backend is a record of functions passed explicitly as a value (never a global). Quantizers,
+ * layers, losses and optimizers are written once over these primitives; `backends/` supplies
+ * implementations (cpu reference, wasm SIMD, gpu.js). A backend that lacks a primitive does not
+ * type-check against this interface.
+ *
+ * Conventions shared by every implementation:
+ * - inputs are plain `Tensor`s of either dtype; outputs are new tensors of `backend.dtype`;
+ * - `sign(0) = +1` everywhere;
+ * - images are NHWC; convolution kernels are OHWI (`[cout, kh, kw, cin]`), so axis 0 of a
+ *   kernel is its output channel, the axis of `channel` granularity;
+ * - `axis` broadcasting: a rank-1 `b` of length `a.shape[axis]` is repeated along every other
+ *   axis of `a`; a `b` of size 1 is a scalar.
+ *
+ * Law (laws/backend-agreement.test.ts): every backend gives the cpu float64 backend's result
+ * within a tolerance derived from `precision`.
+ */
+import type { DType, Tensor } from './tensor.js';
+
+/** Element-wise maps with no parameter. `step(x) = x > 0 ? 1 : 0`; `sign(0) = +1`. */
+export type UnaryOp =
+  | 'neg'
+  | 'abs'
+  | 'sign'
+  | 'square'
+  | 'sqrt'
+  | 'rsqrt'
+  | 'exp'
+  | 'log'
+  | 'relu'
+  | 'step'
+  | 'reciprocal';
+
+/**
+ * Element-wise maps with one scalar parameter `s`:
+ * - `add` x+s, `mul` x·s, `max` max(x,s), `min` min(x,s), `clamp` min(max(x,−s),s);
+ * - `gt` 1[x > s], `lt` 1[x < s], `window` 1[|x| ≤ s] (the STE window, inclusive);
+ * - `ternarize` sign(x)·1[|x| > s] (Eq. 14, paper boundary);
+ * - `ternarizeOfficial` +1 if x ≥ s, −1 if x < −s, else 0 (the official CUDA kernel's boundary).
+ */
+export type ScalarOp =
+  | 'add'
+  | 'mul'
+  | 'max'
+  | 'min'
+  | 'clamp'
+  | 'gt'
+  | 'lt'
+  | 'window'
+  | 'ternarize'
+  | 'ternarizeOfficial';
+
+/** Element-wise binary maps: `gt` is 1[a > b]. */
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'gt';
+
+/** Reductions over one axis (or all, `axis = null`, giving shape `[]`). */
+export type ReduceOp = 'sum' | 'sumAbs' | 'sumSquares' | 'max' | 'maxAbs';
+
+export interface MatmulOptions {
+  /** Use aᵀ: `a` is stored `[K, M]`. */
+  readonly transA?: boolean;
+  /** Use bᵀ: `b` is stored `[N, K]`. */
+  readonly transB?: boolean;
+}
+
+export interface Conv2dOptions {
+  /** `[strideH, strideW]`. */
+  readonly strides: readonly [number, number];
+  /** Zero padding on each side, `[padH, padW]` (top = bottom = padH, left = right = padW). */
+  readonly pads: readonly [number, number];
+}
+
+export interface PoolOptions {
+  /** Window `[h, w]`. */
+  readonly size: readonly [number, number];
+  /** `[strideH, strideW]`. No padding: the output is `floor((H − h)/s) + 1`. */
+  readonly strides: readonly [number, number];
+}
+
+export interface Backend {
+  /** A short name: `cpu64`, `cpu32`, `wasm`, `gpujs-<mode>`. */
+  readonly name: string;
+  /** The dtype of every tensor this backend returns. */
+  readonly dtype: DType;
+  /**
+   * Unit roundoff of the arithmetic (2⁻⁵³ for float64, 2⁻²⁴ for float32). Laws derive their
+   * tolerances from it rather than from a constant per backend.
+   */
+  readonly precision: number;
+
+  /** Copy into this backend's dtype (the identity when it already is). */
+  from(t: Tensor): Tensor;
+
+  unary(op: UnaryOp, x: Tensor): Tensor;
+  scalar(op: ScalarOp, x: Tensor, s: number): Tensor;
+  /** `a op b`, with `b` of `a`'s shape, of size 1, or rank 1 broadcast along `axis` of `a`. */
+  binary(op: BinaryOp, a: Tensor, b: Tensor, axis?: number): Tensor;
+  /** `a + s·b` (an axpy: the optimizers' and gradient accumulation's workhorse). */
+  axpy(a: Tensor, s: number, b: Tensor): Tensor;
+  /** `cond ≠ 0 ? a : b`, all three of one shape. */
+  select(cond: Tensor, a: Tensor, b: Tensor): Tensor;
+  reduce(op: ReduceOp, x: Tensor, axis: number | null): Tensor;
+
+  /** 2-D matrix product `op(a)·op(b)`, `[M, N]`. */
+  matmul(a: Tensor, b: Tensor, opts?: MatmulOptions): Tensor;
+
+  /** NHWC `x` ⋆ OHWI `w` → NHWC. */
+  conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions): Tensor;
+  /** dL/dx of `conv2d`, given dL/dy; `xShape` is the input's NHWC shape. */
+  conv2dGradInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts: Conv2dOptions): Tensor;
+  /** dL/dw of `conv2d`, given dL/dy; `wShape` is the kernel's OHWI shape. */
+  conv2dGradFilter(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): Tensor;
+
+  /** NHWC max pooling (no padding); ties go to the first maximum in row-major window order. */
+  maxPool(x: Tensor, opts: PoolOptions): Tensor;
+  /** dL/dx of `maxPool`: each window's dL/dy goes to its (first) maximum. */
+  maxPoolGrad(x: Tensor, dy: Tensor, opts: PoolOptions): Tensor;
+}
+
+/** The unit roundoff of a dtype. */
+export const roundoff = (dtype: DType): number => (dtype === 'float64' ? 2 ** -53 : 2 ** -24);
+
+/** Output spatial size of a convolution or pooling window. */
+export const outSize = (n: number, k: number, stride: number, pad: number): number =>
+  Math.floor((n + 2 * pad - k) / stride) + 1;

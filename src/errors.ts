@@ -1,0 +1,51 @@
+/**
+ * Typed errors of sttn.
+ *
+ * Every error names what is wrong: the field, the shape(s) or the index and value.
+ * Law: no public function of sttn lets a NaN or a shape mismatch travel silently; it throws one
+ * of these (or, for decoders, returns an io-ts `Left`).
+ */
+
+/** Base class, so callers can catch every sttn error at once. */
+export class SttnError extends Error {
+  override readonly name: string = 'SttnError';
+}
+
+/** Two shapes that had to agree did not; both are named. */
+export class ShapeError extends SttnError {
+  override readonly name = 'ShapeError';
+  constructor(
+    readonly what: string,
+    readonly expected: readonly number[] | string,
+    readonly found: readonly number[],
+  ) {
+    super(`${what}: expected shape ${fmtShape(expected)}, found [${found.join(', ')}]`);
+  }
+}
+
+/** A value that must be finite was NaN or ±Infinity. */
+export class NonFiniteError extends SttnError {
+  override readonly name = 'NonFiniteError';
+  constructor(
+    readonly field: string,
+    readonly index: number,
+    readonly value: number,
+  ) {
+    super(`${field}: non-finite value ${value} at flat index ${index}`);
+  }
+}
+
+/** A configuration or argument was out of its domain. */
+export class ConfigError extends SttnError {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+function fmtShape(s: readonly number[] | string): string {
+  return typeof s === 'string' ? s : `[${s.join(', ')}]`;
+}
