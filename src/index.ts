@@ -7,3 +7,7 @@ export * from './tensor.js';
 export * from './backend.js';
 export * from './shapes.js';
 export * as random from './random.js';
+export * from './codec.js';
+export * as quantizers from './quantizers/index.js';
+export type { KernelQuantizer, ActivationQuantizer, KernelQuantizerId, ActivationQuantizerId, KernelCodes } from './quantizers/index.js';
+export { kernelQuantizer, activationQuantizer } from './quantizers/index.js';

@@ -1,0 +1,131 @@
+/**
+ * Framework-neutral entry points: every quantizer as a pair of functions over plain
+ * `{ shape, data }` tensors, for people who use another framework (or none).
+ *
+ * `forward` returns the quantized tensor(s), the codes and the scale/threshold; `gradient` takes
+ * the upstream gradient(s) and returns one gradient per input (incl. TTQ's Wp and Wn). Inputs may
+ * be Float64Array (computed in float64 on `cpu64`) or Float32Array (float32 on `cpu32`); a plain
+ * number array counts as float64. Configs are decoded with io-ts; a bad one throws a ConfigError
+ * naming the field. The math is the same code the layers use (src/quantizers/*), bound here to
+ * the cpu reference backend.
+ *
+ * Law (laws/neutral.test.ts): each entry point equals the quantizer module's forward/backward on
+ * the matching cpu backend, and float32 inputs give float32 outputs.
+ */
+import type { Backend } from '../src/backend.js';
+import { orThrow } from '../src/codec.js';
+import * as activation from '../src/quantizers/activation.js';
+import * as signQ from '../src/quantizers/sign.js';
+import * as sttnQ from '../src/quantizers/sttn.js';
+import * as ttqQ from '../src/quantizers/ttq.js';
+import * as twnQ from '../src/quantizers/twn.js';
+import { tensor, type Tensor } from '../src/tensor.js';
+import { cpu32, cpu64 } from './cpu.js';
+
+/** A tensor as a caller may hand it in. */
+export interface TensorLike {
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Float64Array | readonly number[];
+}
+
+const asTensor = (t: TensorLike): Tensor => tensor(t.shape, t.data as Float32Array | Float64Array | number[]);
+
+/** float64 if any input is float64 (or a plain array), else float32. */
+function backendFor(...ts: TensorLike[]): Backend {
+  return ts.every((t) => t.data instanceof Float32Array) ? cpu32 : cpu64;
+}
+
+export const sttn = {
+  /** Eq. 10, 12 and 6–7: `{ w1q, w2q, merged, codes, alpha }`. */
+  forward(p: { w1: TensorLike; w2: TensorLike }, config?: unknown) {
+    const cfg = orThrow(sttnQ.decodeConfig(config));
+    const B = backendFor(p.w1, p.w2);
+    const f = sttnQ.forward(B, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg);
+    return { w1q: f.w1q, w2q: f.w2q, merged: f.merged, codes: f.codes, alpha: f.alpha };
+  },
+  /** dL/dW1, dL/dW2 given dL/dW̃1 = g1 and dL/dW̃2 = g2 (in a layer g1 = g2). */
+  gradient(p: { w1: TensorLike; w2: TensorLike }, up: { g1: TensorLike; g2: TensorLike }, config?: unknown): { w1: Tensor; w2: Tensor } {
+    const cfg = orThrow(sttnQ.decodeConfig(config));
+    const B = backendFor(p.w1, p.w2, up.g1, up.g2);
+    const f = sttnQ.forward(B, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg);
+    const d = sttnQ.backward(B, f, { g1: asTensor(up.g1), g2: asTensor(up.g2) }, cfg);
+    return { w1: d.w1, w2: d.w2 };
+  },
+};
+
+export const sign = {
+  /** `{ y: α·sign(W), codes, alpha }` */
+  forward(p: { w: TensorLike }, config?: unknown) {
+    const cfg = orThrow(signQ.decodeConfig(config));
+    const f = signQ.forward(backendFor(p.w), { w: asTensor(p.w) }, cfg);
+    return { y: f.y, codes: f.codes, alpha: f.alpha };
+  },
+  gradient(p: { w: TensorLike }, up: { g: TensorLike }, config?: unknown): { w: Tensor } {
+    const cfg = orThrow(signQ.decodeConfig(config));
+    const B = backendFor(p.w, up.g);
+    const d = signQ.backward(B, signQ.forward(B, { w: asTensor(p.w) }, cfg), asTensor(up.g), cfg);
+    return { w: d.w };
+  },
+};
+
+export const twn = {
+  /** `{ y: α·T, codes: T, alpha, delta }` */
+  forward(p: { w: TensorLike }, config?: unknown) {
+    const cfg = orThrow(twnQ.decodeConfig(config));
+    const f = twnQ.forward(backendFor(p.w), { w: asTensor(p.w) }, cfg);
+    return { y: f.y, codes: f.codes, alpha: f.alpha, delta: f.delta };
+  },
+  gradient(p: { w: TensorLike }, up: { g: TensorLike }, config?: unknown): { w: Tensor } {
+    const cfg = orThrow(twnQ.decodeConfig(config));
+    const B = backendFor(p.w, up.g);
+    const d = twnQ.backward(B, twnQ.forward(B, { w: asTensor(p.w) }, cfg), asTensor(up.g), cfg);
+    return { w: d.w };
+  },
+};
+
+export const ttq = {
+  /** `{ y, codes, delta }`; `wp`, `wn` default to 1 of the granularity's scale shape. */
+  forward(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, config?: unknown) {
+    const cfg = orThrow(ttqQ.decodeConfig(config));
+    const B = backendFor(p.w);
+    const f = ttqQ.forward(B, ttqParams(p, cfg, B), cfg);
+    return { y: f.y, codes: f.codes, delta: f.delta };
+  },
+  /** `{ w, wp, wn }`, with dWn = −Σ_{W<−Δ} g (the true derivative). */
+  gradient(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, up: { g: TensorLike }, config?: unknown): { w: Tensor; wp: Tensor; wn: Tensor } {
+    const cfg = orThrow(ttqQ.decodeConfig(config));
+    const B = backendFor(p.w, up.g);
+    const d = ttqQ.backward(B, ttqQ.forward(B, ttqParams(p, cfg, B), cfg), asTensor(up.g), cfg);
+    return { w: d.w, wp: d.wp, wn: d.wn };
+  },
+};
+
+function ttqParams(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, cfg: ttqQ.TtqConfig, B: Backend): ttqQ.TtqParams {
+  const w = asTensor(p.w);
+  const init = ttqQ.initScales(w.shape, cfg, B.dtype);
+  return { w, wp: p.wp ? asTensor(p.wp) : init.wp, wn: p.wn ? asTensor(p.wn) : init.wn };
+}
+
+export const ternary = {
+  /** Eq. 14: `{ y }` with y ∈ {−1, 0, +1}. */
+  forward(p: { x: TensorLike }, config?: unknown): { y: Tensor } {
+    const cfg = orThrow(activation.decodeTernaryConfig(config));
+    return { y: activation.ternaryForward(backendFor(p.x), asTensor(p.x), cfg) };
+  },
+  gradient(p: { x: TensorLike }, up: { g: TensorLike }, config?: unknown): { x: Tensor } {
+    const cfg = orThrow(activation.decodeTernaryConfig(config));
+    return { x: activation.activationBackward(backendFor(p.x, up.g), asTensor(p.x), asTensor(up.g), cfg.clip) };
+  },
+};
+
+export const steSign = {
+  /** `{ y: sign(x) }` with sign(0) = +1. */
+  forward(p: { x: TensorLike }, config?: unknown): { y: Tensor } {
+    const cfg = orThrow(activation.decodeSteSignConfig(config));
+    return { y: activation.steSignForward(backendFor(p.x), asTensor(p.x), cfg) };
+  },
+  gradient(p: { x: TensorLike }, up: { g: TensorLike }, config?: unknown): { x: Tensor } {
+    const cfg = orThrow(activation.decodeSteSignConfig(config));
+    return { x: activation.activationBackward(backendFor(p.x, up.g), asTensor(p.x), asTensor(up.g), cfg.clip) };
+  },
+};

@@ -1,0 +1,201 @@
+/**
+ * IDX files, the format of MNIST, Fashion-MNIST, KMNIST and EMNIST: a big-endian header
+ * (magic `0x000008dd` — unsigned bytes, `dd` dimensions — then one uint32 per dimension) followed
+ * by the bytes in row-major order. Images are `0x00000803` (n, rows, cols), labels `0x00000801` (n).
+ * Files may be plain or gzipped (detected by content, see bytes.ts).
+ *
+ * Law (laws/data.test.ts): writing bytes as IDX and loading them gives the tensor `bytes / 255`
+ * with shape [n, rows, cols, 1] and the same labels; a plain file and its gzip load equal; every
+ * malformed file (magic, header, size, count, label) throws a DataFileError naming file and field.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { readBytes } from './bytes.js';
+import { bytesToUnit, DataFileError, type Dataset, type Split } from './dataset.js';
+
+export const IDX_IMAGES_MAGIC = 0x00000803;
+export const IDX_LABELS_MAGIC = 0x00000801;
+
+export interface IdxImages {
+  readonly n: number;
+  readonly rows: number;
+  readonly cols: number;
+  /** n·rows·cols bytes, row-major; a view into the file's bytes (no copy). */
+  readonly pixels: Uint8Array;
+}
+
+const hex = (m: number): string => `0x${m.toString(16).padStart(8, '0')}`;
+
+/** The dimensions and the payload of an IDX file with the given magic and rank. */
+function parseIdx(bytes: Uint8Array, file: string, magic: number, what: string): { dims: number[]; payload: Uint8Array } {
+  const rank = magic & 0xff;
+  const header = 4 + 4 * rank;
+  if (bytes.length < 4) {
+    throw new DataFileError(file, 'magic number', `missing: the file is ${bytes.length} bytes, shorter than the 4-byte magic number`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const found = view.getUint32(0, false);
+  if (found !== magic) throw new DataFileError(file, 'magic number', `${hex(found)}, expected ${hex(magic)} (${what})`);
+  if (bytes.length < header) {
+    throw new DataFileError(file, 'header', `truncated: the file is ${bytes.length} bytes, the ${what} header needs ${header}`);
+  }
+  const dims: number[] = [];
+  for (let i = 0; i < rank; i++) dims.push(view.getUint32(4 + 4 * i, false));
+  const body = dims.reduce((a, b) => a * b, 1);
+  if (bytes.length !== header + body) {
+    throw new DataFileError(
+      file,
+      'size',
+      `${bytes.length} bytes, expected ${header + body} (${header}-byte header + ${dims.join('·')} bytes of ${what})` +
+        (bytes.length < header + body ? ': truncated' : ': trailing bytes'),
+    );
+  }
+  return { dims, payload: bytes.subarray(header) };
+}
+
+export function parseIdxImages(bytes: Uint8Array, file: string): IdxImages {
+  const { dims, payload } = parseIdx(bytes, file, IDX_IMAGES_MAGIC, 'images');
+  const [n, rows, cols] = dims;
+  if (rows === 0 || cols === 0) throw new DataFileError(file, 'dimensions', `${rows}×${cols}: an image needs at least one pixel`);
+  return { n, rows, cols, pixels: payload };
+}
+
+/** The label bytes (a view into `bytes`, no copy). */
+export function parseIdxLabels(bytes: Uint8Array, file: string): Uint8Array {
+  return parseIdx(bytes, file, IDX_LABELS_MAGIC, 'labels').payload;
+}
+
+export interface IdxOptions {
+  /**
+   * Number of classes; every label must be below it. Default: the largest label + 1 (over train
+   * and test together in `loadIdxDir`), which is 10 for MNIST, Fashion-MNIST and KMNIST.
+   */
+  readonly classes?: number;
+  /** Swap rows and columns of every image: EMNIST stores its images transposed. Default false. */
+  readonly transpose?: boolean;
+  /** Dataset name; default the directory's (or the images file's) base name. */
+  readonly name?: string;
+}
+
+interface RawPair {
+  readonly images: IdxImages;
+  readonly labels: Uint8Array;
+  readonly labelsFile: string;
+}
+
+function readPair(imagesFile: string, labelsFile: string): RawPair {
+  const images = parseIdxImages(readBytes(imagesFile), imagesFile);
+  const labels = parseIdxLabels(readBytes(labelsFile), labelsFile);
+  if (labels.length !== images.n) {
+    throw new DataFileError(labelsFile, 'count', `${labels.length} labels, but ${imagesFile} holds ${images.n} images`);
+  }
+  return { images, labels, labelsFile };
+}
+
+const maxLabel = (l: Uint8Array): number => l.reduce((m, v) => (v > m ? v : m), 0);
+
+function toDataset(p: RawPair, name: string, classes: number, transpose: boolean): Dataset {
+  const { n, rows, cols, pixels } = p.images;
+  for (let i = 0; i < p.labels.length; i++) {
+    if (p.labels[i] >= classes) throw new DataFileError(p.labelsFile, `label[${i}]`, `is ${p.labels[i]}, expected < ${classes}`);
+  }
+  let data: Float32Array;
+  if (!transpose) {
+    data = bytesToUnit(pixels);
+  } else {
+    data = new Float32Array(pixels.length);
+    const hw = rows * cols;
+    for (let k = 0; k < n; k++) {
+      const o = k * hw;
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[o + c * rows + r] = pixels[o + r * cols + c] / 255;
+    }
+  }
+  const shape = transpose ? [n, cols, rows, 1] : [n, rows, cols, 1];
+  return { name, images: { shape, data }, labels: p.labels.slice(), classes };
+}
+
+function checkClasses(classes: number): number {
+  if (!Number.isInteger(classes) || classes < 1 || classes > 256) {
+    throw new ConfigError('classes', `must be an integer in [1, 256], got ${classes}`);
+  }
+  return classes;
+}
+
+/** One images file and its labels file as a Dataset ([n, rows, cols, 1], values byte / 255). */
+export function loadIdxPair(imagesFile: string, labelsFile: string, opts: IdxOptions = {}): Dataset {
+  const p = readPair(imagesFile, labelsFile);
+  const classes = checkClasses(opts.classes ?? maxLabel(p.labels) + 1);
+  return toDataset(p, opts.name ?? basename(imagesFile), classes, opts.transpose ?? false);
+}
+
+/**
+ * `<prefix>(train|t10k|test)-(images|labels)(-|.)idx(3|1)-ubyte[.gz]`: the standard names of
+ * MNIST, Fashion-MNIST and KMNIST (no prefix) and EMNIST (`emnist-balanced-` …).
+ */
+const IDX_NAME = /^(.*?)(train|t10k|test)-(images|labels)[-.](idx3|idx1)-ubyte(\.gz)?$/;
+
+interface Found {
+  readonly file: string;
+  readonly prefix: string;
+}
+
+export interface IdxDirOptions extends IdxOptions {
+  /** Only files whose name starts with this prefix (EMNIST: `emnist-digits-`). Default: any, if unambiguous. */
+  readonly prefix?: string;
+}
+
+/** The four files of an IDX directory; plain is preferred over .gz when both exist. */
+export function findIdxFiles(dir: string, prefix?: string): { trainImages: string; trainLabels: string; testImages: string; testLabels: string } {
+  if (!existsSync(dir)) throw new ConfigError('dir', `${dir} does not exist`);
+  const groups = new Map<string, Map<string, Found>>();
+  for (const f of readdirSync(dir).sort()) {
+    const m = IDX_NAME.exec(f);
+    if (m === null) continue;
+    const [, pre, split, kind, idx, gz] = m;
+    if ((kind === 'images') !== (idx === 'idx3')) continue;
+    if (prefix !== undefined && pre !== prefix) continue;
+    const key = `${split === 'train' ? 'train' : 'test'} ${kind}`;
+    const base = gz === undefined ? f : f.slice(0, -3);
+    const g = groups.get(key) ?? new Map<string, Found>();
+    const prev = g.get(base);
+    if (prev === undefined || gz === undefined) g.set(base, { file: join(dir, f), prefix: pre });
+    groups.set(key, g);
+  }
+  const pick = (key: string): Found => {
+    const g = groups.get(key);
+    const pattern = `${prefix ?? '<prefix>'}${key.startsWith('train') ? 'train' : '(t10k|test)'}-${key.endsWith('images') ? 'images-idx3' : 'labels-idx1'}-ubyte[.gz]`;
+    if (g === undefined || g.size === 0) throw new ConfigError(`${dir}: ${key}`, `no file named ${pattern}`);
+    if (g.size > 1) {
+      throw new ConfigError(`${dir}: ${key}`, `ambiguous, ${[...g.keys()].join(', ')} all match; pass { prefix }`);
+    }
+    return [...g.values()][0];
+  };
+  const four = [pick('train images'), pick('train labels'), pick('test images'), pick('test labels')];
+  const prefixes = new Set(four.map((x) => x.prefix));
+  if (prefixes.size > 1) {
+    throw new ConfigError(`${dir}: prefix`, `the four files disagree (${[...prefixes].map((p) => JSON.stringify(p)).join(', ')}); pass { prefix }`);
+  }
+  return { trainImages: four[0].file, trainLabels: four[1].file, testImages: four[2].file, testLabels: four[3].file };
+}
+
+/** The train and test sets of an IDX directory (MNIST, Fashion-MNIST, KMNIST, EMNIST). */
+export function loadIdxDir(dir: string, opts: IdxDirOptions = {}): Split {
+  const f = findIdxFiles(dir, opts.prefix);
+  const train = readPair(f.trainImages, f.trainLabels);
+  const test = readPair(f.testImages, f.testLabels);
+  if (train.images.rows !== test.images.rows || train.images.cols !== test.images.cols) {
+    throw new DataFileError(
+      f.testImages,
+      'dimensions',
+      `${test.images.rows}×${test.images.cols}, but ${f.trainImages} has ${train.images.rows}×${train.images.cols}`,
+    );
+  }
+  const classes = checkClasses(opts.classes ?? Math.max(maxLabel(train.labels), maxLabel(test.labels)) + 1);
+  const name = opts.name ?? basename(dir);
+  const transpose = opts.transpose ?? false;
+  return {
+    train: toDataset(train, `${name}/train`, classes, transpose),
+    test: toDataset(test, `${name}/test`, classes, transpose),
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * sttn/data: datasets as plain data (NHWC float32 images in [0, 1], label bytes) — the embedded
+ * MNIST digits, IDX and CIFAR-10 binary loaders, the paper's pad-and-crop augmentation and
+ * deterministic batching. Every source of randomness is an explicit `Rng`.
+ *
+ * Law (laws/data.test.ts): loaders round-trip the bytes they read (byte / 255), malformed files
+ * throw a DataFileError naming file and field, and everything random is a function of the rng state.
+ *
+ * Node only: the loaders read files with node:fs and node:zlib.
+ */
+export { checkDataset, DataFileError, bytesToUnit, type Dataset, type Split } from './dataset.js';
+export { isGzip, maybeGunzip, readBytes } from './bytes.js';
+export {
+  IDX_IMAGES_MAGIC,
+  IDX_LABELS_MAGIC,
+  findIdxFiles,
+  loadIdxDir,
+  loadIdxPair,
+  parseIdxImages,
+  parseIdxLabels,
+  type IdxDirOptions,
+  type IdxImages,
+  type IdxOptions,
+} from './idx.js';
+export {
+  CIFAR10_CLASSES,
+  CIFAR10_LABELS,
+  CIFAR10_RECORD,
+  cifar10Records,
+  decodeCifar10Into,
+  loadCifar10Dir,
+  loadCifar10Files,
+  type Cifar10DirOptions,
+} from './cifar10.js';
+export { EMBEDDED_MNIST_COUNTS, MNIST_SIDE, embeddedMnistCounts, loadEmbeddedMnist, type EmbeddedMnistOptions } from './mnist-embedded.js';
+export { augment, type AugmentOptions } from './augment.js';
+export { batches, epochIndices, gather, type Batch, type EpochOptions } from './batches.js';

@@ -1,0 +1,60 @@
+/**
+ * Activation quantizers: the ternary activation of Eq. 14 and the binary `ste_sign`.
+ *
+ * ternary (Eq. 14, as RTN without extra parameters): X^t_i = sign(X_i) if |X_i| > θ, else 0
+ *   (θ default 0.5). `boundary: 'paper'` is Eq. 14 literally (x = ±θ ↦ 0); `boundary: 'official'`
+ *   is the released CUDA kernel: x = +θ ↦ +1 and x = −θ ↦ 0 (x ≥ θ ↦ +1, x < −θ ↦ −1).
+ * ste_sign: sign(x) ∈ {−1, +1}, sign(0) = +1 (the activation of `1+1` networks).
+ * Gradient of both: dX_i = g_i·1[|X_i| ≤ clip] (clip default 1; null = no window) —
+ *   straight-through, surrogate hardtanh_clip(X).
+ *
+ * Laws: laws/quantizers-activation.test.ts.
+ */
+import * as t from 'io-ts';
+import type { Either } from 'fp-ts/lib/Either.js';
+import type { Backend } from '../backend.js';
+import { decodeWith, oneOf, PositiveNumber, withDefaults } from '../codec.js';
+import type { ConfigError } from '../errors.js';
+import { assertFinite, type Tensor } from '../tensor.js';
+import { checkUpstream, Clip, hardTanh, steWindow, type Term } from './common.js';
+
+export type Boundary = 'paper' | 'official';
+
+export const TernaryConfig = withDefaults(
+  'ternary',
+  { threshold: PositiveNumber, clip: Clip, boundary: oneOf<Boundary>('boundary', ['paper', 'official']) },
+  { threshold: 0.5, clip: 1, boundary: 'paper' },
+);
+export type TernaryConfig = t.TypeOf<typeof TernaryConfig>;
+export const decodeTernaryConfig = (raw: unknown): Either<ConfigError, TernaryConfig> => decodeWith(TernaryConfig, raw, 'ternary');
+
+export const SteSignConfig = withDefaults('ste_sign', { clip: Clip }, { clip: 1 });
+export type SteSignConfig = t.TypeOf<typeof SteSignConfig>;
+export const decodeSteSignConfig = (raw: unknown): Either<ConfigError, SteSignConfig> => decodeWith(SteSignConfig, raw, 'ste_sign');
+
+export function ternaryForward(B: Backend, x: Tensor, cfg: TernaryConfig): Tensor {
+  assertFinite('x', x);
+  return B.scalar(cfg.boundary === 'paper' ? 'ternarize' : 'ternarizeOfficial', x, cfg.threshold);
+}
+
+export function steSignForward(B: Backend, x: Tensor, _cfg: SteSignConfig): Tensor {
+  assertFinite('x', x);
+  return B.unary('sign', x);
+}
+
+type XParams = { readonly [k: string]: Tensor; readonly x: Tensor };
+
+/** The one straight-through term shared by both activations. */
+export function activationTerms(B: Backend, x: Tensor, g: Tensor, clip: Clip): Term<XParams, readonly [Tensor]>[] {
+  checkUpstream('g', g, x.shape);
+  return [
+    {
+      name: 'ste',
+      claim: { kind: 'straight-through', surrogate: 'hardtanh_clip(X)' },
+      grad: { x: B.binary('mul', g, steWindow(B, x, clip)) },
+      surrogate: (p) => [hardTanh(B, p.x, clip)],
+    },
+  ];
+}
+
+export const activationBackward = (B: Backend, x: Tensor, g: Tensor, clip: Clip): Tensor => activationTerms(B, x, g, clip)[0].grad.x;

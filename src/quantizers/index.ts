@@ -1,0 +1,218 @@
+/**
+ * The quantizer registry: stable snake_case ids (written into checkpoints) bound to their config
+ * codecs, and the uniform shape layers take them in (`kernelQuantizer`, `inputQuantizer`).
+ *
+ * Kernel quantizers: `fp`, `sign`, `twn`, `ttq`, `sttn`. Activation quantizers: `fp`, `ste_sign`,
+ * `ternary`. A spec `{ id, config }` is plain data; `kernelQuantizer(spec)` decodes it into an
+ * `Either` and binds the config.
+ *
+ * Law (laws/quantizers-registry.test.ts): every id round-trips through its spec codec; the bound
+ * forward/backward equal the module's own; an STTN kernel quantizer hands the same upstream
+ * gradient to both kernels (Eq. 7).
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import * as t from 'io-ts';
+import type { Backend } from '../backend.js';
+import { decodeWith, oneOf } from '../codec.js';
+import { ConfigError } from '../errors.js';
+import type { Rng } from '../random.js';
+import type { Tensor } from '../tensor.js';
+import * as activation from './activation.js';
+import type { Params } from './common.js';
+import * as sign from './sign.js';
+import * as sttn from './sttn.js';
+import * as ttq from './ttq.js';
+import * as twn from './twn.js';
+
+export * as activation from './activation.js';
+export * as common from './common.js';
+export * as sign from './sign.js';
+export * as sttn from './sttn.js';
+export * as ttq from './ttq.js';
+export * as twn from './twn.js';
+
+export type KernelQuantizerId = 'fp' | 'sign' | 'twn' | 'ttq' | 'sttn';
+export type ActivationQuantizerId = 'fp' | 'ste_sign' | 'ternary';
+export const KERNEL_QUANTIZER_IDS: readonly KernelQuantizerId[] = ['fp', 'sign', 'twn', 'ttq', 'sttn'];
+export const ACTIVATION_QUANTIZER_IDS: readonly ActivationQuantizerId[] = ['fp', 'ste_sign', 'ternary'];
+
+export const QuantizerSpec = t.intersection([
+  t.type({ id: t.string }),
+  t.partial({ config: t.unknown }),
+]);
+export type QuantizerSpec = t.TypeOf<typeof QuantizerSpec>;
+
+/** What a kernel quantizer's export yields: the deployable codes and their scale(s). */
+export type KernelCodes =
+  | { readonly kind: 'float'; readonly w: Tensor }
+  | { readonly kind: 'binary'; readonly codes: Tensor; readonly scale: Tensor }
+  /** codes ∈ {−1, 0, +1}; value = scalePos·code where code > 0, scaleNeg·code where code < 0 */
+  | { readonly kind: 'ternary'; readonly codes: Tensor; readonly scalePos: Tensor; readonly scaleNeg: Tensor };
+
+/** A kernel quantizer with its config bound: what a quantized layer takes. */
+export interface KernelQuantizer {
+  readonly id: KernelQuantizerId;
+  /** The decoded config (with defaults), encodable as plain data. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** The latent parameters for a kernel of `shape`; `draw` gives one float initial kernel. */
+  init(shape: readonly number[], rng: Rng, draw: (shape: readonly number[], rng: Rng) => Tensor): Params;
+  /** The effective kernel the layer computes with, and what backward needs. */
+  forward(B: Backend, p: Params): { readonly w: Tensor; readonly res: unknown };
+  /** Gradients of the latent parameters given dL/d(effective kernel). */
+  backward(B: Backend, p: Params, res: unknown, g: Tensor): Params;
+  /** The deployable form (Eq. 6–7 for `sttn`: codes B1+B2 halved to {−1,0,1}, scale 2α). */
+  codes(B: Backend, p: Params): KernelCodes;
+}
+
+/** An activation quantizer with its config bound. */
+export interface ActivationQuantizer {
+  readonly id: ActivationQuantizerId;
+  readonly config: Readonly<Record<string, unknown>>;
+  forward(B: Backend, x: Tensor): Tensor;
+  backward(B: Backend, x: Tensor, g: Tensor): Tensor;
+}
+
+const fpKernel: KernelQuantizer = {
+  id: 'fp',
+  config: {},
+  init: (shape, rng, draw) => ({ w: draw(shape, rng) }),
+  forward: (B, p) => ({ w: B.from(p.w), res: null }),
+  backward: (B, _p, _res, g) => ({ w: B.from(g) }),
+  codes: (B, p) => ({ kind: 'float', w: B.from(p.w) }),
+};
+
+function bindKernel(id: KernelQuantizerId, raw: unknown): E.Either<ConfigError, KernelQuantizer> {
+  switch (id) {
+    case 'fp':
+      return pipe(
+        decodeWith(t.union([t.undefined, t.type({})]), raw, 'fp'),
+        E.chain((c) => (c !== undefined && Object.keys(c).length > 0 ? E.left(new ConfigError('fp', 'takes no config')) : E.right(fpKernel))),
+      );
+    case 'sign':
+      return E.map((cfg: sign.SignConfig): KernelQuantizer => ({
+        id,
+        config: cfg,
+        init: (shape, rng, draw) => ({ w: draw(shape, rng) }),
+        forward: (B, p) => {
+          const f = sign.forward(B, { w: p.w }, cfg);
+          return { w: f.y, res: f };
+        },
+        backward: (B, _p, res, g) => sign.backward(B, res as sign.SignForward, g, cfg),
+        codes: (B, p) => {
+          const f = sign.forward(B, { w: p.w }, cfg);
+          return { kind: 'binary', codes: f.codes, scale: f.alpha };
+        },
+      }))(sign.decodeConfig(raw));
+    case 'twn':
+      return E.map((cfg: twn.TwnConfig): KernelQuantizer => ({
+        id,
+        config: cfg,
+        init: (shape, rng, draw) => ({ w: draw(shape, rng) }),
+        forward: (B, p) => {
+          const f = twn.forward(B, { w: p.w }, cfg);
+          return { w: f.y, res: f };
+        },
+        backward: (B, _p, res, g) => twn.backward(B, res as twn.TwnForward, g, cfg),
+        codes: (B, p) => {
+          const f = twn.forward(B, { w: p.w }, cfg);
+          return { kind: 'ternary', codes: f.codes, scalePos: f.alpha, scaleNeg: f.alpha };
+        },
+      }))(twn.decodeConfig(raw));
+    case 'ttq':
+      return E.map((cfg: ttq.TtqConfig): KernelQuantizer => ({
+        id,
+        config: cfg,
+        init: (shape, rng, draw) => {
+          const w = draw(shape, rng);
+          return { w, ...ttq.initScales(shape, cfg, w.data instanceof Float64Array ? 'float64' : 'float32') };
+        },
+        forward: (B, p) => {
+          const f = ttq.forward(B, p as ttq.TtqParams, cfg);
+          return { w: f.y, res: f };
+        },
+        backward: (B, _p, res, g) => ttq.backward(B, res as ttq.TtqForward, g, cfg),
+        codes: (B, p) => {
+          const f = ttq.forward(B, p as ttq.TtqParams, cfg);
+          return { kind: 'ternary', codes: f.codes, scalePos: f.wp, scaleNeg: f.wn };
+        },
+      }))(ttq.decodeConfig(raw));
+    case 'sttn':
+      return E.map((cfg: sttn.SttnConfig): KernelQuantizer => ({
+        id,
+        config: cfg,
+        // Two independent draws: with W1 = W2 both kernels would receive identical gradients and
+        // never produce a zero code.
+        init: (shape, rng, draw) => ({ w1: draw(shape, rng), w2: draw(shape, rng) }),
+        forward: (B, p) => {
+          const f = sttn.forward(B, p as sttn.SttnParams, cfg);
+          return { w: f.merged, res: f };
+        },
+        // Both kernels see the same input and their outputs add (Eq. 7), so dL/dW̃1 = dL/dW̃2 = g.
+        backward: (B, _p, res, g) => sttn.backward(B, res as sttn.SttnForward, { g1: g, g2: g }, cfg),
+        codes: (B, p) => {
+          const f = sttn.forward(B, p as sttn.SttnParams, cfg);
+          const half = B.scalar('mul', f.codes, 0.5);
+          const two = B.scalar('mul', f.alpha, 2);
+          return { kind: 'ternary', codes: half, scalePos: two, scaleNeg: two };
+        },
+      }))(sttn.decodeConfig(raw));
+  }
+}
+
+const fpActivation: ActivationQuantizer = {
+  id: 'fp',
+  config: {},
+  forward: (B, x) => B.from(x),
+  backward: (B, _x, g) => B.from(g),
+};
+
+function bindActivation(id: ActivationQuantizerId, raw: unknown): E.Either<ConfigError, ActivationQuantizer> {
+  switch (id) {
+    case 'fp':
+      return raw === undefined || (typeof raw === 'object' && raw !== null && Object.keys(raw).length === 0)
+        ? E.right(fpActivation)
+        : E.left(new ConfigError('fp', 'takes no config'));
+    case 'ste_sign':
+      return E.map((cfg: activation.SteSignConfig): ActivationQuantizer => ({
+        id,
+        config: cfg,
+        forward: (B, x) => activation.steSignForward(B, x, cfg),
+        backward: (B, x, g) => activation.activationBackward(B, x, g, cfg.clip),
+      }))(activation.decodeSteSignConfig(raw));
+    case 'ternary':
+      return E.map((cfg: activation.TernaryConfig): ActivationQuantizer => ({
+        id,
+        config: cfg,
+        forward: (B, x) => activation.ternaryForward(B, x, cfg),
+        backward: (B, x, g) => activation.activationBackward(B, x, g, cfg.clip),
+      }))(activation.decodeTernaryConfig(raw));
+  }
+}
+
+const KernelId = oneOf<KernelQuantizerId>('kernel quantizer id', KERNEL_QUANTIZER_IDS);
+const ActivationId = oneOf<ActivationQuantizerId>('activation quantizer id', ACTIVATION_QUANTIZER_IDS);
+
+/** Decode a `{ id, config }` spec (or a bare id string) into a bound kernel quantizer. */
+export function kernelQuantizer(spec: unknown): E.Either<ConfigError, KernelQuantizer> {
+  const s = typeof spec === 'string' ? { id: spec } : spec;
+  return pipe(
+    decodeWith(QuantizerSpec, s, 'kernelQuantizer'),
+    E.chain((q) => pipe(decodeWith(KernelId, q.id, 'kernelQuantizer.id'), E.chain((id) => bindKernel(id, q.config)))),
+  );
+}
+
+/** Decode a `{ id, config }` spec (or a bare id string) into a bound activation quantizer. */
+export function activationQuantizer(spec: unknown): E.Either<ConfigError, ActivationQuantizer> {
+  const s = typeof spec === 'string' ? { id: spec } : spec;
+  return pipe(
+    decodeWith(QuantizerSpec, s, 'inputQuantizer'),
+    E.chain((q) => pipe(decodeWith(ActivationId, q.id, 'inputQuantizer.id'), E.chain((id) => bindActivation(id, q.config)))),
+  );
+}
+
+/** The plain-data spec of a bound quantizer (what a checkpoint stores). */
+export const specOf = (q: KernelQuantizer | ActivationQuantizer): { id: string; config: Readonly<Record<string, unknown>> } => ({
+  id: q.id,
+  config: q.config,
+});

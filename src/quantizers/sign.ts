@@ -1,0 +1,88 @@
+/**
+ * sign (BWN / XNOR-Net): binary weights with one scale per group.
+ *
+ * Forward: α = mean|W| over the group (n elements), W̃ = α·sign(W)   (sign(0) = +1).
+ * Gradient, given g = dL/dW̃ (variants):
+ * - `exact` (default): the chain rule through α,
+ *     dW_i = sign(W_i)/n·Σ_j g_j·sign(W_j)     [term `alpha`, exact]
+ *          + α·1[|W_i| ≤ clip]·g_i              [term `sign`, straight-through, surrogate α·hardtanh(W)]
+ * - `xnor`: XNOR-Net's rule (the STTN paper's Eq. 11), dW_i = g_i·(1/n + α·1[|W_i| ≤ clip]),
+ *   one straight-through term with surrogate W/n + α·hardtanh(W), α held.
+ *
+ * Laws: laws/quantizers-binary.test.ts.
+ */
+import * as t from 'io-ts';
+import type { Either } from 'fp-ts/lib/Either.js';
+import type { Backend } from '../backend.js';
+import { decodeWith, oneOf, withDefaults } from '../codec.js';
+import type { ConfigError } from '../errors.js';
+import type { Tensor } from '../tensor.js';
+import { checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, steWindow, sumGrads, type Term } from './common.js';
+
+export const id = 'sign';
+
+export type SignGradient = 'exact' | 'xnor';
+
+export const SignConfig = withDefaults(
+  'sign',
+  { granularity: Granularity, clip: Clip, gradient: oneOf<SignGradient>('gradient', ['exact', 'xnor']) },
+  { granularity: 'tensor', clip: 1, gradient: 'exact' },
+);
+export type SignConfig = t.TypeOf<typeof SignConfig>;
+export const decodeConfig = (raw: unknown): Either<ConfigError, SignConfig> => decodeWith(SignConfig, raw, 'sign');
+
+export interface SignParams {
+  readonly [k: string]: Tensor;
+  readonly w: Tensor;
+}
+
+export interface SignForward {
+  /** α·sign(W) */
+  readonly y: Tensor;
+  /** sign(W) ∈ {−1, +1} */
+  readonly codes: Tensor;
+  /** mean|W| per group, shape `[]` or `[channels]` */
+  readonly alpha: Tensor;
+  readonly w: Tensor;
+}
+
+export function forward(B: Backend, p: SignParams, cfg: SignConfig): SignForward {
+  checkWeights('w', p.w, cfg.granularity);
+  const n = groupSize(p.w.shape, cfg.granularity);
+  const alpha = B.scalar('mul', groupReduce(B, 'sumAbs', p.w, cfg.granularity), 1 / n);
+  const codes = B.unary('sign', p.w);
+  return { y: scaleBy(B, codes, alpha, cfg.granularity), codes, alpha, w: B.from(p.w) };
+}
+
+type Out = readonly [Tensor];
+
+export function terms(B: Backend, f: SignForward, g: Tensor, cfg: SignConfig): Term<SignParams, Out>[] {
+  checkUpstream('g', g, f.y.shape);
+  const G = cfg.granularity;
+  const n = groupSize(f.w.shape, G);
+  const win = steWindow(B, f.w, cfg.clip);
+  if (cfg.gradient === 'xnor') {
+    // g_i·(1/n + α·window_i)
+    const factor = B.binary('add', scaleBy(B, win, f.alpha, G), B.scalar('add', B.scalar('mul', win, 0), 1 / n));
+    return [
+      {
+        name: 'xnor',
+        claim: { kind: 'straight-through', surrogate: 'W/n + α·hardtanh_clip(W) with α held' },
+        grad: { w: B.binary('mul', g, factor) },
+        surrogate: (p) => [B.binary('add', B.scalar('mul', p.w, 1 / n), scaleBy(B, hardTanh(B, p.w, cfg.clip), f.alpha, G))],
+      },
+    ];
+  }
+  const s = B.scalar('mul', groupReduce(B, 'sum', B.binary('mul', g, f.codes), G), 1 / n);
+  return [
+    { name: 'alpha', claim: { kind: 'exact' }, grad: { w: scaleBy(B, f.codes, s, G) } },
+    {
+      name: 'sign',
+      claim: { kind: 'straight-through', surrogate: 'α·hardtanh_clip(W) with α held' },
+      grad: { w: scaleBy(B, B.binary('mul', win, g), f.alpha, G) },
+      surrogate: (p) => [scaleBy(B, hardTanh(B, p.w, cfg.clip), f.alpha, G)],
+    },
+  ];
+}
+
+export const backward = (B: Backend, f: SignForward, g: Tensor, cfg: SignConfig): SignParams => sumGrads(B, terms(B, f, g, cfg));
