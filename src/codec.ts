@@ -9,23 +9,38 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { ConfigError } from './errors.js';
 
-/** `path: expected X, got Y` for each io-ts error (deduplicated). */
-export function formatErrors(what: string, errors: t.Errors): string {
-  const lines = errors.map((e) => {
-    const path = e.context
-      .map((c) => c.key)
-      .filter((k) => k !== '')
-      .join('.');
-    const expected = e.context.length > 0 ? e.context[e.context.length - 1].type.name : 'value';
-    const got = e.message ?? `got ${JSON.stringify(e.value) ?? String(e.value)}`;
-    return `${what}${path ? '.' + path : ''}: expected ${expected}, ${got}`;
-  });
-  return [...new Set(lines)].join('; ');
+interface ErrorLine {
+  readonly path: string;
+  readonly text: string;
 }
 
-/** Decode `input` with `codec`; a `Left` carries a ConfigError naming the path. */
+function errorLines(what: string, errors: t.Errors): ErrorLine[] {
+  const seen = new Set<string>();
+  const out: ErrorLine[] = [];
+  for (const e of errors) {
+    const keys = e.context.map((c) => c.key).filter((k) => k !== '');
+    const path = [what, ...keys].join('.');
+    const expected = e.context.length > 0 ? e.context[e.context.length - 1].type.name : 'value';
+    const text = `expected ${expected}, ${e.message ?? `got ${JSON.stringify(e.value) ?? String(e.value)}`}`;
+    if (!seen.has(path + text)) out.push({ path, text });
+    seen.add(path + text);
+  }
+  return out;
+}
+
+/** `path: expected X, got Y` for each io-ts error (deduplicated), joined by `; `. */
+export const formatErrors = (what: string, errors: t.Errors): string =>
+  errorLines(what, errors)
+    .map((l) => `${l.path}: ${l.text}`)
+    .join('; ');
+
+/** Decode `input` with `codec`; a `Left` carries a ConfigError whose field is the first bad path. */
 export function decodeWith<A, O>(codec: t.Type<A, O, unknown>, input: unknown, what: string): E.Either<ConfigError, A> {
-  return E.mapLeft((errs: t.Errors) => new ConfigError(what, formatErrors(what, errs).slice(what.length + 2)))(codec.decode(input));
+  return E.mapLeft((errs: t.Errors) => {
+    const [first, ...rest] = errorLines(what, errs);
+    if (first === undefined) return new ConfigError(what, 'invalid');
+    return new ConfigError(first.path, [first.text, ...rest.map((l) => `${l.path}: ${l.text}`)].join('; '));
+  })(codec.decode(input));
 }
 
 /** The Right value, or throw the Left's error. */
