@@ -110,7 +110,7 @@ export function loadEmbeddedMnist(opts: EmbeddedMnistOptions = {}): Split {
     if (nTest + nTrain > k) {
       throw new ConfigError(
         opts.trainPerClass !== undefined ? 'trainPerClass' : 'testPerClass',
-        `class ${c} has ${k} digits, fewer than ${nTrain} train + ${nTest} test`,
+        `class ${c} has ${k} digits, fewer than ${nTrain} train + ${nTest} test (the smallest class has ${Math.min(...bytes.map((x) => x.length / PIXELS))})`,
       );
     }
     train.push([0, nTrain]);
