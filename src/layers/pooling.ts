@@ -1,0 +1,58 @@
+/**
+ * Pooling over NHWC: `maxPool` (window and strides, no padding; the gradient goes to each window's
+ * first maximum) and `globalAvgPool` ([n, h, w, c] → [n, c], the mean over h·w).
+ *
+ * Law (laws/layers.test.ts): backward = finite differences of forward (inputs drawn without ties).
+ */
+import type { Backend, PoolOptions } from '../backend.js';
+import { outSize } from '../backend.js';
+import { ShapeError } from '../errors.js';
+import { alloc, reshape, type Tensor } from '../tensor.js';
+import { NO_DX, NONE, type Layer } from './layer.js';
+
+export function maxPool(opts: PoolOptions): Layer {
+  return {
+    type: 'maxPool',
+    outShape: (s) => {
+      if (s.length !== 3) throw new ShapeError('maxPool input (per example, HWC)', '[height, width, channels]', s);
+      const oh = outSize(s[0], opts.size[0], opts.strides[0], 0);
+      const ow = outSize(s[1], opts.size[1], opts.strides[1], 0);
+      if (oh < 1 || ow < 1) throw new ShapeError(`maxPool output (window [${opts.size.join(', ')}] too large)`, 'positive', [oh, ow, s[2]]);
+      return [oh, ow, s[2]];
+    },
+    init(inShape) {
+      return { params: NONE, state: NONE, outShape: this.outShape(inShape) };
+    },
+    forward: (B, _p, state, x) => ({ y: B.maxPool(x, opts), res: x, state }),
+    backward: (B, _p, res, dy, needDx) => ({ dparams: NONE, dx: needDx ? B.maxPoolGrad(res as Tensor, dy, opts) : NO_DX }),
+  };
+}
+
+export function globalAvgPool(): Layer {
+  return {
+    type: 'globalAvgPool',
+    outShape: (s) => {
+      if (s.length !== 3) throw new ShapeError('globalAvgPool input (per example, HWC)', '[height, width, channels]', s);
+      return [s[2]];
+    },
+    init(inShape) {
+      return { params: NONE, state: NONE, outShape: this.outShape(inShape) };
+    },
+    forward(B, _p, state, x) {
+      const [n, h, w, c] = x.shape;
+      const y = B.scalar('mul', B.reduce('sum', reshape(x, [n, h * w, c]), 1), 1 / (h * w));
+      return { y, res: x.shape, state };
+    },
+    backward(B, _p, res, dy, needDx) {
+      if (!needDx) return { dparams: NONE, dx: NO_DX };
+      // Spreading each (n, c) gradient over h·w positions is a broadcast no Backend primitive
+      // expresses; it is O(size) data movement, done here on the plain data.
+      const [n, h, w, c] = res as number[];
+      const hw = h * w;
+      const dx = alloc(B.dtype, n * hw * c);
+      for (let b = 0; b < n; b++)
+        for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) dx[(b * hw + p) * c + k] = dy.data[b * c + k] / hw;
+      return { dparams: NONE, dx: { shape: [n, h, w, c], data: dx } };
+    },
+  };
+}
