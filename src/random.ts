@@ -84,3 +84,17 @@ export function permutation(r: Rng, n: number): Int32Array {
   }
   return p;
 }
+
+/**
+ * A generator derived from a seed and a path of integers (counter-based, like JAX's fold_in): the
+ * same `(seed, ...path)` always gives the same stream, so training can take the randomness of
+ * step t as `derive(seed, STREAM, t)` and resume from any step without replaying the past.
+ */
+export function derive(seed: number, ...path: number[]): Rng {
+  let h = splitmix32((seed ^ Math.floor(seed / 2 ** 32)) | 0)();
+  for (const p of path) h = splitmix32((h ^ Math.imul(p | 0, 0x27d4eb2d) ^ Math.floor(p / 2 ** 32)) | 0)();
+  const sm = splitmix32(h | 0);
+  const s = new Uint32Array([sm(), sm(), sm(), sm()]);
+  if (s.every((x) => x === 0)) s[0] = 1;
+  return { s };
+}

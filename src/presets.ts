@@ -1,0 +1,130 @@
+/**
+ * Model presets and the paper's bit-width pairs.
+ *
+ * Bit-width pairs (weights + activations), as the paper's tables write them:
+ *   `32+32` float; `1+32` sign weights; `2+32` ternary weights (twn | ttq | sttn);
+ *   `1+1` sign weights and sign activations; `2+2` ternary weights and ternary activations (Eq. 14).
+ * The first and the last layer stay full precision (as in the paper). Quantized blocks follow the
+ * paper's order: BatchNorm → quantize activations → quantized conv → activation.
+ *
+ * Presets: `mlp`, `cnn-small` (conv3×3 1→32, pool, conv3×3 32→64, pool, dense 10), `vgg7` (TWN's
+ * VGG-7 with a width multiplier). Each returns a plain `ModelSpec`.
+ *
+ * Law (laws/presets.test.ts): every preset at every bit-width pair builds, its first and last
+ * layers are `fp`, and its quantized layers carry the quantizers the pair names.
+ */
+import { ConfigError } from './errors.js';
+import type { ModelSpec } from './model.js';
+
+export type Bits = '32+32' | '1+32' | '2+32' | '1+1' | '2+2';
+export const BITS: readonly Bits[] = ['32+32', '1+32', '2+32', '1+1', '2+2'];
+export type TernaryWeights = 'twn' | 'ttq' | 'sttn';
+export type PresetName = 'mlp' | 'cnn-small' | 'vgg7';
+export const PRESETS: readonly PresetName[] = ['mlp', 'cnn-small', 'vgg7'];
+
+export interface QuantizerChoice {
+  readonly kernel: { id: string; config: Record<string, unknown> };
+  readonly input: { id: string; config: Record<string, unknown> };
+}
+
+/** The quantizers a bit-width pair names; `ternary` picks the 2-bit weight quantizer. */
+export function quantizersFor(
+  bits: Bits,
+  ternary: TernaryWeights = 'sttn',
+  configs: { kernel?: Record<string, unknown>; activation?: Record<string, unknown> } = {},
+): QuantizerChoice {
+  const k = (id: string) => ({ id, config: id === 'fp' ? {} : configs.kernel ?? {} });
+  const a = (id: string) => ({ id, config: id === 'fp' ? {} : configs.activation ?? {} });
+  switch (bits) {
+    case '32+32': return { kernel: k('fp'), input: a('fp') };
+    case '1+32': return { kernel: k('sign'), input: a('fp') };
+    case '2+32': return { kernel: k(ternary), input: a('fp') };
+    case '1+1': return { kernel: k('sign'), input: a('ste_sign') };
+    case '2+2': return { kernel: k(ternary), input: a('ternary') };
+  }
+}
+
+export interface PresetOptions {
+  readonly bits: Bits;
+  readonly ternary?: TernaryWeights;
+  readonly kernelConfig?: Record<string, unknown>;
+  readonly activationConfig?: Record<string, unknown>;
+  /** width multiplier of vgg7 (default 1/8: 16-16-32-32-64-64, FC 128) and mlp (256 hidden units × width) */
+  readonly width?: number;
+  readonly inputShape?: readonly number[];
+  readonly classes?: number;
+}
+
+export function preset(name: PresetName, o: PresetOptions): ModelSpec {
+  const q = quantizersFor(o.bits, o.ternary, { kernel: o.kernelConfig, activation: o.activationConfig });
+  const inputShape = [...(o.inputShape ?? [28, 28, 1])];
+  const classes = o.classes ?? 10;
+  const width = o.width ?? (name === 'vgg7' ? 1 / 8 : 1);
+  if (!(width > 0)) throw new ConfigError('width', `must be positive, got ${width}`);
+  const ch = (c: number) => Math.max(1, Math.round(c * width));
+  const qconv = (filters: number) => [
+    { type: 'batchNorm' },
+    { type: 'conv2d', filters, kernelQuantizer: q.kernel, inputQuantizer: q.input },
+    { type: 'relu' },
+  ];
+  const tag = `${name}/${o.bits}${o.bits.startsWith('2+') ? '/' + (o.ternary ?? 'sttn') : ''}`;
+  switch (name) {
+    case 'mlp':
+      return {
+        name: tag,
+        inputShape,
+        classes,
+        layers: [
+          { type: 'flatten' },
+          { type: 'dense', units: ch(256) },
+          { type: 'relu' },
+          { type: 'batchNorm' },
+          { type: 'dense', units: ch(256), kernelQuantizer: q.kernel, inputQuantizer: q.input },
+          { type: 'relu' },
+          { type: 'batchNorm' },
+          { type: 'dense', units: classes },
+        ],
+      } as unknown as ModelSpec;
+    case 'cnn-small':
+      return {
+        name: tag,
+        inputShape,
+        classes,
+        layers: [
+          { type: 'conv2d', filters: 32 },
+          { type: 'batchNorm' },
+          { type: 'relu' },
+          { type: 'maxPool' },
+          ...qconv(64),
+          { type: 'maxPool' },
+          { type: 'batchNorm' },
+          { type: 'flatten' },
+          { type: 'dense', units: classes },
+        ],
+      } as unknown as ModelSpec;
+    case 'vgg7':
+      return {
+        name: tag,
+        inputShape,
+        classes,
+        layers: [
+          { type: 'conv2d', filters: ch(128) },
+          { type: 'relu' },
+          ...qconv(ch(128)),
+          { type: 'maxPool' },
+          ...qconv(ch(256)),
+          ...qconv(ch(256)),
+          { type: 'maxPool' },
+          ...qconv(ch(512)),
+          ...qconv(ch(512)),
+          { type: 'maxPool' },
+          { type: 'flatten' },
+          { type: 'batchNorm' },
+          { type: 'dense', units: ch(1024), kernelQuantizer: q.kernel, inputQuantizer: q.input },
+          { type: 'relu' },
+          { type: 'batchNorm' },
+          { type: 'dense', units: classes },
+        ],
+      } as unknown as ModelSpec;
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The training loop: mini-batch training of a model on a dataset, deterministic given one seed.
+ *
+ * All randomness is counter-based: the order of epoch e is `derive(seed, ORDER, e)`, the
+ * augmentation of step s is `derive(seed, AUGMENT, s)`, dropout's `derive(seed, DROPOUT, s)`, the
+ * initialisation `derive(seed, INIT)`. A run is therefore a pure function of (config, data, step):
+ * resuming from a checkpoint at step s continues bit-for-bit as if never interrupted.
+ *
+ * Faults: a non-finite loss or gradient stops training with a `TrainingDiverged` error naming the
+ * step (the caller adds the last good checkpoint); `shouldStop()` (e.g. after SIGINT) ends the
+ * loop after the current step so the caller can save.
+ *
+ * Law (laws/train.test.ts): a few steps on a small problem lower the loss; two runs with one seed
+ * are bit-identical; a run stopped at step k and resumed equals the uninterrupted run.
+ */
+import * as t from 'io-ts';
+import type { Backend } from './backend.js';
+import { NonNegativeInt, oneOf, PositiveInt, withDefaults } from './codec.js';
+import { SttnError } from './errors.js';
+import { augment } from './data/augment.js';
+import { epochIndices, gather } from './data/batches.js';
+import type { Dataset } from './data/dataset.js';
+import { softmaxCrossEntropy } from './loss.js';
+import { backward, forward, initModel, type Model } from './model.js';
+import { initOptimizer, OptimizerConfig, step as optimizerStep, type OptimizerState, type Tree } from './optim.js';
+import { derive } from './random.js';
+import type { Tensor } from './tensor.js';
+
+export const STREAM = { INIT: 1, ORDER: 2, AUGMENT: 3, DROPOUT: 4 } as const;
+
+const defaultOptimizer = (): OptimizerConfig => {
+  const r = OptimizerConfig.decode({});
+  if (r._tag === 'Left') throw new Error('unreachable: optimizer defaults do not decode');
+  return r.right;
+};
+
+export const TrainConfig = withDefaults(
+  'train',
+  {
+    epochs: PositiveInt,
+    batchSize: PositiveInt,
+    seed: NonNegativeInt,
+    optimizer: OptimizerConfig,
+    /** zero padding before the random crop (the paper: 2); 0 disables cropping */
+    augmentPad: NonNegativeInt,
+    augmentFlip: t.boolean,
+    evalBatchSize: PositiveInt,
+    dtype: oneOf<'float32' | 'float64'>('dtype', ['float32', 'float64']),
+  },
+  () => ({ epochs: 15, batchSize: 64, seed: 1, optimizer: defaultOptimizer(), augmentPad: 2, augmentFlip: false, evalBatchSize: 500, dtype: 'float32' as const }),
+);
+export type TrainConfig = t.TypeOf<typeof TrainConfig>;
+
+/** Everything that changes during training: what a checkpoint stores. */
+export interface TrainState {
+  readonly params: Tree;
+  /** batch-norm running statistics */
+  readonly state: Tree;
+  readonly optimizer: OptimizerState;
+  /** global step (batches done) */
+  readonly step: number;
+}
+
+export class TrainingDiverged extends SttnError {
+  override readonly name = 'TrainingDiverged';
+  constructor(
+    readonly step: number,
+    readonly what: string,
+  ) {
+    super(`training diverged at step ${step}: ${what}`);
+  }
+}
+
+export function initTraining(B: Backend, model: Model, cfg: TrainConfig): TrainState {
+  const { params, state } = initModel(model, derive(cfg.seed, STREAM.INIT), cfg.dtype);
+  const p = Object.fromEntries(Object.entries(params).map(([l, ps]) => [l, Object.fromEntries(Object.entries(ps).map(([k, v]) => [k, B.from(v)]))]));
+  return { params: p, state, optimizer: initOptimizer(B, cfg.optimizer, p), step: 0 };
+}
+
+export const stepsPerEpoch = (n: number, batchSize: number): number => Math.ceil(n / batchSize);
+
+export interface StepInfo {
+  readonly step: number;
+  readonly epoch: number;
+  /** steps into this epoch, 1-based after the step */
+  readonly stepInEpoch: number;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  readonly loss: number;
+  readonly correct: number;
+  readonly batchSize: number;
+}
+
+export interface Hooks {
+  onStep?(info: StepInfo, s: TrainState): void;
+  /** after the last step of each epoch */
+  onEpoch?(epoch: number, s: TrainState): void | Promise<void>;
+  /** asked after every step; true ends the loop (the state returned is the one after that step) */
+  shouldStop?(): boolean;
+}
+
+/** Which parameters are latent quantized weights (for `latentClip`). */
+export function latentSelector(model: Model): (layer: string, name: string) => boolean {
+  const quantized = new Set(
+    model.spec.layers
+      .map((l, i) => ('kernelQuantizer' in l && l.kernelQuantizer.id !== 'fp' ? model.names[i] : null))
+      .filter((x): x is string => x !== null),
+  );
+  return (layer, name) => quantized.has(layer) && (name === 'w' || name === 'w1' || name === 'w2');
+}
+
+function firstNonFinite(tree: Tree): string | null {
+  for (const [l, ps] of Object.entries(tree)) {
+    for (const [k, v] of Object.entries(ps)) {
+      for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i])) return `${l}.${k}[${i}] = ${v.data[i]}`;
+    }
+  }
+  return null;
+}
+
+/** Train from `start` to the end of `cfg.epochs` (or until `shouldStop`). */
+export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainConfig, start: TrainState, hooks: Hooks = {}): Promise<{ state: TrainState; stopped: boolean }> {
+  const n = data.images.shape[0];
+  const spe = stepsPerEpoch(n, cfg.batchSize);
+  const total = cfg.epochs * spe;
+  const clipSelect = latentSelector(model);
+  let s = start;
+  let order: Int32Array[] = [];
+  let orderEpoch = -1;
+  while (s.step < total) {
+    const epoch = Math.floor(s.step / spe);
+    const k = s.step % spe;
+    if (orderEpoch !== epoch) {
+      order = epochIndices(n, cfg.batchSize, derive(cfg.seed, STREAM.ORDER, epoch));
+      orderEpoch = epoch;
+    }
+    const batch = gather(data, order[k]);
+    let x: Tensor = batch.images;
+    if (cfg.augmentPad > 0 || cfg.augmentFlip) x = augment(x, derive(cfg.seed, STREAM.AUGMENT, s.step), { pad: cfg.augmentPad, flip: cfg.augmentFlip });
+    const f = forward(B, model, s.params, s.state, x, { training: true, rng: derive(cfg.seed, STREAM.DROPOUT, s.step) });
+    let loss;
+    try {
+      loss = softmaxCrossEntropy(B, f.logits, batch.labels);
+    } catch (e) {
+      throw new TrainingDiverged(s.step, (e as Error).message);
+    }
+    if (!Number.isFinite(loss.loss)) throw new TrainingDiverged(s.step, `loss is ${loss.loss}`);
+    const grads = backward(B, model, s.params, f.res, loss.dlogits);
+    const bad = firstNonFinite(grads);
+    if (bad !== null) throw new TrainingDiverged(s.step, `non-finite gradient ${bad}`);
+    const o = optimizerStep(B, cfg.optimizer, s.optimizer, s.params, grads, total, clipSelect);
+    s = { params: o.params, state: f.state, optimizer: o.state, step: s.step + 1 };
+    hooks.onStep?.({ step: s.step, epoch, stepInEpoch: k + 1, stepsPerEpoch: spe, totalSteps: total, loss: loss.loss, correct: loss.correct, batchSize: batch.labels.length }, s);
+    if (k + 1 === spe) await hooks.onEpoch?.(epoch, s);
+    if (hooks.shouldStop?.()) return { state: s, stopped: true };
+    // let signal handlers and timers run between steps
+    if (s.step % 4 === 0) await new Promise<void>((r) => setImmediate(r));
+  }
+  return { state: s, stopped: false };
+}
+
+/** Accuracy and mean loss of a model on a dataset (inference mode, running statistics). */
+export function evaluate(B: Backend, model: Model, s: Pick<TrainState, 'params' | 'state'>, data: Dataset, batchSize = 500): { accuracy: number; loss: number; predictions: Uint8Array } {
+  const n = data.images.shape[0];
+  const per = data.images.data.length / n;
+  const predictions = new Uint8Array(n);
+  let correct = 0;
+  let lossSum = 0;
+  const rng = derive(0, 0);
+  for (let a = 0; a < n; a += batchSize) {
+    const b = Math.min(batchSize, n - a);
+    const x = { shape: [b, ...data.images.shape.slice(1)], data: data.images.data.subarray(a * per, (a + b) * per) };
+    const labels = data.labels.subarray(a, a + b);
+    const f = forward(B, model, s.params, s.state, x, { training: false, rng });
+    const l = softmaxCrossEntropy(B, f.logits, labels);
+    correct += l.correct;
+    lossSum += l.loss * b;
+    const k = f.logits.shape[1];
+    for (let i = 0; i < b; i++) {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (f.logits.data[i * k + j] > f.logits.data[i * k + best]) best = j;
+      predictions[a + i] = best;
+    }
+  }
+  return { accuracy: correct / n, loss: lossSum / n, predictions };
+}
