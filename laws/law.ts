@@ -32,10 +32,13 @@ export function law<Ts extends [unknown, ...unknown[]]>(
   });
 }
 
-/** A law about one fixed case (a golden value or an error path): still a predicate returning boolean. */
-export function example(name: string, predicate: () => boolean): void {
-  test(name, () => {
-    const ok: boolean = predicate();
+/**
+ * A law about one fixed case (a golden value, an error path, a short training run): still a
+ * predicate returning boolean, or a promise of one.
+ */
+export function example(name: string, predicate: () => boolean | Promise<boolean>): void {
+  test(name, async () => {
+    const ok: boolean = await predicate();
     if (ok !== true) throw new Error(`example "${name}" does not hold`);
   });
 }
