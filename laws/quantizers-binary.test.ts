@@ -49,7 +49,7 @@ law('sign: float32 results are within float32 tolerance of float64', [signCase('
   const f32 = sign.forward(cpu32, { w: w32 }, cfg);
   const f64 = sign.forward(cpu64, { w: cpu64.from(w32) }, cfg);
   const tol = 4 * w.data.length * 2 ** -24;
-  const gsum = g.data.reduce((s, v) => s + Math.abs(v), 0);
+  const gsum = Array.from(g.data).reduce((s, v) => s + Math.abs(v), 0);
   return tensorClose(f32.y, f64.y, tol) && tensorClose(sign.backward(cpu32, f32, g32, cfg).w, sign.backward(cpu64, f64, cpu64.from(g32), cfg).w, tol, tol * (1 + gsum));
 });
 

@@ -56,7 +56,7 @@ law('sttn/exact: the α term is the exact derivative of Eq. 12 (the whole VJP wi
   const f = sttn.forward(B, { w1, w2 }, cfg);
   const full = sttn.backward(B, f, { g1, g2 }, cfg);
   const alphaOnly = sttn.terms(B, f, { g1, g2 }, cfg).find((t) => t.name === 'alpha')!.grad;
-  const win1 = cfg.clip === null ? w1.data.map(() => 1) : w1.data.map((v) => (Math.abs(v) <= cfg.clip! ? 1 : 0));
+  const win1 = cfg.clip === null ? Array.from(w1.data).map(() => 1) : Array.from(w1.data).map((v) => (Math.abs(v) <= cfg.clip! ? 1 : 0));
   const alpha = (i: number) => (cfg.granularity === 'tensor' ? f.alpha.data[0] : f.alpha.data[Math.floor(i / (w1.data.length / w1.shape[0]))]);
   return full.w1.data.every((v, i) => Math.abs(v - alphaOnly.w1.data[i] - alpha(i) * win1[i] * g1.data[i]) <= 1e-12);
 });
@@ -83,7 +83,7 @@ law('Eq. 10: with B = sign(W), α* minimises J(α) in every group', [pairCase('e
 
 law('Eq. 10: with α fixed, B* = sign(W) maximises B1ᵀW1 + B2ᵀW2 (no single flip improves it)', [pairCase('exact'), fc.nat(), fc.boolean()], ({ cfg, w1, w2 }, at, second) => {
   const f = sttn.forward(B, { w1, w2 }, cfg);
-  const dot = (b: Tensor, w: Tensor) => b.data.reduce((s, v, i) => s + v * w.data[i], 0);
+  const dot = (b: Tensor, w: Tensor) => Array.from(b.data).reduce((s, v, i) => s + v * w.data[i], 0);
   const best = dot(f.b1, w1) + dot(f.b2, w2);
   const i = at % w1.data.length;
   const flipped = (second ? f.b2 : f.b1).data.slice();

@@ -82,7 +82,7 @@ law('twn: float32 results are within float32 tolerance of float64', [twnCase('ex
   const f32 = twn.forward(cpu32, { w: w32 }, cfg);
   const f64 = twn.forward(cpu64, { w: cpu64.from(w32) }, cfg);
   const tol = 4 * w.data.length * 2 ** -24;
-  const gsum = g.data.reduce((s, v) => s + Math.abs(v), 0);
+  const gsum = Array.from(g.data).reduce((s, v) => s + Math.abs(v), 0);
   const g32 = tensor(g.shape, Float32Array.from(g.data));
   return tensorEqual(f32.codes, f64.codes) && tensorClose(f32.y, f64.y, tol) && tensorClose(twn.backward(cpu32, f32, g32, cfg).w, twn.backward(cpu64, f64, cpu64.from(g32), cfg).w, tol, tol * (1 + gsum));
 });
