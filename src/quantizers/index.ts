@@ -37,11 +37,27 @@ export type ActivationQuantizerId = 'fp' | 'ste_sign' | 'ternary';
 export const KERNEL_QUANTIZER_IDS: readonly KernelQuantizerId[] = ['fp', 'sign', 'twn', 'ttq', 'sttn'];
 export const ACTIVATION_QUANTIZER_IDS: readonly ActivationQuantizerId[] = ['fp', 'ste_sign', 'ternary'];
 
-export const QuantizerSpec = t.intersection([
-  t.type({ id: t.string }),
-  t.partial({ config: t.unknown }),
-]);
+/** `{ id, config? }` with no other key (a misspelt `confg` must not silently mean "defaults"). */
+export const QuantizerSpec = new t.Type<{ id: string; config?: unknown }, { id: string; config?: unknown }, unknown>(
+  'quantizer spec { id, config? }',
+  (u): u is { id: string; config?: unknown } => typeof u === 'object' && u !== null && typeof (u as { id?: unknown }).id === 'string',
+  (u, c) => {
+    if (typeof u !== 'object' || u === null || Array.isArray(u)) return t.failure(u, c, 'got a non-object');
+    const extra = Object.keys(u).filter((k) => k !== 'id' && k !== 'config');
+    if (extra.length > 0) return t.failure(u, c, `got unknown key(s) ${extra.join(', ')} (allowed: id, config)`);
+    const id = (u as { id?: unknown }).id;
+    if (typeof id !== 'string') return t.failure(id, t.appendContext(c, 'id', t.string, id), `got ${JSON.stringify(id) ?? String(id)}`);
+    return t.success(u as { id: string; config?: unknown });
+  },
+  (s) => s,
+);
 export type QuantizerSpec = t.TypeOf<typeof QuantizerSpec>;
+
+/** `fp` takes no config: undefined or an empty plain object. */
+const noConfig = (raw: unknown, what: string): E.Either<ConfigError, null> =>
+  raw === undefined || (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.keys(raw).length === 0)
+    ? E.right(null)
+    : E.left(new ConfigError(what, `takes no config, got ${JSON.stringify(raw)}`));
 
 /** What a kernel quantizer's export yields: the deployable codes and their scale(s). */
 export type KernelCodes =
@@ -85,10 +101,7 @@ const fpKernel: KernelQuantizer = {
 function bindKernel(id: KernelQuantizerId, raw: unknown): E.Either<ConfigError, KernelQuantizer> {
   switch (id) {
     case 'fp':
-      return pipe(
-        decodeWith(t.union([t.undefined, t.type({})]), raw, 'fp'),
-        E.chain((c) => (c !== undefined && Object.keys(c).length > 0 ? E.left(new ConfigError('fp', 'takes no config')) : E.right(fpKernel))),
-      );
+      return E.map(() => fpKernel)(noConfig(raw, 'fp'));
     case 'sign':
       return E.map((cfg: sign.SignConfig): KernelQuantizer => ({
         id,
@@ -170,9 +183,7 @@ const fpActivation: ActivationQuantizer = {
 function bindActivation(id: ActivationQuantizerId, raw: unknown): E.Either<ConfigError, ActivationQuantizer> {
   switch (id) {
     case 'fp':
-      return raw === undefined || (typeof raw === 'object' && raw !== null && Object.keys(raw).length === 0)
-        ? E.right(fpActivation)
-        : E.left(new ConfigError('fp', 'takes no config'));
+      return E.map(() => fpActivation)(noConfig(raw, 'fp'));
     case 'ste_sign':
       return E.map((cfg: activation.SteSignConfig): ActivationQuantizer => ({
         id,
