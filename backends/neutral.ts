@@ -87,18 +87,21 @@ export const ttq = {
   /** `{ y, codes, delta }`; `wp`, `wn` default to 1 of the granularity's scale shape. */
   forward(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, config?: unknown) {
     const cfg = orThrow(ttqQ.decodeConfig(config));
-    const B = backendFor(p.w);
+    const B = backendFor(...ttqInputs(p));
     const f = ttqQ.forward(B, ttqParams(p, cfg, B), cfg);
     return { y: f.y, codes: f.codes, delta: f.delta };
   },
   /** `{ w, wp, wn }`, with dWn = −Σ_{W<−Δ} g (the true derivative). */
   gradient(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, up: { g: TensorLike }, config?: unknown): { w: Tensor; wp: Tensor; wn: Tensor } {
     const cfg = orThrow(ttqQ.decodeConfig(config));
-    const B = backendFor(p.w, up.g);
+    const B = backendFor(...ttqInputs(p), up.g);
     const d = ttqQ.backward(B, ttqQ.forward(B, ttqParams(p, cfg, B), cfg), asTensor(up.g), cfg);
     return { w: d.w, wp: d.wp, wn: d.wn };
   },
 };
+
+const ttqInputs = (p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }): TensorLike[] =>
+  [p.w, p.wp, p.wn].filter((x): x is TensorLike => x !== undefined);
 
 function ttqParams(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, cfg: ttqQ.TtqConfig, B: Backend): ttqQ.TtqParams {
   const w = asTensor(p.w);

@@ -18,10 +18,16 @@ function errorLines(what: string, errors: t.Errors): ErrorLine[] {
   const seen = new Set<string>();
   const out: ErrorLine[] = [];
   for (const e of errors) {
-    const keys = e.context.map((c) => c.key).filter((k) => k !== '');
+    // A union reports one error per member, keyed by the member's index; the field is the union
+    // itself, so cut the context there and report what the union accepts.
+    const cut = e.context.findIndex((c) => c.type instanceof t.UnionType);
+    const ctx = cut >= 0 ? e.context.slice(0, cut + 1) : e.context;
+    const keys = ctx.map((c) => c.key).filter((k) => k !== '');
     const path = [what, ...keys].join('.');
-    const expected = e.context.length > 0 ? e.context[e.context.length - 1].type.name : 'value';
-    const text = `expected ${expected}, ${e.message ?? `got ${JSON.stringify(e.value) ?? String(e.value)}`}`;
+    const last = ctx.length > 0 ? ctx[ctx.length - 1] : undefined;
+    const expected = last ? last.type.name : 'value';
+    const got = cut >= 0 ? `got ${JSON.stringify(last?.actual) ?? String(last?.actual)}` : (e.message ?? `got ${JSON.stringify(e.value) ?? String(e.value)}`);
+    const text = `expected ${expected}, ${got}`;
     if (!seen.has(path + text)) out.push({ path, text });
     seen.add(path + text);
   }
@@ -67,7 +73,7 @@ export function withDefaults<P extends t.Props>(
     (u, c) => {
       const input = u === undefined ? {} : u;
       if (typeof input !== 'object' || input === null || Array.isArray(input)) return t.failure(u, c, 'got a non-object');
-      const unknownKeys = Object.keys(input).filter((k) => !(k in props));
+      const unknownKeys = Object.keys(input).filter((k) => !Object.hasOwn(props, k));
       if (unknownKeys.length > 0) {
         return t.failure(u, c, `got unknown key(s) ${unknownKeys.join(', ')} (allowed: ${Object.keys(props).join(', ')})`);
       }

@@ -27,10 +27,17 @@ function splitmix32(a: number): () => number {
 
 export function rng(seed: number): Rng {
   if (!Number.isSafeInteger(seed)) throw new ConfigError('seed', `must be a safe integer, got ${seed}`);
-  const sm = splitmix32((seed ^ Math.floor(seed / 2 ** 32)) | 0);
-  const s = new Uint32Array([sm(), sm(), sm(), sm()]);
-  if (s.every((x) => x === 0)) s[0] = 1;
-  return { s };
+  // The state is the seed's two 32-bit words (plus constants, so it is never all zero): distinct
+  // seeds give distinct states, and xoshiro128** is a bijection on states, so distinct streams.
+  const [lo, hi] = words(seed);
+  const r: Rng = { s: new Uint32Array([lo, hi, (lo ^ 0x9e3779b9) >>> 0, (hi ^ 0x85ebca6b) >>> 0]) };
+  for (let i = 0; i < 16; i++) nextU32(r); // mix the low-entropy start
+  return r;
+}
+
+/** The low and high 32-bit words of a safe integer (two's complement for negatives). */
+function words(n: number): [number, number] {
+  return [n >>> 0, Math.floor(n / 2 ** 32) >>> 0];
 }
 
 export const snapshot = (r: Rng): RngState => ({ s: [r.s[0], r.s[1], r.s[2], r.s[3]] });
@@ -91,8 +98,9 @@ export function permutation(r: Rng, n: number): Int32Array {
  * step t as `derive(seed, STREAM, t)` and resume from any step without replaying the past.
  */
 export function derive(seed: number, ...path: number[]): Rng {
-  let h = splitmix32((seed ^ Math.floor(seed / 2 ** 32)) | 0)();
-  for (const p of path) h = splitmix32((h ^ Math.imul(p | 0, 0x27d4eb2d) ^ Math.floor(p / 2 ** 32)) | 0)();
+  const [lo, hi] = words(seed);
+  let h = splitmix32(lo)();
+  for (const p of [hi, ...path.flatMap((x) => words(x))]) h = splitmix32((h ^ Math.imul(p | 0, 0x27d4eb2d)) | 0)();
   const sm = splitmix32(h | 0);
   const s = new Uint32Array([sm(), sm(), sm(), sm()]);
   if (s.every((x) => x === 0)) s[0] = 1;

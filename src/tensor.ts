@@ -3,7 +3,7 @@
  * row-major (the last axis varies fastest).
  *
  * Law (laws/tensor.test.ts): `data.length === size(shape)` for every tensor built here;
- * `tensorEqual` treats -0 and +0 as equal and compares NaN bit-for-bit never.
+ * `tensorEqual` treats -0 and +0 as equal, equal infinities as equal, and NaN as unequal to all.
  */
 import { NonFiniteError, ShapeError, SttnError } from './errors.js';
 
@@ -91,7 +91,7 @@ export function tensorClose(a: Tensor, b: Tensor, rtol = 0, atol = 0): boolean {
   for (let i = 0; i < a.data.length; i++) {
     const x = a.data[i];
     const y = b.data[i];
-    if (!(Math.abs(x - y) <= atol + rtol * Math.abs(y))) return false;
+    if (x !== y && !(Math.abs(x - y) <= atol + rtol * Math.abs(y))) return false;
   }
   return true;
 }

@@ -46,6 +46,7 @@ type XParams = { readonly [k: string]: Tensor; readonly x: Tensor };
 
 /** The one straight-through term shared by both activations. */
 export function activationTerms(B: Backend, x: Tensor, g: Tensor, clip: Clip): Term<XParams, readonly [Tensor]>[] {
+  assertFinite('x', x);
   checkUpstream('g', g, x.shape);
   return [
     {
