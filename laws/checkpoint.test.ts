@@ -1,0 +1,455 @@
+/**
+ * Laws of checkpoints (src/checkpoint.ts) and of the tensor codec under them (src/tensor-codec.ts):
+ * bit-exact round trips through a file, a `Left` naming the file and the field for every kind of
+ * bad content (never a throw), and atomic saves: a writer SIGKILLed mid-save or a failing write
+ * leaves the previous checkpoint loadable, and no temp file passes for a checkpoint.
+ *
+ * The crash laws spawn this very file as a child process (with STTN_CHECKPOINT_CHILD set), so the
+ * writer runs the real module in a real process that is really killed.
+ */
+import { spawn } from 'node:child_process';
+import fc from 'fast-check';
+import * as E from 'fp-ts/lib/Either.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync as fs_writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  checkpoint,
+  CheckpointError,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  isTempName,
+  loadCheckpoint,
+  removeStaleTemps,
+  saveCheckpoint,
+  serializeCheckpoint,
+  type Checkpoint,
+  type SaveIo,
+} from '../src/checkpoint.js';
+import { ConfigError, NonFiniteError } from '../src/errors.js';
+import { decodeTensor, encodeTensor, paramTreeBitEqual, tensorBitEqual, type ParamTree } from '../src/tensor-codec.js';
+import type { Tensor } from '../src/tensor.js';
+import { example, law, throwsWith } from './law.js';
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries
+
+const F32_EDGES = [0, -0, 1.401298464324817e-45, -1.401298464324817e-45, 1.1754942106924411e-38, 3.4028234663852886e38, -3.4028234663852886e38];
+const F64_EDGES = [0, -0, Number.MIN_VALUE, -Number.MIN_VALUE, 2.2250738585072014e-308, Number.MAX_VALUE, -Number.MAX_VALUE, 1e-300, 1e300];
+
+const f32 = fc.oneof(fc.float({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(...F32_EDGES));
+const f64 = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(...F64_EDGES));
+
+const shapeArb = fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 0, maxLength: 3 });
+const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+
+const tensorArb: fc.Arbitrary<Tensor> = fc.tuple(fc.boolean(), shapeArb).chain(([is64, shape]) =>
+  fc.array(is64 ? f64 : f32, { minLength: size(shape), maxLength: size(shape) }).map((xs) => ({
+    shape,
+    data: is64 ? Float64Array.from(xs) : Float32Array.from(xs),
+  })),
+);
+
+// odd names on purpose: "__proto__" must stay a key, dots and spaces must survive
+const nameArb = fc.oneof(fc.string({ minLength: 1, maxLength: 6 }), fc.constantFrom('__proto__', 'constructor', 'conv1', 'bn.running_mean', 'w'));
+const treeArb: fc.Arbitrary<ParamTree> = fc.dictionary(nameArb, fc.dictionary(nameArb, tensorArb, { maxKeys: 3 }), { maxKeys: 3 });
+
+const rngArb = fc
+  .tuple(fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }))
+  .filter((s) => s.some((x) => x !== 0));
+
+const ckptArb: fc.Arbitrary<Checkpoint> = fc
+  .record({
+    model: fc.jsonValue(),
+    params: treeArb,
+    state: treeArb,
+    kind: fc.constantFrom('sgd', 'adam', 'momentum'),
+    step: fc.nat(),
+    config: fc.jsonValue(),
+    slots: fc.dictionary(fc.constantFrom('m', 'v', 'velocity'), treeArb, { maxKeys: 2 }),
+    rng: rngArb,
+    progress: fc.record({ epoch: fc.nat(), step: fc.nat(), samplesSeen: fc.nat() }),
+    meta: fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+    createdAt: fc.date({ min: new Date(0), max: new Date(4e12), noInvalidDate: true }).map((d) => d.toISOString()),
+  })
+  .map((r) =>
+    checkpoint({
+      createdAt: r.createdAt,
+      model: r.model,
+      params: r.params,
+      state: r.state,
+      optimizer: { kind: r.kind, step: r.step, config: r.config, slots: r.slots },
+      rng: { s: r.rng },
+      progress: r.progress,
+      meta: r.meta,
+    }),
+  );
+
+/** Bit-identical tensors everywhere, deep-equal JSON elsewhere. */
+function sameCheckpoint(a: Checkpoint, b: Checkpoint): boolean {
+  const slots = Object.keys(a.optimizer.slots);
+  return (
+    a.format === b.format &&
+    a.version === b.version &&
+    a.createdAt === b.createdAt &&
+    JSON.stringify(a.model) === JSON.stringify(b.model) &&
+    isDeepStrictEqual(JSON.parse(JSON.stringify(a.model)), b.model) &&
+    paramTreeBitEqual(a.params, b.params) &&
+    paramTreeBitEqual(a.state, b.state) &&
+    a.optimizer.kind === b.optimizer.kind &&
+    a.optimizer.step === b.optimizer.step &&
+    JSON.stringify(a.optimizer.config) === JSON.stringify(b.optimizer.config) &&
+    slots.length === Object.keys(b.optimizer.slots).length &&
+    slots.every((k) => Object.prototype.hasOwnProperty.call(b.optimizer.slots, k) && paramTreeBitEqual(a.optimizer.slots[k], b.optimizer.slots[k])) &&
+    isDeepStrictEqual([...a.rng.s], [...b.rng.s]) &&
+    isDeepStrictEqual({ ...a.progress }, { ...b.progress }) &&
+    JSON.stringify(a.meta) === JSON.stringify(b.meta)
+  );
+}
+
+/** A small valid checkpoint with a known tensor at params.conv1.kernel. */
+const fixed = (step: number, n = 6): Checkpoint =>
+  checkpoint({
+    createdAt: '2024-01-02T03:04:05.000Z',
+    model: { kind: 'mlp', hidden: [8] },
+    params: { conv1: { kernel: { shape: [n], data: Float32Array.from({ length: n }, (_, i) => i - 2.5) } }, fc: { bias: { shape: [2], data: new Float64Array([-0, 5e-324]) } } },
+    state: { bn: { mean: { shape: [2], data: new Float32Array([0.5, -0.25]) } } },
+    optimizer: { kind: 'adam', step, config: { lr: 0.001 }, slots: { m: { conv1: { kernel: { shape: [n], data: new Float32Array(n) } } } } },
+    rng: { s: [1, 2, 3, 4] },
+    progress: { epoch: 1, step, samplesSeen: step * 32 },
+    meta: { dataset: 'mnist' },
+  });
+
+const isCkptError = (e: unknown, file: string, kind: CheckpointError['kind'], ...patterns: string[]): boolean =>
+  e instanceof CheckpointError && e.kind === kind && e.file === file && e.message.includes(file) && patterns.every((p) => e.message.includes(p));
+
+/** A load that never throws and returns the expected Left. */
+function loadsLeft(file: string, kind: CheckpointError['kind'], ...patterns: string[]): boolean {
+  let r: ReturnType<typeof loadCheckpoint>;
+  try {
+    r = loadCheckpoint(file);
+  } catch {
+    return false;
+  }
+  return E.isLeft(r) && isCkptError(r.left, file, kind, ...patterns);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The crash child: saves a large checkpoint over `target`, optionally pausing mid-write.
+
+const CHILD = process.env.STTN_CHECKPOINT_CHILD;
+
+function runChild(mode: string, target: string): void {
+  const n = 4 * 1024 * 1024; // 16 MiB of float32, ~22 MB of base64
+  const big = new Float32Array(n);
+  for (let i = 0; i < n; i++) big[i] = Math.random() - 0.5;
+  const c = fixed(999);
+  const ckpt: Checkpoint = { ...c, params: { ...c.params, big: { w: { shape: [n], data: big } } } };
+  let writes = 0;
+  const io: Partial<SaveIo> =
+    mode === 'pause'
+      ? {
+          writeSync: (fd, b, off, len) => {
+            if (writes++ === 1) {
+              // the first chunk is on disk: tell the parent, then wait to be killed
+              process.stdout.write('PAUSED\n');
+              Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30_000);
+            }
+            return fs_writeSync(fd, b, off, len);
+          },
+        }
+      : {};
+  process.stdout.write('START\n');
+  saveCheckpoint(target, ckpt, { chunkBytes: 256 * 1024, io });
+  process.stdout.write('SAVED\n');
+}
+
+interface Child {
+  readonly pid: number;
+  readonly waitFor: (line: string) => Promise<void>;
+  readonly kill: () => Promise<void>;
+  readonly exited: Promise<number | null>;
+}
+
+function spawnChild(mode: string, target: string): Child {
+  const self = fileURLToPath(import.meta.url);
+  const p = spawn(process.execPath, ['--import', 'tsx', self, target], {
+    env: { ...process.env, STTN_CHECKPOINT_CHILD: mode },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const waiters: { line: string; resolve: () => void }[] = [];
+  p.stdout.setEncoding('utf8');
+  p.stdout.on('data', (s: string) => {
+    out += s;
+    for (const w of waiters) if (out.includes(`${w.line}\n`)) w.resolve();
+  });
+  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+  return {
+    pid: p.pid ?? -1,
+    waitFor: (line) =>
+      new Promise<void>((resolve, reject) => {
+        if (out.includes(`${line}\n`)) return resolve();
+        waiters.push({ line, resolve });
+        void exited.then((code) => reject(new Error(`child exited (${code}) before printing ${line}; output: ${out}`)));
+      }),
+    kill: async () => {
+      p.kill('SIGKILL');
+      await exited;
+    },
+    exited,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+if (CHILD !== undefined) {
+  runChild(CHILD, process.argv[2]);
+} else {
+  defineLaws();
+}
+
+function defineLaws(): void {
+  const root = mkdtempSync(join(tmpdir(), 'sttn-ckpt-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  let counter = 0;
+  const freshDir = (): string => mkdtempSync(join(root, `c${counter++}-`));
+  const nonTemp = (dir: string): string[] => readdirSync(dir).filter((n) => !isTempName(n)).sort();
+
+  // ----- tensor codec
+
+  law('tensor codec: decode(encode(t)) is bit-identical (dtype, shape, bytes; -0, subnormals, extremes)', [tensorArb], (x) => {
+    const r = decodeTensor(JSON.parse(JSON.stringify(encodeTensor(x))));
+    return E.isRight(r) && tensorBitEqual(r.right, x) && r.right.data.constructor === x.data.constructor;
+  });
+
+  law('tensor codec: NaN payloads and ±Infinity round-trip bit-exactly when allowed, and are refused otherwise', [fc.nat({ max: 0x3fffff }), fc.boolean()], (payload, neg) => {
+    const bits = new Uint32Array([(neg ? 0xff800000 : 0x7f800000) | payload | (payload === 0 ? 0 : 0x400000)]);
+    const x: Tensor = { shape: [2], data: new Float32Array([new Float32Array(bits.buffer)[0], 1]) };
+    const json = encodeTensor(x, 'w', { allowNonFinite: true });
+    const ok = decodeTensor(json, 'w', { allowNonFinite: true });
+    const refused = decodeTensor(json, 'w');
+    return (
+      E.isRight(ok) &&
+      tensorBitEqual(ok.right, x) &&
+      E.isLeft(refused) &&
+      refused.left.field === 'w.data' &&
+      refused.left.message.includes('flat index 0') &&
+      throwsWith(() => encodeTensor(x, 'layer.w'), NonFiniteError, 'layer.w', 'flat index 0')
+    );
+  });
+
+  law('tensor codec: a byte length other than size·bytesPerElement names the path and both numbers', [tensorArb, fc.integer({ min: 1, max: 3 }), fc.boolean()], (x, quartets, grow) => {
+    const json = encodeTensor(x);
+    // whole quartets added or removed at the front, so the string stays canonical base64
+    const data = grow ? 'AAAA'.repeat(quartets) + json.data : json.data.slice(4 * quartets);
+    if (data === json.data) return true; // an empty tensor has nothing to cut
+    const want = x.data.byteLength;
+    const got = Buffer.from(data, 'base64').length;
+    const r = decodeTensor({ ...json, data }, 'params.conv1.kernel');
+    return E.isLeft(r) && r.left.field === 'params.conv1.kernel.data' && r.left.message.includes(`${want} bytes`) && r.left.message.includes(`got ${got} bytes`);
+  });
+
+  example('tensor codec: malformed base64, a bad dtype, a bad shape entry or an extra key name their path', () => {
+    const good = encodeTensor({ shape: [2], data: new Float32Array([1, 2]) });
+    const field = (u: unknown): string | undefined => {
+      const r = decodeTensor(u, 't');
+      return E.isLeft(r) ? r.left.field : undefined;
+    };
+    return (
+      field({ ...good, data: good.data.slice(0, -1) + '!' }) === 't.data' &&
+      field({ ...good, data: 'AAAA=AAA' }) === 't.data' &&
+      field({ ...good, dtype: 'int8' }) === 't.dtype' &&
+      field({ ...good, shape: [2, -1] }) === 't.shape.1' &&
+      field({ ...good, shape: [1.5] }) === 't.shape.0' &&
+      field({ ...good, shape: '2' }) === 't.shape' &&
+      field({ ...good, extra: 1 }) === 't' &&
+      field([1, 2]) === 't' &&
+      field(good) === undefined
+    );
+  });
+
+  // ----- round trip through a file
+
+  law('checkpoint: load(save(c)) is bit-identical to c (plain and gzipped)', [ckptArb, fc.boolean()], (c, gzip) => {
+    const file = join(freshDir(), gzip ? 'model.ckpt' : 'model.json');
+    saveCheckpoint(file, c, { gzip });
+    const bytes = readFileSync(file);
+    const r = loadCheckpoint(file);
+    return E.isRight(r) && sameCheckpoint(c, r.right) && (bytes[0] === 0x1f) === gzip && nonTemp(dirname(file)).length === 1 && readdirSync(dirname(file)).length === 1;
+  }, { numRuns: 40 });
+
+  law('checkpoint: decode(encode(c)) holds in memory too, and a save over an existing checkpoint replaces it', [ckptArb, ckptArb], (a, b) => {
+    const dec = decodeCheckpoint(JSON.parse(JSON.stringify(encodeCheckpoint(a))));
+    const file = join(freshDir(), 'ckpt.json');
+    saveCheckpoint(file, a);
+    saveCheckpoint(file, b);
+    const r = loadCheckpoint(file);
+    return E.isRight(dec) && sameCheckpoint(a, dec.right) && E.isRight(r) && sameCheckpoint(b, r.right);
+  }, { numRuns: 20 });
+
+  // ----- bad content: a Left naming the file and the field, never a throw
+
+  const truncDir = freshDir();
+  const saved = (gzip: boolean): Buffer => {
+    const file = join(truncDir, gzip ? 'full.ckpt.gz' : 'full.ckpt');
+    if (readdirSync(truncDir).every((n) => n !== basename(file))) saveCheckpoint(file, fixed(3, 40), { gzip });
+    return readFileSync(file);
+  };
+  law('checkpoint: a file truncated at any byte offset is a Left naming the file', [fc.boolean(), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true })], (gzip, at) => {
+    const bytes = saved(gzip);
+    const cut = join(truncDir, `cut-${counter++}.ckpt`);
+    writeFileSync(cut, bytes.subarray(0, Math.floor(at * bytes.length)));
+    return loadsLeft(cut, gzip && at * bytes.length >= 2 ? 'gzip' : 'json', 'truncated');
+  });
+
+  law('checkpoint: a foreign JSON document is a Left naming `format`', [fc.jsonValue()], (v) => {
+    const file = join(freshDir(), 'foreign.json');
+    writeFileSync(file, JSON.stringify(v) ?? 'null');
+    const isOurs = typeof v === 'object' && v !== null && (v as { format?: unknown }).format === 'sttn-checkpoint';
+    return isOurs || loadsLeft(file, 'format', 'format', 'not an sttn checkpoint');
+  });
+
+  example('checkpoint: package.json-like JSON, a missing file and a directory are Lefts naming the file', () => {
+    const dir = freshDir();
+    const file = join(dir, 'package.json');
+    writeFileSync(file, JSON.stringify({ name: 'x', version: 1 }));
+    return loadsLeft(file, 'format', 'checkpoint.format', 'got no format field') && loadsLeft(join(dir, 'nope.json'), 'missing', 'does not exist') && loadsLeft(dir, 'unreadable');
+  });
+
+  law('checkpoint: another version is a Left naming `version` (a newer one says it is unsupported)', [fc.oneof(fc.integer(), fc.jsonValue()).filter((v) => v !== 1)], (version) => {
+    const file = join(freshDir(), 'v.json');
+    writeFileSync(file, JSON.stringify({ ...encodeCheckpoint(fixed(1)), version }));
+    const newer = typeof version === 'number' && Number.isInteger(version) && version > 1;
+    return loadsLeft(file, 'version', 'checkpoint.version', newer ? `unsupported version ${version}` : 'expected 1');
+  });
+
+  law('checkpoint: a corrupted tensor (wrong base64 length) is a Left naming the tensor path and both byte counts', [fc.constantFrom('params.conv1.kernel', 'params.fc.bias', 'state.bn.mean', 'optimizer.slots.m.conv1.kernel'), fc.integer({ min: 1, max: 3 })], (path, quartets) => {
+    const json = JSON.parse(JSON.stringify(encodeCheckpoint(fixed(1)))) as Record<string, unknown>;
+    const keys = path.split('.');
+    let node = json as Record<string, unknown>;
+    for (const k of keys) node = node[k] as Record<string, unknown>;
+    const before = Buffer.from(node.data as string, 'base64').length;
+    node.data = 'AAAA'.repeat(quartets) + (node.data as string);
+    const file = join(freshDir(), 'corrupt.json');
+    writeFileSync(file, JSON.stringify(json));
+    return loadsLeft(file, 'field', `checkpoint.${path}.data`, `${before} bytes`, `got ${before + 3 * quartets} bytes`);
+  }, { numRuns: 30 });
+
+  example('checkpoint: bad counters, rng and unknown keys are Lefts naming their field', () => {
+    const base = JSON.parse(JSON.stringify(encodeCheckpoint(fixed(1)))) as Record<string, unknown>;
+    const fieldOf = (patch: Record<string, unknown>): string | undefined => {
+      const r = decodeCheckpoint({ ...base, ...patch });
+      return E.isLeft(r) ? r.left.field : undefined;
+    };
+    return (
+      fieldOf({}) === undefined &&
+      fieldOf({ progress: { epoch: -1, step: 0, samplesSeen: 0 } }) === 'checkpoint.progress.epoch' &&
+      fieldOf({ rng: { s: [0, 0, 0, 0] } }) === 'checkpoint.rng' &&
+      fieldOf({ rng: { s: [1, 2, 3] } }) === 'checkpoint.rng.s.3' &&
+      fieldOf({ createdAt: 'yesterday' }) === 'checkpoint.createdAt' &&
+      fieldOf({ extra: true }) === 'checkpoint' &&
+      fieldOf({ toString: 1 }) === 'checkpoint' &&
+      fieldOf({ params: { l: { w: { dtype: 'float32', shape: [1], data: 'AAAA', x: 0 } } } }) === 'checkpoint.params.l.w'
+    );
+  });
+
+  example('checkpoint: encoding refuses what could not load back (NaN in a tensor, a non-JSON model spec), before any write', () => {
+    const c = fixed(1);
+    const nan: Checkpoint = { ...c, state: { bn: { mean: { shape: [2], data: new Float32Array([0, NaN]) } } } };
+    const file = join(freshDir(), 'never.json');
+    return (
+      throwsWith(() => saveCheckpoint(file, nan), NonFiniteError, 'checkpoint.state.bn.mean', 'flat index 1') &&
+      throwsWith(() => encodeCheckpoint({ ...c, model: { lr: NaN } }), ConfigError, 'checkpoint.model', 'lr') &&
+      throwsWith(() => encodeCheckpoint({ ...c, meta: { when: new Date() } }), ConfigError, 'checkpoint.meta') &&
+      readdirSync(dirname(file)).length === 0 &&
+      E.isRight(decodeCheckpoint(JSON.parse(JSON.stringify(encodeCheckpoint(nan, { allowNonFinite: true }))), { allowNonFinite: true }))
+    );
+  });
+
+  // ----- atomic saves
+
+  const stages = ['openSync', 'writeSync', 'fsyncSync', 'closeSync', 'renameSync'] as const;
+  law('checkpoint: a save failing at any step throws, leaves the previous checkpoint and no temp file', [fc.constantFrom(...stages), fc.nat({ max: 5 }), fc.boolean()], (stage, nth, gzip) => {
+    const file = join(freshDir(), 'ckpt.json');
+    const good = fixed(1, 64);
+    saveCheckpoint(file, good);
+    let calls = 0;
+    const boom = (): never => {
+      throw Object.assign(new Error('EIO: simulated failure'), { code: 'EIO' });
+    };
+    const io: Partial<SaveIo> =
+      stage === 'writeSync'
+        ? { writeSync: (fd, b, off, len) => (calls++ === nth ? boom() : fs_writeSync(fd, b, off, len)) }
+        : { [stage]: boom };
+    const newer = fixed(2, 4096);
+    const failed = throwsWith(() => saveCheckpoint(file, newer, { gzip, io, chunkBytes: 1024 }), CheckpointError, file, 'simulated failure', 'untouched');
+    const r = loadCheckpoint(file);
+    const wrote = stage !== 'writeSync' || calls > nth;
+    return wrote && failed && E.isRight(r) && sameCheckpoint(good, r.right) && isDeepStrictEqual(readdirSync(dirname(file)), [basename(file)]);
+  }, { numRuns: 25 });
+
+  /** The writer pauses after two chunks and is killed there: the old target, a partial temp. */
+  async function killedWhilePaused(): Promise<void> {
+    const dir = freshDir();
+    const file = join(dir, 'ckpt.json');
+    const good = fixed(1);
+    saveCheckpoint(file, good);
+    const child = spawnChild('pause', file);
+    let temps: string[] = [];
+    let liveKept = false;
+    try {
+      await child.waitFor('PAUSED');
+      temps = readdirSync(dir).filter(isTempName);
+      liveKept = removeStaleTemps(file).length === 0; // the writer is alive: its temp stays
+    } finally {
+      await child.kill();
+    }
+    const r = loadCheckpoint(file);
+    const tmp = join(dir, temps[0] ?? 'none');
+    const partial = temps.length === 1 && statSync(tmp).size > 0 && loadsLeft(tmp, 'json', 'truncated');
+    const swept = isDeepStrictEqual(removeStaleTemps(file), [tmp]);
+    if (!(liveKept && partial && swept && E.isRight(r) && sameCheckpoint(good, r.right) && isDeepStrictEqual(readdirSync(dir), ['ckpt.json']))) {
+      throw new Error(`after the kill: temps ${temps.join(', ')}, files ${readdirSync(dir).join(', ')}, load ${E.isLeft(r) ? r.left.message : 'ok'}`);
+    }
+  }
+
+  /** The writer runs freely and is killed at a drawn moment once its temp file exists: old or new, never a mix. */
+  async function killedAnywhere(): Promise<void> {
+    const dir = freshDir();
+    const file = join(dir, 'ckpt.json');
+    const good = fixed(1);
+    saveCheckpoint(file, good);
+    const child = spawnChild('run', file);
+    try {
+      await child.waitFor('START');
+      const delay = Math.floor(Math.random() * 30);
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && !readdirSync(dir).some(isTempName) && statSync(file).size < 1e6) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, delay));
+    } finally {
+      await child.kill();
+    }
+    const r = loadCheckpoint(file);
+    removeStaleTemps(file);
+    if (process.env.STTN_CHECKPOINT_DEBUG) console.log(`# killed run: target ${E.isRight(r) ? `step ${r.right.progress.step}` : 'unloadable'}`);
+    const ok = E.isRight(r) && (sameCheckpoint(good, r.right) || r.right.progress.step === 999) && isDeepStrictEqual(readdirSync(dir), ['ckpt.json']);
+    if (!ok) throw new Error(`load after kill: ${E.isLeft(r) ? r.left.message : `step ${r.right.progress.step}`}; files ${readdirSync(dir).join(', ')}`);
+  }
+
+  // each crash law starts a child process: run the two side by side
+  test('checkpoint: crashes during a save', { concurrency: true }, async (t) => {
+    await Promise.all([
+      t.test('a writer SIGKILLed mid-write leaves the previous checkpoint; its temp file never passes for one', killedWhilePaused),
+      t.test('a writer killed at an arbitrary moment leaves the old or the new checkpoint, never a mix', killedAnywhere),
+    ]);
+  });
+
+  example('checkpoint: temp names are recognised and never look like the target', () => {
+    const c = serializeCheckpoint(fixed(1));
+    return isTempName('.ckpt.json.1234.k3j9.tmp') && !isTempName('ckpt.json') && !isTempName('.hidden.json') && c.length > 0;
+  });
+}
