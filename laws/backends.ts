@@ -15,6 +15,9 @@ export interface Candidate {
 
 export const candidates: readonly Candidate[] = [
   { name: 'cpu32', load: async () => cpu32 },
+  { name: 'wasm', load: async () => (await import('../backends/wasm.js')).createWasmBackend() },
+  { name: 'gpujs-cpu', load: async () => (await import('../backends/gpujs.js')).createGpujsBackend({ mode: 'cpu' }) },
+  { name: 'gpujs-webgpu', load: async () => (await import('../backends/gpujs.js')).createGpujsBackend({ mode: 'webgpu' }) },
 ];
 
 export async function loadAll(): Promise<Backend[]> {

@@ -1,0 +1,248 @@
+/**
+ * The wasm backend: sttn's fast CPU path, float32, with matmul and the convolutions in
+ * WebAssembly SIMD (kernels in backends/wasm/assembly, compiled by AssemblyScript into
+ * build/wasm/ by `npm run build:wasm`).
+ *
+ * Two builds ship: plain SIMD and relaxed SIMD (`f32x4.relaxed_madd`, fused multiply-add where
+ * the hardware has it, 15–30% faster). `createWasmBackend` picks the relaxed one when
+ * `WebAssembly.validate` accepts it (Node ≥ 22, or Node 20 run with
+ * `--experimental-wasm-relaxed-simd`), else plain; `{ kernel: 'plain' }` forces plain.
+ *
+ * Operands are copied once into wasm memory, results once out; im2col happens inside wasm from
+ * the copied NHWC input. Element-wise maps, reductions and pooling are memory-bound and run as
+ * plain JS loops (the cpu backend in float32), which V8 compiles as well as wasm would.
+ * Single-threaded.
+ *
+ * Law (laws/backend-agreement.test.ts): every primitive agrees with cpu64 within a tolerance
+ * derived from `precision` (2⁻²⁴); shape mismatches throw the same ShapeError as cpu.
+ */
+import { readFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Backend, Conv2dOptions, MatmulOptions } from '../src/backend.js';
+import { roundoff } from '../src/backend.js';
+import { ConfigError } from '../src/errors.js';
+import { assertConvOutput, convGeometry, matmulShape, type ConvGeometry } from '../src/shapes.js';
+import { size, type Tensor } from '../src/tensor.js';
+import { createCpuBackend } from './cpu.js';
+
+/** Which GEMM build to run: `auto` takes relaxed SIMD when this engine validates it. */
+export type WasmKernel = 'auto' | 'plain' | 'relaxed';
+
+export interface WasmBackendOptions {
+  /** Default `auto`. `relaxed` fails with a ConfigError when the engine cannot run it. */
+  readonly kernel?: WasmKernel;
+}
+
+/** The wasm Backend, plus which build it runs. */
+export interface WasmBackend extends Backend {
+  readonly kernel: 'plain' | 'relaxed';
+}
+
+interface Exports {
+  readonly memory: WebAssembly.Memory;
+  heapBase(): number;
+  relaxed(): number;
+  gemmWorkBytes(): number;
+  convWorkBytes(geom: number): number;
+  gemm(
+    transA: number, transB: number, m: number, n: number, k: number,
+    a: number, lda: number, b: number, ldb: number, c: number, ldc: number,
+    accumulate: number, work: number,
+  ): void;
+  conv2d(geom: number, x: number, w: number, y: number, work: number): void;
+  conv2dGradInput(geom: number, dy: number, w: number, dx: number, work: number): void;
+  conv2dGradFilter(geom: number, x: number, dy: number, dw: number, work: number): void;
+}
+
+const FILES = { plain: 'sttn-simd.wasm', relaxed: 'sttn-relaxed-simd.wasm' } as const;
+
+/**
+ * The package root: the nearest ancestor holding sttn's package.json. Works from the source
+ * (backends/wasm.ts run by tsx) and from the build (dist/backends/wasm.js) alike.
+ */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'sttn') return dir;
+      } catch {
+        // not ours; keep climbing
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new ConfigError('wasm backend', `cannot find sttn's package root above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+async function loadBytes(which: keyof typeof FILES): Promise<Uint8Array<ArrayBuffer>> {
+  const path = join(packageRoot(), 'build', 'wasm', FILES[which]);
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw new ConfigError('wasm backend', `cannot read ${path} (run \`npm run build:wasm\`): ${(e as Error).message}`);
+  }
+}
+
+/** Node 20's V8 knows relaxed SIMD behind a flag; set it before compiling, as the flag's docs allow. */
+async function tryEnableRelaxedSimd(): Promise<void> {
+  try {
+    const v8 = await import('node:v8');
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // not Node, or the flag is gone (relaxed SIMD shipped): validation decides below
+  }
+}
+
+const ALIGN = 64;
+const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+const PAGE = 65536;
+
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const want = opts.kernel ?? 'auto';
+  if (want !== 'auto' && want !== 'plain' && want !== 'relaxed') {
+    throw new ConfigError('createWasmBackend.kernel', `must be 'auto', 'plain' or 'relaxed', got ${String(want)}`);
+  }
+  let which: 'plain' | 'relaxed' = 'plain';
+  let bytes: Uint8Array<ArrayBuffer> | undefined;
+  if (want !== 'plain') {
+    const relaxedBytes = await loadBytes('relaxed');
+    if (!WebAssembly.validate(relaxedBytes) && want === 'relaxed') await tryEnableRelaxedSimd();
+    if (WebAssembly.validate(relaxedBytes)) {
+      which = 'relaxed';
+      bytes = relaxedBytes;
+    } else if (want === 'relaxed') {
+      throw new ConfigError('createWasmBackend.kernel', 'this engine does not validate relaxed SIMD');
+    }
+  }
+  if (!bytes) bytes = await loadBytes('plain');
+  if (!WebAssembly.validate(bytes)) throw new ConfigError('wasm backend', 'this engine does not support WebAssembly SIMD');
+  const { instance } = await WebAssembly.instantiate(bytes, {
+    env: {
+      abort: (): never => {
+        throw new Error('sttn wasm kernel aborted');
+      },
+    },
+  });
+  const wasm = instance.exports as unknown as Exports;
+  return makeBackend(wasm, which);
+}
+
+function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
+  const js = createCpuBackend('float32');
+  const base = alignUp(wasm.heapBase());
+  const gemmWork = wasm.gemmWorkBytes();
+
+  /**
+   * A bump arena over linear memory, reset by every call. Growing a non-shared memory detaches
+   * every view of its old buffer, so views are made only after `reserve` and never kept.
+   */
+  let top = base;
+  const reset = (): void => {
+    top = base;
+  };
+  const take = (bytes: number): number => {
+    const p = top;
+    top = alignUp(top + bytes);
+    return p;
+  };
+  const reserve = (): void => {
+    const have = wasm.memory.buffer.byteLength;
+    if (top > have) wasm.memory.grow(Math.ceil((top - have) / PAGE));
+  };
+  const f32 = (ptr: number, n: number): Float32Array => new Float32Array(wasm.memory.buffer, ptr, n);
+  const put = (ptr: number, t: Tensor): void => f32(ptr, t.data.length).set(t.data);
+  const get = (ptr: number, shape: readonly number[]): Tensor => ({ shape: [...shape], data: f32(ptr, size(shape)).slice() });
+
+  function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+    const { m, k, n } = matmulShape(a, b, opts);
+    if (m === 0 || n === 0 || k === 0) return { shape: [m, n], data: new Float32Array(m * n) };
+    reset();
+    const pa = take(a.data.length * 4);
+    const pb = take(b.data.length * 4);
+    const pc = take(m * n * 4);
+    const work = take(gemmWork);
+    reserve();
+    put(pa, a);
+    put(pb, b);
+    const lda = a.shape[1];
+    const ldb = b.shape[1];
+    wasm.gemm(opts.transA ? 1 : 0, opts.transB ? 1 : 0, m, n, k, pa, lda, pb, ldb, pc, n, 0, work);
+    return get(pc, [m, n]);
+  }
+
+  /** Writes the geometry record the kernels read (13 i32, see Geom in assembly/index.ts). */
+  function putGeometry(ptr: number, g: ConvGeometry): void {
+    new Int32Array(wasm.memory.buffer, ptr, 13).set([g.n, g.h, g.w, g.cin, g.cout, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw]);
+  }
+
+  /** Lays out geometry, two inputs, one output and the work area; returns their pointers. */
+  function convCall(g: ConvGeometry, in0: Tensor, in1: Tensor, outLen: number): { geom: number; p0: number; p1: number; po: number; work: number } {
+    reset();
+    const geom = take(13 * 4);
+    reserve();
+    putGeometry(geom, g);
+    const workBytes = wasm.convWorkBytes(geom);
+    const p0 = take(in0.data.length * 4);
+    const p1 = take(in1.data.length * 4);
+    const po = take(outLen * 4);
+    const work = take(workBytes);
+    reserve();
+    put(p0, in0);
+    put(p1, in1);
+    return { geom, p0, p1, po, work };
+  }
+
+  const empty = (shape: readonly number[]): boolean => size(shape) === 0;
+
+  function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions): Tensor {
+    const g = convGeometry(x.shape, w.shape, opts);
+    const shape = [g.n, g.oh, g.ow, g.cout];
+    if (empty(shape) || empty(w.shape)) return { shape, data: new Float32Array(size(shape)) };
+    const p = convCall(g, x, w, size(shape));
+    wasm.conv2d(p.geom, p.p0, p.p1, p.po, p.work);
+    return get(p.po, shape);
+  }
+
+  function conv2dGradInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts: Conv2dOptions): Tensor {
+    const g = convGeometry(xShape, w.shape, opts);
+    assertConvOutput('conv2dGradInput dy', g, dy);
+    if (empty(xShape) || empty(dy.shape) || empty(w.shape)) return { shape: [...xShape], data: new Float32Array(size(xShape)) };
+    const p = convCall(g, dy, w, size(xShape));
+    wasm.conv2dGradInput(p.geom, p.p0, p.p1, p.po, p.work);
+    return get(p.po, xShape);
+  }
+
+  function conv2dGradFilter(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): Tensor {
+    const g = convGeometry(x.shape, wShape, opts);
+    assertConvOutput('conv2dGradFilter dy', g, dy);
+    if (empty(wShape) || empty(dy.shape) || empty(x.shape)) return { shape: [...wShape], data: new Float32Array(size(wShape)) };
+    const p = convCall(g, x, dy, size(wShape));
+    wasm.conv2dGradFilter(p.geom, p.p0, p.p1, p.po, p.work);
+    return get(p.po, wShape);
+  }
+
+  return {
+    name: 'wasm',
+    dtype: 'float32',
+    precision: roundoff('float32'),
+    kernel,
+    from: js.from,
+    unary: js.unary,
+    scalar: js.scalar,
+    binary: js.binary,
+    axpy: js.axpy,
+    select: js.select,
+    reduce: js.reduce,
+    matmul,
+    conv2d,
+    conv2dGradInput,
+    conv2dGradFilter,
+    maxPool: js.maxPool,
+    maxPoolGrad: js.maxPoolGrad,
+  };
+}

@@ -1,0 +1,548 @@
+/**
+ * The wasm backend's kernels: a float32 GEMM over WebAssembly SIMD (f32x4) and the convolutions
+ * built on it (im2col / col2im + GEMM), compiled by AssemblyScript.
+ *
+ * The GEMM follows the Goto/BLIS blocking: B is packed per KC×NC block into 8-column panels, A is
+ * read in place when not transposed (packed into 4-row panels when it is), and a 4×8 micro-kernel
+ * keeps its C tile in 8 f32x4 accumulators. Transposes happen only inside packing. The same source
+ * builds twice: with plain SIMD (`mul` then `add`) and with relaxed SIMD (`f32x4.relaxed_madd`,
+ * fused on hardware with FMA); `ASC_FEATURE_RELAXED_SIMD` picks the branch at compile time.
+ *
+ * Memory is owned by the caller (backends/wasm.ts): every function takes byte pointers into linear
+ * memory and a `work` area of `gemmWorkBytes()` / `convWorkBytes()` bytes. Nothing here allocates.
+ *
+ * Law (laws/backend-agreement.test.ts): matmul and the three convolutions agree with the cpu
+ * float64 reference within a tolerance derived from float32's unit roundoff and the sum length.
+ */
+
+// Blocking (measured plateau on a 2-core EPYC: MC=128, KC=384, NC=1024).
+const MR: i32 = 4;
+const NR: i32 = 8;
+const MC: i32 = 128;
+const KC: i32 = 384;
+const NC: i32 = 1024;
+
+const PACK_B_BYTES: usize = <usize>(KC * NC * 4);
+const PACK_A_BYTES: usize = <usize>(MC * KC * 4);
+const TILE_BYTES: usize = <usize>(MR * NR * 4);
+
+/** Target size of one im2col chunk (rows × kh·kw·cin floats). */
+const CHUNK_BYTES: i32 = 512 * 1024;
+
+/** The first free byte after the module's static data: the caller's arena starts here. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** 1 when this build uses relaxed-SIMD FMA, 0 for plain SIMD. */
+export function relaxed(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}
+
+export function gemmWorkBytes(): usize {
+  return PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES;
+}
+
+@inline
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
+}
+
+@inline
+function imin(a: i32, b: i32): i32 {
+  return a < b ? a : b;
+}
+
+/**
+ * C[mr×nr] (+)= Ap[4×k]·Bp[k×8] over packed panels: `ap` holds 4 floats per k (rows of op(A)),
+ * `bp` 8 floats per k (columns of op(B)), both zero beyond the valid rows/columns.
+ */
+function kernel(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, mr: i32, nr: i32, acc: bool, tile: usize): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const end = ap + (<usize>k << 4);
+  do {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    ap += 16;
+    bp += 32;
+  } while (ap < end);
+  if (mr == MR && nr == NR) {
+    let r = c;
+    if (acc) {
+      v128.store(r, f32x4.add(v128.load(r), c00));
+      v128.store(r, f32x4.add(v128.load(r, 16), c01), 16);
+      r += ldc;
+      v128.store(r, f32x4.add(v128.load(r), c10));
+      v128.store(r, f32x4.add(v128.load(r, 16), c11), 16);
+      r += ldc;
+      v128.store(r, f32x4.add(v128.load(r), c20));
+      v128.store(r, f32x4.add(v128.load(r, 16), c21), 16);
+      r += ldc;
+      v128.store(r, f32x4.add(v128.load(r), c30));
+      v128.store(r, f32x4.add(v128.load(r, 16), c31), 16);
+    } else {
+      v128.store(r, c00);
+      v128.store(r, c01, 16);
+      r += ldc;
+      v128.store(r, c10);
+      v128.store(r, c11, 16);
+      r += ldc;
+      v128.store(r, c20);
+      v128.store(r, c21, 16);
+      r += ldc;
+      v128.store(r, c30);
+      v128.store(r, c31, 16);
+    }
+    return;
+  }
+  // Edge tile: spill to the scratch tile, then copy the valid mr×nr corner.
+  v128.store(tile, c00);
+  v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32);
+  v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64);
+  v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96);
+  v128.store(tile, c31, 112);
+  for (let i = 0; i < mr; i++) {
+    const row = c + <usize>i * ldc;
+    const t = tile + <usize>(i * NR * 4);
+    for (let j = 0; j < nr; j++) {
+      const o = <usize>(j * 4);
+      const v = load<f32>(t + o);
+      store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
+    }
+  }
+}
+
+/** Packs op(B)[pc:pc+kc, jc:jc+nc] into 8-column panels (kc×8 floats each, zero padded). */
+function packB(transB: bool, b: usize, ldb: i32, pc: i32, jc: i32, kc: i32, nc: i32, dst: usize): void {
+  const ldbB = <usize>ldb << 2;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = imin(NR, nc - jr);
+    let d = dst + <usize>(jr * kc) * 4;
+    if (!transB) {
+      // op(B)(p, j) = b[p·ldb + j]: each k is a contiguous run of nr floats.
+      let s = b + (<usize>pc * ldbB) + (<usize>(jc + jr) << 2);
+      if (nr == NR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(d, v128.load(s));
+          v128.store(d, v128.load(s, 16), 16);
+          s += ldbB;
+          d += 32;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let j = 0; j < NR; j++) {
+            store<f32>(d + (<usize>j << 2), j < nr ? load<f32>(s + (<usize>j << 2)) : 0);
+          }
+          s += ldbB;
+          d += 32;
+        }
+      }
+    } else {
+      // op(B)(p, j) = b[j·ldb + p]: gather one float from each of nr rows per k.
+      const s = b + <usize>(jc + jr) * ldbB + (<usize>pc << 2);
+      if (nr == NR) {
+        const s0 = s;
+        const s1 = s0 + ldbB;
+        const s2 = s1 + ldbB;
+        const s3 = s2 + ldbB;
+        const s4 = s3 + ldbB;
+        const s5 = s4 + ldbB;
+        const s6 = s5 + ldbB;
+        const s7 = s6 + ldbB;
+        let p = 0;
+        // 4×4 transposes: four k at a time from four rows, twice.
+        for (; p + 4 <= kc; p += 4) {
+          const o = <usize>p << 2;
+          transpose4(s0 + o, s1 + o, s2 + o, s3 + o, d, 32);
+          transpose4(s4 + o, s5 + o, s6 + o, s7 + o, d + 16, 32);
+          d += 128;
+        }
+        for (; p < kc; p++) {
+          const o = <usize>p << 2;
+          store<f32>(d, load<f32>(s0 + o));
+          store<f32>(d, load<f32>(s1 + o), 4);
+          store<f32>(d, load<f32>(s2 + o), 8);
+          store<f32>(d, load<f32>(s3 + o), 12);
+          store<f32>(d, load<f32>(s4 + o), 16);
+          store<f32>(d, load<f32>(s5 + o), 20);
+          store<f32>(d, load<f32>(s6 + o), 24);
+          store<f32>(d, load<f32>(s7 + o), 28);
+          d += 32;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          const o = <usize>p << 2;
+          for (let j = 0; j < NR; j++) {
+            store<f32>(d + (<usize>j << 2), j < nr ? load<f32>(s + <usize>j * ldbB + o) : 0);
+          }
+          d += 32;
+        }
+      }
+    }
+  }
+}
+
+/** Reads 4 floats from each of rows r0..r3 and writes them transposed: 4 vectors `stride` bytes apart. */
+@inline
+function transpose4(r0: usize, r1: usize, r2: usize, r3: usize, d: usize, stride: usize): void {
+  const x0 = v128.load(r0);
+  const x1 = v128.load(r1);
+  const x2 = v128.load(r2);
+  const x3 = v128.load(r3);
+  const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5); // a0 b0 a1 b1
+  const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5); // c0 d0 c1 d1
+  const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7); // a2 b2 a3 b3
+  const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7); // c2 d2 c3 d3
+  v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(d + stride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(d + 2 * stride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(d + 3 * stride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}
+
+/**
+ * Packs op(A)[ic:ic+mc, pc:pc+kc] with A stored transposed (`a[p·lda + i]`) into 4-row panels:
+ * panel q holds, for each k, the 4 floats of rows 4q..4q+3 (zero past mc).
+ */
+function packAT(a: usize, lda: i32, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {
+  const ldaB = <usize>lda << 2;
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = imin(MR, mc - ir);
+    let s = a + <usize>pc * ldaB + (<usize>(ic + ir) << 2);
+    let d = dst + <usize>(ir * kc) * 4;
+    if (mr == MR) {
+      for (let p = 0; p < kc; p++) {
+        v128.store(d, v128.load(s));
+        s += ldaB;
+        d += 16;
+      }
+    } else {
+      for (let p = 0; p < kc; p++) {
+        for (let i = 0; i < MR; i++) {
+          store<f32>(d + (<usize>i << 2), i < mr ? load<f32>(s + (<usize>i << 2)) : 0);
+        }
+        s += ldaB;
+        d += 16;
+      }
+    }
+  }
+}
+
+/** Packs A[ic:ic+mc, pc:pc+kc] stored row-major (`a[i·lda + p]`) into the same 4-row panels. */
+function packAN(a: usize, lda: i32, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {
+  const ldaB = <usize>lda << 2;
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = imin(MR, mc - ir);
+    const s0 = a + <usize>(ic + ir) * ldaB + (<usize>pc << 2);
+    let d = dst + <usize>(ir * kc) * 4;
+    if (mr == MR) {
+      const s1 = s0 + ldaB;
+      const s2 = s1 + ldaB;
+      const s3 = s2 + ldaB;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        const o = <usize>p << 2;
+        transpose4(s0 + o, s1 + o, s2 + o, s3 + o, d, 16);
+        d += 64;
+      }
+      for (; p < kc; p++) {
+        const o = <usize>p << 2;
+        store<f32>(d, load<f32>(s0 + o));
+        store<f32>(d, load<f32>(s1 + o), 4);
+        store<f32>(d, load<f32>(s2 + o), 8);
+        store<f32>(d, load<f32>(s3 + o), 12);
+        d += 16;
+      }
+    } else {
+      for (let p = 0; p < kc; p++) {
+        const o = <usize>p << 2;
+        for (let i = 0; i < MR; i++) {
+          store<f32>(d + (<usize>i << 2), i < mr ? load<f32>(s0 + <usize>i * ldaB + o) : 0);
+        }
+        d += 16;
+      }
+    }
+  }
+}
+
+/**
+ * C[m×n] (+)= op(A)·op(B), float32, row-major with leading dimensions in elements.
+ * op(A) is m×k (`a` stored [k, lda≥m] when `transA`, else [m, lda≥k]); op(B) is k×n likewise.
+ * `accumulate` adds into C; otherwise C is overwritten. `work` holds `gemmWorkBytes()` bytes.
+ */
+export function gemm(
+  transA: bool,
+  transB: bool,
+  m: i32,
+  n: i32,
+  k: i32,
+  a: usize,
+  lda: i32,
+  b: usize,
+  ldb: i32,
+  c: usize,
+  ldc: i32,
+  accumulate: bool,
+  work: usize,
+): void {
+  if (m <= 0 || n <= 0) return;
+  const ldcB = <usize>ldc << 2;
+  if (k <= 0) {
+    if (!accumulate) {
+      for (let i = 0; i < m; i++) memory.fill(c + <usize>i * ldcB, 0, <usize>n << 2);
+    }
+    return;
+  }
+  const bPack = work;
+  const aPack = work + PACK_B_BYTES;
+  const tile = aPack + PACK_A_BYTES;
+  const ldaB = <usize>lda << 2;
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = imin(NC, n - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = imin(KC, k - pc);
+      packB(transB, b, ldb, pc, jc, kc, nc, bPack);
+      const acc = accumulate;
+      for (let ic = 0; ic < m; ic += MC) {
+        const mc = imin(MC, m - ic);
+        if (transA) packAT(a, lda, ic, pc, mc, kc, aPack);
+        else packAN(a, lda, ic, pc, mc, kc, aPack);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = imin(NR, nc - jr);
+          const bp = bPack + <usize>(jr * kc) * 4;
+          const cCol = c + (<usize>(jc + jr) << 2);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = imin(MR, mc - ir);
+            const cij = cCol + <usize>(ic + ir) * ldcB;
+            kernel(kc, aPack + <usize>(ir * kc) * 4, bp, cij, ldcB, mr, nr, acc, tile);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolutions. Geometry is passed as a flat record in linear memory (13 i32: n, h, w, cin, cout,
+// kh, kw, oh, ow, sh, sw, ph, pw) so the exported signatures stay short.
+
+@unmanaged
+class Geom {
+  n: i32;
+  h: i32;
+  w: i32;
+  cin: i32;
+  cout: i32;
+  kh: i32;
+  kw: i32;
+  oh: i32;
+  ow: i32;
+  sh: i32;
+  sw: i32;
+  ph: i32;
+  pw: i32;
+}
+
+/** Rows of im2col per chunk: enough to fill ~CHUNK_BYTES, at least one KC block, a multiple of MR. */
+function chunkRows(g: Geom): i32 {
+  const kd = g.kh * g.kw * g.cin;
+  let r = CHUNK_BYTES / (kd * 4);
+  if (r < KC) r = KC;
+  r = (r + MR - 1) & ~(MR - 1);
+  const total = g.n * g.oh * g.ow;
+  return r < total ? r : total;
+}
+
+/** Work bytes for the convolutions of geometry `geom`: the GEMM's work plus one column chunk. */
+export function convWorkBytes(geom: usize): usize {
+  const g = changetype<Geom>(geom);
+  const kd = g.kh * g.kw * g.cin;
+  return gemmWorkBytes() + <usize>chunkRows(g) * <usize>kd * 4;
+}
+
+@inline
+function copyF32(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+}
+
+@inline
+function zeroF32(dst: usize, n: i32): void {
+  let i = 0;
+  const z = f32x4.splat(0);
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), z);
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), 0);
+}
+
+@inline
+function addF32(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
+  }
+}
+
+/**
+ * Rows r0..r0+rows of the patch matrix of NHWC `x` (`[n·oh·ow, kh·kw·cin]`), zero where a window
+ * hits padding. A window row (ky) inside the image is one contiguous run of kw·cin floats.
+ */
+function im2col(g: Geom, x: usize, r0: i32, rows: i32, cols: usize): void {
+  const cin = g.cin;
+  const kwc = g.kw * cin;
+  const kd = g.kh * kwc;
+  const ohw = g.oh * g.ow;
+  let d = cols;
+  for (let r = r0; r < r0 + rows; r++) {
+    const b = r / ohw;
+    const rem = r - b * ohw;
+    const oy = rem / g.ow;
+    const ox = rem - oy * g.ow;
+    const ix0 = ox * g.sw - g.pw;
+    const inside = ix0 >= 0 && ix0 + g.kw <= g.w;
+    for (let ky = 0; ky < g.kh; ky++) {
+      const iy = oy * g.sh - g.ph + ky;
+      const dr = d + <usize>(ky * kwc) * 4;
+      if (iy < 0 || iy >= g.h) {
+        zeroF32(dr, kwc);
+        continue;
+      }
+      const src = x + (<usize>((b * g.h + iy) * g.w) * <usize>cin << 2);
+      if (inside) {
+        copyF32(dr, src + (<usize>(ix0 * cin) << 2), kwc);
+      } else {
+        for (let kx = 0; kx < g.kw; kx++) {
+          const ix = ix0 + kx;
+          const dk = dr + <usize>(kx * cin) * 4;
+          if (ix < 0 || ix >= g.w) zeroF32(dk, cin);
+          else copyF32(dk, src + (<usize>(ix * cin) << 2), cin);
+        }
+      }
+    }
+    d += <usize>kd << 2;
+  }
+}
+
+/** The adjoint of im2col for rows r0..r0+rows: adds each patch row back into NHWC `x`. */
+function col2im(g: Geom, cols: usize, r0: i32, rows: i32, x: usize): void {
+  const cin = g.cin;
+  const kwc = g.kw * cin;
+  const kd = g.kh * kwc;
+  const ohw = g.oh * g.ow;
+  let s = cols;
+  for (let r = r0; r < r0 + rows; r++) {
+    const b = r / ohw;
+    const rem = r - b * ohw;
+    const oy = rem / g.ow;
+    const ox = rem - oy * g.ow;
+    const ix0 = ox * g.sw - g.pw;
+    const inside = ix0 >= 0 && ix0 + g.kw <= g.w;
+    for (let ky = 0; ky < g.kh; ky++) {
+      const iy = oy * g.sh - g.ph + ky;
+      if (iy < 0 || iy >= g.h) continue;
+      const sr = s + <usize>(ky * kwc) * 4;
+      const dst = x + (<usize>((b * g.h + iy) * g.w) * <usize>cin << 2);
+      if (inside) {
+        addF32(dst + (<usize>(ix0 * cin) << 2), sr, kwc);
+      } else {
+        for (let kx = 0; kx < g.kw; kx++) {
+          const ix = ix0 + kx;
+          if (ix < 0 || ix >= g.w) continue;
+          addF32(dst + (<usize>(ix * cin) << 2), sr + <usize>(kx * cin) * 4, cin);
+        }
+      }
+    }
+    s += <usize>kd << 2;
+  }
+}
+
+/** True when im2col is the identity (1×1 kernel, stride 1, no padding): the input is the matrix. */
+@inline
+function pointwiseConv(g: Geom): bool {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+/** y[n·oh·ow, cout] = im2col(x) · wᵀ, with w OHWI = [cout, kh·kw·cin]. */
+export function conv2d(geom: usize, x: usize, w: usize, y: usize, work: usize): void {
+  const g = changetype<Geom>(geom);
+  const kd = g.kh * g.kw * g.cin;
+  const total = g.n * g.oh * g.ow;
+  if (pointwiseConv(g)) {
+    gemm(false, true, total, g.cout, kd, x, kd, w, kd, y, g.cout, false, work);
+    return;
+  }
+  const cols = work + gemmWorkBytes();
+  const ch = chunkRows(g);
+  for (let r0 = 0; r0 < total; r0 += ch) {
+    const rows = imin(ch, total - r0);
+    im2col(g, x, r0, rows, cols);
+    gemm(false, true, rows, g.cout, kd, cols, kd, w, kd, y + <usize>r0 * <usize>g.cout * 4, g.cout, false, work);
+  }
+}
+
+/** dx = col2im(dy · w): dy is [n·oh·ow, cout], w is [cout, kh·kw·cin]. */
+export function conv2dGradInput(geom: usize, dy: usize, w: usize, dx: usize, work: usize): void {
+  const g = changetype<Geom>(geom);
+  const kd = g.kh * g.kw * g.cin;
+  const total = g.n * g.oh * g.ow;
+  if (pointwiseConv(g)) {
+    gemm(false, false, total, kd, g.cout, dy, g.cout, w, kd, dx, kd, false, work);
+    return;
+  }
+  memory.fill(dx, 0, <usize>(g.n * g.h * g.w) * <usize>g.cin * 4);
+  const cols = work + gemmWorkBytes();
+  const ch = chunkRows(g);
+  for (let r0 = 0; r0 < total; r0 += ch) {
+    const rows = imin(ch, total - r0);
+    gemm(false, false, rows, kd, g.cout, dy + <usize>r0 * <usize>g.cout * 4, g.cout, w, kd, cols, kd, false, work);
+    col2im(g, cols, r0, rows, dx);
+  }
+}
+
+/** dw[cout, kh·kw·cin] = dyᵀ · im2col(x), accumulated over column chunks. */
+export function conv2dGradFilter(geom: usize, x: usize, dy: usize, dw: usize, work: usize): void {
+  const g = changetype<Geom>(geom);
+  const kd = g.kh * g.kw * g.cin;
+  const total = g.n * g.oh * g.ow;
+  if (pointwiseConv(g)) {
+    gemm(true, false, g.cout, kd, total, dy, g.cout, x, kd, dw, kd, false, work);
+    return;
+  }
+  const cols = work + gemmWorkBytes();
+  const ch = chunkRows(g);
+  for (let r0 = 0; r0 < total; r0 += ch) {
+    const rows = imin(ch, total - r0);
+    im2col(g, x, r0, rows, cols);
+    gemm(true, false, g.cout, kd, rows, dy + <usize>r0 * <usize>g.cout * 4, g.cout, cols, kd, dw, kd, r0 > 0, work);
+  }
+}
