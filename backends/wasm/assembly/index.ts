@@ -327,7 +327,8 @@ export function gemm(
     for (let pc = 0; pc < k; pc += KC) {
       const kc = imin(KC, k - pc);
       packB(transB, b, ldb, pc, jc, kc, nc, bPack);
-      const acc = accumulate;
+      // every KC block after the first adds to what the earlier blocks wrote
+      const acc = accumulate || pc > 0;
       for (let ic = 0; ic < m; ic += MC) {
         const mc = imin(MC, m - ic);
         if (transA) packAT(a, lda, ic, pc, mc, kc, aPack);
