@@ -40,11 +40,8 @@ export function createCpuBackend(dtype: DType = 'float64'): Backend {
       case 'reciprocal': ops.recip(Y, X); break;
       case 'square': ops.mul(Y, X, X); break;
       case 'relu': ops.maxs(Y, X, 0); break;
-      default: {
-        const f = pointwise(op);
-        const [yd, xd] = [y.data, x.data];
-        for (let i = 0; i < xd.length; i++) yd[i] = f(xd[i]);
-      }
+      default:
+        mapKernel(UNARY_EXPR[op], `u:${op}`)(y.data, x.data, 0);
     }
     return y;
   }
@@ -58,11 +55,8 @@ export function createCpuBackend(dtype: DType = 'float64'): Backend {
       case 'mul': ops.muls(Y, X, s); break;
       case 'max': ops.maxs(Y, X, s); break;
       case 'min': ops.mins(Y, X, s); break;
-      default: {
-        const f = pointwiseScalar(op, s);
-        const [yd, xd] = [y.data, x.data];
-        for (let i = 0; i < xd.length; i++) yd[i] = f(xd[i]);
-      }
+      default:
+        mapKernel(SCALAR_EXPR[op], `s:${op}`)(y.data, x.data, s);
     }
     return y;
   }
@@ -70,21 +64,8 @@ export function createCpuBackend(dtype: DType = 'float64'): Backend {
   function binary(op: BinaryOp, a: Tensor, b: Tensor, axis?: number): Tensor {
     const { outer, len, inner } = broadcastLayout(`binary(${op})`, a, b, axis);
     const y = out(a.shape);
-    const shape3 = [outer, len, inner];
-    const Y = view(y, shape3);
-    const A = view(a, shape3);
-    // b repeated along `outer` and `inner` is a view with zero strides there.
-    const B = view(b, shape3, [0, len === 1 ? 0 : 1, 0]);
-    switch (op) {
-      case 'add': ops.add(Y, A, B); break;
-      case 'sub': ops.sub(Y, A, B); break;
-      case 'mul': ops.mul(Y, A, B); break;
-      case 'div': ops.div(Y, A, B); break;
-      case 'max': ops.max(Y, A, B); break;
-      case 'min': ops.min(Y, A, B); break;
-      case 'gt': ops.gt(Y, A, B); break;
-      default: throw new ConfigError('binary.op', `unknown op ${String(op)}`);
-    }
+    if (b.data.length === a.data.length && len === a.data.length) binaryKernel(op, 'same')(y.data, a.data, b.data, outer, len, inner);
+    else binaryKernel(op, 'broadcast')(y.data, a.data, b.data, outer, len, inner);
     return y;
   }
 
@@ -107,28 +88,16 @@ export function createCpuBackend(dtype: DType = 'float64'): Backend {
 
   function reduce(op: ReduceOp, x: Tensor, axis: number | null): Tensor {
     const { shape, outer, len, inner } = reduceShape(x, axis);
-    const X = view(x, [outer, len, inner]);
-    const y = out(shape);
-    const Y = view(y, [outer, inner]);
     if (len === 0 && (op === 'max' || op === 'maxAbs')) throw new ShapeError(`reduce(${op}) over an empty axis`, 'non-empty', x.shape);
-    const xd = X.data;
-    const [s0, s1, s2] = X.stride;
+    const y = out(shape);
+    // Walk x in memory order, folding each [len] run into an [inner] row of accumulators, so a
+    // reduction over a leading axis streams through memory instead of striding across it.
+    const acc = new Float64Array(inner);
+    const fold = reduceKernel(op);
     for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < inner; i++) {
-        let acc = op === 'max' ? -Infinity : 0;
-        let p = o * s0 + i * s2;
-        for (let j = 0; j < len; j++, p += s1) {
-          const v = xd[p];
-          switch (op) {
-            case 'sum': acc += v; break;
-            case 'sumAbs': acc += Math.abs(v); break;
-            case 'sumSquares': acc += v * v; break;
-            case 'max': acc = v > acc || Number.isNaN(v) ? v : acc; break;
-            case 'maxAbs': { const u = Math.abs(v); acc = u > acc || Number.isNaN(u) ? u : acc; break; }
-          }
-        }
-        Y.set(o, i, acc);
-      }
+      acc.fill(op === 'max' || op === 'maxAbs' ? -Infinity : 0);
+      fold(acc, x.data, o * len * inner, len, inner);
+      y.data.set(acc, o * inner);
     }
     return y;
   }
@@ -221,23 +190,28 @@ export function createCpuBackend(dtype: DType = 'float64'): Backend {
 
   /** Flat index (into x) of the first maximum of each pooling window, in NHWC order of y. */
   function argmaxPool(x: Tensor, g: ConvGeometry): Int32Array {
-    const X = view(x, [g.n, g.h, g.w, g.cin]);
-    const idx = new Int32Array(g.n * g.oh * g.ow * g.cin);
+    const xd = x.data;
+    const c = g.cin;
+    const idx = new Int32Array(g.n * g.oh * g.ow * c);
     let q = 0;
     for (let b = 0; b < g.n; b++)
       for (let oy = 0; oy < g.oh; oy++)
-        for (let ox = 0; ox < g.ow; ox++)
-          for (let c = 0; c < g.cin; c++) {
-            let best = -Infinity;
-            let at = -1;
+        for (let ox = 0; ox < g.ow; ox++) {
+          const corner = ((b * g.h + oy * g.sh) * g.w + ox * g.sw) * c;
+          for (let ch = 0; ch < c; ch++) {
+            let at = corner + ch;
+            let best = xd[at];
             for (let ky = 0; ky < g.kh; ky++)
               for (let kx = 0; kx < g.kw; kx++) {
-                const p = X.index(b, oy * g.sh + ky, ox * g.sw + kx, c);
-                const v = X.data[p];
-                if (v > best || at < 0) { best = v; at = p; }
+                const p = corner + (ky * g.w + kx) * c + ch;
+                if (xd[p] > best) {
+                  best = xd[p];
+                  at = p;
+                }
               }
             idx[q++] = at;
           }
+        }
     return idx;
   }
 
@@ -276,6 +250,108 @@ export function createCpuBackend(dtype: DType = 'float64'): Backend {
     maxPool,
     maxPoolGrad,
   };
+}
+
+// ---- specialised loops ---------------------------------------------------------------------
+// One loop per (op, layout), generated once and cached, with the op's expression inlined — what
+// ndarray-ops' cwise does. A shared loop taking the op as a closure would see every op at one call
+// site, stop being inlined, and run several times slower on the element-wise passes that dominate
+// a training step (batch norm, ReLU, pooling over [64, 28, 28, 32]).
+
+type Loop = (y: Data, a: Data, b: Data, outer: number, len: number, inner: number) => void;
+type Map1 = (y: Data, x: Data, s: number) => void;
+type Fold = (acc: Float64Array, x: Data, start: number, len: number, inner: number) => void;
+
+const BINARY_EXPR: Record<BinaryOp, string> = {
+  add: 'a + b',
+  sub: 'a - b',
+  mul: 'a * b',
+  div: 'a / b',
+  max: 'Math.max(a, b)',
+  min: 'Math.min(a, b)',
+  gt: 'a > b ? 1 : 0',
+};
+
+const UNARY_EXPR: Record<UnaryOp, string> = {
+  neg: '-x',
+  abs: 'Math.abs(x)',
+  sign: 'x >= 0 ? 1 : x < 0 ? -1 : NaN',
+  square: 'x * x',
+  sqrt: 'Math.sqrt(x)',
+  rsqrt: '1 / Math.sqrt(x)',
+  exp: 'Math.exp(x)',
+  log: 'Math.log(x)',
+  relu: 'x > 0 ? x : 0',
+  step: 'x > 0 ? 1 : 0',
+  reciprocal: '1 / x',
+};
+
+const SCALAR_EXPR: Record<ScalarOp, string> = {
+  add: 'x + s',
+  mul: 'x * s',
+  max: 'x > s ? x : s',
+  min: 'x < s ? x : s',
+  clamp: 'x > s ? s : x < -s ? -s : x',
+  gt: 'x > s ? 1 : 0',
+  lt: 'x < s ? 1 : 0',
+  window: 'Math.abs(x) <= s ? 1 : 0',
+  ternarize: 'x > s ? 1 : x < -s ? -1 : 0',
+  ternarizeOfficial: 'x >= s ? 1 : x < -s ? -1 : 0',
+};
+
+const REDUCE_EXPR: Record<ReduceOp, string> = {
+  sum: 'acc[i] + v',
+  sumAbs: 'acc[i] + Math.abs(v)',
+  sumSquares: 'acc[i] + v * v',
+  max: 'v > acc[i] || v !== v ? v : acc[i]',
+  maxAbs: 'Math.abs(v) > acc[i] || v !== v ? Math.abs(v) : acc[i]',
+};
+
+const loops = new Map<string, Loop | Map1 | Fold>();
+
+function binaryKernel(op: BinaryOp, layout: 'same' | 'broadcast'): Loop {
+  const key = `b:${op}:${layout}`;
+  let f = loops.get(key) as Loop | undefined;
+  if (f === undefined) {
+    const expr = BINARY_EXPR[op];
+    if (expr === undefined) throw new ConfigError('binary.op', `unknown op ${String(op)}`);
+    const body =
+      layout === 'same'
+        ? `for (let p = 0; p < y.length; p++) { const a = x[p], b = z[p]; y[p] = ${expr}; }`
+        : `let p = 0;
+           for (let o = 0; o < outer; o++)
+             for (let l = 0; l < len; l++) {
+               const b = z[len === 1 ? 0 : l];
+               for (let i = 0; i < inner; i++, p++) { const a = x[p]; y[p] = ${expr}; }
+             }`;
+    f = new Function('y', 'x', 'z', 'outer', 'len', 'inner', body) as Loop;
+    loops.set(key, f);
+  }
+  return f;
+}
+
+function mapKernel(expr: string | undefined, op: string): Map1 {
+  const key = `m:${op}`;
+  let f = loops.get(key) as Map1 | undefined;
+  if (f === undefined) {
+    if (expr === undefined) throw new ConfigError('op', `unknown op ${op}`);
+    f = new Function('y', 'v', 's', `for (let p = 0; p < v.length; p++) { const x = v[p]; y[p] = ${expr}; }`) as Map1;
+    loops.set(key, f);
+  }
+  return f;
+}
+
+function reduceKernel(op: ReduceOp): Fold {
+  const key = `r:${op}`;
+  let f = loops.get(key) as Fold | undefined;
+  if (f === undefined) {
+    const expr = REDUCE_EXPR[op];
+    if (expr === undefined) throw new ConfigError('reduce.op', `unknown op ${String(op)}`);
+    f = new Function('acc', 'x', 'start', 'len', 'inner', `let p = start;
+      for (let j = 0; j < len; j++) for (let i = 0; i < inner; i++, p++) { const v = x[p]; acc[i] = ${expr}; }`) as Fold;
+    loops.set(key, f);
+  }
+  return f;
 }
 
 /** The element-wise maps that ndarray-ops lacks, as scalar functions (shared by the wasm backend's JS path). */
