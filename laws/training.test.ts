@@ -11,6 +11,7 @@ import { orThrow } from '../src/codec.js';
 import { ConfigError, NonFiniteError, ShapeError } from '../src/errors.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { softmaxCrossEntropy } from '../src/loss.js';
+import { leafSpecs } from '../src/layers/index.js';
 import { backward, buildModel, forward, initModel, type Model } from '../src/model.js';
 import { initOptimizer, OptimizerConfig, step as optStep, type Tree } from '../src/optim.js';
 import { BITS, preset, PRESETS } from '../src/presets.js';
@@ -79,7 +80,8 @@ for (const name of PRESETS) {
       const spec = preset(name, { bits, width: name === 'vgg7' ? 1 / 16 : 1 / 4 });
       const m = buildModel(spec);
       if (E.isLeft(m)) return false;
-      const quant = m.right.spec.layers.filter((l) => 'kernelQuantizer' in l);
+      // layers nested in residual blocks count too
+      const quant = leafSpecs(m.right.spec.layers).filter((l) => 'kernelQuantizer' in l);
       const first = quant[0] as { kernelQuantizer: { id: string }; inputQuantizer: { id: string } };
       const last = quant[quant.length - 1] as { kernelQuantizer: { id: string } };
       const inner = quant.slice(1, -1) as { kernelQuantizer: { id: string } }[];

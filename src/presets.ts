@@ -8,7 +8,13 @@
  * paper's order: BatchNorm → quantize activations → quantized conv → activation.
  *
  * Presets: `mlp`, `cnn-small` (conv3×3 1→32, pool, conv3×3 32→64, pool, dense 10), `vgg7` (TWN's
- * VGG-7 with a width multiplier). Each returns a plain `ModelSpec`.
+ * VGG-7 with a width multiplier), `resnet-small` (a CIFAR-style ResNet for 28×28 or 32×32 inputs:
+ * full-precision conv3×3 16 + BN + ReLU; 3 stages of 2 residual blocks at 16, 32, 64 channels,
+ * stages 2 and 3 halving the size; global average pooling; full-precision dense). Each block is
+ * (BatchNorm → quantize activations → quantized conv3×3 → ReLU) twice, the first conv of a
+ * downsampling block with stride 2; its shortcut is parameter-free (identity, or the paper's
+ * max-pool in place of the 1×1 downsampling conv, with zero-padded channels). Each returns a plain
+ * `ModelSpec`.
  *
  * Law (laws/presets.test.ts): every preset at every bit-width pair builds, its first and last
  * layers are `fp`, and its quantized layers carry the quantizers the pair names.
@@ -19,8 +25,8 @@ import type { ModelSpec } from './model.js';
 export type Bits = '32+32' | '1+32' | '2+32' | '1+1' | '2+2';
 export const BITS: readonly Bits[] = ['32+32', '1+32', '2+32', '1+1', '2+2'];
 export type TernaryWeights = 'twn' | 'ttq' | 'sttn';
-export type PresetName = 'mlp' | 'cnn-small' | 'vgg7';
-export const PRESETS: readonly PresetName[] = ['mlp', 'cnn-small', 'vgg7'];
+export type PresetName = 'mlp' | 'cnn-small' | 'vgg7' | 'resnet-small';
+export const PRESETS: readonly PresetName[] = ['mlp', 'cnn-small', 'vgg7', 'resnet-small'];
 
 export interface QuantizerChoice {
   readonly kernel: { id: string; config: Record<string, unknown> };
@@ -49,7 +55,10 @@ export interface PresetOptions {
   readonly ternary?: TernaryWeights;
   readonly kernelConfig?: Record<string, unknown>;
   readonly activationConfig?: Record<string, unknown>;
-  /** width multiplier of vgg7 (default 1/8: 16-16-32-32-64-64, FC 128) and mlp (256 hidden units × width) */
+  /**
+   * width multiplier of vgg7 (default 1/8: 16-16-32-32-64-64, FC 128), mlp (256 hidden units × width)
+   * and resnet-small (default 1: 16-32-64 channels × width)
+   */
   readonly width?: number;
   readonly inputShape?: readonly number[];
   readonly classes?: number;
@@ -62,11 +71,14 @@ export function preset(name: PresetName, o: PresetOptions): ModelSpec {
   const width = o.width ?? (name === 'vgg7' ? 1 / 8 : 1);
   if (!(width > 0)) throw new ConfigError('width', `must be positive, got ${width}`);
   const ch = (c: number) => Math.max(1, Math.round(c * width));
-  const qconv = (filters: number) => [
+  const qconv = (filters: number, strides = 1) => [
     { type: 'batchNorm' },
-    { type: 'conv2d', filters, kernelQuantizer: q.kernel, inputQuantizer: q.input },
+    { type: 'conv2d', filters, ...(strides === 1 ? {} : { strides }), kernelQuantizer: q.kernel, inputQuantizer: q.input },
     { type: 'relu' },
   ];
+  // a ResNet basic block; when it downsamples, the shortcut ('auto') max-pools to match
+  const block = (filters: number, strides = 1) => ({ type: 'residual', layers: [...qconv(filters, strides), ...qconv(filters)] });
+  const stage = (filters: number, strides: number) => [block(filters, strides), block(filters)];
   const tag = `${name}/${o.bits}${o.bits.startsWith('2+') ? '/' + (o.ternary ?? 'sttn') : ''}`;
   switch (name) {
     case 'mlp':
@@ -123,6 +135,22 @@ export function preset(name: PresetName, o: PresetOptions): ModelSpec {
           { type: 'dense', units: ch(1024), kernelQuantizer: q.kernel, inputQuantizer: q.input },
           { type: 'relu' },
           { type: 'batchNorm' },
+          { type: 'dense', units: classes },
+        ],
+      } as unknown as ModelSpec;
+    case 'resnet-small':
+      return {
+        name: tag,
+        inputShape,
+        classes,
+        layers: [
+          { type: 'conv2d', filters: ch(16) },
+          { type: 'batchNorm' },
+          { type: 'relu' },
+          ...stage(ch(16), 1),
+          ...stage(ch(32), 2),
+          ...stage(ch(64), 2),
+          { type: 'globalAvgPool' },
           { type: 'dense', units: classes },
         ],
       } as unknown as ModelSpec;

@@ -8,12 +8,18 @@
  * scale (α, Wp, Wn) is a 32-bit float. For an STTN pair the deployable kernel is the merged
  * ternary one (Eq. 6–7): 2 bits per weight, not 2 × 1 bit of latent kernels.
  *
- * Law (laws/summary.test.ts): counts add up to the parameter trees' sizes; the STTN merged kernel
- * has the pair's sparsity; MACs match the layer geometry.
+ * Layers nested in residual blocks get their own rows, named by their place in the block
+ * (`l04_residual.1` is layer 1 of block `l04_residual`, whose parameters are its `1.`-prefixed
+ * entries), so quantized convolutions inside blocks are counted at their bit-width.
+ *
+ * Law (laws/summary.test.ts, laws/residual.test.ts): counts add up to the parameter trees' sizes;
+ * the STTN merged kernel has the pair's sparsity; MACs match the layer geometry.
  */
 import type { Backend } from './backend.js';
+import { leafLayers, paramsUnder, type PlainLayerSpec } from './layers/index.js';
 import type { Model } from './model.js';
 import type { Tree } from './optim.js';
+import type { Params } from './quantizers/common.js';
 import { kernelQuantizer, type KernelCodes } from './quantizers/index.js';
 import { size, type Tensor } from './tensor.js';
 import * as E from 'fp-ts/lib/Either.js';
@@ -56,39 +62,59 @@ const stats = (xs: ArrayLike<number>) => {
   return { min, mean: sum / xs.length, max };
 };
 
+/** A layer that holds no other layers, with its row name, its parameters and its shapes. */
+interface Leaf {
+  readonly name: string;
+  readonly spec: PlainLayerSpec;
+  readonly params: Params;
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+}
+
+/** Every layer of the model, residual blocks opened (depth first). */
+function leaves(model: Model, params: Tree): Leaf[] {
+  return model.spec.layers.flatMap((spec, i) => {
+    const name = model.names[i];
+    const p = params[name] ?? {};
+    return leafLayers(spec, model.shapes[i]).map((l) => ({
+      name: l.path.length === 0 ? name : `${name}.${l.path.join('.')}`,
+      spec: l.spec,
+      params: l.prefix === '' ? p : paramsUnder(p, l.prefix),
+      inShape: l.inShape,
+      outShape: l.outShape,
+    }));
+  });
+}
+
 /** The deployable form of each quantized layer's kernel, by layer name. */
 export function kernelCodes(B: Backend, model: Model, params: Tree): Record<string, KernelCodes> {
   const out: Record<string, KernelCodes> = {};
-  model.spec.layers.forEach((spec, i) => {
-    if (!('kernelQuantizer' in spec)) return;
+  for (const { name, spec, params: p } of leaves(model, params)) {
+    if (!('kernelQuantizer' in spec)) continue;
     const q = kernelQuantizer(spec.kernelQuantizer);
     if (E.isLeft(q)) throw q.left;
-    const { b: _b, ...kp } = params[model.names[i]];
-    out[model.names[i]] = q.right.codes(B, kp);
-  });
+    const { b: _b, ...kp } = p;
+    out[name] = q.right.codes(B, kp);
+  }
   return out;
 }
 
 /** Latent parameters and the effective kernel (what the layer multiplies with) of each quantized layer. */
 export function effectiveWeights(B: Backend, model: Model, params: Tree): Record<string, { latent: Readonly<Record<string, Tensor>>; effective: Tensor }> {
   const out: Record<string, { latent: Readonly<Record<string, Tensor>>; effective: Tensor }> = {};
-  model.spec.layers.forEach((spec, i) => {
-    if (!('kernelQuantizer' in spec)) return;
+  for (const { name, spec, params: p } of leaves(model, params)) {
+    if (!('kernelQuantizer' in spec)) continue;
     const q = kernelQuantizer(spec.kernelQuantizer);
     if (E.isLeft(q)) throw q.left;
-    const { b: _b, ...kp } = params[model.names[i]];
-    out[model.names[i]] = { latent: kp, effective: q.right.forward(B, kp).w };
-  });
+    const { b: _b, ...kp } = p;
+    out[name] = { latent: kp, effective: q.right.forward(B, kp).w };
+  }
   return out;
 }
 
 export function summarize(B: Backend, model: Model, params: Tree): ModelSummary {
   const codes = kernelCodes(B, model, params);
-  const layers: LayerSummary[] = model.layers.map((layer, i) => {
-    const name = model.names[i];
-    const spec = model.spec.layers[i];
-    const p = params[name] ?? {};
-    const outShape = model.shapes[i + 1];
+  const layers: LayerSummary[] = leaves(model, params).map(({ name, spec, params: p, inShape, outShape }) => {
     const c = codes[name];
     const by = { '32': 0, '2': 0, '1': 0 };
     let sparsity: number | null = null;
@@ -112,11 +138,11 @@ export function summarize(B: Backend, model: Model, params: Tree): ModelSummary 
     }
     const bits = 32 * by['32'] + 2 * by['2'] + by['1'];
     let macs = 0;
-    if (spec.type === 'dense') macs = spec.units * model.shapes[i][0];
-    if (spec.type === 'conv2d') macs = size(outShape) * spec.kernelSize[0] * spec.kernelSize[1] * model.shapes[i][2];
+    if (spec.type === 'dense') macs = spec.units * inShape[0];
+    if (spec.type === 'conv2d') macs = size(outShape) * spec.kernelSize[0] * spec.kernelSize[1] * inShape[2];
     return {
       name,
-      type: layer.type,
+      type: spec.type,
       outShape,
       quantizer: 'kernelQuantizer' in spec ? `${spec.kernelQuantizer.id}/${spec.inputQuantizer.id}` : '',
       paramsByBits: by,

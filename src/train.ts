@@ -20,6 +20,7 @@ import { SttnError } from './errors.js';
 import { augment } from './data/augment.js';
 import { epochIndices, gather } from './data/batches.js';
 import type { Dataset } from './data/dataset.js';
+import { leafLayers } from './layers/index.js';
 import { softmaxCrossEntropy } from './loss.js';
 import { backward, forward, initModel, type Model } from './model.js';
 import { initOptimizer, OptimizerConfig, step as optimizerStep, type OptimizerState, type Tree } from './optim.js';
@@ -99,14 +100,15 @@ export interface Hooks {
   shouldStop?(): boolean;
 }
 
-/** Which parameters are latent quantized weights (for `latentClip`). */
+/** Which parameters are latent quantized weights (for `latentClip`), layers inside residual blocks included. */
 export function latentSelector(model: Model): (layer: string, name: string) => boolean {
-  const quantized = new Set(
-    model.spec.layers
-      .map((l, i) => ('kernelQuantizer' in l && l.kernelQuantizer.id !== 'fp' ? model.names[i] : null))
-      .filter((x): x is string => x !== null),
-  );
-  return (layer, name) => quantized.has(layer) && (name === 'w' || name === 'w1' || name === 'w2');
+  const latent = new Set<string>();
+  model.spec.layers.forEach((l, i) => {
+    for (const { spec, prefix } of leafLayers(l, model.shapes[i])) {
+      if ('kernelQuantizer' in spec && spec.kernelQuantizer.id !== 'fp') for (const k of ['w', 'w1', 'w2']) latent.add(`${model.names[i]}/${prefix}${k}`);
+    }
+  });
+  return (layer, name) => latent.has(`${layer}/${name}`);
 }
 
 function firstNonFinite(tree: Tree): string | null {

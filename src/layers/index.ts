@@ -1,4 +1,4 @@
-/** The layers: the contract, each layer, and specs as plain data. */
+/** The layers: the contract, each layer (residual blocks included), and specs as plain data. */
 export * from './layer.js';
 export { dense, type DenseOptions } from './dense.js';
 export { conv2d, resolvePads, type Conv2dLayerOptions, type Padding } from './conv2d.js';
@@ -6,4 +6,19 @@ export { batchNorm, type BatchNormOptions } from './batch-norm.js';
 export { maxPool, globalAvgPool } from './pooling.js';
 export { relu, prelu, quantize } from './activation.js';
 export { flatten, dropout } from './reshape.js';
-export { LayerSpec, decodeLayerSpec, buildLayer, LAYER_TYPES, type LayerType, KernelQuantizerSpec, ActivationQuantizerSpec, type QSpec } from './spec.js';
+export { residual, paramsUnder, SHORTCUTS, type ResidualOptions, type Shortcut } from './residual.js';
+export {
+  LayerSpec,
+  decodeLayerSpec,
+  buildLayer,
+  leafLayers,
+  leafSpecs,
+  LAYER_TYPES,
+  type LayerType,
+  type LeafLayer,
+  type PlainLayerSpec,
+  type ResidualSpec,
+  KernelQuantizerSpec,
+  ActivationQuantizerSpec,
+  type QSpec,
+} from './spec.js';

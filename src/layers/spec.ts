@@ -6,8 +6,11 @@
  * layer is decoded, so a bad quantizer config names its full path
  * (e.g. `layers.3.kernelQuantizer.config.clip`).
  *
- * Law (laws/layers-spec.test.ts): decode(encode(spec)) = spec for every valid spec; every invalid
- * spec is a Left naming the path.
+ * A `residual` spec nests a list of layer specs, so the codec is recursive (`t.recursion`), and a
+ * bad field inside a block names its full path (`model.layers.4.layers.2.filters`).
+ *
+ * Law (laws/layers-spec.test.ts, laws/residual.test.ts): decode(encode(spec)) = spec for every
+ * valid spec; every invalid spec is a Left naming the path.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
@@ -20,6 +23,7 @@ import { batchNorm } from './batch-norm.js';
 import { prelu, quantize, relu } from './activation.js';
 import { globalAvgPool, maxPool } from './pooling.js';
 import { dropout, flatten } from './reshape.js';
+import { atLayer, residual, SHORTCUTS, type Shortcut } from './residual.js';
 import type { Layer } from './layer.js';
 
 /** A quantizer spec normalised to `{ id, config }` with the config's defaults filled in. */
@@ -104,24 +108,62 @@ const specCodecs = {
   quantize: withDefaults('quantize', { type: t.literal('quantize'), quantizer: ActivationQuantizerSpec }, { type: 'quantize', quantizer: { id: 'ternary', config: {} } }),
 } as const;
 
-export type LayerType = keyof typeof specCodecs;
-export const LAYER_TYPES = Object.keys(specCodecs) as LayerType[];
-export type LayerSpec = { [K in LayerType]: t.TypeOf<(typeof specCodecs)[K]> }[LayerType];
+type PlainType = keyof typeof specCodecs;
+/** A spec of a layer that holds no other layers. */
+export type PlainLayerSpec = { [K in PlainType]: t.TypeOf<(typeof specCodecs)[K]> }[PlainType];
+
+/**
+ * A residual block (src/layers/residual.ts): `layers` is the main path (at least one layer);
+ * `shortcut` defaults to `auto` (identity, or max-pool when the main path downsamples; extra
+ * channels are zero-padded either way).
+ */
+export interface ResidualSpec {
+  type: 'residual';
+  layers: LayerSpec[];
+  shortcut: Shortcut;
+}
+
+export type LayerSpec = PlainLayerSpec | ResidualSpec;
+export type LayerType = LayerSpec['type'];
+export const LAYER_TYPES: LayerType[] = [...(Object.keys(specCodecs) as PlainType[]), 'residual'];
 
 const LayerTypeCodec = oneOf<LayerType>('layer type', LAYER_TYPES);
+const ShortcutSpec = oneOf<Shortcut>('shortcut', SHORTCUTS);
 
-/** The codec of one layer spec: dispatches on `type`, then decodes with that type's codec. */
-export const LayerSpec = new t.Type<LayerSpec, LayerSpec, unknown>(
-  'layer spec',
-  (u): u is LayerSpec => typeof u === 'object' && u !== null && 'type' in u && LayerTypeCodec.is((u as { type: unknown }).type),
-  (u, c) => {
-    if (typeof u !== 'object' || u === null) return t.failure(u, c, 'got a non-object');
-    const ty = LayerTypeCodec.validate((u as { type?: unknown }).type, t.appendContext(c, 'type', LayerTypeCodec, (u as { type?: unknown }).type));
-    if (E.isLeft(ty)) return ty;
-    return (specCodecs[ty.right] as t.Type<LayerSpec, LayerSpec, unknown>).validate(u, c);
-  },
-  (s) => (specCodecs[s.type] as t.Type<LayerSpec, LayerSpec, unknown>).encode(s),
-);
+/** A non-empty array of `item`s; an empty one names the field. */
+const nonEmptyArray = <A, O>(name: string, item: t.Type<A, O, unknown>) => {
+  const arr = t.array(item);
+  return new t.Type<A[], O[], unknown>(
+    name,
+    (u): u is A[] => arr.is(u) && u.length > 0,
+    (u, c) => (Array.isArray(u) && u.length === 0 ? t.failure(u, c, 'got [] (a block needs at least one layer)') : arr.validate(u, c)),
+    (a) => arr.encode(a),
+  );
+};
+
+/**
+ * The codec of one layer spec: dispatches on `type`, then decodes with that type's codec. Recursive:
+ * a `residual` spec's `layers` are decoded with this same codec.
+ */
+export const LayerSpec: t.Type<LayerSpec, LayerSpec, unknown> = t.recursion<LayerSpec, LayerSpec, unknown>('layer spec', (Self) => {
+  const residualCodec = withDefaults(
+    'residual',
+    { type: t.literal('residual'), layers: nonEmptyArray('non-empty array of layer specs', Self), shortcut: ShortcutSpec },
+    { type: 'residual', layers: [], shortcut: 'auto' },
+  );
+  const codecOf = (ty: LayerType) => (ty === 'residual' ? residualCodec : specCodecs[ty]) as t.Type<LayerSpec, LayerSpec, unknown>;
+  return new t.Type<LayerSpec, LayerSpec, unknown>(
+    'layer spec',
+    (u): u is LayerSpec => typeof u === 'object' && u !== null && 'type' in u && LayerTypeCodec.is((u as { type: unknown }).type),
+    (u, c) => {
+      if (typeof u !== 'object' || u === null) return t.failure(u, c, 'got a non-object');
+      const ty = LayerTypeCodec.validate((u as { type?: unknown }).type, t.appendContext(c, 'type', LayerTypeCodec, (u as { type?: unknown }).type));
+      if (E.isLeft(ty)) return ty;
+      return codecOf(ty.right).validate(u, c);
+    },
+    (s) => codecOf(s.type).encode(s),
+  );
+});
 
 export const decodeLayerSpec = (raw: unknown, where = 'layer'): E.Either<ConfigError, LayerSpec> => decodeWith(LayerSpec, raw, where);
 
@@ -136,9 +178,20 @@ const bindA = (q: QSpec) => {
   return r.right;
 };
 
-/** The layer a decoded spec describes. */
+/** The layer a decoded spec describes. An error inside a residual block names its place (`layers.2 (conv2d): …`). */
 export function buildLayer(s: LayerSpec): Layer {
   switch (s.type) {
+    case 'residual':
+      return residual({
+        layers: s.layers.map((l, j) => {
+          try {
+            return buildLayer(l);
+          } catch (e) {
+            throw atLayer(j, l.type, e);
+          }
+        }),
+        shortcut: s.shortcut,
+      });
     case 'dense':
       return dense({ units: s.units, useBias: s.useBias, kernelQuantizer: bindK(s.kernelQuantizer), inputQuantizer: bindA(s.inputQuantizer) });
     case 'conv2d':
@@ -169,3 +222,36 @@ export function buildLayer(s: LayerSpec): Layer {
       return quantize(bindA(s.quantizer));
   }
 }
+
+/** A layer spec that is not a residual block, found inside a (possibly nested) spec. */
+export interface LeafLayer {
+  /** indices into the nested `layers` lists (`[]` for a spec that is itself a leaf) */
+  readonly path: readonly number[];
+  /** the prefix of its parameter and state keys in the enclosing top-level layer's records (`''`, `'2.'`, `'1.0.'`) */
+  readonly prefix: string;
+  readonly spec: PlainLayerSpec;
+  /** per-example input and output shapes */
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+}
+
+/**
+ * The leaves of `s` in order (depth first) with their shapes, for whatever walks a model by layer
+ * (the summary, latent-weight selection). `inShape` is the per-example input of `s`.
+ */
+export function leafLayers(s: LayerSpec, inShape: readonly number[]): LeafLayer[] {
+  if (s.type !== 'residual') return [{ path: [], prefix: '', spec: s, inShape: [...inShape], outShape: buildLayer(s).outShape(inShape) }];
+  const out: LeafLayer[] = [];
+  let shape: readonly number[] = inShape;
+  s.layers.forEach((l, j) => {
+    const sub = leafLayers(l, shape);
+    for (const x of sub) out.push({ ...x, path: [j, ...x.path], prefix: `${j}.${x.prefix}` });
+    // a block's output has its main path's shape, so the last leaf's output is the next input
+    if (sub.length > 0) shape = sub[sub.length - 1].outShape;
+  });
+  return out;
+}
+
+/** The leaf specs of a list of layer specs, depth first (no shapes needed). */
+export const leafSpecs = (specs: readonly LayerSpec[]): PlainLayerSpec[] =>
+  specs.flatMap((s) => (s.type === 'residual' ? leafSpecs(s.layers) : [s]));
