@@ -8,9 +8,10 @@
  * - `headlessgl`: WebGL 1 through the optional native `gl` package (Node; needs a display or
  *   `xvfb-run`);
  * - `webgl`, `webgl2`: the browser's WebGL (browsers only);
- * - `webgpu`: WGSL compute shaders on WebGPU, here Dawn (the `webgpu` package). WebGPU reads
- *   results back only asynchronously, so this mode runs its kernels in a worker thread and each
- *   call blocks until its result is back (./gpujs/bridge.ts).
+ * - `webgpu` (Node): WGSL compute shaders on WebGPU, here Dawn (the `webgpu` package). WebGPU
+ *   reads results back only asynchronously, so this mode runs its kernels in a worker thread and
+ *   each call blocks until its result is back (./gpujs/bridge.ts). Without a GPU, Dawn runs on
+ *   Mesa's software OpenGL ES (./gpujs/dawn.ts; `source .ci/gpu-env.sh`).
  * The synchronous modes run on the calling thread.
  *
  * Semantics are backends/cpu.ts's, exactly: `sign(0) = +1`, NHWC/OHWI, the broadcast layouts of
@@ -59,7 +60,8 @@ export interface GpujsBackend extends Backend {
 export const MAX_ELEMENTS = 2 ** 24;
 
 const HEADLESSGL_HELP =
-  "mode 'headlessgl' needs the optional native package `gl` (gpu.js's optional dependency): its build needs " +
+  "mode 'headlessgl' needs gpu.js's optional native package `gl`, built from source (in sttn's own " +
+  'checkout, package.json overrides `gl` with an empty package: drop that override first). The build needs ' +
   '`apt-get install build-essential python3 libxi-dev libglu1-mesa-dev libglew-dev pkg-config`, ' +
   'then `npm install gl --foreground-scripts`; with no display, run under `xvfb-run` (`apt-get install xvfb`)';
 
@@ -86,7 +88,7 @@ export async function createGpujsBackend(opts: GpujsOptions): Promise<GpujsBacke
     return build(mode, bridge.device, bridge.run, bridge.close);
   }
   const { createRunner, loadGpuJs } = await import('./gpujs/runner.js');
-  const GPU = await loadGpuJs();
+  const { GPU } = await loadGpuJs();
   let gpu;
   try {
     gpu = new GPU({ mode });
@@ -101,7 +103,7 @@ export async function createGpujsBackend(opts: GpujsOptions): Promise<GpujsBacke
     return r;
   };
   return build(mode, `gpu.js ${mode}`, run, async () => {
-    gpu.destroy();
+    await gpu.destroy();
   });
 }
 

@@ -5,7 +5,8 @@
  * tensor. So gpu.js's webgpu kernels run in a worker thread (./worker.ts), and the main thread
  * posts a request on a private `MessagePort`, blocks in `Atomics.wait` on a shared counter that
  * the worker bumps after each reply, and takes the reply with `receiveMessageOnPort`. That port
- * is never started, so no reply can be delivered to an event listener instead.
+ * is never started, so no reply can be delivered to an event listener instead. `close()` asks
+ * the worker to release Dawn and end by itself rather than terminating it mid-work.
  *
  * Law (laws/gpujs.test.ts): a kernel error inside the worker is thrown by the call that caused
  * it, and a call never waits longer than `timeoutMs`.
@@ -29,6 +30,9 @@ export interface Request {
   readonly outLen: number;
   readonly args: readonly Arg[];
 }
+
+/** What the worker's port carries: kernel requests, then one `close`. */
+export type Message = Request | { readonly close: true };
 
 export type Reply = { readonly id: number; readonly data: Float32Array } | { readonly id: number; readonly error: string };
 
@@ -55,6 +59,9 @@ function spawnWorker(init: WorkerInit): Worker {
   return new Worker(boot, { ...options, eval: true });
 }
 
+/** How long `close()` lets the worker release the GPU and end before terminating it. */
+const CLOSE_GRACE_MS = 10_000;
+
 export async function startBridge(dawnBackend: DawnBackend, timeoutMs: number): Promise<Bridge> {
   const { port1, port2 } = new MessageChannel();
   const signal = new SharedArrayBuffer(4);
@@ -62,8 +69,11 @@ export async function startBridge(dawnBackend: DawnBackend, timeoutMs: number): 
   const init: WorkerInit = { port: port2, signal, dawnBackend };
   const worker = spawnWorker(init);
   let exited: string | null = null;
-  worker.on('exit', (code) => {
-    exited ??= `the webgpu worker exited (code ${code})`;
+  const gone = new Promise<void>((resolve) => {
+    worker.on('exit', (code) => {
+      exited ??= `the webgpu worker exited (code ${code})`;
+      resolve();
+    });
   });
   const ready = await new Promise<Ready>((resolve) => {
     worker.once('message', (m: Ready) => resolve(m));
@@ -85,7 +95,9 @@ export async function startBridge(dawnBackend: DawnBackend, timeoutMs: number): 
   function run(name: KernelName, outLen: number, args: readonly Arg[]): Float32Array {
     if (exited) throw new Error(`webgpu kernel ${name}: ${exited}`);
     const id = nextId++;
-    const req: Request = { id, name, outLen, args };
+    // A view into a larger buffer would be cloned with all of that buffer: send its own copy.
+    const sent = args.map((a) => (typeof a !== 'number' && a.byteLength !== a.buffer.byteLength ? a.slice() : a));
+    const req: Message = { id, name, outLen, args: sent };
     port1.postMessage(req);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -108,9 +120,22 @@ export async function startBridge(dawnBackend: DawnBackend, timeoutMs: number): 
     device: ready.device,
     run,
     close: async () => {
-      exited ??= 'the backend was disposed';
+      if (exited) return;
+      exited = 'the backend was disposed';
+      // The worker releases Dawn and ends by itself (see ./worker.ts); terminate only a worker
+      // that has not ended within CLOSE_GRACE_MS.
+      port1.postMessage({ close: true } satisfies Message);
+      worker.ref(); // the caller awaits the worker's end: it must keep the process alive till then
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        gone.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), CLOSE_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
       port1.close();
-      await worker.terminate();
+      if (late) await worker.terminate();
     },
   };
 }

@@ -91,19 +91,26 @@ export function createRunner(gpu: GpuInstance, mode: string): Run<Float32Array |
   };
 }
 
-/** The `GPU` class of gpu.js, imported on first use so that cpu-only users never load it. */
 export type GpuConstructor = new (settings: { mode: string }) => GpuInstance;
 
-export async function loadGpuJs(): Promise<GpuConstructor> {
+/** What sttn uses of gpu.js's exports. */
+export interface GpuJs {
+  readonly GPU: GpuConstructor;
+  /** The shared WebGPU device of gpu.js's webgpu mode; `destroy()` releases it. */
+  readonly WebGPUContext?: { destroy(): Promise<void> };
+}
+
+/** gpu.js, imported on first use so that cpu-only users never load it. */
+export async function loadGpuJs(): Promise<GpuJs> {
   // A computed specifier keeps TypeScript from pulling gpu.js's declarations into every build.
   const spec = 'gpu.js';
-  let m: { GPU?: GpuConstructor; default?: { GPU?: GpuConstructor } };
+  let m: Partial<GpuJs> & { default?: Partial<GpuJs> };
   try {
     m = (await import(spec)) as typeof m;
   } catch (e) {
     throw new Error(`cannot load gpu.js: ${(e as Error).message}. Run \`npm install\` (gpu.js is a dependency of sttn).`);
   }
-  const GPU = m.GPU ?? m.default?.GPU;
-  if (typeof GPU !== 'function') throw new Error('gpu.js loaded but exports no GPU class');
-  return GPU;
+  const lib = typeof m.GPU === 'function' ? m : m.default;
+  if (typeof lib?.GPU !== 'function') throw new Error('gpu.js loaded but exports no GPU class');
+  return lib as GpuJs;
 }

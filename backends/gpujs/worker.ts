@@ -1,12 +1,15 @@
 /**
  * The worker-thread half of the webgpu mode (see ./bridge.ts): sets up Dawn, compiles the
- * kernels on a gpu.js `GPU` in webgpu mode, and answers one request at a time on its port,
- * bumping the shared counter after every reply so the blocked main thread wakes.
+ * kernels on a gpu.js `GPU` in webgpu mode, and answers its port's messages strictly one after
+ * another, bumping the shared counter after every reply so the blocked main thread wakes. A
+ * `close` message, queued behind any request still running, releases gpu.js's kernels and the
+ * WebGPU device and lets the thread end by itself: a worker terminated while Dawn is mid-work
+ * can take the whole process down with it.
  *
  * Law (laws/gpujs.test.ts): every request gets exactly one reply, a result or an error.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Ready, Reply, Request, WorkerInit } from './bridge.js';
+import type { Message, Ready, Reply, WorkerInit } from './bridge.js';
 import { installDawn } from './dawn.js';
 import { createRunner, loadGpuJs } from './runner.js';
 
@@ -22,16 +25,27 @@ function reply(r: Reply): void {
 
 async function main(): Promise<Ready> {
   const device = await installDawn(dawnBackend);
-  const GPU = await loadGpuJs();
-  const run = createRunner(new GPU({ mode: 'webgpu' }), 'webgpu');
-  // Requests come one at a time (the caller is blocked until it has its reply).
-  port.on('message', (req: Request) => {
-    Promise.resolve()
-      .then(() => run(req.name, req.outLen, req.args))
-      .then(
-        (data) => reply({ id: req.id, data }),
-        (e: unknown) => reply({ id: req.id, error: `webgpu kernel ${req.name}: ${e instanceof Error ? e.message : String(e)}` }),
-      );
+  const lib = await loadGpuJs();
+  const gpu = new lib.GPU({ mode: 'webgpu' });
+  const run = createRunner(gpu, 'webgpu');
+
+  async function handle(m: Message): Promise<void> {
+    if ('close' in m) {
+      await Promise.resolve(gpu.destroy()).catch(() => undefined);
+      await lib.WebGPUContext?.destroy().catch(() => undefined);
+      port.close();
+      return;
+    }
+    try {
+      reply({ id: m.id, data: await run(m.name, m.outLen, m.args) });
+    } catch (e) {
+      reply({ id: m.id, error: `webgpu kernel ${m.name}: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  }
+
+  let queue = Promise.resolve();
+  port.on('message', (m: Message) => {
+    queue = queue.then(() => handle(m));
   });
   return { device };
 }
