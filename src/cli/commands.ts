@@ -22,6 +22,8 @@ import { BITS, preset, PRESETS, type Bits, type PresetName, type TernaryWeights 
 import { fromCheckpoint, toCheckpoint, type RunMeta } from '../run-checkpoint.js';
 import { saveCheckpoint } from '../checkpoint.js';
 import { formatSummary, summarize } from '../summary.js';
+import { exportModel } from '../export/export.js';
+import { formatSizeReport, sizeReport } from '../export/size.js';
 import { evaluate, initTraining, stepsPerEpoch, train, TrainConfig, TrainingDiverged, type TrainState } from '../train.js';
 import { formatDuration, progressReporter } from './progress.js';
 import { helpText, intFlag, numFlag, parseFlags, UsageError, type Flags } from './args.js';
@@ -250,5 +252,7 @@ export async function summaryCommand(argv: readonly string[], loadBackend: Backe
   const B = await loadBackend(p.values.backend as string);
   io.out(`${run.model.spec.name} (step ${run.state.step})`);
   io.out(formatSummary(summarize(B, run.model, run.state.params)));
+  // what `sttn export` would write, from the writer's own layout (src/export/size.ts)
+  io.out(formatSizeReport(sizeReport(exportModel(B, run))));
   return 0;
 }

@@ -5,11 +5,16 @@
 import { SttnError } from '../errors.js';
 import { UsageError } from './args.js';
 import { evalCommand, processIo, summaryCommand, trainCommand, type BackendLoader, type Io } from './commands.js';
+import { experimentCommand } from './experiment.js';
+import { exportCommand, predictCommand } from './deploy.js';
 
 export const COMMANDS: Readonly<Record<string, { summary: string; run: (argv: readonly string[], load: BackendLoader, io: Io) => Promise<number> }>> = {
   train: { summary: 'train a ternary network (default: STTN 2+2 cnn-small on the embedded MNIST)', run: trainCommand },
   eval: { summary: 'accuracy of a checkpoint on a dataset', run: evalCommand },
   summary: { summary: 'per-layer bits, bytes, MACs, sparsity and α of a checkpoint', run: summaryCommand },
+  experiment: { summary: "reproduce the paper's measures on a grid of small trainings; writes a report with verdicts", run: experimentCommand },
+  export: { summary: 'write the deployed model of a checkpoint: merged ternary kernels, packed 2-bit or base-3 codes', run: exportCommand },
+  predict: { summary: 'class and probabilities of PGM/PNG/IDX images under a deployed model', run: predictCommand },
 };
 
 export function usage(): string {

@@ -1,0 +1,386 @@
+/**
+ * Inference benchmark: the deployed engine (src/infer/engine.ts) on cnn-small 2+2 and a narrow
+ * VGG-7 2+2 (STTN), batch-1 latency and batch-64 throughput, against
+ *   - the same engine with its ternary × ternary layers on the reference (plain TypeScript) kernels,
+ *   - "our float engine": the same network with every kernel decoded to float32, on the wasm
+ *     backend (`mode: 'float'`),
+ *   - tfjs-wasm (SIMD, one thread) running the same float network (same ops, same weights, the
+ *     same ternary activations),
+ *   - onnxruntime-node (CPU, one thread) on the same float network written as ONNX (opset 13) by
+ *     the small protobuf writer below — when `onnxruntime-node` can be loaded: it is not a
+ *     dependency of sttn (its binaries are ~290 MB); install it with
+ *     `ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node`, or point
+ *     ONNXRUNTIME_NODE_DIR at a folder whose node_modules holds it;
+ * every one checked against our float engine's logits before timing; and the file sizes of the
+ * network as float32, 2-bit and base-3.
+ *
+ * Run: `npx tsx bench/infer.ts` (after `npm run build:wasm`); `STTN_BENCH_QUICK=1` for a smoke run
+ * that only checks the contenders. Results: bench/INFER.md.
+ *
+ * Parameters are random (He init) with batch-norm statistics calibrated on one random batch, so
+ * the ternary activations have realistic sparsity; timings do not depend on the values otherwise.
+ * Every contender is timed from a JS Float32Array batch to JS logits (copies included),
+ * single-threaded, round-robin (each contender once per round, in turn) with medians of wall
+ * time and of process CPU time (the machine may be shared: CPU time is less disturbed by
+ * neighbours).
+ */
+import type { Tensor as TfTensor, Tensor4D } from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createWasmBackend } from '../backends/wasm.js';
+import { orThrow } from '../src/codec.js';
+import type { Act, DeployedModel } from '../src/export/deployed.js';
+import { decodeWeights } from '../src/export/deployed.js';
+import { exportModel } from '../src/export/export.js';
+import { sizeReport } from '../src/export/size.js';
+import { createEngine, type Engine } from '../src/infer/engine.js';
+import { referenceTernaryKernels, type TernaryKernels } from '../src/infer/ternary-kernels.js';
+import { buildModel, forward, initModel } from '../src/model.js';
+import { preset } from '../src/presets.js';
+import { rng } from '../src/random.js';
+import type { Tensor } from '../src/tensor.js';
+import { fmt, machine, median, randomF32, table, tfjsWasm } from './common.js';
+
+const tf = await tfjsWasm();
+const B = await createWasmBackend();
+let wasmKernels: TernaryKernels | null = null;
+let kernelsNote = '';
+try {
+  wasmKernels = await (await import('../backends/ternary-wasm.js')).createWasmTernaryKernels();
+} catch (e) {
+  kernelsNote = `WebAssembly ternary kernels unavailable (${(e as Error).message}); only the reference kernels are timed`;
+}
+
+/** A preset with batch norm calibrated on one random batch (momentum 0: running stats = that batch's). */
+function network(spec: ReturnType<typeof preset>): DeployedModel {
+  const model = orThrow(buildModel({ ...spec, layers: spec.layers.map((l) => (l.type === 'batchNorm' ? { ...l, momentum: 0 } : l)) }));
+  const { params, state: s0 } = initModel(model, rng(1), 'float32');
+  const per = model.spec.inputShape.reduce((a, b) => a * b, 1);
+  const x: Tensor = { shape: [64, ...model.spec.inputShape], data: randomF32(64 * per, 9).map((v) => (v + 1) / 2) };
+  const state = forward(B, model, params, s0, x, { training: true, rng: rng(0) }).state;
+  return exportModel(B, { model, state: { params, state } });
+}
+
+/** The deployed network as tfjs ops (float weights, the same activations). */
+function tfjsNet(d: DeployedModel): (x: Float32Array, n: number) => Float32Array {
+  type Step = (x: TfTensor) => TfTensor;
+  const steps: Step[] = [];
+  for (const op of d.ops) {
+    switch (op.op) {
+      case 'conv2d':
+      case 'dense': {
+        const w = decodeWeights(op);
+        const bias = op.bias === null ? null : tf.tensor1d(op.bias);
+        const act = op.input;
+        const q: Step =
+          act.kind === 'fp'
+            ? (x) => x
+            : act.kind === 'sign'
+              ? (x) => tf.sub(tf.mul(tf.cast(tf.greaterEqual(x, 0), 'float32'), 2), 1)
+              : act.boundary === 'paper'
+                ? (x) => tf.sub(tf.cast(tf.greater(x, act.threshold), 'float32'), tf.cast(tf.less(x, -act.threshold), 'float32'))
+                : (x) => tf.sub(tf.cast(tf.greaterEqual(x, act.threshold), 'float32'), tf.cast(tf.less(x, -act.threshold), 'float32'));
+        if (op.op === 'conv2d') {
+          const [o, kh, kw, c] = op.shape;
+          const hwio = tf.transpose(tf.tensor4d(w, [o, kh, kw, c]), [1, 2, 3, 0]) as Tensor4D;
+          if (!(op.strides[0] === 1 && op.strides[1] === 1 && op.pads[0] === (kh - 1) / 2 && op.pads[1] === (kw - 1) / 2)) throw new Error(`${op.name}: only stride-1 'same' convolutions are mapped to tfjs here`);
+          steps.push((x) => {
+            const y = tf.conv2d(q(x) as Tensor4D, hwio, 1, 'same');
+            return bias === null ? y : tf.add(y, bias);
+          });
+        } else {
+          const wt = tf.tensor2d(w, [op.shape[0], op.shape[1]]);
+          steps.push((x) => {
+            const y = tf.matMul(q(x), wt, false, true);
+            return bias === null ? y : tf.add(y, bias);
+          });
+        }
+        break;
+      }
+      case 'affine': {
+        const s = tf.tensor1d(op.scale);
+        const t = tf.tensor1d(op.shift);
+        steps.push((x) => tf.add(tf.mul(x, s), t));
+        break;
+      }
+      case 'relu':
+        steps.push((x) => tf.relu(x));
+        break;
+      case 'maxPool':
+        steps.push((x) => tf.maxPool(x as Tensor4D, [op.size[0], op.size[1]], [op.strides[0], op.strides[1]], 'valid'));
+        break;
+      case 'flatten':
+        steps.push((x) => tf.reshape(x, [x.shape[0], -1]));
+        break;
+      default:
+        throw new Error(`${op.op} is not mapped to tfjs in this benchmark`);
+    }
+  }
+  return (x, n) =>
+    tf.tidy(() => {
+      let y: TfTensor = tf.tensor(x, [n, ...d.inputShape]);
+      for (const s of steps) y = s(y);
+      return y.dataSync() as Float32Array;
+    });
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// ONNX: the float network as a ModelProto (protobuf written by hand, opset 13)
+
+/** Protobuf wire format: just what ModelProto needs (varints, fixed32 floats, length-delimited fields). */
+class Pb {
+  private readonly parts: number[] = [];
+  private varint(n: number): void {
+    let v = BigInt(n);
+    if (v < 0n) v += 1n << 64n;
+    do {
+      let b = Number(v & 0x7fn);
+      v >>= 7n;
+      if (v !== 0n) b |= 0x80;
+      this.parts.push(b);
+    } while (v !== 0n);
+  }
+  int(field: number, n: number): this {
+    this.varint((field << 3) | 0);
+    this.varint(n);
+    return this;
+  }
+  float(field: number, x: number): this {
+    this.varint((field << 3) | 5);
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, x, true);
+    this.parts.push(...b);
+    return this;
+  }
+  bytes(field: number, b: Uint8Array): this {
+    this.varint((field << 3) | 2);
+    this.varint(b.length);
+    for (const x of b) this.parts.push(x);
+    return this;
+  }
+  str(field: number, s: string): this {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+  msg(field: number, m: Pb): this {
+    return this.bytes(field, m.done());
+  }
+  done(): Uint8Array {
+    return Uint8Array.from(this.parts);
+  }
+}
+
+const FLOAT = 1;
+const INT64 = 7;
+
+function onnxModel(d: DeployedModel): Uint8Array {
+  const graph = new Pb().str(2, d.name);
+  let id = 0;
+  const fresh = (p: string) => `${p}_${id++}`;
+  const init = (name: string, dims: readonly number[], data: Float32Array | BigInt64Array) => {
+    const t = new Pb();
+    for (const x of dims) t.int(1, x);
+    t.int(2, data instanceof Float32Array ? FLOAT : INT64).str(8, name).bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    graph.msg(5, t);
+    return name;
+  };
+  const node = (op: string, inputs: string[], attrs: Pb[] = []) => {
+    const out = fresh(op.toLowerCase());
+    const n = new Pb();
+    for (const i of inputs) n.str(1, i);
+    n.str(2, out).str(3, out).str(4, op);
+    for (const a of attrs) n.msg(5, a);
+    graph.msg(1, n);
+    return out;
+  };
+  const ints = (name: string, xs: readonly number[]) => {
+    const a = new Pb().str(1, name).int(20, 7);
+    for (const x of xs) a.int(8, x);
+    return a;
+  };
+  const int = (name: string, x: number) => new Pb().str(1, name).int(20, 2).int(3, x);
+  const scalar = (x: number) => init(fresh('c'), [], Float32Array.of(x));
+  const quantize = (x: string, act: Act) => {
+    if (act.kind === 'fp') return x;
+    if (act.kind === 'sign') return node('Sub', [node('Mul', [node('Cast', [node('GreaterOrEqual', [x, scalar(0)])], [int('to', FLOAT)]), scalar(2)]), scalar(1)]);
+    const th = act.threshold;
+    const pos = node('Cast', [node(act.boundary === 'paper' ? 'Greater' : 'GreaterOrEqual', [x, scalar(th)])], [int('to', FLOAT)]);
+    const neg = node('Cast', [node('Less', [x, scalar(-th)])], [int('to', FLOAT)]);
+    return node('Sub', [pos, neg]);
+  };
+  const shapes = [...d.inputShape];
+  let x = 'x';
+  let nchw = false;
+  if (shapes.length === 3) {
+    x = node('Transpose', [x], [ints('perm', [0, 3, 1, 2])]);
+    nchw = true;
+  }
+  for (const op of d.ops) {
+    switch (op.op) {
+      case 'conv2d': {
+        const [o, kh, kw, c] = op.shape;
+        const w = decodeWeights(op);
+        const oihw = new Float32Array(w.length);
+        for (let a = 0; a < o; a++) for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let k = 0; k < c; k++) oihw[((a * c + k) * kh + i) * kw + j] = w[((a * kh + i) * kw + j) * c + k];
+        const inputs = [quantize(x, op.input), init(fresh('w'), [o, c, kh, kw], oihw)];
+        if (op.bias !== null) inputs.push(init(fresh('b'), [o], op.bias));
+        x = node('Conv', inputs, [ints('kernel_shape', [kh, kw]), ints('strides', op.strides), ints('pads', [op.pads[0], op.pads[1], op.pads[0], op.pads[1]])]);
+        break;
+      }
+      case 'dense': {
+        const inputs = [quantize(x, op.input), init(fresh('w'), op.shape, decodeWeights(op))];
+        if (op.bias !== null) inputs.push(init(fresh('b'), [op.shape[0]], op.bias));
+        x = node('Gemm', inputs, [int('transB', 1)]);
+        break;
+      }
+      case 'affine': {
+        const dims = nchw ? [1, op.scale.length, 1, 1] : [op.scale.length];
+        x = node('Add', [node('Mul', [x, init(fresh('s'), dims, op.scale)]), init(fresh('t'), dims, op.shift)]);
+        break;
+      }
+      case 'relu':
+        x = node('Relu', [x]);
+        break;
+      case 'maxPool':
+        x = node('MaxPool', [x], [ints('kernel_shape', op.size), ints('strides', op.strides)]);
+        break;
+      case 'flatten':
+        // sttn flattens NHWC (channels innermost): back to NHWC first
+        if (nchw) x = node('Transpose', [x], [ints('perm', [0, 2, 3, 1])]);
+        nchw = false;
+        x = node('Flatten', [x], [int('axis', 1)]);
+        break;
+      default:
+        throw new Error(`${op.op} is not mapped to ONNX in this benchmark`);
+    }
+  }
+  const valueInfo = (name: string, dims: (number | string)[]) => {
+    const shape = new Pb();
+    for (const dim of dims) shape.msg(1, typeof dim === 'number' ? new Pb().int(1, dim) : new Pb().str(2, dim));
+    return new Pb().str(1, name).msg(2, new Pb().msg(1, new Pb().int(1, FLOAT).msg(2, shape)));
+  };
+  graph.msg(11, valueInfo('x', ['N', ...d.inputShape]));
+  const outName = node('Identity', [x]);
+  graph.msg(12, valueInfo(outName, ['N', d.classes]));
+  return new Pb().int(1, 8).str(2, 'sttn bench/infer.ts').msg(7, graph).msg(8, new Pb().str(1, '').int(2, 13)).done();
+}
+
+interface Ort {
+  InferenceSession: { create(model: Uint8Array, opts: object): Promise<{ run(feeds: object): Promise<Record<string, { data: Float32Array }>>; outputNames: readonly string[] }> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => object;
+}
+
+/** onnxruntime-node if it can be loaded (from this package, or ONNXRUNTIME_NODE_DIR), else the reason. */
+function loadOrt(): Ort | string {
+  const from = process.env.ONNXRUNTIME_NODE_DIR ? join(process.env.ONNXRUNTIME_NODE_DIR, 'package.json') : import.meta.url;
+  try {
+    return createRequire(from)('onnxruntime-node') as Ort;
+  } catch (e) {
+    return `onnxruntime-node not loaded (${(e as Error).message.split('\n')[0]})`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// timing: round-robin, medians of wall and CPU time
+
+interface Contender {
+  readonly name: string;
+  readonly run: () => void | Promise<void>;
+}
+
+async function timeAll(contenders: readonly Contender[], rounds: number, warmup: number): Promise<Map<string, { wall: number; cpu: number }>> {
+  for (const c of contenders) for (let i = 0; i < warmup; i++) await c.run();
+  const wall = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  const cpu = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const c of contenders) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await c.run();
+      wall.get(c.name)!.push(performance.now() - t0);
+      const dc = process.cpuUsage(c0);
+      cpu.get(c.name)!.push((dc.user + dc.system) / 1000);
+    }
+  }
+  return new Map(contenders.map((c) => [c.name, { wall: median(wall.get(c.name)!), cpu: median(cpu.get(c.name)!) }]));
+}
+
+const maxRelDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let scale = 1;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m / scale;
+};
+
+const nets = [
+  { label: 'cnn-small 2+2 STTN, 28×28×1', spec: preset('cnn-small', { bits: '2+2' }) },
+  { label: 'vgg7 ×1/8 2+2 STTN, 32×32×3', spec: preset('vgg7', { bits: '2+2', inputShape: [32, 32, 3] }) },
+];
+
+const ort = loadOrt();
+const speedRows: string[][] = [];
+const sizeRows: string[][] = [];
+const checks: string[] = [];
+const notes: string[] = [];
+if (kernelsNote) notes.push(kernelsNote);
+if (typeof ort === 'string') notes.push(ort);
+for (const { label, spec } of nets) {
+  const d = network(spec);
+  const per = d.inputShape.reduce((a, b) => a * b, 1);
+  const engines: [string, Engine][] = [
+    ...(wasmKernels ? ([['sttn ternary engine (wasm ternary kernels)', createEngine(d, { backend: B, kernels: wasmKernels })]] as [string, Engine][]) : []),
+    ['sttn ternary engine (reference TS kernels)', createEngine(d, { backend: B, kernels: referenceTernaryKernels })],
+    ['sttn float engine (wasm backend)', createEngine(d, { backend: B, mode: 'float' })],
+  ];
+  const tfRun = tfjsNet(d);
+  const session = typeof ort === 'string' ? null : await ort.InferenceSession.create(onnxModel(d), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  const ortRun = async (x: Float32Array, n: number): Promise<Float32Array> => {
+    const out = await session!.run({ x: new (ort as Ort).Tensor('float32', x, [n, ...d.inputShape]) });
+    return out[session!.outputNames[0]].data;
+  };
+  for (const batch of [1, 64]) {
+    const x: Tensor = { shape: [batch, ...d.inputShape], data: randomF32(batch * per, 5 + batch).map((v) => (v + 1) / 2) };
+    const xd = x.data as Float32Array;
+    // agreement before timing
+    const ref = engines[engines.length - 1][1].run(x).data;
+    if (batch === 64) {
+      for (const [name, e] of engines.slice(0, -1)) checks.push(`${label}: ${name} vs float engine: max |Δlogit| / max|logit| = ${maxRelDiff(e.run(x).data, ref).toExponential(1)}`);
+      checks.push(`${label}: tfjs-wasm vs float engine: ${maxRelDiff(tfRun(xd, batch), ref).toExponential(1)}`);
+      if (session) checks.push(`${label}: onnxruntime vs float engine: ${maxRelDiff(await ortRun(xd, batch), ref).toExponential(1)}`);
+    }
+    const contenders: Contender[] = [
+      ...engines.map(([name, e]) => ({ name, run: () => void e.run(x) })),
+      { name: 'tfjs-wasm 4.22 (SIMD, 1 thread), float weights', run: () => void tfRun(xd, batch) },
+      ...(session ? [{ name: 'onnxruntime-node (CPU, 1 thread), float weights', run: async () => void (await ortRun(xd, batch)) }] : []),
+    ];
+    const quick = process.env.STTN_BENCH_QUICK === '1'; // a smoke run: checks the contenders, times nothing worth reporting
+    const times = await timeAll(contenders, quick ? 1 : batch === 1 ? 25 : 9, quick ? 0 : 3);
+    for (const c of contenders) {
+      const { wall, cpu } = times.get(c.name)!;
+      speedRows.push([label, c.name, String(batch), fmt(wall, 2), fmt(cpu, 2), batch === 1 ? '' : fmt((1000 * batch) / wall, 0)]);
+    }
+  }
+  const prof = engines[0][1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
+  notes.push(`${label}, ${engines[0][0]}, batch 64, median ms per step: ${prof.map((p) => `${p.step} ${fmt(p.ms, 1)}`).join('; ')}`);
+  const r = sizeReport(d);
+  const f = r.fileBytes;
+  const q = r.quantized.bytes;
+  sizeRows.push([
+    label,
+    `${f.float32} / ${q.float32}`,
+    `${f['2bit']} / ${q['2bit']}`,
+    `${f.base3} / ${q.base3}`,
+    `${fmt(f.float32 / f['2bit'], 2)}× / ${fmt(q.float32 / q['2bit'], 2)}×`,
+    `${fmt(f.float32 / f.base3, 2)}× / ${fmt(q.float32 / q.base3, 2)}×`,
+  ]);
+}
+
+console.log(`# sttn inference benchmark\n\n${machine()}\n`);
+console.log(table(['network', 'engine', 'batch', 'median wall ms', 'median CPU ms', 'images/s (wall)'], speedRows));
+console.log('\nFile sizes in bytes, whole .sttn file / quantized kernels only (codes, no scales):\n');
+console.log(table(['network', 'float32', '2-bit', 'base-3', 'float32 ÷ 2-bit', 'float32 ÷ base-3'], sizeRows));
+console.log('\nAgreement (batch 64, relative to the largest |logit|):\n');
+for (const c of checks) console.log(`- ${c}`);
+console.log('\nNotes:\n');
+for (const n of notes) console.log(`- ${n}`);

@@ -1,0 +1,82 @@
+/**
+ * From a training run to a deployed model: export, packed storage, the inference engine.
+ * Run with `npx tsx examples/deploy.ts [CHECKPOINT]` (after `npm run build:wasm`).
+ *
+ * Without a checkpoint it first trains cnn-small 2+2 STTN for 100 steps on the embedded MNIST
+ * (under a minute). Then:
+ *   1. `exportModel` merges each STTN pair into one ternary kernel α(B1+B2) (codes (B1+B2)/2,
+ *      scale 2α), folds batch norm where that is exact, keeps the full-precision first and last
+ *      layers as float32;
+ *   2. `saveDeployed` writes the `.sttn` container, 2 bits or base 3 per ternary weight, and
+ *      `exportedSize` predicted its size to the byte;
+ *   3. `createEngine` runs the file: float layers on the wasm backend, 2+2 layers as packed
+ *      ternary × ternary products on the WebAssembly ternary kernels;
+ *   4. the engine's test accuracy is the training-time `evaluate`'s.
+ * `sttn export CHECKPOINT` and `sttn predict MODEL IMAGE…` do the same from the command line.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createWasmTernaryKernels } from '../backends/ternary-wasm.js';
+import { createWasmBackend } from '../backends/wasm.js';
+import { loadCheckpoint } from '../src/checkpoint.js';
+import { decodeWith, orThrow } from '../src/codec.js';
+import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
+import { ENCODINGS, exportedSize, loadDeployed, saveDeployed } from '../src/export/container.js';
+import { exportModel, type ExportSource } from '../src/export/export.js';
+import { formatSizeReport, sizeReport } from '../src/export/size.js';
+import { createEngine } from '../src/infer/engine.js';
+import { buildModel } from '../src/model.js';
+import { preset } from '../src/presets.js';
+import { fromCheckpoint } from '../src/run-checkpoint.js';
+import { evaluate, initTraining, train, TrainConfig } from '../src/train.js';
+
+const B = await createWasmBackend();
+const data = loadEmbeddedMnist();
+
+// ---- a run: from a checkpoint, or 100 quick steps -------------------------------------------
+let run: ExportSource;
+const file = process.argv[2];
+if (file !== undefined) {
+  const ck = loadCheckpoint(file);
+  if (E.isLeft(ck)) throw ck.left; // names the file and the field that is wrong
+  run = orThrow(fromCheckpoint(ck.right));
+} else {
+  const model = orThrow(buildModel(preset('cnn-small', { bits: '2+2' })));
+  const cfg = orThrow(decodeWith(TrainConfig, { epochs: 1, batchSize: 64 }, 'train'));
+  let steps = 0;
+  const r = await train(B, model, data.train, cfg, initTraining(B, model, cfg), { onStep: () => void steps++, shouldStop: () => steps >= 100 });
+  run = { model, state: r.state };
+}
+
+// ---- 1. export: the deployable network ------------------------------------------------------
+const deployed = exportModel(B, run);
+console.log(formatSizeReport(sizeReport(deployed)));
+
+// ---- 2. packed storage: predicted size = written size ----------------------------------------
+const dir = mkdtempSync(join(tmpdir(), 'sttn-deploy-'));
+for (const enc of ENCODINGS) {
+  const out = join(dir, `model-${enc}.sttn`);
+  const written = saveDeployed(out, deployed, enc);
+  console.log(`${out}: ${written} bytes written, ${exportedSize(deployed, enc)} predicted`);
+}
+const loaded = loadDeployed(join(dir, 'model-base3.sttn'));
+if (E.isLeft(loaded)) throw loaded.left; // a corrupt or foreign file names itself and what is wrong
+
+// ---- 3. the engine ---------------------------------------------------------------------------
+const engine = createEngine(loaded.right, { backend: B, kernels: await createWasmTernaryKernels() });
+console.log(engine.plan.join('\n'));
+const test = data.test;
+const n = test.images.shape[0];
+const per = test.images.data.length / n;
+let correct = 0;
+for (let a = 0; a < n; a += 250) {
+  const b = Math.min(250, n - a);
+  const { classes } = engine.predict({ shape: [b, ...test.images.shape.slice(1)], data: test.images.data.subarray(a * per, (a + b) * per) });
+  for (let i = 0; i < b; i++) if (classes[i] === test.labels[a + i]) correct++;
+}
+
+// ---- 4. the same accuracy as the training-time forward ---------------------------------------
+const ref = evaluate(B, run.model, run.state, test);
+console.log(`engine test accuracy ${((100 * correct) / n).toFixed(2)}%, training-time evaluate ${(100 * ref.accuracy).toFixed(2)}% (${n} digits)`);
