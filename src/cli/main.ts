@@ -6,7 +6,7 @@ import { SttnError } from '../errors.js';
 import { UsageError } from './args.js';
 import { evalCommand, processIo, summaryCommand, trainCommand, type BackendLoader, type Io } from './commands.js';
 import { experimentCommand } from './experiment.js';
-import { exportCommand, predictCommand } from './deploy.js';
+import { exportCommand, predictCommand, predictCommandWith, referenceKernelsOnly, type KernelsLoader } from './deploy.js';
 
 export const COMMANDS: Readonly<Record<string, { summary: string; run: (argv: readonly string[], load: BackendLoader, io: Io) => Promise<number> }>> = {
   train: { summary: 'train a ternary network (default: STTN 2+2 cnn-small on the embedded MNIST)', run: trainCommand },
@@ -21,7 +21,11 @@ export function usage(): string {
   return ['usage: sttn <command> [flags]   (sttn <command> --help for its flags)', '', ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`)].join('\n');
 }
 
-export async function main(argv: readonly string[], loadBackend: BackendLoader, io: Io = processIo): Promise<number> {
+/**
+ * Run a command. `loadKernels` supplies the ternary × ternary kernels of `predict` (src/ cannot
+ * import the WebAssembly ones; backends/cli.ts passes them in). Without it, the reference kernels.
+ */
+export async function main(argv: readonly string[], loadBackend: BackendLoader, io: Io = processIo, loadKernels: KernelsLoader = referenceKernelsOnly): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === 'help') {
     io.out(usage());
@@ -30,7 +34,8 @@ export async function main(argv: readonly string[], loadBackend: BackendLoader, 
   const c = COMMANDS[command];
   try {
     if (!c) throw new UsageError(`sttn: unknown command '${command}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
-    return await c.run(rest, loadBackend, io);
+    const run = command === 'predict' ? predictCommandWith(loadKernels) : c.run;
+    return await run(rest, loadBackend, io);
   } catch (e) {
     if (e instanceof SttnError) {
       // usage errors already say `sttn <command>: …`
