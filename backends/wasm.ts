@@ -3,15 +3,23 @@
  * WebAssembly SIMD (kernels in backends/wasm/assembly, compiled by AssemblyScript into
  * build/wasm/ by `npm run build:wasm`).
  *
- * Two builds ship: plain SIMD and relaxed SIMD (`f32x4.relaxed_madd`, fused multiply-add where
- * the hardware has it, 15–30% faster). `createWasmBackend` picks the relaxed one when
- * `WebAssembly.validate` accepts it (Node ≥ 22, or Node 20 run with
- * `--experimental-wasm-relaxed-simd`), else plain; `{ kernel: 'plain' }` forces plain.
+ * Two builds ship: plain SIMD and relaxed SIMD (`f32x4.relaxed_madd`, a fused multiply-add where
+ * the hardware has one: 35–50% more GFLOP/s for K ≥ 256 on the benchmark machine, see
+ * bench/RESULTS.md). The default, `kernel: 'auto'`, takes the relaxed build when
+ * `WebAssembly.validate` accepts it. Node 20's V8 has relaxed SIMD complete but behind
+ * `--experimental-wasm-relaxed-simd` (on by default from V8 11.4, Node 22), so on Node `auto` and
+ * `relaxed` set that flag through `v8.setFlagsFromString` before validating; the flag only lets
+ * wasm modules use the relaxed instructions. `kernel: 'plain'` forces the plain build and leaves
+ * V8's flags alone. Relaxed results may differ from plain ones by the rounding a fused
+ * multiply-add saves; on one machine each build is deterministic.
  *
  * Operands are copied once into wasm memory, results once out; im2col happens inside wasm from
- * the copied NHWC input. Element-wise maps, reductions and pooling are memory-bound and run as
- * plain JS loops (the cpu backend in float32), which V8 compiles as well as wasm would.
- * Single-threaded.
+ * the copied NHWC input. Element-wise maps, reductions and pooling are one pass over memory, where
+ * copying the operands into wasm and the result out would cost as much as the op itself, so they
+ * run as plain JS loops (the cpu backend in float32). Single-threaded. Linear memory grows to the
+ * largest call's operands plus its work area and is kept (wasm memory cannot shrink).
+ *
+ * Unlike the cpu reference, whose GEMM skips zero entries of A, 0·∞ here is NaN, as IEEE says.
  *
  * Law (laws/backend-agreement.test.ts): every primitive agrees with cpu64 within a tolerance
  * derived from `precision` (2⁻²⁴); shape mismatches throw the same ShapeError as cpu.
@@ -27,7 +35,7 @@ import { assertConvOutput, convGeometry, matmulShape, type ConvGeometry } from '
 import { size, type Tensor } from '../src/tensor.js';
 import { createCpuBackend } from './cpu.js';
 
-/** Which GEMM build to run: `auto` takes relaxed SIMD when this engine validates it. */
+/** Which GEMM build to run: `auto` takes relaxed SIMD when this engine can run it, else plain. */
 export type WasmKernel = 'auto' | 'plain' | 'relaxed';
 
 export interface WasmBackendOptions {
@@ -88,13 +96,14 @@ async function loadBytes(which: keyof typeof FILES): Promise<Uint8Array<ArrayBuf
   }
 }
 
-/** Node 20's V8 knows relaxed SIMD behind a flag; set it before compiling, as the flag's docs allow. */
+/** Node 20's V8 has relaxed SIMD behind a flag, read when a module is validated or compiled. */
 async function tryEnableRelaxedSimd(): Promise<void> {
+  if (typeof process === 'undefined' || !process.versions?.node) return;
   try {
     const v8 = await import('node:v8');
     v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
   } catch {
-    // not Node, or the flag is gone (relaxed SIMD shipped): validation decides below
+    // no such flag on this V8: validation decides
   }
 }
 
@@ -111,7 +120,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   let bytes: Uint8Array<ArrayBuffer> | undefined;
   if (want !== 'plain') {
     const relaxedBytes = await loadBytes('relaxed');
-    if (!WebAssembly.validate(relaxedBytes) && want === 'relaxed') await tryEnableRelaxedSimd();
+    if (!WebAssembly.validate(relaxedBytes)) await tryEnableRelaxedSimd();
     if (WebAssembly.validate(relaxedBytes)) {
       which = 'relaxed';
       bytes = relaxedBytes;
@@ -156,7 +165,12 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
   };
   const f32 = (ptr: number, n: number): Float32Array => new Float32Array(wasm.memory.buffer, ptr, n);
   const put = (ptr: number, t: Tensor): void => f32(ptr, t.data.length).set(t.data);
-  const get = (ptr: number, shape: readonly number[]): Tensor => ({ shape: [...shape], data: f32(ptr, size(shape)).slice() });
+  // `new` + `set` is a plain memcpy; `slice()` of a view on wasm memory runs ~5× slower on Node 20.
+  const get = (ptr: number, shape: readonly number[]): Tensor => {
+    const data = new Float32Array(size(shape));
+    data.set(f32(ptr, data.length));
+    return { shape: [...shape], data };
+  };
 
   function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     const { m, k, n } = matmulShape(a, b, opts);

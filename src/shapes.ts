@@ -20,10 +20,8 @@ export interface Broadcast {
 export function broadcastLayout(what: string, a: Tensor, b: Tensor, axis?: number): Broadcast {
   const n = a.data.length;
   if (axis === undefined) {
-    if (b.data.length === n && (b.shape.length === a.shape.length || n === 1)) {
-      if (!b.shape.every((d, i) => d === a.shape[i])) throw new ShapeError(what, a.shape, b.shape);
-      return { outer: 1, len: n, inner: 1 };
-    }
+    if (b.shape.length === a.shape.length && b.shape.every((d, i) => d === a.shape[i])) return { outer: 1, len: n, inner: 1 };
+    // any b of size 1 ([], [1], [1, 1]…) is a scalar
     if (b.data.length === 1) return { outer: n, len: 1, inner: 1 };
     throw new ShapeError(what, a.shape, b.shape);
   }

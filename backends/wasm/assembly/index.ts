@@ -2,9 +2,11 @@
  * The wasm backend's kernels: a float32 GEMM over WebAssembly SIMD (f32x4) and the convolutions
  * built on it (im2col / col2im + GEMM), compiled by AssemblyScript.
  *
- * The GEMM follows the Goto/BLIS blocking: B is packed per KC×NC block into 8-column panels, A is
- * read in place when not transposed (packed into 4-row panels when it is), and a 4×8 micro-kernel
- * keeps its C tile in 8 f32x4 accumulators. Transposes happen only inside packing. The same source
+ * The GEMM follows the Goto/BLIS blocking: B is packed per KC×NC block into 8-column panels, A per
+ * MC×KC block into 4-row panels, and a 4×8 micro-kernel keeps its C tile in 8 f32x4 accumulators.
+ * Transposes happen only inside packing. A is packed even when not transposed: the micro-kernel
+ * then walks two pointers instead of five, which V8's codegen turns into ~5% (plain) and ~25%
+ * (relaxed) more GFLOP/s than reading four rows of A in place (bench/RESULTS.md). The same source
  * builds twice: with plain SIMD (`mul` then `add`) and with relaxed SIMD (`f32x4.relaxed_madd`,
  * fused on hardware with FMA); `ASC_FEATURE_RELAXED_SIMD` picks the branch at compile time.
  *
@@ -130,6 +132,40 @@ function kernel(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, mr: i32, nr:
   for (let i = 0; i < mr; i++) {
     const row = c + <usize>i * ldc;
     const t = tile + <usize>(i * NR * 4);
+    for (let j = 0; j < nr; j++) {
+      const o = <usize>(j * 4);
+      const v = load<f32>(t + o);
+      store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
+    }
+  }
+}
+
+/**
+ * The 4×4 variant of `kernel` for a last panel of at most 4 valid columns (N = 9, 10, …): it reads
+ * only the first half of each 8-float row of the panel and does half the multiply-adds.
+ */
+function kernel4(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, mr: i32, nr: i32, acc: bool, tile: usize): void {
+  let c0 = f32x4.splat(0);
+  let c1 = f32x4.splat(0);
+  let c2 = f32x4.splat(0);
+  let c3 = f32x4.splat(0);
+  const end = ap + (<usize>k << 4);
+  do {
+    const b0 = v128.load(bp);
+    c0 = madd(v128.load32_splat(ap), b0, c0);
+    c1 = madd(v128.load32_splat(ap, 4), b0, c1);
+    c2 = madd(v128.load32_splat(ap, 8), b0, c2);
+    c3 = madd(v128.load32_splat(ap, 12), b0, c3);
+    ap += 16;
+    bp += 32;
+  } while (ap < end);
+  v128.store(tile, c0);
+  v128.store(tile, c1, 16);
+  v128.store(tile, c2, 32);
+  v128.store(tile, c3, 48);
+  for (let i = 0; i < mr; i++) {
+    const row = c + <usize>i * ldc;
+    const t = tile + <usize>(i * 16);
     for (let j = 0; j < nr; j++) {
       const o = <usize>(j * 4);
       const v = load<f32>(t + o);
@@ -321,7 +357,6 @@ export function gemm(
   const bPack = work;
   const aPack = work + PACK_B_BYTES;
   const tile = aPack + PACK_A_BYTES;
-  const ldaB = <usize>lda << 2;
   for (let jc = 0; jc < n; jc += NC) {
     const nc = imin(NC, n - jc);
     for (let pc = 0; pc < k; pc += KC) {
@@ -340,7 +375,8 @@ export function gemm(
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = imin(MR, mc - ir);
             const cij = cCol + <usize>(ic + ir) * ldcB;
-            kernel(kc, aPack + <usize>(ir * kc) * 4, bp, cij, ldcB, mr, nr, acc, tile);
+            if (nr > 4) kernel(kc, aPack + <usize>(ir * kc) * 4, bp, cij, ldcB, mr, nr, acc, tile);
+            else kernel4(kc, aPack + <usize>(ir * kc) * 4, bp, cij, ldcB, mr, nr, acc, tile);
           }
         }
       }
@@ -379,11 +415,14 @@ function chunkRows(g: Geom): i32 {
   return r < total ? r : total;
 }
 
-/** Work bytes for the convolutions of geometry `geom`: the GEMM's work plus one column chunk. */
+/**
+ * Work bytes for the convolutions of geometry `geom`: the GEMM's work, one column chunk and, for a
+ * transposed weight gradient, its kd×cout buffer.
+ */
 export function convWorkBytes(geom: usize): usize {
   const g = changetype<Geom>(geom);
   const kd = g.kh * g.kw * g.cin;
-  return gemmWorkBytes() + <usize>chunkRows(g) * <usize>kd * 4;
+  return gemmWorkBytes() + <usize>chunkRows(g) * <usize>kd * 4 + (gradFilterTransposed(g) ? <usize>kd * <usize>g.cout * 4 : 0);
 }
 
 @inline
@@ -531,19 +570,54 @@ export function conv2dGradInput(geom: usize, dy: usize, w: usize, dx: usize, wor
 }
 
 /** dw[cout, kh·kw·cin] = dyᵀ · im2col(x), accumulated over column chunks. */
+/** Micro-tile work of an m×n product: rows round up to MR, columns to NR. */
+function tileWork(m: i32, n: i32): i32 {
+  return (((m + MR - 1) / MR) * MR) * (((n + NR - 1) / NR) * NR);
+}
+
+/**
+ * Whether the weight gradient is better computed transposed, dWᵀ = colsᵀ·dY (kd×cout), than as
+ * dW = dYᵀ·cols (cout×kd): true when that fills the 4×8 tiles better, e.g. a first layer with
+ * kd = 3·3·1 = 9 wastes 7 of 16 columns one way and 3 of 12 rows the other.
+ */
+function gradFilterTransposed(g: Geom): bool {
+  const kd = g.kh * g.kw * g.cin;
+  return tileWork(kd, g.cout) < tileWork(g.cout, kd);
+}
+
+/**
+ * dW (+)= dYᵀ·A over `rows` patch rows, A = the patch rows (`a`, [rows, kd]); dY rows at `dyr`.
+ * When `gradFilterTransposed`, accumulates dWᵀ into `dwt` ([kd, cout]) instead.
+ */
+function gradFilterBlock(g: Geom, a: usize, dyr: usize, rows: i32, dw: usize, dwt: usize, acc: bool, work: usize): void {
+  const kd = g.kh * g.kw * g.cin;
+  if (gradFilterTransposed(g)) gemm(true, false, kd, g.cout, rows, a, kd, dyr, g.cout, dwt, g.cout, acc, work);
+  else gemm(true, false, g.cout, kd, rows, dyr, g.cout, a, kd, dw, kd, acc, work);
+}
+
+/** dw[cout, kh·kw·cin] = dyᵀ · im2col(x), accumulated over column chunks. */
 export function conv2dGradFilter(geom: usize, x: usize, dy: usize, dw: usize, work: usize): void {
   const g = changetype<Geom>(geom);
   const kd = g.kh * g.kw * g.cin;
   const total = g.n * g.oh * g.ow;
-  if (pointwiseConv(g)) {
-    gemm(true, false, g.cout, kd, total, dy, g.cout, x, kd, dw, kd, false, work);
-    return;
-  }
   const cols = work + gemmWorkBytes();
-  const ch = chunkRows(g);
-  for (let r0 = 0; r0 < total; r0 += ch) {
-    const rows = imin(ch, total - r0);
-    im2col(g, x, r0, rows, cols);
-    gemm(true, false, g.cout, kd, rows, dy + <usize>r0 * <usize>g.cout * 4, g.cout, cols, kd, dw, kd, r0 > 0, work);
+  const dwt = cols + <usize>chunkRows(g) * <usize>kd * 4;
+  if (pointwiseConv(g)) {
+    gradFilterBlock(g, x, dy, total, dw, dwt, false, work);
+  } else {
+    const ch = chunkRows(g);
+    for (let r0 = 0; r0 < total; r0 += ch) {
+      const rows = imin(ch, total - r0);
+      im2col(g, x, r0, rows, cols);
+      // every chunk after the first adds to what the earlier chunks wrote
+      gradFilterBlock(g, cols, dy + <usize>r0 * <usize>g.cout * 4, rows, dw, dwt, r0 > 0, work);
+    }
+  }
+  if (gradFilterTransposed(g)) {
+    for (let i = 0; i < kd; i++) {
+      for (let o = 0; o < g.cout; o++) {
+        store<f32>(dw + (<usize>(o * kd + i) << 2), load<f32>(dwt + (<usize>(i * g.cout + o) << 2)));
+      }
+    }
   }
 }
