@@ -190,13 +190,32 @@ law(
 );
 
 example('export: batch norm is folded into the layer before it, and kept as an affine before a quantizing layer', () => {
-  const model = small('cnn-small', '2+2', 'sttn', 'tensor', 'paper');
+  // the three situations side by side: conv → BN (folds into the conv), pool → BN → ternary conv
+  // (cannot fold through the quantizer: kept as an affine), BN → flatten → dense (folds forward)
+  const model = orThrow(
+    buildModel({
+      name: 'bn-folding',
+      inputShape: [8, 8, 1],
+      classes: 3,
+      layers: [
+        { type: 'conv2d', filters: 4 },
+        { type: 'batchNorm' },
+        { type: 'relu' },
+        { type: 'maxPool' },
+        { type: 'batchNorm' },
+        { type: 'conv2d', filters: 4, kernelQuantizer: { id: 'sttn', config: { gradient: 'paper' } }, inputQuantizer: 'ternary' },
+        { type: 'relu' },
+        { type: 'batchNorm' },
+        { type: 'flatten' },
+        { type: 'dense', units: 3 },
+      ],
+    }),
+  );
   const { params, state } = initModel(model, rng(3), 'float32');
   const d = exportModel(cpu32, { model, state: { params, state } });
   const kinds = d.ops.map((o) => o.op);
   const first = d.ops[0];
   const q = d.ops.find((o) => o.op === 'conv2d' && o.input.kind === 'ternary');
-  // conv → BN folded; maxPool → BN → ternary conv keeps the affine; the last BN → flatten → dense folds into the dense
   const last = d.ops[d.ops.length - 1];
   return (
     first.op === 'conv2d' &&
