@@ -5,7 +5,8 @@
  *   running mean/var ← m·running + (1 − m)·batch (the running variance uses the unbiased σ²).
  * Inference: the same with the running statistics.
  * Backward (training): with M elements per channel,
- *   dγ = Σ dy·x̂,  dβ = Σ dy,  dx = γ/√(σ²+ε)·(dy − dβ/M − x̂·dγ/M).
+ *   dγ = Σ dy·x̂,  dβ = Σ dy,  dx = γ/√(σ²+ε)·(dy − dβ/M − x̂·dγ/M),
+ * computed without materialising x̂ (it is an affine function of x per channel).
  * Backward (inference): dx = γ/√(var+ε)·dy.
  *
  * Law (laws/layers.test.ts): backward = finite differences of forward in both modes.
@@ -21,7 +22,8 @@ export interface BatchNormOptions {
 }
 
 interface BnRes {
-  readonly xhat: Tensor;
+  readonly x2: Tensor;
+  readonly mean: Tensor;
   readonly invStd: Tensor;
   readonly shape: readonly number[];
   readonly training: boolean;
@@ -49,9 +51,10 @@ export function batchNorm(o: BatchNormOptions): Layer {
       let variance: Tensor;
       let next = state;
       if (ctx.training) {
+        // σ² = E[x²] − μ²: two reductions and no centred copy. The backends accumulate
+        // reductions in float64, so the cancellation costs nothing at activation scales.
         mean = B.scalar('mul', B.reduce('sum', x2, 0), 1 / m);
-        const centered = B.binary('sub', x2, mean, 1);
-        variance = B.scalar('mul', B.reduce('sumSquares', centered, 0), 1 / m);
+        variance = B.scalar('max', B.binary('sub', B.scalar('mul', B.reduce('sumSquares', x2, 0), 1 / m), B.unary('square', mean)), 0);
         const unbiased = m > 1 ? B.scalar('mul', variance, m / (m - 1)) : variance;
         next = {
           mean: B.axpy(B.scalar('mul', state.mean, o.momentum), 1 - o.momentum, mean),
@@ -62,26 +65,31 @@ export function batchNorm(o: BatchNormOptions): Layer {
         variance = state.variance;
       }
       const invStd = B.unary('rsqrt', B.scalar('add', variance, o.epsilon));
-      const xhat = B.binary('mul', B.binary('sub', x2, mean, 1), invStd, 1);
-      const y = B.binary('add', B.binary('mul', xhat, params.gamma, 1), params.beta, 1);
-      const res: BnRes = { xhat, invStd, shape: x.shape, training: ctx.training };
+      // y = γ·(x − μ)·s + β = x·a + b with a = γ·s, b = β − μ·a: two passes over x
+      const a = B.binary('mul', params.gamma, invStd);
+      const b = B.binary('sub', params.beta, B.binary('mul', mean, a));
+      const y = B.binary('add', B.binary('mul', x2, a, 1), b, 1);
+      const res: BnRes = { x2, mean, invStd, shape: x.shape, training: ctx.training };
       return { y: reshape(y, x.shape), res, state: next };
     },
     backward(B, params, r, dy, needDx) {
-      const { xhat, invStd, shape, training } = r as BnRes;
+      const { x2, mean, invStd, shape, training } = r as BnRes;
       const c = last(shape);
       const m = size(shape) / c;
       const dy2 = reshape(dy, [m, c]);
-      const dgamma = B.reduce('sum', B.binary('mul', dy2, xhat), 0);
+      // dβ = Σ dy,  dγ = Σ dy·x̂ = s·(Σ dy·x − μ·Σ dy)
       const dbeta = B.reduce('sum', dy2, 0);
+      const dgamma = B.binary('mul', invStd, B.binary('sub', B.reduce('sum', B.binary('mul', dy2, x2), 0), B.binary('mul', mean, dbeta)));
       if (!needDx) return { dparams: { gamma: dgamma, beta: dbeta }, dx: NO_DX };
-      const scale = B.binary('mul', params.gamma, invStd);
-      let inner = dy2;
-      if (training) {
-        inner = B.binary('sub', dy2, B.scalar('mul', dbeta, 1 / m), 1);
-        inner = B.binary('sub', inner, B.binary('mul', xhat, B.scalar('mul', dgamma, 1 / m), 1));
-      }
-      return { dparams: { gamma: dgamma, beta: dbeta }, dx: reshape(B.binary('mul', inner, scale, 1), shape) };
+      const gs = B.binary('mul', params.gamma, invStd);
+      if (!training) return { dparams: { gamma: dgamma, beta: dbeta }, dx: reshape(B.binary('mul', dy2, gs, 1), shape) };
+      // dx = γs·(dy − dβ/m − x̂·dγ/m), x̂ = (x − μ)·s, regrouped per channel as A·dy + C·x + D:
+      //   A = γs,  C = −γs²·dγ/m,  D = γs²·dγ·μ/m − γs·dβ/m
+      const k = B.scalar('mul', B.binary('mul', B.binary('mul', gs, invStd), dgamma), 1 / m);
+      const C = B.unary('neg', k);
+      const D = B.binary('sub', B.binary('mul', k, mean), B.scalar('mul', B.binary('mul', gs, dbeta), 1 / m));
+      const dx = B.binary('add', B.binary('add', B.binary('mul', dy2, gs, 1), B.binary('mul', x2, C, 1)), D, 1);
+      return { dparams: { gamma: dgamma, beta: dbeta }, dx: reshape(dx, shape) };
     },
   };
 }
