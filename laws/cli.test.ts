@@ -10,33 +10,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { loadBackend } from '../backends/index.js';
 import { loadCheckpoint } from '../src/checkpoint.js';
-import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/commands.js';
 import { paramTreeBitEqual } from '../src/tensor-codec.js';
 import { example } from './law.js';
+import { runCli } from './cli-io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sttn-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function captureIo(): Io & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return {
-    stdout,
-    stderr,
-    out: (s) => stdout.push(s),
-    err: Object.assign(Object.create(process.stderr), { write: (s: string) => (stderr.push(s), true), isTTY: false }),
-    onInterrupt: () => () => {},
-  };
-}
 
-const run = async (argv: string[]) => {
-  const io = captureIo();
-  const code = await main(argv, loadBackend, io);
-  return { code, out: io.stdout.join('\n'), err: io.stderr.join('') };
-};
+const run = runCli;
 
 /** The per-N-step plain log lines' running losses. */
 const losses = (err: string): number[] => [...err.matchAll(/loss (\d+\.\d+)/g)].map((m) => Number(m[1]));

@@ -12,9 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { cpu32, cpu64 } from '../backends/cpu.js';
-import { loadBackend } from '../backends/index.js';
-import type { Io } from '../src/cli/commands.js';
-import { main } from '../src/cli/main.js';
 import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
 import { CELL_FORMAT, CELL_VERSION, decodeCell, type CellResult } from '../src/experiment/cell.js';
 import { cellId, cellsOf, gridPreset, GRID_PRESETS, rowId, selectCells, type Row } from '../src/experiment/grid.js';
@@ -25,6 +22,7 @@ import { parseXml } from '../src/experiment/xml.js';
 import { buildModel } from '../src/model.js';
 import { tensor } from '../src/tensor.js';
 import { example, law } from './law.js';
+import { runCli } from './cli-io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sttn-experiment-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -269,23 +267,8 @@ example('cell codec: a synthetic cell round-trips through JSON', () => {
 // ---------------------------------------------------------------------------------------------
 // End to end
 
-function captureIo(): Io & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return {
-    stdout,
-    stderr,
-    out: (s) => stdout.push(s),
-    err: Object.assign(Object.create(process.stderr), { write: (s: string) => (stderr.push(s), true), isTTY: false }),
-    onInterrupt: () => () => {},
-  };
-}
 
-const run = async (argv: string[]) => {
-  const io = captureIo();
-  const code = await main(argv, loadBackend, io);
-  return { code, out: io.stdout.join('\n'), err: io.stderr.join('') };
-};
+const run = runCli;
 
 example('tiny grid: runs end to end, writes the report and well-formed SVGs; a second run retrains nothing', async () => {
   const out = join(dir, 'tiny');

@@ -26,7 +26,6 @@ import { loadBackend } from '../backends/index.js';
 import type { Backend } from '../src/backend.js';
 import { saveCheckpoint } from '../src/checkpoint.js';
 import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/commands.js';
 import { decodeWith, orThrow } from '../src/codec.js';
 import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
 import {
@@ -52,6 +51,7 @@ import { toCheckpoint } from '../src/run-checkpoint.js';
 import type { Tensor } from '../src/tensor.js';
 import { initTraining, TrainConfig } from '../src/train.js';
 import { example, law } from './law.js';
+import { captureIo } from './cli-io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sttn-export-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -276,15 +276,6 @@ example('export: exportedSize = the written file size, to the byte, for every pr
   return ok;
 });
 
-function captureIo(): Io & { stdout: string[] } {
-  const stdout: string[] = [];
-  return {
-    stdout,
-    out: (s) => stdout.push(s),
-    err: Object.assign(Object.create(process.stderr), { write: () => true, isTTY: false }),
-    onInterrupt: () => () => {},
-  };
-}
 
 example('export: the size `sttn summary` prints is the size of the file `sttn export` writes; `sttn predict` reads it back', async () => {
   const model = orThrow(buildModel(preset('cnn-small', { bits: '2+2' })));
