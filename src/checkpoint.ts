@@ -441,6 +441,32 @@ function fsyncDir(dir: string): void {
  */
 export function saveCheckpoint(target: string, c: Checkpoint, opts: SaveOptions = {}): void {
   const bytes = serializeCheckpoint(c, opts);
+  try {
+    writeFileAtomic(target, bytes, opts);
+  } catch (e) {
+    if (!(e instanceof AtomicWriteFailure)) throw e;
+    throw new CheckpointError(target, 'write', 'file', `save failed at "${e.stage}" (${e.tmp}): ${e.reason.message}; the previous file is untouched`, { cause: e.reason });
+  }
+}
+
+/** Why an atomic write failed: the stage, the temp file, and the underlying error. */
+export class AtomicWriteFailure extends Error {
+  constructor(
+    readonly stage: string,
+    readonly tmp: string,
+    readonly reason: Error,
+  ) {
+    super(`atomic write failed at "${stage}" (${tmp}): ${reason.message}`);
+  }
+}
+
+/**
+ * Write `bytes` to `target` so that a reader sees either the old file or the whole new one: a temp
+ * file in the same directory, written in chunks, fsynced, then renamed over the target; then the
+ * directory is fsynced where possible and temps left by dead writers of the same target removed.
+ * Shared by checkpoints and deployed models. Throws an `AtomicWriteFailure` (temp removed).
+ */
+export function writeFileAtomic(target: string, bytes: Uint8Array, opts: { io?: Partial<SaveIo>; chunkBytes?: number } = {}): void {
   const io: SaveIo = { ...nodeIo, ...opts.io };
   const chunk = Math.max(1, opts.chunkBytes ?? 4 * 1024 * 1024);
   const tmp = tempPathFor(target);
@@ -472,7 +498,7 @@ export function saveCheckpoint(target: string, c: Checkpoint, opts: SaveOptions 
     } catch {
       // never created, or already gone
     }
-    throw new CheckpointError(target, 'write', 'file', `save failed at "${stage}" (${tmp}): ${(e as Error).message}; the previous file is untouched`, { cause: e });
+    throw new AtomicWriteFailure(stage, tmp, e as Error);
   }
   fsyncDir(dirname(target));
   removeStaleTemps(target);

@@ -40,7 +40,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
-import { tempPathFor } from '../checkpoint.js';
+import { AtomicWriteFailure, writeFileAtomic } from '../checkpoint.js';
 import { formatErrors, NonNegativeInt, oneOf, PositiveInt, PositiveNumber } from '../codec.js';
 import { SttnError } from '../errors.js';
 import { crc32 } from './crc32.js';
@@ -320,25 +320,12 @@ export function serializeDeployed(m: DeployedModel, encoding: Encoding): Uint8Ar
  */
 export function saveDeployed(file: string, m: DeployedModel, encoding: Encoding): number {
   const bytes = serializeDeployed(m, encoding);
-  const tmp = tempPathFor(file);
-  let fd: number | undefined;
   try {
     fs.mkdirSync(dirname(file), { recursive: true });
-    fd = fs.openSync(tmp, 'wx');
-    let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, bytes);
   } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // never created, or already renamed
-    }
-    throw new DeployFileError(file, 'write', 'file', `cannot be written: ${(e as Error).message}`, { cause: e });
+    const reason = e instanceof AtomicWriteFailure ? e.reason : (e as Error);
+    throw new DeployFileError(file, 'write', 'file', `cannot be written: ${reason.message}`, { cause: reason });
   }
   return bytes.length;
 }
