@@ -327,17 +327,29 @@ export function parseCheckpoint(bytes: Uint8Array, file: string, opts: TensorCod
   return E.left(new CheckpointError(file, kind, err.field, err.message.slice(err.field.length + 2), { cause: err }));
 }
 
-/** Read and decode the checkpoint at `file` (synchronous). Never throws: every failure is a `Left`. */
-export function loadCheckpoint(file: string, opts: TensorCodecOptions = {}): E.Either<CheckpointError, Checkpoint> {
-  let bytes: Buffer;
+/** Why a file could not be read: it is not there, or the system refused (the message says how). */
+export interface ReadFailure {
+  readonly kind: 'missing' | 'unreadable';
+  readonly message: string;
+  readonly cause: unknown;
+}
+
+/** The bytes of `file`, or why they cannot be read (shared by checkpoints and deployed models). */
+export function readFileClassified(file: string): E.Either<ReadFailure, Buffer> {
   try {
-    bytes = fs.readFileSync(file);
+    return E.right(fs.readFileSync(file));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return E.left(new CheckpointError(file, 'missing', 'file', 'does not exist', { cause: e }));
-    return E.left(new CheckpointError(file, 'unreadable', 'file', `cannot be read (${code ?? (e as Error).message})`, { cause: e }));
+    if (code === 'ENOENT') return E.left({ kind: 'missing', message: 'does not exist', cause: e });
+    return E.left({ kind: 'unreadable', message: `cannot be read (${code ?? (e as Error).message})`, cause: e });
   }
-  return parseCheckpoint(bytes, file, opts);
+}
+
+/** Read and decode the checkpoint at `file` (synchronous). Never throws: every failure is a `Left`. */
+export function loadCheckpoint(file: string, opts: TensorCodecOptions = {}): E.Either<CheckpointError, Checkpoint> {
+  const r = readFileClassified(file);
+  if (E.isLeft(r)) return E.left(new CheckpointError(file, r.left.kind, 'file', r.left.message, { cause: r.left.cause }));
+  return parseCheckpoint(r.right, file, opts);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
-import { AtomicWriteFailure, writeFileAtomic } from '../checkpoint.js';
+import { AtomicWriteFailure, readFileClassified, writeFileAtomic } from '../checkpoint.js';
 import { formatErrors, NonNegativeInt, oneOf, PositiveInt, PositiveNumber } from '../codec.js';
 import { SttnError } from '../errors.js';
 import { crc32 } from './crc32.js';
@@ -491,13 +491,8 @@ function resolve(h: Header, payload: Uint8Array, file: string): E.Either<DeployF
 
 /** Read and decode the `.sttn` file at `file` (synchronous). Never throws: every failure is a `Left`. */
 export function loadDeployed(file: string): E.Either<DeployFileError, DeployedModel> {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return E.left(new DeployFileError(file, 'missing', 'file', 'does not exist', { cause: e }));
-    return E.left(new DeployFileError(file, 'unreadable', 'file', `cannot be read (${code ?? (e as Error).message})`, { cause: e }));
-  }
+  const r = readFileClassified(file);
+  if (E.isLeft(r)) return E.left(new DeployFileError(file, r.left.kind, 'file', r.left.message, { cause: r.left.cause }));
+  const bytes = r.right;
   return parseDeployed(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file);
 }
