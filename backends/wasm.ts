@@ -14,25 +14,29 @@
  * multiply-add saves; on one machine each build is deterministic.
  *
  * Operands are copied once into wasm memory, results once out; im2col happens inside wasm from
- * the copied NHWC input. Element-wise maps, reductions and pooling are one pass over memory, where
- * copying the operands into wasm and the result out would cost as much as the op itself, so they
- * run as plain JS loops (the cpu backend in float32). Single-threaded. Linear memory grows to the
- * largest call's operands plus its work area and is kept (wasm memory cannot shrink).
+ * the copied NHWC input. Element-wise maps, axpy, select, reductions and max pooling run in wasm
+ * too (assembly/elementwise.ts, assembly/pool.ts): copying in and out is a memcpy, a few times
+ * cheaper than a JS loop over a typed array, and the SIMD pass is cheaper still; each gives the
+ * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
+ * JS loops). Single-threaded. Linear memory grows to the largest call's operands plus its work
+ * area and is kept (wasm memory cannot shrink).
  *
  * Unlike the cpu reference, whose GEMM skips zero entries of A, 0·∞ here is NaN, as IEEE says.
  *
  * Law (laws/backend-agreement.test.ts): every primitive agrees with cpu64 within a tolerance
  * derived from `precision` (2⁻²⁴); shape mismatches throw the same ShapeError as cpu.
+ * laws/wasm-elementwise.test.ts: the element-wise, reduction and pooling kernels equal cpu32's
+ * loops exactly (contiguous-run reductions: within float64 rounding).
  */
 import { readFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Backend, Conv2dOptions, MatmulOptions } from '../src/backend.js';
+import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
 import { roundoff } from '../src/backend.js';
-import { ConfigError } from '../src/errors.js';
-import { assertConvOutput, convGeometry, matmulShape, type ConvGeometry } from '../src/shapes.js';
-import { size, type Tensor } from '../src/tensor.js';
+import { ConfigError, ShapeError } from '../src/errors.js';
+import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
+import { assertSameShape, size, type Tensor } from '../src/tensor.js';
 import { createCpuBackend } from './cpu.js';
 
 /** Which GEMM build to run: `auto` takes relaxed SIMD when this engine can run it, else plain. */
@@ -62,7 +66,24 @@ interface Exports {
   conv2d(geom: number, x: number, w: number, y: number, work: number): void;
   conv2dGradInput(geom: number, dy: number, w: number, dx: number, work: number): void;
   conv2dGradFilter(geom: number, x: number, dy: number, dw: number, work: number): void;
+  binary(op: number, same: number, y: number, a: number, b: number, outer: number, len: number, inner: number): void;
+  unary(op: number, y: number, x: number, n: number): void;
+  scalar(op: number, y: number, x: number, s: number, n: number): void;
+  axpy(y: number, a: number, s: number, b: number, n: number): void;
+  select(y: number, c: number, a: number, b: number, n: number): void;
+  reduce(op: number, y: number, x: number, outer: number, len: number, inner: number, acc: number): void;
+  maxPool(geom: number, x: number, y: number): void;
+  maxPoolGrad(geom: number, x: number, dy: number, dx: number): void;
 }
+
+// Op codes of the element-wise kernels (backends/wasm/assembly/elementwise.ts). `exp` and `log`
+// have no wasm kernel (WebAssembly has no instruction for them): they run as JS loops.
+const UNARY_CODES: Partial<Record<UnaryOp, number>> = { neg: 0, abs: 1, sign: 2, square: 3, sqrt: 4, relu: 5, step: 6, reciprocal: 7, rsqrt: 8 };
+const SCALAR_CODES: Record<ScalarOp, number> = { add: 0, mul: 1, max: 2, min: 3, clamp: 4, gt: 5, lt: 6, window: 7, ternarize: 8, ternarizeOfficial: 9 };
+const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, gt: 6 };
+const REDUCE_CODES: Record<ReduceOp, number> = { sum: 0, sumAbs: 1, sumSquares: 2, max: 3, maxAbs: 4 };
+const code = <K extends string>(table: Partial<Record<K, number>>, op: K): number | undefined =>
+  Object.prototype.hasOwnProperty.call(table, op) ? table[op] : undefined;
 
 const FILES = { plain: 'sttn-simd.wasm', relaxed: 'sttn-relaxed-simd.wasm' } as const;
 
@@ -240,23 +261,95 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
     return get(p.po, wShape);
   }
 
+  /**
+   * Runs one element-wise kernel: copies `inputs` into the arena, reserves the output and `extra`
+   * work bytes, calls `k(pointers, out, work)` and copies the output out.
+   */
+  function mapped(shape: readonly number[], inputs: readonly Tensor[], extra: number, k: (p: number[], out: number, work: number) => void): Tensor {
+    reset();
+    const p = inputs.map((t) => take(t.data.length * 4));
+    const po = take(size(shape) * 4);
+    const work = take(extra);
+    reserve();
+    inputs.forEach((t, i) => put(p[i], t));
+    k(p, po, work);
+    return get(po, shape);
+  }
+
+  function unary(op: UnaryOp, x: Tensor): Tensor {
+    const c = code(UNARY_CODES, op);
+    if (c === undefined) return js.unary(op, x);
+    return mapped(x.shape, [x], 0, ([px], po) => wasm.unary(c, po, px, x.data.length));
+  }
+
+  function scalar(op: ScalarOp, x: Tensor, s: number): Tensor {
+    const c = code(SCALAR_CODES, op);
+    if (c === undefined || (!Number.isFinite(s) && !(op === 'max' || op === 'min'))) return js.scalar(op, x, s); // its errors
+    return mapped(x.shape, [x], 0, ([px], po) => wasm.scalar(c, po, px, s, x.data.length));
+  }
+
+  function binary(op: BinaryOp, a: Tensor, b: Tensor, axis?: number): Tensor {
+    const c = code(BINARY_CODES, op);
+    if (c === undefined) return js.binary(op, a, b, axis);
+    const { outer, len, inner } = broadcastLayout(`binary(${op})`, a, b, axis);
+    const same = b.data.length === a.data.length && len === a.data.length ? 1 : 0;
+    return mapped(a.shape, [a, b], 0, ([pa, pb], po) => wasm.binary(c, same, po, pa, pb, outer, len, inner));
+  }
+
+  function axpy(a: Tensor, s: number, b: Tensor): Tensor {
+    assertSameShape('axpy', a, b);
+    return mapped(a.shape, [a, b], 0, ([pa, pb], po) => wasm.axpy(po, pa, s, pb, a.data.length));
+  }
+
+  function select(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+    assertSameShape('select (cond vs a)', cond, a);
+    assertSameShape('select (a vs b)', a, b);
+    return mapped(a.shape, [cond, a, b], 0, ([pc, pa, pb], po) => wasm.select(po, pc, pa, pb, a.data.length));
+  }
+
+  function reduce(op: ReduceOp, x: Tensor, axis: number | null): Tensor {
+    const c = code(REDUCE_CODES, op);
+    if (c === undefined) return js.reduce(op, x, axis);
+    const { shape, outer, len, inner } = reduceShape(x, axis);
+    if (len === 0 && (op === 'max' || op === 'maxAbs')) throw new ShapeError(`reduce(${op}) over an empty axis`, 'non-empty', x.shape);
+    return mapped(shape, [x], inner * 8, ([px], po, acc) => wasm.reduce(c, po, px, outer, len, inner, acc));
+  }
+
+  function maxPool(x: Tensor, opts: PoolOptions): Tensor {
+    const g = poolGeometry(x.shape, opts);
+    // the geometry record goes in the work area: `mapped` resets the arena
+    return mapped([g.n, g.oh, g.ow, g.cin], [x], 13 * 4, ([px], po, geom) => {
+      putGeometry(geom, g);
+      wasm.maxPool(geom, px, po);
+    });
+  }
+
+  function maxPoolGrad(x: Tensor, dy: Tensor, opts: PoolOptions): Tensor {
+    const g = poolGeometry(x.shape, opts);
+    assertConvOutput('maxPoolGrad dy', g, dy);
+    return mapped(x.shape, [x, dy], 13 * 4, ([px, pdy], po, geom) => {
+      putGeometry(geom, g);
+      wasm.maxPoolGrad(geom, px, pdy, po);
+    });
+  }
+
   return {
     name: 'wasm',
     dtype: 'float32',
     precision: roundoff('float32'),
     kernel,
     from: js.from,
-    unary: js.unary,
-    scalar: js.scalar,
-    binary: js.binary,
-    axpy: js.axpy,
-    select: js.select,
-    reduce: js.reduce,
+    unary,
+    scalar,
+    binary,
+    axpy,
+    select,
+    reduce,
     matmul,
     conv2d,
     conv2dGradInput,
     conv2dGradFilter,
-    maxPool: js.maxPool,
-    maxPoolGrad: js.maxPoolGrad,
+    maxPool,
+    maxPoolGrad,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The wasm backend's kernels: a float32 GEMM over WebAssembly SIMD (f32x4) and the convolutions
- * built on it (im2col / col2im + GEMM), compiled by AssemblyScript.
+ * built on it (im2col / col2im + GEMM), compiled by AssemblyScript. The module's entry: it also
+ * re-exports the element-wise kernels (./elementwise.ts) and max pooling (./pool.ts).
  *
  * The GEMM follows the Goto/BLIS blocking: B is packed per KC×NC block into 8-column panels, A per
  * MC×KC block into 4-row panels, and a 4×8 micro-kernel keeps its C tile in 8 f32x4 accumulators.
@@ -16,6 +17,11 @@
  * Law (laws/backend-agreement.test.ts): matmul and the three convolutions agree with the cpu
  * float64 reference within a tolerance derived from float32's unit roundoff and the sum length.
  */
+
+import { Geom } from './geom';
+
+export { binary, unary, scalar, axpy, select, reduce } from './elementwise';
+export { maxPool, maxPoolGrad } from './pool';
 
 // Blocking (measured plateau on a 2-core EPYC: MC=128, KC=384, NC=1024).
 const MR: i32 = 4;
@@ -385,25 +391,9 @@ export function gemm(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Convolutions. Geometry is passed as a flat record in linear memory (13 i32: n, h, w, cin, cout,
-// kh, kw, oh, ow, sh, sw, ph, pw) so the exported signatures stay short.
+// Convolutions. Geometry is passed as a flat record in linear memory (Geom, ./geom.ts) so the
+// exported signatures stay short.
 
-@unmanaged
-class Geom {
-  n: i32;
-  h: i32;
-  w: i32;
-  cin: i32;
-  cout: i32;
-  kh: i32;
-  kw: i32;
-  oh: i32;
-  ow: i32;
-  sh: i32;
-  sw: i32;
-  ph: i32;
-  pw: i32;
-}
 
 /** Rows of im2col per chunk: enough to fill ~CHUNK_BYTES, at least one KC block, a multiple of MR. */
 function chunkRows(g: Geom): i32 {

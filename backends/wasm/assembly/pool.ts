@@ -1,0 +1,125 @@
+/**
+ * The wasm backend's max pooling over NHWC float32 (no padding), four channels at a time.
+ *
+ * The same rule as the cpu backend's loop: a window's running maximum starts at its first element
+ * and is replaced only by a strictly greater value, so ties go to the first maximum in row-major
+ * window order and a NaN in first position stays (a later NaN never replaces a number). The
+ * gradient sends each window's dL/dy to that element, adding where windows overlap.
+ *
+ * Law (laws/backend-agreement.test.ts, laws/wasm-elementwise.test.ts): both agree with the cpu
+ * backend exactly.
+ */
+import { Geom } from './geom';
+
+/** Byte offset of window (b, oy, ox)'s top-left element's channel 0. */
+@inline
+function corner(g: Geom, b: i32, oy: i32, ox: i32): usize {
+  return (<usize>((b * g.h + oy * g.sh) * g.w + ox * g.sw) * <usize>g.cin) << 2;
+}
+
+/** y = maxPool(x). */
+export function maxPool(geom: usize, x: usize, y: usize): void {
+  const g = changetype<Geom>(geom);
+  const c = g.cin;
+  const rowStep = (<usize>g.w * <usize>c) << 2;
+  const colStep = <usize>c << 2;
+  let q = y;
+  for (let b = 0; b < g.n; b++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      for (let ox = 0; ox < g.ow; ox++) {
+        const at = x + corner(g, b, oy, ox);
+        let ch = 0;
+        for (; ch + 4 <= c; ch += 4) {
+          const o = <usize>ch << 2;
+          let best = v128.load(at + o);
+          for (let ky = 0; ky < g.kh; ky++) {
+            const r = at + <usize>ky * rowStep + o;
+            for (let kx = 0; kx < g.kw; kx++) {
+              const v = v128.load(r + <usize>kx * colStep);
+              best = v128.bitselect(v, best, f32x4.gt(v, best));
+            }
+          }
+          v128.store(q, best);
+          q += 16;
+        }
+        for (; ch < c; ch++) {
+          const o = <usize>ch << 2;
+          let best = load<f32>(at + o);
+          for (let ky = 0; ky < g.kh; ky++) {
+            const r = at + <usize>ky * rowStep + o;
+            for (let kx = 0; kx < g.kw; kx++) {
+              const v = load<f32>(r + <usize>kx * colStep);
+              if (v > best) best = v;
+            }
+          }
+          store<f32>(q, best);
+          q += 4;
+        }
+      }
+    }
+  }
+}
+
+/** dx = dL/dx of maxPool, given x and dy. */
+export function maxPoolGrad(geom: usize, x: usize, dy: usize, dx: usize): void {
+  const g = changetype<Geom>(geom);
+  const c = g.cin;
+  memory.fill(dx, 0, (<usize>g.n * <usize>g.h * <usize>g.w * <usize>c) << 2);
+  const rowStep = (<usize>g.w * <usize>c) << 2;
+  const colStep = <usize>c << 2;
+  const ks = g.kh * g.kw;
+  let q = dy;
+  for (let b = 0; b < g.n; b++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      for (let ox = 0; ox < g.ow; ox++) {
+        const off = corner(g, b, oy, ox);
+        const at = x + off;
+        const dat = dx + off;
+        let ch = 0;
+        for (; ch + 4 <= c; ch += 4) {
+          const o = <usize>ch << 2;
+          let best = v128.load(at + o);
+          let arg = i32x4.splat(0);
+          let k = 0;
+          for (let ky = 0; ky < g.kh; ky++) {
+            const r = at + <usize>ky * rowStep + o;
+            for (let kx = 0; kx < g.kw; kx++) {
+              const v = v128.load(r + <usize>kx * colStep);
+              const m = f32x4.gt(v, best);
+              best = v128.bitselect(v, best, m);
+              arg = v128.bitselect(i32x4.splat(k), arg, m);
+              k++;
+            }
+          }
+          const d = v128.load(q);
+          for (k = 0; k < ks; k++) {
+            const m = i32x4.eq(arg, i32x4.splat(k));
+            if (!v128.any_true(m)) continue;
+            const p = dat + <usize>(k / g.kw) * rowStep + <usize>(k % g.kw) * colStep + o;
+            v128.store(p, f32x4.add(v128.load(p), v128.and(d, m)));
+          }
+          q += 16;
+        }
+        for (; ch < c; ch++) {
+          const o = <usize>ch << 2;
+          let best = load<f32>(at + o);
+          let arg: usize = o;
+          for (let ky = 0; ky < g.kh; ky++) {
+            const r = <usize>ky * rowStep + o;
+            for (let kx = 0; kx < g.kw; kx++) {
+              const p = r + <usize>kx * colStep;
+              const v = load<f32>(at + p);
+              if (v > best) {
+                best = v;
+                arg = p;
+              }
+            }
+          }
+          const p = dat + arg;
+          store<f32>(p, load<f32>(p) + load<f32>(q));
+          q += 4;
+        }
+      }
+    }
+  }
+}
