@@ -354,40 +354,6 @@ function reduceKernel(op: ReduceOp): Fold {
   return f;
 }
 
-/** The element-wise maps that ndarray-ops lacks, as scalar functions (shared by the wasm backend's JS path). */
-export function pointwise(op: UnaryOp): (x: number) => number {
-  switch (op) {
-    case 'neg': return (x) => -x;
-    case 'abs': return Math.abs;
-    case 'sign': return (x) => (x >= 0 ? 1 : x < 0 ? -1 : NaN);
-    case 'square': return (x) => x * x;
-    case 'sqrt': return Math.sqrt;
-    case 'rsqrt': return (x) => 1 / Math.sqrt(x);
-    case 'exp': return Math.exp;
-    case 'log': return Math.log;
-    case 'relu': return (x) => (x > 0 ? x : 0);
-    case 'step': return (x) => (x > 0 ? 1 : 0);
-    case 'reciprocal': return (x) => 1 / x;
-    default: throw new ConfigError('unary.op', `unknown op ${String(op)}`);
-  }
-}
-
-export function pointwiseScalar(op: ScalarOp, s: number): (x: number) => number {
-  switch (op) {
-    case 'add': return (x) => x + s;
-    case 'mul': return (x) => x * s;
-    case 'max': return (x) => (x > s ? x : s);
-    case 'min': return (x) => (x < s ? x : s);
-    case 'clamp': return (x) => (x > s ? s : x < -s ? -s : x);
-    case 'gt': return (x) => (x > s ? 1 : 0);
-    case 'lt': return (x) => (x < s ? 1 : 0);
-    case 'window': return (x) => (Math.abs(x) <= s ? 1 : 0);
-    case 'ternarize': return (x) => (x > s ? 1 : x < -s ? -1 : 0);
-    case 'ternarizeOfficial': return (x) => (x >= s ? 1 : x < -s ? -1 : 0);
-    default: throw new ConfigError('scalar.op', `unknown op ${String(op)}`);
-  }
-}
-
 /** The float64 reference backend. */
 export const cpu64: Backend = createCpuBackend('float64');
 /** The float32 reference backend (training precision). */
