@@ -1,28 +1,39 @@
 /**
  * Ternary × ternary kernels in WebAssembly: the `TernaryKernels` contract of
  * src/infer/ternary-kernels.ts (2+2-bit rows, [nz_lo, nz_hi, sign_lo, sign_hi] per 64 lanes) with
- * `gemm` as a bit-serial popcount GEMM and `pack` as SIMD compares, both compiled by
- * AssemblyScript from backends/ternary/assembly into build/wasm/sttn-ternary.wasm
- * (`npm run build:wasm`).
+ * `gemm` as a bit-serial popcount GEMM and `pack` as SIMD compares, the whole ternary `layer`
+ * (quantize-and-pack with the fused pre ops, packed im2col, GEMM, scale/bias/relu epilogue and an
+ * optional max-pool, in one pass through wasm memory), `maxPool`, and the float `floatConv`
+ * (direct) and `floatDense`; compiled by AssemblyScript from backends/ternary/assembly into
+ * build/wasm/sttn-ternary.wasm (`npm run build:wasm`).
  *
  * For rows x and w, with m = nz_x & nz_w and t = m & (sign_x ^ sign_w):
  *   Σ_j x_j·w_j = popcount(m ^ t) − popcount(t)        (64 lanes per i64.popcnt pair)
  *
- * Every call copies its operands into wasm memory and its result out (a bump arena reset per
- * call; memory grows on demand, and views are made only after growing, because growing a
- * non-shared memory detaches every view of the old buffer). Single-threaded. `pack` reads
+ * Memory: what a compiled layer keeps (its weights packed and laid out as GEMM panels, its
+ * per-channel factors, its pre ops' vectors) is resident, allocated once below a boundary that
+ * only moves up; each call lays out its scratch above it (memory grows on demand, and views are
+ * made only after growing, because growing a non-shared memory detaches every view of the old
+ * buffer). A call copies its input in and its result out: into the caller's array when one is
+ * given (the engine reuses one per step), else a fresh one. Single-threaded. `pack` reads
  * Int8Array and Float32Array values as they are and any other array through a Float64Array copy,
- * so every value is checked exactly.
+ * so every value is checked exactly. The float thresholds of Eq. 14 need not be float32 values:
+ * a layer compares float32 activations with the float32 bounds that give the same answers as the
+ * float64 comparison. Float64 layers (a float64 backend) and pools of float64 arrays run on the
+ * reference implementation.
  *
  * Law (laws/ternary-kernels.test.ts): `gemm` equals the plain integer dot product exactly and
  * `pack` equals the reference packing bit for bit, for every K and row count; a value other than
- * −1, 0, +1 is a RangeError naming its row and column.
+ * −1, 0, +1 is a RangeError naming its row and column; `layer`, `maxPool`, `floatConv` and
+ * `floatDense` equal the reference implementation's bit for bit.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../src/errors.js';
-import { referenceTernaryKernels, wordsPerRow, type TernaryKernels } from '../src/infer/ternary-kernels.js';
+import { outSize } from '../src/backend.js';
+import { referenceTernaryKernels, wordsPerRow, type CodeAct, type FloatConvSpec, type FloatDenseSpec, type Pool, type TernaryKernels, type TernaryLayer, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
+import type { Data } from '../src/tensor.js';
 
 export interface WasmTernaryOptions {
   /**
@@ -42,6 +53,18 @@ interface Exports {
   packI8(src: number, rows: number, k: number, dst: number): number;
   packF32(src: number, rows: number, k: number, dst: number): number;
   packF64(src: number, rows: number, k: number, dst: number): number;
+  panelWBytes(n: number, groups: number): number;
+  panelW(w: number, n: number, groups: number, dst: number): void;
+  gemmPanelledWorkBytes(m: number, groups: number): number;
+  gemmPanelled(a: number, wp: number, c: number, m: number, n: number, groups: number, work: number): void;
+  setQuantizer(ops: number, nOps: number, sign: number, pos: number, neg: number): void;
+  quantPack(x: number, rows: number, k: number, dst: number, stream: number): void;
+  im2colStream(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
+  im2col(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
+  epilogueF32(c: number, c2: number, m: number, n: number, ldc: number, a: number, b: number, bias: number, relu: number, y: number): void;
+  convDirectF32(x: number, n: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, wt: number, o: number, opad: number, bias: number, relu: number, y: number): void;
+  denseF32(x: number, w: number, bias: number, m: number, k: number, o: number, relu: number, y: number): void;
+  maxPoolF32(x: number, n: number, h: number, w: number, c: number, kh: number, kw: number, sh: number, sw: number, oh: number, ow: number, relu: number, y: number): void;
 }
 
 const FILE = 'sttn-ternary.wasm';
@@ -102,19 +125,63 @@ function checkCount(where: string, what: string, v: number): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${where}: ${what} must be a non-negative integer, got ${v}`);
 }
 
-function makeKernels(wasm: Exports): TernaryKernels {
-  const base = alignUp(wasm.heapBase());
+const f32Bits = new Float32Array(1);
+const i32Bits = new Int32Array(f32Bits.buffer);
 
-  /** Lays out regions of the given byte sizes from `base`, grows memory to fit, returns their offsets. */
+/** The next float32 above the finite float32 f. */
+function nextUpF32(f: number): number {
+  if (f === 0) return 2 ** -149;
+  f32Bits[0] = f;
+  i32Bits[0] += f > 0 ? 1 : -1;
+  return f32Bits[0];
+}
+
+/**
+ * Float32 bounds (pos, neg) with, for every float32 v, v ≥ pos ⇔ v > θ (paper) or v ≥ θ
+ * (official), and v ≤ neg ⇔ v < −θ, for a threshold θ that need not be a float32 itself; null
+ * when θ is not finite.
+ */
+function f32Bounds(act: Extract<CodeAct, { kind: 'ternary' }>): [number, number] | null {
+  const th = act.threshold;
+  if (!Number.isFinite(th) || Math.abs(th) >= 2 ** 127) return null;
+  let lo = Math.fround(th); // the largest float32 ≤ θ
+  if (lo > th) lo = -nextUpF32(-lo);
+  let hi = Math.fround(th); // the smallest float32 ≥ θ
+  if (hi < th) hi = nextUpF32(hi);
+  const above = nextUpF32(lo); // v > θ ⇔ v ≥ above
+  return [act.boundary === 'paper' ? above : hi, -above];
+}
+
+/** Rows of the patch matrix per GEMM chunk: A rows and their sums stay within about this many bytes (L2). */
+const LAYER_CHUNK_BYTES = 192 * 1024;
+
+function makeKernels(wasm: Exports): TernaryKernels {
+  /** Everything below `perm` is resident (packed weights, scales); scratch areas start there. */
+  let perm = alignUp(wasm.heapBase());
+
+  /** Grows memory so that it holds `top` bytes. */
+  function reserve(top: number): void {
+    const have = wasm.memory.buffer.byteLength;
+    if (top > have) wasm.memory.grow(Math.ceil((top - have) / PAGE));
+  }
+
+  /** A resident region of `bytes` bytes (kept for the kernels' lifetime). */
+  function resident(bytes: number): number {
+    const at = perm;
+    perm = alignUp(perm + bytes);
+    reserve(perm);
+    return at;
+  }
+
+  /** Lays out scratch regions of the given byte sizes above the resident ones, grows memory to fit, returns their offsets. */
   function arena(...sizes: number[]): number[] {
     const offsets: number[] = [];
-    let top = base;
+    let top = perm;
     for (const s of sizes) {
       offsets.push(top);
       top = alignUp(top + s);
     }
-    const have = wasm.memory.buffer.byteLength;
-    if (top > have) wasm.memory.grow(Math.ceil((top - have) / PAGE));
+    reserve(top);
     return offsets;
   }
 
@@ -182,5 +249,185 @@ function makeKernels(wasm: Exports): TernaryKernels {
     return c;
   }
 
-  return { name: 'wasm', pack, gemm };
+  /** Packed rows of `codes` laid out as resident W panels. */
+  function residentPanels(codes: Int8Array, o: number, k: number): number {
+    const groups = wordsPerRow(k) / 4;
+    const wp = resident(wasm.panelWBytes(o, groups));
+    const rows = pack(codes, o, k);
+    const [tmp] = arena(rows.length * 4);
+    new Uint32Array(wasm.memory.buffer, tmp, rows.length).set(rows);
+    wasm.panelW(tmp, o, groups, wp);
+    return wp;
+  }
+
+  function residentF64(v: Float64Array): number {
+    const at = resident(v.length * 8);
+    new Float64Array(wasm.memory.buffer, at, v.length).set(v);
+    return at;
+  }
+
+  /** The `len` float32 values at `at` as a run's result: copied into `out` when given, else into a fresh array. */
+  function emit(at: number, len: number, out: Data | undefined): Data {
+    const view = new Float32Array(wasm.memory.buffer, at, len);
+    if (out === undefined) return view.slice();
+    if (out.length !== len) throw new RangeError(`out holds ${out.length} values, the output has ${len}`);
+    out.set(view);
+    return out;
+  }
+
+  /** Pooled output size of [n, oh, ow, c] (the values `maxPoolF32` writes). */
+  const pooledLen = (p: Pool, n: number, oh: number, ow: number, c: number): number => n * outSize(oh, p.size[0], p.strides[0], 0) * outSize(ow, p.size[1], p.strides[1], 0) * c;
+
+  /** maxPoolF32 of the [n, oh, ow, c] values at `src` into `dst`. */
+  function poolInto(p: Pool, src: number, n: number, oh: number, ow: number, c: number, dst: number): void {
+    wasm.maxPoolF32(src, n, oh, ow, c, p.size[0], p.size[1], p.strides[0], p.strides[1], outSize(oh, p.size[0], p.strides[0], 0), outSize(ow, p.size[1], p.strides[1], 0), p.relu ? 1 : 0, dst);
+  }
+
+  function layer(spec: TernaryLayerSpec): TernaryLayer {
+    const bounds = spec.act.kind === 'sign' ? ([0, 0] as [number, number]) : f32Bounds(spec.act);
+    // float64 layers (the pre ops round differently) and odd thresholds run on the reference
+    if (spec.dtype !== 'float32' || bounds === null) return referenceTernaryKernels.layer(spec);
+    const { o, k, conv: g } = spec;
+    const C = g === null ? k : g.cin;
+    const groups = wordsPerRow(k) / 4;
+    const rowB = groups * 16;
+    const nPad = Math.ceil(o / 8) * 8;
+    const wp = residentPanels(spec.codes, o, k);
+    const wAbs = spec.b === null ? 0 : residentPanels(Int8Array.from(spec.codes, Math.abs), o, k);
+    const pa = residentF64(spec.a);
+    const pb = spec.b === null ? 0 : residentF64(spec.b);
+    const pbias = residentF64(spec.bias);
+    // the pre ops: a table of [kind, scale, shift], each affine's vectors tiled to 64 lanes when C
+    // divides 64 (quantPack then takes the values as one stream), else padded with zeros to whole groups
+    const tiled = C < 64 && 64 % C === 0;
+    const padC = tiled ? 64 : Math.ceil(C / 64) * 64;
+    const lanesOf = (v: Float32Array): Float32Array => Float32Array.from({ length: padC }, (_, l) => (tiled ? v[l % C] : l < C ? v[l] : 0));
+    const table = resident(Math.max(1, spec.pre.length) * 12);
+    for (let i = 0; i < spec.pre.length; i++) {
+      const op = spec.pre[i];
+      let scale = 0;
+      let shift = 0;
+      if (op.kind === 'affine') {
+        scale = resident(padC * 4);
+        shift = resident(padC * 4);
+        new Float32Array(wasm.memory.buffer, scale, padC).set(lanesOf(op.scale));
+        new Float32Array(wasm.memory.buffer, shift, padC).set(lanesOf(op.shift));
+      }
+      new Int32Array(wasm.memory.buffer, table + 12 * i, 3).set([op.kind === 'affine' ? 0 : 1, scale, shift]);
+    }
+    const sign = spec.act.kind === 'sign' ? 1 : 0;
+    const [pos, neg] = bounds;
+    const geo = g === null ? null : { ...g, oh: outSize(g.h, g.kh, g.sh, g.ph), ow: outSize(g.w, g.kw, g.sw, g.pw), pg: Math.ceil(g.cin / 64) };
+    // a 1×1 convolution with stride 1 and no padding: the packed pixels are the patch rows
+    const identity = geo === null || (geo.kh === 1 && geo.kw === 1 && geo.sh === 1 && geo.sw === 1 && geo.ph === 0 && geo.pw === 0);
+    // pixels packed as one stream when cin divides 64 or is a multiple of it: kernel rows are then moved a run at a time
+    const stream = !identity && geo !== null && (geo.cin % 64 === 0 || 64 % geo.cin === 0);
+    const perRow = rowB + nPad * 4 * (spec.b === null ? 1 : 2);
+    const chunk = Math.max(8, Math.floor(LAYER_CHUNK_BYTES / perRow / 8) * 8);
+
+    return {
+      run(x: Data, n: number, out?: Data): Data {
+        const rows = geo === null ? n : n * geo.h * geo.w; // rows of C values to quantize
+        const M = geo === null ? n : n * geo.oh * geo.ow; // rows of the patch matrix
+        const R = Math.min(chunk, M);
+        // bytes of packed input: a group per row (per 64 values of the stream), and one group of slack for im2colStream
+        const packedB = stream ? (Math.ceil((rows * C) / 64) + 1) * 16 : rows * (geo === null ? rowB : geo.pg * 16);
+        const pool = geo === null ? null : spec.pool;
+        const pooled = pool === null ? 0 : pooledLen(pool, n, geo!.oh, geo!.ow, o);
+        const [px, pix, pA, work, pc, pc2, py, pz] = arena(
+          rows * C * 4 + wasm.packSlack(),
+          packedB,
+          identity ? 0 : R * rowB,
+          wasm.gemmPanelledWorkBytes(R, groups),
+          R * nPad * 4,
+          spec.b === null ? 0 : R * nPad * 4,
+          M * o * 4,
+          pooled * 4,
+        );
+        if (x.length < rows * C) throw new RangeError(`layer: x holds ${x.length} values, ${n} inputs need ${rows * C}`);
+        new Float32Array(wasm.memory.buffer, px, rows * C).set(x.length === rows * C ? x : x.subarray(0, rows * C));
+        wasm.setQuantizer(table, spec.pre.length, sign, pos, neg);
+        wasm.quantPack(px, rows, C, pix, stream ? 1 : 0);
+        for (let r0 = 0; r0 < M; r0 += R) {
+          const count = Math.min(R, M - r0);
+          let a = pix + r0 * rowB;
+          if (!identity) {
+            const q = geo!;
+            (stream ? wasm.im2colStream : wasm.im2col)(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+            a = pA;
+          }
+          wasm.gemmPanelled(a, wp, pc, count, o, groups, work);
+          if (wAbs !== 0) wasm.gemmPanelled(a, wAbs, pc2, count, o, groups, work);
+          wasm.epilogueF32(pc, wAbs === 0 ? 0 : pc2, count, o, nPad, pa, pb, pbias, spec.relu ? 1 : 0, py + r0 * o * 4);
+        }
+        if (pool === null) return emit(py, M * o, out);
+        poolInto(pool, py, n, geo!.oh, geo!.ow, o, pz);
+        return emit(pz, pooled, out);
+      },
+    };
+  }
+
+  function maxPool(x: Data, shape: readonly [number, number, number, number], size: readonly [number, number], strides: readonly [number, number], relu: boolean, out?: Data): Data {
+    if (!(x instanceof Float32Array) || (out !== undefined && !(out instanceof Float32Array))) return referenceTernaryKernels.maxPool(x, shape, size, strides, relu, out);
+    const [n, h, w, c] = shape;
+    const oh = outSize(h, size[0], strides[0], 0);
+    const ow = outSize(w, size[1], strides[1], 0);
+    const len = n * h * w * c;
+    if (x.length < len) throw new RangeError(`maxPool: x holds ${x.length} values, [${shape.join(', ')}] needs ${len}`);
+    const len2 = n * oh * ow * c;
+    const [px, py] = arena(len * 4, len2 * 4);
+    new Float32Array(wasm.memory.buffer, px, len).set(x.length === len ? x : x.subarray(0, len));
+    wasm.maxPoolF32(px, n, h, w, c, size[0], size[1], strides[0], strides[1], oh, ow, relu ? 1 : 0, py);
+    return emit(py, len2, out);
+  }
+
+  function floatConv(spec: FloatConvSpec): TernaryLayer {
+    const { o, conv: g } = spec;
+    const { h, w, cin, kh, kw, sh, sw, ph, pw } = g;
+    const oh = outSize(h, kh, sh, ph);
+    const ow = outSize(w, kw, sw, pw);
+    const opad = Math.ceil(o / 4) * 4;
+    // weights OHWI → HWIO, output channels padded with zeros to opad
+    const taps = kh * kw * cin;
+    const wt = resident(taps * opad * 4);
+    const hwio = new Float32Array(wasm.memory.buffer, wt, taps * opad);
+    for (let c = 0; c < o; c++) for (let t = 0; t < taps; t++) hwio[t * opad + c] = spec.weights[c * taps + t];
+    const pbias = resident(opad * 4);
+    new Float32Array(wasm.memory.buffer, pbias, opad).set(Float32Array.from(spec.bias));
+    return {
+      run(x: Data, n: number, out?: Data): Data {
+        const len = n * h * w * cin;
+        const pool = spec.pool;
+        const pooled = pool === null ? 0 : pooledLen(pool, n, oh, ow, o);
+        const [px, py, pz] = arena(len * 4, n * oh * ow * o * 4, pooled * 4);
+        if (x.length < len) throw new RangeError(`floatConv: x holds ${x.length} values, ${n} inputs need ${len}`);
+        new Float32Array(wasm.memory.buffer, px, len).set(x.length === len ? x : x.subarray(0, len));
+        wasm.convDirectF32(px, n, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, pbias, spec.relu ? 1 : 0, py);
+        if (pool === null) return emit(py, n * oh * ow * o, out);
+        poolInto(pool, py, n, oh, ow, o, pz);
+        return emit(pz, pooled, out);
+      },
+    };
+  }
+
+  function floatDense(spec: FloatDenseSpec): TernaryLayer {
+    const { o, k } = spec;
+    // rows are read up to 3 values past their ends: 16 bytes of slack after the weights
+    const wt = resident(o * k * 4 + 16);
+    new Float32Array(wasm.memory.buffer, wt, o * k).set(spec.weights.subarray(0, o * k));
+    const pbias = resident(o * 4);
+    new Float32Array(wasm.memory.buffer, pbias, o).set(Float32Array.from(spec.bias));
+    return {
+      run(x: Data, n: number, out?: Data): Data {
+        const len = n * k;
+        const [px, py] = arena(len * 4 + 16, n * o * 4);
+        if (x.length < len) throw new RangeError(`floatDense: x holds ${x.length} values, ${n} inputs need ${len}`);
+        new Float32Array(wasm.memory.buffer, px, len).set(x.length === len ? x : x.subarray(0, len));
+        wasm.denseF32(px, wt, pbias, n, k, o, spec.relu ? 1 : 0, py);
+        return emit(py, n * o, out);
+      },
+    };
+  }
+
+  return { name: 'wasm', fast: true, pack, gemm, layer, maxPool, floatConv, floatDense };
 }

@@ -15,7 +15,8 @@
  * network as float32, 2-bit and base-3.
  *
  * Run: `npx tsx bench/infer.ts` (after `npm run build:wasm`); `STTN_BENCH_QUICK=1` for a smoke run
- * that only checks the contenders. Results: bench/INFER.md.
+ * that only checks the contenders. It ends with per-step profiles (`engine.profile`) of the
+ * ternary engine at batch 64 and 1 and of the float engine at batch 64. Results: bench/INFER.md.
  *
  * Parameters are random (He init) with batch-norm statistics calibrated on one random batch, so
  * the ternary activations have realistic sparsity; timings do not depend on the values otherwise.
@@ -363,6 +364,10 @@ for (const { label, spec } of nets) {
   }
   const prof = engines[0][1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
   notes.push(`${label}, ${engines[0][0]}, batch 64, median ms per step: ${prof.map((p) => `${p.step} ${fmt(p.ms, 1)}`).join('; ')}`);
+  const prof1 = engines[0][1].profile({ shape: [1, ...d.inputShape], data: randomF32(per, 4).map((v) => (v + 1) / 2) }, 101);
+  notes.push(`${label}, ${engines[0][0]}, batch 1, median µs per step: ${prof1.map((p) => `${p.step} ${fmt(1000 * p.ms, 0)}`).join('; ')}`);
+  const fprof = engines[engines.length - 1][1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
+  notes.push(`${label}, ${engines[engines.length - 1][0]}, batch 64, median ms per step: ${fprof.map((p) => `${p.step} ${fmt(p.ms, 1)}`).join('; ')}`);
   const r = sizeReport(d);
   const f = r.fileBytes;
   const q = r.quantized.bytes;

@@ -3,7 +3,8 @@
  * - a ternary × ternary layer (2+2, 1+1, TTQ's two scales, per-tensor or per-channel, any geometry
  *   and any im2col chunking) equals the float64 evaluation of the same layer — the codes'
  *   products are exact integers, the decoded kernel's sums are exact in float64 — rounded once to
- *   float32, bit for bit; the float path gives the same within float32 tolerance;
+ *   float32, bit for bit, on the reference and on the WebAssembly ternary kernels; the float path
+ *   gives the same within float32 tolerance;
  * - bad inputs are typed errors naming what is wrong;
  * - a PGM, a PNG and an IDX file of the same pixels give the same input, and an image of another
  *   size is an error naming the file and both sizes.
@@ -15,17 +16,20 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import pngjs from 'pngjs';
 import { cpu32, cpu64 } from '../backends/cpu.js';
+import { createWasmTernaryKernels } from '../backends/ternary-wasm.js';
 import { outSize } from '../src/backend.js';
 import { DataFileError } from '../src/data/dataset.js';
 import { NonFiniteError, ShapeError } from '../src/errors.js';
 import { decodeWeights, type Act, type DeployedModel, type WeightedOp, type Weights } from '../src/export/deployed.js';
 import { createEngine } from '../src/infer/engine.js';
+import { referenceTernaryKernels } from '../src/infer/ternary-kernels.js';
 import { batchOf, readImages } from '../src/infer/images.js';
 import type { Tensor } from '../src/tensor.js';
 import { example, law, throwsWith } from './law.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sttn-engine-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
+const wasmKernels = await createWasmTernaryKernels();
 
 const f32 = fc.float({ min: Math.fround(0.25), max: 4, noNaN: true });
 
@@ -143,15 +147,16 @@ const layerLaw = (what: string, arb: fc.Arbitrary<Case>) =>
     (c) => {
       const x: Tensor = { shape: [c.n, ...c.inputShape], data: Float32Array.from(c.x) };
       const m = modelOf(c);
-      const auto = createEngine(m, { backend: cpu32, chunkValues: c.chunk });
-      const y = auto.run(x);
       const want = float64Layer(c, x);
-      const exact = y.data.every((v, i) => Object.is(v, Math.fround(want[i])) || (v === 0 && want[i] === 0));
+      const exactly = (e: ReturnType<typeof createEngine>): boolean => e.run(x).data.every((v, i) => Object.is(v, Math.fround(want[i])) || (v === 0 && want[i] === 0));
+      const auto = createEngine(m, { backend: cpu32, chunkValues: c.chunk });
+      const onWasm = createEngine(m, { backend: cpu32, chunkValues: c.chunk, kernels: wasmKernels });
+      const exact = exactly(auto) && exactly(onWasm);
       const flt = createEngine(m, { backend: cpu32, mode: 'float' }).run(x);
       let scale = 1;
       for (const v of want) scale = Math.max(scale, Math.abs(v));
       const close = flt.data.every((v, i) => Math.abs(v - want[i]) <= 2 ** 10 * cpu32.precision * scale);
-      return auto.plan[0].includes('ternary kernels') && exact && close;
+      return auto.plan[0].includes('reference ternary kernels') && onWasm.plan[0].includes('wasm ternary kernels') && exact && close;
     },
     { numRuns: 150 },
   );
@@ -221,4 +226,35 @@ example('images: an image of another size is a DataFileError naming the file and
     truncated = e instanceof DataFileError && e.message.includes('bad.pgm') && e.message.includes('truncated');
   }
   return truncated && throwsWith(() => batchOf(imgs, [28, 28, 1]), DataFileError, 'x.pgm', '4×3', '28×28', 'does not resize');
+});
+
+example('engine: a result is not changed by later runs (the arrays reused between steps stay inside the engine), on the reference and the WebAssembly kernels', () => {
+  const r = (len: number, s: number) => Float32Array.from({ length: len }, (_, i) => Math.fround(Math.sin(i * 12.9898 + s) * 1.7));
+  const model: DeployedModel = {
+    name: 'reuse',
+    inputShape: [6, 6, 1],
+    classes: 5,
+    ops: [
+      { op: 'conv2d', name: 'c0', shape: [4, 3, 3, 1], strides: [1, 1], pads: [1, 1], input: { kind: 'fp' }, weights: { kind: 'float', w: r(36, 1) }, bias: r(4, 2), folded: [] },
+      { op: 'maxPool', name: 'p0', size: [2, 2], strides: [2, 2] },
+      { op: 'affine', name: 'bn', scale: r(4, 3), shift: r(4, 4) },
+      { op: 'relu', name: 'r0' },
+      { op: 'conv2d', name: 'c1', shape: [5, 3, 3, 4], strides: [1, 1], pads: [1, 1], input: { kind: 'ternary', threshold: 0.5, boundary: 'paper' }, weights: { kind: 'ternary', codes: Int8Array.from(r(180, 5), (v) => Math.sign(Math.round(v))), scalePos: Float32Array.of(0.5), scaleNeg: Float32Array.of(0.5) }, bias: null, folded: [] },
+      { op: 'relu', name: 'r1' },
+      { op: 'maxPool', name: 'p1', size: [3, 3], strides: [3, 3] },
+      { op: 'flatten', name: 'f' },
+    ],
+    source: {},
+  };
+  const x1: Tensor = { shape: [2, 6, 6, 1], data: r(72, 6) };
+  const x2: Tensor = { shape: [2, 6, 6, 1], data: r(72, 7) };
+  return [undefined, { ...referenceTernaryKernels, fast: true }, wasmKernels].every((kernels) => {
+    const e = createEngine(model, { backend: cpu32, kernels });
+    const a = e.run(x1);
+    const copy = Float32Array.from(a.data);
+    const b = e.run(x2);
+    const again = e.run(x1);
+    const fused = !(kernels?.fast ?? false) || e.plan.filter((l) => l.includes('+ maxPool')).length === 2;
+    return fused && a.data !== b.data && a.data.every((v, i) => Object.is(v, copy[i])) && again.data.every((v, i) => Object.is(v, copy[i])) && b.data.some((v, i) => v !== copy[i]);
+  });
 });

@@ -4,6 +4,8 @@
  *   parameters within float32 tolerance, and predicts the same classes, for every preset, bit-width
  *   pair, ternary quantizer and granularity (batch-norm statistics and biases drawn at random, so
  *   that folding is exercised);
+ *   the engine on the WebAssembly ternary kernels gives the reference kernels' logits bit for bit
+ *   (and, on a float32 backend, within float32 tolerance of the training forward too);
  * - the container round-trips bit for bit in both encodings, and its predicted size is the size
  *   of the written file, to the byte, for every preset, bit-width pair and encoding;
  * - every truncated, corrupted, foreign or newer file is a Left naming the file and the field.
@@ -23,6 +25,7 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { cpu32, cpu64 } from '../backends/cpu.js';
 import { loadBackend } from '../backends/index.js';
+import { createWasmTernaryKernels } from '../backends/ternary-wasm.js';
 import type { Backend } from '../src/backend.js';
 import { saveCheckpoint } from '../src/checkpoint.js';
 import { main } from '../src/cli/main.js';
@@ -43,6 +46,7 @@ import { crc32 } from '../src/export/crc32.js';
 import { deployedBitEqual, type DeployedModel } from '../src/export/deployed.js';
 import { exportModel } from '../src/export/export.js';
 import { createEngine } from '../src/infer/engine.js';
+import { referenceTernaryKernels } from '../src/infer/ternary-kernels.js';
 import { buildModel, forward, initModel, type Model } from '../src/model.js';
 import type { Tree } from '../src/optim.js';
 import { BITS, preset, PRESETS, type Bits, type PresetName, type TernaryWeights } from '../src/presets.js';
@@ -54,6 +58,7 @@ import { example, law } from './law.js';
 import { captureIo } from './cli-io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sttn-export-'));
+const wasmKernels = await createWasmTernaryKernels();
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 // ---------------------------------------------------------------------------------------------
@@ -147,9 +152,14 @@ function compare(B: Backend, model: Model, params: Tree, state: Tree, d: Deploye
   const near = new Array<boolean>(n).fill(false);
   const ref = forward(spy(B, n, near), model, params, state, x, { training: false, rng: rng(0) }).logits;
   const y = createEngine(d, { backend: B }).run(x);
-  const close = Array.from({ length: n }, (_, i) => near[i] || rowClose(y, ref, i));
+  // the WebAssembly kernels give the reference kernels' logits bit for bit (the reference marked
+  // fast, so that the engine routes the same ops to it: pools, float first convolution, dense)
+  const yWasm = createEngine(d, { backend: B, kernels: wasmKernels }).run(x);
+  const yRef = createEngine(d, { backend: B, kernels: { ...referenceTernaryKernels, fast: true } }).run(x);
+  const wasmSame = yWasm.data.length === yRef.data.length && yWasm.data.every((v, i) => Object.is(v, yRef.data[i]));
+  const close = Array.from({ length: n }, (_, i) => near[i] || (rowClose(y, ref, i) && rowClose(yWasm, ref, i)));
   const sameClass = Array.from({ length: n }, (_, i) => near[i] || argmax(y, i) === argmax(ref, i));
-  return { ref, y, near, close, sameClass };
+  return { ref, y, near, close, sameClass, wasmSame };
 }
 
 const inputs = (n: number, shape: readonly number[], r: Rng): Tensor => {
@@ -184,7 +194,7 @@ law(
     const back = parseDeployed(serializeDeployed(d, encoding), 'mem.sttn');
     if (E.isLeft(back) || !deployedBitEqual(back.right, d)) return false;
     const c = compare(B, model, params, state, back.right, inputs(7, model.spec.inputShape, r));
-    return c.close.every(Boolean) && c.sameClass.every(Boolean);
+    return c.close.every(Boolean) && c.sameClass.every(Boolean) && c.wasmSame;
   },
   { numRuns: 40 },
 );
@@ -251,7 +261,7 @@ example('export: on 200 MNIST test digits, cnn-small 2+2 STTN (batch norm calibr
   const distinct = new Set(Array.from({ length: n }, (_, i) => argmax(c.ref, i))).size;
   const near = c.near.filter(Boolean).length;
   if (process.env.STTN_LAW_VERBOSE) console.log(`# ${near} of ${n} digits near a threshold, ${distinct} distinct classes`);
-  return classes.every(Boolean) && c.close.every(Boolean) && near < n / 2 && distinct > 1;
+  return classes.every(Boolean) && c.close.every(Boolean) && c.wasmSame && near < n / 2 && distinct > 1;
 });
 
 // ---------------------------------------------------------------------------------------------

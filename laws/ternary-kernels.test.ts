@@ -12,11 +12,21 @@
  * - Edge cases of the formula: all zeros, all (−1)·(−1), (+1)·(−1), one lane, exactly 64 lanes.
  * - A value other than −1, 0, +1 (2, 0.5, NaN, −2, a missing value) is a RangeError naming its
  *   row and column.
+ * - The wasm layer (quantize-and-pack with pre ops, packed im2col, GEMM on resident weight panels,
+ *   scale/bias/relu epilogue) equals the reference layer bit for bit: conv and dense, any
+ *   geometry, cin straddling 64-lane words or not, chains of affines and relus, sign and ternary
+ *   activations (thresholds that are not float32 values, inputs on and next to them), TTQ's second
+ *   product, a max-pool after; into a given array or a fresh one; after other layers were
+ *   compiled and run, and row by row as on the whole batch.
+ * - The wasm maxPool equals the reference bit for bit (first maximum: +0 does not replace −0),
+ *   and so do the wasm floatConv (direct float32 convolution with bias, relu, max-pool) and
+ *   floatDense (float32 dense on resident weights; zeros of either sign in the inputs).
  * Matrices are drawn from a fast-check seed through src/random.ts (fresh every run).
  */
 import fc from 'fast-check';
 import { createWasmTernaryKernels } from '../backends/ternary-wasm.js';
-import { referenceTernaryKernels, wordsPerRow, type TernaryKernels } from '../src/infer/ternary-kernels.js';
+import { outSize } from '../src/backend.js';
+import { referenceTernaryKernels, wordsPerRow, type CodeAct, type Pool, type TernaryKernels, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
 import { nextU32, rng, uniform } from '../src/random.js';
 import { example, law, throwsWith } from './law.js';
 
@@ -215,4 +225,208 @@ example('wasm: bad counts and short buffers are RangeErrors', () =>
   throwsWith(() => wasm.gemm(new Uint32Array(4), new Uint32Array(4), 2, 1, 64), RangeError, 'a holds') &&
   throwsWith(() => wasm.gemm(new Uint32Array(4), new Uint32Array(4), 1, 1, 64, new Int32Array(0)), RangeError, 'out') &&
   throwsWith(() => wasm.gemm(new Uint32Array(4), new Uint32Array(4), 1.5, 1, 64), RangeError, 'm'),
+);
+
+// ---------------------------------------------------------------------------------------------
+// The whole layer and max pooling: the wasm kernels (quantPack, im2col, panelW, gemmPanelled,
+// epilogueF32, maxPoolF32) against the reference, bit for bit.
+
+const f32Arb = (min: number, max: number) => fc.float({ min: Math.fround(min), max: Math.fround(max), noNaN: true });
+
+const preArb: fc.Arbitrary<{ kind: 'affine'; scale: number[]; shift: number[] } | { kind: 'relu' }> = fc.oneof(
+  fc.record({ kind: fc.constant('affine' as const), scale: fc.array(f32Arb(-3, 3), { minLength: 200, maxLength: 200 }), shift: fc.array(f32Arb(-1, 1), { minLength: 200, maxLength: 200 }) }),
+  fc.constant({ kind: 'relu' as const }),
+);
+
+const actArb: fc.Arbitrary<CodeAct> = fc.oneof(
+  fc.constant({ kind: 'sign' as const }),
+  // thresholds that are float32 values and ones that are not (0.7, 0.1: the comparison is in float64)
+  fc.record({ kind: fc.constant('ternary' as const), threshold: fc.constantFrom(0.5, 0.7, Math.fround(0.7), 0.1, 0.25, 0, 1e-40), boundary: fc.constantFrom<'paper' | 'official'>('paper', 'official') }),
+);
+
+const layerCase = fc.record({
+  conv: fc.boolean(),
+  n: fc.integer({ min: 1, max: 3 }),
+  h: fc.integer({ min: 1, max: 7 }),
+  w: fc.integer({ min: 1, max: 7 }),
+  // 16, 32, 48, 64, 96 and 130 cross whole or partial words; small ones straddle them
+  c: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(16, 32, 48, 64, 96, 130)),
+  o: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 40 })),
+  kh: fc.integer({ min: 1, max: 3 }),
+  kw: fc.integer({ min: 1, max: 3 }),
+  sh: fc.integer({ min: 1, max: 2 }),
+  sw: fc.integer({ min: 1, max: 2 }),
+  ph: fc.integer({ min: 0, max: 1 }),
+  pw: fc.integer({ min: 0, max: 1 }),
+  pre: fc.array(preArb, { maxLength: 3 }),
+  act: actArb,
+  asym: fc.boolean(),
+  relu: fc.boolean(),
+  fill: fillArb,
+  chunk: fc.integer({ min: 1, max: 3000 }),
+  pool: fc.option(fc.record({ size: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), strides: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), relu: fc.boolean() })),
+  into: fc.boolean(),
+  seed: seedArb,
+});
+
+/** The pool when its window fits in the [oh, ow] output, else none. */
+const fitting = (p: Pool | null, oh: number, ow: number): Pool | null => (p !== null && p.size[0] <= oh && p.size[1] <= ow ? p : null);
+
+/** Inputs in [−2, 2] that often sit exactly on (or one float32 step from) the thresholds, or are ±0. */
+function layerInput(len: number, act: CodeAct, seed: number): Float32Array {
+  const r = rng(seed);
+  const th = act.kind === 'ternary' ? act.threshold : 0;
+  const f = Math.fround(th);
+  const step = (v: number, d: number) => Math.fround(v + d * Math.max(Math.abs(v), 2 ** -126) * 2 ** -23);
+  const special = [th, -th, f, -f, step(f, 1), step(f, -1), -step(f, 1), -step(f, -1), 0, -0];
+  const x = new Float32Array(len);
+  for (let i = 0; i < len; i++) x[i] = uniform(r) < 0.3 ? special[Math.floor(uniform(r) * special.length)] : 4 * uniform(r) - 2;
+  return x;
+}
+
+const sameBits = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i]));
+
+function layerSpec(t: typeof layerCase extends fc.Arbitrary<infer T> ? T : never): { spec: TernaryLayerSpec; x: Float32Array; n: number } | null {
+  const { conv, n, h, w, c, o, kh, kw, sh, sw, ph, pw } = t;
+  if (conv && (outSize(h, kh, sh, ph) < 1 || outSize(w, kw, sw, pw) < 1)) return null;
+  const k = conv ? kh * kw * c : c;
+  const r = rng(t.seed + 7);
+  const per = (lo: number, hi: number) => Float64Array.from({ length: o }, () => Math.fround(lo + (hi - lo) * uniform(r)));
+  const spec: TernaryLayerSpec = {
+    codes: ternary(o, k, t.fill, t.seed),
+    o,
+    k,
+    conv: conv ? { h, w, cin: c, kh, kw, sh, sw, ph, pw } : null,
+    pre: t.pre.map((p) => (p.kind === 'relu' ? p : { kind: 'affine', scale: Float32Array.from(p.scale.slice(0, c)), shift: Float32Array.from(p.shift.slice(0, c)) })),
+    act: t.act,
+    a: per(0.01, 2),
+    b: t.asym ? per(-1, 1) : null,
+    bias: per(-1, 1),
+    relu: t.relu,
+    dtype: 'float32',
+    chunkValues: t.chunk,
+    pool: conv ? fitting(t.pool, outSize(h, kh, sh, ph), outSize(w, kw, sw, pw)) : null,
+  };
+  if (spec.pre.some((p) => p.kind === 'affine' && p.scale.length < c)) return null;
+  return { spec, x: layerInput(conv ? n * h * w * c : n * k, t.act, t.seed + 3), n };
+}
+
+law(
+  'wasm: a layer (quantize and pack, im2col, GEMM on resident weights, epilogue, optional max-pool) equals the reference layer bit for bit',
+  [layerCase],
+  (t) => {
+    const made = layerSpec(t);
+    if (made === null) return true;
+    const { spec, x, n } = made;
+    const want = referenceTernaryKernels.layer(spec).run(x, n);
+    const L = wasm.layer(spec);
+    // into a given array (as the engine reuses one) or a fresh one
+    const into = t.into ? new Float32Array(want.length).fill(NaN) : undefined;
+    const got = L.run(x, n, into);
+    // a second layer, run in between, must not disturb the first one's resident weights
+    const other = layerSpec({ ...t, seed: t.seed + 11, o: t.o + 1 });
+    if (other !== null) wasm.layer(other.spec).run(other.x, other.n);
+    return got instanceof Float32Array && (into === undefined || got === into) && sameBits(got, want) && sameBits(L.run(x, n), want);
+  },
+  { numRuns: 250 },
+);
+
+law(
+  'wasm: a layer on one row equals the same layer on a batch, row for row',
+  [layerCase],
+  (t) => {
+    const made = layerSpec({ ...t, n: 3 });
+    if (made === null) return true;
+    const { spec, x } = made;
+    const L = wasm.layer(spec);
+    const all = L.run(x, 3);
+    const per = x.length / 3;
+    const out = all.length / 3;
+    return [0, 1, 2].every((i) => sameBits(L.run(x.subarray(i * per, (i + 1) * per), 1), all.subarray(i * out, (i + 1) * out)));
+  },
+  { numRuns: 40 },
+);
+
+law(
+  'wasm: maxPool (NHWC, first maximum, optional relu) equals the reference bit for bit',
+  [
+    fc.record({
+      n: fc.integer({ min: 1, max: 3 }),
+      h: fc.integer({ min: 1, max: 9 }),
+      w: fc.integer({ min: 1, max: 9 }),
+      c: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constantFrom(16, 32, 33)),
+      kh: fc.integer({ min: 1, max: 3 }),
+      kw: fc.integer({ min: 1, max: 3 }),
+      sh: fc.integer({ min: 1, max: 3 }),
+      sw: fc.integer({ min: 1, max: 3 }),
+      relu: fc.boolean(),
+      seed: seedArb,
+    }),
+  ],
+  ({ n, h, w, c, kh, kw, sh, sw, relu, seed }) => {
+    if (kh > h || kw > w) return true;
+    const r = rng(seed);
+    // few distinct values, ±0 among them: ties everywhere, and +0 after −0 must not replace it
+    const vals = [-0, 0, 1, -1, 0.5, -2.5];
+    const x = Float32Array.from({ length: n * h * w * c }, () => (uniform(r) < 0.5 ? vals[Math.floor(uniform(r) * vals.length)] : 4 * uniform(r) - 2));
+    const shape = [n, h, w, c] as const;
+    const want = referenceTernaryKernels.maxPool(x, shape, [kh, kw], [sh, sw], relu);
+    const got = wasm.maxPool(x, shape, [kh, kw], [sh, sw], relu, seed % 2 === 0 ? new Float32Array(want.length) : undefined);
+    const x64 = Float64Array.from(x);
+    const got64 = wasm.maxPool(x64, shape, [kh, kw], [sh, sw], relu);
+    return got instanceof Float32Array && sameBits(got, want) && got64 instanceof Float64Array && sameBits(got64, want);
+  },
+  { numRuns: 150 },
+);
+
+law(
+  'wasm: floatConv (direct float32 convolution, bias, optional relu and max-pool) equals the reference bit for bit',
+  [
+    fc.record({
+      n: fc.integer({ min: 1, max: 3 }),
+      h: fc.integer({ min: 1, max: 8 }),
+      w: fc.integer({ min: 1, max: 8 }),
+      cin: fc.integer({ min: 1, max: 4 }),
+      // 16-channel blocks, 4-channel blocks and partial vectors
+      o: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constantFrom(16, 17, 32, 35)),
+      kh: fc.integer({ min: 1, max: 5 }),
+      kw: fc.integer({ min: 1, max: 5 }),
+      sh: fc.integer({ min: 1, max: 2 }),
+      sw: fc.integer({ min: 1, max: 2 }),
+      ph: fc.integer({ min: 0, max: 2 }),
+      pw: fc.integer({ min: 0, max: 2 }),
+      relu: fc.boolean(),
+      pool: fc.option(fc.record({ size: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), strides: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), relu: fc.boolean() })),
+      seed: seedArb,
+    }),
+  ],
+  ({ n, h, w, cin, o, kh, kw, sh, sw, ph, pw, relu, pool, seed }) => {
+    if (outSize(h, kh, sh, ph) < 1 || outSize(w, kw, sw, pw) < 1) return true;
+    const r = rng(seed);
+    const f = (len: number, s: number) => Float32Array.from({ length: len }, () => (uniform(r) < 0.1 ? 0 : s * (2 * uniform(r) - 1)));
+    const spec = { weights: f(o * kh * kw * cin, 1), o, conv: { h, w, cin, kh, kw, sh, sw, ph, pw }, bias: f(o, 0.5), relu, pool: fitting(pool, outSize(h, kh, sh, ph), outSize(w, kw, sw, pw)) };
+    const x = f(n * h * w * cin, 2);
+    const want = referenceTernaryKernels.floatConv(spec).run(x, n);
+    const L = wasm.floatConv(spec);
+    const into = new Float32Array(want.length);
+    return sameBits(L.run(x, n), want) && L.run(x, n, into) === into && sameBits(into, want);
+  },
+  { numRuns: 150 },
+);
+
+law(
+  'wasm: floatDense (float32 dense on resident weights, bias, optional relu) equals the reference bit for bit',
+  [fc.record({ n: fc.integer({ min: 1, max: 5 }), k: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 300 })), o: fc.integer({ min: 1, max: 12 }), relu: fc.boolean(), seed: seedArb })],
+  ({ n, k, o, relu, seed }) => {
+    const r = rng(seed);
+    // zeros and negative zeros now and then: the sign of a zero sum is part of the contract
+    const f = (len: number, s: number) => Float32Array.from({ length: len }, () => (uniform(r) < 0.15 ? (uniform(r) < 0.5 ? -0 : 0) : s * (2 * uniform(r) - 1)));
+    const spec = { weights: f(o * k, 1), o, k, bias: f(o, 0.5), relu };
+    const x = f(n * k, 2);
+    const want = referenceTernaryKernels.floatDense(spec).run(x, n);
+    const L = wasm.floatDense(spec);
+    const into = new Float32Array(want.length);
+    return sameBits(L.run(x, n), want) && L.run(x, n, into) === into && sameBits(into, want);
+  },
+  { numRuns: 150 },
 );

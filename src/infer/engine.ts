@@ -3,39 +3,46 @@
  *
  * Each weighted op is compiled once, when the engine is created, into one of two paths:
  * - **float** (weights 32 bits, or 2/1-bit weights with float activations, `2+32`, `1+32`): the
- *   codes are decoded once into a float kernel w = scale·code and the op runs on the `Backend`'s
- *   float conv/GEMM. Storage is 2 bits, compute is float: on FMA hardware a multiply-free
- *   add/subtract loop is slower than a float GEMM, so it is not used.
+ *   codes are decoded once into a float kernel w = scale·code and the op runs as a float conv or
+ *   GEMM. Storage is 2 bits, compute is float: on FMA hardware a multiply-free add/subtract loop
+ *   is slower than a float GEMM, so it is not used.
  * - **ternary × ternary** (binary/ternary weights with ternary or sign activations, `2+2`, `1+1`):
- *   the activations are quantized once per layer into codes (with the layer's threshold; an
- *   `affine` or a `quantize` op right before is fused into that step, computing the same float32
- *   values), unfolded into rows of K = kh·kw·cin codes (im2col, channels innermost as NHWC and
- *   OHWI are) packed as `TernaryKernels.pack` packs them, multiplied by the packed weight rows with
- *   `TernaryKernels.gemm` into exact integers, then scaled per output channel and biased:
+ *   one `TernaryKernels.layer`: the activations are quantized once per layer into codes (with the
+ *   layer's threshold; the affines and relus, and a `quantize` op, right before are fused into
+ *   that step, computing the same float32 values the backend would), unfolded into rows of
+ *   K = kh·kw·cin codes (im2col, channels innermost as NHWC and OHWI are), packed, multiplied by
+ *   the packed weight rows into exact integers, then scaled per output channel and biased:
  *     y_o = s_o·Σ x·c + b_o                                     (STTN, TWN, sign: scalePos = scaleNeg)
  *     y_o = (sp_o+sn_o)/2·Σ x·c + (sp_o−sn_o)/2·Σ x·|c| + b_o    (TTQ: two products)
- *   evaluated in float64 and rounded once to the backend's dtype. When cin is a multiple of 16 the
- *   im2col moves packed words (see `ternaryStep`), otherwise codes that are then packed.
- * A relu right after a weighted op is applied in that op's epilogue (both paths); everything else
- * (affine, pooling, …) runs on the backend. `mode: 'float'` forces the float path everywhere
- * (ternary activations as float −1/0/+1): the float engine of the benchmark. `profile` times each
- * step.
+ *   evaluated in float64 and rounded once to the backend's dtype.
+ * A relu right after a weighted op is applied in that op's epilogue (both paths). In `auto` mode,
+ * on `fast` kernels (the WebAssembly ones), the kernels also take what surrounds the ternary
+ * layers: a max-pool (and a relu after it) right after a conv on the kernels is fused into it,
+ * every other max-pool runs there too, and on a float32 backend so do the float convolutions
+ * with at most 4 input channels (`floatConv`, direct: an image network's first layer) and the
+ * float dense ops (`floatDense`, weights kept there). Everything else (affine, …) runs on the
+ * backend. Steps on the kernels write into an array each keeps from call
+ * to call, except the step whose output becomes the result. `mode: 'float'` forces the float
+ * path everywhere, all on the backend (ternary activations as float −1/0/+1): the float engine of
+ * the benchmark. `profile` times each step.
  *
  * `src/` never imports a backend: the caller passes the `Backend` (the CLI: wasm) and the
  * `TernaryKernels` (default: the reference implementation of src/infer/ternary-kernels.ts; the CLI
  * and the benchmark pass the WebAssembly ones).
  *
  * Laws (laws/engine.test.ts, laws/export.test.ts): a ternary × ternary layer equals the float64
- * evaluation of the same layer on the codes (exact integers, then scaled) bit for bit; the engine
- * on an exported model equals the training-time inference forward within float32 tolerance.
+ * evaluation of the same layer on the codes (exact integers, then scaled) bit for bit, on both
+ * kernels; the engine on an exported model equals the training-time inference forward within
+ * float32 tolerance, and gives the same logits bit for bit on the WebAssembly kernels as on the
+ * reference ones; a result is not changed by later runs.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import type { Backend } from '../backend.js';
 import { outSize } from '../backend.js';
 import { ConfigError, NonFiniteError, ShapeError } from '../errors.js';
-import { alloc, reshape, sameShape, size, type Data, type Tensor } from '../tensor.js';
+import { alloc, reshape, sameShape, size, type Data, type DType, type Tensor } from '../tensor.js';
 import { chainShapes, decodeWeights, opShapes, type Act, type DeployedModel, type DeployedOp, type ResidualOp, type WeightedOp } from '../export/deployed.js';
-import { referenceTernaryKernels, wordsPerRow, type TernaryKernels } from './ternary-kernels.js';
+import { referenceTernaryKernels, type PatchGeometry, type Pool, type PreOp, type TernaryKernels } from './ternary-kernels.js';
 
 export interface EngineOptions {
   /** Runs the float layers and the element-wise ops. */
@@ -69,63 +76,6 @@ export interface Engine {
 
 type Step = (x: Tensor) => Tensor;
 
-/** x·scale + shift over the last axis, rounded as the backend's two element-wise ops would be. */
-interface Affine {
-  readonly scale: Float32Array;
-  readonly shift: Float32Array;
-}
-
-/**
- * Codes of the activation `act` of x (optionally after an affine over the last axis), one Int8
- * per element. One loop per case, so that each stays monomorphic and free of branches on the mode.
- */
-function quantizeCodes(x: Data, act: Exclude<Act, { kind: 'fp' }>, pre: Affine | null, f32: boolean, out: Int8Array): Int8Array {
-  const n = x.length;
-  if (pre === null) {
-    if (act.kind === 'sign') for (let i = 0; i < n; i++) out[i] = x[i] >= 0 ? 1 : -1;
-    else {
-      const th = act.threshold;
-      if (act.boundary === 'paper') for (let i = 0; i < n; i++) out[i] = x[i] > th ? 1 : x[i] < -th ? -1 : 0;
-      else for (let i = 0; i < n; i++) out[i] = x[i] >= th ? 1 : x[i] < -th ? -1 : 0;
-    }
-    return out;
-  }
-  // y = x·scale + shift with the backend's roundings (float32: mul, round, add, round), then the
-  // same comparisons as above, on y. Flat loops with a channel counter: one pass, no modulo.
-  const C = pre.scale.length;
-  const { scale, shift } = pre;
-  const th = act.kind === 'ternary' ? act.threshold : 0;
-  const mode = act.kind === 'sign' ? 0 : act.boundary === 'paper' ? 1 : 2;
-  // (written out per case: a rounding passed as a function value is not inlined)
-  if (f32) {
-    if (mode === 0) {
-      for (let i = 0, c = 0; i < n; i++) {
-        out[i] = Math.fround(Math.fround(x[i] * scale[c]) + shift[c]) >= 0 ? 1 : -1;
-        if (++c === C) c = 0;
-      }
-    } else if (mode === 1) {
-      for (let i = 0, c = 0; i < n; i++) {
-        const v = Math.fround(Math.fround(x[i] * scale[c]) + shift[c]);
-        out[i] = v > th ? 1 : v < -th ? -1 : 0;
-        if (++c === C) c = 0;
-      }
-    } else {
-      for (let i = 0, c = 0; i < n; i++) {
-        const v = Math.fround(Math.fround(x[i] * scale[c]) + shift[c]);
-        out[i] = v >= th ? 1 : v < -th ? -1 : 0;
-        if (++c === C) c = 0;
-      }
-    }
-    return out;
-  }
-  for (let i = 0, c = 0; i < n; i++) {
-    const v = x[i] * scale[c] + shift[c];
-    out[i] = mode === 0 ? (v >= 0 ? 1 : -1) : mode === 1 ? (v > th ? 1 : v < -th ? -1 : 0) : v >= th ? 1 : v < -th ? -1 : 0;
-    if (++c === C) c = 0;
-  }
-  return out;
-}
-
 function floatAct(B: Backend, x: Tensor, act: Act): Tensor {
   if (act.kind === 'fp') return x;
   if (act.kind === 'sign') return B.unary('sign', x);
@@ -154,179 +104,90 @@ function epilogueScales(op: WeightedOp): { a: Float64Array; b: Float64Array | nu
   return { a, b: asym ? b : null };
 }
 
-interface TernaryLayer {
+interface TernaryLayerOp {
   readonly op: WeightedOp;
   /** a relu right after the op, applied in the epilogue */
   readonly relu: boolean;
   readonly act: Exclude<Act, { kind: 'fp' }>;
-  readonly pre: Affine | null;
+  /** element-wise ops right before the op, fused into the quantization */
+  readonly pre: readonly PreOp[];
+  /** a max pooling right after (conv only) */
+  readonly pool: Pool | null;
   readonly inShape: readonly number[];
 }
 
 /**
- * The ternary × ternary step of a conv2d or dense op.
- *
- * im2col runs on codes. When cin is a multiple of 16, it runs on packed words instead: each input
- * pixel's cin codes are packed once (`TernaryKernels.pack`, rows of K = cin), and a patch row is
- * assembled from 16- or 32-lane pieces of the packed pixels, bit for bit the row that packing the
- * patch's codes would give (the layout of src/infer/ternary-kernels.ts puts lane j of a row at bit
- * j mod 32 of word 4⌊j/64⌋ + ⌊j/32⌋ mod 2, its sign bit two words later), at 1/8 to 1/16 of the
- * memory traffic. Otherwise the patch rows are built as codes and packed.
+ * The output array of a step run on the kernels: one array reused from call to call when the
+ * step's output never leaves the engine (`reuse`), so that a batch allocates nothing there.
  */
-function ternaryStep(B: Backend, K: TernaryKernels, L: TernaryLayer, chunkValues: number): Step {
+function outputs(dtype: DType, reuse: boolean): (len: number) => Data | undefined {
+  let buf: Data | undefined;
+  return (len) => {
+    if (!reuse) return undefined;
+    if (buf === undefined || buf.length !== len) buf = alloc(dtype, len);
+    return buf;
+  };
+}
+
+/** The shape after an optional max pooling of [n, h, w, c]. */
+const pooledShape = (n: number, h: number, w: number, c: number, p: Pool | null): number[] =>
+  p === null ? [n, h, w, c] : [n, outSize(h, p.size[0], p.strides[0], 0), outSize(w, p.size[1], p.strides[1], 0), c];
+
+/** The ternary × ternary step of a conv2d or dense op: one `TernaryKernels.layer`, compiled here once. */
+function ternaryStep(B: Backend, K: TernaryKernels, L: TernaryLayerOp, chunkValues: number, reuse: boolean): Step {
   const { op, act, pre } = L;
   const o = op.shape[0];
   const k = op.op === 'conv2d' ? op.shape[1] * op.shape[2] * op.shape[3] : op.shape[1];
-  const codes = (op.weights as { codes: Int8Array }).codes;
-  const wPacked = K.pack(codes, o, k);
-  const { a: sa, b: sb } = epilogueScales(op);
-  const wAbsPacked = sb === null ? null : K.pack(Int8Array.from(codes, Math.abs), o, k);
-  const bias = op.bias === null ? new Float64Array(o) : Float64Array.from(op.bias);
-  const wpr = wordsPerRow(k);
-  const rowsPerChunk = Math.max(1, Math.floor(chunkValues / k));
-  const f32 = B.dtype === 'float32';
-  // scratch, grown on demand and reused across calls
-  let q = new Int8Array(0);
-  let rows = new Int8Array(0);
-  let pixels = new Uint32Array(0);
-  const packed = new Uint32Array(rowsPerChunk * wpr);
-  const acc = new Int32Array(rowsPerChunk * o);
-  const acc2 = sb === null ? null : new Int32Array(rowsPerChunk * o);
-  const codesOf = (x: Tensor): Int8Array => {
-    if (q.length < x.data.length) q = new Int8Array(x.data.length);
-    return quantizeCodes(x.data, act, pre, f32, q.subarray(0, x.data.length));
-  };
-
-  /** y[r0 … r0+count−1, :] from `count` packed rows in `packed`: the products, scaled and biased. */
-  const finish = (count: number, r0: number, y: Data) => {
-    const c1 = K.gemm(packed, wPacked, count, o, k, acc);
-    const end = count * o;
-    const base = r0 * o;
-    // flat loops with a channel counter: one pass over the outputs
-    if (acc2 === null) {
-      if (L.relu) {
-        for (let i = 0, c = 0; i < end; i++) {
-          const v = c1[i] * sa[c] + bias[c];
-          y[base + i] = v > 0 ? v : 0;
-          if (++c === o) c = 0;
-        }
-      } else {
-        for (let i = 0, c = 0; i < end; i++) {
-          y[base + i] = c1[i] * sa[c] + bias[c];
-          if (++c === o) c = 0;
-        }
-      }
-    } else {
-      const c2 = K.gemm(packed, wAbsPacked!, count, o, k, acc2);
-      const b1 = sb!;
-      for (let i = 0, c = 0; i < end; i++) {
-        const v = c1[i] * sa[c] + c2[i] * b1[c] + bias[c];
-        y[base + i] = L.relu && !(v > 0) ? 0 : v;
-        if (++c === o) c = 0;
-      }
-    }
-  };
-
-  if (op.op === 'dense') {
-    return (x) => {
-      const n = x.shape[0];
-      const codes = codesOf(x);
-      const y = alloc(B.dtype, n * o);
-      for (let r0 = 0; r0 < n; r0 += rowsPerChunk) {
-        const count = Math.min(rowsPerChunk, n - r0);
-        K.pack(codes.subarray(r0 * k, (r0 + count) * k), count, k, packed);
-        finish(count, r0, y);
-      }
-      return { shape: [n, o], data: y };
-    };
-  }
-
-  const [, kh, kw, cin] = op.shape;
-  const [sh, sw] = op.strides;
-  const [ph, pw] = op.pads;
-  const [H, W] = L.inShape;
-  const oh = outSize(H, kh, sh, ph);
-  const ow = outSize(W, kw, sw, pw);
-  // lanes per piece of the packed-word im2col (0: build code rows and pack them)
-  const piece = cin % 32 === 0 ? 32 : cin % 16 === 0 ? 16 : 0;
-  const ppw = wordsPerRow(cin);
-
+  const { a, b } = epilogueScales(op);
+  const conv: PatchGeometry | null =
+    op.op === 'conv2d'
+      ? { h: L.inShape[0], w: L.inShape[1], cin: op.shape[3], kh: op.shape[1], kw: op.shape[2], sh: op.strides[0], sw: op.strides[1], ph: op.pads[0], pw: op.pads[1] }
+      : null;
+  const layer = K.layer({
+    codes: (op.weights as { codes: Int8Array }).codes,
+    o,
+    k,
+    conv,
+    pre,
+    act,
+    a,
+    b,
+    bias: op.bias === null ? new Float64Array(o) : Float64Array.from(op.bias),
+    relu: L.relu,
+    dtype: B.dtype,
+    chunkValues,
+    pool: conv === null ? null : L.pool,
+  });
+  const out = outputs(B.dtype, reuse);
+  if (conv === null) return (x) => ({ shape: [x.shape[0], o], data: layer.run(x.data, x.shape[0], out(x.shape[0] * o)) });
+  const oh = outSize(conv.h, conv.kh, conv.sh, conv.ph);
+  const ow = outSize(conv.w, conv.kw, conv.sw, conv.pw);
   return (x) => {
-    const n = x.shape[0];
-    const codes = codesOf(x);
-    const M = n * oh * ow;
-    const y = alloc(B.dtype, M * o);
-    if (piece > 0) {
-      const need = n * H * W * ppw;
-      if (pixels.length < need) pixels = new Uint32Array(need);
-      K.pack(codes, n * H * W, cin, pixels);
-    } else if (rows.length < rowsPerChunk * k) {
-      rows = new Int8Array(rowsPerChunk * k);
-    }
-    // output pixel (b, oy, ox) of the next row, advanced row by row (no divisions in the loop)
-    let ox = 0;
-    let oy = 0;
-    let b = 0;
-    for (let r0 = 0; r0 < M; r0 += rowsPerChunk) {
-      const count = Math.min(rowsPerChunk, M - r0);
-      if (piece > 0) packed.fill(0, 0, count * wpr);
-      let dst = 0;
-      for (let r = 0; r < count; r++) {
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh - ph + ky;
-          const rowOk = iy >= 0 && iy < H;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw - pw + kx;
-            const inside = rowOk && ix >= 0 && ix < W;
-            const pix = (b * H + iy) * W + ix; // meaningful only when inside
-            if (piece === 32) {
-              // piece j of the pixel: word 4⌊j/2⌋ + j mod 2 (nz), +2 (sign); lane L of the row likewise
-              if (inside) {
-                const src = pix * ppw;
-                const lane0 = (ky * kw + kx) * cin;
-                for (let j = 0; j < cin; j += 32) {
-                  const sw0 = src + 4 * (j >> 6) + ((j >> 5) & 1);
-                  const L = lane0 + j;
-                  const dw = dst + 4 * (L >> 6) + ((L >> 5) & 1);
-                  packed[dw] = pixels[sw0];
-                  packed[dw + 2] = pixels[sw0 + 2];
-                }
-              }
-            } else if (piece === 16) {
-              if (inside) {
-                const src = pix * ppw;
-                const lane0 = (ky * kw + kx) * cin;
-                for (let j = 0; j < cin; j += 16) {
-                  const sw0 = src + 4 * (j >> 6) + ((j >> 5) & 1);
-                  const sShift = j & 31;
-                  const L = lane0 + j;
-                  const dw = dst + 4 * (L >> 6) + ((L >> 5) & 1);
-                  const dShift = L & 31;
-                  packed[dw] |= ((pixels[sw0] >>> sShift) & 0xffff) << dShift;
-                  packed[dw + 2] |= ((pixels[sw0 + 2] >>> sShift) & 0xffff) << dShift;
-                }
-              }
-            } else {
-              const d0 = r * k + (ky * kw + kx) * cin;
-              if (inside) for (let c = 0, src = pix * cin; c < cin; c++) rows[d0 + c] = codes[src + c];
-              else rows.fill(0, d0, d0 + cin);
-            }
-          }
-        }
-        dst += wpr;
-        if (++ox === ow) {
-          ox = 0;
-          if (++oy === oh) {
-            oy = 0;
-            b++;
-          }
-        }
-      }
-      if (piece === 0) K.pack(rows.subarray(0, count * k), count, k, packed);
-      finish(count, r0, y);
-    }
-    return { shape: [n, oh, ow, o], data: y };
+    const shape = pooledShape(x.shape[0], oh, ow, o, L.pool);
+    return { shape, data: layer.run(x.data, x.shape[0], out(size(shape))) };
   };
+}
+
+/** A float convolution with few input channels computed directly (`TernaryKernels.floatConv`), bias, relu and pooling included. */
+function directStep(B: Backend, K: TernaryKernels, op: WeightedOp & { op: 'conv2d' }, inShape: readonly number[], relu: boolean, pool: Pool | null, reuse: boolean): Step {
+  const [o, kh, kw, cin] = op.shape;
+  const g: PatchGeometry = { h: inShape[0], w: inShape[1], cin, kh, kw, sh: op.strides[0], sw: op.strides[1], ph: op.pads[0], pw: op.pads[1] };
+  const conv = K.floatConv({ weights: decodeWeights(op), o, conv: g, bias: op.bias ?? new Float32Array(o), relu, pool });
+  const oh = outSize(g.h, kh, g.sh, g.ph);
+  const ow = outSize(g.w, kw, g.sw, g.pw);
+  const out = outputs(B.dtype, reuse);
+  return (x) => {
+    const shape = pooledShape(x.shape[0], oh, ow, o, pool);
+    return { shape, data: conv.run(x.data, x.shape[0], out(size(shape))) };
+  };
+}
+
+/** A float dense op on the kernels' dense layer (`TernaryKernels.floatDense`: weights kept there), bias and relu included. */
+function denseStep(B: Backend, K: TernaryKernels, op: WeightedOp & { op: 'dense' }, relu: boolean, reuse: boolean): Step {
+  const [o, k] = op.shape;
+  const dense = K.floatDense({ weights: decodeWeights(op), o, k, bias: op.bias ?? new Float32Array(o), relu });
+  const out = outputs(B.dtype, reuse);
+  return (x) => ({ shape: [x.shape[0], o], data: dense.run(x.data, x.shape[0], out(x.shape[0] * o)) });
 }
 
 /** The float step of a conv2d or dense op: decoded kernel on the backend, then bias (and relu) in one pass. */
@@ -357,7 +218,7 @@ function floatStep(B: Backend, op: WeightedOp, relu: boolean): Step {
   return (x) => epilogue(B.conv2d(floatAct(B, x, act), w, opts));
 }
 
-function affineStep(B: Backend, a: Affine): Step {
+function affineStep(B: Backend, a: { readonly scale: Float32Array; readonly shift: Float32Array }): Step {
   const scale = B.from({ shape: [a.scale.length], data: a.scale });
   const shift = B.from({ shape: [a.shift.length], data: a.shift });
   return (x) => {
@@ -409,6 +270,9 @@ function shortcut(B: Backend, x: Tensor, pool: readonly [number, number] | null,
   return sc;
 }
 
+/** Float convolutions with at most this many input channels run directly (`TernaryKernels.floatConv`) in `auto` mode. */
+const DIRECT_MAX_CIN = 4;
+
 interface Compiler {
   readonly B: Backend;
   readonly K: TernaryKernels;
@@ -417,25 +281,53 @@ interface Compiler {
 }
 
 /** The steps of `ops` given the per-example shape before each op; `plan` gets one line per step. */
-function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (readonly number[])[], plan: string[], indent = '', labels: string[] = []): Step[] {
+function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (readonly number[])[], plan: string[], indent = '', labels: string[] = [], top = true): Step[] {
   const { B, K, mode, chunk } = c;
   const steps: Step[] = [];
   const label = (l: string) => labels.push(l);
+  // a step that ends at op `last` may reuse its output array unless that array becomes the engine's result (a flatten only reshapes)
+  const reuse = (last: number): boolean => !top || !ops.slice(last + 1).every((f) => f.op === 'flatten');
+  // a max-pool (and a relu) right after op `last`: fused into the step ending there (names of the fused ops, or none)
+  const poolAfter = (last: number): { pool: Pool; names: string[] } | null => {
+    const p = ops[last + 1];
+    if (mode !== 'auto' || !K.fast || p === undefined || p.op !== 'maxPool') return null;
+    const relu = ops[last + 2]?.op === 'relu';
+    return { pool: { size: p.size, strides: p.strides, relu }, names: relu ? [p.name, ops[last + 2].name] : [p.name] };
+  };
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
     const next = ops[i + 1];
-    // a quantize or affine op feeding a weighted op: fused into that op's input step
-    if ((op.op === 'quantize' || op.op === 'affine') && next !== undefined && (next.op === 'conv2d' || next.op === 'dense')) {
-      const act: Act = op.op === 'quantize' && next.input.kind === 'fp' ? op.act : next.input;
-      const pre: Affine | null = op.op === 'affine' ? { scale: op.scale, shift: op.shift } : null;
-      const quantizeFirst = op.op === 'quantize' && next.input.kind !== 'fp';
-      if (!quantizeFirst && act.kind !== 'fp' && usesCodes(next) && mode === 'auto') {
-        const relu = ops[i + 2]?.op === 'relu';
-        const names = [op.name, next.name, ...(relu ? [ops[i + 2].name] : [])].join(' + ');
-        steps.push(ternaryStep(B, K, { op: next, act, pre, relu, inShape: shapes[i] }, chunk));
-        label(`${names} (${next.op} ${next.weights.kind}×${act.kind})`);
-        plan.push(`${indent}${names}: ${op.op} fused into ${next.op} ${next.weights.kind}×${act.kind}${relu ? ' + relu' : ''} on ${K.name} ternary kernels`);
-        i += relu ? 2 : 1;
+    // element-wise ops (affines, relus) and/or a quantize feeding a weighted op on codes: fused into its input step
+    if (mode === 'auto' && (op.op === 'affine' || op.op === 'relu' || op.op === 'quantize')) {
+      const pre: PreOp[] = [];
+      let j = i;
+      for (let e = ops[j]; e !== undefined && (e.op === 'affine' || e.op === 'relu'); e = ops[++j]) pre.push(e.op === 'affine' ? { kind: 'affine', scale: e.scale, shift: e.shift } : { kind: 'relu' });
+      let w: WeightedOp | null = null;
+      let act: Act = { kind: 'fp' };
+      const at = ops[j];
+      const after = ops[j + 1];
+      if (at !== undefined && at.op === 'quantize') {
+        if (after !== undefined && (after.op === 'conv2d' || after.op === 'dense') && after.input.kind === 'fp') {
+          w = after;
+          act = at.act;
+          j++;
+        }
+      } else if (at !== undefined && (at.op === 'conv2d' || at.op === 'dense') && j > i) {
+        w = at;
+        act = at.input;
+      }
+      if (w !== null && act.kind !== 'fp' && usesCodes(w)) {
+        const relu = ops[j + 1]?.op === 'relu';
+        let last = j + (relu ? 1 : 0);
+        const pooled = w.op === 'conv2d' ? poolAfter(last) : null;
+        if (pooled !== null) last += pooled.names.length;
+        const fused = ops.slice(i, last + 1);
+        const names = fused.map((f) => f.name).join(' + ');
+        steps.push(ternaryStep(B, K, { op: w, act, pre, relu, pool: pooled?.pool ?? null, inShape: shapes[i] }, chunk, reuse(last)));
+        label(`${names} (${w.op} ${w.weights.kind}×${act.kind})`);
+        const poolNote = pooled === null ? '' : ` + maxPool${pooled.pool.relu ? ' + relu' : ''}`;
+        plan.push(`${indent}${names}: ${fused.slice(0, j - i).map((f) => f.op).join(', ')} fused into ${w.op} ${w.weights.kind}×${act.kind}${relu ? ' + relu' : ''}${poolNote} on ${K.name} ternary kernels`);
+        i = last;
         continue;
       }
     }
@@ -444,18 +336,33 @@ function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (read
       case 'dense': {
         const relu = next?.op === 'relu';
         const folded = op.folded.length > 0 ? ` (${op.folded.join(', ')} folded in)` : '';
-        const names = (relu ? `${op.name} + ${next.name}` : op.name) + folded;
         const tail = relu ? ' + relu' : '';
-        if (op.input.kind !== 'fp' && usesCodes(op) && mode === 'auto') {
-          steps.push(ternaryStep(B, K, { op, act: op.input, pre: null, relu, inShape: shapes[i] }, chunk));
+        const ternary = op.input.kind !== 'fp' && usesCodes(op) && mode === 'auto';
+        const onKernels = !ternary && op.input.kind === 'fp' && mode === 'auto' && K.fast && B.dtype === 'float32';
+        const direct = onKernels && op.op === 'conv2d' && op.shape[3] <= DIRECT_MAX_CIN;
+        let last = i + (relu ? 1 : 0);
+        const pooled = (ternary || direct) && op.op === 'conv2d' ? poolAfter(last) : null;
+        if (pooled !== null) last += pooled.names.length;
+        const names = ops.slice(i, last + 1).map((f) => f.name).join(' + ') + folded;
+        const poolNote = pooled === null ? '' : ` + maxPool${pooled.pool.relu ? ' + relu' : ''}`;
+        if (ternary) {
+          steps.push(ternaryStep(B, K, { op, act: op.input as Exclude<Act, { kind: 'fp' }>, pre: [], relu, pool: pooled?.pool ?? null, inShape: shapes[i] }, chunk, reuse(last)));
           label(`${names} (${op.op} ${op.weights.kind}×${op.input.kind})`);
-          plan.push(`${indent}${names}: ${op.op} ${op.weights.kind}×${op.input.kind}${tail} on ${K.name} ternary kernels`);
+          plan.push(`${indent}${names}: ${op.op} ${op.weights.kind}×${op.input.kind}${tail}${poolNote} on ${K.name} ternary kernels`);
+        } else if (direct && op.op === 'conv2d') {
+          steps.push(directStep(B, K, op, shapes[i], relu, pooled?.pool ?? null, reuse(last)));
+          label(`${names} (conv2d float, direct)`);
+          plan.push(`${indent}${names}: conv2d ${op.weights.kind}${op.weights.kind === 'float' ? '' : ' decoded to float'}×fp${tail}${poolNote}, direct (cin ${op.shape[3]}) on ${K.name} ternary kernels`);
+        } else if (onKernels && op.op === 'dense') {
+          steps.push(denseStep(B, K, op, relu, reuse(last)));
+          label(`${names} (dense float)`);
+          plan.push(`${indent}${names}: dense ${op.weights.kind}${op.weights.kind === 'float' ? '' : ' decoded to float'}×fp${tail} on ${K.name} ternary kernels`);
         } else {
           steps.push(floatStep(B, op, relu));
           label(`${names} (${op.op} float)`);
           plan.push(`${indent}${names}: ${op.op} ${op.weights.kind}${op.weights.kind === 'float' ? '' : ' decoded to float'}×${op.input.kind}${tail} on ${B.name}`);
         }
-        if (relu) i++;
+        i = last;
         break;
       }
       case 'affine':
@@ -467,7 +374,7 @@ function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (read
         const inner = chainShapes(op.body, shapes[i]);
         if (E.isLeft(inner)) throw new ConfigError('engine', inner.left);
         plan.push(`${indent}${op.name}: residual, shortcut ${op.pool === null ? 'identity' : `max-pool ${op.pool.join('×')}`}, body:`);
-        const body = compile(c, op.body, inner.right, plan, indent + '  ');
+        const body = compile(c, op.body, inner.right, plan, indent + '  ', [], false);
         const out = shapes[i + 1];
         const cout = out[out.length - 1];
         label(`${op.name} (residual)`);
@@ -478,6 +385,26 @@ function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (read
         });
         break;
       }
+      case 'maxPool':
+        if (mode === 'auto' && K.fast) {
+          // on the ternary kernels' native pool (a relu right after is applied in the same pass)
+          const relu = next?.op === 'relu';
+          const pool: Pool = { size: op.size, strides: op.strides, relu };
+          const out = outputs(B.dtype, reuse(i + (relu ? 1 : 0)));
+          steps.push((x) => {
+            const [n, h, w, ch] = x.shape;
+            const shape = pooledShape(n, h, w, ch, pool);
+            return { shape, data: K.maxPool(x.data, [n, h, w, ch], pool.size, pool.strides, relu, out(size(shape))) };
+          });
+          label(`${relu ? `${op.name} + ${next.name}` : op.name} (maxPool)`);
+          plan.push(`${indent}${op.name}${relu ? ` + ${next.name}` : ''}: maxPool${relu ? ' + relu' : ''} on ${K.name} ternary kernels`);
+          if (relu) i++;
+          break;
+        }
+        steps.push(simpleStep(B, op));
+        label(`${op.name} (${op.op})`);
+        plan.push(`${indent}${op.name}: ${op.op} on ${B.name}`);
+        break;
       default:
         steps.push(simpleStep(B, op));
         label(`${op.name} (${op.op})`);

@@ -20,11 +20,21 @@
  * Packing: 16 values at a time become a vector of codes (−1, 0, +1, or 0x7f for a value that is
  * not ternary) whose bitmasks are the nonzero and sign words.
  *
+ * The layer (`TernaryKernels.layer`) is driven from backends/ternary-wasm.ts through `quantPack`
+ * (activations after their pre ops, compared with float32 bounds and packed, 64 at a time),
+ * `im2col` / `im2colStream` (patch rows from packed pixels), `gemmPanelled` (the product against
+ * weight panels laid out once by `panelW`) and `epilogueF32` (per-channel scale and bias in
+ * float64, relu, rounded to float32); `maxPoolF32`, `convDirectF32` and `denseF32` are the float
+ * kernels around it. Every float32 operation is a plain (unfused) SIMD or scalar operation, so
+ * each result is the one the reference TypeScript computes with Math.fround after every step.
+ *
  * Memory belongs to the caller: every function takes byte pointers into linear memory (`gemm` an
- * output area of `gemmOutBytes` and a work area of `gemmWorkBytes` bytes). Nothing here allocates.
+ * output area of `gemmOutBytes` and a work area of `gemmWorkBytes` bytes). Nothing here allocates
+ * (TMP is one static 256-byte scratch).
  *
  * Law (laws/ternary-kernels.test.ts): `gemm` equals the plain integer dot product and `pack*`
- * equals the reference packing bit for bit.
+ * equals the reference packing bit for bit; the layer, the max-pool and the float kernels equal
+ * the reference implementation of src/infer/ternary-kernels.ts bit for bit.
  */
 
 /** Rows of A per panel and per micro-kernel tile. */
@@ -504,4 +514,565 @@ export function packF32(src: usize, rows: i32, k: i32, dst: usize): i32 {
 
 export function packF64(src: usize, rows: i32, k: i32, dst: usize): i32 {
   return packRows<f64>(src, rows, k, dst);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fused ternary layer (`TernaryKernels.layer` of src/infer/ternary-kernels.ts): activations
+// quantized and packed in one pass (`quantPack`), a patch matrix assembled from packed pixels
+// (`im2col`), the product against weight panels laid out once and kept (`panelW`,
+// `gemmPanelled`), and the per-channel scale, bias and relu (`epilogueF32`). Plus max pooling.
+
+/** Bytes of W panels for n rows of `groups` groups (n rounded up to a multiple of 8). */
+export function panelWBytes(n: i32, groups: i32): usize {
+  return <usize>((n + PW - 1) & -PW) * (<usize>groups << 4);
+}
+
+/** Lays out n packed rows at `w` as the W panels `gemmPanelled` reads (zero rows up to a multiple of 8). */
+export function panelW(w: usize, n: i32, groups: i32, dst: usize): void {
+  const rowB = <usize>groups << 4;
+  const wPanels = (n + PW - 1) / PW;
+  const wPanelB = <usize>PW * rowB;
+  for (let q = 0; q < wPanels; q++) {
+    const j = q * PW;
+    panel(w + <usize>j * rowB, groups, min(PW, n - j), PW, dst + <usize>q * wPanelB);
+  }
+}
+
+/** Bytes of work area `gemmPanelled` needs for m rows of A: the full A panels. */
+export function gemmPanelledWorkBytes(m: i32, groups: i32): usize {
+  return <usize>(m / PR * PR) * (<usize>groups << 4);
+}
+
+/**
+ * C = A·Wᵀ with W already in panels (`panelW`): `a` holds m packed rows, `c` receives m rows of
+ * nPad = 8·⌈n/8⌉ i32 (the padding columns are zero), `work` has `gemmPanelledWorkBytes` bytes.
+ */
+export function gemmPanelled(a: usize, wp: usize, c: usize, m: i32, n: i32, groups: i32, work: usize): void {
+  if (m <= 0 || n <= 0) return;
+  const wPanels = (n + PW - 1) / PW;
+  const ldc = <usize>(wPanels * PW) << 2;
+  if (groups <= 0) {
+    memory.fill(c, 0, <usize>m * ldc);
+    return;
+  }
+  const rowB = <usize>groups << 4;
+  const aPanels = m / PR;
+  const aPanelB = <usize>PR * rowB;
+  for (let q = 0; q < aPanels; q++) panel(a + <usize>q * aPanelB, groups, PR, PR, work + <usize>q * aPanelB);
+  tiles8x8(work, wp, c, aPanels, wPanels, groups, ldc);
+  const done = aPanels * PR;
+  rows1x32(a + <usize>done * rowB, wp, c + <usize>done * ldc, m - done, wPanels, groups, ldc);
+}
+
+// The quantizer of `quantPack`, set by `setQuantizer`: `qN` pre ops at `qOps` (12 bytes each:
+// i32 kind — 0 affine, 1 relu — then the byte pointers of the affine's f32 scale and shift,
+// padded with zeros to a multiple of 64 channels), then codes: v ≥ qPos ↦ +1, else v ≤ qNeg ↦ −1,
+// else 0; with qSign, v ≥ 0 ↦ +1, else −1 (NaN included).
+let qOps: usize = 0;
+let qN: i32 = 0;
+let qSign: bool = false;
+let qPos: f32 = 0;
+let qNeg: f32 = 0;
+
+export function setQuantizer(ops: usize, nOps: i32, sign: i32, pos: f32, neg: f32): void {
+  qOps = ops;
+  qN = nOps;
+  qSign = sign != 0;
+  qPos = pos;
+  qNeg = neg;
+}
+
+/** 64 values after the pre ops (`prepared`). */
+const TMP: usize = memory.data(256, 16);
+// nonzero and negative bits of the 64 codes of TMP (`codes64`)
+let gNz: u64 = 0;
+let gNeg: u64 = 0;
+
+/**
+ * TMP = the pre ops applied to the 64 f32 values at p, whose channels' scales and shifts start at
+ * byte offset `lane` of the affines' vectors: float32 roundings after each operation, as the
+ * backend's element-wise ops. One op at a time over all 64 values.
+ */
+@inline
+function prepared(p: usize, lane: usize): void {
+  for (let q: usize = 0; q < 256; q += 16) v128.store(TMP + q, v128.load(p + q));
+  for (let i = 0; i < qN; i++) {
+    const op = qOps + <usize>i * 12;
+    if (load<i32>(op) == 0) {
+      const sc = <usize>load<u32>(op, 4) + lane;
+      const sf = <usize>load<u32>(op, 8) + lane;
+      for (let q: usize = 0; q < 256; q += 16) v128.store(TMP + q, f32x4.add(f32x4.mul(v128.load(TMP + q), v128.load(sc + q)), v128.load(sf + q)));
+    } else {
+      // 0 < v ? v : 0, as the relu v > 0 ? v : 0
+      for (let q: usize = 0; q < 256; q += 16) v128.store(TMP + q, f32x4.pmax(f32x4.splat(0), v128.load(TMP + q)));
+    }
+  }
+}
+
+/** gNz, gNeg = the codes of the 64 values in TMP under the current quantizer. */
+@inline
+function codes64(): void {
+  const pos = f32x4.splat(qPos);
+  const neg = f32x4.splat(qNeg);
+  let nzBits: u64 = 0;
+  let negBits: u64 = 0;
+  for (let s = 0; s < 64; s += 16) {
+    const p = TMP + (<usize>s << 2);
+    const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+    const p0 = f32x4.ge(v0, pos), p1 = f32x4.ge(v1, pos), p2 = f32x4.ge(v2, pos), p3 = f32x4.ge(v3, pos);
+    let n0: v128, n1: v128, n2: v128, n3: v128;
+    if (qSign) {
+      n0 = v128.not(p0);
+      n1 = v128.not(p1);
+      n2 = v128.not(p2);
+      n3 = v128.not(p3);
+    } else {
+      n0 = v128.andnot(f32x4.le(v0, neg), p0);
+      n1 = v128.andnot(f32x4.le(v1, neg), p1);
+      n2 = v128.andnot(f32x4.le(v2, neg), p2);
+      n3 = v128.andnot(f32x4.le(v3, neg), p3);
+    }
+    nzBits |= <u64><u32>i8x16.bitmask(narrow4(v128.or(p0, n0), v128.or(p1, n1), v128.or(p2, n2), v128.or(p3, n3))) << <u64>s;
+    negBits |= <u64><u32>i8x16.bitmask(narrow4(n0, n1, n2, n3)) << <u64>s;
+  }
+  gNz = nzBits;
+  gNeg = negBits;
+}
+
+/**
+ * Quantizes `rows` rows of k f32 values at `x` (channel = index in the row) with the current
+ * quantizer and packs them at `dst`. When k divides 64 (k < 64), the values are taken as one
+ * stream, 64 at a time (64/k rows per step, the affines' vectors tiled to 64 lanes by the
+ * caller); otherwise row by row, a group at a time (the vectors padded with zeros to whole
+ * groups). With `stream` (and k dividing 64), the rows are packed as one stream of rows·k lanes
+ * instead, 64 to a group, as the rows of a k that is a multiple of 64 are anyway. The last step
+ * reads up to 63 values past the end (`packSlack()` bytes): those lanes are masked off.
+ */
+export function quantPack(x: usize, rows: i32, k: i32, dst: usize, stream: i32): void {
+  let d = dst;
+  if (k < 64 && 64 % k == 0 && stream != 0) {
+    // one packed stream of rows·k lanes, 64 to a group (what `im2colStream` reads)
+    const total = rows * k;
+    for (let c = 0; c < total; c += 64, d += 16) {
+      prepared(x + (<usize>c << 2), 0);
+      codes64();
+      const valid = validLanes(total, c);
+      store<u64>(d, gNz & valid);
+      store<u64>(d, gNeg & valid, 8);
+    }
+    return;
+  }
+  if (k < 64 && 64 % k == 0) {
+    const total = rows * k;
+    const mask: u64 = (<u64>1 << <u64>k) - 1;
+    for (let c = 0; c < total; c += 64) {
+      prepared(x + (<usize>c << 2), 0);
+      codes64();
+      const valid = validLanes(total, c);
+      const nz = gNz & valid;
+      const ng = gNeg & valid;
+      const cnt = min(64, total - c) / k;
+      for (let t = 0; t < cnt; t++, d += 16) {
+        const sh = <u64>(t * k);
+        store<u64>(d, (nz >> sh) & mask);
+        store<u64>(d, (ng >> sh) & mask, 8);
+      }
+    }
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    const row = x + ((<usize>r * <usize>k) << 2);
+    for (let j = 0; j < k; j += 64, d += 16) {
+      prepared(row + (<usize>j << 2), <usize>j << 2);
+      codes64();
+      const valid = validLanes(k, j);
+      store<u64>(d, gNz & valid);
+      store<u64>(d, gNeg & valid, 8);
+    }
+  }
+}
+
+/**
+ * Rows r0 … r0+count−1 of the patch matrix of a convolution, packed, at `dst` (each row K =
+ * kh·kw·cin lanes, channels innermost), from the packed pixels at `pix` (n·h·w rows of cin lanes):
+ * tap t's lanes are the pixel's bits moved to lane t·cin, 64 at a time (a shift and two ORs
+ * where they straddle a word); taps outside the image stay zero.
+ */
+export function im2col(pix: usize, h: i32, w: i32, cin: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, r0: i32, count: i32, dst: usize): void {
+  const pg = (cin + 63) >> 6;
+  const groups = (kh * kw * cin + 63) >> 6;
+  const rowB = <usize>groups << 4;
+  const plane = oh * ow;
+  let b = r0 / plane;
+  const rem = r0 - b * plane;
+  let oy = rem / ow;
+  let ox = rem - oy * ow;
+  memory.fill(dst, 0, <usize>count * rowB);
+  for (let r = 0; r < count; r++) {
+    const d = dst + <usize>r * rowB;
+    for (let ky = 0; ky < kh; ky++) {
+      const iy = oy * sh - ph + ky;
+      if (iy < 0 || iy >= h) continue;
+      for (let kx = 0; kx < kw; kx++) {
+        const ix = ox * sw - pw + kx;
+        if (ix < 0 || ix >= w) continue;
+        const src = pix + ((<usize>((b * h + iy) * w + ix) * <usize>pg) << 4);
+        let L = (ky * kw + kx) * cin;
+        for (let g = 0; g < pg; g++, L += 64) {
+          const nz = load<u64>(src + (<usize>g << 4));
+          const sg = load<u64>(src + (<usize>g << 4), 8);
+          const wd = d + (<usize>(L >> 6) << 4);
+          const s = <u64>(L & 63);
+          store<u64>(wd, load<u64>(wd) | (nz << s));
+          store<u64>(wd, load<u64>(wd, 8) | (sg << s), 8);
+          if (s != 0 && <i32>s + min(64, cin - g * 64) > 64) {
+            store<u64>(wd, load<u64>(wd, 16) | (nz >> (64 - s)), 16);
+            store<u64>(wd, load<u64>(wd, 24) | (sg >> (64 - s)), 24);
+          }
+        }
+      }
+    }
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        b++;
+      }
+    }
+  }
+}
+
+/**
+ * `im2col` from the packed pixels as one stream (pixel p's channel c at lane p·cin + c, as
+ * `quantPack` writes with `stream`): the taps of one kernel row inside the image are consecutive
+ * pixels, so they are consecutive lanes of the stream, moved up to 64 at a time; each patch row is
+ * written front to back, a group at a time, from lanes gathered in locals (no clearing, no
+ * read-modify-write). The stream is read up to one group past its end.
+ */
+export function im2colStream(pix: usize, h: i32, w: i32, cin: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, r0: i32, count: i32, dst: usize): void {
+  const span = kw * cin;
+  const groups = (kh * span + 63) >> 6;
+  const rowB = <usize>groups << 4;
+  const plane = oh * ow;
+  let b = r0 / plane;
+  const rem = r0 - b * plane;
+  let oy = rem / ow;
+  let ox = rem - oy * ow;
+  for (let r = 0; r < count; r++) {
+    let at = dst + <usize>r * rowB;
+    let accN: u64 = 0;
+    let accS: u64 = 0;
+    let fill = 0;
+    const ix0 = ox * sw - pw;
+    const kx0 = min(kw, max(0, -ix0));
+    const kx1 = max(kx0, min(kw, w - ix0));
+    for (let ky = 0; ky < kh; ky++) {
+      const iy = oy * sh - ph + ky;
+      const inside = iy >= 0 && iy < h;
+      // lanes [0, z0) and [z1, span) of this kernel row are zero, [z0, z1) come from the stream at src
+      const z0 = inside ? kx0 * cin : span;
+      const z1 = inside ? kx1 * cin : span;
+      const src = ((b * h + iy) * w + ix0 + kx0) * cin - z0;
+      for (let t = 0; t < span; ) {
+        let len: i32;
+        let bn: u64 = 0;
+        let bs: u64 = 0;
+        if (t < z0) len = min(64, z0 - t);
+        else if (t < z1) {
+          len = min(64, z1 - t);
+          const pos = src + t;
+          const p = pix + (<usize>(pos >> 6) << 4);
+          const s = <u64>(pos & 63);
+          bn = load<u64>(p) >> s;
+          bs = load<u64>(p, 8) >> s;
+          if (s != 0 && <i32>s + len > 64) {
+            bn |= load<u64>(p, 16) << (64 - s);
+            bs |= load<u64>(p, 24) << (64 - s);
+          }
+          const mask: u64 = len >= 64 ? <u64>-1 : (<u64>1 << <u64>len) - 1;
+          bn &= mask;
+          bs &= mask;
+        } else len = min(64, span - t);
+        t += len;
+        // append len lanes; store each group as it fills
+        if (fill == 0) {
+          accN = bn;
+          accS = bs;
+        } else {
+          accN |= bn << <u64>fill;
+          accS |= bs << <u64>fill;
+        }
+        if (fill + len >= 64) {
+          store<u64>(at, accN);
+          store<u64>(at, accS, 8);
+          at += 16;
+          accN = fill == 0 ? 0 : bn >> <u64>(64 - fill);
+          accS = fill == 0 ? 0 : bs >> <u64>(64 - fill);
+          fill += len - 64;
+        } else fill += len;
+      }
+    }
+    if (fill > 0) {
+      store<u64>(at, accN);
+      store<u64>(at, accS, 8);
+    }
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        b++;
+      }
+    }
+  }
+}
+
+/**
+ * y[i, j] = f32(relu?(c[i, j]·a[j] + c2[i, j]·b[j] + bias[j])) for i < m, j < n, evaluated in
+ * float64 (the c2 term only when `c2` ≠ 0): c and c2 rows `ldc` i32 apart, a, b, bias f64 per
+ * channel, y rows n f32 apart. The relu is 0 < v ? v : 0 (so −0 and NaN give +0).
+ */
+export function epilogueF32(c: usize, c2: usize, m: i32, n: i32, ldc: i32, a: usize, b: usize, bias: usize, relu: i32, y: usize): void {
+  const zero = f64x2.splat(0);
+  const two = c2 != 0;
+  const rl = relu != 0;
+  for (let i = 0; i < m; i++) {
+    const cr = c + ((<usize>i * <usize>ldc) << 2);
+    const cr2 = c2 + ((<usize>i * <usize>ldc) << 2);
+    const yr = y + ((<usize>i * <usize>n) << 2);
+    let j = 0;
+    for (; j + 2 <= n; j += 2) {
+      const jj = <usize>j;
+      let v = f64x2.mul(f64x2.convert_low_i32x4_s(v128.load64_zero(cr + (jj << 2))), v128.load(a + (jj << 3)));
+      if (two) v = f64x2.add(v, f64x2.mul(f64x2.convert_low_i32x4_s(v128.load64_zero(cr2 + (jj << 2))), v128.load(b + (jj << 3))));
+      v = f64x2.add(v, v128.load(bias + (jj << 3)));
+      if (rl) v = f64x2.pmax(zero, v);
+      v128.store64_lane(yr + (jj << 2), f32x4.demote_f64x2_zero(v), 0);
+    }
+    for (; j < n; j++) {
+      const jj = <usize>j;
+      let v = <f64>load<i32>(cr + (jj << 2)) * load<f64>(a + (jj << 3));
+      if (two) v += <f64>load<i32>(cr2 + (jj << 2)) * load<f64>(b + (jj << 3));
+      v += load<f64>(bias + (jj << 3));
+      if (rl && !(v > 0)) v = 0;
+      store<f32>(yr + (jj << 2), <f32>v);
+    }
+  }
+}
+
+/**
+ * Max pooling of NHWC f32 `x` [n, h, w, c] into `y` [n, oh, ow, c] (no padding): each window's
+ * first maximum in (ky, kx) order (a later value replaces it only when greater), then, with
+ * `relu`, 0 < v ? v : 0.
+ */
+export function maxPoolF32(x: usize, n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, oh: i32, ow: i32, relu: i32, y: usize): void {
+  const cb = <usize>c << 2;
+  const zero = f32x4.splat(0);
+  let out = y;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++, out += cb) {
+        const corner = x + <usize>((b * h + oy * sh) * w + ox * sw) * cb;
+        memory.copy(out, corner, cb);
+        for (let ky = 0; ky < kh; ky++) {
+          for (let kx = 0; kx < kw; kx++) {
+            if (ky == 0 && kx == 0) continue;
+            const p = corner + <usize>(ky * w + kx) * cb;
+            let q: usize = 0;
+            for (; q + 16 <= cb; q += 16) {
+              const best = v128.load(out + q);
+              const v = v128.load(p + q);
+              v128.store(out + q, v128.bitselect(v, best, f32x4.gt(v, best)));
+            }
+            for (; q < cb; q += 4) {
+              const v = load<f32>(p + q);
+              if (v > load<f32>(out + q)) store<f32>(out + q, v);
+            }
+          }
+        }
+        if (relu != 0) {
+          let q: usize = 0;
+          for (; q + 16 <= cb; q += 16) v128.store(out + q, f32x4.pmax(zero, v128.load(out + q)));
+          for (; q < cb; q += 4) {
+            const v = load<f32>(out + q);
+            store<f32>(out + q, v > 0 ? v : 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Stores the first `left` lanes of v at p (all four when left ≥ 4, none when left ≤ 0). */
+@inline
+function putLanes(p: usize, v: v128, left: i32): void {
+  if (left >= 4) v128.store(p, v);
+  else {
+    if (left > 0) store<f32>(p, f32x4.extract_lane(v, 0));
+    if (left > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+    if (left > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+  }
+}
+
+/** bias, then relu (0 < v ? v : 0), on one vector of sums. */
+@inline
+function finishF32(acc: v128, bias: v128, relu: bool): v128 {
+  const v = f32x4.add(acc, bias);
+  return relu ? f32x4.pmax(f32x4.splat(0), v) : v;
+}
+
+/**
+ * A float32 convolution computed directly (no patch matrix), for inputs with few channels: x
+ * NHWC [n, h, w, cin], weights HWIO [kh, kw, cin, opad] (opad = o rounded up to 4, zero
+ * padded), bias [opad]; y [n, oh, ow, o]. Each output is, in float32 with a rounding after every
+ * operation, acc = 0; acc += x·w over the taps inside the image in (ky, kx, ci) order; then
+ * acc + bias, then with `relu` 0 < v ? v : 0. Sixteen output channels at a time in four
+ * accumulators, then four; two horizontal neighbours at a time where every tap of both is inside
+ * the image in x (each weight vector then serves both).
+ */
+export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, wt: usize, o: i32, opad: i32, bias: usize, relu: i32, y: usize): void {
+  const tapB = <usize>opad << 2;
+  const rl = relu != 0;
+  const zero = f32x4.splat(0);
+  let out = y;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      const iy0 = oy * sh - ph;
+      const ky0 = max(0, -iy0);
+      const ky1 = min(kh, h - iy0);
+      for (let ox = 0; ox < ow; ox++, out += <usize>o << 2) {
+        const ix0 = ox * sw - pw;
+        const kx0 = max(0, -ix0);
+        const kx1 = min(kw, w - ix0);
+        if (ox + 1 < ow && kx0 == 0 && kx1 == kw && ix0 + sw + kw <= w && opad >= 16) {
+          // two neighbours with every tap inside in x: each weight vector loaded once for both
+          const out2 = out + (<usize>o << 2);
+          const xStep = <usize>(sw * cin) << 2;
+          let j = 0;
+          for (; j + 16 <= opad; j += 16) {
+            let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+            let b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+            for (let ky = ky0; ky < ky1; ky++) {
+              for (let kx = 0; kx < kw; kx++) {
+                const xp = x + ((<usize>(((b * h + iy0 + ky) * w + ix0 + kx) * cin)) << 2);
+                let wp = wt + <usize>((ky * kw + kx) * cin) * tapB + (<usize>j << 2);
+                for (let ci = 0; ci < cin; ci++, wp += tapB) {
+                  const xa = f32x4.splat(load<f32>(xp + (<usize>ci << 2)));
+                  const xb = f32x4.splat(load<f32>(xp + xStep + (<usize>ci << 2)));
+                  const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
+                  a0 = f32x4.add(a0, f32x4.mul(xa, w0));
+                  a1 = f32x4.add(a1, f32x4.mul(xa, w1));
+                  a2 = f32x4.add(a2, f32x4.mul(xa, w2));
+                  a3 = f32x4.add(a3, f32x4.mul(xa, w3));
+                  b0 = f32x4.add(b0, f32x4.mul(xb, w0));
+                  b1 = f32x4.add(b1, f32x4.mul(xb, w1));
+                  b2 = f32x4.add(b2, f32x4.mul(xb, w2));
+                  b3 = f32x4.add(b3, f32x4.mul(xb, w3));
+                }
+              }
+            }
+            const bp = bias + (<usize>j << 2);
+            const bb0 = v128.load(bp), bb1 = v128.load(bp, 16), bb2 = v128.load(bp, 32), bb3 = v128.load(bp, 48);
+            const pa = out + (<usize>j << 2);
+            const pb = out2 + (<usize>j << 2);
+            putLanes(pa, finishF32(a0, bb0, rl), o - j);
+            putLanes(pa + 16, finishF32(a1, bb1, rl), o - j - 4);
+            putLanes(pa + 32, finishF32(a2, bb2, rl), o - j - 8);
+            putLanes(pa + 48, finishF32(a3, bb3, rl), o - j - 12);
+            putLanes(pb, finishF32(b0, bb0, rl), o - j);
+            putLanes(pb + 16, finishF32(b1, bb1, rl), o - j - 4);
+            putLanes(pb + 32, finishF32(b2, bb2, rl), o - j - 8);
+            putLanes(pb + 48, finishF32(b3, bb3, rl), o - j - 12);
+          }
+          for (; j < opad; j += 4) {
+            let a0 = zero, b0 = zero;
+            for (let ky = ky0; ky < ky1; ky++) {
+              for (let kx = 0; kx < kw; kx++) {
+                const xp = x + ((<usize>(((b * h + iy0 + ky) * w + ix0 + kx) * cin)) << 2);
+                let wp = wt + <usize>((ky * kw + kx) * cin) * tapB + (<usize>j << 2);
+                for (let ci = 0; ci < cin; ci++, wp += tapB) {
+                  const w0 = v128.load(wp);
+                  a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(xp + (<usize>ci << 2))), w0));
+                  b0 = f32x4.add(b0, f32x4.mul(f32x4.splat(load<f32>(xp + xStep + (<usize>ci << 2))), w0));
+                }
+              }
+            }
+            const bb = v128.load(bias + (<usize>j << 2));
+            putLanes(out + (<usize>j << 2), finishF32(a0, bb, rl), o - j);
+            putLanes(out2 + (<usize>j << 2), finishF32(b0, bb, rl), o - j);
+          }
+          ox++;
+          out = out2;
+          continue;
+        }
+        let j = 0;
+        for (; j + 16 <= opad; j += 16) {
+          let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+          for (let ky = ky0; ky < ky1; ky++) {
+            for (let kx = kx0; kx < kx1; kx++) {
+              const xp = x + ((<usize>(((b * h + iy0 + ky) * w + ix0 + kx) * cin)) << 2);
+              let wp = wt + <usize>((ky * kw + kx) * cin) * tapB + (<usize>j << 2);
+              for (let ci = 0; ci < cin; ci++, wp += tapB) {
+                const xs = f32x4.splat(load<f32>(xp + (<usize>ci << 2)));
+                a0 = f32x4.add(a0, f32x4.mul(xs, v128.load(wp)));
+                a1 = f32x4.add(a1, f32x4.mul(xs, v128.load(wp, 16)));
+                a2 = f32x4.add(a2, f32x4.mul(xs, v128.load(wp, 32)));
+                a3 = f32x4.add(a3, f32x4.mul(xs, v128.load(wp, 48)));
+              }
+            }
+          }
+          const bp = bias + (<usize>j << 2);
+          const p = out + (<usize>j << 2);
+          putLanes(p, finishF32(a0, v128.load(bp), rl), o - j);
+          putLanes(p + 16, finishF32(a1, v128.load(bp, 16), rl), o - j - 4);
+          putLanes(p + 32, finishF32(a2, v128.load(bp, 32), rl), o - j - 8);
+          putLanes(p + 48, finishF32(a3, v128.load(bp, 48), rl), o - j - 12);
+        }
+        for (; j < opad; j += 4) {
+          let a0 = zero;
+          for (let ky = ky0; ky < ky1; ky++) {
+            for (let kx = kx0; kx < kx1; kx++) {
+              const xp = x + ((<usize>(((b * h + iy0 + ky) * w + ix0 + kx) * cin)) << 2);
+              let wp = wt + <usize>((ky * kw + kx) * cin) * tapB + (<usize>j << 2);
+              for (let ci = 0; ci < cin; ci++, wp += tapB) a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(xp + (<usize>ci << 2))), v128.load(wp)));
+            }
+          }
+          putLanes(out + (<usize>j << 2), finishF32(a0, v128.load(bias + (<usize>j << 2)), rl), o - j);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * A float32 dense layer: y[i, j] = relu?(Σ_k x[i, k]·w[j, k] + bias[j]) for m rows of k inputs
+ * at `x` and o rows of k weights at `w` (bias [o], y [m, o]). In float32 with a rounding after
+ * every operation: lane l of four partial sums takes the k ≡ l (mod 4) terms in order, the sum is
+ * (s0 + s2) + (s1 + s3), then + bias, then with `relu` 0 < v ? v : 0. Rows of x and w may be read
+ * up to 3 values past their ends (those products are not added).
+ */
+export function denseF32(x: usize, w: usize, bias: usize, m: i32, k: i32, o: i32, relu: i32, y: usize): void {
+  const k4 = k & ~3;
+  const rowB = <usize>k << 2;
+  for (let i = 0; i < m; i++) {
+    const xr = x + <usize>i * rowB;
+    const yr = y + ((<usize>i * <usize>o) << 2);
+    for (let j = 0; j < o; j++) {
+      const wr = w + <usize>j * rowB;
+      let s = f32x4.splat(0);
+      let q: usize = 0;
+      const end = <usize>k4 << 2;
+      for (; q < end; q += 16) s = f32x4.add(s, f32x4.mul(v128.load(xr + q), v128.load(wr + q)));
+      if (k4 < k) {
+        // the last k mod 4 products, in lanes 0 … k mod 4 − 1
+        const lanes = k - k4;
+        const keep = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(lanes));
+        s = f32x4.add(s, v128.and(f32x4.mul(v128.load(xr + q), v128.load(wr + q)), keep));
+      }
+      const h = f32x4.add(s, v128.shuffle<f32>(s, s, 2, 3, 0, 1));
+      let v: f32 = f32x4.extract_lane(h, 0) + f32x4.extract_lane(h, 1);
+      v += load<f32>(bias + (<usize>j << 2));
+      if (relu != 0 && !(v > 0)) v = 0;
+      store<f32>(yr + (<usize>j << 2), v);
+    }
+  }
 }
