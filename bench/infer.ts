@@ -21,8 +21,8 @@
  * Parameters are random (He init) with batch-norm statistics calibrated on one random batch, so
  * the ternary activations have realistic sparsity; timings do not depend on the values otherwise.
  * Every contender is timed from a JS Float32Array batch to JS logits (copies included),
- * single-threaded, round-robin (each contender once per round, in turn) with medians of wall
- * time and of process CPU time (the machine may be shared: CPU time is less disturbed by
+ * single-threaded, round-robin (each contender once per round, in turn; at batch 1 a round times
+ * 40 inferences back to back and divides) with medians of wall time and of process CPU time (the machine may be shared: CPU time is less disturbed by
  * neighbours).
  */
 import type { Tensor as TfTensor, Tensor4D } from '@tensorflow/tfjs-core';
@@ -289,7 +289,12 @@ interface Contender {
   readonly run: () => void | Promise<void>;
 }
 
-async function timeAll(contenders: readonly Contender[], rounds: number, warmup: number): Promise<Map<string, { wall: number; cpu: number }>> {
+/**
+ * Median wall and CPU ms per run of each contender: `rounds` round-robin rounds, each timing
+ * `inner` back-to-back runs of a contender (so a sub-millisecond batch-1 run is not measured
+ * against the timer's and cpuUsage's resolution), after `warmup` runs of each.
+ */
+async function timeAll(contenders: readonly Contender[], rounds: number, warmup: number, inner = 1): Promise<Map<string, { wall: number; cpu: number }>> {
   for (const c of contenders) for (let i = 0; i < warmup; i++) await c.run();
   const wall = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   const cpu = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
@@ -297,10 +302,10 @@ async function timeAll(contenders: readonly Contender[], rounds: number, warmup:
     for (const c of contenders) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      await c.run();
-      wall.get(c.name)!.push(performance.now() - t0);
+      for (let i = 0; i < inner; i++) await c.run();
+      wall.get(c.name)!.push((performance.now() - t0) / inner);
       const dc = process.cpuUsage(c0);
-      cpu.get(c.name)!.push((dc.user + dc.system) / 1000);
+      cpu.get(c.name)!.push((dc.user + dc.system) / 1000 / inner);
     }
   }
   return new Map(contenders.map((c) => [c.name, { wall: median(wall.get(c.name)!), cpu: median(cpu.get(c.name)!) }]));
@@ -356,7 +361,8 @@ for (const { label, spec } of nets) {
       ...(session ? [{ name: 'onnxruntime-node (CPU, 1 thread), float weights', run: async () => void (await ortRun(xd, batch)) }] : []),
     ];
     const quick = process.env.STTN_BENCH_QUICK === '1'; // a smoke run: checks the contenders, times nothing worth reporting
-    const times = await timeAll(contenders, quick ? 1 : batch === 1 ? 25 : 9, quick ? 0 : 3);
+    // batch 1: 15 rounds of 40 back-to-back inferences each; batch 64: 9 rounds of one
+    const times = await timeAll(contenders, quick ? 1 : batch === 1 ? 15 : 9, quick ? 0 : batch === 1 ? 20 : 3, quick ? 1 : batch === 1 ? 40 : 1);
     for (const c of contenders) {
       const { wall, cpu } = times.get(c.name)!;
       speedRows.push([label, c.name, String(batch), fmt(wall, 2), fmt(cpu, 2), batch === 1 ? '' : fmt((1000 * batch) / wall, 0)]);
