@@ -61,6 +61,7 @@ interface Exports {
   quantPack(x: number, rows: number, k: number, dst: number, stream: number): void;
   im2colStream(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
   im2col(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
+  im2colTaps(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
   epilogueF32(c: number, c2: number, m: number, n: number, ldc: number, a: number, b: number, bias: number, relu: number, y: number): void;
   convDirectF32(x: number, n: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, wt: number, o: number, opad: number, bias: number, relu: number, y: number): void;
   denseF32(x: number, w: number, bias: number, m: number, k: number, o: number, relu: number, y: number): void;
@@ -322,6 +323,8 @@ function makeKernels(wasm: Exports): TernaryKernels {
     const identity = geo === null || (geo.kh === 1 && geo.kw === 1 && geo.sh === 1 && geo.sw === 1 && geo.ph === 0 && geo.pw === 0);
     // pixels packed as one stream when cin divides 64 or is a multiple of it: kernel rows are then moved a run at a time
     const stream = !identity && geo !== null && (geo.cin % 64 === 0 || 64 % geo.cin === 0);
+    // taps aligned in the stream and in the patch row (cin 16, 32 or a multiple of 64): one move per tap
+    const unfold = stream && (geo!.cin === 16 || geo!.cin === 32 || geo!.cin % 64 === 0) ? wasm.im2colTaps : stream ? wasm.im2colStream : wasm.im2col;
     const perRow = rowB + nPad * 4 * (spec.b === null ? 1 : 2);
     const chunk = Math.max(8, Math.floor(LAYER_CHUNK_BYTES / perRow / 8) * 8);
 
@@ -353,7 +356,7 @@ function makeKernels(wasm: Exports): TernaryKernels {
           let a = pix + r0 * rowB;
           if (!identity) {
             const q = geo!;
-            (stream ? wasm.im2colStream : wasm.im2col)(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+            unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
             a = pA;
           }
           wasm.gemmPanelled(a, wp, pc, count, o, groups, work);

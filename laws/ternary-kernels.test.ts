@@ -415,6 +415,35 @@ law(
 );
 
 law(
+  'wasm: floatConv equals the reference bit for bit on first-layer shapes (1–3 channels, 3×3, 16–48 outputs: the written-out path)',
+  [
+    fc.record({
+      n: fc.integer({ min: 1, max: 2 }),
+      h: fc.integer({ min: 3, max: 9 }),
+      w: fc.integer({ min: 3, max: 9 }),
+      cin: fc.integer({ min: 1, max: 3 }),
+      o: fc.constantFrom(16, 32, 48),
+      s: fc.integer({ min: 1, max: 2 }),
+      p: fc.integer({ min: 0, max: 1 }),
+      relu: fc.boolean(),
+      pool: fc.boolean(),
+      seed: seedArb,
+    }),
+  ],
+  ({ n, h, w, cin, o, s, p, relu, pool, seed }) => {
+    const r = rng(seed);
+    const f = (len: number, sc: number) => Float32Array.from({ length: len }, () => (uniform(r) < 0.1 ? 0 : sc * (2 * uniform(r) - 1)));
+    const oh = outSize(h, 3, s, p);
+    const ow = outSize(w, 3, s, p);
+    const pl: Pool | null = pool ? { size: [2, 2], strides: [2, 2], relu: false } : null;
+    const spec = { weights: f(o * 9 * cin, 1), o, conv: { h, w, cin, kh: 3, kw: 3, sh: s, sw: s, ph: p, pw: p }, bias: f(o, 0.5), relu, pool: fitting(pl, oh, ow) };
+    const x = f(n * h * w * cin, 2);
+    return sameBits(wasm.floatConv(spec).run(x, n), referenceTernaryKernels.floatConv(spec).run(x, n));
+  },
+  { numRuns: 100 },
+);
+
+law(
   'wasm: floatDense (float32 dense on resident weights, bias, optional relu) equals the reference bit for bit',
   [fc.record({ n: fc.integer({ min: 1, max: 5 }), k: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 300 })), o: fc.integer({ min: 1, max: 12 }), relu: fc.boolean(), seed: seedArb })],
   ({ n, k, o, relu, seed }) => {

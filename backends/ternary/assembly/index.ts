@@ -22,7 +22,7 @@
  *
  * The layer (`TernaryKernels.layer`) is driven from backends/ternary-wasm.ts through `quantPack`
  * (activations after their pre ops, compared with float32 bounds and packed, 64 at a time),
- * `im2col` / `im2colStream` (patch rows from packed pixels), `gemmPanelled` (the product against
+ * `im2col` / `im2colStream` / `im2colTaps` (patch rows from packed pixels), `gemmPanelled` (the product against
  * weight panels laid out once by `panelW`) and `epilogueF32` (per-channel scale and bias in
  * float64, relu, rounded to float32); `maxPoolF32`, `convDirectF32` and `denseF32` are the float
  * kernels around it. Every float32 operation is a plain (unfused) SIMD or scalar operation, so
@@ -827,6 +827,59 @@ export function im2colStream(pix: usize, h: i32, w: i32, cin: i32, kh: i32, kw: 
 }
 
 /**
+ * `im2colStream` for the channel counts whose runs are aligned: cin = 16 or 32 (a tap is one u16
+ * or u32 of each bitplane, in the stream as in the patch row, since both start at multiples of
+ * cin lanes) or a multiple of 64 (a tap is cin/64 whole groups). Each tap inside the image is one
+ * load and one store per bitplane (a copy of whole groups for cin ≥ 64); the rows are cleared
+ * first, so the taps outside the image and the padding lanes are zero. Same result as
+ * `im2colStream`, bit for bit.
+ */
+export function im2colTaps(pix: usize, h: i32, w: i32, cin: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, r0: i32, count: i32, dst: usize): void {
+  const groups = (kh * kw * cin + 63) >> 6;
+  const rowB = <usize>groups << 4;
+  const tapB = <usize>(cin >> 6) << 4; // bytes of a tap of whole groups (cin ≥ 64)
+  const plane = oh * ow;
+  let b = r0 / plane;
+  const rem = r0 - b * plane;
+  let oy = rem / ow;
+  let ox = rem - oy * ow;
+  memory.fill(dst, 0, <usize>count * rowB);
+  for (let r = 0; r < count; r++) {
+    const d = dst + <usize>r * rowB;
+    for (let ky = 0; ky < kh; ky++) {
+      const iy = oy * sh - ph + ky;
+      if (iy < 0 || iy >= h) continue;
+      for (let kx = 0; kx < kw; kx++) {
+        const ix = ox * sw - pw + kx;
+        if (ix < 0 || ix >= w) continue;
+        const p = <usize>((b * h + iy) * w + ix); // pixel
+        const t = <usize>(ky * kw + kx); // tap
+        if (cin == 32) {
+          const src = pix + ((p >> 1) << 4) + ((p & 1) << 2);
+          const at = d + ((t >> 1) << 4) + ((t & 1) << 2);
+          store<u32>(at, load<u32>(src));
+          store<u32>(at, load<u32>(src, 8), 8);
+        } else if (cin == 16) {
+          const src = pix + ((p >> 2) << 4) + ((p & 3) << 1);
+          const at = d + ((t >> 2) << 4) + ((t & 3) << 1);
+          store<u16>(at, load<u16>(src));
+          store<u16>(at, load<u16>(src, 8), 8);
+        } else {
+          memory.copy(d + t * tapB, pix + p * tapB, tapB);
+        }
+      }
+    }
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        b++;
+      }
+    }
+  }
+}
+
+/**
  * y[i, j] = f32(relu?(c[i, j]·a[j] + c2[i, j]·b[j] + bias[j])) for i < m, j < n, evaluated in
  * float64 (the c2 term only when `c2` ≠ 0): c and c2 rows `ldc` i32 apart, a, b, bias f64 per
  * channel, y rows n f32 apart. The relu is 0 < v ? v : 0 (so −0 and NaN give +0).
@@ -927,7 +980,8 @@ function finishF32(acc: v128, bias: v128, relu: bool): v128 {
  * operation, acc = 0; acc += x·w over the taps inside the image in (ky, kx, ci) order; then
  * acc + bias, then with `relu` 0 < v ? v : 0. Sixteen output channels at a time in four
  * accumulators, then four; two horizontal neighbours at a time where every tap of both is inside
- * the image in x (each weight vector then serves both).
+ * the image in x (each weight vector then serves both), with the three taps of a kernel row
+ * written out for one input channel and kw = 3 (an image network's first layer).
  */
 export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, wt: usize, o: i32, opad: i32, bias: usize, relu: i32, y: usize): void {
   const tapB = <usize>opad << 2;
@@ -943,6 +997,78 @@ export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i3
         const ix0 = ox * sw - pw;
         const kx0 = max(0, -ix0);
         const kx1 = min(kw, w - ix0);
+        if (cin == 1 && kw == 3 && ox + 1 < ow && kx0 == 0 && kx1 == 3 && ix0 + sw + 3 <= w && (opad & 15) == 0) {
+          // one input channel, three taps per kernel row, two neighbours: the taps of a kernel row
+          // written out (same operations in the same order as the general branch below)
+          const out2 = out + (<usize>o << 2);
+          const xStep = <usize>sw << 2;
+          const rowB = <usize>w << 2;
+          for (let j = 0; j < opad; j += 16) {
+            let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+            let b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+            let xr = x + (<usize>((b * h + iy0 + ky0) * w + ix0) << 2);
+            let wp = wt + <usize>(ky0 * 3) * tapB + (<usize>j << 2);
+            for (let ky = ky0; ky < ky1; ky++, xr += rowB, wp += 3 * tapB) {
+              {
+                const xa = f32x4.splat(load<f32>(xr, 0));
+                const xb = f32x4.splat(load<f32>(xr + xStep, 0));
+                const wk = wp + 0 * tapB;
+                const w0 = v128.load(wk), w1 = v128.load(wk, 16), w2 = v128.load(wk, 32), w3 = v128.load(wk, 48);
+                a0 = f32x4.add(a0, f32x4.mul(xa, w0));
+                a1 = f32x4.add(a1, f32x4.mul(xa, w1));
+                a2 = f32x4.add(a2, f32x4.mul(xa, w2));
+                a3 = f32x4.add(a3, f32x4.mul(xa, w3));
+                b0 = f32x4.add(b0, f32x4.mul(xb, w0));
+                b1 = f32x4.add(b1, f32x4.mul(xb, w1));
+                b2 = f32x4.add(b2, f32x4.mul(xb, w2));
+                b3 = f32x4.add(b3, f32x4.mul(xb, w3));
+              }
+              {
+                const xa = f32x4.splat(load<f32>(xr, 4));
+                const xb = f32x4.splat(load<f32>(xr + xStep, 4));
+                const wk = wp + 1 * tapB;
+                const w0 = v128.load(wk), w1 = v128.load(wk, 16), w2 = v128.load(wk, 32), w3 = v128.load(wk, 48);
+                a0 = f32x4.add(a0, f32x4.mul(xa, w0));
+                a1 = f32x4.add(a1, f32x4.mul(xa, w1));
+                a2 = f32x4.add(a2, f32x4.mul(xa, w2));
+                a3 = f32x4.add(a3, f32x4.mul(xa, w3));
+                b0 = f32x4.add(b0, f32x4.mul(xb, w0));
+                b1 = f32x4.add(b1, f32x4.mul(xb, w1));
+                b2 = f32x4.add(b2, f32x4.mul(xb, w2));
+                b3 = f32x4.add(b3, f32x4.mul(xb, w3));
+              }
+              {
+                const xa = f32x4.splat(load<f32>(xr, 8));
+                const xb = f32x4.splat(load<f32>(xr + xStep, 8));
+                const wk = wp + 2 * tapB;
+                const w0 = v128.load(wk), w1 = v128.load(wk, 16), w2 = v128.load(wk, 32), w3 = v128.load(wk, 48);
+                a0 = f32x4.add(a0, f32x4.mul(xa, w0));
+                a1 = f32x4.add(a1, f32x4.mul(xa, w1));
+                a2 = f32x4.add(a2, f32x4.mul(xa, w2));
+                a3 = f32x4.add(a3, f32x4.mul(xa, w3));
+                b0 = f32x4.add(b0, f32x4.mul(xb, w0));
+                b1 = f32x4.add(b1, f32x4.mul(xb, w1));
+                b2 = f32x4.add(b2, f32x4.mul(xb, w2));
+                b3 = f32x4.add(b3, f32x4.mul(xb, w3));
+              }
+            }
+            const bp = bias + (<usize>j << 2);
+            const bb0 = v128.load(bp), bb1 = v128.load(bp, 16), bb2 = v128.load(bp, 32), bb3 = v128.load(bp, 48);
+            const pa = out + (<usize>j << 2);
+            const pb = out2 + (<usize>j << 2);
+            putLanes(pa, finishF32(a0, bb0, rl), o - j);
+            putLanes(pa + 16, finishF32(a1, bb1, rl), o - j - 4);
+            putLanes(pa + 32, finishF32(a2, bb2, rl), o - j - 8);
+            putLanes(pa + 48, finishF32(a3, bb3, rl), o - j - 12);
+            putLanes(pb, finishF32(b0, bb0, rl), o - j);
+            putLanes(pb + 16, finishF32(b1, bb1, rl), o - j - 4);
+            putLanes(pb + 32, finishF32(b2, bb2, rl), o - j - 8);
+            putLanes(pb + 48, finishF32(b3, bb3, rl), o - j - 12);
+          }
+          ox++;
+          out = out2;
+          continue;
+        }
         if (ox + 1 < ow && kx0 == 0 && kx1 == kw && ix0 + sw + kw <= w && opad >= 16) {
           // two neighbours with every tap inside in x: each weight vector loaded once for both
           const out2 = out + (<usize>o << 2);
