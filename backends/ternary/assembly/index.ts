@@ -921,6 +921,30 @@ export function maxPoolF32(x: usize, n: i32, h: i32, w: i32, c: i32, kh: i32, kw
   const cb = <usize>c << 2;
   const zero = f32x4.splat(0);
   let out = y;
+  if (kh == 2 && kw == 2 && (c & 3) == 0) {
+    // 2×2 windows over whole vectors of channels: the four taps in (ky, kx) order, in registers
+    const rowB = <usize>w * cb;
+    for (let b = 0; b < n; b++) {
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          const p0 = x + <usize>((b * h + oy * sh) * w + ox * sw) * cb;
+          const p1 = p0 + rowB;
+          const end = out + cb;
+          for (let q: usize = 0; out < end; q += 16, out += 16) {
+            let best = v128.load(p0 + q);
+            let v = v128.load(p0 + q + cb);
+            best = v128.bitselect(v, best, f32x4.gt(v, best));
+            v = v128.load(p1 + q);
+            best = v128.bitselect(v, best, f32x4.gt(v, best));
+            v = v128.load(p1 + q + cb);
+            best = v128.bitselect(v, best, f32x4.gt(v, best));
+            v128.store(out, relu != 0 ? f32x4.pmax(zero, best) : best);
+          }
+        }
+      }
+    }
+    return;
+  }
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++, out += cb) {
