@@ -294,7 +294,7 @@ interface Contender {
  * `inner` back-to-back runs of a contender (so a sub-millisecond batch-1 run is not measured
  * against the timer's and cpuUsage's resolution), after `warmup` runs of each.
  */
-async function timeAll(contenders: readonly Contender[], rounds: number, warmup: number, inner = 1): Promise<Map<string, { wall: number; cpu: number }>> {
+async function timeAll(contenders: readonly Contender[], rounds: number, warmup: number, inner = 1): Promise<Map<string, { wall: number; cpu: number; rounds: number[] }>> {
   for (const c of contenders) for (let i = 0; i < warmup; i++) await c.run();
   const wall = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   const cpu = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
@@ -308,7 +308,7 @@ async function timeAll(contenders: readonly Contender[], rounds: number, warmup:
       cpu.get(c.name)!.push((dc.user + dc.system) / 1000 / inner);
     }
   }
-  return new Map(contenders.map((c) => [c.name, { wall: median(wall.get(c.name)!), cpu: median(cpu.get(c.name)!) }]));
+  return new Map(contenders.map((c) => [c.name, { wall: median(wall.get(c.name)!), cpu: median(cpu.get(c.name)!), rounds: wall.get(c.name)! }]));
 }
 
 const maxRelDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
@@ -326,6 +326,7 @@ const nets = [
 
 const ort = loadOrt();
 const speedRows: string[][] = [];
+const ratioRows: string[][] = [];
 const sizeRows: string[][] = [];
 const checks: string[] = [];
 const notes: string[] = [];
@@ -361,11 +362,20 @@ for (const { label, spec } of nets) {
       ...(session ? [{ name: 'onnxruntime-node (CPU, 1 thread), float weights', run: async () => void (await ortRun(xd, batch)) }] : []),
     ];
     const quick = process.env.STTN_BENCH_QUICK === '1'; // a smoke run: checks the contenders, times nothing worth reporting
-    // batch 1: 15 rounds of 40 back-to-back inferences each; batch 64: 9 rounds of one
-    const times = await timeAll(contenders, quick ? 1 : batch === 1 ? 15 : 9, quick ? 0 : batch === 1 ? 20 : 3, quick ? 1 : batch === 1 ? 40 : 1);
+    // batch 1: 25 rounds of 40 back-to-back inferences each; batch 64: 11 rounds of one
+    const times = await timeAll(contenders, quick ? 1 : batch === 1 ? 25 : 11, quick ? 0 : batch === 1 ? 20 : 3, quick ? 1 : batch === 1 ? 40 : 1);
+    const digits = batch === 1 ? 3 : 2;
     for (const c of contenders) {
       const { wall, cpu } = times.get(c.name)!;
-      speedRows.push([label, c.name, String(batch), fmt(wall, 2), fmt(cpu, 2), batch === 1 ? '' : fmt((1000 * batch) / wall, 0)]);
+      speedRows.push([label, c.name, String(batch), fmt(wall, digits), fmt(cpu, digits), batch === 1 ? '' : fmt((1000 * batch) / wall, 0)]);
+    }
+    // the ternary engine against each other contender, paired round by round (both timed in the
+    // same round, so a slow phase of the machine affects both) and the median of those ratios
+    const mine = times.get(engines[0][0])!.rounds;
+    for (const c of contenders.slice(1)) {
+      const theirs = times.get(c.name)!.rounds;
+      const ratios = mine.map((t, i) => theirs[i] / t).sort((p, q) => p - q);
+      ratioRows.push([label, String(batch), engines[0][0], c.name, `${fmt(median(ratios), 2)}×`, `${fmt(ratios[Math.floor(ratios.length / 4)], 2)}–${fmt(ratios[Math.floor((3 * ratios.length) / 4)], 2)}×`]);
     }
   }
   const prof = engines[0][1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
@@ -389,6 +399,8 @@ for (const { label, spec } of nets) {
 
 console.log(`# sttn inference benchmark\n\n${machine()}\n`);
 console.log(table(['network', 'engine', 'batch', 'median wall ms', 'median CPU ms', 'images/s (wall)'], speedRows));
+console.log(`\nSpeed-up of the first engine over each other contender: the median over rounds of (its time / the engine's) in the same round, and the interquartile range:\n`);
+console.log(table(['network', 'batch', 'engine', 'contender', 'median ratio', 'quartiles'], ratioRows));
 console.log('\nFile sizes in bytes, whole .sttn file / quantized kernels only (codes, no scales):\n');
 console.log(table(['network', 'float32', '2-bit', 'base-3', 'float32 ÷ 2-bit', 'float32 ÷ base-3'], sizeRows));
 console.log('\nAgreement (batch 64, relative to the largest |logit|):\n');
