@@ -26,7 +26,7 @@
 import fc from 'fast-check';
 import { createWasmTernaryKernels } from '../backends/ternary-wasm.js';
 import { outSize } from '../src/backend.js';
-import { referenceTernaryKernels, wordsPerRow, type CodeAct, type Pool, type TernaryKernels, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
+import { referenceTernaryKernels, wordsPerRow, type CodeAct, type FloatConvSpec, type PatchGeometry, type Pool, type TernaryKernels, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
 import { nextU32, rng, uniform } from '../src/random.js';
 import { example, law, throwsWith } from './law.js';
 
@@ -379,6 +379,15 @@ law(
   { numRuns: 150 },
 );
 
+/** A floatConv spec with seeded weights and bias (10% zeros) and its input of n images; the pool only if it fits. */
+function floatConvCase(n: number, conv: PatchGeometry, o: number, relu: boolean, pool: Pool | null, seed: number): { spec: FloatConvSpec; x: Float32Array } {
+  const r = rng(seed);
+  const f = (len: number, s: number) => Float32Array.from({ length: len }, () => (uniform(r) < 0.1 ? 0 : s * (2 * uniform(r) - 1)));
+  const { h, w, cin, kh, kw, sh, sw, ph, pw } = conv;
+  const spec = { weights: f(o * kh * kw * cin, 1), o, conv, bias: f(o, 0.5), relu, pool: fitting(pool, outSize(h, kh, sh, ph), outSize(w, kw, sw, pw)) };
+  return { spec, x: f(n * h * w * cin, 2) };
+}
+
 law(
   'wasm: floatConv (direct float32 convolution, bias, optional relu and max-pool) equals the reference bit for bit',
   [
@@ -402,10 +411,7 @@ law(
   ],
   ({ n, h, w, cin, o, kh, kw, sh, sw, ph, pw, relu, pool, seed }) => {
     if (outSize(h, kh, sh, ph) < 1 || outSize(w, kw, sw, pw) < 1) return true;
-    const r = rng(seed);
-    const f = (len: number, s: number) => Float32Array.from({ length: len }, () => (uniform(r) < 0.1 ? 0 : s * (2 * uniform(r) - 1)));
-    const spec = { weights: f(o * kh * kw * cin, 1), o, conv: { h, w, cin, kh, kw, sh, sw, ph, pw }, bias: f(o, 0.5), relu, pool: fitting(pool, outSize(h, kh, sh, ph), outSize(w, kw, sw, pw)) };
-    const x = f(n * h * w * cin, 2);
+    const { spec, x } = floatConvCase(n, { h, w, cin, kh, kw, sh, sw, ph, pw }, o, relu, pool, seed);
     const want = referenceTernaryKernels.floatConv(spec).run(x, n);
     const L = wasm.floatConv(spec);
     const into = new Float32Array(want.length);
@@ -431,13 +437,8 @@ law(
     }),
   ],
   ({ n, h, w, cin, o, s, p, relu, pool, seed }) => {
-    const r = rng(seed);
-    const f = (len: number, sc: number) => Float32Array.from({ length: len }, () => (uniform(r) < 0.1 ? 0 : sc * (2 * uniform(r) - 1)));
-    const oh = outSize(h, 3, s, p);
-    const ow = outSize(w, 3, s, p);
     const pl: Pool | null = pool ? { size: [2, 2], strides: [2, 2], relu: false } : null;
-    const spec = { weights: f(o * 9 * cin, 1), o, conv: { h, w, cin, kh: 3, kw: 3, sh: s, sw: s, ph: p, pw: p }, bias: f(o, 0.5), relu, pool: fitting(pl, oh, ow) };
-    const x = f(n * h * w * cin, 2);
+    const { spec, x } = floatConvCase(n, { h, w, cin, kh: 3, kw: 3, sh: s, sw: s, ph: p, pw: p }, o, relu, pl, seed);
     return sameBits(wasm.floatConv(spec).run(x, n), referenceTernaryKernels.floatConv(spec).run(x, n));
   },
   { numRuns: 100 },

@@ -998,6 +998,26 @@ function finishF32(acc: v128, bias: v128, relu: bool): v128 {
 }
 
 /**
+ * Channels j … j+15 of two neighbouring outputs (at `out` and `out2`, o channels each) from their
+ * sums a0–a3 and b0–b3: bias, relu, and only the first o − j lanes stored.
+ */
+@inline
+function finish2x16(out: usize, out2: usize, j: i32, o: i32, bias: usize, rl: bool, a0: v128, a1: v128, a2: v128, a3: v128, b0: v128, b1: v128, b2: v128, b3: v128): void {
+  const bp = bias + (<usize>j << 2);
+  const bb0 = v128.load(bp), bb1 = v128.load(bp, 16), bb2 = v128.load(bp, 32), bb3 = v128.load(bp, 48);
+  const pa = out + (<usize>j << 2);
+  const pb = out2 + (<usize>j << 2);
+  putLanes(pa, finishF32(a0, bb0, rl), o - j);
+  putLanes(pa + 16, finishF32(a1, bb1, rl), o - j - 4);
+  putLanes(pa + 32, finishF32(a2, bb2, rl), o - j - 8);
+  putLanes(pa + 48, finishF32(a3, bb3, rl), o - j - 12);
+  putLanes(pb, finishF32(b0, bb0, rl), o - j);
+  putLanes(pb + 16, finishF32(b1, bb1, rl), o - j - 4);
+  putLanes(pb + 32, finishF32(b2, bb2, rl), o - j - 8);
+  putLanes(pb + 48, finishF32(b3, bb3, rl), o - j - 12);
+}
+
+/**
  * A float32 convolution computed directly (no patch matrix), for inputs with few channels: x
  * NHWC [n, h, w, cin], weights HWIO [kh, kw, cin, opad] (opad = o rounded up to 4, zero
  * padded), bias [opad]; y [n, oh, ow, o]. Each output is, in float32 with a rounding after every
@@ -1076,18 +1096,7 @@ export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i3
                 b3 = f32x4.add(b3, f32x4.mul(xb, w3));
               }
             }
-            const bp = bias + (<usize>j << 2);
-            const bb0 = v128.load(bp), bb1 = v128.load(bp, 16), bb2 = v128.load(bp, 32), bb3 = v128.load(bp, 48);
-            const pa = out + (<usize>j << 2);
-            const pb = out2 + (<usize>j << 2);
-            putLanes(pa, finishF32(a0, bb0, rl), o - j);
-            putLanes(pa + 16, finishF32(a1, bb1, rl), o - j - 4);
-            putLanes(pa + 32, finishF32(a2, bb2, rl), o - j - 8);
-            putLanes(pa + 48, finishF32(a3, bb3, rl), o - j - 12);
-            putLanes(pb, finishF32(b0, bb0, rl), o - j);
-            putLanes(pb + 16, finishF32(b1, bb1, rl), o - j - 4);
-            putLanes(pb + 32, finishF32(b2, bb2, rl), o - j - 8);
-            putLanes(pb + 48, finishF32(b3, bb3, rl), o - j - 12);
+            finish2x16(out, out2, j, o, bias, rl, a0, a1, a2, a3, b0, b1, b2, b3);
           }
           ox++;
           out = out2;
@@ -1120,18 +1129,7 @@ export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i3
                 }
               }
             }
-            const bp = bias + (<usize>j << 2);
-            const bb0 = v128.load(bp), bb1 = v128.load(bp, 16), bb2 = v128.load(bp, 32), bb3 = v128.load(bp, 48);
-            const pa = out + (<usize>j << 2);
-            const pb = out2 + (<usize>j << 2);
-            putLanes(pa, finishF32(a0, bb0, rl), o - j);
-            putLanes(pa + 16, finishF32(a1, bb1, rl), o - j - 4);
-            putLanes(pa + 32, finishF32(a2, bb2, rl), o - j - 8);
-            putLanes(pa + 48, finishF32(a3, bb3, rl), o - j - 12);
-            putLanes(pb, finishF32(b0, bb0, rl), o - j);
-            putLanes(pb + 16, finishF32(b1, bb1, rl), o - j - 4);
-            putLanes(pb + 32, finishF32(b2, bb2, rl), o - j - 8);
-            putLanes(pb + 48, finishF32(b3, bb3, rl), o - j - 12);
+            finish2x16(out, out2, j, o, bias, rl, a0, a1, a2, a3, b0, b1, b2, b3);
           }
           for (; j < opad; j += 4) {
             let a0 = zero, b0 = zero;
