@@ -63,7 +63,8 @@ interface Exports {
   im2col(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
   im2colTaps(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
   epilogueF32(c: number, c2: number, m: number, n: number, ldc: number, a: number, b: number, bias: number, relu: number, y: number): void;
-  convDirectF32(x: number, n: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, wt: number, o: number, opad: number, bias: number, relu: number, y: number): void;
+  convDirectScratchBytes(h: number, w: number, cin: number, kh: number, kw: number, ph: number, pw: number): number;
+  convDirectF32(x: number, n: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, wt: number, o: number, opad: number, bias: number, relu: number, pool: number, poolRelu: number, scratch: number, y: number): void;
   denseF32(x: number, w: number, bias: number, m: number, k: number, o: number, relu: number, y: number): void;
   maxPoolF32(x: number, n: number, h: number, w: number, c: number, kh: number, kw: number, sh: number, sw: number, oh: number, ow: number, relu: number, y: number): void;
 }
@@ -386,10 +387,12 @@ function makeKernels(wasm: Exports): TernaryKernels {
 
   function floatConv(spec: FloatConvSpec): TernaryLayer {
     const { o, conv: g } = spec;
+    // the kernel reads taps outside the image as zeros: 0·w must be ±0, so every weight finite
+    if (!spec.weights.subarray(0, o * g.kh * g.kw * g.cin).every(Number.isFinite)) return referenceTernaryKernels.floatConv(spec);
     const { h, w, cin, kh, kw, sh, sw, ph, pw } = g;
     const oh = outSize(h, kh, sh, ph);
     const ow = outSize(w, kw, sw, pw);
-    const opad = Math.ceil(o / 4) * 4;
+    const opad = Math.ceil(o / 8) * 8;
     // weights OHWI → HWIO, output channels padded with zeros to opad
     const taps = kh * kw * cin;
     const wt = resident(taps * opad * 4);
@@ -397,16 +400,20 @@ function makeKernels(wasm: Exports): TernaryKernels {
     for (let c = 0; c < o; c++) for (let t = 0; t < taps; t++) hwio[t * opad + c] = spec.weights[c * taps + t];
     const pbias = resident(opad * 4);
     new Float32Array(wasm.memory.buffer, pbias, opad).set(Float32Array.from(spec.bias));
+    const pool = spec.pool;
+    // a 2×2 pooling with stride 2 is fused into the kernel; any other runs after it
+    const fused = pool !== null && pool.size[0] === 2 && pool.size[1] === 2 && pool.strides[0] === 2 && pool.strides[1] === 2;
+    const scratchB = wasm.convDirectScratchBytes(h, w, cin, kh, kw, ph, pw);
     return {
       run(x: Data, n: number, out?: Data): Data {
         const len = n * h * w * cin;
-        const pool = spec.pool;
-        const pooled = pool === null ? 0 : pooledLen(pool, n, oh, ow, o);
-        const [px, py, pz] = arena(len * 4, n * oh * ow * o * 4, pooled * 4);
+        const convLen = fused ? pooledLen(pool, n, oh, ow, o) : n * oh * ow * o;
+        const pooled = pool === null || fused ? 0 : pooledLen(pool, n, oh, ow, o);
+        const [px, scratch, py, pz] = arena(len * 4, scratchB, convLen * 4, pooled * 4);
         if (x.length < len) throw new RangeError(`floatConv: x holds ${x.length} values, ${n} inputs need ${len}`);
         new Float32Array(wasm.memory.buffer, px, len).set(x.length === len ? x : x.subarray(0, len));
-        wasm.convDirectF32(px, n, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, pbias, spec.relu ? 1 : 0, py);
-        if (pool === null) return emit(py, n * oh * ow * o, out);
+        wasm.convDirectF32(px, n, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, pbias, spec.relu ? 1 : 0, fused ? 1 : 0, fused && pool.relu ? 1 : 0, scratch, py);
+        if (pool === null || fused) return emit(py, convLen, out);
         poolInto(pool, py, n, oh, ow, o, pz);
         return emit(pz, pooled, out);
       },

@@ -379,10 +379,14 @@ law(
   { numRuns: 150 },
 );
 
-/** A floatConv spec with seeded weights and bias (10% zeros) and its input of n images; the pool only if it fits. */
+/**
+ * A floatConv spec with seeded weights and bias and its input of n images: 10% zeros, half of
+ * them −0 (a tap outside the image must leave a sum as skipping it does, whatever the signs of the
+ * zeros); the pool only if it fits.
+ */
 function floatConvCase(n: number, conv: PatchGeometry, o: number, relu: boolean, pool: Pool | null, seed: number): { spec: FloatConvSpec; x: Float32Array } {
   const r = rng(seed);
-  const f = (len: number, s: number) => Float32Array.from({ length: len }, () => (uniform(r) < 0.1 ? 0 : s * (2 * uniform(r) - 1)));
+  const f = (len: number, s: number) => Float32Array.from({ length: len }, () => (uniform(r) < 0.1 ? (uniform(r) < 0.5 ? -0 : 0) : s * (2 * uniform(r) - 1)));
   const { h, w, cin, kh, kw, sh, sw, ph, pw } = conv;
   const spec = { weights: f(o * kh * kw * cin, 1), o, conv, bias: f(o, 0.5), relu, pool: fitting(pool, outSize(h, kh, sh, ph), outSize(w, kw, sw, pw)) };
   return { spec, x: f(n * h * w * cin, 2) };
@@ -396,7 +400,7 @@ law(
       h: fc.integer({ min: 1, max: 8 }),
       w: fc.integer({ min: 1, max: 8 }),
       cin: fc.integer({ min: 1, max: 4 }),
-      // 16-channel blocks, 4-channel blocks and partial vectors
+      // 8-channel blocks and partial vectors
       o: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constantFrom(16, 17, 32, 35)),
       kh: fc.integer({ min: 1, max: 5 }),
       kw: fc.integer({ min: 1, max: 5 }),
@@ -421,27 +425,39 @@ law(
 );
 
 law(
-  'wasm: floatConv equals the reference bit for bit on first-layer shapes (1–3 channels, 3×3, 16–48 outputs: the written-out path)',
+  'wasm: floatConv equals the reference bit for bit on first-layer shapes (1–4 channels, 3×3, 8–48 outputs, the fused 2×2 max-pool)',
   [
     fc.record({
       n: fc.integer({ min: 1, max: 2 }),
-      h: fc.integer({ min: 3, max: 9 }),
-      w: fc.integer({ min: 3, max: 9 }),
-      cin: fc.integer({ min: 1, max: 3 }),
-      o: fc.constantFrom(16, 32, 48),
+      h: fc.integer({ min: 3, max: 11 }),
+      w: fc.integer({ min: 3, max: 11 }),
+      cin: fc.integer({ min: 1, max: 4 }),
+      o: fc.constantFrom(8, 12, 16, 20, 32, 48),
       s: fc.integer({ min: 1, max: 2 }),
       p: fc.integer({ min: 0, max: 1 }),
       relu: fc.boolean(),
       pool: fc.boolean(),
+      poolRelu: fc.boolean(),
       seed: seedArb,
     }),
   ],
-  ({ n, h, w, cin, o, s, p, relu, pool, seed }) => {
-    const pl: Pool | null = pool ? { size: [2, 2], strides: [2, 2], relu: false } : null;
+  ({ n, h, w, cin, o, s, p, relu, pool, poolRelu, seed }) => {
+    const pl: Pool | null = pool ? { size: [2, 2], strides: [2, 2], relu: poolRelu } : null;
     const { spec, x } = floatConvCase(n, { h, w, cin, kh: 3, kw: 3, sh: s, sw: s, ph: p, pw: p }, o, relu, pl, seed);
     return sameBits(wasm.floatConv(spec).run(x, n), referenceTernaryKernels.floatConv(spec).run(x, n));
   },
   { numRuns: 100 },
+);
+
+law(
+  'wasm: floatConv with a weight that is ±∞ or NaN equals the reference bit for bit (a tap outside the image is skipped, not multiplied by zero)',
+  [fc.record({ n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 2, max: 6 }), w: fc.integer({ min: 2, max: 6 }), cin: fc.integer({ min: 1, max: 3 }), o: fc.integer({ min: 1, max: 12 }), bad: fc.constantFrom(Infinity, -Infinity, NaN), at: fc.nat(), seed: seedArb })],
+  ({ n, h, w, cin, o, bad, at, seed }) => {
+    const { spec, x } = floatConvCase(n, { h, w, cin, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, o, false, null, seed);
+    spec.weights[at % spec.weights.length] = bad;
+    return sameBits(wasm.floatConv(spec).run(x, n), referenceTernaryKernels.floatConv(spec).run(x, n));
+  },
+  { numRuns: 60 },
 );
 
 law(

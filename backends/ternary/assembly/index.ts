@@ -843,29 +843,77 @@ export function im2colTaps(pix: usize, h: i32, w: i32, cin: i32, kh: i32, kw: i3
   const rem = r0 - b * plane;
   let oy = rem / ow;
   let ox = rem - oy * ow;
-  memory.fill(dst, 0, <usize>count * rowB);
+  const taps = kh * kw;
   for (let r = 0; r < count; r++) {
     const d = dst + <usize>r * rowB;
-    for (let ky = 0; ky < kh; ky++) {
-      const iy = oy * sh - ph + ky;
-      if (iy < 0 || iy >= h) continue;
-      for (let kx = 0; kx < kw; kx++) {
-        const ix = ox * sw - pw + kx;
-        if (ix < 0 || ix >= w) continue;
-        const p = <usize>((b * h + iy) * w + ix); // pixel
-        const t = <usize>(ky * kw + kx); // tap
-        if (cin == 32) {
-          const src = pix + ((p >> 1) << 4) + ((p & 1) << 2);
-          const at = d + ((t >> 1) << 4) + ((t & 1) << 2);
-          store<u32>(at, load<u32>(src));
-          store<u32>(at, load<u32>(src, 8), 8);
-        } else if (cin == 16) {
-          const src = pix + ((p >> 2) << 4) + ((p & 3) << 1);
-          const at = d + ((t >> 2) << 4) + ((t & 3) << 1);
-          store<u16>(at, load<u16>(src));
-          store<u16>(at, load<u16>(src, 8), 8);
-        } else {
-          memory.copy(d + t * tapB, pix + p * tapB, tapB);
+    const iy0 = oy * sh - ph;
+    const ix0 = ox * sw - pw;
+    if (iy0 >= 0 && iy0 + kh <= h && ix0 >= 0 && ix0 + kw <= w) {
+      // every tap inside the image: the taps in order, tap (ky, kx) from pixel p0 + ky·w + kx; of
+      // the padding lanes after the last tap, only those are cleared
+      const p0 = (b * h + iy0) * w + ix0;
+      if (cin == 32) {
+        // pixel q's nz word at byte 16·(q >> 1) + 4·(q & 1) = 8q − 4·(q & 1) (its sign word 8 bytes on); tap t's likewise
+        let t = 0;
+        for (let ky = 0; ky < kh; ky++) {
+          let q = p0 + ky * w;
+          for (let kx = 0; kx < kw; kx++, q++, t++) {
+            const src = pix + ((<usize>q << 3) - (<usize>(q & 1) << 2));
+            const at = d + ((<usize>t << 3) - (<usize>(t & 1) << 2));
+            store<u32>(at, load<u32>(src));
+            store<u32>(at, load<u32>(src, 8), 8);
+          }
+        }
+        if (taps & 1) {
+          // the odd slot after the last tap: the high halves of the last group
+          const at = d + (<usize>taps << 3) - 4;
+          store<u32>(at, 0);
+          store<u32>(at, 0, 8);
+        }
+      } else if (cin == 16) {
+        // pixel q's nz u16 at byte 16·(q >> 2) + 2·(q & 3) = 4q − 2·(q & 3); tap t's likewise
+        let t = 0;
+        for (let ky = 0; ky < kh; ky++) {
+          let q = p0 + ky * w;
+          for (let kx = 0; kx < kw; kx++, q++, t++) {
+            const src = pix + ((<usize>q << 2) - (<usize>(q & 3) << 1));
+            const at = d + ((<usize>t << 2) - (<usize>(t & 3) << 1));
+            store<u16>(at, load<u16>(src));
+            store<u16>(at, load<u16>(src, 8), 8);
+          }
+        }
+        for (; t < groups << 2; t++) {
+          const at = d + ((<usize>t << 2) - (<usize>(t & 3) << 1));
+          store<u16>(at, 0);
+          store<u16>(at, 0, 8);
+        }
+      } else {
+        const run = <usize>kw * tapB;
+        for (let ky = 0; ky < kh; ky++) memory.copy(d + <usize>ky * run, pix + <usize>(p0 + ky * w) * tapB, run);
+      }
+    } else {
+      memory.fill(d, 0, rowB);
+      for (let ky = 0; ky < kh; ky++) {
+        const iy = oy * sh - ph + ky;
+        if (iy < 0 || iy >= h) continue;
+        for (let kx = 0; kx < kw; kx++) {
+          const ix = ox * sw - pw + kx;
+          if (ix < 0 || ix >= w) continue;
+          const p = <usize>((b * h + iy) * w + ix); // pixel
+          const t = <usize>(ky * kw + kx); // tap
+          if (cin == 32) {
+            const src = pix + ((p >> 1) << 4) + ((p & 1) << 2);
+            const at = d + ((t >> 1) << 4) + ((t & 1) << 2);
+            store<u32>(at, load<u32>(src));
+            store<u32>(at, load<u32>(src, 8), 8);
+          } else if (cin == 16) {
+            const src = pix + ((p >> 2) << 4) + ((p & 3) << 1);
+            const at = d + ((t >> 2) << 4) + ((t & 3) << 1);
+            store<u16>(at, load<u16>(src));
+            store<u16>(at, load<u16>(src, 8), 8);
+          } else {
+            memory.copy(d + t * tapB, pix + p * tapB, tapB);
+          }
         }
       }
     }
@@ -893,6 +941,20 @@ export function epilogueF32(c: usize, c2: usize, m: i32, n: i32, ldc: i32, a: us
     const cr2 = c2 + ((<usize>i * <usize>ldc) << 2);
     const yr = y + ((<usize>i * <usize>n) << 2);
     let j = 0;
+    if (!two) {
+      // four at a time: the high two sums moved down and converted like the low two
+      for (; j + 4 <= n; j += 4) {
+        const jj = <usize>j;
+        const c4 = v128.load(cr + (jj << 2));
+        let lo = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(c4), v128.load(a + (jj << 3))), v128.load(bias + (jj << 3)));
+        let hi = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(i32x4.shuffle(c4, c4, 2, 3, 2, 3)), v128.load(a + (jj << 3), 16)), v128.load(bias + (jj << 3), 16));
+        if (rl) {
+          lo = f64x2.pmax(zero, lo);
+          hi = f64x2.pmax(zero, hi);
+        }
+        v128.store(yr + (jj << 2), i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+      }
+    }
     for (; j + 2 <= n; j += 2) {
       const jj = <usize>j;
       let v = f64x2.mul(f64x2.convert_low_i32x4_s(v128.load64_zero(cr + (jj << 2))), v128.load(a + (jj << 3)));
@@ -997,195 +1059,140 @@ function finishF32(acc: v128, bias: v128, relu: bool): v128 {
   return relu ? f32x4.pmax(f32x4.splat(0), v) : v;
 }
 
-/**
- * Channels j … j+15 of two neighbouring outputs (at `out` and `out2`, o channels each) from their
- * sums a0–a3 and b0–b3: bias, relu, and only the first o − j lanes stored.
- */
-@inline
-function finish2x16(out: usize, out2: usize, j: i32, o: i32, bias: usize, rl: bool, a0: v128, a1: v128, a2: v128, a3: v128, b0: v128, b1: v128, b2: v128, b3: v128): void {
-  const bp = bias + (<usize>j << 2);
-  const bb0 = v128.load(bp), bb1 = v128.load(bp, 16), bb2 = v128.load(bp, 32), bb3 = v128.load(bp, 48);
-  const pa = out + (<usize>j << 2);
-  const pb = out2 + (<usize>j << 2);
-  putLanes(pa, finishF32(a0, bb0, rl), o - j);
-  putLanes(pa + 16, finishF32(a1, bb1, rl), o - j - 4);
-  putLanes(pa + 32, finishF32(a2, bb2, rl), o - j - 8);
-  putLanes(pa + 48, finishF32(a3, bb3, rl), o - j - 12);
-  putLanes(pb, finishF32(b0, bb0, rl), o - j);
-  putLanes(pb + 16, finishF32(b1, bb1, rl), o - j - 4);
-  putLanes(pb + 32, finishF32(b2, bb2, rl), o - j - 8);
-  putLanes(pb + 48, finishF32(b3, bb3, rl), o - j - 12);
+/** Bytes of scratch `convDirectF32` needs: the zero-padded image and the table of tap offsets. */
+export function convDirectScratchBytes(h: i32, w: i32, cin: i32, kh: i32, kw: i32, ph: i32, pw: i32): usize {
+  return (<usize>((h + 2 * ph) * (w + 2 * pw) * cin) << 4) + (<usize>(kh * kw * cin) << 2);
 }
 
 /**
- * A float32 convolution computed directly (no patch matrix), for inputs with few channels: x
- * NHWC [n, h, w, cin], weights HWIO [kh, kw, cin, opad] (opad = o rounded up to 4, zero
- * padded), bias [opad]; y [n, oh, ow, o]. Each output is, in float32 with a rounding after every
- * operation, acc = 0; acc += x·w over the taps inside the image in (ky, kx, ci) order; then
- * acc + bias, then with `relu` 0 < v ? v : 0. Sixteen output channels at a time in four
- * accumulators, then four; two horizontal neighbours at a time where every tap of both is inside
- * the image in x (each weight vector then serves both), with the three taps of a kernel row
- * written out for one input channel and kw = 3 (an image network's first layer).
+ * Sums of 4 outputs × 8 channels: output k's taps start at xb + ok (o0 = 0), tap t's byte offset
+ * is the i32 at tab + 4t, its 8 weights are at wp + t·tapB. Each sum is, in float32 with a
+ * rounding after every operation, 0 + x·w + x·w + … in tap order. Returns nothing: the sums are
+ * left in S (8 vectors: output k's channels 0–3 at 32k, 4–7 at 32k + 16).
  */
-export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, wt: usize, o: i32, opad: i32, bias: usize, relu: i32, y: usize): void {
+@inline
+function sums4x8(xb: usize, o1: usize, o2: usize, o3: usize, tab: usize, taps: i32, wp: usize, tapB: usize): void {
+  let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+  const end = tab + (<usize>taps << 2);
+  for (let t = tab; t < end; t += 4, wp += tapB) {
+    const xp = xb + <usize>load<i32>(t);
+    const w0 = v128.load(wp), w1 = v128.load(wp, 16);
+    let xs = v128.load(xp);
+    a0 = f32x4.add(a0, f32x4.mul(xs, w0));
+    a1 = f32x4.add(a1, f32x4.mul(xs, w1));
+    xs = v128.load(xp + o1);
+    b0 = f32x4.add(b0, f32x4.mul(xs, w0));
+    b1 = f32x4.add(b1, f32x4.mul(xs, w1));
+    xs = v128.load(xp + o2);
+    c0 = f32x4.add(c0, f32x4.mul(xs, w0));
+    c1 = f32x4.add(c1, f32x4.mul(xs, w1));
+    xs = v128.load(xp + o3);
+    d0 = f32x4.add(d0, f32x4.mul(xs, w0));
+    d1 = f32x4.add(d1, f32x4.mul(xs, w1));
+  }
+  v128.store(S, a0);
+  v128.store(S, a1, 16);
+  v128.store(S, b0, 32);
+  v128.store(S, b1, 48);
+  v128.store(S, c0, 64);
+  v128.store(S, c1, 80);
+  v128.store(S, d0, 96);
+  v128.store(S, d1, 112);
+}
+
+/** Output k's 8 sums in S, finished: + bias (bb0, bb1), then with `relu` 0 < v ? v : 0. */
+@inline
+function finished(k: usize, bb: v128, half: usize, relu: bool): v128 {
+  return finishF32(v128.load(S + (k << 5) + (half << 4)), bb, relu);
+}
+
+/** The larger of best and v, best kept unless v > best (the max-pool's rule). */
+@inline
+function later(best: v128, v: v128): v128 {
+  return v128.bitselect(v, best, f32x4.gt(v, best));
+}
+
+/** Scratch of `sums4x8`: 4 outputs × 8 channels. */
+const S: usize = memory.data(128, 16);
+
+/**
+ * A float32 convolution computed directly (no patch matrix), for inputs with few channels: x
+ * NHWC [n, h, w, cin], weights HWIO [kh, kw, cin, opad] (opad = o rounded up to 8, zero
+ * padded), bias [opad]; y [n, oh, ow, o], or with `pool` its 2×2 max-pooling with stride 2
+ * [n, oh/2, ow/2, o] (rounded down). Each output is, in float32 with a rounding after every
+ * operation, acc = 0; acc += x·w over the taps in (ky, kx, ci) order; then acc + bias, then with
+ * `relu` 0 < v ? v : 0. Each image is first copied into `scratch` (`convDirectScratchBytes`)
+ * with ph rows and pw columns of zeros around it, so every output reads all its taps: a tap
+ * outside the image adds 0·w = ±0, which leaves the sum as it is for finite weights (a sum that
+ * starts at +0 is never −0), the sum the reference forms by skipping it. Four outputs × eight
+ * channels at a time: a pooling window (then the window's first maximum in (ky, kx) order, a later
+ * value replacing it only when greater, and with `poolRelu` 0 < v ? v : 0), or four neighbours
+ * in a row (the last block of a row repeats its last output, stored once).
+ */
+export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, wt: usize, o: i32, opad: i32, bias: usize, relu: i32, pool: i32, poolRelu: i32, scratch: usize, y: usize): void {
+  const hp = h + 2 * ph;
+  const wp = w + 2 * pw;
+  const pixB = <usize>cin << 4; // a value is kept as a vector of four copies
+  const imgB = <usize>(hp * wp) * pixB;
+  const tab = scratch + imgB;
+  const taps = kh * kw * cin;
+  for (let ky = 0, t = 0; ky < kh; ky++)
+    for (let kx = 0; kx < kw; kx++)
+      for (let ci = 0; ci < cin; ci++, t++) store<i32>(tab + (<usize>t << 2), ((ky * wp + kx) * cin + ci) << 4);
   const tapB = <usize>opad << 2;
+  const outB = <usize>o << 2;
+  const colB = <usize>sw * pixB; // between horizontal neighbours
+  const rowB = <usize>(sh * wp) * pixB; // between vertical neighbours
   const rl = relu != 0;
   const zero = f32x4.splat(0);
+  const rowIn = <usize>(w * cin);
   let out = y;
   for (let b = 0; b < n; b++) {
+    memory.fill(scratch, 0, imgB);
+    for (let iy = 0; iy < h; iy++) {
+      const src = x + ((<usize>(b * h + iy) * rowIn) << 2);
+      const dst = scratch + <usize>((iy + ph) * wp + pw) * pixB;
+      for (let q: usize = 0; q < rowIn; q++) v128.store(dst + (q << 4), v128.load32_splat(src + (q << 2)));
+    }
+    if (pool != 0) {
+      const poh = oh >> 1;
+      const pow = ow >> 1;
+      for (let py = 0; py < poh; py++) {
+        for (let px = 0; px < pow; px++, out += outB) {
+          const xb = scratch + <usize>(2 * py) * rowB + <usize>(2 * px) * colB;
+          for (let j = 0; j < opad; j += 8) {
+            sums4x8(xb, colB, rowB, rowB + colB, tab, taps, wt + (<usize>j << 2), tapB);
+            const bp = bias + (<usize>j << 2);
+            for (let half: usize = 0; half < 2; half++) {
+              const bb = v128.load(bp + (half << 4));
+              let best = finished(0, bb, half, rl);
+              best = later(best, finished(1, bb, half, rl));
+              best = later(best, finished(2, bb, half, rl));
+              best = later(best, finished(3, bb, half, rl));
+              if (poolRelu != 0) best = f32x4.pmax(zero, best);
+              putLanes(out + (<usize>j << 2) + (half << 4), best, o - j - 4 * <i32>half);
+            }
+          }
+        }
+      }
+      continue;
+    }
     for (let oy = 0; oy < oh; oy++) {
-      const iy0 = oy * sh - ph;
-      const ky0 = max(0, -iy0);
-      const ky1 = min(kh, h - iy0);
-      for (let ox = 0; ox < ow; ox++, out += <usize>o << 2) {
-        const ix0 = ox * sw - pw;
-        const kx0 = max(0, -ix0);
-        const kx1 = min(kw, w - ix0);
-        if (cin == 1 && kw == 3 && ox + 1 < ow && kx0 == 0 && kx1 == 3 && ix0 + sw + 3 <= w && (opad & 15) == 0) {
-          // one input channel, three taps per kernel row, two neighbours: the taps of a kernel row
-          // written out (same operations in the same order as the general branch below)
-          const out2 = out + (<usize>o << 2);
-          const xStep = <usize>sw << 2;
-          const rowB = <usize>w << 2;
-          for (let j = 0; j < opad; j += 16) {
-            let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-            let b0 = zero, b1 = zero, b2 = zero, b3 = zero;
-            let xr = x + (<usize>((b * h + iy0 + ky0) * w + ix0) << 2);
-            let wp = wt + <usize>(ky0 * 3) * tapB + (<usize>j << 2);
-            for (let ky = ky0; ky < ky1; ky++, xr += rowB, wp += 3 * tapB) {
-              {
-                const xa = f32x4.splat(load<f32>(xr, 0));
-                const xb = f32x4.splat(load<f32>(xr + xStep, 0));
-                const wk = wp + 0 * tapB;
-                const w0 = v128.load(wk), w1 = v128.load(wk, 16), w2 = v128.load(wk, 32), w3 = v128.load(wk, 48);
-                a0 = f32x4.add(a0, f32x4.mul(xa, w0));
-                a1 = f32x4.add(a1, f32x4.mul(xa, w1));
-                a2 = f32x4.add(a2, f32x4.mul(xa, w2));
-                a3 = f32x4.add(a3, f32x4.mul(xa, w3));
-                b0 = f32x4.add(b0, f32x4.mul(xb, w0));
-                b1 = f32x4.add(b1, f32x4.mul(xb, w1));
-                b2 = f32x4.add(b2, f32x4.mul(xb, w2));
-                b3 = f32x4.add(b3, f32x4.mul(xb, w3));
-              }
-              {
-                const xa = f32x4.splat(load<f32>(xr, 4));
-                const xb = f32x4.splat(load<f32>(xr + xStep, 4));
-                const wk = wp + 1 * tapB;
-                const w0 = v128.load(wk), w1 = v128.load(wk, 16), w2 = v128.load(wk, 32), w3 = v128.load(wk, 48);
-                a0 = f32x4.add(a0, f32x4.mul(xa, w0));
-                a1 = f32x4.add(a1, f32x4.mul(xa, w1));
-                a2 = f32x4.add(a2, f32x4.mul(xa, w2));
-                a3 = f32x4.add(a3, f32x4.mul(xa, w3));
-                b0 = f32x4.add(b0, f32x4.mul(xb, w0));
-                b1 = f32x4.add(b1, f32x4.mul(xb, w1));
-                b2 = f32x4.add(b2, f32x4.mul(xb, w2));
-                b3 = f32x4.add(b3, f32x4.mul(xb, w3));
-              }
-              {
-                const xa = f32x4.splat(load<f32>(xr, 8));
-                const xb = f32x4.splat(load<f32>(xr + xStep, 8));
-                const wk = wp + 2 * tapB;
-                const w0 = v128.load(wk), w1 = v128.load(wk, 16), w2 = v128.load(wk, 32), w3 = v128.load(wk, 48);
-                a0 = f32x4.add(a0, f32x4.mul(xa, w0));
-                a1 = f32x4.add(a1, f32x4.mul(xa, w1));
-                a2 = f32x4.add(a2, f32x4.mul(xa, w2));
-                a3 = f32x4.add(a3, f32x4.mul(xa, w3));
-                b0 = f32x4.add(b0, f32x4.mul(xb, w0));
-                b1 = f32x4.add(b1, f32x4.mul(xb, w1));
-                b2 = f32x4.add(b2, f32x4.mul(xb, w2));
-                b3 = f32x4.add(b3, f32x4.mul(xb, w3));
-              }
-            }
-            finish2x16(out, out2, j, o, bias, rl, a0, a1, a2, a3, b0, b1, b2, b3);
-          }
-          ox++;
-          out = out2;
-          continue;
-        }
-        if (ox + 1 < ow && kx0 == 0 && kx1 == kw && ix0 + sw + kw <= w && opad >= 16) {
-          // two neighbours with every tap inside in x: each weight vector loaded once for both
-          const out2 = out + (<usize>o << 2);
-          const xStep = <usize>(sw * cin) << 2;
-          let j = 0;
-          for (; j + 16 <= opad; j += 16) {
-            let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-            let b0 = zero, b1 = zero, b2 = zero, b3 = zero;
-            for (let ky = ky0; ky < ky1; ky++) {
-              for (let kx = 0; kx < kw; kx++) {
-                const xp = x + ((<usize>(((b * h + iy0 + ky) * w + ix0 + kx) * cin)) << 2);
-                let wp = wt + <usize>((ky * kw + kx) * cin) * tapB + (<usize>j << 2);
-                for (let ci = 0; ci < cin; ci++, wp += tapB) {
-                  const xa = f32x4.splat(load<f32>(xp + (<usize>ci << 2)));
-                  const xb = f32x4.splat(load<f32>(xp + xStep + (<usize>ci << 2)));
-                  const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
-                  a0 = f32x4.add(a0, f32x4.mul(xa, w0));
-                  a1 = f32x4.add(a1, f32x4.mul(xa, w1));
-                  a2 = f32x4.add(a2, f32x4.mul(xa, w2));
-                  a3 = f32x4.add(a3, f32x4.mul(xa, w3));
-                  b0 = f32x4.add(b0, f32x4.mul(xb, w0));
-                  b1 = f32x4.add(b1, f32x4.mul(xb, w1));
-                  b2 = f32x4.add(b2, f32x4.mul(xb, w2));
-                  b3 = f32x4.add(b3, f32x4.mul(xb, w3));
-                }
-              }
-            }
-            finish2x16(out, out2, j, o, bias, rl, a0, a1, a2, a3, b0, b1, b2, b3);
-          }
-          for (; j < opad; j += 4) {
-            let a0 = zero, b0 = zero;
-            for (let ky = ky0; ky < ky1; ky++) {
-              for (let kx = 0; kx < kw; kx++) {
-                const xp = x + ((<usize>(((b * h + iy0 + ky) * w + ix0 + kx) * cin)) << 2);
-                let wp = wt + <usize>((ky * kw + kx) * cin) * tapB + (<usize>j << 2);
-                for (let ci = 0; ci < cin; ci++, wp += tapB) {
-                  const w0 = v128.load(wp);
-                  a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(xp + (<usize>ci << 2))), w0));
-                  b0 = f32x4.add(b0, f32x4.mul(f32x4.splat(load<f32>(xp + xStep + (<usize>ci << 2))), w0));
-                }
-              }
-            }
-            const bb = v128.load(bias + (<usize>j << 2));
-            putLanes(out + (<usize>j << 2), finishF32(a0, bb, rl), o - j);
-            putLanes(out2 + (<usize>j << 2), finishF32(b0, bb, rl), o - j);
-          }
-          ox++;
-          out = out2;
-          continue;
-        }
-        let j = 0;
-        for (; j + 16 <= opad; j += 16) {
-          let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-          for (let ky = ky0; ky < ky1; ky++) {
-            for (let kx = kx0; kx < kx1; kx++) {
-              const xp = x + ((<usize>(((b * h + iy0 + ky) * w + ix0 + kx) * cin)) << 2);
-              let wp = wt + <usize>((ky * kw + kx) * cin) * tapB + (<usize>j << 2);
-              for (let ci = 0; ci < cin; ci++, wp += tapB) {
-                const xs = f32x4.splat(load<f32>(xp + (<usize>ci << 2)));
-                a0 = f32x4.add(a0, f32x4.mul(xs, v128.load(wp)));
-                a1 = f32x4.add(a1, f32x4.mul(xs, v128.load(wp, 16)));
-                a2 = f32x4.add(a2, f32x4.mul(xs, v128.load(wp, 32)));
-                a3 = f32x4.add(a3, f32x4.mul(xs, v128.load(wp, 48)));
-              }
-            }
-          }
+      for (let ox = 0; ox < ow; ox += 4) {
+        const xb = scratch + <usize>oy * rowB + <usize>ox * colB;
+        const last = min(3, ow - 1 - ox); // outputs ox … ox + last are this row's
+        const o1 = colB * <usize>min(1, last);
+        const o2 = colB * <usize>min(2, last);
+        const o3 = colB * <usize>last;
+        for (let j = 0; j < opad; j += 8) {
+          sums4x8(xb, o1, o2, o3, tab, taps, wt + (<usize>j << 2), tapB);
           const bp = bias + (<usize>j << 2);
-          const p = out + (<usize>j << 2);
-          putLanes(p, finishF32(a0, v128.load(bp), rl), o - j);
-          putLanes(p + 16, finishF32(a1, v128.load(bp, 16), rl), o - j - 4);
-          putLanes(p + 32, finishF32(a2, v128.load(bp, 32), rl), o - j - 8);
-          putLanes(p + 48, finishF32(a3, v128.load(bp, 48), rl), o - j - 12);
-        }
-        for (; j < opad; j += 4) {
-          let a0 = zero;
-          for (let ky = ky0; ky < ky1; ky++) {
-            for (let kx = kx0; kx < kx1; kx++) {
-              const xp = x + ((<usize>(((b * h + iy0 + ky) * w + ix0 + kx) * cin)) << 2);
-              let wp = wt + <usize>((ky * kw + kx) * cin) * tapB + (<usize>j << 2);
-              for (let ci = 0; ci < cin; ci++, wp += tapB) a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(xp + (<usize>ci << 2))), v128.load(wp)));
-            }
+          for (let half: usize = 0; half < 2; half++) {
+            const bb = v128.load(bp + (half << 4));
+            for (let k = 0; k <= last; k++) putLanes(out + <usize>k * outB + (<usize>j << 2) + (half << 4), finished(<usize>k, bb, half, rl), o - j - 4 * <i32>half);
           }
-          putLanes(out + (<usize>j << 2), finishF32(a0, v128.load(bias + (<usize>j << 2)), rl), o - j);
         }
+        out += <usize>(last + 1) * outB;
       }
     }
   }
@@ -1195,32 +1202,57 @@ export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i3
  * A float32 dense layer: y[i, j] = relu?(Σ_k x[i, k]·w[j, k] + bias[j]) for m rows of k inputs
  * at `x` and o rows of k weights at `w` (bias [o], y [m, o]). In float32 with a rounding after
  * every operation: lane l of four partial sums takes the k ≡ l (mod 4) terms in order, the sum is
- * (s0 + s2) + (s1 + s3), then + bias, then with `relu` 0 < v ? v : 0. Rows of x and w may be read
- * up to 3 values past their ends (those products are not added).
+ * (s0 + s2) + (s1 + s3), then + bias, then with `relu` 0 < v ? v : 0. Four outputs at a time (four
+ * independent chains of additions; the last block of a row repeats its last output, stored once).
+ * Rows of x and w may be read up to 3 values past their ends (those products are not added).
  */
 export function denseF32(x: usize, w: usize, bias: usize, m: i32, k: i32, o: i32, relu: i32, y: usize): void {
   const k4 = k & ~3;
   const rowB = <usize>k << 2;
+  const end = <usize>k4 << 2;
+  // the last k mod 4 products, in lanes 0 … k mod 4 − 1
+  const keep = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(k - k4));
   for (let i = 0; i < m; i++) {
     const xr = x + <usize>i * rowB;
     const yr = y + ((<usize>i * <usize>o) << 2);
-    for (let j = 0; j < o; j++) {
-      const wr = w + <usize>j * rowB;
-      let s = f32x4.splat(0);
+    for (let j = 0; j < o; j += 4) {
+      const last = min(3, o - 1 - j);
+      const w0 = w + <usize>j * rowB;
+      const w1 = w + <usize>(j + min(1, last)) * rowB;
+      const w2 = w + <usize>(j + min(2, last)) * rowB;
+      const w3 = w + <usize>(j + last) * rowB;
+      let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
       let q: usize = 0;
-      const end = <usize>k4 << 2;
-      for (; q < end; q += 16) s = f32x4.add(s, f32x4.mul(v128.load(xr + q), v128.load(wr + q)));
-      if (k4 < k) {
-        // the last k mod 4 products, in lanes 0 … k mod 4 − 1
-        const lanes = k - k4;
-        const keep = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(lanes));
-        s = f32x4.add(s, v128.and(f32x4.mul(v128.load(xr + q), v128.load(wr + q)), keep));
+      for (; q < end; q += 16) {
+        const xv = v128.load(xr + q);
+        s0 = f32x4.add(s0, f32x4.mul(xv, v128.load(w0 + q)));
+        s1 = f32x4.add(s1, f32x4.mul(xv, v128.load(w1 + q)));
+        s2 = f32x4.add(s2, f32x4.mul(xv, v128.load(w2 + q)));
+        s3 = f32x4.add(s3, f32x4.mul(xv, v128.load(w3 + q)));
       }
-      const h = f32x4.add(s, v128.shuffle<f32>(s, s, 2, 3, 0, 1));
-      let v: f32 = f32x4.extract_lane(h, 0) + f32x4.extract_lane(h, 1);
-      v += load<f32>(bias + (<usize>j << 2));
-      if (relu != 0 && !(v > 0)) v = 0;
-      store<f32>(yr + (<usize>j << 2), v);
+      if (k4 < k) {
+        const xv = v128.load(xr + q);
+        s0 = f32x4.add(s0, v128.and(f32x4.mul(xv, v128.load(w0 + q)), keep));
+        s1 = f32x4.add(s1, v128.and(f32x4.mul(xv, v128.load(w1 + q)), keep));
+        s2 = f32x4.add(s2, v128.and(f32x4.mul(xv, v128.load(w2 + q)), keep));
+        s3 = f32x4.add(s3, v128.and(f32x4.mul(xv, v128.load(w3 + q)), keep));
+      }
+      const yj = yr + (<usize>j << 2);
+      const bj = bias + (<usize>j << 2);
+      store<f32>(yj, denseOut(s0, load<f32>(bj), relu));
+      if (last >= 1) store<f32>(yj, denseOut(s1, load<f32>(bj, 4), relu), 4);
+      if (last >= 2) store<f32>(yj, denseOut(s2, load<f32>(bj, 8), relu), 8);
+      if (last >= 3) store<f32>(yj, denseOut(s3, load<f32>(bj, 12), relu), 12);
     }
   }
+}
+
+/** (s0 + s2) + (s1 + s3) + bias, then with `relu` 0 < v ? v : 0. */
+@inline
+function denseOut(s: v128, bias: f32, relu: i32): f32 {
+  const h = f32x4.add(s, v128.shuffle<f32>(s, s, 2, 3, 0, 1));
+  let v: f32 = f32x4.extract_lane(h, 0) + f32x4.extract_lane(h, 1);
+  v += bias;
+  if (relu != 0 && !(v > 0)) v = 0;
+  return v;
 }
