@@ -62,6 +62,9 @@ interface Exports {
   im2colStream(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
   im2col(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
   im2colTaps(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
+  planesBytes(groups: number): number;
+  planes(pix: number, groups: number, dst: number): void;
+  im2col3x3(pl: number, groups: number, h: number, w: number, cin: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
   epilogueF32(c: number, c2: number, m: number, n: number, ldc: number, a: number, b: number, bias: number, relu: number, y: number): void;
   convDirectScratchBytes(h: number, w: number, cin: number, kh: number, kw: number, ph: number, pw: number): number;
   convDirectF32(x: number, n: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, wt: number, o: number, opad: number, bias: number, relu: number, pool: number, poolRelu: number, scratch: number, y: number): void;
@@ -326,6 +329,8 @@ function makeKernels(wasm: Exports): TernaryKernels {
     const stream = !identity && geo !== null && (geo.cin % 64 === 0 || 64 % geo.cin === 0);
     // taps aligned in the stream and in the patch row (cin 16, 32 or a multiple of 64): one move per tap
     const unfold = stream && (geo!.cin === 16 || geo!.cin === 32 || geo!.cin % 64 === 0) ? wasm.im2colTaps : stream ? wasm.im2colStream : wasm.im2col;
+    // a 3×3 kernel over 16 or 32 channels: kernel rows read from the stream's bitplanes (`planes`, `im2col3x3`)
+    const bitplanes = stream && (geo!.cin === 16 || geo!.cin === 32) && geo!.kh === 3 && geo!.kw === 3 && geo!.pw <= 2;
     const perRow = rowB + nPad * 4 * (spec.b === null ? 1 : 2);
     const chunk = Math.max(8, Math.floor(LAYER_CHUNK_BYTES / perRow / 8) * 8);
 
@@ -338,9 +343,11 @@ function makeKernels(wasm: Exports): TernaryKernels {
         const packedB = stream ? (Math.ceil((rows * C) / 64) + 1) * 16 : rows * (geo === null ? rowB : geo.pg * 16);
         const pool = geo === null ? null : spec.pool;
         const pooled = pool === null ? 0 : pooledLen(pool, n, geo!.oh, geo!.ow, o);
-        const [px, pix, pA, work, pc, pc2, py, pz] = arena(
+        const streamGroups = Math.ceil((rows * C) / 64);
+        const [px, pix, pl, pA, work, pc, pc2, py, pz] = arena(
           rows * C * 4 + wasm.packSlack(),
           packedB,
+          bitplanes ? wasm.planesBytes(streamGroups) : 0,
           identity ? 0 : R * rowB,
           wasm.gemmPanelledWorkBytes(R, groups),
           R * nPad * 4,
@@ -352,12 +359,14 @@ function makeKernels(wasm: Exports): TernaryKernels {
         new Float32Array(wasm.memory.buffer, px, rows * C).set(x.length === rows * C ? x : x.subarray(0, rows * C));
         wasm.setQuantizer(table, spec.pre.length, sign, pos, neg);
         wasm.quantPack(px, rows, C, pix, stream ? 1 : 0);
+        if (bitplanes) wasm.planes(pix, streamGroups, pl);
         for (let r0 = 0; r0 < M; r0 += R) {
           const count = Math.min(R, M - r0);
           let a = pix + r0 * rowB;
           if (!identity) {
             const q = geo!;
-            unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+            if (bitplanes) wasm.im2col3x3(pl, streamGroups, q.h, q.w, q.cin, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+            else unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
             a = pA;
           }
           wasm.gemmPanelled(a, wp, pc, count, o, groups, work);

@@ -252,8 +252,9 @@ const layerCase = fc.record({
   // 16, 32, 48, 64, 96 and 130 cross whole or partial words; small ones straddle them
   c: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(16, 32, 48, 64, 96, 130)),
   o: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 40 })),
-  kh: fc.integer({ min: 1, max: 3 }),
-  kw: fc.integer({ min: 1, max: 3 }),
+  // up to 4 taps across: 4 taps of 16 channels fill a word exactly
+  kh: fc.integer({ min: 1, max: 4 }),
+  kw: fc.integer({ min: 1, max: 4 }),
   sh: fc.integer({ min: 1, max: 2 }),
   sw: fc.integer({ min: 1, max: 2 }),
   ph: fc.integer({ min: 0, max: 1 }),
@@ -329,6 +330,18 @@ law(
     return got instanceof Float32Array && (into === undefined || got === into) && sameBits(got, want) && sameBits(L.run(x, n), want);
   },
   { numRuns: 250 },
+);
+
+law(
+  'wasm: a conv layer with 16, 32 or 64 input channels (the aligned patch-row paths: whole taps, and 3×3 kernel rows read from bitplanes) equals the reference layer bit for bit',
+  [layerCase, fc.constantFrom(16, 32, 64), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 3, max: 9 }), fc.boolean(), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })],
+  (t, c, h, w, k3, ph, pw) => {
+    const made = layerSpec({ ...t, conv: true, c, h, w, ph, pw, ...(k3 ? { kh: 3, kw: 3 } : {}) });
+    if (made === null) return true;
+    const { spec, x, n } = made;
+    return sameBits(wasm.layer(spec).run(x, n), referenceTernaryKernels.layer(spec).run(x, n));
+  },
+  { numRuns: 150 },
 );
 
 law(

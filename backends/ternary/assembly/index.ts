@@ -927,6 +927,131 @@ export function im2colTaps(pix: usize, h: i32, w: i32, cin: i32, kh: i32, kw: i3
   }
 }
 
+/** Bytes of slack `planes` leaves before and after each bitplane (`im2col3x3` reads a little outside the pixels). */
+const PLANE_SLACK: usize = 16;
+
+/** Bytes `planes` writes for a stream of `groups` groups: two bitplanes of 8 bytes a group, each with slack on both sides. */
+export function planesBytes(groups: i32): usize {
+  return (<usize>groups << 4) + 4 * PLANE_SLACK;
+}
+
+/**
+ * The stream of `groups` packed groups at `pix` as two bitplanes at `dst` (nz, then sign, each
+ * `PLANE_SLACK` zero bytes, 8 bytes a group, `PLANE_SLACK` zero bytes): lane L of the stream is
+ * then bit L of its plane read as one little-endian bit string, so the lanes of pixel q (cin a
+ * multiple of 8) start at byte q·cin/8.
+ */
+export function planes(pix: usize, groups: i32, dst: usize): void {
+  const planeB = (<usize>groups << 3) + 2 * PLANE_SLACK;
+  const nz = dst + PLANE_SLACK;
+  const sg = nz + planeB;
+  memory.fill(dst, 0, PLANE_SLACK);
+  memory.fill(nz + (<usize>groups << 3), 0, 2 * PLANE_SLACK);
+  memory.fill(sg + (<usize>groups << 3), 0, PLANE_SLACK);
+  for (let g: usize = 0; g < <usize>groups; g++) {
+    store<u64>(nz + (g << 3), load<u64>(pix + (g << 4)));
+    store<u64>(sg + (g << 3), load<u64>(pix + (g << 4), 8));
+  }
+}
+
+/**
+ * `im2colTaps` for a 3×3 kernel over 16 or 32 channels, from the bitplanes of `planes` (at
+ * `pl`, for a stream of `groups` groups; pw ≤ 2): a kernel row's three taps are 48 or 96
+ * consecutive bits of a plane, read with unaligned loads, the taps outside the image masked off
+ * (a row outside the image read as zero), and the patch row assembled with constant shifts: every
+ * row is written whole, padding lanes zero. Same result as `im2colTaps`, bit for bit.
+ */
+export function im2col3x3(pl: usize, groups: i32, h: i32, w: i32, cin: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, r0: i32, count: i32, dst: usize): void {
+  const nz = pl + PLANE_SLACK;
+  const sg = nz + (<usize>groups << 3) + 2 * PLANE_SLACK;
+  const plane = oh * ow;
+  let b = r0 / plane;
+  const rem = r0 - b * plane;
+  let oy = rem / ow;
+  let ox = rem - oy * ow;
+  const pixB = <usize>(cin >> 3); // bytes of a pixel in a plane
+  for (let r = 0; r < count; r++) {
+    const iy0 = oy * sh - ph;
+    const ix0 = ox * sw - pw;
+    // taps kx0 … kx1 − 1 are inside the image in x
+    const kx0 = max(0, -ix0);
+    const kx1 = min(3, w - ix0);
+    const p0 = (b * h + iy0) * w + ix0; // pixel of tap (0, 0), inside the image or not
+    const d = dst + <usize>r * (<usize>(cin == 16 ? 3 : 5) << 4);
+    if (cin == 16) {
+      const keep: u64 = kx1 <= kx0 ? 0 : ((<u64>1 << <u64>(kx1 << 4)) - 1) & ~((<u64>1 << <u64>(kx0 << 4)) - 1);
+      let n0: u64 = 0, n1: u64 = 0, n2: u64 = 0, s0: u64 = 0, s1: u64 = 0, s2: u64 = 0;
+      if (iy0 >= 0 && iy0 < h) {
+        const o = <usize>p0 * pixB;
+        n0 = load<u64>(nz + o) & keep;
+        s0 = load<u64>(sg + o) & keep;
+      }
+      if (iy0 + 1 >= 0 && iy0 + 1 < h) {
+        const o = <usize>(p0 + w) * pixB;
+        n1 = load<u64>(nz + o) & keep;
+        s1 = load<u64>(sg + o) & keep;
+      }
+      if (iy0 + 2 >= 0 && iy0 + 2 < h) {
+        const o = <usize>(p0 + 2 * w) * pixB;
+        n2 = load<u64>(nz + o) & keep;
+        s2 = load<u64>(sg + o) & keep;
+      }
+      // 144 lanes: [0, 48) row 0, [48, 96) row 1, [96, 144) row 2
+      store<u64>(d, n0 | (n1 << 48));
+      store<u64>(d, s0 | (s1 << 48), 8);
+      store<u64>(d, (n1 >> 16) | (n2 << 32), 16);
+      store<u64>(d, (s1 >> 16) | (s2 << 32), 24);
+      store<u64>(d, n2 >> 32, 32);
+      store<u64>(d, s2 >> 32, 40);
+    } else {
+      // taps 0 and 1 of a kernel row in one u64, tap 2 in one u32
+      const keepLo: u64 = (kx0 <= 0 && kx1 >= 1 ? <u64>0xffffffff : 0) | (kx0 <= 1 && kx1 >= 2 ? <u64>0xffffffff00000000 : 0);
+      const keepHi: u64 = kx0 <= 2 && kx1 >= 3 ? <u64>0xffffffff : 0;
+      let n0: u64 = 0, n1: u64 = 0, n2: u64 = 0, s0: u64 = 0, s1: u64 = 0, s2: u64 = 0;
+      let m0: u64 = 0, m1: u64 = 0, m2: u64 = 0, t0: u64 = 0, t1: u64 = 0, t2: u64 = 0;
+      if (iy0 >= 0 && iy0 < h) {
+        const o = <usize>p0 * pixB;
+        n0 = load<u64>(nz + o) & keepLo;
+        s0 = load<u64>(sg + o) & keepLo;
+        m0 = <u64>load<u32>(nz + o, 8) & keepHi;
+        t0 = <u64>load<u32>(sg + o, 8) & keepHi;
+      }
+      if (iy0 + 1 >= 0 && iy0 + 1 < h) {
+        const o = <usize>(p0 + w) * pixB;
+        n1 = load<u64>(nz + o) & keepLo;
+        s1 = load<u64>(sg + o) & keepLo;
+        m1 = <u64>load<u32>(nz + o, 8) & keepHi;
+        t1 = <u64>load<u32>(sg + o, 8) & keepHi;
+      }
+      if (iy0 + 2 >= 0 && iy0 + 2 < h) {
+        const o = <usize>(p0 + 2 * w) * pixB;
+        n2 = load<u64>(nz + o) & keepLo;
+        s2 = load<u64>(sg + o) & keepLo;
+        m2 = <u64>load<u32>(nz + o, 8) & keepHi;
+        t2 = <u64>load<u32>(sg + o, 8) & keepHi;
+      }
+      // 288 lanes: [0, 96) row 0, [96, 192) row 1, [192, 288) row 2
+      store<u64>(d, n0);
+      store<u64>(d, s0, 8);
+      store<u64>(d, m0 | (n1 << 32), 16);
+      store<u64>(d, t0 | (s1 << 32), 24);
+      store<u64>(d, (n1 >> 32) | (m1 << 32), 32);
+      store<u64>(d, (s1 >> 32) | (t1 << 32), 40);
+      store<u64>(d, n2, 48);
+      store<u64>(d, s2, 56);
+      store<u64>(d, m2, 64);
+      store<u64>(d, t2, 72);
+    }
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        b++;
+      }
+    }
+  }
+}
+
 /**
  * y[i, j] = f32(relu?(c[i, j]·a[j] + c2[i, j]·b[j] + bias[j])) for i < m, j < n, evaluated in
  * float64 (the c2 term only when `c2` ≠ 0): c and c2 rows `ldc` i32 apart, a, b, bias f64 per
