@@ -280,6 +280,44 @@ function makeKernels(wasm: Exports): TernaryKernels {
     return out;
   }
 
+  /**
+   * The byte offset of `x` when it is a view of this memory (an output left here by `runInPlace`),
+   * else −1. Read before anything that may grow memory (growing detaches every view).
+   */
+  const inMemory = (x: Data): number => (x instanceof Float32Array && x.buffer === wasm.memory.buffer ? x.byteOffset : -1);
+
+  /**
+   * The input of a run at a byte offset of this memory: where it already lies (`at` ≥ 0), else
+   * copied to `scratch`. `len` values are checked to be there first.
+   */
+  function input(x: Data, at: number, len: number, scratch: number, where: string): number {
+    if (at >= 0) return at;
+    if (x.length < len) throw new RangeError(`${where}: x holds ${x.length} values, ${len} needed`);
+    new Float32Array(wasm.memory.buffer, scratch, len).set(x.length === len ? x : x.subarray(0, len));
+    return scratch;
+  }
+
+  /**
+   * A run's output region kept for `runInPlace`: resident, reused from call to call, replaced by a
+   * larger one when a batch needs more (with `packSlack` bytes after it, which a pack may read).
+   * A run may take its own in-place output as its input: every kernel has read an input value
+   * before it writes the output that may lie on it (the law feeds a layer its own output).
+   */
+  function keeper(): (bytes: number) => number {
+    let at = 0;
+    let cap = -1;
+    return (bytes) => {
+      if (bytes > cap) {
+        at = resident(bytes + wasm.packSlack());
+        cap = bytes;
+      }
+      return at;
+    };
+  }
+
+  /** The result of a run: left in memory as a view (`inPlace`), or as `emit` gives it. */
+  const deliver = (at: number, len: number, out: Data | undefined, inPlace: boolean): Data => (inPlace ? new Float32Array(wasm.memory.buffer, at, len) : emit(at, len, out));
+
   /** Pooled output size of [n, oh, ow, c] (the values `maxPoolF32` writes). */
   const pooledLen = (p: Pool, n: number, oh: number, ow: number, c: number): number => n * outSize(oh, p.size[0], p.strides[0], 0) * outSize(ow, p.size[1], p.strides[1], 0) * c;
 
@@ -334,50 +372,54 @@ function makeKernels(wasm: Exports): TernaryKernels {
     const perRow = rowB + nPad * 4 * (spec.b === null ? 1 : 2);
     const chunk = Math.max(8, Math.floor(LAYER_CHUNK_BYTES / perRow / 8) * 8);
 
-    return {
-      run(x: Data, n: number, out?: Data): Data {
-        const rows = geo === null ? n : n * geo.h * geo.w; // rows of C values to quantize
-        const M = geo === null ? n : n * geo.oh * geo.ow; // rows of the patch matrix
-        const R = Math.min(chunk, M);
-        // bytes of packed input: a group per row (per 64 values of the stream), and one group of slack for im2colStream
-        const packedB = stream ? (Math.ceil((rows * C) / 64) + 1) * 16 : rows * (geo === null ? rowB : geo.pg * 16);
-        const pool = geo === null ? null : spec.pool;
-        const pooled = pool === null ? 0 : pooledLen(pool, n, geo!.oh, geo!.ow, o);
-        const streamGroups = Math.ceil((rows * C) / 64);
-        const [px, pix, pl, pA, work, pc, pc2, py, pz] = arena(
-          rows * C * 4 + wasm.packSlack(),
-          packedB,
-          bitplanes ? wasm.planesBytes(streamGroups) : 0,
-          identity ? 0 : R * rowB,
-          wasm.gemmPanelledWorkBytes(R, groups),
-          R * nPad * 4,
-          spec.b === null ? 0 : R * nPad * 4,
-          M * o * 4,
-          pooled * 4,
-        );
-        if (x.length < rows * C) throw new RangeError(`layer: x holds ${x.length} values, ${n} inputs need ${rows * C}`);
-        new Float32Array(wasm.memory.buffer, px, rows * C).set(x.length === rows * C ? x : x.subarray(0, rows * C));
-        wasm.setQuantizer(table, spec.pre.length, sign, pos, neg);
-        wasm.quantPack(px, rows, C, pix, stream ? 1 : 0);
-        if (bitplanes) wasm.planes(pix, streamGroups, pl);
-        for (let r0 = 0; r0 < M; r0 += R) {
-          const count = Math.min(R, M - r0);
-          let a = pix + r0 * rowB;
-          if (!identity) {
-            const q = geo!;
-            if (bitplanes) wasm.im2col3x3(pl, streamGroups, q.h, q.w, q.cin, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
-            else unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
-            a = pA;
-          }
-          wasm.gemmPanelled(a, wp, pc, count, o, groups, work);
-          if (wAbs !== 0) wasm.gemmPanelled(a, wAbs, pc2, count, o, groups, work);
-          wasm.epilogueF32(pc, wAbs === 0 ? 0 : pc2, count, o, nPad, pa, pb, pbias, spec.relu ? 1 : 0, py + r0 * o * 4);
+    const keep = keeper();
+    const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
+      const xAt = inMemory(x);
+      const rows = geo === null ? n : n * geo.h * geo.w; // rows of C values to quantize
+      const M = geo === null ? n : n * geo.oh * geo.ow; // rows of the patch matrix
+      const R = Math.min(chunk, M);
+      // bytes of packed input: a group per row (per 64 values of the stream), and one group of slack for im2colStream
+      const packedB = stream ? (Math.ceil((rows * C) / 64) + 1) * 16 : rows * (geo === null ? rowB : geo.pg * 16);
+      const pool = geo === null ? null : spec.pool;
+      const pooled = pool === null ? 0 : pooledLen(pool, n, geo!.oh, geo!.ow, o);
+      if (xAt >= 0 && x.length < rows * C) throw new RangeError(`layer: x holds ${x.length} values, ${n} inputs need ${rows * C}`);
+      const kept = inPlace ? keep((pool === null ? M * o : pooled) * 4) : 0;
+      const streamGroups = Math.ceil((rows * C) / 64);
+      const [pxScratch, pix, pl, pA, work, pc, pc2, pyScratch, pzScratch] = arena(
+        xAt >= 0 ? 0 : rows * C * 4 + wasm.packSlack(),
+        packedB,
+        bitplanes ? wasm.planesBytes(streamGroups) : 0,
+        identity ? 0 : R * rowB,
+        wasm.gemmPanelledWorkBytes(R, groups),
+        R * nPad * 4,
+        spec.b === null ? 0 : R * nPad * 4,
+        inPlace && pool === null ? 0 : M * o * 4,
+        inPlace ? 0 : pooled * 4,
+      );
+      const px = input(x, xAt, rows * C, pxScratch, 'layer');
+      const py = inPlace && pool === null ? kept : pyScratch;
+      const pz = inPlace ? kept : pzScratch;
+      wasm.setQuantizer(table, spec.pre.length, sign, pos, neg);
+      wasm.quantPack(px, rows, C, pix, stream ? 1 : 0);
+      if (bitplanes) wasm.planes(pix, streamGroups, pl);
+      for (let r0 = 0; r0 < M; r0 += R) {
+        const count = Math.min(R, M - r0);
+        let a = pix + r0 * rowB;
+        if (!identity) {
+          const q = geo!;
+          if (bitplanes) wasm.im2col3x3(pl, streamGroups, q.h, q.w, q.cin, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+          else unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+          a = pA;
         }
-        if (pool === null) return emit(py, M * o, out);
-        poolInto(pool, py, n, geo!.oh, geo!.ow, o, pz);
-        return emit(pz, pooled, out);
-      },
+        wasm.gemmPanelled(a, wp, pc, count, o, groups, work);
+        if (wAbs !== 0) wasm.gemmPanelled(a, wAbs, pc2, count, o, groups, work);
+        wasm.epilogueF32(pc, wAbs === 0 ? 0 : pc2, count, o, nPad, pa, pb, pbias, spec.relu ? 1 : 0, py + r0 * o * 4);
+      }
+      if (pool === null) return deliver(py, M * o, out, inPlace);
+      poolInto(pool, py, n, geo!.oh, geo!.ow, o, pz);
+      return deliver(pz, pooled, out, inPlace);
     };
+    return { run: (x, n, out) => go(x, n, out, false), runInPlace: (x, n) => go(x, n, undefined, true) };
   }
 
   function maxPool(x: Data, shape: readonly [number, number, number, number], size: readonly [number, number], strides: readonly [number, number], relu: boolean, out?: Data): Data {
@@ -388,8 +430,9 @@ function makeKernels(wasm: Exports): TernaryKernels {
     const len = n * h * w * c;
     if (x.length < len) throw new RangeError(`maxPool: x holds ${x.length} values, [${shape.join(', ')}] needs ${len}`);
     const len2 = n * oh * ow * c;
-    const [px, py] = arena(len * 4, len2 * 4);
-    new Float32Array(wasm.memory.buffer, px, len).set(x.length === len ? x : x.subarray(0, len));
+    const xAt = inMemory(x);
+    const [pxScratch, py] = arena(xAt >= 0 ? 0 : len * 4, len2 * 4);
+    const px = input(x, xAt, len, pxScratch, 'maxPool');
     wasm.maxPoolF32(px, n, h, w, c, size[0], size[1], strides[0], strides[1], oh, ow, relu ? 1 : 0, py);
     return emit(py, len2, out);
   }
@@ -413,20 +456,25 @@ function makeKernels(wasm: Exports): TernaryKernels {
     // a 2×2 pooling with stride 2 is fused into the kernel; any other runs after it
     const fused = pool !== null && pool.size[0] === 2 && pool.size[1] === 2 && pool.strides[0] === 2 && pool.strides[1] === 2;
     const scratchB = wasm.convDirectScratchBytes(h, w, cin, kh, kw, ph, pw);
-    return {
-      run(x: Data, n: number, out?: Data): Data {
-        const len = n * h * w * cin;
-        const convLen = fused ? pooledLen(pool, n, oh, ow, o) : n * oh * ow * o;
-        const pooled = pool === null || fused ? 0 : pooledLen(pool, n, oh, ow, o);
-        const [px, scratch, py, pz] = arena(len * 4, scratchB, convLen * 4, pooled * 4);
-        if (x.length < len) throw new RangeError(`floatConv: x holds ${x.length} values, ${n} inputs need ${len}`);
-        new Float32Array(wasm.memory.buffer, px, len).set(x.length === len ? x : x.subarray(0, len));
-        wasm.convDirectF32(px, n, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, pbias, spec.relu ? 1 : 0, fused ? 1 : 0, fused && pool.relu ? 1 : 0, scratch, py);
-        if (pool === null || fused) return emit(py, convLen, out);
-        poolInto(pool, py, n, oh, ow, o, pz);
-        return emit(pz, pooled, out);
-      },
+    const keep = keeper();
+    const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
+      const len = n * h * w * cin;
+      const xAt = inMemory(x);
+      if (xAt >= 0 && x.length < len) throw new RangeError(`floatConv: x holds ${x.length} values, ${n} inputs need ${len}`);
+      const convLen = fused ? pooledLen(pool, n, oh, ow, o) : n * oh * ow * o;
+      const direct = pool === null || fused; // the kernel's output is the result
+      const pooled = direct ? 0 : pooledLen(pool, n, oh, ow, o);
+      const kept = inPlace ? keep((direct ? convLen : pooled) * 4) : 0;
+      const [pxScratch, scratch, pyScratch, pzScratch] = arena(xAt >= 0 ? 0 : len * 4, scratchB, inPlace && direct ? 0 : convLen * 4, inPlace ? 0 : pooled * 4);
+      const px = input(x, xAt, len, pxScratch, 'floatConv');
+      const py = inPlace && direct ? kept : pyScratch;
+      wasm.convDirectF32(px, n, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, pbias, spec.relu ? 1 : 0, fused ? 1 : 0, fused && pool.relu ? 1 : 0, scratch, py);
+      if (direct) return deliver(py, convLen, out, inPlace);
+      const pz = inPlace ? kept : pzScratch;
+      poolInto(pool, py, n, oh, ow, o, pz);
+      return deliver(pz, pooled, out, inPlace);
     };
+    return { run: (x, n, out) => go(x, n, out, false), runInPlace: (x, n) => go(x, n, undefined, true) };
   }
 
   function floatDense(spec: FloatDenseSpec): TernaryLayer {
@@ -436,16 +484,20 @@ function makeKernels(wasm: Exports): TernaryKernels {
     new Float32Array(wasm.memory.buffer, wt, o * k).set(spec.weights.subarray(0, o * k));
     const pbias = resident(o * 4);
     new Float32Array(wasm.memory.buffer, pbias, o).set(Float32Array.from(spec.bias));
-    return {
-      run(x: Data, n: number, out?: Data): Data {
-        const len = n * k;
-        const [px, py] = arena(len * 4 + 16, n * o * 4);
-        if (x.length < len) throw new RangeError(`floatDense: x holds ${x.length} values, ${n} inputs need ${len}`);
-        new Float32Array(wasm.memory.buffer, px, len).set(x.length === len ? x : x.subarray(0, len));
-        wasm.denseF32(px, wt, pbias, n, k, o, spec.relu ? 1 : 0, py);
-        return emit(py, n * o, out);
-      },
+    const keep = keeper();
+    const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
+      const len = n * k;
+      const xAt = inMemory(x);
+      if (xAt >= 0 && x.length < len) throw new RangeError(`floatDense: x holds ${x.length} values, ${n} inputs need ${len}`);
+      const kept = inPlace ? keep(n * o * 4) : 0;
+      // a row is read up to 3 values past its end: 16 bytes of slack after the input (a kept input has packSlack)
+      const [pxScratch, pyScratch] = arena(xAt >= 0 ? 0 : len * 4 + 16, inPlace ? 0 : n * o * 4);
+      const px = input(x, xAt, len, pxScratch, 'floatDense');
+      const py = inPlace ? kept : pyScratch;
+      wasm.denseF32(px, wt, pbias, n, k, o, spec.relu ? 1 : 0, py);
+      return deliver(py, n * o, out, inPlace);
     };
+    return { run: (x, n, out) => go(x, n, out, false), runInPlace: (x, n) => go(x, n, undefined, true) };
   }
 
   return { name: 'wasm', fast: true, pack, gemm, layer, maxPool, floatConv, floatDense };

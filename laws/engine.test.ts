@@ -258,3 +258,34 @@ example('engine: a result is not changed by later runs (the arrays reused betwee
     return fused && a.data !== b.data && a.data.every((v, i) => Object.is(v, copy[i])) && again.data.every((v, i) => Object.is(v, copy[i])) && b.data.some((v, i) => v !== copy[i]);
   });
 });
+
+example('engine: a step on the kernels whose output feeds a residual op (read again after the body ran on the kernels, whose first run grows their memory) gives the reference kernels\' logits bit for bit, on fresh WebAssembly kernels', async () => {
+  const r = (len: number, s: number) => Float32Array.from({ length: len }, (_, i) => Math.fround(Math.sin(i * 12.9898 + s) * 1.7));
+  const codes = (len: number, s: number) => Int8Array.from(r(len, s), (v) => Math.sign(Math.round(v)));
+  const model: DeployedModel = {
+    name: 'residual-after-kernels',
+    inputShape: [32, 32, 1],
+    classes: 3,
+    ops: [
+      { op: 'conv2d', name: 'c0', shape: [16, 3, 3, 1], strides: [1, 1], pads: [1, 1], input: { kind: 'fp' }, weights: { kind: 'float', w: r(144, 1) }, bias: r(16, 2), folded: [] },
+      { op: 'relu', name: 'r0' },
+      {
+        op: 'residual',
+        name: 'res',
+        pool: null,
+        body: [
+          { op: 'affine', name: 'bn', scale: r(16, 3), shift: r(16, 4) },
+          { op: 'conv2d', name: 'c1', shape: [16, 3, 3, 16], strides: [1, 1], pads: [1, 1], input: { kind: 'ternary', threshold: 0.5, boundary: 'paper' }, weights: { kind: 'ternary', codes: codes(2304, 5), scalePos: Float32Array.of(0.5), scaleNeg: Float32Array.of(0.5) }, bias: null, folded: [] },
+        ],
+      },
+      { op: 'globalAvgPool', name: 'g' },
+      { op: 'dense', name: 'd', shape: [3, 16], input: { kind: 'fp' }, weights: { kind: 'float', w: r(48, 6) }, bias: null, folded: [] },
+    ],
+    source: {},
+  };
+  const x: Tensor = { shape: [16, 32, 32, 1], data: r(16 * 1024, 7) };
+  const want = createEngine(model, { backend: cpu32, kernels: { ...referenceTernaryKernels, fast: true } }).run(x);
+  const e = createEngine(model, { backend: cpu32, kernels: await createWasmTernaryKernels() });
+  const got = e.run(x);
+  return e.plan.some((l) => l.includes('direct')) && got.data.length === want.data.length && got.data.every((v, i) => Object.is(v, want.data[i]));
+});

@@ -345,6 +345,45 @@ law(
 );
 
 law(
+  'wasm: runInPlace leaves the values run returns, and a run whose input is an in-place output (of another layer, or its own) reads it as the copied array',
+  [fc.record({ n: fc.integer({ min: 1, max: 3 }), k: fc.integer({ min: 1, max: 70 }), h: fc.integer({ min: 2, max: 6 }), relu: fc.boolean(), fill: fillArb, seed: seedArb })],
+  ({ n, k, h, relu, fill, seed }) => {
+    const r = rng(seed);
+    const per = (len: number, lo: number, hi: number) => Float64Array.from({ length: len }, () => Math.fround(lo + (hi - lo) * uniform(r)));
+    const floats = (len: number) => Float32Array.from({ length: len }, () => 4 * uniform(r) - 2);
+    const act: CodeAct = { kind: 'ternary', threshold: 0.5, boundary: 'paper' };
+    // a square dense ternary layer (it can take its own output), a float dense layer, and a conv
+    // over an h×h image of k channels whose max-pooled output goes to the maxPool of the kernels
+    const square: TernaryLayerSpec = { codes: ternary(k, k, fill, seed), o: k, k, conv: null, pre: [], act, a: per(k, 0.01, 2), b: null, bias: per(k, -1, 1), relu, dtype: 'float32', chunkValues: 1 << 20, pool: null };
+    const dense = { weights: floats(k * k), o: k, k, bias: floats(k), relu: false };
+    const conv: TernaryLayerSpec = { ...square, codes: ternary(k, 9 * k, fill, seed + 1), k: 9 * k, conv: { h, w: h, cin: k, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, pool: { size: [2, 2], strides: [2, 2], relu: false } };
+    const x = floats(n * k);
+    const img = floats(n * h * h * k);
+    const ref = referenceTernaryKernels;
+    const [L, D, C] = [wasm.layer(square), wasm.floatDense(dense), wasm.layer(conv)];
+    const [rL, rD, rC] = [ref.layer(square), ref.floatDense(dense), ref.layer(conv)];
+    const runs = [L, D, C].every((q) => q.runInPlace !== undefined);
+    // x → L → D → L → L (its own output) → D, in place, against the same chain on copies
+    let got: Float32Array = L.runInPlace!(x, n) as Float32Array;
+    let want = rL.run(x, n);
+    let same = sameBits(got, want) && sameBits(got, L.run(x, n));
+    for (const [q, rq] of [[D, rD], [L, rL], [L, rL], [D, rD]] as const) {
+      got = q.runInPlace!(got, n) as Float32Array;
+      want = rq.run(Float32Array.from(want), n);
+      same = same && sameBits(got, want);
+    }
+    // a pooled conv output in place, then the kernels' own max-pool reading it
+    const p = h >> 1;
+    const pooled = C.runInPlace!(img, n);
+    const wantPooled = rC.run(img, n);
+    const q = p >> 1;
+    const twice = q > 0 ? wasm.maxPool(pooled, [n, p, p, k], [2, 2], [2, 2], true) : null;
+    return runs && same && sameBits(pooled, wantPooled) && (twice === null || sameBits(twice, ref.maxPool(wantPooled, [n, p, p, k], [2, 2], [2, 2], true)));
+  },
+  { numRuns: 100 },
+);
+
+law(
   'wasm: a layer on one row equals the same layer on a batch, row for row',
   [layerCase],
   (t) => {

@@ -21,8 +21,10 @@
  * every other max-pool runs there too, and on a float32 backend so do the float convolutions
  * with at most 4 input channels (`floatConv`, direct: an image network's first layer) and the
  * float dense ops (`floatDense`, weights kept there). Everything else (affine, …) runs on the
- * backend. Steps on the kernels write into an array each keeps from call
- * to call, except the step whose output becomes the result. `mode: 'float'` forces the float
+ * backend. A step on the kernels whose output the next step reads at once leaves it in the
+ * kernels' memory (`TernaryLayer.runInPlace`, where the kernels have it: the WebAssembly ones,
+ * so the next step on them reads it without a copy); other steps on the kernels write into an
+ * array each keeps from call to call, except the step whose output becomes the result. `mode: 'float'` forces the float
  * path everywhere, all on the backend (ternary activations as float −1/0/+1): the float engine of
  * the benchmark. `profile` times each step.
  *
@@ -42,7 +44,7 @@ import { outSize } from '../backend.js';
 import { ConfigError, NonFiniteError, ShapeError } from '../errors.js';
 import { alloc, reshape, sameShape, size, type Data, type DType, type Tensor } from '../tensor.js';
 import { chainShapes, decodeWeights, opShapes, type Act, type DeployedModel, type DeployedOp, type ResidualOp, type WeightedOp } from '../export/deployed.js';
-import { referenceTernaryKernels, type PatchGeometry, type Pool, type PreOp, type TernaryKernels } from './ternary-kernels.js';
+import { referenceTernaryKernels, type PatchGeometry, type Pool, type PreOp, type TernaryKernels, type TernaryLayer } from './ternary-kernels.js';
 
 export interface EngineOptions {
   /** Runs the float layers and the element-wise ops. */
@@ -117,16 +119,28 @@ interface TernaryLayerOp {
 }
 
 /**
- * The output array of a step run on the kernels: one array reused from call to call when the
- * step's output never leaves the engine (`reuse`), so that a batch allocates nothing there.
+ * What a step run on the kernels does with its output: `fresh`, a new array (the engine's
+ * result); `reused`, one array reused from call to call, so that a batch allocates nothing there;
+ * `inPlace`, left in the kernels' memory for the next step to read without a copy
+ * (`TernaryLayer.runInPlace`, where the kernels have it; else as `reused`).
  */
-function outputs(dtype: DType, reuse: boolean): (len: number) => Data | undefined {
+type Output = 'fresh' | 'reused' | 'inPlace';
+
+function outputs(dtype: DType, output: Output): (len: number) => Data | undefined {
   let buf: Data | undefined;
   return (len) => {
-    if (!reuse) return undefined;
+    if (output === 'fresh') return undefined;
     if (buf === undefined || buf.length !== len) buf = alloc(dtype, len);
     return buf;
   };
+}
+
+/** `layer.run`, or `layer.runInPlace` when the output is to stay in place and the kernels can. */
+function runner(layer: TernaryLayer, dtype: DType, output: Output): (x: Data, n: number, len: number) => Data {
+  const inPlace = output === 'inPlace' ? layer.runInPlace?.bind(layer) : undefined;
+  if (inPlace !== undefined) return (x, n) => inPlace(x, n);
+  const out = outputs(dtype, output);
+  return (x, n, len) => layer.run(x, n, out(len));
 }
 
 /** The shape after an optional max pooling of [n, h, w, c]. */
@@ -134,7 +148,7 @@ const pooledShape = (n: number, h: number, w: number, c: number, p: Pool | null)
   p === null ? [n, h, w, c] : [n, outSize(h, p.size[0], p.strides[0], 0), outSize(w, p.size[1], p.strides[1], 0), c];
 
 /** The ternary × ternary step of a conv2d or dense op: one `TernaryKernels.layer`, compiled here once. */
-function ternaryStep(B: Backend, K: TernaryKernels, L: TernaryLayerOp, chunkValues: number, reuse: boolean): Step {
+function ternaryStep(B: Backend, K: TernaryKernels, L: TernaryLayerOp, chunkValues: number, output: Output): Step {
   const { op, act, pre } = L;
   const o = op.shape[0];
   const k = op.op === 'conv2d' ? op.shape[1] * op.shape[2] * op.shape[3] : op.shape[1];
@@ -158,36 +172,36 @@ function ternaryStep(B: Backend, K: TernaryKernels, L: TernaryLayerOp, chunkValu
     chunkValues,
     pool: conv === null ? null : L.pool,
   });
-  const out = outputs(B.dtype, reuse);
-  if (conv === null) return (x) => ({ shape: [x.shape[0], o], data: layer.run(x.data, x.shape[0], out(x.shape[0] * o)) });
+  const run = runner(layer, B.dtype, output);
+  if (conv === null) return (x) => ({ shape: [x.shape[0], o], data: run(x.data, x.shape[0], x.shape[0] * o) });
   const oh = outSize(conv.h, conv.kh, conv.sh, conv.ph);
   const ow = outSize(conv.w, conv.kw, conv.sw, conv.pw);
   return (x) => {
     const shape = pooledShape(x.shape[0], oh, ow, o, L.pool);
-    return { shape, data: layer.run(x.data, x.shape[0], out(size(shape))) };
+    return { shape, data: run(x.data, x.shape[0], size(shape)) };
   };
 }
 
 /** A float convolution with few input channels computed directly (`TernaryKernels.floatConv`), bias, relu and pooling included. */
-function directStep(B: Backend, K: TernaryKernels, op: WeightedOp & { op: 'conv2d' }, inShape: readonly number[], relu: boolean, pool: Pool | null, reuse: boolean): Step {
+function directStep(B: Backend, K: TernaryKernels, op: WeightedOp & { op: 'conv2d' }, inShape: readonly number[], relu: boolean, pool: Pool | null, output: Output): Step {
   const [o, kh, kw, cin] = op.shape;
   const g: PatchGeometry = { h: inShape[0], w: inShape[1], cin, kh, kw, sh: op.strides[0], sw: op.strides[1], ph: op.pads[0], pw: op.pads[1] };
   const conv = K.floatConv({ weights: decodeWeights(op), o, conv: g, bias: op.bias ?? new Float32Array(o), relu, pool });
   const oh = outSize(g.h, kh, g.sh, g.ph);
   const ow = outSize(g.w, kw, g.sw, g.pw);
-  const out = outputs(B.dtype, reuse);
+  const run = runner(conv, B.dtype, output);
   return (x) => {
     const shape = pooledShape(x.shape[0], oh, ow, o, pool);
-    return { shape, data: conv.run(x.data, x.shape[0], out(size(shape))) };
+    return { shape, data: run(x.data, x.shape[0], size(shape)) };
   };
 }
 
 /** A float dense op on the kernels' dense layer (`TernaryKernels.floatDense`: weights kept there), bias and relu included. */
-function denseStep(B: Backend, K: TernaryKernels, op: WeightedOp & { op: 'dense' }, relu: boolean, reuse: boolean): Step {
+function denseStep(B: Backend, K: TernaryKernels, op: WeightedOp & { op: 'dense' }, relu: boolean, output: Output): Step {
   const [o, k] = op.shape;
   const dense = K.floatDense({ weights: decodeWeights(op), o, k, bias: op.bias ?? new Float32Array(o), relu });
-  const out = outputs(B.dtype, reuse);
-  return (x) => ({ shape: [x.shape[0], o], data: dense.run(x.data, x.shape[0], out(x.shape[0] * o)) });
+  const run = runner(dense, B.dtype, output);
+  return (x) => ({ shape: [x.shape[0], o], data: run(x.data, x.shape[0], x.shape[0] * o) });
 }
 
 /** The float step of a conv2d or dense op: decoded kernel on the backend, then bias (and relu) in one pass. */
@@ -287,6 +301,13 @@ function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (read
   const label = (l: string) => labels.push(l);
   // a step that ends at op `last` may reuse its output array unless that array becomes the engine's result (a flatten only reshapes)
   const reuse = (last: number): boolean => !top || !ops.slice(last + 1).every((f) => f.op === 'flatten');
+  // and may leave it in the kernels' memory when the next step reads it at once: at the top level,
+  // and not before a residual op (which reads its input again after its body has run on the kernels)
+  const output = (last: number): Output => {
+    if (!reuse(last)) return 'fresh';
+    const next = ops.slice(last + 1).find((f) => f.op !== 'flatten');
+    return top && next !== undefined && next.op !== 'residual' ? 'inPlace' : 'reused';
+  };
   // a max-pool (and a relu) right after op `last`: fused into the step ending there (names of the fused ops, or none)
   const poolAfter = (last: number): { pool: Pool; names: string[] } | null => {
     const p = ops[last + 1];
@@ -323,7 +344,7 @@ function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (read
         if (pooled !== null) last += pooled.names.length;
         const fused = ops.slice(i, last + 1);
         const names = fused.map((f) => f.name).join(' + ');
-        steps.push(ternaryStep(B, K, { op: w, act, pre, relu, pool: pooled?.pool ?? null, inShape: shapes[i] }, chunk, reuse(last)));
+        steps.push(ternaryStep(B, K, { op: w, act, pre, relu, pool: pooled?.pool ?? null, inShape: shapes[i] }, chunk, output(last)));
         label(`${names} (${w.op} ${w.weights.kind}×${act.kind})`);
         const poolNote = pooled === null ? '' : ` + maxPool${pooled.pool.relu ? ' + relu' : ''}`;
         plan.push(`${indent}${names}: ${fused.slice(0, j - i).map((f) => f.op).join(', ')} fused into ${w.op} ${w.weights.kind}×${act.kind}${relu ? ' + relu' : ''}${poolNote} on ${K.name} ternary kernels`);
@@ -346,15 +367,15 @@ function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (read
         const names = ops.slice(i, last + 1).map((f) => f.name).join(' + ') + folded;
         const poolNote = pooled === null ? '' : ` + maxPool${pooled.pool.relu ? ' + relu' : ''}`;
         if (ternary) {
-          steps.push(ternaryStep(B, K, { op, act: op.input as Exclude<Act, { kind: 'fp' }>, pre: [], relu, pool: pooled?.pool ?? null, inShape: shapes[i] }, chunk, reuse(last)));
+          steps.push(ternaryStep(B, K, { op, act: op.input as Exclude<Act, { kind: 'fp' }>, pre: [], relu, pool: pooled?.pool ?? null, inShape: shapes[i] }, chunk, output(last)));
           label(`${names} (${op.op} ${op.weights.kind}×${op.input.kind})`);
           plan.push(`${indent}${names}: ${op.op} ${op.weights.kind}×${op.input.kind}${tail}${poolNote} on ${K.name} ternary kernels`);
         } else if (direct && op.op === 'conv2d') {
-          steps.push(directStep(B, K, op, shapes[i], relu, pooled?.pool ?? null, reuse(last)));
+          steps.push(directStep(B, K, op, shapes[i], relu, pooled?.pool ?? null, output(last)));
           label(`${names} (conv2d float, direct)`);
           plan.push(`${indent}${names}: conv2d ${op.weights.kind}${op.weights.kind === 'float' ? '' : ' decoded to float'}×fp${tail}${poolNote}, direct (cin ${op.shape[3]}) on ${K.name} ternary kernels`);
         } else if (onKernels && op.op === 'dense') {
-          steps.push(denseStep(B, K, op, relu, reuse(last)));
+          steps.push(denseStep(B, K, op, relu, output(last)));
           label(`${names} (dense float)`);
           plan.push(`${indent}${names}: dense ${op.weights.kind}${op.weights.kind === 'float' ? '' : ' decoded to float'}×fp${tail} on ${K.name} ternary kernels`);
         } else {
@@ -390,7 +411,7 @@ function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (read
           // on the ternary kernels' native pool (a relu right after is applied in the same pass)
           const relu = next?.op === 'relu';
           const pool: Pool = { size: op.size, strides: op.strides, relu };
-          const out = outputs(B.dtype, reuse(i + (relu ? 1 : 0)));
+          const out = outputs(B.dtype, reuse(i + (relu ? 1 : 0)) ? 'reused' : 'fresh');
           steps.push((x) => {
             const [n, h, w, ch] = x.shape;
             const shape = pooledShape(n, h, w, ch, pool);

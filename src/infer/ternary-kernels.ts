@@ -151,6 +151,14 @@ export interface TernaryLayer {
    * must be the output's) and returned, or a fresh array.
    */
   run(x: Data, n: number, out?: Data): Data;
+  /**
+   * Optional (kernels with memory of their own): the output left where the kernels computed it,
+   * as a view that a run of the same kernels taking it as its input reads in place, without a
+   * copy. The view is valid until this layer runs again, and only until the kernels' memory
+   * grows, which any later call on the same kernels may do (the view is then empty): for an
+   * output that the next step reads at once.
+   */
+  runInPlace?(x: Data, n: number): Data;
 }
 
 /** `y` as the result of a run: copied into `out` when given. */
