@@ -29,8 +29,9 @@
  * each result is the one the reference TypeScript computes with Math.fround after every step.
  *
  * Memory belongs to the caller: every function takes byte pointers into linear memory (`gemm` an
- * output area of `gemmOutBytes` and a work area of `gemmWorkBytes` bytes). Nothing here allocates
- * (TMP is one static 256-byte scratch).
+ * output area of `gemmOutBytes` and a work area of `gemmWorkBytes` bytes, `convDirectF32` a
+ * scratch area of `convDirectScratchBytes`). Nothing here allocates (S is one static 128-byte
+ * scratch).
  *
  * Law (laws/ternary-kernels.test.ts): `gemm` equals the plain integer dot product and `pack*`
  * equals the reference packing bit for bit; the layer, the max-pool and the float kernels equal
@@ -582,43 +583,43 @@ export function setQuantizer(ops: usize, nOps: i32, sign: i32, pos: f32, neg: f3
   qNeg = neg;
 }
 
-/** 64 values after the pre ops (`prepared`). */
-const TMP: usize = memory.data(256, 16);
-// nonzero and negative bits of the 64 codes of TMP (`codes64`)
+// nonzero and negative bits of the 64 codes of the last `codes64`
 let gNz: u64 = 0;
 let gNeg: u64 = 0;
 
 /**
- * TMP = the pre ops applied to the 64 f32 values at p, whose channels' scales and shifts start at
- * byte offset `lane` of the affines' vectors: float32 roundings after each operation, as the
- * backend's element-wise ops. One op at a time over all 64 values.
+ * gNz, gNeg = the codes under the current quantizer of the 64 f32 values at p, after the pre ops,
+ * whose channels' scales and shifts start at byte offset `lane` of the affines' vectors: float32
+ * roundings after each operation, as the backend's element-wise ops. Sixteen values at a time,
+ * kept in registers through every op.
  */
 @inline
-function prepared(p: usize, lane: usize): void {
-  for (let q: usize = 0; q < 256; q += 16) v128.store(TMP + q, v128.load(p + q));
-  for (let i = 0; i < qN; i++) {
-    const op = qOps + <usize>i * 12;
-    if (load<i32>(op) == 0) {
-      const sc = <usize>load<u32>(op, 4) + lane;
-      const sf = <usize>load<u32>(op, 8) + lane;
-      for (let q: usize = 0; q < 256; q += 16) v128.store(TMP + q, f32x4.add(f32x4.mul(v128.load(TMP + q), v128.load(sc + q)), v128.load(sf + q)));
-    } else {
-      // 0 < v ? v : 0, as the relu v > 0 ? v : 0
-      for (let q: usize = 0; q < 256; q += 16) v128.store(TMP + q, f32x4.pmax(f32x4.splat(0), v128.load(TMP + q)));
-    }
-  }
-}
-
-/** gNz, gNeg = the codes of the 64 values in TMP under the current quantizer. */
-@inline
-function codes64(): void {
+function codes64(p: usize, lane: usize): void {
   const pos = f32x4.splat(qPos);
   const neg = f32x4.splat(qNeg);
+  const zero = f32x4.splat(0);
   let nzBits: u64 = 0;
   let negBits: u64 = 0;
   for (let s = 0; s < 64; s += 16) {
-    const p = TMP + (<usize>s << 2);
-    const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+    const q = p + (<usize>s << 2);
+    let v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
+    for (let i = 0; i < qN; i++) {
+      const op = qOps + <usize>i * 12;
+      if (load<i32>(op) == 0) {
+        const sc = <usize>load<u32>(op, 4) + lane + (<usize>s << 2);
+        const sf = <usize>load<u32>(op, 8) + lane + (<usize>s << 2);
+        v0 = f32x4.add(f32x4.mul(v0, v128.load(sc)), v128.load(sf));
+        v1 = f32x4.add(f32x4.mul(v1, v128.load(sc, 16)), v128.load(sf, 16));
+        v2 = f32x4.add(f32x4.mul(v2, v128.load(sc, 32)), v128.load(sf, 32));
+        v3 = f32x4.add(f32x4.mul(v3, v128.load(sc, 48)), v128.load(sf, 48));
+      } else {
+        // 0 < v ? v : 0, as the relu v > 0 ? v : 0
+        v0 = f32x4.pmax(zero, v0);
+        v1 = f32x4.pmax(zero, v1);
+        v2 = f32x4.pmax(zero, v2);
+        v3 = f32x4.pmax(zero, v3);
+      }
+    }
     const p0 = f32x4.ge(v0, pos), p1 = f32x4.ge(v1, pos), p2 = f32x4.ge(v2, pos), p3 = f32x4.ge(v3, pos);
     let n0: v128, n1: v128, n2: v128, n3: v128;
     if (qSign) {
@@ -654,8 +655,7 @@ export function quantPack(x: usize, rows: i32, k: i32, dst: usize, stream: i32):
     // one packed stream of rows·k lanes, 64 to a group (what `im2colStream` reads)
     const total = rows * k;
     for (let c = 0; c < total; c += 64, d += 16) {
-      prepared(x + (<usize>c << 2), 0);
-      codes64();
+      codes64(x + (<usize>c << 2), 0);
       const valid = validLanes(total, c);
       store<u64>(d, gNz & valid);
       store<u64>(d, gNeg & valid, 8);
@@ -666,8 +666,7 @@ export function quantPack(x: usize, rows: i32, k: i32, dst: usize, stream: i32):
     const total = rows * k;
     const mask: u64 = (<u64>1 << <u64>k) - 1;
     for (let c = 0; c < total; c += 64) {
-      prepared(x + (<usize>c << 2), 0);
-      codes64();
+      codes64(x + (<usize>c << 2), 0);
       const valid = validLanes(total, c);
       const nz = gNz & valid;
       const ng = gNeg & valid;
@@ -683,8 +682,7 @@ export function quantPack(x: usize, rows: i32, k: i32, dst: usize, stream: i32):
   for (let r = 0; r < rows; r++) {
     const row = x + ((<usize>r * <usize>k) << 2);
     for (let j = 0; j < k; j += 64, d += 16) {
-      prepared(row + (<usize>j << 2), <usize>j << 2);
-      codes64();
+      codes64(row + (<usize>j << 2), <usize>j << 2);
       const valid = validLanes(k, j);
       store<u64>(d, gNz & valid);
       store<u64>(d, gNeg & valid, 8);
