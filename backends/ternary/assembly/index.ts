@@ -953,11 +953,66 @@ export function planes(pix: usize, groups: i32, dst: usize): void {
 }
 
 /**
+ * One patch row of a 3×3 kernel over 16 channels at d (3 groups): kernel row ky's three taps are
+ * the 48 bits at byte offset oky of the planes at nz and sg, when `hasKy` (else zero), masked by
+ * `keep` (the taps inside the image in x).
+ */
+@inline
+function row3x3c16(nz: usize, sg: usize, o0: usize, o1: usize, o2: usize, has0: bool, has1: bool, has2: bool, keep: u64, d: usize): void {
+  const n0: u64 = has0 ? load<u64>(nz + o0) & keep : 0;
+  const s0: u64 = has0 ? load<u64>(sg + o0) & keep : 0;
+  const n1: u64 = has1 ? load<u64>(nz + o1) & keep : 0;
+  const s1: u64 = has1 ? load<u64>(sg + o1) & keep : 0;
+  const n2: u64 = has2 ? load<u64>(nz + o2) & keep : 0;
+  const s2: u64 = has2 ? load<u64>(sg + o2) & keep : 0;
+  // 144 lanes: [0, 48) kernel row 0, [48, 96) row 1, [96, 144) row 2
+  store<u64>(d, n0 | (n1 << 48));
+  store<u64>(d, s0 | (s1 << 48), 8);
+  store<u64>(d, (n1 >> 16) | (n2 << 32), 16);
+  store<u64>(d, (s1 >> 16) | (s2 << 32), 24);
+  store<u64>(d, n2 >> 32, 32);
+  store<u64>(d, s2 >> 32, 40);
+}
+
+/**
+ * One patch row of a 3×3 kernel over 32 channels at d (5 groups): kernel row ky's taps 0 and 1
+ * are the u64 at byte offset oky of the planes, tap 2 the u32 after it, when `hasKy` (else zero),
+ * masked by keepLo and keepHi.
+ */
+@inline
+function row3x3c32(nz: usize, sg: usize, o0: usize, o1: usize, o2: usize, has0: bool, has1: bool, has2: bool, keepLo: u64, keepHi: u64, d: usize): void {
+  const n0: u64 = has0 ? load<u64>(nz + o0) & keepLo : 0;
+  const s0: u64 = has0 ? load<u64>(sg + o0) & keepLo : 0;
+  const m0: u64 = has0 ? <u64>load<u32>(nz + o0, 8) & keepHi : 0;
+  const t0: u64 = has0 ? <u64>load<u32>(sg + o0, 8) & keepHi : 0;
+  const n1: u64 = has1 ? load<u64>(nz + o1) & keepLo : 0;
+  const s1: u64 = has1 ? load<u64>(sg + o1) & keepLo : 0;
+  const m1: u64 = has1 ? <u64>load<u32>(nz + o1, 8) & keepHi : 0;
+  const t1: u64 = has1 ? <u64>load<u32>(sg + o1, 8) & keepHi : 0;
+  const n2: u64 = has2 ? load<u64>(nz + o2) & keepLo : 0;
+  const s2: u64 = has2 ? load<u64>(sg + o2) & keepLo : 0;
+  const m2: u64 = has2 ? <u64>load<u32>(nz + o2, 8) & keepHi : 0;
+  const t2: u64 = has2 ? <u64>load<u32>(sg + o2, 8) & keepHi : 0;
+  // 288 lanes: [0, 96) kernel row 0, [96, 192) row 1, [192, 288) row 2
+  store<u64>(d, n0);
+  store<u64>(d, s0, 8);
+  store<u64>(d, m0 | (n1 << 32), 16);
+  store<u64>(d, t0 | (s1 << 32), 24);
+  store<u64>(d, (n1 >> 32) | (m1 << 32), 32);
+  store<u64>(d, (s1 >> 32) | (t1 << 32), 40);
+  store<u64>(d, n2, 48);
+  store<u64>(d, s2, 56);
+  store<u64>(d, m2, 64);
+  store<u64>(d, t2, 72);
+}
+
+/**
  * `im2colTaps` for a 3×3 kernel over 16 or 32 channels, from the bitplanes of `planes` (at
  * `pl`, for a stream of `groups` groups; pw ≤ 2): a kernel row's three taps are 48 or 96
  * consecutive bits of a plane, read with unaligned loads, the taps outside the image masked off
  * (a row outside the image read as zero), and the patch row assembled with constant shifts: every
- * row is written whole, padding lanes zero. Same result as `im2colTaps`, bit for bit.
+ * row is written whole, padding lanes zero. A run of outputs whose taps are all inside the image
+ * goes through a loop without masks or checks. Same result as `im2colTaps`, bit for bit.
  */
 export function im2col3x3(pl: usize, groups: i32, h: i32, w: i32, cin: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, r0: i32, count: i32, dst: usize): void {
   const nz = pl + PLANE_SLACK;
@@ -968,79 +1023,45 @@ export function im2col3x3(pl: usize, groups: i32, h: i32, w: i32, cin: i32, sh: 
   let oy = rem / ow;
   let ox = rem - oy * ow;
   const pixB = <usize>(cin >> 3); // bytes of a pixel in a plane
-  for (let r = 0; r < count; r++) {
+  const wB = <usize>w * pixB; // bytes of an image row in a plane
+  const rowB = <usize>(cin == 16 ? 3 : 5) << 4;
+  // outputs ox ≤ oxIn have every tap inside the image in x from ox ≥ oxIn0 on
+  const oxIn0 = (pw + sw - 1) / sw;
+  const oxIn = (w - 3 + pw) / sw;
+  let d = dst;
+  for (let r = 0; r < count; ) {
     const iy0 = oy * sh - ph;
     const ix0 = ox * sw - pw;
-    // taps kx0 … kx1 − 1 are inside the image in x
-    const kx0 = max(0, -ix0);
-    const kx1 = min(3, w - ix0);
-    const p0 = (b * h + iy0) * w + ix0; // pixel of tap (0, 0), inside the image or not
-    const d = dst + <usize>r * (<usize>(cin == 16 ? 3 : 5) << 4);
-    if (cin == 16) {
-      const keep: u64 = kx1 <= kx0 ? 0 : ((<u64>1 << <u64>(kx1 << 4)) - 1) & ~((<u64>1 << <u64>(kx0 << 4)) - 1);
-      let n0: u64 = 0, n1: u64 = 0, n2: u64 = 0, s0: u64 = 0, s1: u64 = 0, s2: u64 = 0;
-      if (iy0 >= 0 && iy0 < h) {
-        const o = <usize>p0 * pixB;
-        n0 = load<u64>(nz + o) & keep;
-        s0 = load<u64>(sg + o) & keep;
-      }
-      if (iy0 + 1 >= 0 && iy0 + 1 < h) {
-        const o = <usize>(p0 + w) * pixB;
-        n1 = load<u64>(nz + o) & keep;
-        s1 = load<u64>(sg + o) & keep;
-      }
-      if (iy0 + 2 >= 0 && iy0 + 2 < h) {
-        const o = <usize>(p0 + 2 * w) * pixB;
-        n2 = load<u64>(nz + o) & keep;
-        s2 = load<u64>(sg + o) & keep;
-      }
-      // 144 lanes: [0, 48) row 0, [48, 96) row 1, [96, 144) row 2
-      store<u64>(d, n0 | (n1 << 48));
-      store<u64>(d, s0 | (s1 << 48), 8);
-      store<u64>(d, (n1 >> 16) | (n2 << 32), 16);
-      store<u64>(d, (s1 >> 16) | (s2 << 32), 24);
-      store<u64>(d, n2 >> 32, 32);
-      store<u64>(d, s2 >> 32, 40);
+    let o = <usize>((b * h + iy0) * w + ix0) * pixB; // tap (0, 0), inside the image or not
+    if (iy0 >= 0 && iy0 + 3 <= h && ox >= oxIn0 && ox <= oxIn) {
+      // a run of outputs with every tap inside the image
+      const run = min(count - r, oxIn - ox + 1);
+      const step = <usize>sw * pixB;
+      const end = d + <usize>run * rowB;
+      if (cin == 16) for (; d < end; d += rowB, o += step) row3x3c16(nz, sg, o, o + wB, o + 2 * wB, true, true, true, 0xffffffffffff, d);
+      else for (; d < end; d += rowB, o += step) row3x3c32(nz, sg, o, o + wB, o + 2 * wB, true, true, true, <u64>-1, <u64>-1, d);
+      r += run;
+      ox += run;
     } else {
-      // taps 0 and 1 of a kernel row in one u64, tap 2 in one u32
-      const keepLo: u64 = (kx0 <= 0 && kx1 >= 1 ? <u64>0xffffffff : 0) | (kx0 <= 1 && kx1 >= 2 ? <u64>0xffffffff00000000 : 0);
-      const keepHi: u64 = kx0 <= 2 && kx1 >= 3 ? <u64>0xffffffff : 0;
-      let n0: u64 = 0, n1: u64 = 0, n2: u64 = 0, s0: u64 = 0, s1: u64 = 0, s2: u64 = 0;
-      let m0: u64 = 0, m1: u64 = 0, m2: u64 = 0, t0: u64 = 0, t1: u64 = 0, t2: u64 = 0;
-      if (iy0 >= 0 && iy0 < h) {
-        const o = <usize>p0 * pixB;
-        n0 = load<u64>(nz + o) & keepLo;
-        s0 = load<u64>(sg + o) & keepLo;
-        m0 = <u64>load<u32>(nz + o, 8) & keepHi;
-        t0 = <u64>load<u32>(sg + o, 8) & keepHi;
+      // taps kx0 … kx1 − 1 are inside the image in x
+      const kx0 = max(0, -ix0);
+      const kx1 = min(3, w - ix0);
+      const has0 = iy0 >= 0 && iy0 < h;
+      const has1 = iy0 + 1 >= 0 && iy0 + 1 < h;
+      const has2 = iy0 + 2 >= 0 && iy0 + 2 < h;
+      if (cin == 16) {
+        const keep: u64 = kx1 <= kx0 ? 0 : ((<u64>1 << <u64>(kx1 << 4)) - 1) & ~((<u64>1 << <u64>(kx0 << 4)) - 1);
+        row3x3c16(nz, sg, o, o + wB, o + 2 * wB, has0, has1, has2, keep, d);
+      } else {
+        const keepLo: u64 = (kx0 <= 0 && kx1 >= 1 ? <u64>0xffffffff : 0) | (kx0 <= 1 && kx1 >= 2 ? <u64>0xffffffff00000000 : 0);
+        const keepHi: u64 = kx1 >= 3 ? <u64>0xffffffff : 0;
+        row3x3c32(nz, sg, o, o + wB, o + 2 * wB, has0, has1, has2, keepLo, keepHi, d);
       }
-      if (iy0 + 1 >= 0 && iy0 + 1 < h) {
-        const o = <usize>(p0 + w) * pixB;
-        n1 = load<u64>(nz + o) & keepLo;
-        s1 = load<u64>(sg + o) & keepLo;
-        m1 = <u64>load<u32>(nz + o, 8) & keepHi;
-        t1 = <u64>load<u32>(sg + o, 8) & keepHi;
-      }
-      if (iy0 + 2 >= 0 && iy0 + 2 < h) {
-        const o = <usize>(p0 + 2 * w) * pixB;
-        n2 = load<u64>(nz + o) & keepLo;
-        s2 = load<u64>(sg + o) & keepLo;
-        m2 = <u64>load<u32>(nz + o, 8) & keepHi;
-        t2 = <u64>load<u32>(sg + o, 8) & keepHi;
-      }
-      // 288 lanes: [0, 96) row 0, [96, 192) row 1, [192, 288) row 2
-      store<u64>(d, n0);
-      store<u64>(d, s0, 8);
-      store<u64>(d, m0 | (n1 << 32), 16);
-      store<u64>(d, t0 | (s1 << 32), 24);
-      store<u64>(d, (n1 >> 32) | (m1 << 32), 32);
-      store<u64>(d, (s1 >> 32) | (t1 << 32), 40);
-      store<u64>(d, n2, 48);
-      store<u64>(d, s2, 56);
-      store<u64>(d, m2, 64);
-      store<u64>(d, t2, 72);
+      d += rowB;
+      r++;
+      ox++;
     }
-    if (++ox == ow) {
+    if (ox == ow) {
       ox = 0;
       if (++oy == oh) {
         oy = 0;
