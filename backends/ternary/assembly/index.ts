@@ -1205,7 +1205,7 @@ function finishF32(acc: v128, bias: v128, relu: bool): v128 {
 
 /** Bytes of scratch `convDirectF32` needs: the zero-padded image and the table of tap offsets. */
 export function convDirectScratchBytes(h: i32, w: i32, cin: i32, kh: i32, kw: i32, ph: i32, pw: i32): usize {
-  return (<usize>((h + 2 * ph) * (w + 2 * pw) * cin) << 4) + (<usize>(kh * kw * cin) << 2);
+  return ((<usize>((h + 2 * ph) * (w + 2 * pw) * cin) << 2) + 15 & ~15) + (<usize>(kh * kw * cin) << 2);
 }
 
 /**
@@ -1221,16 +1221,16 @@ function sums4x8(xb: usize, o1: usize, o2: usize, o3: usize, tab: usize, taps: i
   for (let t = tab; t < end; t += 4, wp += tapB) {
     const xp = xb + <usize>load<i32>(t);
     const w0 = v128.load(wp), w1 = v128.load(wp, 16);
-    let xs = v128.load(xp);
+    let xs = v128.load32_splat(xp);
     a0 = f32x4.add(a0, f32x4.mul(xs, w0));
     a1 = f32x4.add(a1, f32x4.mul(xs, w1));
-    xs = v128.load(xp + o1);
+    xs = v128.load32_splat(xp + o1);
     b0 = f32x4.add(b0, f32x4.mul(xs, w0));
     b1 = f32x4.add(b1, f32x4.mul(xs, w1));
-    xs = v128.load(xp + o2);
+    xs = v128.load32_splat(xp + o2);
     c0 = f32x4.add(c0, f32x4.mul(xs, w0));
     c1 = f32x4.add(c1, f32x4.mul(xs, w1));
-    xs = v128.load(xp + o3);
+    xs = v128.load32_splat(xp + o3);
     d0 = f32x4.add(d0, f32x4.mul(xs, w0));
     d1 = f32x4.add(d1, f32x4.mul(xs, w1));
   }
@@ -1276,13 +1276,13 @@ const S: usize = memory.data(128, 16);
 export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, wt: usize, o: i32, opad: i32, bias: usize, relu: i32, pool: i32, poolRelu: i32, scratch: usize, y: usize): void {
   const hp = h + 2 * ph;
   const wp = w + 2 * pw;
-  const pixB = <usize>cin << 4; // a value is kept as a vector of four copies
+  const pixB = <usize>cin << 2;
   const imgB = <usize>(hp * wp) * pixB;
-  const tab = scratch + imgB;
+  const tab = scratch + ((imgB + 15) & ~15);
   const taps = kh * kw * cin;
   for (let ky = 0, t = 0; ky < kh; ky++)
     for (let kx = 0; kx < kw; kx++)
-      for (let ci = 0; ci < cin; ci++, t++) store<i32>(tab + (<usize>t << 2), ((ky * wp + kx) * cin + ci) << 4);
+      for (let ci = 0; ci < cin; ci++, t++) store<i32>(tab + (<usize>t << 2), ((ky * wp + kx) * cin + ci) << 2);
   const tapB = <usize>opad << 2;
   const outB = <usize>o << 2;
   const colB = <usize>sw * pixB; // between horizontal neighbours
@@ -1296,7 +1296,7 @@ export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i3
     for (let iy = 0; iy < h; iy++) {
       const src = x + ((<usize>(b * h + iy) * rowIn) << 2);
       const dst = scratch + <usize>((iy + ph) * wp + pw) * pixB;
-      for (let q: usize = 0; q < rowIn; q++) v128.store(dst + (q << 4), v128.load32_splat(src + (q << 2)));
+      memory.copy(dst, src, rowIn << 2);
     }
     if (pool != 0) {
       const poh = oh >> 1;
