@@ -298,8 +298,9 @@ function makeKernels(wasm: Exports): TernaryKernels {
   }
 
   /**
-   * A run's output region kept for `runInPlace`: resident, reused from call to call, replaced by a
-   * larger one when a batch needs more (with `packSlack` bytes after it, which a pack may read).
+   * A run's output region kept for `runInPlace`: resident, reused from call to call, replaced when
+   * a batch needs more by one at least twice as large (so that growing batches leave at most as
+   * much behind as the last region holds), with `packSlack` bytes after it, which a pack may read.
    * A run may take its own in-place output as its input: every kernel has read an input value
    * before it writes the output that may lie on it (the law feeds a layer its own output).
    */
@@ -308,8 +309,8 @@ function makeKernels(wasm: Exports): TernaryKernels {
     let cap = -1;
     return (bytes) => {
       if (bytes > cap) {
-        at = resident(bytes + wasm.packSlack());
-        cap = bytes;
+        cap = Math.max(bytes, 2 * cap);
+        at = resident(cap + wasm.packSlack());
       }
       return at;
     };
