@@ -2,8 +2,9 @@
  * Ternary × ternary kernels in WebAssembly: the `TernaryKernels` contract of
  * src/infer/ternary-kernels.ts (2+2-bit rows, [nz_lo, nz_hi, sign_lo, sign_hi] per 64 lanes) with
  * `gemm` as a bit-serial popcount GEMM and `pack` as SIMD compares, the whole ternary `layer`
- * (quantize-and-pack with the fused pre ops, packed im2col, GEMM, scale/bias/relu epilogue and an
- * optional max-pool, in one pass through wasm memory), `maxPool`, and the float `floatConv`
+ * (quantize-and-pack with the fused pre ops, packed im2col, GEMM (a last group of at most 32
+ * lanes on SIMD tail kernels), scale/bias/relu epilogue and an optional max-pool, in one pass
+ * through wasm memory, its output left there for the next step with `runInPlace`), `maxPool`, and the float `floatConv`
  * (direct) and `floatDense`; compiled by AssemblyScript from backends/ternary/assembly into
  * build/wasm/sttn-ternary.wasm (`npm run build:wasm`).
  *
@@ -54,9 +55,11 @@ interface Exports {
   packF32(src: number, rows: number, k: number, dst: number): number;
   packF64(src: number, rows: number, k: number, dst: number): number;
   panelWBytes(n: number, groups: number): number;
-  panelW(w: number, n: number, groups: number, dst: number): void;
+  panelW(w: number, n: number, groups: number, dst: number, stride: number): void;
   gemmPanelledWorkBytes(m: number, groups: number): number;
-  gemmPanelled(a: number, wp: number, c: number, m: number, n: number, groups: number, work: number): void;
+  gemmPanelled(a: number, wp: number, c: number, m: number, n: number, groups: number, work: number, stride: number): void;
+  tail16(a: number, stride: number, m: number, wt: number, panels: number, c: number, ldc: number): void;
+  tail32(a: number, stride: number, m: number, wt: number, panels: number, c: number, ldc: number): void;
   setQuantizer(ops: number, nOps: number, sign: number, pos: number, neg: number): void;
   quantPack(x: number, rows: number, k: number, dst: number, stream: number): void;
   im2colStream(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
@@ -254,15 +257,31 @@ function makeKernels(wasm: Exports): TernaryKernels {
     return c;
   }
 
-  /** Packed rows of `codes` laid out as resident W panels. */
-  function residentPanels(codes: Int8Array, o: number, k: number): number {
+  /**
+   * Packed rows of `codes` laid out as resident W panels of their first `head` groups, and, when
+   * `tail` (16 or 32), their last group's first `tail` lanes laid out for `tail16` / `tail32`
+   * (panels of 128/tail rows: their nz words, then their sign words, zero past the last row).
+   */
+  function residentPanels(codes: Int8Array, o: number, k: number, head: number, tail: 0 | 16 | 32): { panels: number; tails: number } {
     const groups = wordsPerRow(k) / 4;
-    const wp = resident(wasm.panelWBytes(o, groups));
+    const panels = resident(wasm.panelWBytes(o, head));
     const rows = pack(codes, o, k);
     const [tmp] = arena(rows.length * 4);
     new Uint32Array(wasm.memory.buffer, tmp, rows.length).set(rows);
-    wasm.panelW(tmp, o, groups, wp);
-    return wp;
+    wasm.panelW(tmp, o, head, panels, groups);
+    if (tail === 0) return { panels, tails: 0 };
+    const per = 128 / tail; // rows per tail panel
+    const count = Math.ceil(o / per);
+    const tails = resident(count * 32);
+    const view = tail === 16 ? new Uint16Array(wasm.memory.buffer, tails, count * 16) : new Uint32Array(wasm.memory.buffer, tails, count * 8);
+    for (let j = 0; j < o; j++) {
+      const w = (j + 1) * 4 * groups - 4; // [nz_lo, nz_hi, sign_lo, sign_hi] of the last group
+      const q = Math.floor(j / per);
+      const lane = j % per;
+      view[q * 2 * per + lane] = rows[w] & (tail === 16 ? 0xffff : 0xffffffff);
+      view[q * 2 * per + per + lane] = rows[w + 2] & (tail === 16 ? 0xffff : 0xffffffff);
+    }
+    return { panels, tails };
   }
 
   function residentF64(v: Float64Array): number {
@@ -336,8 +355,15 @@ function makeKernels(wasm: Exports): TernaryKernels {
     const groups = wordsPerRow(k) / 4;
     const rowB = groups * 16;
     const nPad = Math.ceil(o / 8) * 8;
-    const wp = residentPanels(spec.codes, o, k);
-    const wAbs = spec.b === null ? 0 : residentPanels(Int8Array.from(spec.codes, Math.abs), o, k);
+    // a last group of at most 16 or 32 lanes goes to tail16 / tail32 (eight or four columns per
+    // SIMD step) instead of a whole 64-lane step of the GEMM per column
+    const lastLanes = k - 64 * (groups - 1);
+    const tail: 0 | 16 | 32 = groups === 0 ? 0 : lastLanes <= 16 ? 16 : lastLanes <= 32 ? 32 : 0;
+    const head = tail === 0 ? groups : groups - 1;
+    const W = residentPanels(spec.codes, o, k, head, tail);
+    const WAbs = spec.b === null ? null : residentPanels(Int8Array.from(spec.codes, Math.abs), o, k, head, tail);
+    const tailPanels = tail === 0 ? 0 : Math.ceil(o / (128 / tail));
+    const addTail = tail === 16 ? wasm.tail16 : wasm.tail32;
     const pa = residentF64(spec.a);
     const pb = spec.b === null ? 0 : residentF64(spec.b);
     const pbias = residentF64(spec.bias);
@@ -391,7 +417,7 @@ function makeKernels(wasm: Exports): TernaryKernels {
         packedB,
         bitplanes ? wasm.planesBytes(streamGroups) : 0,
         identity ? 0 : R * rowB,
-        wasm.gemmPanelledWorkBytes(R, groups),
+        wasm.gemmPanelledWorkBytes(R, head),
         R * nPad * 4,
         spec.b === null ? 0 : R * nPad * 4,
         inPlace && pool === null ? 0 : M * o * 4,
@@ -412,9 +438,13 @@ function makeKernels(wasm: Exports): TernaryKernels {
           else unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
           a = pA;
         }
-        wasm.gemmPanelled(a, wp, pc, count, o, groups, work);
-        if (wAbs !== 0) wasm.gemmPanelled(a, wAbs, pc2, count, o, groups, work);
-        wasm.epilogueF32(pc, wAbs === 0 ? 0 : pc2, count, o, nPad, pa, pb, pbias, spec.relu ? 1 : 0, py + r0 * o * 4);
+        wasm.gemmPanelled(a, W.panels, pc, count, o, head, work, groups);
+        if (tail !== 0) addTail(a, groups, count, W.tails, tailPanels, pc, nPad * 4);
+        if (WAbs !== null) {
+          wasm.gemmPanelled(a, WAbs.panels, pc2, count, o, head, work, groups);
+          if (tail !== 0) addTail(a, groups, count, WAbs.tails, tailPanels, pc2, nPad * 4);
+        }
+        wasm.epilogueF32(pc, WAbs === null ? 0 : pc2, count, o, nPad, pa, pb, pbias, spec.relu ? 1 : 0, py + r0 * o * 4);
       }
       if (pool === null) return deliver(py, M * o, out, inPlace);
       poolInto(pool, py, n, geo!.oh, geo!.ow, o, pz);

@@ -15,7 +15,10 @@
  * (each loaded word of A is used 8 times, each of W 8 times). W panels are zero-padded to 8 rows
  * (zero rows add nothing) and C rows to a multiple of 8 columns while the tiles run, so no tile
  * has an edge case; rows of A past the last full panel run through a 1×32 kernel; one or two rows
- * of A read W in place (for them the panel copy would cost more than it saves).
+ * of A read W in place (for them the panel copy would cost more than it saves). In a layer, a
+ * row's last group when it holds at most 16 or 32 lanes (K = 144 or 288: 3×3 kernels over 16 or
+ * 32 channels) is left to `tail16` / `tail32`, which take 8 or 4 columns per SIMD step
+ * (i8x16.popcnt) instead of a 64-lane scalar step per column.
  *
  * Packing: 16 values at a time become a vector of codes (−1, 0, +1, or 0x7f for a value that is
  * not ternary) whose bitmasks are the nonzero and sign words.
@@ -190,8 +193,9 @@ function tiles8x8(ap: usize, wp: usize, c: usize, aPanels: i32, wPanels: i32, gr
  * Rows of A outside full panels (`rows` packed rows at `a`) against every W panel: four panels
  * (32 columns) at a time, then one; one A row stays in L1 while W streams past. C as in tiles8x8.
  */
-function rows1x32(a: usize, wp: usize, c: usize, rows: i32, wPanels: i32, groups: i32, ldc: usize): void {
-  const rowB = <usize>groups << 4;
+function rows1x32(a: usize, wp: usize, c: usize, rows: i32, wPanels: i32, groups: i32, ldc: usize, stride: i32): void {
+  const rowB = <usize>stride << 4;
+  const useB = <usize>groups << 4;
   const wPanelB = <usize>(groups * PW) << 4;
   for (let i = 0; i < rows; i++) {
     const crow = c + <usize>i * ldc;
@@ -206,7 +210,7 @@ function rows1x32(a: usize, wp: usize, c: usize, rows: i32, wPanels: i32, groups
       let t0: i64 = 0, t1: i64 = 0, t2: i64 = 0, t3: i64 = 0, t4: i64 = 0, t5: i64 = 0, t6: i64 = 0, t7: i64 = 0;
       let u0: i64 = 0, u1: i64 = 0, u2: i64 = 0, u3: i64 = 0, u4: i64 = 0, u5: i64 = 0, u6: i64 = 0, u7: i64 = 0;
       let v0: i64 = 0, v1: i64 = 0, v2: i64 = 0, v3: i64 = 0, v4: i64 = 0, v5: i64 = 0, v6: i64 = 0, v7: i64 = 0;
-      const end = pa + rowB;
+      const end = pa + useB;
       for (; pa < end; pa += 16, p0 += PW * 16, p1 += PW * 16, p2 += PW * 16, p3 += PW * 16) {
         const an = load<i64>(pa), as = load<i64>(pa, 8);
         s0 += dot64(an, as, load<i64>(p0, 0), load<i64>(p0, 8));
@@ -252,7 +256,7 @@ function rows1x32(a: usize, wp: usize, c: usize, rows: i32, wPanels: i32, groups
       let pa = a + <usize>i * rowB;
       let pw = wp + <usize>q * wPanelB;
       let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0, s4: i64 = 0, s5: i64 = 0, s6: i64 = 0, s7: i64 = 0;
-      const end = pa + rowB;
+      const end = pa + useB;
       for (; pa < end; pa += 16, pw += PW * 16) {
         const an = load<i64>(pa), as = load<i64>(pa, 8);
         s0 += dot64(an, as, load<i64>(pw, 0), load<i64>(pw, 8));
@@ -313,16 +317,16 @@ function fewRows(a: usize, w: usize, c: usize, m: i32, n: i32, groups: i32): voi
 }
 
 /**
- * Lays out `p` rows as one panel at `dst`, group by group: the first `rows` come from consecutive
- * packed rows at `src` (`groups` groups each), the rest are zero.
+ * Lays out `p` rows as one panel at `dst`, group by group: the first `rows` come from packed rows
+ * at `src`, `stride` groups apart (their first `groups` groups), the rest are zero.
  */
-function panel(src: usize, groups: i32, rows: i32, p: i32, dst: usize): void {
+function panel(src: usize, groups: i32, rows: i32, p: i32, dst: usize, stride: i32): void {
   const step = <usize>p << 4;
   for (let r = 0; r < p; r++) {
     let d = dst + (<usize>r << 4);
     const end = d + <usize>groups * step;
     if (r < rows) {
-      for (let s = src + <usize>r * (<usize>groups << 4); d < end; d += step, s += 16) v128.store(d, v128.load(s));
+      for (let s = src + <usize>r * (<usize>stride << 4); d < end; d += step, s += 16) v128.store(d, v128.load(s));
     } else {
       for (; d < end; d += step) v128.store(d, i64x2.splat(0));
     }
@@ -363,16 +367,16 @@ export function gemm(a: usize, w: usize, c: usize, m: i32, n: i32, groups: i32, 
   const wPanelB = <usize>PW * rowB;
   const ap = work;
   const wp = work + <usize>aPanels * aPanelB;
-  for (let q = 0; q < aPanels; q++) panel(a + <usize>q * aPanelB, groups, PR, PR, ap + <usize>q * aPanelB);
+  for (let q = 0; q < aPanels; q++) panel(a + <usize>q * aPanelB, groups, PR, PR, ap + <usize>q * aPanelB, groups);
   for (let q = 0; q < wPanels; q++) {
     const j = q * PW;
-    panel(w + <usize>j * rowB, groups, min(PW, n - j), PW, wp + <usize>q * wPanelB);
+    panel(w + <usize>j * rowB, groups, min(PW, n - j), PW, wp + <usize>q * wPanelB, groups);
   }
   const nPad = wPanels * PW;
   const ldc = <usize>nPad << 2;
   tiles8x8(ap, wp, c, aPanels, wPanels, groups, ldc);
   const done = aPanels * PR;
-  rows1x32(a + <usize>done * rowB, wp, c + <usize>done * ldc, m - done, wPanels, groups, ldc);
+  rows1x32(a + <usize>done * rowB, wp, c + <usize>done * ldc, m - done, wPanels, groups, ldc, groups);
   if (nPad != n) {
     // Close up the padded rows (each moves toward the front, so in order is safe).
     const rowOut = <usize>n << 2;
@@ -528,14 +532,17 @@ export function panelWBytes(n: i32, groups: i32): usize {
   return <usize>((n + PW - 1) & -PW) * (<usize>groups << 4);
 }
 
-/** Lays out n packed rows at `w` as the W panels `gemmPanelled` reads (zero rows up to a multiple of 8). */
-export function panelW(w: usize, n: i32, groups: i32, dst: usize): void {
-  const rowB = <usize>groups << 4;
+/**
+ * Lays out the first `groups` groups of n packed rows at `w`, `stride` groups apart, as the W
+ * panels `gemmPanelled` reads (zero rows up to a multiple of 8).
+ */
+export function panelW(w: usize, n: i32, groups: i32, dst: usize, stride: i32): void {
+  const rowB = <usize>stride << 4;
   const wPanels = (n + PW - 1) / PW;
-  const wPanelB = <usize>PW * rowB;
+  const wPanelB = <usize>(PW * groups) << 4;
   for (let q = 0; q < wPanels; q++) {
     const j = q * PW;
-    panel(w + <usize>j * rowB, groups, min(PW, n - j), PW, dst + <usize>q * wPanelB);
+    panel(w + <usize>j * rowB, groups, min(PW, n - j), PW, dst + <usize>q * wPanelB, stride);
   }
 }
 
@@ -545,10 +552,11 @@ export function gemmPanelledWorkBytes(m: i32, groups: i32): usize {
 }
 
 /**
- * C = A·Wᵀ with W already in panels (`panelW`): `a` holds m packed rows, `c` receives m rows of
+ * C = A·Wᵀ over the first `groups` groups of each row, with W already in panels of those groups
+ * (`panelW`): `a` holds m packed rows `stride` groups apart, `c` receives m rows of
  * nPad = 8·⌈n/8⌉ i32 (the padding columns are zero), `work` has `gemmPanelledWorkBytes` bytes.
  */
-export function gemmPanelled(a: usize, wp: usize, c: usize, m: i32, n: i32, groups: i32, work: usize): void {
+export function gemmPanelled(a: usize, wp: usize, c: usize, m: i32, n: i32, groups: i32, work: usize, stride: i32): void {
   if (m <= 0 || n <= 0) return;
   const wPanels = (n + PW - 1) / PW;
   const ldc = <usize>(wPanels * PW) << 2;
@@ -556,13 +564,64 @@ export function gemmPanelled(a: usize, wp: usize, c: usize, m: i32, n: i32, grou
     memory.fill(c, 0, <usize>m * ldc);
     return;
   }
-  const rowB = <usize>groups << 4;
+  const rowB = <usize>stride << 4;
   const aPanels = m / PR;
-  const aPanelB = <usize>PR * rowB;
-  for (let q = 0; q < aPanels; q++) panel(a + <usize>q * aPanelB, groups, PR, PR, work + <usize>q * aPanelB);
+  const aPanelB = <usize>(PR * groups) << 4;
+  for (let q = 0; q < aPanels; q++) panel(a + <usize>q * <usize>PR * rowB, groups, PR, PR, work + <usize>q * aPanelB, stride);
   tiles8x8(work, wp, c, aPanels, wPanels, groups, ldc);
   const done = aPanels * PR;
-  rows1x32(a + <usize>done * rowB, wp, c + <usize>done * ldc, m - done, wPanels, groups, ldc);
+  rows1x32(a + <usize>done * rowB, wp, c + <usize>done * ldc, m - done, wPanels, groups, ldc, stride);
+}
+
+/**
+ * The last group of each row when it holds at most 16 lanes, for 8 columns at a time: a row's
+ * tail (its nz and sign u16) in all eight u16 lanes against the tails of 8 W rows (`wt`, per
+ * panel of 8 rows: 8 nz u16, then 8 sign u16; zero past the last row), per lane
+ * popcnt(m & ~t) − popcnt(t) with m = nz_a & nz_w, t = m & (sign_a ^ sign_w), added into C. `a`
+ * holds m packed rows `stride` groups apart (the tail is their last group), C rows `ldc` bytes
+ * apart with at least 8·panels columns. The same sums as the scalar kernels, exactly.
+ */
+export function tail16(a: usize, stride: i32, m: i32, wt: usize, panels: i32, c: usize, ldc: usize): void {
+  const rowB = <usize>stride << 4;
+  const last = <usize>(stride - 1) << 4;
+  for (let i = 0; i < m; i++) {
+    const p = a + <usize>i * rowB + last;
+    const an = i16x8.splat(load<u16>(p));
+    const as = i16x8.splat(load<u16>(p, 8));
+    const cr = c + <usize>i * ldc;
+    for (let q = 0; q < panels; q++) {
+      const w = wt + (<usize>q << 5);
+      const mm = v128.and(an, v128.load(w));
+      const t = v128.and(mm, v128.xor(as, v128.load(w, 16)));
+      const cnt = i16x8.extadd_pairwise_i8x16_s(i8x16.sub(i8x16.popcnt(v128.andnot(mm, t)), i8x16.popcnt(t)));
+      const cq = cr + (<usize>q << 5);
+      v128.store(cq, i32x4.add(v128.load(cq), i32x4.extend_low_i16x8_s(cnt)));
+      v128.store(cq, i32x4.add(v128.load(cq, 16), i32x4.extend_high_i16x8_s(cnt)), 16);
+    }
+  }
+}
+
+/**
+ * `tail16` for a last group of at most 32 lanes, 4 columns at a time (`wt` per panel of 4 rows:
+ * 4 nz u32, then 4 sign u32), C with at least 4·panels columns.
+ */
+export function tail32(a: usize, stride: i32, m: i32, wt: usize, panels: i32, c: usize, ldc: usize): void {
+  const rowB = <usize>stride << 4;
+  const last = <usize>(stride - 1) << 4;
+  for (let i = 0; i < m; i++) {
+    const p = a + <usize>i * rowB + last;
+    const an = i32x4.splat(load<u32>(p));
+    const as = i32x4.splat(load<u32>(p, 8));
+    const cr = c + <usize>i * ldc;
+    for (let q = 0; q < panels; q++) {
+      const w = wt + (<usize>q << 5);
+      const mm = v128.and(an, v128.load(w));
+      const t = v128.and(mm, v128.xor(as, v128.load(w, 16)));
+      const cnt = i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(i8x16.sub(i8x16.popcnt(v128.andnot(mm, t)), i8x16.popcnt(t))));
+      const cq = cr + (<usize>q << 4);
+      v128.store(cq, i32x4.add(v128.load(cq), cnt));
+    }
+  }
 }
 
 // The quantizer of `quantPack`, set by `setQuantizer`: `qN` pre ops at `qOps` (12 bytes each:
