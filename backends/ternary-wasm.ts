@@ -58,8 +58,7 @@ interface Exports {
   panelW(w: number, n: number, groups: number, dst: number, stride: number): void;
   gemmPanelledWorkBytes(m: number, groups: number): number;
   gemmPanelled(a: number, wp: number, c: number, m: number, n: number, groups: number, work: number, stride: number): void;
-  tail16(a: number, stride: number, m: number, wt: number, panels: number, c: number, ldc: number): void;
-  tail32(a: number, stride: number, m: number, wt: number, panels: number, c: number, ldc: number): void;
+  tailDots(a: number, stride: number, m: number, wt: number, panels: number, c: number, ldc: number, lanes: number): void;
   setQuantizer(ops: number, nOps: number, sign: number, pos: number, neg: number): void;
   quantPack(x: number, rows: number, k: number, dst: number, stream: number): void;
   im2colStream(pix: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
@@ -259,7 +258,7 @@ function makeKernels(wasm: Exports): TernaryKernels {
 
   /**
    * Packed rows of `codes` laid out as resident W panels of their first `head` groups, and, when
-   * `tail` (16 or 32), their last group's first `tail` lanes laid out for `tail16` / `tail32`
+   * `tail` (16 or 32), their last group's first `tail` lanes laid out for `tailDots`
    * (panels of 128/tail rows: their nz words, then their sign words, zero past the last row).
    */
   function residentPanels(codes: Int8Array, o: number, k: number, head: number, tail: 0 | 16 | 32): { panels: number; tails: number } {
@@ -355,7 +354,7 @@ function makeKernels(wasm: Exports): TernaryKernels {
     const groups = wordsPerRow(k) / 4;
     const rowB = groups * 16;
     const nPad = Math.ceil(o / 8) * 8;
-    // a last group of at most 16 or 32 lanes goes to tail16 / tail32 (eight or four columns per
+    // a last group of at most 16 or 32 lanes goes to tailDots (eight or four columns per
     // SIMD step) instead of a whole 64-lane step of the GEMM per column
     const lastLanes = k - 64 * (groups - 1);
     const tail: 0 | 16 | 32 = groups === 0 ? 0 : lastLanes <= 16 ? 16 : lastLanes <= 32 ? 32 : 0;
@@ -363,7 +362,6 @@ function makeKernels(wasm: Exports): TernaryKernels {
     const W = residentPanels(spec.codes, o, k, head, tail);
     const WAbs = spec.b === null ? null : residentPanels(Int8Array.from(spec.codes, Math.abs), o, k, head, tail);
     const tailPanels = tail === 0 ? 0 : Math.ceil(o / (128 / tail));
-    const addTail = tail === 16 ? wasm.tail16 : wasm.tail32;
     const pa = residentF64(spec.a);
     const pb = spec.b === null ? 0 : residentF64(spec.b);
     const pbias = residentF64(spec.bias);
@@ -439,10 +437,10 @@ function makeKernels(wasm: Exports): TernaryKernels {
           a = pA;
         }
         wasm.gemmPanelled(a, W.panels, pc, count, o, head, work, groups);
-        if (tail !== 0) addTail(a, groups, count, W.tails, tailPanels, pc, nPad * 4);
+        if (tail !== 0) wasm.tailDots(a, groups, count, W.tails, tailPanels, pc, nPad * 4, tail);
         if (WAbs !== null) {
           wasm.gemmPanelled(a, WAbs.panels, pc2, count, o, head, work, groups);
-          if (tail !== 0) addTail(a, groups, count, WAbs.tails, tailPanels, pc2, nPad * 4);
+          if (tail !== 0) wasm.tailDots(a, groups, count, WAbs.tails, tailPanels, pc2, nPad * 4, tail);
         }
         wasm.epilogueF32(pc, WAbs === null ? 0 : pc2, count, o, nPad, pa, pb, pbias, spec.relu ? 1 : 0, py + r0 * o * 4);
       }

@@ -17,7 +17,7 @@
  * has an edge case; rows of A past the last full panel run through a 1×32 kernel; one or two rows
  * of A read W in place (for them the panel copy would cost more than it saves). In a layer, a
  * row's last group when it holds at most 16 or 32 lanes (K = 144 or 288: 3×3 kernels over 16 or
- * 32 channels) is left to `tail16` / `tail32`, which take 8 or 4 columns per SIMD step
+ * 32 channels) is left to `tailDots`, which takes 8 or 4 columns per SIMD step
  * (i8x16.popcnt) instead of a 64-lane scalar step per column.
  *
  * Packing: 16 values at a time become a vector of codes (−1, 0, +1, or 0x7f for a value that is
@@ -574,52 +574,47 @@ export function gemmPanelled(a: usize, wp: usize, c: usize, m: i32, n: i32, grou
 }
 
 /**
- * The last group of each row when it holds at most 16 lanes, for 8 columns at a time: a row's
- * tail (its nz and sign u16) in all eight u16 lanes against the tails of 8 W rows (`wt`, per
- * panel of 8 rows: 8 nz u16, then 8 sign u16; zero past the last row), per lane
- * popcnt(m & ~t) − popcnt(t) with m = nz_a & nz_w, t = m & (sign_a ^ sign_w), added into C. `a`
- * holds m packed rows `stride` groups apart (the tail is their last group), C rows `ldc` bytes
- * apart with at least 8·panels columns. The same sums as the scalar kernels, exactly.
+ * Per byte of a tail step, popcnt(m & ~t) − popcnt(t) with m = nz_a & nz_w, t = m & (sign_a ^
+ * sign_w): the row's tail (an, as: repeated in every lane) against the tails of the W rows at w
+ * (16 bytes of nz, then 16 of sign).
  */
-export function tail16(a: usize, stride: i32, m: i32, wt: usize, panels: i32, c: usize, ldc: usize): void {
-  const rowB = <usize>stride << 4;
-  const last = <usize>(stride - 1) << 4;
-  for (let i = 0; i < m; i++) {
-    const p = a + <usize>i * rowB + last;
-    const an = i16x8.splat(load<u16>(p));
-    const as = i16x8.splat(load<u16>(p, 8));
-    const cr = c + <usize>i * ldc;
-    for (let q = 0; q < panels; q++) {
-      const w = wt + (<usize>q << 5);
-      const mm = v128.and(an, v128.load(w));
-      const t = v128.and(mm, v128.xor(as, v128.load(w, 16)));
-      const cnt = i16x8.extadd_pairwise_i8x16_s(i8x16.sub(i8x16.popcnt(v128.andnot(mm, t)), i8x16.popcnt(t)));
-      const cq = cr + (<usize>q << 5);
-      v128.store(cq, i32x4.add(v128.load(cq), i32x4.extend_low_i16x8_s(cnt)));
-      v128.store(cq, i32x4.add(v128.load(cq, 16), i32x4.extend_high_i16x8_s(cnt)), 16);
-    }
-  }
+@inline
+function tailBytes(an: v128, as: v128, w: usize): v128 {
+  const m = v128.and(an, v128.load(w));
+  const t = v128.and(m, v128.xor(as, v128.load(w, 16)));
+  return i8x16.sub(i8x16.popcnt(v128.andnot(m, t)), i8x16.popcnt(t));
 }
 
 /**
- * `tail16` for a last group of at most 32 lanes, 4 columns at a time (`wt` per panel of 4 rows:
- * 4 nz u32, then 4 sign u32), C with at least 4·panels columns.
+ * The last group of each row when it holds at most `lanes` = 16 or 32 lanes, for 128/lanes
+ * columns at a time: the row's tail (its nz and sign u16 or u32) repeated in every lane against
+ * the tails of 8 or 4 W rows (`wt`, per panel: their nz words, then their sign words, zero past
+ * the last row), each lane's Σ x·w added into C. `a` holds m packed rows `stride` groups apart
+ * (the tail is their last group), C rows `ldc` bytes apart with at least 8·panels or 4·panels
+ * columns. The same sums as the scalar kernels, exactly.
  */
-export function tail32(a: usize, stride: i32, m: i32, wt: usize, panels: i32, c: usize, ldc: usize): void {
+export function tailDots(a: usize, stride: i32, m: i32, wt: usize, panels: i32, c: usize, ldc: usize, lanes: i32): void {
   const rowB = <usize>stride << 4;
   const last = <usize>(stride - 1) << 4;
   for (let i = 0; i < m; i++) {
     const p = a + <usize>i * rowB + last;
-    const an = i32x4.splat(load<u32>(p));
-    const as = i32x4.splat(load<u32>(p, 8));
     const cr = c + <usize>i * ldc;
-    for (let q = 0; q < panels; q++) {
-      const w = wt + (<usize>q << 5);
-      const mm = v128.and(an, v128.load(w));
-      const t = v128.and(mm, v128.xor(as, v128.load(w, 16)));
-      const cnt = i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(i8x16.sub(i8x16.popcnt(v128.andnot(mm, t)), i8x16.popcnt(t))));
-      const cq = cr + (<usize>q << 4);
-      v128.store(cq, i32x4.add(v128.load(cq), cnt));
+    if (lanes == 16) {
+      const an = i16x8.splat(load<u16>(p));
+      const as = i16x8.splat(load<u16>(p, 8));
+      for (let q = 0; q < panels; q++) {
+        const cnt = i16x8.extadd_pairwise_i8x16_s(tailBytes(an, as, wt + (<usize>q << 5)));
+        const cq = cr + (<usize>q << 5);
+        v128.store(cq, i32x4.add(v128.load(cq), i32x4.extend_low_i16x8_s(cnt)));
+        v128.store(cq, i32x4.add(v128.load(cq, 16), i32x4.extend_high_i16x8_s(cnt)), 16);
+      }
+    } else {
+      const an = i32x4.splat(load<u32>(p));
+      const as = i32x4.splat(load<u32>(p, 8));
+      for (let q = 0; q < panels; q++) {
+        const cq = cr + (<usize>q << 4);
+        v128.store(cq, i32x4.add(v128.load(cq), i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(tailBytes(an, as, wt + (<usize>q << 5))))));
+      }
     }
   }
 }
