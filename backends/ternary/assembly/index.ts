@@ -879,6 +879,40 @@ export function im2colStream(pix: usize, h: i32, w: i32, cin: i32, kh: i32, kw: 
 }
 
 /**
+ * Byte offset of slot q of a packed row or stream whose slots are one T of each bitplane (T = u32:
+ * 32 lanes, 2 slots a group; u16: 16 lanes, 4 a group); the sign half is 8 bytes on.
+ */
+@inline
+function slotByte<T>(q: i32): usize {
+  const per = <u32>(8 / sizeof<T>());
+  return (<usize>(<u32>q / per) << 4) + <usize>(<u32>q % per) * sizeof<T>();
+}
+
+/**
+ * A patch row at d whose taps are all inside the image, for cin = 16 (T = u16) or 32 (T = u32):
+ * tap (ky, kx) is slot ky·kw + kx, moved from slot p0 + ky·w + kx of the stream at pix; the
+ * slots after the last tap (the padding lanes of the row's `groups` groups) are cleared.
+ */
+@inline
+function tapMoves<T>(pix: usize, d: usize, p0: i32, w: i32, kh: i32, kw: i32, groups: i32): void {
+  let t = 0;
+  for (let ky = 0; ky < kh; ky++) {
+    let q = p0 + ky * w;
+    for (let kx = 0; kx < kw; kx++, q++, t++) {
+      const src = pix + slotByte<T>(q);
+      const at = d + slotByte<T>(t);
+      store<T>(at, load<T>(src));
+      store<T>(at, load<T>(src, 8), 8);
+    }
+  }
+  for (const end = groups * <i32>(8 / sizeof<T>()); t < end; t++) {
+    const at = d + slotByte<T>(t);
+    store<T>(at, 0);
+    store<T>(at, 0, 8);
+  }
+}
+
+/**
  * `im2colStream` for the channel counts whose runs are aligned: cin = 16 or 32 (a tap is one u16
  * or u32 of each bitplane, in the stream as in the patch row, since both start at multiples of
  * cin lanes) or a multiple of 64 (a tap is cin/64 whole groups). Each tap inside the image is one
@@ -904,42 +938,9 @@ export function im2colTaps(pix: usize, h: i32, w: i32, cin: i32, kh: i32, kw: i3
       // every tap inside the image: the taps in order, tap (ky, kx) from pixel p0 + ky·w + kx; of
       // the padding lanes after the last tap, only those are cleared
       const p0 = (b * h + iy0) * w + ix0;
-      if (cin == 32) {
-        // pixel q's nz word at byte 16·(q >> 1) + 4·(q & 1) = 8q − 4·(q & 1) (its sign word 8 bytes on); tap t's likewise
-        let t = 0;
-        for (let ky = 0; ky < kh; ky++) {
-          let q = p0 + ky * w;
-          for (let kx = 0; kx < kw; kx++, q++, t++) {
-            const src = pix + ((<usize>q << 3) - (<usize>(q & 1) << 2));
-            const at = d + ((<usize>t << 3) - (<usize>(t & 1) << 2));
-            store<u32>(at, load<u32>(src));
-            store<u32>(at, load<u32>(src, 8), 8);
-          }
-        }
-        if (taps & 1) {
-          // the odd slot after the last tap: the high halves of the last group
-          const at = d + (<usize>taps << 3) - 4;
-          store<u32>(at, 0);
-          store<u32>(at, 0, 8);
-        }
-      } else if (cin == 16) {
-        // pixel q's nz u16 at byte 16·(q >> 2) + 2·(q & 3) = 4q − 2·(q & 3); tap t's likewise
-        let t = 0;
-        for (let ky = 0; ky < kh; ky++) {
-          let q = p0 + ky * w;
-          for (let kx = 0; kx < kw; kx++, q++, t++) {
-            const src = pix + ((<usize>q << 2) - (<usize>(q & 3) << 1));
-            const at = d + ((<usize>t << 2) - (<usize>(t & 3) << 1));
-            store<u16>(at, load<u16>(src));
-            store<u16>(at, load<u16>(src, 8), 8);
-          }
-        }
-        for (; t < groups << 2; t++) {
-          const at = d + ((<usize>t << 2) - (<usize>(t & 3) << 1));
-          store<u16>(at, 0);
-          store<u16>(at, 0, 8);
-        }
-      } else {
+      if (cin == 32) tapMoves<u32>(pix, d, p0, w, kh, kw, groups);
+      else if (cin == 16) tapMoves<u16>(pix, d, p0, w, kh, kw, groups);
+      else {
         const run = <usize>kw * tapB;
         for (let ky = 0; ky < kh; ky++) memory.copy(d + <usize>ky * run, pix + <usize>(p0 + ky * w) * tapB, run);
       }
@@ -954,13 +955,13 @@ export function im2colTaps(pix: usize, h: i32, w: i32, cin: i32, kh: i32, kw: i3
           const p = <usize>((b * h + iy) * w + ix); // pixel
           const t = <usize>(ky * kw + kx); // tap
           if (cin == 32) {
-            const src = pix + ((p >> 1) << 4) + ((p & 1) << 2);
-            const at = d + ((t >> 1) << 4) + ((t & 1) << 2);
+            const src = pix + slotByte<u32>(<i32>p);
+            const at = d + slotByte<u32>(<i32>t);
             store<u32>(at, load<u32>(src));
             store<u32>(at, load<u32>(src, 8), 8);
           } else if (cin == 16) {
-            const src = pix + ((p >> 2) << 4) + ((p & 3) << 1);
-            const at = d + ((t >> 2) << 4) + ((t & 3) << 1);
+            const src = pix + slotByte<u16>(<i32>p);
+            const at = d + slotByte<u16>(<i32>t);
             store<u16>(at, load<u16>(src));
             store<u16>(at, load<u16>(src, 8), 8);
           } else {
