@@ -33,8 +33,8 @@
  *
  * Memory belongs to the caller: every function takes byte pointers into linear memory (`gemm` an
  * output area of `gemmOutBytes` and a work area of `gemmWorkBytes` bytes, `convDirectF32` a
- * scratch area of `convDirectScratchBytes`). Nothing here allocates (S is one static 128-byte
- * scratch).
+ * scratch area of `convDirectScratchBytes`). Nothing here allocates or keeps state between
+ * calls but the quantizer `setQuantizer` sets.
  *
  * Law (laws/ternary-kernels.test.ts): `gemm` equals the plain integer dot product and `pack*`
  * equals the reference packing bit for bit; the layer, the max-pool and the float kernels equal
@@ -1264,13 +1264,15 @@ export function convDirectScratchBytes(h: i32, w: i32, cin: i32, kh: i32, kw: i3
 }
 
 /**
- * Sums of 4 outputs × 8 channels: output k's taps start at xb + ok (o0 = 0), tap t's byte offset
+ * Four outputs × eight channels: output k's taps start at xb + ok (o0 = 0), tap t's byte offset
  * is the i32 at tab + 4t, its 8 weights are at wp + t·tapB. Each sum is, in float32 with a
- * rounding after every operation, 0 + x·w + x·w + … in tap order. Returns nothing: the sums are
- * left in S (8 vectors: output k's channels 0–3 at 32k, 4–7 at 32k + 16).
+ * rounding after every operation, 0 + x·w + x·w + … in tap order, then + bias (at bp), then with
+ * `relu` 0 < v ? v : 0. With `pooled` the four are a pooling window, stored as its first maximum
+ * (a later value replacing it only when greater; then with `poolRelu` 0 < v ? v : 0) at dst;
+ * else output k ≤ `last` is stored at dst + k·outB. `left` channels from j on are stored.
  */
 @inline
-function sums4x8(xb: usize, o1: usize, o2: usize, o3: usize, tab: usize, taps: i32, wp: usize, tapB: usize): void {
+function block4x8(xb: usize, o1: usize, o2: usize, o3: usize, tab: usize, taps: i32, wp: usize, tapB: usize, bp: usize, relu: bool, pooled: bool, poolRelu: bool, dst: usize, outB: usize, last: i32, left: i32): void {
   let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
   const end = tab + (<usize>taps << 2);
   for (let t = tab; t < end; t += 4, wp += tapB) {
@@ -1289,20 +1291,40 @@ function sums4x8(xb: usize, o1: usize, o2: usize, o3: usize, tab: usize, taps: i
     d0 = f32x4.add(d0, f32x4.mul(xs, w0));
     d1 = f32x4.add(d1, f32x4.mul(xs, w1));
   }
-  v128.store(S, a0);
-  v128.store(S, a1, 16);
-  v128.store(S, b0, 32);
-  v128.store(S, b1, 48);
-  v128.store(S, c0, 64);
-  v128.store(S, c1, 80);
-  v128.store(S, d0, 96);
-  v128.store(S, d1, 112);
-}
-
-/** Output k's 8 sums in S, finished: + bias (bb0, bb1), then with `relu` 0 < v ? v : 0. */
-@inline
-function finished(k: usize, bb: v128, half: usize, relu: bool): v128 {
-  return finishF32(v128.load(S + (k << 5) + (half << 4)), bb, relu);
+  const bb0 = v128.load(bp), bb1 = v128.load(bp, 16);
+  a0 = finishF32(a0, bb0, relu);
+  a1 = finishF32(a1, bb1, relu);
+  b0 = finishF32(b0, bb0, relu);
+  b1 = finishF32(b1, bb1, relu);
+  c0 = finishF32(c0, bb0, relu);
+  c1 = finishF32(c1, bb1, relu);
+  d0 = finishF32(d0, bb0, relu);
+  d1 = finishF32(d1, bb1, relu);
+  if (pooled) {
+    let m0 = later(later(later(a0, b0), c0), d0);
+    let m1 = later(later(later(a1, b1), c1), d1);
+    if (poolRelu) {
+      m0 = f32x4.pmax(f32x4.splat(0), m0);
+      m1 = f32x4.pmax(f32x4.splat(0), m1);
+    }
+    putLanes(dst, m0, left);
+    putLanes(dst + 16, m1, left - 4);
+  } else {
+    putLanes(dst, a0, left);
+    putLanes(dst + 16, a1, left - 4);
+    if (last >= 1) {
+      putLanes(dst + outB, b0, left);
+      putLanes(dst + outB + 16, b1, left - 4);
+    }
+    if (last >= 2) {
+      putLanes(dst + 2 * outB, c0, left);
+      putLanes(dst + 2 * outB + 16, c1, left - 4);
+    }
+    if (last >= 3) {
+      putLanes(dst + 3 * outB, d0, left);
+      putLanes(dst + 3 * outB + 16, d1, left - 4);
+    }
+  }
 }
 
 /** The larger of best and v, best kept unless v > best (the max-pool's rule). */
@@ -1310,9 +1332,6 @@ function finished(k: usize, bb: v128, half: usize, relu: bool): v128 {
 function later(best: v128, v: v128): v128 {
   return v128.bitselect(v, best, f32x4.gt(v, best));
 }
-
-/** Scratch of `sums4x8`: 4 outputs × 8 channels. */
-const S: usize = memory.data(128, 16);
 
 /**
  * A float32 convolution computed directly (no patch matrix), for inputs with few channels: x
@@ -1343,7 +1362,6 @@ export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i3
   const colB = <usize>sw * pixB; // between horizontal neighbours
   const rowB = <usize>(sh * wp) * pixB; // between vertical neighbours
   const rl = relu != 0;
-  const zero = f32x4.splat(0);
   const rowIn = <usize>(w * cin);
   let out = y;
   for (let b = 0; b < n; b++) {
@@ -1359,19 +1377,7 @@ export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i3
       for (let py = 0; py < poh; py++) {
         for (let px = 0; px < pow; px++, out += outB) {
           const xb = scratch + <usize>(2 * py) * rowB + <usize>(2 * px) * colB;
-          for (let j = 0; j < opad; j += 8) {
-            sums4x8(xb, colB, rowB, rowB + colB, tab, taps, wt + (<usize>j << 2), tapB);
-            const bp = bias + (<usize>j << 2);
-            for (let half: usize = 0; half < 2; half++) {
-              const bb = v128.load(bp + (half << 4));
-              let best = finished(0, bb, half, rl);
-              best = later(best, finished(1, bb, half, rl));
-              best = later(best, finished(2, bb, half, rl));
-              best = later(best, finished(3, bb, half, rl));
-              if (poolRelu != 0) best = f32x4.pmax(zero, best);
-              putLanes(out + (<usize>j << 2) + (half << 4), best, o - j - 4 * <i32>half);
-            }
-          }
+          for (let j = 0; j < opad; j += 8) block4x8(xb, colB, rowB, rowB + colB, tab, taps, wt + (<usize>j << 2), tapB, bias + (<usize>j << 2), rl, true, poolRelu != 0, out + (<usize>j << 2), 0, 3, o - j);
         }
       }
       continue;
@@ -1383,14 +1389,7 @@ export function convDirectF32(x: usize, n: i32, h: i32, w: i32, cin: i32, kh: i3
         const o1 = colB * <usize>min(1, last);
         const o2 = colB * <usize>min(2, last);
         const o3 = colB * <usize>last;
-        for (let j = 0; j < opad; j += 8) {
-          sums4x8(xb, o1, o2, o3, tab, taps, wt + (<usize>j << 2), tapB);
-          const bp = bias + (<usize>j << 2);
-          for (let half: usize = 0; half < 2; half++) {
-            const bb = v128.load(bp + (half << 4));
-            for (let k = 0; k <= last; k++) putLanes(out + <usize>k * outB + (<usize>j << 2) + (half << 4), finished(<usize>k, bb, half, rl), o - j - 4 * <i32>half);
-          }
-        }
+        for (let j = 0; j < opad; j += 8) block4x8(xb, o1, o2, o3, tab, taps, wt + (<usize>j << 2), tapB, bias + (<usize>j << 2), rl, false, false, out + (<usize>j << 2), outB, last, o - j);
         out += <usize>(last + 1) * outB;
       }
     }
