@@ -26,7 +26,8 @@
  * Law (laws/ternary-kernels.test.ts): `gemm` equals the plain integer dot product exactly and
  * `pack` equals the reference packing bit for bit, for every K and row count; a value other than
  * −1, 0, +1 is a RangeError naming its row and column; `layer`, `maxPool`, `floatConv` and
- * `floatDense` equal the reference implementation's bit for bit.
+ * `floatDense` equal the reference implementation's bit for bit (a non-finite weight included), and
+ * so does a chain of `runInPlace` runs, each reading the previous one's output in place.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
