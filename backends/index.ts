@@ -7,9 +7,12 @@
  * cpu, webasm, headlessgl, webgpu, webgl, webgl2.
  *
  * Law (laws/backend-agreement.test.ts): every backend this returns agrees with `cpu64`.
+ *
+ * Beside it, `loadTernaryKernels`: the inference engine's ternary × ternary kernels by name.
  */
 import type { Backend } from '../src/backend.js';
 import { ConfigError } from '../src/errors.js';
+import { referenceTernaryKernels, type TernaryKernels } from '../src/infer/ternary-kernels.js';
 import { cpu32, cpu64 } from './cpu.js';
 
 export const BACKEND_NAMES = ['cpu', 'cpu32', 'cpu64', 'wasm', 'gpujs', 'gpujs:<mode>'] as const;
@@ -31,4 +34,22 @@ export async function loadBackend(name: string): Promise<Backend> {
     return g.createGpujsBackend({ mode: mode as (typeof g.GPUJS_MODES)[number] });
   }
   throw new ConfigError('backend', `unknown backend '${name}' (allowed: ${BACKEND_NAMES.join(', ')})`);
+}
+
+export const TERNARY_KERNEL_NAMES = ['reference', 'wasm'] as const;
+export type TernaryKernelName = (typeof TERNARY_KERNEL_NAMES)[number];
+
+/**
+ * The ternary × ternary kernels of the inference engine by name: `reference` (plain TypeScript,
+ * src/infer/ternary-kernels.ts) or `wasm` (WebAssembly popcount kernels, backends/ternary.ts,
+ * compiled on first use). Law (laws/ternary-kernels.test.ts): both give the same results bit for bit.
+ */
+export async function loadTernaryKernels(name: string): Promise<TernaryKernels> {
+  switch (name) {
+    case 'reference':
+      return referenceTernaryKernels;
+    case 'wasm':
+      return (await import('./ternary.js')).createWasmTernaryKernels();
+  }
+  throw new ConfigError('kernels', `unknown ternary kernels '${name}' (allowed: ${TERNARY_KERNEL_NAMES.join(', ')})`);
 }

@@ -36,8 +36,8 @@ import { exportModel } from '../src/export/export.js';
 import { sizeReport } from '../src/export/size.js';
 import { createEngine, type Engine } from '../src/infer/engine.js';
 import { referenceTernaryKernels, type TernaryKernels } from '../src/infer/ternary-kernels.js';
-import { buildModel, forward, initModel } from '../src/model.js';
-import { preset } from '../src/presets.js';
+import { buildModel, forward, initModel } from '../src/models/model.js';
+import { preset } from '../src/models/presets.js';
 import { rng } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { fmt, machine, median, randomF32, table, tfjsWasm } from './common.js';
@@ -47,7 +47,7 @@ const B = await createWasmBackend();
 let wasmKernels: TernaryKernels | null = null;
 let kernelsNote = '';
 try {
-  wasmKernels = await (await import('../backends/ternary-wasm.js')).createWasmTernaryKernels();
+  wasmKernels = await (await import('../backends/ternary.js')).createWasmTernaryKernels();
 } catch (e) {
   kernelsNote = `WebAssembly ternary kernels unavailable (${(e as Error).message}); only the reference kernels are timed`;
 }

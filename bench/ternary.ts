@@ -1,5 +1,5 @@
 /**
- * Ternary × ternary GEMM benchmark: the WebAssembly popcount kernels (backends/ternary-wasm.ts)
+ * Ternary × ternary GEMM benchmark: the WebAssembly popcount kernels (backends/ternary.ts)
  * against float32 GEMMs of the same shapes — sttn's wasm backend `matmul` (transB) and
  * @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, one thread) — in one process, round-robin,
  * medians (bench/common.ts).
@@ -18,7 +18,7 @@
  * Each timed run repeats its call enough times to last ~40 ms, so short calls are measured too.
  */
 import { execFileSync } from 'node:child_process';
-import { createWasmTernaryKernels } from '../backends/ternary-wasm.js';
+import { createWasmTernaryKernels } from '../backends/ternary.js';
 import { createWasmBackend } from '../backends/wasm.js';
 import { wordsPerRow } from '../src/infer/ternary-kernels.js';
 import { CLOCK, type Contender, fmt, machine, randomF32, roundRobin, table, tfjsWasm } from './common.js';

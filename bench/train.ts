@@ -10,7 +10,7 @@
  * `STTN_TRAIN_WARMUP` override the counts; `STTN_TRAIN_PROFILE=1` prints tfjs's per-kernel times
  * of one step (tf.profile) before timing.
  *
- * sttn: exactly what a user runs — `train()` from src/train.ts with the default TrainConfig
+ * sttn: exactly what a user runs — `train()` from src/train/train.ts with the default TrainConfig
  * (Adam lr 0.005, weight decay 1e-6, cosine schedule, batch 64, augmentation pad 2) over the
  * embedded MNIST train split; each timed chunk is one `train()` call resumed from the previous
  * state and stopped by `shouldStop` after a fixed number of steps.
@@ -53,12 +53,12 @@ import { loadavg } from 'node:os';
 import { loadBackend } from '../backends/index.js';
 import { orThrow, decodeWith } from '../src/codec.js';
 import { augment, epochIndices, gather, loadEmbeddedMnist } from '../src/data/index.js';
-import { softmaxCrossEntropy } from '../src/loss.js';
-import { backward, buildModel, forward, type Model } from '../src/model.js';
-import type { Tree } from '../src/optim.js';
-import { preset, type Bits } from '../src/presets.js';
+import { softmaxCrossEntropy } from '../src/train/loss.js';
+import { backward, buildModel, forward, type Model } from '../src/models/model.js';
+import type { Tree } from '../src/train/optim.js';
+import { preset, type Bits } from '../src/models/presets.js';
 import { derive } from '../src/random.js';
-import { initTraining, STREAM, train, TrainConfig, type TrainState } from '../src/train.js';
+import { initTraining, STREAM, train, TrainConfig, type TrainState } from '../src/train/train.js';
 import { CLOCK, fmt, machine, median, randomF32, table, tfjsWasm } from './common.js';
 
 const QUICK = process.env.STTN_BENCH_QUICK === '1';

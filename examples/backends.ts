@@ -9,8 +9,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { loadBackend } from '../backends/index.js';
 import { gather, loadEmbeddedMnist } from '../src/data/index.js';
-import { buildModel } from '../src/model.js';
-import { evaluate, initTraining, train, TrainConfig } from '../src/train.js';
+import { buildModel } from '../src/models/model.js';
+import { evaluate, initTraining, train, TrainConfig } from '../src/train/train.js';
 
 const names = ['cpu32', 'cpu64', 'wasm', 'gpujs:cpu', ...process.argv.slice(2)];
 const data = loadEmbeddedMnist();

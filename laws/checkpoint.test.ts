@@ -1,5 +1,5 @@
 /**
- * Laws of checkpoints (src/checkpoint.ts) and of the tensor codec under them (src/tensor-codec.ts):
+ * Laws of checkpoints (src/checkpoint/checkpoint.ts) and of the tensor codec under them (src/tensor-codec.ts):
  * bit-exact round trips through a file, a `Left` naming the file and the field for every kind of
  * bad content (never a throw), and atomic saves: a writer SIGKILLed mid-save or a failing write
  * leaves the previous checkpoint loadable, and no temp file passes for a checkpoint.
@@ -28,7 +28,7 @@ import {
   serializeCheckpoint,
   type Checkpoint,
   type SaveIo,
-} from '../src/checkpoint.js';
+} from '../src/checkpoint/checkpoint.js';
 import { ConfigError, NonFiniteError } from '../src/errors.js';
 import { decodeTensor, encodeTensor, paramTreeBitEqual, tensorBitEqual, type ParamTree } from '../src/tensor-codec.js';
 import type { Tensor } from '../src/tensor.js';

@@ -3,8 +3,8 @@
  * which runs `main` with the real backend registry and returns the exit code and both streams.
  */
 import { loadBackend } from '../backends/index.js';
-import type { Io } from '../src/cli/commands.js';
-import { main } from '../src/cli/main.js';
+import type { Io } from '../app/cli/commands.js';
+import { main } from '../app/cli/main.js';
 
 export function captureIo(): Io & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];

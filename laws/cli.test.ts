@@ -1,5 +1,5 @@
 /**
- * Laws of the `sttn` CLI (src/cli/*): the CI smoke version of the main job — a few training steps
+ * Laws of the `sttn` CLI (app/cli/*): the CI smoke version of the main job — a few training steps
  * on the embedded MNIST lower the loss and leave a checkpoint that `eval` and `summary` read back;
  * a run stopped and resumed through the CLI equals the uninterrupted run bit for bit; SIGINT saves
  * and exits 130; bad flags and bad files are one-line errors naming the flag or the file.
@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { loadCheckpoint } from '../src/checkpoint.js';
+import { loadCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { paramTreeBitEqual } from '../src/tensor-codec.js';
 import { example } from './law.js';
 import { runCli } from './cli-io.js';
@@ -67,7 +67,7 @@ example('resume: 6 steps then 6 more through --resume equal 12 uninterrupted ste
 
 example('SIGINT: the CLI saves a checkpoint at the current step and exits 130', async () => {
   const out = join(dir, 'sigint');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'backends/cli.ts', 'train', '--model', 'mlp', '--backend', 'cpu', '--log-every', '1', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/cli.ts', 'train', '--model', 'mlp', '--backend', 'cpu', '--log-every', '1', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   const code = await new Promise<number | null>((resolve) => {
     child.stderr.on('data', (d: Buffer) => {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import pngjs from 'pngjs';
 import { cpu32, cpu64 } from '../backends/cpu.js';
-import { createWasmTernaryKernels } from '../backends/ternary-wasm.js';
+import { createWasmTernaryKernels } from '../backends/ternary.js';
 import { outSize } from '../src/backend.js';
 import { DataFileError } from '../src/data/dataset.js';
 import { NonFiniteError, ShapeError } from '../src/errors.js';

@@ -1,5 +1,5 @@
 /**
- * Laws of `sttn experiment` (src/experiment, src/cli/experiment.ts): the Table-1 distance equals
+ * Laws of `sttn experiment` (app/experiment, app/cli/experiment.ts): the Table-1 distance equals
  * hand values (STTN's W = W1 + W2 against α(B1 + B2) included); the histogram and the threshold
  * measure count what they say; grid ids parse back; the verdicts follow the numbers fed to the
  * report; a tiny grid runs end to end, writes the report and well-formed SVGs, and a second run
@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { cpu32, cpu64 } from '../backends/cpu.js';
 import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
-import { CELL_FORMAT, CELL_VERSION, decodeCell, type CellResult } from '../src/experiment/cell.js';
-import { cellId, cellsOf, gridPreset, GRID_PRESETS, rowId, selectCells, type Row } from '../src/experiment/grid.js';
-import { codedHistogram, measureLayers, table1, thresholdViolations } from '../src/experiment/measures.js';
-import { aggregate, claims, renderReport, type Claim } from '../src/experiment/report.js';
-import { runGrid } from '../src/experiment/run.js';
-import { parseXml } from '../src/experiment/xml.js';
-import { buildModel } from '../src/model.js';
+import { CELL_FORMAT, CELL_VERSION, decodeCell, type CellResult } from '../app/experiment/cell.js';
+import { cellId, cellsOf, gridPreset, GRID_PRESETS, rowId, selectCells, type Row } from '../app/experiment/grid.js';
+import { codedHistogram, measureLayers, table1, thresholdViolations } from '../app/experiment/measures.js';
+import { aggregate, claims, renderReport, type Claim } from '../app/experiment/report.js';
+import { runGrid } from '../app/experiment/run.js';
+import { parseXml } from '../app/experiment/xml.js';
+import { buildModel } from '../src/models/model.js';
 import { tensor } from '../src/tensor.js';
 import { example, law } from './law.js';
 import { runCli } from './cli-io.js';

@@ -25,10 +25,10 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { cpu32, cpu64 } from '../backends/cpu.js';
 import { loadBackend } from '../backends/index.js';
-import { createWasmTernaryKernels } from '../backends/ternary-wasm.js';
+import { createWasmTernaryKernels } from '../backends/ternary.js';
 import type { Backend } from '../src/backend.js';
-import { saveCheckpoint } from '../src/checkpoint.js';
-import { main } from '../src/cli/main.js';
+import { saveCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { main } from '../app/cli/main.js';
 import { decodeWith, orThrow } from '../src/codec.js';
 import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
 import {
@@ -47,13 +47,13 @@ import { deployedBitEqual, type DeployedModel } from '../src/export/deployed.js'
 import { exportModel } from '../src/export/export.js';
 import { createEngine } from '../src/infer/engine.js';
 import { referenceTernaryKernels } from '../src/infer/ternary-kernels.js';
-import { buildModel, forward, initModel, type Model } from '../src/model.js';
-import type { Tree } from '../src/optim.js';
-import { BITS, preset, PRESETS, type Bits, type PresetName, type TernaryWeights } from '../src/presets.js';
+import { buildModel, forward, initModel, type Model } from '../src/models/model.js';
+import type { Tree } from '../src/train/optim.js';
+import { BITS, preset, PRESETS, type Bits, type PresetName, type TernaryWeights } from '../src/models/presets.js';
 import { rng, uniform, type Rng } from '../src/random.js';
-import { toCheckpoint } from '../src/run-checkpoint.js';
+import { toCheckpoint } from '../src/checkpoint/run.js';
 import type { Tensor } from '../src/tensor.js';
-import { initTraining, TrainConfig } from '../src/train.js';
+import { initTraining, TrainConfig } from '../src/train/train.js';
 import { example, law } from './law.js';
 import { captureIo } from './cli-io.js';
 

@@ -1,5 +1,5 @@
 /**
- * Laws of the training progress reporter (src/cli/progress.ts): the pure formatting (h:mm:ss,
+ * Laws of the training progress reporter (app/cli/progress.ts): the pure formatting (h:mm:ss,
  * the bar's width, the fields of a line) and the writer's schedule (at most one redraw per
  * interval on a TTY, exactly the configured log lines elsewhere), driven by a fake clock and a
  * fake stream.
@@ -16,7 +16,7 @@ import {
   progressReporter,
   truncate,
   type ProgressView,
-} from '../src/cli/progress.js';
+} from '../app/cli/progress.js';
 import { example, law } from './law.js';
 
 const viewArb: fc.Arbitrary<ProgressView> = fc

@@ -15,13 +15,13 @@ import { orThrow } from '../src/codec.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { buildLayer, decodeLayerSpec, leafSpecs, LayerSpec, paramsUnder, SHORTCUTS, type Layer, type PlainLayerSpec } from '../src/layers/index.js';
 import type { ForwardCtx } from '../src/layers/layer.js';
-import { buildModel, initModel } from '../src/model.js';
-import { BITS, preset, type Bits } from '../src/presets.js';
+import { buildModel, initModel } from '../src/models/model.js';
+import { BITS, preset, type Bits } from '../src/models/presets.js';
 import type { Params } from '../src/quantizers/common.js';
 import { derive, restore, rng, snapshot, type Rng } from '../src/random.js';
-import { kernelCodes, summarize } from '../src/summary.js';
+import { kernelCodes, summarize } from '../src/models/summary.js';
 import { size, tensor, tensorClose, type Tensor } from '../src/tensor.js';
-import { initTraining, train, TrainConfig } from '../src/train.js';
+import { initTraining, train, TrainConfig } from '../src/train/train.js';
 import { gradElement, gradsClose, isLinear, numericVjp, tensorOf } from './gradcheck.js';
 import { example, law } from './law.js';
 

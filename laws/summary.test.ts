@@ -1,5 +1,5 @@
 /**
- * Laws of the model summary (src/summary.ts): parameter counts add up to the parameter trees;
+ * Laws of the model summary (src/models/summary.ts): parameter counts add up to the parameter trees;
  * bits follow the storage model (32 per float, 2 per ternary, 1 per binary weight, 32 per scale);
  * an STTN layer's sparsity is that of its merged kernel α(B1+B2); MACs follow the geometry; the
  * effective weights are what the layer multiplies with.
@@ -7,11 +7,11 @@
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { cpu64 } from '../backends/cpu.js';
-import { buildModel } from '../src/model.js';
-import { initModel } from '../src/model.js';
-import { BITS, preset } from '../src/presets.js';
+import { buildModel } from '../src/models/model.js';
+import { initModel } from '../src/models/model.js';
+import { BITS, preset } from '../src/models/presets.js';
 import { rng } from '../src/random.js';
-import { effectiveWeights, kernelCodes, summarize } from '../src/summary.js';
+import { effectiveWeights, kernelCodes, summarize } from '../src/models/summary.js';
 import * as sttn from '../src/quantizers/sttn.js';
 import { orThrow } from '../src/codec.js';
 import { size, tensorEqual } from '../src/tensor.js';

@@ -1,12 +1,12 @@
 /**
- * Laws of the SVG writer (src/experiment/svg.ts) and of the XML checker it is held to
- * (src/experiment/xml.ts): every chart is well-formed XML whatever its labels; labels come back
+ * Laws of the SVG writer (app/experiment/svg.ts) and of the XML checker it is held to
+ * (app/experiment/xml.ts): every chart is well-formed XML whatever its labels; labels come back
  * unchanged through escaping; bar heights are proportional to the values they draw; the checker
  * rejects the usual faults.
  */
 import fc from 'fast-check';
-import { barChart, histogram, niceTicks } from '../src/experiment/svg.js';
-import { descendants, escapeXml, parseXml, textOf, type XmlElement } from '../src/experiment/xml.js';
+import { barChart, histogram, niceTicks } from '../app/experiment/svg.js';
+import { descendants, escapeXml, parseXml, textOf, type XmlElement } from '../app/experiment/xml.js';
 import { example, law } from './law.js';
 
 /** Strings of characters XML can hold, with the ones that need escaping drawn often. */

@@ -1,6 +1,6 @@
 /**
  * Laws of the ternary × ternary kernels (src/infer/ternary-kernels.ts): every implementation —
- * the plain TypeScript reference and the WebAssembly one (backends/ternary-wasm.ts) — packs and
+ * the plain TypeScript reference and the WebAssembly one (backends/ternary.ts) — packs and
  * multiplies ternary matrices exactly.
  *
  * - gemm(pack(A), pack(W)) equals the plain integer product Σ_k A[i,k]·W[j,k], for M, N in 1..70
@@ -24,7 +24,7 @@
  * Matrices are drawn from a fast-check seed through src/random.ts (fresh every run).
  */
 import fc from 'fast-check';
-import { createWasmTernaryKernels } from '../backends/ternary-wasm.js';
+import { createWasmTernaryKernels } from '../backends/ternary.js';
 import { outSize } from '../src/backend.js';
 import { referenceTernaryKernels, wordsPerRow, type CodeAct, type FloatConvSpec, type PatchGeometry, type Pool, type TernaryKernels, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
 import { nextU32, rng, uniform } from '../src/random.js';

@@ -1,6 +1,6 @@
 /**
- * Laws of the training pieces: the loss (src/loss.ts), the optimizers (src/optim.ts), models
- * (src/model.ts), presets (src/presets.ts) and the loop (src/train.ts) — gradient vs finite
+ * Laws of the training pieces: the loss (src/train/loss.ts), the optimizers (src/train/optim.ts), models
+ * (src/models/model.ts), presets (src/models/presets.ts) and the loop (src/train/train.ts) — gradient vs finite
  * differences, a hand-computed Adam step, shape errors naming both shapes, a loss that decreases,
  * bit-identical reruns, and a stopped-and-resumed run equal to the uninterrupted one.
  */
@@ -10,14 +10,14 @@ import { cpu32, cpu64 } from '../backends/cpu.js';
 import { orThrow } from '../src/codec.js';
 import { ConfigError, NonFiniteError, ShapeError } from '../src/errors.js';
 import type { Dataset } from '../src/data/dataset.js';
-import { softmaxCrossEntropy } from '../src/loss.js';
+import { softmaxCrossEntropy } from '../src/train/loss.js';
 import { leafSpecs } from '../src/layers/index.js';
-import { backward, buildModel, forward, initModel, type Model } from '../src/model.js';
-import { initOptimizer, OptimizerConfig, step as optStep, type Tree } from '../src/optim.js';
-import { BITS, preset, PRESETS } from '../src/presets.js';
+import { backward, buildModel, forward, initModel, type Model } from '../src/models/model.js';
+import { initOptimizer, OptimizerConfig, step as optStep, type Tree } from '../src/train/optim.js';
+import { BITS, preset, PRESETS } from '../src/models/presets.js';
 import { derive, rng } from '../src/random.js';
 import { tensor, tensorEqual, type Tensor } from '../src/tensor.js';
-import { initTraining, train, TrainConfig, TrainingDiverged, type TrainState } from '../src/train.js';
+import { initTraining, train, TrainConfig, TrainingDiverged, type TrainState } from '../src/train/train.js';
 import { gradElement, gradsClose, numericVjp, tensorOf } from './gradcheck.js';
 import { example, law, throwsWith } from './law.js';
 

@@ -40,7 +40,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
-import { AtomicWriteFailure, readFileClassified, writeFileAtomic } from '../checkpoint.js';
+import { AtomicWriteFailure, readFileClassified, writeFileAtomic } from '../checkpoint/checkpoint.js';
 import { formatErrors, NonNegativeInt, oneOf, PositiveInt, PositiveNumber } from '../codec.js';
 import { SttnError } from '../errors.js';
 import { crc32 } from './crc32.js';

@@ -31,8 +31,8 @@ import type { Backend } from '../backend.js';
 import { ConfigError } from '../errors.js';
 import { buildLayer, type LayerSpec, type QSpec } from '../layers/index.js';
 import { resolvePads } from '../layers/conv2d.js';
-import type { Model } from '../model.js';
-import type { Tree } from '../optim.js';
+import type { Model } from '../models/model.js';
+import type { Tree } from '../train/optim.js';
 import type { Params } from '../quantizers/common.js';
 import { kernelQuantizer, type KernelCodes } from '../quantizers/index.js';
 import type { Tensor } from '../tensor.js';
@@ -41,7 +41,7 @@ import type { Act, DeployedModel, DeployedOp, Weights, WeightedOp } from './depl
 /** A layer spec that holds no other layers. */
 type PlainSpec = Exclude<LayerSpec, ResidualLike>;
 
-/** What export reads from a run (`Run` of src/run-checkpoint.ts has it). */
+/** What export reads from a run (`Run` of src/checkpoint/run.ts has it). */
 export interface ExportSource {
   readonly model: Model;
   readonly state: { readonly params: Tree; readonly state: Tree; readonly step?: number };

@@ -1,6 +1,6 @@
 /**
  * Ternary × ternary kernels for the 2+2-bit packing of src/infer/ternary-kernels.ts, compiled by
- * AssemblyScript into build/wasm/sttn-ternary.wasm and driven by backends/ternary-wasm.ts.
+ * AssemblyScript into build/wasm/sttn-ternary.wasm and driven by backends/ternary.ts.
  *
  * A packed group of 64 lanes is 16 bytes, [nz: i64, sign: i64] (the contract's four u32, read
  * little-endian as two i64). For rows x and w, with m = nz_x & nz_w and t = m & (sign_x ^ sign_w),
@@ -23,7 +23,7 @@
  * Packing: 16 values at a time become a vector of codes (−1, 0, +1, or 0x7f for a value that is
  * not ternary) whose bitmasks are the nonzero and sign words.
  *
- * The layer (`TernaryKernels.layer`) is driven from backends/ternary-wasm.ts through `quantPack`
+ * The layer (`TernaryKernels.layer`) is driven from backends/ternary.ts through `quantPack`
  * (activations after their pre ops, compared with float32 bounds and packed, 64 at a time),
  * `im2col` / `im2colStream` / `im2colTaps` (patch rows from packed pixels), `gemmPanelled` (the product against
  * weight panels laid out once by `panelW`) and `epilogueF32` (per-channel scale and bias in

@@ -1,6 +1,6 @@
 /**
  * The `sttn` commands: `train`, `eval`, `summary`. They take the backend loader as an argument
- * (src/ never imports a backend; backends/cli.ts wires the registry in), write progress to stderr
+ * (src/ never imports a backend; app/cli.ts wires the registry in), write progress to stderr
  * and results to stdout, and turn every sttn error into a one-line message and a non-zero exit.
  *
  * Law (laws/cli.test.ts): a short `train` run lowers the loss and leaves a checkpoint that
@@ -9,25 +9,25 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Backend } from '../backend.js';
-import { loadCheckpoint } from '../checkpoint.js';
-import { loadCifar10Dir } from '../data/cifar10.js';
-import type { Split } from '../data/dataset.js';
-import { loadIdxDir } from '../data/idx.js';
-import { loadEmbeddedMnist } from '../data/mnist-embedded.js';
-import { decodeWith, orThrow } from '../codec.js';
-import { ShapeError } from '../errors.js';
-import { buildModel, type Model } from '../model.js';
-import { BITS, preset, PRESETS, type Bits, type PresetName, type TernaryWeights } from '../presets.js';
-import { fromCheckpoint, toCheckpoint, type RunMeta } from '../run-checkpoint.js';
-import { saveCheckpoint } from '../checkpoint.js';
-import { formatSummary, summarize } from '../summary.js';
-import { exportModel } from '../export/export.js';
-import { formatSizeReport, sizeReport } from '../export/size.js';
-import { evaluate, initTraining, stepsPerEpoch, train, TrainConfig, TrainingDiverged, type TrainState } from '../train.js';
+import type { Backend } from '../../src/backend.js';
+import { loadCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { loadCifar10Dir } from '../../src/data/cifar10.js';
+import type { Split } from '../../src/data/dataset.js';
+import { loadIdxDir } from '../../src/data/idx.js';
+import { loadEmbeddedMnist } from '../../src/data/mnist-embedded.js';
+import { decodeWith, orThrow } from '../../src/codec.js';
+import { ShapeError } from '../../src/errors.js';
+import { buildModel, type Model } from '../../src/models/model.js';
+import { BITS, preset, PRESETS, type Bits, type PresetName, type TernaryWeights } from '../../src/models/presets.js';
+import { fromCheckpoint, toCheckpoint, type RunMeta } from '../../src/checkpoint/run.js';
+import { saveCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { formatSummary, summarize } from '../../src/models/summary.js';
+import { exportModel } from '../../src/export/export.js';
+import { formatSizeReport, sizeReport } from '../../src/export/size.js';
+import { evaluate, initTraining, stepsPerEpoch, train, TrainConfig, TrainingDiverged, type TrainState } from '../../src/train/train.js';
 import { formatDuration, progressReporter } from './progress.js';
 import { helpText, intFlag, numFlag, parseFlags, UsageError, type Flags } from './args.js';
-import { sameShape } from '../tensor.js';
+import { sameShape } from '../../src/tensor.js';
 
 export type BackendLoader = (name: string) => Promise<Backend>;
 

@@ -2,7 +2,7 @@
  * `sttn <command> [flags]`: dispatch to a command, and turn an sttn error into one clear line on
  * stderr and a non-zero exit (2 for usage errors, 1 otherwise), never a stack trace for bad input.
  */
-import { SttnError } from '../errors.js';
+import { SttnError } from '../../src/errors.js';
 import { UsageError } from './args.js';
 import { evalCommand, processIo, summaryCommand, trainCommand, type BackendLoader, type Io } from './commands.js';
 import { experimentCommand } from './experiment.js';
@@ -23,7 +23,7 @@ export function usage(): string {
 
 /**
  * Run a command. `loadKernels` supplies the ternary × ternary kernels of `predict` (src/ cannot
- * import the WebAssembly ones; backends/cli.ts passes them in). Without it, the reference kernels.
+ * import the WebAssembly ones; app/cli.ts passes them in). Without it, the reference kernels.
  */
 export async function main(argv: readonly string[], loadBackend: BackendLoader, io: Io = processIo, loadKernels: KernelsLoader = referenceKernelsOnly): Promise<number> {
   const [command, ...rest] = argv;

@@ -13,7 +13,7 @@
  * The commands receive the backend loader (src/ never imports a backend). The ternary × ternary
  * kernels come through a `KernelsLoader`: `predictCommandWith(load)` binds one; `predictCommand`
  * (what `COMMANDS` registers) knows only the reference kernels until backends/ passes the
- * WebAssembly ones (backends/ternary-wasm.ts, `createWasmTernaryKernels`) through
+ * WebAssembly ones (backends/ternary.ts, `createWasmTernaryKernels`) through
  * `predictCommandWith`.
  *
  * Law (laws/export.test.ts): `sttn summary` predicts the exact size of the file `sttn export`
@@ -21,15 +21,15 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { dirname, join } from 'node:path';
-import { loadCheckpoint } from '../checkpoint.js';
-import { orThrow } from '../codec.js';
-import { ENCODINGS, exportedSize, loadDeployed, saveDeployed, type Encoding } from '../export/container.js';
-import { exportModel } from '../export/export.js';
-import { formatSizeReport, sizeReport } from '../export/size.js';
-import { createEngine } from '../infer/engine.js';
-import { batchOf, readImages, type Image } from '../infer/images.js';
-import { referenceTernaryKernels, type TernaryKernels } from '../infer/ternary-kernels.js';
-import { fromCheckpoint } from '../run-checkpoint.js';
+import { loadCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { orThrow } from '../../src/codec.js';
+import { ENCODINGS, exportedSize, loadDeployed, saveDeployed, type Encoding } from '../../src/export/container.js';
+import { exportModel } from '../../src/export/export.js';
+import { formatSizeReport, sizeReport } from '../../src/export/size.js';
+import { createEngine } from '../../src/infer/engine.js';
+import { batchOf, readImages, type Image } from '../../src/infer/images.js';
+import { referenceTernaryKernels, type TernaryKernels } from '../../src/infer/ternary-kernels.js';
+import { fromCheckpoint } from '../../src/checkpoint/run.js';
 import { helpText, intFlag, parseFlags, UsageError, type Flags } from './args.js';
 import type { BackendLoader, Io } from './commands.js';
 

@@ -21,12 +21,12 @@
  * the STTN rule W = W1 + W2, Ŵ = α(B1 + B2).
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type { Backend } from '../backend.js';
-import type { Model } from '../model.js';
-import type { Tree } from '../optim.js';
-import { kernelQuantizer } from '../quantizers/index.js';
-import type { SttnForward } from '../quantizers/sttn.js';
-import type { Tensor } from '../tensor.js';
+import type { Backend } from '../../src/backend.js';
+import type { Model } from '../../src/models/model.js';
+import type { Tree } from '../../src/train/optim.js';
+import { kernelQuantizer } from '../../src/quantizers/index.js';
+import type { SttnForward } from '../../src/quantizers/sttn.js';
+import type { Tensor } from '../../src/tensor.js';
 
 export interface CodedHistogram {
   /** bins + 1 ascending edges */

@@ -1,6 +1,6 @@
 /**
  * `sttn experiment`: run (or resume) a grid of small trainings and write `DIR/report.md`, its SVG
- * figures and one `DIR/cells/<id>.json` per finished cell (src/experiment). Progress over the
+ * figures and one `DIR/cells/<id>.json` per finished cell (app/experiment). Progress over the
  * whole grid goes to stderr (a live bar on a terminal, a line per cell elsewhere); the report's
  * path and the verdicts go to stdout. Ctrl-C abandons the cell in progress, writes the report of
  * the finished cells and exits 130; the same command resumes.
@@ -11,7 +11,7 @@
  */
 import * as os from 'node:os';
 import { join } from 'node:path';
-import type { Split } from '../data/dataset.js';
+import type { Split } from '../../src/data/dataset.js';
 import { cellsOf, gridPreset, selectCells, shellQuote, type GridPresetName } from '../experiment/grid.js';
 import { renderReport, type Machine } from '../experiment/report.js';
 import { buildRowModel, estimate, findFinished, finishedIn, macsOf, runGrid, subsetSplit, writeReport, type CellProgress } from '../experiment/run.js';

@@ -26,10 +26,10 @@ import * as t from 'io-ts';
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { decodeWith, NonNegativeInt } from './codec.js';
-import { ConfigError, SttnError } from './errors.js';
-import type { RngState } from './random.js';
-import { encodeParamTree, paramTreeCodec, recordOf, type ParamTree, type ParamTreeJson, type TensorCodecOptions } from './tensor-codec.js';
+import { decodeWith, NonNegativeInt } from '../codec.js';
+import { ConfigError, SttnError } from '../errors.js';
+import type { RngState } from '../random.js';
+import { encodeParamTree, paramTreeCodec, recordOf, type ParamTree, type ParamTreeJson, type TensorCodecOptions } from '../tensor-codec.js';
 
 export const CHECKPOINT_FORMAT = 'sttn-checkpoint';
 export const CHECKPOINT_VERSION = 1;

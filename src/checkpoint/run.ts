@@ -1,6 +1,6 @@
 /**
  * A training run as a checkpoint: `TrainState` + model spec + train config ⇄ the versioned
- * container of src/checkpoint.ts. The model spec and the train config are stored with their own
+ * container of src/checkpoint/checkpoint.ts. The model spec and the train config are stored with their own
  * codecs and decoded back into `Either`s, so a checkpoint from a foreign or corrupted run names
  * the field that is wrong.
  *
@@ -10,11 +10,11 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { checkpoint, type Checkpoint } from './checkpoint.js';
-import { decodeWith } from './codec.js';
-import type { ConfigError } from './errors.js';
-import { buildModel, ModelSpec, type Model } from './model.js';
-import { rng, snapshot } from './random.js';
-import { TrainConfig, type TrainState } from './train.js';
+import { decodeWith } from '../codec.js';
+import type { ConfigError } from '../errors.js';
+import { buildModel, ModelSpec, type Model } from '../models/model.js';
+import { rng, snapshot } from '../random.js';
+import { TrainConfig, type TrainState } from '../train/train.js';
 
 export interface RunMeta {
   /** where the data came from (`embedded`, `idx:DIR`, `cifar10:DIR`) */

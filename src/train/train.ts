@@ -14,18 +14,18 @@
  * are bit-identical; a run stopped at step k and resumed equals the uninterrupted run.
  */
 import * as t from 'io-ts';
-import type { Backend } from './backend.js';
-import { NonNegativeInt, oneOf, PositiveInt, withDefaults } from './codec.js';
-import { SttnError } from './errors.js';
-import { augment } from './data/augment.js';
-import { epochIndices, gather } from './data/batches.js';
-import type { Dataset } from './data/dataset.js';
-import { leafLayers } from './layers/index.js';
+import type { Backend } from '../backend.js';
+import { NonNegativeInt, oneOf, PositiveInt, withDefaults } from '../codec.js';
+import { SttnError } from '../errors.js';
+import { augment } from '../data/augment.js';
+import { epochIndices, gather } from '../data/batches.js';
+import type { Dataset } from '../data/dataset.js';
+import { leafLayers } from '../layers/index.js';
 import { softmaxCrossEntropy } from './loss.js';
-import { backward, forward, initModel, type Model } from './model.js';
+import { backward, forward, initModel, type Model } from '../models/model.js';
 import { initOptimizer, OptimizerConfig, step as optimizerStep, type OptimizerState, type Tree } from './optim.js';
-import { derive } from './random.js';
-import type { Tensor } from './tensor.js';
+import { derive } from '../random.js';
+import type { Tensor } from '../tensor.js';
 
 export const STREAM = { INIT: 1, ORDER: 2, AUGMENT: 3, DROPOUT: 4 } as const;
 

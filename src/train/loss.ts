@@ -8,9 +8,9 @@
  * invariant under adding a constant to a row; huge logits give finite values; a label out of range
  * or a non-finite logit is an error naming the index.
  */
-import type { Backend } from './backend.js';
-import { ConfigError, NonFiniteError, ShapeError } from './errors.js';
-import { alloc, type Tensor } from './tensor.js';
+import type { Backend } from '../backend.js';
+import { ConfigError, NonFiniteError, ShapeError } from '../errors.js';
+import { alloc, type Tensor } from '../tensor.js';
 
 export interface LossResult {
   /** mean loss over the batch */

@@ -9,15 +9,15 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import type { Backend } from './backend.js';
-import { decodeWith, PositiveInt, withDefaults } from './codec.js';
-import { ConfigError, ShapeError, SttnError } from './errors.js';
-import { buildLayer, LayerSpec, type Layer } from './layers/index.js';
-import type { ForwardCtx } from './layers/layer.js';
-import type { Tree } from './optim.js';
-import type { Params } from './quantizers/common.js';
-import type { Rng } from './random.js';
-import { sameShape, type DType, type Tensor } from './tensor.js';
+import type { Backend } from '../backend.js';
+import { decodeWith, PositiveInt, withDefaults } from '../codec.js';
+import { ConfigError, ShapeError, SttnError } from '../errors.js';
+import { buildLayer, LayerSpec, type Layer } from '../layers/index.js';
+import type { ForwardCtx } from '../layers/layer.js';
+import type { Tree } from '../train/optim.js';
+import type { Params } from '../quantizers/common.js';
+import type { Rng } from '../random.js';
+import { sameShape, type DType, type Tensor } from '../tensor.js';
 
 export const ModelSpec = withDefaults(
   'model',

@@ -14,9 +14,9 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
-import { decodeWith } from '../codec.js';
-import { ConfigError } from '../errors.js';
-import { removeStaleTemps, tempPathFor } from '../checkpoint.js';
+import { decodeWith } from '../../src/codec.js';
+import { ConfigError } from '../../src/errors.js';
+import { removeStaleTemps, tempPathFor } from '../../src/checkpoint/checkpoint.js';
 import type { Cell, GridPresetName, Row, Schedule } from './grid.js';
 import type { LayerMeasure } from './measures.js';
 

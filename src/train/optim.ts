@@ -13,10 +13,10 @@
  * gradient and no decay leaves SGD parameters unchanged; state round-trips through checkpoints.
  */
 import * as t from 'io-ts';
-import type { Backend } from './backend.js';
-import { NonNegativeNumber, oneOf, PositiveNumber, refinedNumber, withDefaults } from './codec.js';
-import type { Params } from './quantizers/common.js';
-import type { Tensor } from './tensor.js';
+import type { Backend } from '../backend.js';
+import { NonNegativeNumber, oneOf, PositiveNumber, refinedNumber, withDefaults } from '../codec.js';
+import type { Params } from '../quantizers/common.js';
+import type { Tensor } from '../tensor.js';
 
 /** Parameter trees: layer name → parameter name → tensor. */
 export type Tree = Readonly<Record<string, Params>>;

@@ -15,13 +15,13 @@
  * Law (laws/summary.test.ts, laws/residual.test.ts): counts add up to the parameter trees' sizes;
  * the STTN merged kernel has the pair's sparsity; MACs match the layer geometry.
  */
-import type { Backend } from './backend.js';
-import { leafLayers, paramsUnder, type PlainLayerSpec } from './layers/index.js';
+import type { Backend } from '../backend.js';
+import { leafLayers, paramsUnder, type PlainLayerSpec } from '../layers/index.js';
 import type { Model } from './model.js';
-import type { Tree } from './optim.js';
-import type { Params } from './quantizers/common.js';
-import { kernelQuantizer, type KernelCodes } from './quantizers/index.js';
-import { size, type Tensor } from './tensor.js';
+import type { Tree } from '../train/optim.js';
+import type { Params } from '../quantizers/common.js';
+import { kernelQuantizer, type KernelCodes } from '../quantizers/index.js';
+import { size, type Tensor } from '../tensor.js';
 import * as E from 'fp-ts/lib/Either.js';
 
 export interface LayerSummary {

@@ -6,7 +6,7 @@
  * `UsageError`s whose message names the flag.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { SttnError } from '../errors.js';
+import { SttnError } from '../../src/errors.js';
 
 export class UsageError extends SttnError {
   override readonly name = 'UsageError';

@@ -18,10 +18,10 @@
  *
  * Law (laws/experiment.test.ts): ids parse back to their rows; `--cells` selects by cell or row id.
  */
-import type { SttnGradient } from '../quantizers/sttn.js';
-import { preset, type Bits, type PresetName } from '../presets.js';
-import type { ModelSpec } from '../model.js';
-import { ConfigError } from '../errors.js';
+import type { SttnGradient } from '../../src/quantizers/sttn.js';
+import { preset, type Bits, type PresetName } from '../../src/models/presets.js';
+import type { ModelSpec } from '../../src/models/model.js';
+import { ConfigError } from '../../src/errors.js';
 
 export type WeightQuantizer = 'fp' | 'sign' | 'twn' | 'ttq' | 'sttn';
 export type Granularity = 'tensor' | 'channel';

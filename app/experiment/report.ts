@@ -10,7 +10,7 @@
  * Law (laws/experiment.test.ts): the verdicts follow the numbers: swapping synthetic results
  * turns `held` into `did not hold`, and a missing row gives `not measured`.
  */
-import { BITS, type Bits } from '../presets.js';
+import { BITS, type Bits } from '../../src/models/presets.js';
 import type { CellResult } from './cell.js';
 import { commandFor, modelLabel, rowLabel, type GridPresetName, type Row, type Schedule, type WeightQuantizer } from './grid.js';
 import { barChart, histogram, PALETTE } from './svg.js';

@@ -19,7 +19,7 @@
  * Law (laws/presets.test.ts): every preset at every bit-width pair builds, its first and last
  * layers are `fp`, and its quantized layers carry the quantizers the pair names.
  */
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 import type { ModelSpec } from './model.js';
 
 export type Bits = '32+32' | '1+32' | '2+32' | '1+1' | '2+2';

@@ -1,6 +1,6 @@
 /**
  * Running the grid: each cell trains a fresh model with the grid's schedule (deterministic given
- * its seed, src/train.ts), is evaluated on the test subset, measured (measures.ts) and written to
+ * its seed, src/train/train.ts), is evaluated on the test subset, measured (measures.ts) and written to
  * `DIR/cells/<id>.json` atomically. Cells already on disk with the same plan are reused, so an
  * interrupted run resumes where it stopped; an interruption abandons only the cell in progress.
  *
@@ -10,14 +10,14 @@
  * Law (laws/experiment.test.ts): a tiny grid runs end to end; a second run reuses every cell.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type { Backend } from '../backend.js';
-import { decodeWith, orThrow } from '../codec.js';
-import { ConfigError } from '../errors.js';
-import { gather } from '../data/batches.js';
-import type { Dataset, Split } from '../data/dataset.js';
-import { buildModel, type Model } from '../model.js';
-import { size } from '../tensor.js';
-import { evaluate, initTraining, stepsPerEpoch, train, TrainConfig, type StepInfo } from '../train.js';
+import type { Backend } from '../../src/backend.js';
+import { decodeWith, orThrow } from '../../src/codec.js';
+import { ConfigError } from '../../src/errors.js';
+import { gather } from '../../src/data/batches.js';
+import type { Dataset, Split } from '../../src/data/dataset.js';
+import { buildModel, type Model } from '../../src/models/model.js';
+import { size } from '../../src/tensor.js';
+import { evaluate, initTraining, stepsPerEpoch, train, TrainConfig, type StepInfo } from '../../src/train/train.js';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CELL_FORMAT, CELL_VERSION, cellPath, planDifference, planOf, readCell, writeCell, writeFileAtomic, type CellResult } from './cell.js';

@@ -1,0 +1,29 @@
+/**
+ * sttn/checkpoint: versioned checkpoints that resume training bit for bit — the document and its
+ * codec (`encodeCheckpoint` / `decodeCheckpoint`, `serializeCheckpoint` / `parseCheckpoint` on
+ * bytes), atomic `saveCheckpoint` / `loadCheckpoint` on files (Node), a training run's checkpoint
+ * (`toCheckpoint` / `fromCheckpoint`) and the bit-exact tensor codec under them.
+ *
+ * Laws: laws/checkpoint.test.ts.
+ */
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  checkpoint,
+  CheckpointError,
+  encodeCheckpoint,
+  decodeCheckpoint,
+  serializeCheckpoint,
+  parseCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type Checkpoint,
+  type CheckpointFields,
+  type CheckpointJson,
+  type OptimizerState,
+  type Progress,
+  type SaveOptions,
+  type SerializeOptions,
+} from './checkpoint.js';
+export * from './run.js';
+export * from '../tensor-codec.js';
