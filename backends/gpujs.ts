@@ -70,6 +70,8 @@ export async function createGpujsBackend(opts: GpujsOptions): Promise<GpujsBacke
   if (!GPUJS_MODES.includes(mode)) {
     throw new ConfigError('gpujs.mode', `unknown mode ${JSON.stringify(mode)}; one of ${GPUJS_MODES.join(', ')}`);
   }
+  const { assertPeers } = await import('./gpujs/runner.js');
+  assertPeers(mode);
   if (mode === 'webgpu') {
     const dawnBackend = opts.dawnBackend ?? (process.env.STTN_DAWN_BACKEND as DawnBackend | undefined) ?? 'auto';
     if (!DAWN_BACKENDS.includes(dawnBackend)) {
@@ -88,7 +90,7 @@ export async function createGpujsBackend(opts: GpujsOptions): Promise<GpujsBacke
     return build(mode, bridge.device, bridge.run, bridge.close);
   }
   const { createRunner, loadGpuJs } = await import('./gpujs/runner.js');
-  const { GPU } = await loadGpuJs();
+  const { GPU } = await loadGpuJs(mode);
   let gpu;
   try {
     gpu = new GPU({ mode });

@@ -22,6 +22,17 @@ import * as twnQ from '../src/quantizers/twn.js';
 import { tensor, type Tensor } from '../src/tensor.js';
 import { cpu32, cpu64 } from './cpu.js';
 
+/**
+ * Options of each quantizer: any subset of its config, typed from its io-ts codec (a misspelt key
+ * or a wrong literal does not compile; from untyped code it is a ConfigError naming the field).
+ */
+export type SttnOptions = Partial<sttnQ.SttnConfig>;
+export type SignOptions = Partial<signQ.SignConfig>;
+export type TwnOptions = Partial<twnQ.TwnConfig>;
+export type TtqOptions = Partial<ttqQ.TtqConfig>;
+export type TernaryOptions = Partial<activation.TernaryConfig>;
+export type SteSignOptions = Partial<activation.SteSignConfig>;
+
 /** A tensor as a caller may hand it in. */
 export interface TensorLike {
   readonly shape: readonly number[];
@@ -37,14 +48,14 @@ function backendFor(...ts: TensorLike[]): Backend {
 
 export const sttn = {
   /** Eq. 10, 12 and 6–7: `{ w1q, w2q, merged, codes, alpha }`. */
-  forward(p: { w1: TensorLike; w2: TensorLike }, config?: unknown) {
+  forward(p: { w1: TensorLike; w2: TensorLike }, config?: SttnOptions) {
     const cfg = orThrow(sttnQ.decodeConfig(config));
     const B = backendFor(p.w1, p.w2);
     const f = sttnQ.forward(B, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg);
     return { w1q: f.w1q, w2q: f.w2q, merged: f.merged, codes: f.codes, alpha: f.alpha };
   },
   /** dL/dW1, dL/dW2 given dL/dW̃1 = g1 and dL/dW̃2 = g2 (in a layer g1 = g2). */
-  gradient(p: { w1: TensorLike; w2: TensorLike }, up: { g1: TensorLike; g2: TensorLike }, config?: unknown): { w1: Tensor; w2: Tensor } {
+  gradient(p: { w1: TensorLike; w2: TensorLike }, up: { g1: TensorLike; g2: TensorLike }, config?: SttnOptions): { w1: Tensor; w2: Tensor } {
     const cfg = orThrow(sttnQ.decodeConfig(config));
     const B = backendFor(p.w1, p.w2, up.g1, up.g2);
     const f = sttnQ.forward(B, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg);
@@ -55,12 +66,12 @@ export const sttn = {
 
 export const sign = {
   /** `{ y: α·sign(W), codes, alpha }` */
-  forward(p: { w: TensorLike }, config?: unknown) {
+  forward(p: { w: TensorLike }, config?: SignOptions) {
     const cfg = orThrow(signQ.decodeConfig(config));
     const f = signQ.forward(backendFor(p.w), { w: asTensor(p.w) }, cfg);
     return { y: f.y, codes: f.codes, alpha: f.alpha };
   },
-  gradient(p: { w: TensorLike }, up: { g: TensorLike }, config?: unknown): { w: Tensor } {
+  gradient(p: { w: TensorLike }, up: { g: TensorLike }, config?: SignOptions): { w: Tensor } {
     const cfg = orThrow(signQ.decodeConfig(config));
     const B = backendFor(p.w, up.g);
     const d = signQ.backward(B, signQ.forward(B, { w: asTensor(p.w) }, cfg), asTensor(up.g), cfg);
@@ -70,12 +81,12 @@ export const sign = {
 
 export const twn = {
   /** `{ y: α·T, codes: T, alpha, delta }` */
-  forward(p: { w: TensorLike }, config?: unknown) {
+  forward(p: { w: TensorLike }, config?: TwnOptions) {
     const cfg = orThrow(twnQ.decodeConfig(config));
     const f = twnQ.forward(backendFor(p.w), { w: asTensor(p.w) }, cfg);
     return { y: f.y, codes: f.codes, alpha: f.alpha, delta: f.delta };
   },
-  gradient(p: { w: TensorLike }, up: { g: TensorLike }, config?: unknown): { w: Tensor } {
+  gradient(p: { w: TensorLike }, up: { g: TensorLike }, config?: TwnOptions): { w: Tensor } {
     const cfg = orThrow(twnQ.decodeConfig(config));
     const B = backendFor(p.w, up.g);
     const d = twnQ.backward(B, twnQ.forward(B, { w: asTensor(p.w) }, cfg), asTensor(up.g), cfg);
@@ -85,14 +96,14 @@ export const twn = {
 
 export const ttq = {
   /** `{ y, codes, delta }`; `wp`, `wn` default to 1 of the granularity's scale shape. */
-  forward(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, config?: unknown) {
+  forward(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, config?: TtqOptions) {
     const cfg = orThrow(ttqQ.decodeConfig(config));
     const B = backendFor(...ttqInputs(p));
     const f = ttqQ.forward(B, ttqParams(p, cfg, B), cfg);
     return { y: f.y, codes: f.codes, delta: f.delta };
   },
   /** `{ w, wp, wn }`, with dWn = −Σ_{W<−Δ} g (the true derivative). */
-  gradient(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, up: { g: TensorLike }, config?: unknown): { w: Tensor; wp: Tensor; wn: Tensor } {
+  gradient(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, up: { g: TensorLike }, config?: TtqOptions): { w: Tensor; wp: Tensor; wn: Tensor } {
     const cfg = orThrow(ttqQ.decodeConfig(config));
     const B = backendFor(...ttqInputs(p), up.g);
     const d = ttqQ.backward(B, ttqQ.forward(B, ttqParams(p, cfg, B), cfg), asTensor(up.g), cfg);
@@ -111,11 +122,11 @@ function ttqParams(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, cfg: 
 
 export const ternary = {
   /** Eq. 14: `{ y }` with y ∈ {−1, 0, +1}. */
-  forward(p: { x: TensorLike }, config?: unknown): { y: Tensor } {
+  forward(p: { x: TensorLike }, config?: TernaryOptions): { y: Tensor } {
     const cfg = orThrow(activation.decodeTernaryConfig(config));
     return { y: activation.ternaryForward(backendFor(p.x), asTensor(p.x), cfg) };
   },
-  gradient(p: { x: TensorLike }, up: { g: TensorLike }, config?: unknown): { x: Tensor } {
+  gradient(p: { x: TensorLike }, up: { g: TensorLike }, config?: TernaryOptions): { x: Tensor } {
     const cfg = orThrow(activation.decodeTernaryConfig(config));
     return { x: activation.activationBackward(backendFor(p.x, up.g), asTensor(p.x), asTensor(up.g), cfg.clip) };
   },
@@ -123,11 +134,11 @@ export const ternary = {
 
 export const steSign = {
   /** `{ y: sign(x) }` with sign(0) = +1. */
-  forward(p: { x: TensorLike }, config?: unknown): { y: Tensor } {
+  forward(p: { x: TensorLike }, config?: SteSignOptions): { y: Tensor } {
     const cfg = orThrow(activation.decodeSteSignConfig(config));
     return { y: activation.steSignForward(backendFor(p.x), asTensor(p.x), cfg) };
   },
-  gradient(p: { x: TensorLike }, up: { g: TensorLike }, config?: unknown): { x: Tensor } {
+  gradient(p: { x: TensorLike }, up: { g: TensorLike }, config?: SteSignOptions): { x: Tensor } {
     const cfg = orThrow(activation.decodeSteSignConfig(config));
     return { x: activation.activationBackward(backendFor(p.x, up.g), asTensor(p.x), asTensor(up.g), cfg.clip) };
   },

@@ -29,14 +29,12 @@
  * loops exactly (contiguous-run reductions: within float64 rounding).
  */
 import { readFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
 import { roundoff } from '../src/backend.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
 import { assertSameShape, size, type Tensor } from '../src/tensor.js';
+import { packageFile } from '../src/package-files.js';
 import { createCpuBackend } from './cpu.js';
 
 /** Which GEMM build to run: `auto` takes relaxed SIMD when this engine can run it, else plain. */
@@ -87,29 +85,8 @@ const code = <K extends string>(table: Partial<Record<K, number>>, op: K): numbe
 
 const FILES = { plain: 'sttn-simd.wasm', relaxed: 'sttn-relaxed-simd.wasm' } as const;
 
-/**
- * The package root: the nearest ancestor holding sttn's package.json. Works from the source
- * (backends/wasm.ts run by tsx) and from the build (dist/backends/wasm.js) alike.
- */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'sttn') return dir;
-      } catch {
-        // not ours; keep climbing
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new ConfigError('wasm backend', `cannot find sttn's package root above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
-
 async function loadBytes(which: keyof typeof FILES): Promise<Uint8Array<ArrayBuffer>> {
-  const path = join(packageRoot(), 'build', 'wasm', FILES[which]);
+  const path = packageFile('build', 'wasm', FILES[which]);
   try {
     return new Uint8Array(await readFile(path));
   } catch (e) {

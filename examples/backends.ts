@@ -3,14 +3,14 @@
  * same seed, and compare: the float32 backends (cpu32, wasm, gpu.js) agree to rounding, and every
  * one of them learns.
  *
- *   npx tsx examples/backends.ts                 # cpu32, cpu64, wasm, gpujs:cpu
+ *   npx tsx examples/backends.ts                 # cpu32, cpu64, wasm, gpujs:cpu (if gpu.js is installed)
  *   npx tsx examples/backends.ts gpujs:webgpu    # add any backend by name (see backends/index.ts)
  */
-import * as E from 'fp-ts/lib/Either.js';
-import { loadBackend } from '../backends/index.js';
-import { gather, loadEmbeddedMnist } from '../src/data/index.js';
-import { buildModel } from '../src/models/model.js';
-import { evaluate, initTraining, train, TrainConfig } from '../src/train/train.js';
+import { orThrow, SttnError } from 'sttn';
+import { loadBackend } from 'sttn/backends';
+import { gather, loadEmbeddedMnist } from 'sttn/data';
+import { buildModel } from 'sttn/models';
+import { evaluate, initTraining, train, trainConfig } from 'sttn/train';
 
 const names = ['cpu32', 'cpu64', 'wasm', 'gpujs:cpu', ...process.argv.slice(2)];
 const data = loadEmbeddedMnist();
@@ -19,7 +19,8 @@ const every8th = Int32Array.from({ length: 1000 }, (_, i) => i * 8);
 const slice = gather(data.train, every8th);
 const train1k = { ...data.train, images: slice.images, labels: slice.labels };
 
-const model = buildModel({
+const model = orThrow(
+  buildModel({
   name: 'tiny-sttn-mlp',
   inputShape: [28, 28, 1],
   classes: 10,
@@ -32,16 +33,23 @@ const model = buildModel({
     { type: 'batchNorm' },
     { type: 'dense', units: 10 },
   ],
-});
-if (E.isLeft(model)) throw model.left;
+  }),
+);
 
 for (const name of names) {
-  const B = await loadBackend(name);
-  const cfg = TrainConfig.decode({ epochs: 3, batchSize: 64, augmentPad: 0, dtype: B.dtype, optimizer: { lr: 0.01 } });
-  if (E.isLeft(cfg)) throw new Error('config');
+  let B;
+  try {
+    B = await loadBackend(name);
+  } catch (e) {
+    // e.g. gpu.js backends without the optional peer dependency: the message names the install command
+    if (!(e instanceof SttnError)) throw e;
+    console.log(`${name.padEnd(14)} unavailable: ${e.message}`);
+    continue;
+  }
+  const cfg = trainConfig({ epochs: 3, batchSize: 64, augmentPad: 0, dtype: B.dtype, optimizer: { lr: 0.01 } });
   const t0 = performance.now();
   let last = 0;
-  const r = await train(B, model.right, train1k, cfg.right, initTraining(B, model.right, cfg.right), { onStep: (i) => (last = i.loss) });
-  const acc = evaluate(B, model.right, r.state, data.test).accuracy;
+  const r = await train(B, model, train1k, cfg, initTraining(B, model, cfg), { onStep: (i) => (last = i.loss) });
+  const acc = evaluate(B, model, r.state, data.test).accuracy;
   console.log(`${B.name.padEnd(14)} final batch loss ${last.toFixed(4)}  test accuracy ${(100 * acc).toFixed(2)}%  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 }

@@ -1,6 +1,6 @@
 /**
  * From a training run to a deployed model: export, packed storage, the inference engine.
- * Run with `npx tsx examples/deploy.ts [CHECKPOINT]` (after `npm run build:wasm`).
+ * Run with `npx tsx examples/deploy.ts [CHECKPOINT]` (e.g. the one examples/train.ts leaves).
  *
  * Without a checkpoint it first trains cnn-small 2+2 STTN for 100 steps on the embedded MNIST
  * (under a minute). Then:
@@ -14,37 +14,29 @@
  *   4. the engine's test accuracy is the training-time `evaluate`'s.
  * `sttn export CHECKPOINT` and `sttn predict MODEL IMAGE…` do the same from the command line.
  */
-import * as E from 'fp-ts/lib/Either.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createWasmTernaryKernels } from '../backends/ternary.js';
-import { createWasmBackend } from '../backends/wasm.js';
-import { loadCheckpoint } from '../src/checkpoint/checkpoint.js';
-import { decodeWith, orThrow } from '../src/codec.js';
-import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
-import { ENCODINGS, exportedSize, loadDeployed, saveDeployed } from '../src/export/container.js';
-import { exportModel, type ExportSource } from '../src/export/export.js';
-import { formatSizeReport, sizeReport } from '../src/export/size.js';
-import { createEngine } from '../src/infer/engine.js';
-import { buildModel } from '../src/models/model.js';
-import { preset } from '../src/models/presets.js';
-import { fromCheckpoint } from '../src/checkpoint/run.js';
-import { evaluate, initTraining, train, TrainConfig } from '../src/train/train.js';
+import { orThrow } from 'sttn';
+import { loadBackend, loadTernaryKernels } from 'sttn/backends';
+import { fromCheckpoint, loadCheckpoint } from 'sttn/checkpoint';
+import { loadEmbeddedMnist } from 'sttn/data';
+import { ENCODINGS, exportedSize, exportModel, formatSizeReport, loadDeployed, saveDeployed, sizeReport, type ExportSource } from 'sttn/export';
+import { createEngine } from 'sttn/infer';
+import { buildModel, preset } from 'sttn/models';
+import { evaluate, initTraining, train, trainConfig } from 'sttn/train';
 
-const B = await createWasmBackend();
+const B = await loadBackend('wasm');
 const data = loadEmbeddedMnist();
 
 // ---- a run: from a checkpoint, or 100 quick steps -------------------------------------------
 let run: ExportSource;
 const file = process.argv[2];
 if (file !== undefined) {
-  const ck = loadCheckpoint(file);
-  if (E.isLeft(ck)) throw ck.left; // names the file and the field that is wrong
-  run = orThrow(fromCheckpoint(ck.right));
+  run = orThrow(fromCheckpoint(orThrow(loadCheckpoint(file)))); // a bad file: an error naming it and the field
 } else {
   const model = orThrow(buildModel(preset('cnn-small', { bits: '2+2' })));
-  const cfg = orThrow(decodeWith(TrainConfig, { epochs: 1, batchSize: 64 }, 'train'));
+  const cfg = trainConfig({ epochs: 1, batchSize: 64 });
   let steps = 0;
   const r = await train(B, model, data.train, cfg, initTraining(B, model, cfg), { onStep: () => void steps++, shouldStop: () => steps >= 100 });
   run = { model, state: r.state };
@@ -61,11 +53,10 @@ for (const enc of ENCODINGS) {
   const written = saveDeployed(out, deployed, enc);
   console.log(`${out}: ${written} bytes written, ${exportedSize(deployed, enc)} predicted`);
 }
-const loaded = loadDeployed(join(dir, 'model-base3.sttn'));
-if (E.isLeft(loaded)) throw loaded.left; // a corrupt or foreign file names itself and what is wrong
+const loaded = orThrow(loadDeployed(join(dir, 'model-base3.sttn'))); // a corrupt or foreign file: an error naming it and what is wrong
 
 // ---- 3. the engine ---------------------------------------------------------------------------
-const engine = createEngine(loaded.right, { backend: B, kernels: await createWasmTernaryKernels() });
+const engine = createEngine(loaded, { backend: B, kernels: await loadTernaryKernels('wasm') });
 console.log(engine.plan.join('\n'));
 const test = data.test;
 const n = test.images.shape[0];

@@ -5,12 +5,13 @@
  *
  * On a Linux machine without a GPU, webgpu runs Dawn on Mesa's software OpenGL ES:
  * `source .ci/gpu-env.sh` first (or set EGL_PLATFORM=surfaceless yourself). A mode that cannot
- * run here prints why and what to install; gpu.js is loaded only by the first mode you ask for.
+ * run here prints why and what to install (gpu.js, and `webgpu` for the webgpu mode, are optional
+ * peer dependencies of sttn: `npm install gpu.js@~2.24.1 webgpu@0.6.2`); gpu.js is loaded only by
+ * the first mode you ask for.
  */
-import { cpu64 } from '../backends/cpu.js';
-import { createGpujsBackend, GPUJS_MODES, type GpujsMode } from '../backends/gpujs.js';
-import type { Backend } from '../src/backend.js';
-import { maxAbsDiff, tensor, type Tensor } from '../src/tensor.js';
+import { maxAbsDiff, tensor, type Backend, type Tensor } from 'sttn';
+import { cpu64 } from 'sttn/backends/cpu';
+import { createGpujsBackend, GPUJS_MODES, type GpujsMode } from 'sttn/backends/gpujs';
 
 const modes = (process.argv.length > 2 ? process.argv.slice(2) : ['cpu', 'webasm', 'webgpu', 'headlessgl']) as GpujsMode[];
 

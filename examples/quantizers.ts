@@ -12,8 +12,8 @@
  * in → float64. Configs are plain objects; a misspelt or out-of-range option throws a ConfigError
  * that names it (e.g. `sttn.clip`).
  */
-import { sign, steSign, sttn, ternary, ttq, twn } from '../backends/neutral.js';
-import type { Tensor } from '../src/tensor.js';
+import { sign, steSign, sttn, ternary, ttq, twn } from 'sttn/neutral';
+import type { Tensor } from 'sttn';
 
 /** A compact rendering: shape and values to 3 decimals (−0 printed as 0). */
 const show = (t: Tensor): string => {

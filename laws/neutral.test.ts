@@ -52,8 +52,8 @@ const entries: readonly Entry[] = [
     upstream: ['g1', 'g2'],
     configs: fc.record({ granularity, clip, gradient: fc.constantFrom('exact', 'paper', 'official') }, opt),
     viaNeutral: (p, up, cfg) => ({
-      fwd: neutral.sttn.forward({ w1: p.w1, w2: p.w2 }, cfg),
-      grad: neutral.sttn.gradient({ w1: p.w1, w2: p.w2 }, { g1: up.g1, g2: up.g2 }, cfg),
+      fwd: neutral.sttn.forward({ w1: p.w1, w2: p.w2 }, cfg as never),
+      grad: neutral.sttn.gradient({ w1: p.w1, w2: p.w2 }, { g1: up.g1, g2: up.g2 }, cfg as never),
     }),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(sttnQ.decodeConfig(raw));
@@ -67,7 +67,7 @@ const entries: readonly Entry[] = [
     params: ['w'],
     upstream: ['g'],
     configs: fc.record({ granularity, clip, gradient: fc.constantFrom('exact', 'xnor') }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.sign.forward({ w: p.w }, cfg), grad: neutral.sign.gradient({ w: p.w }, { g: up.g }, cfg) }),
+    viaNeutral: (p, up, cfg) => ({ fwd: neutral.sign.forward({ w: p.w }, cfg as never), grad: neutral.sign.gradient({ w: p.w }, { g: up.g }, cfg as never) }),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(signQ.decodeConfig(raw));
       const f = signQ.forward(B, { w: p.w }, cfg);
@@ -79,7 +79,7 @@ const entries: readonly Entry[] = [
     params: ['w'],
     upstream: ['g'],
     configs: fc.record({ granularity, clip, delta: fc.constantFrom(0.7, 0.5, 1), gradient: fc.constantFrom('ste', 'exact') }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.twn.forward({ w: p.w }, cfg), grad: neutral.twn.gradient({ w: p.w }, { g: up.g }, cfg) }),
+    viaNeutral: (p, up, cfg) => ({ fwd: neutral.twn.forward({ w: p.w }, cfg as never), grad: neutral.twn.gradient({ w: p.w }, { g: up.g }, cfg as never) }),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(twnQ.decodeConfig(raw));
       const f = twnQ.forward(B, { w: p.w }, cfg);
@@ -92,7 +92,7 @@ const entries: readonly Entry[] = [
     upstream: ['g'],
     scales: ['wp', 'wn'],
     configs: fc.record({ granularity, threshold: fc.constantFrom(0.05, 0.3, 0.6) }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.ttq.forward(p as { w: Like }, cfg), grad: neutral.ttq.gradient(p as { w: Like }, { g: up.g }, cfg) }),
+    viaNeutral: (p, up, cfg) => ({ fwd: neutral.ttq.forward(p as { w: Like }, cfg as never), grad: neutral.ttq.gradient(p as { w: Like }, { g: up.g }, cfg as never) }),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(ttqQ.decodeConfig(raw));
       const f = ttqQ.forward(B, { w: p.w, wp: p.wp, wn: p.wn }, cfg);
@@ -105,7 +105,7 @@ const entries: readonly Entry[] = [
     params: ['x'],
     upstream: ['g'],
     configs: fc.record({ clip, threshold: fc.constantFrom(0.5, 0.25, 1), boundary: fc.constantFrom('paper', 'official') }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.ternary.forward({ x: p.x }, cfg), grad: neutral.ternary.gradient({ x: p.x }, { g: up.g }, cfg) }),
+    viaNeutral: (p, up, cfg) => ({ fwd: neutral.ternary.forward({ x: p.x }, cfg as never), grad: neutral.ternary.gradient({ x: p.x }, { g: up.g }, cfg as never) }),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(activation.decodeTernaryConfig(raw));
       return { fwd: { y: activation.ternaryForward(B, p.x, cfg) }, grad: { x: activation.activationBackward(B, p.x, up.g, cfg.clip) } };
@@ -116,7 +116,7 @@ const entries: readonly Entry[] = [
     params: ['x'],
     upstream: ['g'],
     configs: fc.record({ clip }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.steSign.forward({ x: p.x }, cfg), grad: neutral.steSign.gradient({ x: p.x }, { g: up.g }, cfg) }),
+    viaNeutral: (p, up, cfg) => ({ fwd: neutral.steSign.forward({ x: p.x }, cfg as never), grad: neutral.steSign.gradient({ x: p.x }, { g: up.g }, cfg as never) }),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(activation.decodeSteSignConfig(raw));
       return { fwd: { y: activation.steSignForward(B, p.x, cfg) }, grad: { x: activation.activationBackward(B, p.x, up.g, cfg.clip) } };
@@ -191,7 +191,7 @@ for (const e of entries) {
 
 law('neutral.ttq: dWp = Σ_{W>Δ} g and dWn = −Σ_{W<−Δ} g per group; Wp = Wn = 1 when omitted', [caseOf(entries[3]), fc.boolean()], ({ cfg, p, up }, omit) => {
   const params = omit ? { w: p.w } : { w: p.w, wp: p.wp, wn: p.wn };
-  const d = neutral.ttq.gradient(params, { g: up.g }, cfg);
+  const d = neutral.ttq.gradient(params, { g: up.g }, cfg as never);
   const threshold = (cfg.threshold as number | undefined) ?? 0.05;
   const delta = Math.max(...Array.from(p.w.data, Math.abs)) * threshold;
   const groups = cfg.granularity === 'channel' ? p.w.shape[0] : 1;
@@ -205,7 +205,7 @@ law('neutral.ttq: dWp = Σ_{W>Δ} g and dWn = −Σ_{W<−Δ} g per group; Wp = 
     }
     if (Math.abs(d.wp.data[c] - sp) > 1e-12 || Math.abs(d.wn.data[c] + sn) > 1e-12) return false;
   }
-  const f = neutral.ttq.forward(params, cfg);
+  const f = neutral.ttq.forward(params, cfg as never);
   // with the default scales the forward is the codes themselves
   return d.wp.data.length === groups && d.wn.data.length === groups && (!omit || tensorEqual(f.y, f.codes));
 }, { numRuns: 60 });
@@ -231,15 +231,40 @@ function configErrorNaming(f: () => unknown, field: string): boolean {
   return false;
 }
 
+/** A config as untyped JavaScript may pass it: the types are bypassed, the runtime codec is not. */
+const untyped = (cfg: unknown): never => cfg as never;
+
 example('a bad config throws a ConfigError naming the field', () =>
-  configErrorNaming(() => neutral.sttn.forward({ w1: ok2, w2: ok2 }, { gradient: 'chain' }), 'sttn.gradient') &&
+  configErrorNaming(() => neutral.sttn.forward({ w1: ok2, w2: ok2 }, untyped({ gradient: 'chain' })), 'sttn.gradient') &&
   configErrorNaming(() => neutral.sttn.gradient({ w1: ok2, w2: ok2 }, { g1: ok2, g2: ok2 }, { clip: -1 }), 'sttn.clip') &&
-  configErrorNaming(() => neutral.sign.forward({ w: ok2 }, { granularity: 'layer' }), 'sign.granularity') &&
+  configErrorNaming(() => neutral.sign.forward({ w: ok2 }, untyped({ granularity: 'layer' })), 'sign.granularity') &&
   configErrorNaming(() => neutral.twn.gradient({ w: ok2 }, { g: ok2 }, { delta: 0 }), 'twn.delta') &&
   configErrorNaming(() => neutral.ttq.forward({ w: ok2 }, { threshold: 1 }), 'ttq.threshold') &&
-  configErrorNaming(() => neutral.ternary.forward({ x: ok2 }, { boundary: 'cuda' }), 'ternary.boundary') &&
-  configErrorNaming(() => neutral.steSign.gradient({ x: ok2 }, { g: ok2 }, { threshold: 0.5 }), 'ste_sign') &&
-  configErrorNaming(() => neutral.sttn.forward({ w1: ok2, w2: ok2 }, 'exact'), 'sttn'));
+  configErrorNaming(() => neutral.ternary.forward({ x: ok2 }, untyped({ boundary: 'cuda' })), 'ternary.boundary') &&
+  configErrorNaming(() => neutral.steSign.gradient({ x: ok2 }, { g: ok2 }, untyped({ threshold: 0.5 })), 'ste_sign') &&
+  configErrorNaming(() => neutral.sttn.forward({ w1: ok2, w2: ok2 }, untyped('exact')), 'sttn'));
+
+/**
+ * Compile-time law, checked by `npm run typecheck` (part of `npm test`): options are typed from
+ * the codecs, so a wrong literal, a misspelt key or a non-object does not compile. Each line
+ * below must be a type error; if one stopped being one, `@ts-expect-error` itself fails the build.
+ * At run time each is also the ConfigError of untyped code.
+ */
+example('typed options: wrong literals and unknown keys do not compile (and throw at run time)', () => {
+  const calls = [
+    // @ts-expect-error a gradient rule that does not exist
+    () => neutral.sttn.forward({ w1: ok2, w2: ok2 }, { gradient: 'bogus' }),
+    // @ts-expect-error a granularity that does not exist
+    () => neutral.sign.gradient({ w: ok2 }, { g: ok2 }, { granularity: 'layer' }),
+    // @ts-expect-error a misspelt key
+    () => neutral.twn.forward({ w: ok2 }, { detla: 0.7 }),
+    // @ts-expect-error a boundary that does not exist
+    () => neutral.ternary.gradient({ x: ok2 }, { g: ok2 }, { boundary: 'cuda' }),
+    // @ts-expect-error not an options object
+    () => neutral.ttq.forward({ w: ok2 }, 'tensor'),
+  ];
+  return calls.every((f) => configErrorNaming(f, ''));
+});
 
 example("'channel' granularity on a rank-1 kernel throws a ConfigError naming granularity", () =>
   configErrorNaming(() => neutral.sttn.forward({ w1: ok2, w2: ok2 }, { granularity: 'channel' }), 'granularity') &&

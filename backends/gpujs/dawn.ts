@@ -62,7 +62,7 @@ export async function installDawn(backend: DawnBackend): Promise<string> {
   try {
     dawn = (await import(spec)) as typeof dawn;
   } catch (e) {
-    throw new Error(`cannot load the 'webgpu' package (Dawn for Node): ${(e as Error).message}. Run \`npm install\`.`);
+    throw new Error(`cannot load the optional peer dependency 'webgpu' (Dawn for Node): ${(e as Error).message.split('\n')[0]}; install it with \`npm install gpu.js@~2.24.1 webgpu@0.6.2\``);
   }
   const tried: string[] = [];
   for (const a of attemptsFor(backend)) {

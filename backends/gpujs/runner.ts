@@ -9,6 +9,7 @@
  * Law (laws/gpujs.test.ts): a result always comes from the mode that was asked for; gpu.js's
  * silent fallback to its cpu kernel is an error here, never a quiet pass.
  */
+import { ConfigError } from '../../src/errors.js';
 import { HELPERS, KERNELS, type KernelName } from './kernels.js';
 
 /** A kernel argument: a flat float32 array or a number. */
@@ -100,17 +101,39 @@ export interface GpuJs {
   readonly WebGPUContext?: { destroy(): Promise<void> };
 }
 
-/** gpu.js, imported on first use so that cpu-only users never load it. */
-export async function loadGpuJs(): Promise<GpuJs> {
+/** The command that installs the optional peer dependencies a gpu.js mode needs. */
+export const installCommand = (mode: string): string =>
+  mode === 'webgpu' ? 'npm install gpu.js@~2.24.1 webgpu@0.6.2' : 'npm install gpu.js@~2.24.1';
+
+/**
+ * Checks, without loading them, that the optional peer dependencies of a gpu.js mode resolve
+ * (gpu.js; for `webgpu` also the `webgpu` package, Dawn for Node); a missing one is a ConfigError
+ * naming the install command.
+ */
+export function assertPeers(mode: string): void {
+  for (const pkg of mode === 'webgpu' ? ['gpu.js', 'webgpu'] : ['gpu.js']) {
+    try {
+      import.meta.resolve(pkg);
+    } catch {
+      throw new ConfigError('backend', `gpujs:${mode} needs the optional peer dependency ${pkg}, which is not installed; install it with \`${installCommand(mode)}\``);
+    }
+  }
+}
+
+/**
+ * gpu.js, imported on first use so that cpu-only users never load it. It is an optional peer
+ * dependency of sttn: missing, it is a ConfigError naming the install command.
+ */
+export async function loadGpuJs(mode: string): Promise<GpuJs> {
   // A computed specifier keeps TypeScript from pulling gpu.js's declarations into every build.
   const spec = 'gpu.js';
   let m: Partial<GpuJs> & { default?: Partial<GpuJs> };
   try {
     m = (await import(spec)) as typeof m;
   } catch (e) {
-    throw new Error(`cannot load gpu.js: ${(e as Error).message}. Run \`npm install\` (gpu.js is a dependency of sttn).`);
+    throw new ConfigError('backend', `gpujs:${mode} needs the optional peer dependency gpu.js, which cannot be loaded (${(e as Error).message.split('\n')[0]}); install it with \`${installCommand(mode)}\``);
   }
   const lib = typeof m.GPU === 'function' ? m : m.default;
-  if (typeof lib?.GPU !== 'function') throw new Error('gpu.js loaded but exports no GPU class');
+  if (typeof lib?.GPU !== 'function') throw new ConfigError('backend', 'gpu.js loaded but exports no GPU class');
   return lib as GpuJs;
 }

