@@ -1,0 +1,113 @@
+/**
+ * Laws of the package's shape, read from the tree itself:
+ *   - the README's API table lists exactly the subpaths package.json exports, and its "runs in"
+ *     column says "browsers" exactly for the subpaths whose import graph (static imports and
+ *     literal dynamic ones) reaches no `node:` built-in;
+ *   - src/ is the library: no module in it reads process.argv, exits, writes to stdout/stderr,
+ *     installs process handlers or logs to the console; and it never imports app/ or backends/;
+ *   - nothing in src/ or backends/ imports the composition root app/;
+ *   - every `laws/….test.ts` that a module's comments cite exists.
+ */
+import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { example } from './law.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const read = (p: string): string => readFileSync(join(root, p), 'utf8');
+
+/** Every .ts module under `dir` (relative paths), AssemblyScript sources excluded. */
+function modules(dir: string): string[] {
+  return readdirSync(join(root, dir)).flatMap((n) => {
+    const p = join(dir, n);
+    if (statSync(join(root, p)).isDirectory()) return n === 'assembly' ? [] : modules(p);
+    return p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/**
+ * What a module imports: static imports and re-exports (type-only ones excluded) and dynamic
+ * `import('…')` of a literal specifier (a lazily loaded module still has to load in a browser).
+ */
+function imports(file: string): string[] {
+  const src = read(file);
+  const out: string[] = [];
+  for (const m of src.matchAll(/^(?:import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm)) if (!m[1]) out.push(m[2]);
+  for (const m of src.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) out.push(m[1]);
+  return out;
+}
+
+/** The `node:` built-ins reachable from `entry` through its imports. */
+function nodeBuiltinsReachable(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const found = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const spec of imports(file)) {
+      if (spec.startsWith('node:')) found.add(`${spec} (${file})`);
+      else if (spec.startsWith('.')) visit(normalize(join(dirname(file), spec.replace(/\.js$/, '.ts'))));
+    }
+  };
+  visit(entry);
+  return found;
+}
+
+const pkg = JSON.parse(read('package.json')) as { exports: Record<string, string | { default: string }> };
+const subpaths = Object.keys(pkg.exports).filter((s) => s !== './package.json');
+const sourceOf = (subpath: string): string => {
+  const target = pkg.exports[subpath];
+  const js = typeof target === 'string' ? target : target.default;
+  return js.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts');
+};
+const importName = (subpath: string): string => (subpath === '.' ? 'sttn' : `sttn/${subpath.slice(2)}`);
+
+/** Rows of the README's API table: `| \`sttn/…\` | what | runs in |`. */
+function readmeApiRows(): Map<string, string> {
+  const rows = new Map<string, string>();
+  const section = read('README.md').split(/^## /m).find((s) => s.startsWith('The public API'));
+  if (section === undefined) return rows;
+  for (const m of section.matchAll(/^\| `(sttn[^`]*)` \|[^|]*\| ([^|]+) \|$/gm)) rows.set(m[1], m[2].trim());
+  return rows;
+}
+
+example("the README's API table lists exactly the exported subpaths", () => {
+  const rows = readmeApiRows();
+  const want = subpaths.map(importName).sort();
+  const got = [...rows.keys()].sort();
+  return JSON.stringify(want) === JSON.stringify(got);
+});
+
+example('"browsers" in the API table iff no node: built-in is reachable from the subpath', () => {
+  const rows = readmeApiRows();
+  const wrong = subpaths.filter((s) => {
+    const claimsBrowser = /browser/i.test(rows.get(importName(s)) ?? '');
+    const reach = nodeBuiltinsReachable(sourceOf(s));
+    return claimsBrowser !== (reach.size === 0);
+  });
+  if (wrong.length > 0) console.error(wrong.map((s) => `${importName(s)}: ${[...nodeBuiltinsReachable(sourceOf(s))].slice(0, 3).join(', ') || 'no node: imports'}`).join('\n'));
+  return wrong.length === 0 && subpaths.length > 0;
+});
+
+example('src/ holds no program code: no argv, exit, stdout/stderr, process handlers or console', () => {
+  const bad = modules('src').filter((f) => /process\.(argv|exit|stdout|stderr|on\(|once\()|console\.\w+\(/.test(read(f).replace(/^\s*(\*|\/\/).*$/gm, '')));
+  if (bad.length > 0) console.error(`program code in src/: ${bad.join(', ')}`);
+  return bad.length === 0;
+});
+
+example('layering: src/ imports neither backends/ nor app/; backends/ does not import app/', () => {
+  const escapes = (from: string, dirs: string[]) =>
+    modules(from).filter((f) =>
+      [...read(f).matchAll(/(?:from\s+|import\s*\(\s*)['"](\.[^'"]+)['"]/g)].some((m) => dirs.some((d) => relative(root, join(root, dirname(f), m[1])).startsWith(`${d}/`))),
+    );
+  const bad = [...escapes('src', ['backends', 'app']), ...escapes('backends', ['app'])];
+  if (bad.length > 0) console.error(`layering broken by: ${bad.join(', ')}`);
+  return bad.length === 0;
+});
+
+example('every law file a module cites exists', () => {
+  const files = [...modules('src'), ...modules('backends'), ...modules('app'), ...modules('laws'), ...modules('examples'), ...modules('scripts')];
+  const missing = files.flatMap((f) => [...read(f).matchAll(/laws\/([\w.-]+\.test\.ts)/g)].filter((m) => !existsSync(join(root, 'laws', m[1]))).map((m) => `${f} → laws/${m[1]}`));
+  if (missing.length > 0) console.error(`cited law files that do not exist:\n${missing.join('\n')}`);
+  return missing.length === 0;
+});
