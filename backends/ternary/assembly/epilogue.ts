@@ -1,0 +1,55 @@
+/**
+ * A ternary layer's epilogue: from the GEMM's integer sums, per output channel
+ *   y_o = relu?(a_o·Σ x·c + b_o·Σ x·|c| + bias_o)
+ * in float64, rounded once to float32, as the reference computes it.
+ *
+ * Law (laws/ternary-kernels.test.ts, laws/engine.test.ts): a layer's outputs equal the reference
+ * implementation's bit for bit.
+ */
+
+/**
+ * y[i, j] = f32(relu?(c[i, j]·a[j] + c2[i, j]·b[j] + bias[j])) for i < m, j < n, evaluated in
+ * float64 (the c2 term only when `c2` ≠ 0): c and c2 rows `ldc` i32 apart, a, b, bias f64 per
+ * channel, y rows n f32 apart. The relu is 0 < v ? v : 0 (so −0 and NaN give +0).
+ */
+export function epilogueF32(c: usize, c2: usize, m: i32, n: i32, ldc: i32, a: usize, b: usize, bias: usize, relu: i32, y: usize): void {
+  const zero = f64x2.splat(0);
+  const two = c2 != 0;
+  const rl = relu != 0;
+  for (let i = 0; i < m; i++) {
+    const cr = c + ((<usize>i * <usize>ldc) << 2);
+    const cr2 = c2 + ((<usize>i * <usize>ldc) << 2);
+    const yr = y + ((<usize>i * <usize>n) << 2);
+    let j = 0;
+    if (!two) {
+      // four at a time: the high two sums moved down and converted like the low two
+      for (; j + 4 <= n; j += 4) {
+        const jj = <usize>j;
+        const c4 = v128.load(cr + (jj << 2));
+        let lo = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(c4), v128.load(a + (jj << 3))), v128.load(bias + (jj << 3)));
+        let hi = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(i32x4.shuffle(c4, c4, 2, 3, 2, 3)), v128.load(a + (jj << 3), 16)), v128.load(bias + (jj << 3), 16));
+        if (rl) {
+          lo = f64x2.pmax(zero, lo);
+          hi = f64x2.pmax(zero, hi);
+        }
+        v128.store(yr + (jj << 2), i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+      }
+    }
+    for (; j + 2 <= n; j += 2) {
+      const jj = <usize>j;
+      let v = f64x2.mul(f64x2.convert_low_i32x4_s(v128.load64_zero(cr + (jj << 2))), v128.load(a + (jj << 3)));
+      if (two) v = f64x2.add(v, f64x2.mul(f64x2.convert_low_i32x4_s(v128.load64_zero(cr2 + (jj << 2))), v128.load(b + (jj << 3))));
+      v = f64x2.add(v, v128.load(bias + (jj << 3)));
+      if (rl) v = f64x2.pmax(zero, v);
+      v128.store64_lane(yr + (jj << 2), f32x4.demote_f64x2_zero(v), 0);
+    }
+    for (; j < n; j++) {
+      const jj = <usize>j;
+      let v = <f64>load<i32>(cr + (jj << 2)) * load<f64>(a + (jj << 3));
+      if (two) v += <f64>load<i32>(cr2 + (jj << 2)) * load<f64>(b + (jj << 3));
+      v += load<f64>(bias + (jj << 3));
+      if (rl && !(v > 0)) v = 0;
+      store<f32>(yr + (jj << 2), <f32>v);
+    }
+  }
+}
