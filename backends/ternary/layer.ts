@@ -1,0 +1,162 @@
+/**
+ * `TernaryKernels.layer` on the wasm kernels: a ternary conv2d or dense op compiled once — its
+ * codes packed and laid out as resident GEMM panels (`residentPanels`), its per-channel factors
+ * and its pre ops' vectors resident — and run in one pass through wasm memory: quantize-and-pack
+ * with the fused pre ops (`quantPack`), the packed patch matrix (one of the im2col variants of
+ * backends/ternary/assembly/im2col.ts), the GEMM (`gemmPanelled`; a last group of at most 16 or
+ * 32 lanes on `tailDots`), per output channel
+ *   y_o = relu?(a_o·Σ x·c + b_o·Σ x·|c| + bias_o)          (`epilogueF32`, in float64)
+ * and an optional max-pool, its output copied out (`run`) or left in memory for the next step
+ * (`runInPlace`). The float thresholds of Eq. 14 need not be float32 values: a layer compares
+ * float32 activations with the float32 bounds that give the same answers as the float64
+ * comparison (`f32Bounds`). Float64 layers (a float64 backend) run on the reference
+ * implementation.
+ *
+ * Law (laws/ternary-kernels.test.ts, laws/engine.test.ts): `layer` equals the reference
+ * implementation's bit for bit, and so does a chain of `runInPlace` runs, each reading the
+ * previous one's output in place; laws/engine.test.ts checks it against the float64 evaluation of
+ * the same layer.
+ */
+import { outSize } from '../../src/backend.js';
+import { referenceTernaryKernels, wordsPerRow, type CodeAct, type TernaryLayer, type TernaryLayerSpec } from '../../src/infer/ternary-kernels.js';
+import type { Data } from '../../src/tensor.js';
+import { residentPanels } from './gemm.js';
+import type { KernelMemory } from './memory.js';
+import { pooledLen, poolInto } from './pool.js';
+
+const f32Bits = new Float32Array(1);
+const i32Bits = new Int32Array(f32Bits.buffer);
+
+/** The next float32 above the finite float32 f. */
+function nextUpF32(f: number): number {
+  if (f === 0) return 2 ** -149;
+  f32Bits[0] = f;
+  i32Bits[0] += f > 0 ? 1 : -1;
+  return f32Bits[0];
+}
+
+/**
+ * Float32 bounds (pos, neg) with, for every float32 v, v ≥ pos ⇔ v > θ (paper) or v ≥ θ
+ * (official), and v ≤ neg ⇔ v < −θ, for a threshold θ that need not be a float32 itself; null
+ * when θ is not finite.
+ */
+function f32Bounds(act: Extract<CodeAct, { kind: 'ternary' }>): [number, number] | null {
+  const th = act.threshold;
+  if (!Number.isFinite(th) || Math.abs(th) >= 2 ** 127) return null;
+  let lo = Math.fround(th); // the largest float32 ≤ θ
+  if (lo > th) lo = -nextUpF32(-lo);
+  let hi = Math.fround(th); // the smallest float32 ≥ θ
+  if (hi < th) hi = nextUpF32(hi);
+  const above = nextUpF32(lo); // v > θ ⇔ v ≥ above
+  return [act.boundary === 'paper' ? above : hi, -above];
+}
+
+/** Rows of the patch matrix per GEMM chunk: A rows and their sums stay within about this many bytes (L2). */
+const LAYER_CHUNK_BYTES = 192 * 1024;
+
+export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
+  const bounds = spec.act.kind === 'sign' ? ([0, 0] as [number, number]) : f32Bounds(spec.act);
+  // float64 layers (the pre ops round differently) and odd thresholds run on the reference
+  if (spec.dtype !== 'float32' || bounds === null) return referenceTernaryKernels.layer(spec);
+  const { wasm, resident, residentF64, arena, inMemory, input, keeper, deliver } = mem;
+  const { o, k, conv: g } = spec;
+  const C = g === null ? k : g.cin;
+  const groups = wordsPerRow(k) / 4;
+  const rowB = groups * 16;
+  const nPad = Math.ceil(o / 8) * 8;
+  // a last group of at most 16 or 32 lanes goes to tailDots (eight or four columns per
+  // SIMD step) instead of a whole 64-lane step of the GEMM per column
+  const lastLanes = k - 64 * (groups - 1);
+  const tail: 0 | 16 | 32 = groups === 0 ? 0 : lastLanes <= 16 ? 16 : lastLanes <= 32 ? 32 : 0;
+  const head = tail === 0 ? groups : groups - 1;
+  const W = residentPanels(mem, spec.codes, o, k, head, tail);
+  const WAbs = spec.b === null ? null : residentPanels(mem, Int8Array.from(spec.codes, Math.abs), o, k, head, tail);
+  const tailPanels = tail === 0 ? 0 : Math.ceil(o / (128 / tail));
+  const pa = residentF64(spec.a);
+  const pb = spec.b === null ? 0 : residentF64(spec.b);
+  const pbias = residentF64(spec.bias);
+  // the pre ops: a table of [kind, scale, shift], each affine's vectors tiled to 64 lanes when C
+  // divides 64 (quantPack then takes the values as one stream), else padded with zeros to whole groups
+  const tiled = C < 64 && 64 % C === 0;
+  const padC = tiled ? 64 : Math.ceil(C / 64) * 64;
+  const lanesOf = (v: Float32Array): Float32Array => Float32Array.from({ length: padC }, (_, l) => (tiled ? v[l % C] : l < C ? v[l] : 0));
+  const table = resident(Math.max(1, spec.pre.length) * 12);
+  for (let i = 0; i < spec.pre.length; i++) {
+    const op = spec.pre[i];
+    let scale = 0;
+    let shift = 0;
+    if (op.kind === 'affine') {
+      scale = resident(padC * 4);
+      shift = resident(padC * 4);
+      new Float32Array(wasm.memory.buffer, scale, padC).set(lanesOf(op.scale));
+      new Float32Array(wasm.memory.buffer, shift, padC).set(lanesOf(op.shift));
+    }
+    new Int32Array(wasm.memory.buffer, table + 12 * i, 3).set([op.kind === 'affine' ? 0 : 1, scale, shift]);
+  }
+  const sign = spec.act.kind === 'sign' ? 1 : 0;
+  const [pos, neg] = bounds;
+  const geo = g === null ? null : { ...g, oh: outSize(g.h, g.kh, g.sh, g.ph), ow: outSize(g.w, g.kw, g.sw, g.pw), pg: Math.ceil(g.cin / 64) };
+  // a 1×1 convolution with stride 1 and no padding: the packed pixels are the patch rows
+  const identity = geo === null || (geo.kh === 1 && geo.kw === 1 && geo.sh === 1 && geo.sw === 1 && geo.ph === 0 && geo.pw === 0);
+  // pixels packed as one stream when cin divides 64 or is a multiple of it: kernel rows are then moved a run at a time
+  const stream = !identity && geo !== null && (geo.cin % 64 === 0 || 64 % geo.cin === 0);
+  // taps aligned in the stream and in the patch row (cin 16, 32 or a multiple of 64): one move per tap
+  const unfold = stream && (geo!.cin === 16 || geo!.cin === 32 || geo!.cin % 64 === 0) ? wasm.im2colTaps : stream ? wasm.im2colStream : wasm.im2col;
+  // a 3×3 kernel over 16 or 32 channels: kernel rows read from the stream's bitplanes (`planes`, `im2col3x3`)
+  const bitplanes = stream && (geo!.cin === 16 || geo!.cin === 32) && geo!.kh === 3 && geo!.kw === 3 && geo!.pw <= 2;
+  const perRow = rowB + nPad * 4 * (spec.b === null ? 1 : 2);
+  const chunk = Math.max(8, Math.floor(LAYER_CHUNK_BYTES / perRow / 8) * 8);
+
+  const keep = keeper();
+  const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
+    const xAt = inMemory(x);
+    const rows = geo === null ? n : n * geo.h * geo.w; // rows of C values to quantize
+    const M = geo === null ? n : n * geo.oh * geo.ow; // rows of the patch matrix
+    const R = Math.min(chunk, M);
+    // bytes of packed input: a group per row (per 64 values of the stream), and one group of slack for im2colStream
+    const packedB = stream ? (Math.ceil((rows * C) / 64) + 1) * 16 : rows * (geo === null ? rowB : geo.pg * 16);
+    const pool = geo === null ? null : spec.pool;
+    const pooled = pool === null ? 0 : pooledLen(pool, n, geo!.oh, geo!.ow, o);
+    if (xAt >= 0 && x.length < rows * C) throw new RangeError(`layer: x holds ${x.length} values, ${n} inputs need ${rows * C}`);
+    const kept = inPlace ? keep((pool === null ? M * o : pooled) * 4) : 0;
+    const streamGroups = Math.ceil((rows * C) / 64);
+    const [pxScratch, pix, pl, pA, work, pc, pc2, pyScratch, pzScratch] = arena(
+      xAt >= 0 ? 0 : rows * C * 4 + wasm.packSlack(),
+      packedB,
+      bitplanes ? wasm.planesBytes(streamGroups) : 0,
+      identity ? 0 : R * rowB,
+      wasm.gemmPanelledWorkBytes(R, head),
+      R * nPad * 4,
+      spec.b === null ? 0 : R * nPad * 4,
+      inPlace && pool === null ? 0 : M * o * 4,
+      inPlace ? 0 : pooled * 4,
+    );
+    const px = input(x, xAt, rows * C, pxScratch, 'layer');
+    const py = inPlace && pool === null ? kept : pyScratch;
+    const pz = inPlace ? kept : pzScratch;
+    wasm.setQuantizer(table, spec.pre.length, sign, pos, neg);
+    wasm.quantPack(px, rows, C, pix, stream ? 1 : 0);
+    if (bitplanes) wasm.planes(pix, streamGroups, pl);
+    for (let r0 = 0; r0 < M; r0 += R) {
+      const count = Math.min(R, M - r0);
+      let a = pix + r0 * rowB;
+      if (!identity) {
+        const q = geo!;
+        if (bitplanes) wasm.im2col3x3(pl, streamGroups, q.h, q.w, q.cin, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+        else unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+        a = pA;
+      }
+      wasm.gemmPanelled(a, W.panels, pc, count, o, head, work, groups);
+      if (tail !== 0) wasm.tailDots(a, groups, count, W.tails, tailPanels, pc, nPad * 4, tail);
+      if (WAbs !== null) {
+        wasm.gemmPanelled(a, WAbs.panels, pc2, count, o, head, work, groups);
+        if (tail !== 0) wasm.tailDots(a, groups, count, WAbs.tails, tailPanels, pc2, nPad * 4, tail);
+      }
+      wasm.epilogueF32(pc, WAbs === null ? 0 : pc2, count, o, nPad, pa, pb, pbias, spec.relu ? 1 : 0, py + r0 * o * 4);
+    }
+    if (pool === null) return deliver(py, M * o, out, inPlace);
+    poolInto(mem, pool, py, n, geo!.oh, geo!.ow, o, pz);
+    return deliver(pz, pooled, out, inPlace);
+  };
+  return { run: (x, n, out) => go(x, n, out, false), runInPlace: (x, n) => go(x, n, undefined, true) };
+}
