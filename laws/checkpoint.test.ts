@@ -1,8 +1,8 @@
 /**
- * Laws of checkpoints (src/checkpoint/checkpoint.ts) and of the tensor codec under them (src/tensor-codec.ts):
- * bit-exact round trips through a file, a `Left` naming the file and the field for every kind of
- * bad content (never a throw), and atomic saves: a writer SIGKILLed mid-save or a failing write
- * leaves the previous checkpoint loadable, and no temp file passes for a checkpoint.
+ * Laws of checkpoints (src/checkpoint/checkpoint.ts): bit-exact round trips through a file, a
+ * `Left` naming the file and the field for every kind of bad content (never a throw), and atomic
+ * saves through src/files.ts: a writer SIGKILLed mid-save or a failing write leaves the previous
+ * checkpoint loadable, and no temp file passes for a checkpoint.
  *
  * The crash laws spawn this very file as a child process (with STTN_CHECKPOINT_CHILD set), so the
  * writer runs the real module in a real process that is really killed.
@@ -16,46 +16,15 @@ import { basename, dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import {
-  checkpoint,
-  CheckpointError,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  isTempName,
-  loadCheckpoint,
-  removeStaleTemps,
-  saveCheckpoint,
-  serializeCheckpoint,
-  type Checkpoint,
-  type SaveIo,
-} from '../src/checkpoint/checkpoint.js';
+import { checkpoint, CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from '../src/checkpoint/checkpoint.js';
 import { ConfigError, NonFiniteError } from '../src/errors.js';
-import { decodeTensor, encodeTensor, paramTreeBitEqual, tensorBitEqual, type ParamTree } from '../src/tensor-codec.js';
-import type { Tensor } from '../src/tensor.js';
+import { isTempName, removeStaleTemps, type WriteIo } from '../src/files.js';
+import { paramTreeBitEqual } from '../src/tensor-codec.js';
+import { storedTree } from './arbitraries.js';
 import { example, law, throwsWith } from './law.js';
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries
-
-const F32_EDGES = [0, -0, 1.401298464324817e-45, -1.401298464324817e-45, 1.1754942106924411e-38, 3.4028234663852886e38, -3.4028234663852886e38];
-const F64_EDGES = [0, -0, Number.MIN_VALUE, -Number.MIN_VALUE, 2.2250738585072014e-308, Number.MAX_VALUE, -Number.MAX_VALUE, 1e-300, 1e300];
-
-const f32 = fc.oneof(fc.float({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(...F32_EDGES));
-const f64 = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(...F64_EDGES));
-
-const shapeArb = fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 0, maxLength: 3 });
-const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
-
-const tensorArb: fc.Arbitrary<Tensor> = fc.tuple(fc.boolean(), shapeArb).chain(([is64, shape]) =>
-  fc.array(is64 ? f64 : f32, { minLength: size(shape), maxLength: size(shape) }).map((xs) => ({
-    shape,
-    data: is64 ? Float64Array.from(xs) : Float32Array.from(xs),
-  })),
-);
-
-// odd names on purpose: "__proto__" must stay a key, dots and spaces must survive
-const nameArb = fc.oneof(fc.string({ minLength: 1, maxLength: 6 }), fc.constantFrom('__proto__', 'constructor', 'conv1', 'bn.running_mean', 'w'));
-const treeArb: fc.Arbitrary<ParamTree> = fc.dictionary(nameArb, fc.dictionary(nameArb, tensorArb, { maxKeys: 3 }), { maxKeys: 3 });
 
 const rngArb = fc
   .tuple(fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }))
@@ -64,12 +33,12 @@ const rngArb = fc
 const ckptArb: fc.Arbitrary<Checkpoint> = fc
   .record({
     model: fc.jsonValue(),
-    params: treeArb,
-    state: treeArb,
+    params: storedTree,
+    state: storedTree,
     kind: fc.constantFrom('sgd', 'adam', 'momentum'),
     step: fc.nat(),
     config: fc.jsonValue(),
-    slots: fc.dictionary(fc.constantFrom('m', 'v', 'velocity'), treeArb, { maxKeys: 2 }),
+    slots: fc.dictionary(fc.constantFrom('m', 'v', 'velocity'), storedTree, { maxKeys: 2 }),
     rng: rngArb,
     progress: fc.record({ epoch: fc.nat(), step: fc.nat(), samplesSeen: fc.nat() }),
     meta: fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
@@ -149,7 +118,7 @@ function runChild(mode: string, target: string): void {
   const c = fixed(999);
   const ckpt: Checkpoint = { ...c, params: { ...c.params, big: { w: { shape: [n], data: big } } } };
   let writes = 0;
-  const io: Partial<SaveIo> =
+  const io: Partial<WriteIo> =
     mode === 'pause'
       ? {
           writeSync: (fd, b, off, len) => {
@@ -218,59 +187,6 @@ function defineLaws(): void {
   let counter = 0;
   const freshDir = (): string => mkdtempSync(join(root, `c${counter++}-`));
   const nonTemp = (dir: string): string[] => readdirSync(dir).filter((n) => !isTempName(n)).sort();
-
-  // ----- tensor codec
-
-  law('tensor codec: decode(encode(t)) is bit-identical (dtype, shape, bytes; -0, subnormals, extremes)', [tensorArb], (x) => {
-    const r = decodeTensor(JSON.parse(JSON.stringify(encodeTensor(x))));
-    return E.isRight(r) && tensorBitEqual(r.right, x) && r.right.data.constructor === x.data.constructor;
-  });
-
-  law('tensor codec: NaN payloads and ±Infinity round-trip bit-exactly when allowed, and are refused otherwise', [fc.nat({ max: 0x3fffff }), fc.boolean()], (payload, neg) => {
-    const bits = new Uint32Array([(neg ? 0xff800000 : 0x7f800000) | payload | (payload === 0 ? 0 : 0x400000)]);
-    const x: Tensor = { shape: [2], data: new Float32Array([new Float32Array(bits.buffer)[0], 1]) };
-    const json = encodeTensor(x, 'w', { allowNonFinite: true });
-    const ok = decodeTensor(json, 'w', { allowNonFinite: true });
-    const refused = decodeTensor(json, 'w');
-    return (
-      E.isRight(ok) &&
-      tensorBitEqual(ok.right, x) &&
-      E.isLeft(refused) &&
-      refused.left.field === 'w.data' &&
-      refused.left.message.includes('flat index 0') &&
-      throwsWith(() => encodeTensor(x, 'layer.w'), NonFiniteError, 'layer.w', 'flat index 0')
-    );
-  });
-
-  law('tensor codec: a byte length other than size·bytesPerElement names the path and both numbers', [tensorArb, fc.integer({ min: 1, max: 3 }), fc.boolean()], (x, quartets, grow) => {
-    const json = encodeTensor(x);
-    // whole quartets added or removed at the front, so the string stays canonical base64
-    const data = grow ? 'AAAA'.repeat(quartets) + json.data : json.data.slice(4 * quartets);
-    if (data === json.data) return true; // an empty tensor has nothing to cut
-    const want = x.data.byteLength;
-    const got = Buffer.from(data, 'base64').length;
-    const r = decodeTensor({ ...json, data }, 'params.conv1.kernel');
-    return E.isLeft(r) && r.left.field === 'params.conv1.kernel.data' && r.left.message.includes(`${want} bytes`) && r.left.message.includes(`got ${got} bytes`);
-  });
-
-  example('tensor codec: malformed base64, a bad dtype, a bad shape entry or an extra key name their path', () => {
-    const good = encodeTensor({ shape: [2], data: new Float32Array([1, 2]) });
-    const field = (u: unknown): string | undefined => {
-      const r = decodeTensor(u, 't');
-      return E.isLeft(r) ? r.left.field : undefined;
-    };
-    return (
-      field({ ...good, data: good.data.slice(0, -1) + '!' }) === 't.data' &&
-      field({ ...good, data: 'AAAA=AAA' }) === 't.data' &&
-      field({ ...good, dtype: 'int8' }) === 't.dtype' &&
-      field({ ...good, shape: [2, -1] }) === 't.shape.1' &&
-      field({ ...good, shape: [1.5] }) === 't.shape.0' &&
-      field({ ...good, shape: '2' }) === 't.shape' &&
-      field({ ...good, extra: 1 }) === 't' &&
-      field([1, 2]) === 't' &&
-      field(good) === undefined
-    );
-  });
 
   // ----- round trip through a file
 
@@ -381,7 +297,7 @@ function defineLaws(): void {
     const boom = (): never => {
       throw Object.assign(new Error('EIO: simulated failure'), { code: 'EIO' });
     };
-    const io: Partial<SaveIo> =
+    const io: Partial<WriteIo> =
       stage === 'writeSync'
         ? { writeSync: (fd, b, off, len) => (calls++ === nth ? boom() : fs_writeSync(fd, b, off, len)) }
         : { [stage]: boom };
@@ -446,10 +362,5 @@ function defineLaws(): void {
       t.test('a writer SIGKILLed mid-write leaves the previous checkpoint; its temp file never passes for one', killedWhilePaused),
       t.test('a writer killed at an arbitrary moment leaves the old or the new checkpoint, never a mix', killedAnywhere),
     ]);
-  });
-
-  example('checkpoint: temp names are recognised and never look like the target', () => {
-    const c = serializeCheckpoint(fixed(1));
-    return isTempName('.ckpt.json.1234.k3j9.tmp') && !isTempName('ckpt.json') && !isTempName('.hidden.json') && c.length > 0;
   });
 }

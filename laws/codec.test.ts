@@ -1,6 +1,6 @@
 /**
- * Laws of the quantizer config codecs (src/codec.ts and the configs of src/quantizers/*): sign,
- * twn, ttq, sttn, ternary and ste_sign.
+ * Laws of the codec helpers (src/codec.ts), through the quantizer configs built with them (sign,
+ * twn, ttq, sttn, ternary and ste_sign) and directly (`strict`, `refinedString`, `JsonValue`):
  *
  * - every valid config round-trips, `decode(encode(c)) = Right(c)`, also through JSON (what a
  *   checkpoint does to it);
@@ -9,13 +9,15 @@
  * - a wrong type, an out-of-domain number, an unknown enum value, an unknown key or a non-object is
  *   a `Left` whose ConfigError `field` names the path (`sttn.clip`) or, for an unknown key or a
  *   non-object, the record (`sttn`);
- * - with several fields wrong, `formatErrors` (and the ConfigError's message) names every one.
+ * - with several fields wrong, `formatErrors` (and the ConfigError's message) names every one;
+ * - `strict` records require every key and refuse unknown ones, naming them; `JsonValue` accepts
+ *   exactly what JSON holds unchanged and names the first place that it does not.
  */
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
-import type * as t from 'io-ts';
+import * as t from 'io-ts';
 import { isDeepStrictEqual } from 'node:util';
-import { formatErrors } from '../src/codec.js';
+import { decodeWith, formatErrors, JsonValue, NonNegativeInt, refinedString, strict } from '../src/codec.js';
 import { ConfigError } from '../src/errors.js';
 import * as activation from '../src/quantizers/activation.js';
 import * as sign from '../src/quantizers/sign.js';
@@ -200,4 +202,45 @@ example('the messages name the allowed values of an enum', () => {
   const e = sttn.decodeConfig({ gradient: 'chain' });
   const b = activation.decodeTernaryConfig({ boundary: 'cuda' });
   return E.isLeft(e) && e.left.message.includes('exact, paper, official') && e.left.message.includes('"chain"') && E.isLeft(b) && b.left.message.includes('paper, official');
+});
+
+// ---- strict records and JSON values ------------------------------------------------------------------
+
+const Point = strict('point', { x: NonNegativeInt, label: refinedString('non-empty string', (v) => v.length > 0), inner: strict('inner', { on: t.boolean }) });
+
+law('strict: decode(encode(r)) = r; an unknown key at any depth is a Left naming the record and the key', [
+  fc.record({ x: fc.nat(), label: fc.string({ minLength: 1 }), on: fc.boolean() }),
+  fc.string({ minLength: 1, maxLength: 8 }).filter((k) => !['x', 'label', 'inner', 'on'].includes(k)),
+  fc.boolean(),
+], ({ x, label, on }, key, deep) => {
+  const r = { x, label, inner: { on } };
+  const back = decodeWith(Point, JSON.parse(JSON.stringify(Point.encode(r))), 'p');
+  const extra = deep ? { ...r, inner: { on, [key]: 1 } } : { ...r, [key]: 1 };
+  const bad = decodeWith(Point, extra, 'p');
+  return E.isRight(back) && isDeepStrictEqual(back.right, r) && E.isLeft(bad) && bad.left.field === (deep ? 'p.inner' : 'p') && bad.left.message.includes(`unknown key(s) ${key}`);
+});
+
+example('strict: a missing key, a non-object and a refined value out of its domain are Lefts naming the field', () =>
+  leftField(decodeWith(Point, { x: 1, inner: { on: true } }, 'p')) === 'p.label' &&
+  leftField(decodeWith(Point, [1], 'p')) === 'p' &&
+  leftField(decodeWith(Point, null, 'p')) === 'p' &&
+  leftField(decodeWith(Point, { x: -1, label: 'a', inner: { on: true } }, 'p')) === 'p.x' &&
+  leftField(decodeWith(Point, { x: 1, label: '', inner: { on: true } }, 'p')) === 'p.label');
+
+law('JsonValue: every JSON value decodes to itself', [fc.jsonValue()], (v) => {
+  const r = decodeWith(JsonValue, v, 'meta');
+  return E.isRight(r) && r.right === v;
+});
+
+example('JsonValue: NaN, undefined, a function and a typed array are Lefts naming where they sit', () => {
+  const at = (v: unknown): string => {
+    const r = decodeWith(JsonValue, v, 'meta');
+    return E.isLeft(r) ? r.left.message : 'Right';
+  };
+  return (
+    at({ lr: NaN }).includes('at lr') &&
+    at({ a: [1, { b: undefined }] }).includes('at a.1.b') &&
+    at([() => 1]).includes('at 0') &&
+    at({ w: new Float32Array(2) }).includes('Float32Array')
+  );
 });

@@ -23,6 +23,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { crc32 } from 'node:zlib';
 import { cpu32, cpu64 } from '../backends/cpu.js';
 import { loadBackend } from '../backends/index.js';
 import { createWasmTernaryKernels } from '../backends/ternary.js';
@@ -32,6 +33,7 @@ import { main } from '../app/cli/main.js';
 import { decodeWith, orThrow } from '../src/codec.js';
 import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
 import {
+  CHECKSUM_BYTES,
   DeployFileError,
   ENCODINGS,
   exportedSize,
@@ -42,7 +44,6 @@ import {
   serializeDeployed,
   type Encoding,
 } from '../src/export/container.js';
-import { crc32 } from '../src/export/crc32.js';
 import { deployedBitEqual, type DeployedModel } from '../src/export/deployed.js';
 import { exportModel } from '../src/export/export.js';
 import { createEngine } from '../src/infer/engine.js';
@@ -338,6 +339,18 @@ law('load: every single-byte change is a Left naming the file, never a wrong mod
   const r = parseDeployed(b, 'm.sttn');
   return E.isLeft(r) && r.left instanceof DeployFileError && r.left.message.startsWith('m.sttn: ');
 }, { numRuns: 300 });
+
+law('checksum: a changed byte anywhere after the prefix (header, payload or the checksum itself) is caught by the CRC-32', [fc.nat(), fc.integer({ min: 1, max: 255 })], (k, x) => {
+  const b = sample.slice();
+  b[PREFIX_BYTES + (k % (b.length - PREFIX_BYTES))] ^= x;
+  return isErr(parseDeployed(b, 'm.sttn'), 'checksum', 'checksum', 'CRC-32 mismatch', 'corrupt');
+}, { numRuns: 300 });
+
+example('checksum: the stored value is the CRC-32 (IEEE, check value 0xCBF43926) of every byte before it', () => {
+  const end = sample.length - CHECKSUM_BYTES;
+  const stored = new DataView(sample.buffer, sample.byteOffset, sample.byteLength).getUint32(end, true);
+  return crc32(new TextEncoder().encode('123456789')) === 0xcbf43926 && stored === crc32(sample.subarray(0, end));
+});
 
 example('load: foreign files are Lefts naming the magic bytes (JSON checkpoint, PNG, empty)', () => {
   const json = new TextEncoder().encode('{"format":"sttn-checkpoint"}');

@@ -1,11 +1,10 @@
 /**
- * Laws of packed storage (src/export/pack.ts) and of the container's checksum (src/export/crc32.ts):
- * every encoding round-trips exactly for every length, takes the bytes it claims, and rejects the
- * bytes no writer produces, naming the element.
+ * Laws of packed storage (src/export/pack.ts): every encoding round-trips exactly for every
+ * length, takes the bytes it claims, and rejects the bytes no writer produces, naming the element.
+ * (The container's checksum: laws/export.test.ts.)
  */
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
-import { crc32 } from '../src/export/crc32.js';
 import {
   packBinary1,
   packedBytes,
@@ -84,13 +83,4 @@ example('pack: a value outside the code set throws a RangeError naming the eleme
   } catch (e) {
     return e instanceof RangeError && e.message.includes('element 2');
   }
-});
-
-example('crc32: the catalogue check value crc32("123456789") = 0xCBF43926', () => crc32(new TextEncoder().encode('123456789')) === 0xcbf43926 && crc32(new Uint8Array(0)) === 0);
-
-law('crc32: updating in two pieces equals one pass over the concatenation', [fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 })], (a, b) => {
-  const ab = new Uint8Array(a.length + b.length);
-  ab.set(a);
-  ab.set(b, a.length);
-  return crc32(b, crc32(a)) === crc32(ab);
 });

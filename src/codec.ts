@@ -1,6 +1,7 @@
 /**
- * io-ts helpers shared by every codec: strict partial records with defaults, and error messages
- * that name the path of the bad field.
+ * io-ts helpers shared by every codec (configs, specs, checkpoints, the deployed container): exact
+ * records (`strict`) and exact records with defaults (`withDefaults`), refined numbers and strings,
+ * string enums (`oneOf`), JSON values, and error messages that name the path of the bad field.
  *
  * Law (laws/codec.test.ts): `decode(encode(c)) = Right(c)` for every valid config; an unknown key,
  * a wrong type or an out-of-domain value is a `Left` whose message names the field's path.
@@ -8,6 +9,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { ConfigError } from './errors.js';
+
+const show = (u: unknown): string => JSON.stringify(u) ?? String(u);
 
 interface ErrorLine {
   readonly path: string;
@@ -26,7 +29,7 @@ function errorLines(what: string, errors: t.Errors): ErrorLine[] {
     const path = [what, ...keys].join('.');
     const last = ctx.length > 0 ? ctx[ctx.length - 1] : undefined;
     const expected = last ? last.type.name : 'value';
-    const got = cut >= 0 ? `got ${JSON.stringify(last?.actual) ?? String(last?.actual)}` : (e.message ?? `got ${JSON.stringify(e.value) ?? String(e.value)}`);
+    const got = cut >= 0 ? `got ${show(last?.actual)}` : (e.message ?? `got ${show(e.value)}`);
     const text = `expected ${expected}, ${got}`;
     if (!seen.has(path + text)) out.push({ path, text });
     seen.add(path + text);
@@ -55,6 +58,30 @@ export function orThrow<A>(e: E.Either<Error, A>): A {
   return e.right;
 }
 
+/** `got unknown key(s) …` when `u` has a key that `props` does not declare. */
+function unknownKeys(u: object, props: t.Props): string | undefined {
+  const extra = Object.keys(u).filter((k) => !Object.hasOwn(props, k));
+  return extra.length === 0 ? undefined : `got unknown key(s) ${extra.join(', ')} (allowed: ${Object.keys(props).join(', ')})`;
+}
+
+/**
+ * An exact record: every key of `props` is required and an unknown key is an error (a misspelt
+ * field in a writer is a bug, and a newer writer must bump its format's version).
+ */
+export function strict<P extends t.Props>(name: string, props: P): t.Type<t.TypeOf<t.TypeC<P>>, t.OutputOf<t.TypeC<P>>, unknown> {
+  const full = t.type(props);
+  return new t.Type<t.TypeOf<t.TypeC<P>>, t.OutputOf<t.TypeC<P>>, unknown>(
+    name,
+    full.is,
+    (u, c) => {
+      if (typeof u !== 'object' || u === null || Array.isArray(u)) return t.failure(u, c, `got ${show(u)}`);
+      const extra = unknownKeys(u, props);
+      return extra === undefined ? full.validate(u, c) : t.failure(u, c, extra);
+    },
+    full.encode,
+  );
+}
+
 /**
  * A record whose keys are all optional, filled from `defaults`, and which rejects unknown keys
  * (a misspelt option must be an error, not silently ignored). `defaults` may depend on the raw
@@ -73,10 +100,8 @@ export function withDefaults<P extends t.Props>(
     (u, c) => {
       const input = u === undefined ? {} : u;
       if (typeof input !== 'object' || input === null || Array.isArray(input)) return t.failure(u, c, 'got a non-object');
-      const unknownKeys = Object.keys(input).filter((k) => !Object.hasOwn(props, k));
-      if (unknownKeys.length > 0) {
-        return t.failure(u, c, `got unknown key(s) ${unknownKeys.join(', ')} (allowed: ${Object.keys(props).join(', ')})`);
-      }
+      const extra = unknownKeys(input, props);
+      if (extra !== undefined) return t.failure(u, c, extra);
       const p = partial.validate(input, c);
       if (E.isLeft(p)) return p;
       const base = typeof defaults === 'function' ? defaults(input as Record<string, unknown>) : defaults;
@@ -88,16 +113,18 @@ export function withDefaults<P extends t.Props>(
   );
 }
 
-/** A finite number satisfying `pred`, named for messages (e.g. "positive number"). */
-export function refinedNumber(name: string, pred: (n: number) => boolean): t.Type<number, number, unknown> {
-  return new t.Type<number, number, unknown>(
-    name,
-    (u): u is number => typeof u === 'number' && Number.isFinite(u) && pred(u),
-    (u, c) =>
-      typeof u === 'number' && Number.isFinite(u) && pred(u) ? t.success(u) : t.failure(u, c, `got ${JSON.stringify(u) ?? String(u)}`),
-    (n) => n,
-  );
+/** A value of type `A` satisfying `is`, named for messages; a failure says what it got. */
+function refined<A>(name: string, is: (u: unknown) => u is A): t.Type<A, A, unknown> {
+  return new t.Type<A, A, unknown>(name, is, (u, c) => (is(u) ? t.success(u) : t.failure(u, c, `got ${show(u)}`)), (a) => a);
 }
+
+/** A finite number satisfying `pred`, named for messages (e.g. "positive number"). */
+export const refinedNumber = (name: string, pred: (n: number) => boolean): t.Type<number, number, unknown> =>
+  refined(name, (u): u is number => typeof u === 'number' && Number.isFinite(u) && pred(u));
+
+/** A string satisfying `pred`, named for messages (e.g. "non-empty string"). */
+export const refinedString = (name: string, pred: (s: string) => boolean): t.Type<string, string, unknown> =>
+  refined(name, (u): u is string => typeof u === 'string' && pred(u));
 
 export const PositiveNumber = refinedNumber('positive number', (n) => n > 0);
 export const NonNegativeNumber = refinedNumber('non-negative number', (n) => n >= 0);
@@ -113,7 +140,50 @@ export function oneOf<L extends string>(name: string, values: readonly L[]): t.T
     (u, c) =>
       typeof u === 'string' && (values as readonly string[]).includes(u)
         ? t.success(u as L)
-        : t.failure(u, c, `got ${JSON.stringify(u) ?? String(u)} (allowed: ${values.join(', ')})`),
+        : t.failure(u, c, `got ${show(u)} (allowed: ${values.join(', ')})`),
     (l) => l,
   );
 }
+
+/** The first place where `v` is not a JSON value (NaN, undefined, a function, a typed array…). */
+function nonJson(v: unknown, path: string, depth = 0): { path: string; why: string } | undefined {
+  if (depth > 256) return { path, why: 'nested too deeply (a cycle?)' };
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return undefined;
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : { path, why: `got ${v}, which JSON cannot hold` };
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const bad = nonJson(v[i], `${path}.${i}`, depth + 1);
+      if (bad) return bad;
+    }
+    return undefined;
+  }
+  if (typeof v === 'object') {
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) return { path, why: `got a ${proto?.constructor?.name ?? 'non-plain'} object, not plain JSON` };
+    for (const [k, x] of Object.entries(v)) {
+      const bad = nonJson(x, `${path}.${k}`, depth + 1);
+      if (bad) return bad;
+    }
+    return undefined;
+  }
+  return { path, why: `got ${typeof v}, which JSON cannot hold` };
+}
+
+/** A value that JSON holds as it is (finite numbers, plain objects and arrays); a failure names the place. */
+export const JsonValue = new t.Type<unknown>(
+  'JSON value',
+  (u): u is unknown => nonJson(u, '') === undefined,
+  (u, c) => {
+    const bad = nonJson(u, '');
+    return bad === undefined ? t.success(u) : t.failure(u, c, bad.path === '' ? bad.why : `at ${bad.path.slice(1)}: ${bad.why}`);
+  },
+  (a) => a,
+);
+
+/** A JSON value that is an object (not an array, not null). */
+export const JsonObject = new t.Type<Readonly<Record<string, unknown>>>(
+  'JSON object',
+  (u): u is Readonly<Record<string, unknown>> => typeof u === 'object' && u !== null && !Array.isArray(u) && JsonValue.is(u),
+  (u, c) => (typeof u === 'object' && u !== null && !Array.isArray(u) ? (JsonValue.validate(u, c) as t.Validation<Readonly<Record<string, unknown>>>) : t.failure(u, c, `got ${show(u)}`)),
+  (a) => a,
+);

@@ -5,8 +5,8 @@
  * and (when allowed) NaN payloads survive. Parameter trees are records of tensors: layer name →
  * parameter name → tensor.
  *
- * Law (laws/checkpoint.test.ts): `decode(encode(t))` is bit-identical to `t` (same dtype, shape
- * and bytes) for every tensor, record and tree; a bad shape, a malformed base64 string, a byte
+ * Law (laws/tensor-codec.test.ts; trees through laws/checkpoint.test.ts): `decode(encode(t))` is
+ * bit-identical to `t` (same dtype, shape and bytes) for every tensor, record and tree; a bad shape, a malformed base64 string, a byte
  * length other than size·bytesPerElement (both numbers named) or a non-finite value (unless
  * allowed) is a `Left` whose path names the tensor.
  */

@@ -1,7 +1,7 @@
 /**
- * One finished cell of the grid as a file: `DIR/cells/<id>.json`, written atomically (temp file in
- * the same directory, fsync, rename), so a killed run leaves either no file or a whole one, and a
- * rerun reuses every cell whose file exists and whose plan matches.
+ * One finished cell of the grid as a file: `DIR/cells/<id>.json`, written atomically (src/files.ts:
+ * temp file in the same directory, fsync, rename), so a killed run leaves either no file or a
+ * whole one, and a rerun reuses every cell whose file exists and whose plan matches.
  *
  * A cell's `plan` is everything that determines its result (row, seed, schedule, data and its
  * subset sizes, backend): a file whose plan differs from the one asked for is an error, never a
@@ -12,11 +12,10 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import * as fs from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { decodeWith } from '../../src/codec.js';
 import { ConfigError } from '../../src/errors.js';
-import { removeStaleTemps, tempPathFor } from '../../src/checkpoint/checkpoint.js';
+import { readFileClassified, writeFileAtomic } from '../../src/files.js';
 import type { Cell, GridPresetName, Row, Schedule } from './grid.js';
 import type { LayerMeasure } from './measures.js';
 
@@ -129,47 +128,19 @@ export function decodeCell(json: unknown, file: string): E.Either<ConfigError, C
 
 /** The cell stored at `file`, `null` when there is none; a Left when it is unreadable or invalid. */
 export function readCell(file: string): E.Either<ConfigError, CellResult | null> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return E.right(null);
-    return E.left(new ConfigError(file, `cannot read: ${(e as Error).message}`));
-  }
+  const r = readFileClassified(file);
+  if (E.isLeft(r)) return r.left.kind === 'missing' ? E.right(null) : E.left(new ConfigError(file, r.left.message));
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(r.right.toString('utf8'));
   } catch (e) {
     return E.left(new ConfigError(file, `not JSON: ${(e as Error).message}`));
   }
   return decodeCell(json, file);
 }
 
-/** Write `text` to `target` atomically: temp file beside it, fsync, rename. */
-export function writeFileAtomic(target: string, text: string): void {
-  fs.mkdirSync(dirname(target), { recursive: true });
-  const tmp = tempPathFor(target);
-  const fd = fs.openSync(tmp, 'wx');
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(tmp, target);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  removeStaleTemps(target);
-}
-
 export function writeCell(dir: string, r: CellResult): string {
   const file = cellPath(dir, r.id);
-  writeFileAtomic(file, JSON.stringify(r, null, 1) + '\n');
+  writeFileAtomic(file, JSON.stringify(r, null, 1) + '\n', { mkdir: true });
   return file;
 }

@@ -13,6 +13,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { Backend } from '../../src/backend.js';
 import { decodeWith, orThrow } from '../../src/codec.js';
 import { ConfigError } from '../../src/errors.js';
+import { writeFileAtomic } from '../../src/files.js';
 import { gather } from '../../src/data/batches.js';
 import type { Dataset, Split } from '../../src/data/dataset.js';
 import { buildModel, type Model } from '../../src/models/model.js';
@@ -20,7 +21,7 @@ import { size } from '../../src/tensor.js';
 import { evaluate, initTraining, stepsPerEpoch, train, TrainConfig, type StepInfo } from '../../src/train/train.js';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CELL_FORMAT, CELL_VERSION, cellPath, planDifference, planOf, readCell, writeCell, writeFileAtomic, type CellResult } from './cell.js';
+import { CELL_FORMAT, CELL_VERSION, cellPath, planDifference, planOf, readCell, writeCell, type CellResult } from './cell.js';
 import { commandFor, modelSpecOf, rowId, type Cell, type GridPreset, type Row, type Schedule } from './grid.js';
 import { measureLayers, table1 } from './measures.js';
 
@@ -246,7 +247,7 @@ export function estimate(cells: readonly Cell[], split: Split, s: Schedule, samp
 /** Write `DIR/report.md` and its figures (each atomically); returns the paths written. */
 export function writeReport(dir: string, r: { markdown: string; figures: readonly { file: string; svg: string }[] }): string[] {
   const paths = [join(dir, 'report.md'), ...r.figures.map((f) => join(dir, f.file))];
-  writeFileAtomic(paths[0], r.markdown);
-  r.figures.forEach((f, k) => writeFileAtomic(paths[k + 1], f.svg));
+  writeFileAtomic(paths[0], r.markdown, { mkdir: true });
+  r.figures.forEach((f, k) => writeFileAtomic(paths[k + 1], f.svg, { mkdir: true }));
   return paths;
 }

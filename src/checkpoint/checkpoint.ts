@@ -10,10 +10,9 @@
  *     rng: { s: [u32, u32, u32, u32] }, progress: { epoch, step, samplesSeen },
  *     meta: { <free-form JSON> } }
  *
- * Tensors are stored bit-exactly (src/tensor-codec.ts). Saving is atomic: the bytes go to a temp
- * file in the target's directory (`.<name>.<pid>.<random>.tmp`), which is fsynced and then renamed
- * over the target, and the directory is fsynced where the platform allows; so a process killed
- * at any moment leaves either the previous checkpoint or the new one, never a mix. Loading is
+ * Tensors are stored bit-exactly (src/tensor-codec.ts). Saving is atomic (src/files.ts: a temp
+ * file in the target's directory, fsynced, renamed over the target), so a process killed at any
+ * moment leaves either the previous checkpoint or the new one, never a mix. Loading is
  * synchronous (a checkpoint is read once, before training starts) and never throws on bad content.
  *
  * Law (laws/checkpoint.test.ts): `load(save(c))` is bit-identical to `c`; a truncated file, a
@@ -23,11 +22,10 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import * as fs from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { decodeWith, NonNegativeInt } from '../codec.js';
+import { gzipSync } from 'node:zlib';
+import { decodeWith, JsonObject, JsonValue, NonNegativeInt, refinedNumber, refinedString, strict } from '../codec.js';
 import { ConfigError, SttnError } from '../errors.js';
+import { AtomicWriteFailure, gunzipIfGzip, readFileClassified, writeFileAtomic, type WriteOptions } from '../files.js';
 import type { RngState } from '../random.js';
 import { encodeParamTree, paramTreeCodec, recordOf, type ParamTree, type ParamTreeJson, type TensorCodecOptions } from '../tensor-codec.js';
 
@@ -106,58 +104,9 @@ export class CheckpointError extends SttnError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// JSON values (model spec, optimizer config, meta)
-
-/** The first place where `v` is not a JSON value (NaN, undefined, a function, a typed array…). */
-function nonJson(v: unknown, path: string, depth = 0): { path: string; why: string } | undefined {
-  if (depth > 256) return { path, why: 'nested too deeply (a cycle?)' };
-  if (v === null || typeof v === 'string' || typeof v === 'boolean') return undefined;
-  if (typeof v === 'number') return Number.isFinite(v) ? undefined : { path, why: `got ${v}, which JSON cannot hold` };
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const bad = nonJson(v[i], `${path}.${i}`, depth + 1);
-      if (bad) return bad;
-    }
-    return undefined;
-  }
-  if (typeof v === 'object') {
-    const proto = Object.getPrototypeOf(v);
-    if (proto !== Object.prototype && proto !== null) return { path, why: `got a ${proto?.constructor?.name ?? 'non-plain'} object, not plain JSON` };
-    for (const [k, x] of Object.entries(v)) {
-      const bad = nonJson(x, `${path}.${k}`, depth + 1);
-      if (bad) return bad;
-    }
-    return undefined;
-  }
-  return { path, why: `got ${typeof v}, which JSON cannot hold` };
-}
-
-const JsonValue = new t.Type<unknown>(
-  'JSON value',
-  (u): u is unknown => nonJson(u, '') === undefined,
-  (u, c) => {
-    const bad = nonJson(u, '');
-    return bad === undefined ? t.success(u) : t.failure(u, c, bad.path === '' ? bad.why : `at ${bad.path.slice(1)}: ${bad.why}`);
-  },
-  (a) => a,
-);
-
-const JsonObject = new t.Type<Readonly<Record<string, unknown>>>(
-  'JSON object',
-  (u): u is Readonly<Record<string, unknown>> => typeof u === 'object' && u !== null && !Array.isArray(u) && JsonValue.is(u),
-  (u, c) => (typeof u === 'object' && u !== null && !Array.isArray(u) ? (JsonValue.validate(u, c) as t.Validation<Readonly<Record<string, unknown>>>) : t.failure(u, c, `got ${JSON.stringify(u) ?? String(u)}`)),
-  (a) => a,
-);
-
-// ---------------------------------------------------------------------------------------------
 // The codec
 
-const U32 = new t.Type<number>(
-  'u32',
-  (u): u is number => typeof u === 'number' && Number.isInteger(u) && u >= 0 && u <= 0xffffffff,
-  (u, c) => (typeof u === 'number' && Number.isInteger(u) && u >= 0 && u <= 0xffffffff ? t.success(u) : t.failure(u, c, `got ${JSON.stringify(u) ?? String(u)}`)),
-  (n) => n,
-);
+const U32 = refinedNumber('u32', (n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff);
 
 const RngStateC = new t.Type<RngState, { s: number[] }, unknown>(
   'rng state {s: [u32, u32, u32, u32], not all 0}',
@@ -171,36 +120,9 @@ const RngStateC = new t.Type<RngState, { s: number[] }, unknown>(
   (r) => ({ s: [...r.s] }),
 );
 
-const IsoDate = new t.Type<string>(
-  'ISO-8601 date',
-  (u): u is string => typeof u === 'string' && !Number.isNaN(Date.parse(u)),
-  (u, c) => (typeof u === 'string' && !Number.isNaN(Date.parse(u)) ? t.success(u) : t.failure(u, c, `got ${JSON.stringify(u) ?? String(u)}`)),
-  (s) => s,
-);
+const IsoDate = refinedString('ISO-8601 date', (u) => !Number.isNaN(Date.parse(u)));
 
-const NonEmptyString = new t.Type<string>(
-  'non-empty string',
-  (u): u is string => typeof u === 'string' && u.length > 0,
-  (u, c) => (typeof u === 'string' && u.length > 0 ? t.success(u) : t.failure(u, c, `got ${JSON.stringify(u) ?? String(u)}`)),
-  (s) => s,
-);
-
-/** An exact record: unknown keys are rejected (a misspelt field in a writer is a bug). */
-function strict<P extends t.Props>(name: string, props: P): t.Type<t.TypeOf<t.TypeC<P>>, t.OutputOf<t.TypeC<P>>, unknown> {
-  const full = t.type(props);
-  return new t.Type<t.TypeOf<t.TypeC<P>>, t.OutputOf<t.TypeC<P>>, unknown>(
-    name,
-    full.is,
-    (u, c) => {
-      if (typeof u === 'object' && u !== null && !Array.isArray(u)) {
-        const extra = Object.keys(u).filter((k) => !Object.hasOwn(props, k));
-        if (extra.length > 0) return t.failure(u, c, `got unknown key(s) ${extra.join(', ')} (allowed: ${Object.keys(props).join(', ')})`);
-      }
-      return full.validate(u, c);
-    },
-    full.encode,
-  );
-}
+const NonEmptyString = refinedString('non-empty string', (u) => u.length > 0);
 
 const bodyCodec = (opts: TensorCodecOptions) => {
   const tree = paramTreeCodec(opts);
@@ -290,8 +212,6 @@ export function decodeCheckpoint(json: unknown, opts: TensorCodecOptions = {}): 
 // ---------------------------------------------------------------------------------------------
 // Bytes
 
-const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
-
 export interface SerializeOptions extends TensorCodecOptions {
   /** Gzip the JSON (default false). Loading detects gzip by its magic bytes, whatever the name. */
   readonly gzip?: boolean;
@@ -305,14 +225,12 @@ export function serializeCheckpoint(c: Checkpoint, opts: SerializeOptions = {}):
 
 /** Parse the bytes of a checkpoint file; every error names `file`. */
 export function parseCheckpoint(bytes: Uint8Array, file: string, opts: TensorCodecOptions = {}): E.Either<CheckpointError, Checkpoint> {
-  let raw: Uint8Array = bytes;
-  if (isGzip(bytes)) {
-    try {
-      raw = gunzipSync(bytes);
-    } catch (e) {
-      return E.left(new CheckpointError(file, 'gzip', 'file', `gzip stream cannot be decompressed (truncated?): ${(e as Error).message}`, { cause: e }));
-    }
+  const inflated = gunzipIfGzip(bytes);
+  if (E.isLeft(inflated)) {
+    const e = inflated.left;
+    return E.left(new CheckpointError(file, 'gzip', 'file', `gzip stream cannot be decompressed (truncated?): ${e.message}`, { cause: e }));
   }
+  const raw = inflated.right;
   if (raw.length === 0) return E.left(new CheckpointError(file, 'json', 'file', 'is empty (truncated?)'));
   let json: unknown;
   try {
@@ -327,24 +245,6 @@ export function parseCheckpoint(bytes: Uint8Array, file: string, opts: TensorCod
   return E.left(new CheckpointError(file, kind, err.field, err.message.slice(err.field.length + 2), { cause: err }));
 }
 
-/** Why a file could not be read: it is not there, or the system refused (the message says how). */
-export interface ReadFailure {
-  readonly kind: 'missing' | 'unreadable';
-  readonly message: string;
-  readonly cause: unknown;
-}
-
-/** The bytes of `file`, or why they cannot be read (shared by checkpoints and deployed models). */
-export function readFileClassified(file: string): E.Either<ReadFailure, Buffer> {
-  try {
-    return E.right(fs.readFileSync(file));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return E.left({ kind: 'missing', message: 'does not exist', cause: e });
-    return E.left({ kind: 'unreadable', message: `cannot be read (${code ?? (e as Error).message})`, cause: e });
-  }
-}
-
 /** Read and decode the checkpoint at `file` (synchronous). Never throws: every failure is a `Left`. */
 export function loadCheckpoint(file: string, opts: TensorCodecOptions = {}): E.Either<CheckpointError, Checkpoint> {
   const r = readFileClassified(file);
@@ -355,94 +255,8 @@ export function loadCheckpoint(file: string, opts: TensorCodecOptions = {}): E.E
 // ---------------------------------------------------------------------------------------------
 // Atomic save
 
-/** The file-system calls a save makes; a test may replace any of them to inject a failure. */
-export interface SaveIo {
-  readonly openSync: (path: string, flags: string) => number;
-  readonly writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number) => number;
-  readonly fsyncSync: (fd: number) => void;
-  readonly closeSync: (fd: number) => void;
-  readonly renameSync: (from: string, to: string) => void;
-  readonly unlinkSync: (path: string) => void;
-}
-
-const nodeIo: SaveIo = {
-  openSync: (p, flags) => fs.openSync(p, flags),
-  writeSync: (fd, b, off, len) => fs.writeSync(fd, b, off, len),
-  fsyncSync: (fd) => fs.fsyncSync(fd),
-  closeSync: (fd) => fs.closeSync(fd),
-  renameSync: (a, b) => fs.renameSync(a, b),
-  unlinkSync: (p) => fs.unlinkSync(p),
-};
-
-export interface SaveOptions extends SerializeOptions {
-  /** Bytes per write call (default 4 MiB). */
-  readonly chunkBytes?: number;
-  /** Test seam: replaces some of the file-system calls. */
-  readonly io?: Partial<SaveIo>;
-}
-
-// `.` prefix hides temps from `ls` and from globs such as `*.json`; the `.tmp` suffix is never a
-// checkpoint name this module writes. Group 1 is the target's base name, group 2 the writer's pid.
-const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-z]+\.tmp$/;
-
-/** True when `name` (a base name) is a temp file of some checkpoint save, never a checkpoint. */
-export const isTempName = (name: string): boolean => TEMP_NAME.test(name);
-
-/** A fresh temp path next to `target`, for this process. */
-export function tempPathFor(target: string): string {
-  const rand = Math.floor(Math.random() * 2 ** 32).toString(36);
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${rand}.tmp`);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Delete temp files left next to `target` by saves whose process has died (killed mid-save).
- * Temps of live processes (a save in progress) are kept. Returns the removed paths.
- */
-export function removeStaleTemps(target: string): string[] {
-  const dir = dirname(target);
-  const base = basename(target);
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const m = TEMP_NAME.exec(name);
-    if (m === null || m[1] !== base) continue;
-    const pid = Number(m[2]);
-    if (pid === process.pid || pidAlive(pid)) continue;
-    try {
-      fs.unlinkSync(join(dir, name));
-      removed.push(join(dir, name));
-    } catch {
-      // already gone, or not ours to remove: leave it
-    }
-  }
-  return removed;
-}
-
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // not possible on every platform (Windows cannot open a directory): the rename is still atomic
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
+/** How to encode (gzip, non-finite values) and how to write (chunk size, the test seam of src/files.ts). */
+export type SaveOptions = SerializeOptions & Pick<WriteOptions, 'chunkBytes' | 'io'>;
 
 /**
  * Write `c` to `target` atomically (synchronous): encode first (so an invalid checkpoint throws
@@ -459,59 +273,4 @@ export function saveCheckpoint(target: string, c: Checkpoint, opts: SaveOptions 
     if (!(e instanceof AtomicWriteFailure)) throw e;
     throw new CheckpointError(target, 'write', 'file', `save failed at "${e.stage}" (${e.tmp}): ${e.reason.message}; the previous file is untouched`, { cause: e.reason });
   }
-}
-
-/** Why an atomic write failed: the stage, the temp file, and the underlying error. */
-export class AtomicWriteFailure extends Error {
-  constructor(
-    readonly stage: string,
-    readonly tmp: string,
-    readonly reason: Error,
-  ) {
-    super(`atomic write failed at "${stage}" (${tmp}): ${reason.message}`);
-  }
-}
-
-/**
- * Write `bytes` to `target` so that a reader sees either the old file or the whole new one: a temp
- * file in the same directory, written in chunks, fsynced, then renamed over the target; then the
- * directory is fsynced where possible and temps left by dead writers of the same target removed.
- * Shared by checkpoints and deployed models. Throws an `AtomicWriteFailure` (temp removed).
- */
-export function writeFileAtomic(target: string, bytes: Uint8Array, opts: { io?: Partial<SaveIo>; chunkBytes?: number } = {}): void {
-  const io: SaveIo = { ...nodeIo, ...opts.io };
-  const chunk = Math.max(1, opts.chunkBytes ?? 4 * 1024 * 1024);
-  const tmp = tempPathFor(target);
-  let stage = 'open temp file';
-  let fd: number | undefined;
-  try {
-    fd = io.openSync(tmp, 'wx');
-    stage = 'write temp file';
-    let off = 0;
-    while (off < bytes.length) off += io.writeSync(fd, bytes, off, Math.min(chunk, bytes.length - off));
-    stage = 'fsync temp file';
-    io.fsyncSync(fd);
-    stage = 'close temp file';
-    const f = fd;
-    fd = undefined;
-    io.closeSync(f);
-    stage = 'rename temp file over target';
-    io.renameSync(tmp, target);
-  } catch (e) {
-    if (fd !== undefined) {
-      try {
-        io.closeSync(fd);
-      } catch {
-        // the write already failed; report that
-      }
-    }
-    try {
-      io.unlinkSync(tmp);
-    } catch {
-      // never created, or already gone
-    }
-    throw new AtomicWriteFailure(stage, tmp, e as Error);
-  }
-  fsyncDir(dirname(target));
-  removeStaleTemps(target);
 }

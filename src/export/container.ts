@@ -11,7 +11,7 @@
  *                  multiple of 8 from the start of the file
  *   20+H    P      payload: the tensors, each at its header offset (relative to the payload),
  *                  each offset a multiple of 4, gaps zero
- *   20+H+P  4      CRC-32 (IEEE) of bytes [0, 20+H+P), u32 LE
+ *   20+H+P  4      CRC-32 (IEEE, zlib's `crc32`) of bytes [0, 20+H+P), u32 LE
  *
  * The header (decoded with io-ts) holds the topology and the tensor table:
  *   { format: "sttn-deployed", name, inputShape, classes, encoding: "2bit" | "base3",
@@ -33,17 +33,15 @@
  *
  * Law (laws/export.test.ts): load(save(m)) is bit-equal to m for both encodings;
  * exportedSize(m, e) = the written file's size; every truncation and every single-byte change of
- * a file is a Left naming the file; a foreign file, a newer version and a bad header field are
- * Lefts naming the field.
+ * a file is a Left naming the file, a change past the prefix a checksum Left; a foreign file, a
+ * newer version and a bad header field are Lefts naming the field.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import * as fs from 'node:fs';
-import { dirname } from 'node:path';
-import { AtomicWriteFailure, readFileClassified, writeFileAtomic } from '../checkpoint/checkpoint.js';
-import { formatErrors, NonNegativeInt, oneOf, PositiveInt, PositiveNumber } from '../codec.js';
+import { crc32 } from 'node:zlib';
+import { formatErrors, JsonObject, NonNegativeInt, oneOf, PositiveInt, PositiveNumber, strict } from '../codec.js';
 import { SttnError } from '../errors.js';
-import { crc32 } from './crc32.js';
+import { AtomicWriteFailure, isGzip, readFileClassified, writeFileAtomic } from '../files.js';
 import { opShapes, type Act, type DeployedModel, type DeployedOp, type Weights } from './deployed.js';
 import { packCodes, packedBytes, packFloat32, unpackCodes, unpackFloat32, type TensorEncoding } from './pack.js';
 
@@ -77,22 +75,6 @@ export class DeployFileError extends SttnError {
 
 // ---------------------------------------------------------------------------------------------
 // Header codec
-
-/** An exact record: an unknown key is an error (a newer writer must bump the version). */
-function strict<P extends t.Props>(name: string, props: P): t.Type<t.TypeOf<t.TypeC<P>>, t.OutputOf<t.TypeC<P>>, unknown> {
-  const full = t.type(props);
-  return new t.Type<t.TypeOf<t.TypeC<P>>, t.OutputOf<t.TypeC<P>>, unknown>(
-    name,
-    full.is,
-    (u, c) => {
-      if (typeof u !== 'object' || u === null || Array.isArray(u)) return t.failure(u, c, `got ${JSON.stringify(u) ?? String(u)}`);
-      const extra = Object.keys(u).filter((k) => !Object.hasOwn(props, k));
-      if (extra.length > 0) return t.failure(u, c, `got unknown key(s) ${extra.join(', ')} (allowed: ${Object.keys(props).join(', ')})`);
-      return full.validate(u, c);
-    },
-    full.encode,
-  );
-}
 
 /** Dispatch on a string key to one codec per value, so an error names the right variant's field. */
 function tagged<A>(name: string, key: string, variants: Readonly<Record<string, t.Mixed>>): t.Type<A, unknown, unknown> {
@@ -179,13 +161,6 @@ const TensorEntryC = strict('tensor entry', {
 });
 export type TensorEntry = t.TypeOf<typeof TensorEntryC>;
 
-const JsonRecord = new t.Type<Readonly<Record<string, unknown>>>(
-  'JSON object',
-  (u): u is Readonly<Record<string, unknown>> => typeof u === 'object' && u !== null && !Array.isArray(u),
-  (u, c) => (typeof u === 'object' && u !== null && !Array.isArray(u) ? t.success(u as Record<string, unknown>) : t.failure(u, c, `got ${JSON.stringify(u) ?? String(u)}`)),
-  (a) => a,
-);
-
 const HeaderC = strict('header', {
   format: t.literal(DEPLOY_FORMAT),
   name: t.string,
@@ -194,7 +169,7 @@ const HeaderC = strict('header', {
   encoding: oneOf<Encoding>('encoding', ['2bit', 'base3']),
   ops: t.array(OpC),
   tensors: t.array(TensorEntryC),
-  source: JsonRecord,
+  source: JsonObject,
 });
 export type Header = t.TypeOf<typeof HeaderC>;
 
@@ -321,8 +296,7 @@ export function serializeDeployed(m: DeployedModel, encoding: Encoding): Uint8Ar
 export function saveDeployed(file: string, m: DeployedModel, encoding: Encoding): number {
   const bytes = serializeDeployed(m, encoding);
   try {
-    fs.mkdirSync(dirname(file), { recursive: true });
-    writeFileAtomic(file, bytes);
+    writeFileAtomic(file, bytes, { mkdir: true });
   } catch (e) {
     const reason = e instanceof AtomicWriteFailure ? e.reason : (e as Error);
     throw new DeployFileError(file, 'write', 'file', `cannot be written: ${reason.message}`, { cause: reason });
@@ -336,7 +310,7 @@ export function saveDeployed(file: string, m: DeployedModel, encoding: Encoding)
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 
 function foreignHint(b: Uint8Array): string {
-  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return ' (a gzip stream)';
+  if (isGzip(b)) return ' (a gzip stream)';
   if (b.length >= 1 && (b[0] === 0x7b || b[0] === 0x5b)) return ' (looks like JSON: a checkpoint? `sttn export` turns one into a deployed model)';
   if (b.length >= 4 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return ' (a PNG image)';
   return '';

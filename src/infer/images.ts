@@ -12,10 +12,11 @@
  * Law (laws/engine.test.ts): a PGM, a PNG and an IDX file of the same pixels give the same input
  * tensor; a wrong size or a malformed file is a DataFileError naming the file and the field.
  */
-import { readFileSync } from 'node:fs';
+import * as E from 'fp-ts/lib/Either.js';
 import { maybeGunzip } from '../data/bytes.js';
 import { DataFileError } from '../data/dataset.js';
 import { IDX_IMAGES_MAGIC, parseIdxImages } from '../data/idx.js';
+import { readFileClassified } from '../files.js';
 import type { Tensor } from '../tensor.js';
 
 export interface Image {
@@ -105,14 +106,9 @@ export function parseIdxImageFile(b: Uint8Array, file: string): Image[] {
 
 /** The images in `file`: PGM (P5), PNG or IDX, told by their first bytes (IDX may be gzipped). */
 export async function readImages(file: string): Promise<Image[]> {
-  let raw: Uint8Array;
-  try {
-    const buf = readFileSync(file);
-    raw = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DataFileError(file, 'file', code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (e as Error).message})`);
-  }
+  const read = readFileClassified(file);
+  if (E.isLeft(read)) throw new DataFileError(file, 'file', read.left.message);
+  const raw = new Uint8Array(read.right.buffer, read.right.byteOffset, read.right.byteLength);
   if (raw[0] === 0x50 && raw[1] === 0x35) return [parsePgm(raw, file)];
   if (raw[0] === 0x89 && raw[1] === 0x50 && raw[2] === 0x4e && raw[3] === 0x47) return [await parsePng(raw, file)];
   const b = maybeGunzip(raw, file);
