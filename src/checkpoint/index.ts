@@ -4,7 +4,9 @@
  * bytes), atomic `saveCheckpoint` / `loadCheckpoint` on files (Node), a training run's checkpoint
  * (`toCheckpoint` / `fromCheckpoint`) and the bit-exact tensor codec under them.
  *
- * Laws: laws/checkpoint.test.ts.
+ * Law (laws/checkpoint.test.ts, laws/run-checkpoint.test.ts, laws/tensor-codec.test.ts): a
+ * checkpoint and a run round-trip through a file bit for bit; bad content is a Left naming the
+ * file and the field; a killed or failing save leaves the previous checkpoint.
  */
 export {
   CHECKPOINT_FORMAT,

@@ -1,11 +1,12 @@
 /**
  * A training run as a checkpoint: `TrainState` + model spec + train config ⇄ the versioned
- * container of src/checkpoint/checkpoint.ts. The model spec and the train config are stored with their own
- * codecs and decoded back into `Either`s, so a checkpoint from a foreign or corrupted run names
- * the field that is wrong.
+ * document of src/checkpoint/checkpoint.ts. The model spec and the train config are stored with
+ * their own codecs and decoded back into `Either`s, so a checkpoint from a foreign or corrupted
+ * run names the field that is wrong.
  *
- * Law (laws/run-checkpoint.test.ts): fromCheckpoint(toCheckpoint(run)) gives back the same model
- * spec, config and state bit for bit; resuming from it continues the run bit-for-bit.
+ * Law (laws/run-checkpoint.test.ts): through a checkpoint file, fromCheckpoint(toCheckpoint(run))
+ * gives back the same model spec, config and state bit for bit; resuming from it continues the
+ * run bit for bit; a foreign model spec or train config is a Left naming the field.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';

@@ -16,8 +16,9 @@
  * max-pool in place of the 1×1 downsampling conv, with zero-padded channels). Each returns a plain
  * `ModelSpec`.
  *
- * Law (laws/presets.test.ts): every preset at every bit-width pair builds, its first and last
- * layers are `fp`, and its quantized layers carry the quantizers the pair names.
+ * Law (laws/model.test.ts; resnet-small also laws/residual.test.ts): every preset at every
+ * bit-width pair builds and its spec round-trips, its first and last layers are `fp`, and its
+ * quantized layers carry the quantizers the pair names.
  */
 import { ConfigError } from '../errors.js';
 import type { ModelSpec } from './model.js';

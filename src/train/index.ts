@@ -2,7 +2,7 @@
  * sttn/train: the training loop `train()` with its hooks (onStep, onEpoch, shouldStop),
  * `evaluate`, the optimizers (SGD, Adam, schedules) and the softmax cross-entropy loss.
  *
- * Laws: laws/training.test.ts.
+ * Law (laws/train.test.ts, laws/optim.test.ts, laws/loss.test.ts): see each module's header.
  */
 export * from './train.js';
 export * from './optim.js';

@@ -9,8 +9,11 @@
  * - Optional latent-weight clipping to [−c, c] after each step for the parameters a predicate
  *   selects (the official STTN code clips latent weights to [−1, 1]).
  *
- * Law (laws/optim.test.ts): one Adam step equals the formula computed by hand; a step with zero
- * gradient and no decay leaves SGD parameters unchanged; state round-trips through checkpoints.
+ * Law (laws/optim.test.ts): one Adam step equals the formula computed by hand; from a fresh state
+ * a zero gradient without weight decay moves no parameter (SGD and Adam); the cosine schedule
+ * starts at lr, halves at the midpoint, ends at 0 and never rises; latent clipping clamps only
+ * the selected parameters. (laws/run-checkpoint.test.ts): the slots round-trip through a
+ * checkpoint file bit for bit.
  */
 import * as t from 'io-ts';
 import type { Backend } from '../backend.js';

@@ -11,7 +11,8 @@
  * loop after the current step so the caller can save.
  *
  * Law (laws/train.test.ts): a few steps on a small problem lower the loss; two runs with one seed
- * are bit-identical; a run stopped at step k and resumed equals the uninterrupted run.
+ * are bit-identical; a run stopped at step k and resumed equals the uninterrupted run; a NaN in
+ * the parameters stops the run with TrainingDiverged naming the step.
  */
 import * as t from 'io-ts';
 import type { Backend } from '../backend.js';
