@@ -5,8 +5,8 @@
  * float64 (`cpu64`, what the laws prove gradients with) or float32 (`cpu32`). Transposes and
  * broadcasts are views with permuted or zero strides, never copies. Convolution is im2col + GEMM.
  *
- * Law: this backend is the reference; laws/backend-agreement.test.ts compares the others to it,
- * and laws/layers.test.ts proves every layer's backward against its forward on `cpu64`.
+ * Law (laws/backend-agreement.test.ts, laws/layers.test.ts): this backend is the reference the
+ * others are compared to, and every layer's backward is proved against its forward on `cpu64`.
  */
 import ndarray from 'ndarray';
 import type { NdArray } from 'ndarray';

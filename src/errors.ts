@@ -2,8 +2,10 @@
  * Typed errors of sttn.
  *
  * Every error names what is wrong: the field, the shape(s) or the index and value.
- * Law: no public function of sttn lets a NaN or a shape mismatch travel silently; it throws one
- * of these (or, for decoders, returns an io-ts `Left`).
+ *
+ * Law (laws/tensor.test.ts, laws/codec.test.ts; every module's own law file for its inputs): a
+ * ShapeError names both shapes, a NonFiniteError the field and the first bad index, a ConfigError
+ * the field's path; no public function lets a NaN or a shape mismatch travel silently.
  */
 
 /** Base class, so callers can catch every sttn error at once. */

@@ -1,6 +1,9 @@
 /**
  * sttn: Soft Threshold Ternary Networks. The math and the contracts (no backend is imported here;
  * pass one from `sttn/backends/*`).
+ *
+ * Law (laws/tensor.test.ts, laws/codec.test.ts, laws/random.test.ts, laws/backend-agreement.test.ts,
+ * laws/quantizers-registry.test.ts): those of the modules re-exported here.
  */
 export * from './errors.js';
 export * from './tensor.js';

@@ -4,7 +4,9 @@
  * (`serializeDeployed` / `parseDeployed` on bytes, `saveDeployed` / `loadDeployed` on files) and
  * the size report.
  *
- * Laws: laws/export.test.ts, laws/pack.test.ts.
+ * Law (laws/export.test.ts, laws/pack.test.ts): the engine on an exported model equals the
+ * training forward; the container round-trips bit for bit and its predicted size is the written
+ * size; every bad file is a Left naming the field; packed codes round-trip for every length.
  */
 export * from './export.js';
 export * from './deployed.js';

@@ -32,7 +32,7 @@
  * `TernaryKernels` (default: the reference implementation of src/infer/ternary-kernels.ts; the CLI
  * and the benchmark pass the WebAssembly ones).
  *
- * Laws (laws/engine.test.ts, laws/export.test.ts): a ternary × ternary layer equals the float64
+ * Law (laws/engine.test.ts, laws/export.test.ts): a ternary × ternary layer equals the float64
  * evaluation of the same layer on the codes (exact integers, then scaled) bit for bit, on both
  * kernels; the engine on an exported model equals the training-time inference forward within
  * float32 tolerance, and gives the same logits bit for bit on the WebAssembly kernels as on the

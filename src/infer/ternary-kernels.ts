@@ -21,7 +21,7 @@
  *   y_o = relu?(a_o·Σ x·c + b_o·Σ x·|c| + bias_o)          (the b term only when `b` is given)
  * in float64, rounded once to the output dtype, then optionally max-pooled.
  *
- * Laws (laws/ternary-kernels.test.ts): every implementation's `gemm` equals the plain integer
+ * Law (laws/ternary-kernels.test.ts): every implementation's `gemm` equals the plain integer
  * dot product exactly, for every K (including K not a multiple of 64) and every row count; every
  * implementation's `layer`, `maxPool`, `floatConv` and `floatDense` equal the reference's bit
  * for bit, and so do `runInPlace` results and runs that read them in place. laws/engine.test.ts

@@ -1,4 +1,9 @@
-/** The layers: the contract, each layer (residual blocks included), and specs as plain data. */
+/**
+ * The layers: the contract, each layer (residual blocks included), and specs as plain data.
+ *
+ * Law (laws/layers.test.ts, laws/residual.test.ts): every backward equals the finite differences
+ * of its forward and is linear in dy; the STTN layer equals two binary layers that add (Eq. 7).
+ */
 export * from './layer.js';
 export { dense, type DenseOptions } from './dense.js';
 export { conv2d, resolvePads, type Conv2dLayerOptions, type Padding } from './conv2d.js';

@@ -8,7 +8,8 @@
  * - STE window: `1[|x| ≤ clip]`, inclusive; `clip = null` means no window (the window is 1).
  * - `sign(0) = +1` everywhere, so a binary code is never 0.
  *
- * Law (laws/quantizers-*.test.ts): every gradient term states a claim — `exact` terms sum to the
+ * Law (laws/quantizers-sttn.test.ts, laws/quantizers-ternary.test.ts, laws/quantizers-binary.test.ts,
+ * laws/quantizers-activation.test.ts, through laws/gradcheck.ts): every gradient term states a claim — `exact` terms sum to the
  * central finite differences of the forward; each `straight-through` term equals the finite
  * differences of its surrogate; every VJP is linear in the upstream gradient.
  */

@@ -19,8 +19,9 @@
  *   (own kernel only, 1/n, no α on the first term). The window `clip` is not used: the latent
  *   weights already lie in [−1, 1]. Its default granularity is `channel`, as in that code.
  *
- * Laws: laws/quantizers-sttn.test.ts (terms vs finite differences, Eq. 10 optimality, merge
- * equality, the misprint, golden cases).
+ * Law (laws/quantizers-sttn.test.ts): every term of every variant holds its claim against finite
+ * differences (the α term of Eq. 12 exact); Eq. 10's α and B are optimal; the merge of Eq. 6–7 is
+ * exact; Eq. 13 as printed differs from the chain rule exactly by the dropped delta; golden cases.
  */
 import * as t from 'io-ts';
 import type { Either } from 'fp-ts/lib/Either.js';

@@ -14,7 +14,9 @@
  * and ports copied the error. The surrogate of the `w` term is the piecewise-linear map
  * Wp·W (W > Δ), W (|W| ≤ Δ), Wn·W (W < −Δ) with the regions and scales held.
  *
- * Laws: laws/quantizers-ternary.test.ts.
+ * Law (laws/quantizers-ternary.test.ts): dWp and dWn are exact (dWn with its minus sign) and the
+ * `w` term equals its surrogate's finite differences; the VJP is linear in g; symmetry
+ * q(−W; Wp, Wn) = −q(W; Wn, Wp); golden values.
  */
 import * as t from 'io-ts';
 import type { Either } from 'fp-ts/lib/Either.js';

@@ -11,7 +11,9 @@
  *          + α·1[|W_i| ≤ clip]·g_i                      [term `sign`, straight-through, surrogate α·hardtanh(W)]
  *   The second term stands in for the zero derivative of T, exactly as sign's `exact` variant.
  *
- * Laws: laws/quantizers-ternary.test.ts.
+ * Law (laws/quantizers-ternary.test.ts): Δ, I, α and T as above, element by element; every
+ * gradient term of both variants holds its claim; the VJP is linear in g; odd symmetry, scale
+ * equivariance and golden values.
  */
 import * as t from 'io-ts';
 import type { Either } from 'fp-ts/lib/Either.js';
