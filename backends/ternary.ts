@@ -28,10 +28,9 @@
  * `floatDense` equal the reference implementation's bit for bit (a non-finite weight included), and
  * so does a chain of `runInPlace` runs, each reading the previous one's output in place.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../src/errors.js';
+import { packageFile } from '../src/package-files.js';
 import type { TernaryKernels } from '../src/infer/ternary-kernels.js';
 import { floatConv, floatDense } from './ternary/float.js';
 import { gemm } from './ternary/gemm.js';
@@ -50,28 +49,8 @@ export interface WasmTernaryOptions {
 
 const FILE = 'sttn-ternary.wasm';
 
-/** sttn's package root: the closest directory above this module whose package.json is named sttn (tsx or dist alike). */
-function findPackageRoot(): string {
-  const here = fileURLToPath(import.meta.url);
-  for (let dir = dirname(here); ; ) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && manifestName(manifest) === 'sttn') return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new ConfigError('ternary wasm kernels', `no sttn package.json above ${here}`);
-    dir = parent;
-  }
-}
-
-function manifestName(path: string): string | undefined {
-  try {
-    return (JSON.parse(readFileSync(path, 'utf8')) as { name?: string }).name;
-  } catch {
-    return undefined;
-  }
-}
-
 async function defaultModule(): Promise<WebAssembly.Module> {
-  const path = join(findPackageRoot(), 'build', 'wasm', FILE);
+  const path = packageFile('build', 'wasm', FILE);
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = new Uint8Array(readFileSync(path));
