@@ -6,7 +6,9 @@
  *   - src/ is the library: no module in it reads process.argv, exits, writes to stdout/stderr,
  *     installs process handlers or logs to the console; and it never imports app/ or backends/;
  *   - nothing in src/ or backends/ imports the composition root app/;
- *   - every `laws/….test.ts` that a module's comments cite exists.
+ *   - every module's header names the law file that checks it, and every `laws/….test.ts` that a
+ *     module's comments cite exists;
+ *   - the README's layout table names only paths that exist and every folder of src/, backends/, app/.
  */
 import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
@@ -105,9 +107,46 @@ example('layering: src/ imports neither backends/ nor app/; backends/ does not i
   return bad.length === 0;
 });
 
+example("every module's header names a law file (src/, backends/ with its AssemblyScript, app/, scripts/)", () => {
+  const all = (dir: string): string[] =>
+    readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? all(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  const headerless = ['src', 'backends', 'app', 'scripts'].flatMap(all).filter((f) => {
+    const header = /^\s*(?:#![^\n]*\n\s*)?\/\*\*([\s\S]*?)\*\//.exec(read(f));
+    return header === null || !/laws\/[\w.-]+\.test\.ts/.test(header[1]);
+  });
+  if (headerless.length > 0) console.error(`modules whose header names no law: ${headerless.join(', ')}`);
+  return headerless.length === 0;
+});
+
 example('every law file a module cites exists', () => {
   const files = [...modules('src'), ...modules('backends'), ...modules('app'), ...modules('laws'), ...modules('examples'), ...modules('scripts')];
   const missing = files.flatMap((f) => [...read(f).matchAll(/laws\/([\w.-]+\.test\.ts)/g)].filter((m) => !existsSync(join(root, 'laws', m[1]))).map((m) => `${f} → laws/${m[1]}`));
   if (missing.length > 0) console.error(`cited law files that do not exist:\n${missing.join('\n')}`);
   return missing.length === 0;
+});
+
+/** The rows of the README's Layout section, each as the paths it names in backticks (folders end in `/`, files in .ts/.md/.json). */
+function layoutRows(): string[][] {
+  const section = read('README.md').split(/^## /m).find((s) => s.startsWith('Layout')) ?? '';
+  return section
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .map((row) => [...row.matchAll(/`([\w./-]+)`/g)].map((m) => m[1]).filter((p) => p.endsWith('/') || /\.(ts|md|json)$/.test(p)));
+}
+
+example("the README's layout table names only paths that exist, and every folder of src/, backends/ and app/", () => {
+  const rows = layoutRows();
+  // a bare file name stands for a file in a folder named on the same row (or the folder of the row's first path)
+  const exists = (p: string, row: string[]): boolean =>
+    existsSync(join(root, p)) || row.some((q) => existsSync(join(root, q.endsWith('/') ? q : dirname(q), p)));
+  const missing = rows.flatMap((row) => row.filter((p) => !exists(p, row)));
+  const named = rows.flat();
+  const folders = ['src', 'backends', 'app'].flatMap((top) =>
+    readdirSync(join(root, top), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => `${top}/${e.name}/`),
+  );
+  const unlisted = folders.filter((f) => !named.some((p) => p.startsWith(f)));
+  if (missing.length + unlisted.length > 0) console.error(`layout table: missing paths ${missing.join(', ')}; folders not listed ${unlisted.join(', ')}`);
+  return missing.length === 0 && unlisted.length === 0 && named.length > 0;
 });
