@@ -1,9 +1,10 @@
 /**
- * Running `sttn` commands inside a law: an `Io` that captures stdout and stderr, and `runCli`,
- * which runs `main` with the real backend registry and returns the exit code and both streams.
+ * Running `sttn` commands inside a law: an `Io` that captures stdout and stderr, `cliEnv`, the
+ * environment app/cli.ts builds (the real backend and kernel registries) around it, and `runCli`,
+ * which runs `main` in it and returns the exit code and both streams.
  */
-import { loadBackend } from '../backends/index.js';
-import type { Io } from '../app/cli/commands.js';
+import { loadBackend, loadTernaryKernels } from '../backends/index.js';
+import type { Env, Io } from '../app/cli/env.js';
 import { main } from '../app/cli/main.js';
 
 export function captureIo(): Io & { stdout: string[]; stderr: string[] } {
@@ -12,14 +13,23 @@ export function captureIo(): Io & { stdout: string[]; stderr: string[] } {
   return {
     stdout,
     stderr,
-    out: (s) => stdout.push(s),
+    out: (s: string) => stdout.push(s),
     err: Object.assign(Object.create(process.stderr), { write: (s: string) => (stderr.push(s), true), isTTY: false }),
-    onInterrupt: () => () => {},
   };
 }
 
-export async function runCli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+/** The environment of app/cli.ts with `io` for the streams and `signal` (never aborted by default). */
+export const cliEnv = (io: Io, signal: AbortSignal = new AbortController().signal): Env => ({ loadBackend, loadKernels: loadTernaryKernels, io, signal });
+
+export interface CliResult {
+  readonly code: number;
+  /** stdout, the lines joined by newlines */
+  readonly out: string;
+  readonly err: string;
+}
+
+export async function runCli(argv: readonly string[], signal?: AbortSignal): Promise<CliResult> {
   const io = captureIo();
-  const code = await main(argv, loadBackend, io);
+  const code = await main(argv, cliEnv(io, signal));
   return { code, out: io.stdout.join('\n'), err: io.stderr.join('') };
 }

@@ -56,7 +56,7 @@ import { toCheckpoint } from '../src/checkpoint/run.js';
 import type { Tensor } from '../src/tensor.js';
 import { initTraining, TrainConfig } from '../src/train/train.js';
 import { example, law } from './law.js';
-import { captureIo } from './cli-io.js';
+import { captureIo, cliEnv } from './cli-io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sttn-export-'));
 const wasmKernels = await createWasmTernaryKernels();
@@ -296,14 +296,14 @@ example('export: the size `sttn summary` prints is the size of the file `sttn ex
   const ck = join(dir, 'run', 'checkpoint.json');
   saveCheckpoint(ck, toCheckpoint(model, cfg, s, 1, { data: 'embedded', history: [] }));
   const io = captureIo();
-  if ((await main(['summary', ck, '--backend', 'cpu'], loadBackend, io)) !== 0) return false;
+  if ((await main(['summary', ck, '--backend', 'cpu'], cliEnv(io))) !== 0) return false;
   const summary = io.stdout.join('\n');
   let ok = true;
   for (const enc of ENCODINGS) {
     const predicted = Number(new RegExp(`${enc} ([\\d,]+) bytes`).exec(summary)?.[1].replace(/,/g, ''));
     const out = join(dir, `cli-${enc}.sttn`);
     const ex = captureIo();
-    const code = await main(['export', ck, '--encoding', enc, '--out', out], loadBackend, ex);
+    const code = await main(['export', ck, '--encoding', enc, '--out', out], cliEnv(ex));
     ok &&= code === 0 && predicted > 0 && statSync(out).size === predicted && ex.stdout[0].includes(`${predicted} bytes`);
   }
   // a 28×28 grey PGM of digit-like bytes
@@ -311,7 +311,7 @@ example('export: the size `sttn summary` prints is the size of the file `sttn ex
   const px = Uint8Array.from({ length: 784 }, (_, i) => ((i * 7) % 256));
   writeFileSync(pgm, Buffer.concat([Buffer.from('P5\n# a comment\n28 28\n255\n'), Buffer.from(px)]));
   const pr = captureIo();
-  const code = await main(['predict', join(dir, 'cli-2bit.sttn'), pgm, '--backend', 'cpu'], loadBackend, pr);
+  const code = await main(['predict', join(dir, 'cli-2bit.sttn'), pgm, '--backend', 'cpu'], cliEnv(pr));
   return ok && code === 0 && pr.stdout.length === 1 && /^.*digit\.pgm\tclass \d\tp 0\.\d{4}\t\[/.test(pr.stdout[0]);
 });
 

@@ -1,10 +1,13 @@
 /**
- * The `sttn` commands: `train`, `eval`, `summary`. They take the backend loader as an argument
- * (src/ never imports a backend; app/cli.ts wires the registry in), write progress to stderr
- * and results to stdout, and turn every sttn error into a one-line message and a non-zero exit.
+ * The `sttn` commands `train`, `eval` and `summary`, as `Command` records (app/cli/env.ts): they
+ * get the backend registry, the streams and the interrupt signal from the environment, write
+ * progress to stderr and results to stdout (text, or one JSON document with `--json`).
+ * `train` stops at the next step when the signal is aborted, saves its checkpoint and returns 130;
+ * `eval` checks the signal between batches.
  *
  * Law (laws/cli.test.ts): a short `train` run lowers the loss and leaves a checkpoint that
- * `eval` and `summary` read; `--resume` continues it; bad flags name the flag.
+ * `eval` and `summary` read; `--resume` continues it; `--json` holds the text's figures; an
+ * interrupted `train` exits 130 with a checkpoint that loads; bad flags name the flag.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -12,7 +15,7 @@ import { join } from 'node:path';
 import type { Backend } from '../../src/backend.js';
 import { loadCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { loadCifar10Dir } from '../../src/data/cifar10.js';
-import type { Split } from '../../src/data/dataset.js';
+import type { Dataset, Split } from '../../src/data/dataset.js';
 import { loadIdxDir } from '../../src/data/idx.js';
 import { loadEmbeddedMnist } from '../../src/data/mnist-embedded.js';
 import { decodeWith, orThrow } from '../../src/codec.js';
@@ -25,27 +28,10 @@ import { formatSummary, summarize } from '../../src/models/summary.js';
 import { exportModel } from '../../src/export/export.js';
 import { formatSizeReport, sizeReport } from '../../src/export/size.js';
 import { evaluate, initTraining, stepsPerEpoch, train, TrainConfig, TrainingDiverged, type TrainState } from '../../src/train/train.js';
-import { formatDuration, progressReporter } from './progress.js';
-import { helpText, intFlag, numFlag, parseFlags, UsageError, type Flags } from './args.js';
+import { formatDuration, formatRate, progressReporter } from './progress.js';
+import { intFlag, numFlag, UsageError, type Flags } from './args.js';
+import { fromFlag, Interrupted, JSON_FLAG, pollInterrupt, printJson, type Command, type Env } from './env.js';
 import { sameShape } from '../../src/tensor.js';
-
-export type BackendLoader = (name: string) => Promise<Backend>;
-
-export interface Io {
-  readonly out: (s: string) => void;
-  readonly err: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
-  /** install a SIGINT handler; returns a function that removes it */
-  readonly onInterrupt: (f: () => void) => () => void;
-}
-
-export const processIo: Io = {
-  out: (s) => process.stdout.write(s + '\n'),
-  err: process.stderr,
-  onInterrupt: (f) => {
-    process.on('SIGINT', f);
-    return () => process.off('SIGINT', f);
-  },
-};
 
 /** `embedded`, `idx:DIR` or `cifar10:DIR`. */
 export function loadData(spec: string): Split {
@@ -58,8 +44,10 @@ export function loadData(spec: string): Split {
 const common: Flags = {
   backend: { type: 'string', default: 'wasm', help: 'cpu | cpu64 | wasm | gpujs | gpujs:<mode>' },
   data: { type: 'string', default: 'embedded', help: "'embedded' (MNIST digits shipped with sttn), 'idx:DIR' or 'cifar10:DIR'" },
-  help: { type: 'boolean', help: 'print this help' },
 };
+
+/** The backend `--backend` names (an unknown name is a usage error naming the flag). */
+export const backendFlag = (command: string, env: Env, name: string): Promise<Backend> => fromFlag(command, 'backend', 'backend', () => env.loadBackend(name));
 
 export const TRAIN_FLAGS: Flags = {
   model: { type: 'string', default: 'cnn-small', choices: PRESETS, help: 'model preset' },
@@ -83,7 +71,11 @@ export const TRAIN_FLAGS: Flags = {
   'log-every': { type: 'string', help: 'without a terminal: a log line every N steps (default: each epoch)' },
   'eval-every': { type: 'string', default: '5', help: 'test accuracy every N epochs (and after the last)' },
   ...common,
+  ...JSON_FLAG,
 };
+
+/** What `--resume` lets change: where and how the run goes on, not what it trains. */
+const RESUMABLE = new Set(['resume', 'out', 'backend', 'data', 'log-every', 'max-steps', 'eval-every', 'json']);
 
 const dataMismatch = (model: Model, data: Split): void => {
   const shape = data.train.images.shape.slice(1);
@@ -91,176 +83,247 @@ const dataMismatch = (model: Model, data: Split): void => {
   if (data.train.classes > model.spec.classes) throw new ShapeError(`data classes vs model '${model.spec.name}' classes`, [model.spec.classes], [data.train.classes]);
 };
 
-export async function trainCommand(argv: readonly string[], loadBackend: BackendLoader, io: Io): Promise<number> {
-  const p = parseFlags('train', TRAIN_FLAGS, argv);
-  if (p.values.help) {
-    io.out(helpText('train', 'Train a (ternary) network; prints progress to stderr and the final test accuracy to stdout.', TRAIN_FLAGS));
-    return 0;
-  }
-  const t0 = performance.now();
-  const name = p.values.model as PresetName;
-  const bits = p.values.bits as Bits;
-  const out = (p.values.out as string | undefined) ?? join('runs', `${name}-${bits.replace('+', 'p')}${bits.startsWith('2') ? '-' + String(p.values.weights) : ''}`);
-  const ckptPath = join(out, 'checkpoint.json');
-  const B = await loadBackend(p.values.backend as string);
-  let model: Model;
-  let cfg: TrainConfig;
-  let state: TrainState;
-  let meta: RunMeta;
-  if (p.values.resume) {
-    const allowed = new Set(['resume', 'out', 'backend', 'data', 'log-every', 'max-steps', 'eval-every']);
-    const given = argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]);
-    const clash = given.find((f) => !allowed.has(f));
-    if (clash) throw new UsageError(`sttn train: --${clash} cannot change on --resume (the run continues with its checkpoint's settings)`);
-    const ck = loadCheckpoint(ckptPath);
-    if (E.isLeft(ck)) throw ck.left;
-    const run = orThrow(fromCheckpoint(ck.right));
-    ({ model, config: cfg, state, meta } = run);
-    io.err.write(`resuming ${model.spec.name} from step ${state.step} (${ckptPath})\n`);
-  } else {
-    const data0 = loadData(p.values.data as string);
-    const kernelConfig: Record<string, unknown> = {};
-    if (p.values.gradient !== undefined) kernelConfig.gradient = p.values.gradient;
-    if (p.values.granularity !== undefined) kernelConfig.granularity = p.values.granularity;
-    const spec = preset(name, {
-      bits,
-      ternary: p.values.weights as TernaryWeights,
-      kernelConfig,
-      width: numFlag('train', p, 'width'),
-      inputShape: data0.train.images.shape.slice(1),
-      classes: data0.train.classes,
-    });
-    model = orThrow(buildModel(spec));
-    const latentClip = numFlag('train', p, 'latent-clip') ?? null;
-    cfg = orThrow(
-      decodeWith(
-        TrainConfig,
-        {
-          epochs: intFlag('train', p, 'epochs'),
-          batchSize: intFlag('train', p, 'batch'),
-          seed: intFlag('train', p, 'seed', 0),
-          augmentPad: intFlag('train', p, 'augment-pad', 0),
-          augmentFlip: p.values.flip,
-          optimizer: { kind: p.values.optimizer, lr: numFlag('train', p, 'lr'), weightDecay: Number(p.values['weight-decay']), latentClip },
-        },
-        'train',
-      ),
-    );
-    state = initTraining(B, model, cfg);
-    meta = { data: p.values.data as string, history: [] };
-  }
-  const data = loadData(meta.data);
-  dataMismatch(model, data);
-  mkdirSync(out, { recursive: true });
-  const spe = stepsPerEpoch(data.train.images.shape[0], cfg.batchSize);
-  const maxSteps = intFlag('train', p, 'max-steps');
-  const logEvery = intFlag('train', p, 'log-every');
-  const evalEvery = intFlag('train', p, 'eval-every') ?? 5;
-  const reporter = progressReporter({ stream: io.err, logEvery: logEvery ?? 'epoch' });
-  io.err.write(`${model.spec.name}: ${data.train.images.shape[0]} training / ${data.test.images.shape[0]} test examples (${meta.data}), backend ${B.name}, ${cfg.epochs} epochs × ${spe} steps of ${cfg.batchSize}\n`);
-  let interrupted = false;
-  const off = io.onInterrupt(() => {
-    interrupted = true;
-  });
-  let history = [...meta.history];
-  let lastSaved: string | null = existsSync(ckptPath) ? ckptPath : null;
-  let epochLoss = 0;
-  let epochCorrect = 0;
-  let epochSeen = 0;
-  let epochStart = performance.now();
-  let stepsThisRun = 0;
-  // the latest test evaluation (set inside the epoch hook)
-  const evals: { step: number; accuracy: number }[] = [];
-  const save = (s: TrainState) => {
-    saveCheckpoint(ckptPath, toCheckpoint(model, cfg, s, spe, { ...meta, history }));
-    lastSaved = ckptPath;
-  };
-  let result: { state: TrainState; stopped: boolean };
-  try {
-    result = await train(B, model, data.train, cfg, state, {
-      onStep: (i) => {
-        stepsThisRun++;
-        epochLoss += i.loss * i.batchSize;
-        epochCorrect += i.correct;
-        epochSeen += i.batchSize;
-        reporter.update({ epoch: i.epoch + 1, epochs: cfg.epochs, step: i.stepInEpoch, steps: i.stepsPerEpoch, samples: i.batchSize, loss: epochLoss / epochSeen, accuracy: epochCorrect / epochSeen });
-      },
-      onEpoch: (epoch, s) => {
-        const due = (epoch + 1) % evalEvery === 0 || epoch + 1 === cfg.epochs;
-        const test = due ? evaluate(B, model, s, data.test, cfg.evalBatchSize).accuracy : null;
-        if (test !== null) evals.push({ step: s.step, accuracy: test });
-        history = [...history, { epoch: epoch + 1, loss: epochLoss / epochSeen, trainAccuracy: epochCorrect / epochSeen, testAccuracy: test, seconds: (performance.now() - epochStart) / 1000 }];
-        reporter.done();
-        io.err.write(`epoch ${epoch + 1}/${cfg.epochs}: train loss ${(epochLoss / epochSeen).toFixed(4)}, train acc ${((100 * epochCorrect) / epochSeen).toFixed(2)}%${test === null ? '' : `, test acc ${(100 * test).toFixed(2)}%`}\n`);
-        save(s);
-        epochLoss = epochCorrect = epochSeen = 0;
-        epochStart = performance.now();
-      },
-      shouldStop: () => interrupted || (maxSteps !== undefined && stepsThisRun >= maxSteps),
-    });
-  } catch (e) {
-    reporter.done();
-    off();
-    if (e instanceof TrainingDiverged) {
-      throw new TrainingDiverged(e.step, `${e.what}; the last good checkpoint is ${lastSaved ?? '(none yet)'}`);
+export const trainCommand: Command = {
+  summary: 'train a ternary network (default: STTN 2+2 cnn-small on the embedded MNIST)',
+  about:
+    'Train a (ternary) network; progress goes to stderr, the final test accuracy to stdout. Ctrl-C stops at the next step, saves the checkpoint (continue with --resume) and exits 130; a second Ctrl-C exits at once.',
+  positionals: [],
+  flags: TRAIN_FLAGS,
+  async run(p, env) {
+    const { io, signal } = env;
+    const t0 = performance.now();
+    const name = p.values.model as PresetName;
+    const bits = p.values.bits as Bits;
+    const out = (p.values.out as string | undefined) ?? join('runs', `${name}-${bits.replace('+', 'p')}${bits.startsWith('2') ? '-' + String(p.values.weights) : ''}`);
+    const ckptPath = join(out, 'checkpoint.json');
+    const B = await backendFlag('train', env, p.values.backend as string);
+    let model: Model;
+    let cfg: TrainConfig;
+    let state: TrainState;
+    let meta: RunMeta;
+    if (p.values.resume) {
+      const clash = [...p.given].find((f) => !RESUMABLE.has(f));
+      if (clash) throw new UsageError(`sttn train: --${clash} cannot change on --resume (the run continues with its checkpoint's settings)`);
+      const ck = loadCheckpoint(ckptPath);
+      if (E.isLeft(ck)) throw ck.left;
+      const run = orThrow(fromCheckpoint(ck.right));
+      ({ model, config: cfg, state, meta } = run);
+      io.err.write(`resuming ${model.spec.name} from step ${state.step} (${ckptPath})\n`);
+    } else {
+      const data0 = loadData(p.values.data as string);
+      const kernelConfig: Record<string, unknown> = {};
+      if (p.values.gradient !== undefined) kernelConfig.gradient = p.values.gradient;
+      if (p.values.granularity !== undefined) kernelConfig.granularity = p.values.granularity;
+      const spec = preset(name, {
+        bits,
+        ternary: p.values.weights as TernaryWeights,
+        kernelConfig,
+        width: numFlag('train', p, 'width'),
+        inputShape: data0.train.images.shape.slice(1),
+        classes: data0.train.classes,
+      });
+      model = orThrow(buildModel(spec));
+      const latentClip = numFlag('train', p, 'latent-clip') ?? null;
+      cfg = orThrow(
+        decodeWith(
+          TrainConfig,
+          {
+            epochs: intFlag('train', p, 'epochs'),
+            batchSize: intFlag('train', p, 'batch'),
+            seed: intFlag('train', p, 'seed', 0),
+            augmentPad: intFlag('train', p, 'augment-pad', 0),
+            augmentFlip: p.values.flip,
+            optimizer: { kind: p.values.optimizer, lr: numFlag('train', p, 'lr'), weightDecay: Number(p.values['weight-decay']), latentClip },
+          },
+          'train',
+        ),
+      );
+      state = initTraining(B, model, cfg);
+      meta = { data: p.values.data as string, history: [] };
     }
-    throw e;
+    const data = loadData(meta.data);
+    dataMismatch(model, data);
+    const maxSteps = intFlag('train', p, 'max-steps');
+    const logEvery = intFlag('train', p, 'log-every');
+    const evalEvery = intFlag('train', p, 'eval-every') ?? 5;
+    mkdirSync(out, { recursive: true });
+    const spe = stepsPerEpoch(data.train.images.shape[0], cfg.batchSize);
+    const reporter = progressReporter({ stream: io.err, logEvery: logEvery ?? 'epoch' });
+    io.err.write(`${model.spec.name}: ${data.train.images.shape[0]} training / ${data.test.images.shape[0]} test examples (${meta.data}), backend ${B.name}, ${cfg.epochs} epochs × ${spe} steps of ${cfg.batchSize}\n`);
+    // nothing trained yet, so nothing to save
+    if (signal.aborted) throw new Interrupted();
+    let history = [...meta.history];
+    let lastSaved: string | null = existsSync(ckptPath) ? ckptPath : null;
+    let epochLoss = 0;
+    let epochCorrect = 0;
+    let epochSeen = 0;
+    let epochStart = performance.now();
+    let stepsThisRun = 0;
+    let samplesThisRun = 0;
+    // the running training loss of the last epoch reached, as the progress line shows it
+    let trainLoss: number | null = null;
+    // time inside the epoch hook (test evaluations, checkpoint writes), left out of samples/s
+    let hookSeconds = 0;
+    // the test evaluations made inside the epoch hook
+    const evals: { step: number; accuracy: number; loss: number }[] = [];
+    const save = (s: TrainState) => {
+      saveCheckpoint(ckptPath, toCheckpoint(model, cfg, s, spe, { ...meta, history }));
+      lastSaved = ckptPath;
+    };
+    let result: { state: TrainState; stopped: boolean };
+    const loopStart = performance.now();
+    try {
+      result = await train(B, model, data.train, cfg, state, {
+        onStep: (i) => {
+          stepsThisRun++;
+          samplesThisRun += i.batchSize;
+          epochLoss += i.loss * i.batchSize;
+          epochCorrect += i.correct;
+          epochSeen += i.batchSize;
+          trainLoss = epochLoss / epochSeen;
+          reporter.update({ epoch: i.epoch + 1, epochs: cfg.epochs, step: i.stepInEpoch, steps: i.stepsPerEpoch, samples: i.batchSize, loss: epochLoss / epochSeen, accuracy: epochCorrect / epochSeen });
+        },
+        onEpoch: (epoch, s) => {
+          const h0 = performance.now();
+          const due = (epoch + 1) % evalEvery === 0 || epoch + 1 === cfg.epochs;
+          const test = due ? evaluate(B, model, s, data.test, cfg.evalBatchSize) : null;
+          if (test !== null) evals.push({ step: s.step, accuracy: test.accuracy, loss: test.loss });
+          history = [...history, { epoch: epoch + 1, loss: epochLoss / epochSeen, trainAccuracy: epochCorrect / epochSeen, testAccuracy: test?.accuracy ?? null, seconds: (performance.now() - epochStart) / 1000 }];
+          reporter.done();
+          io.err.write(`epoch ${epoch + 1}/${cfg.epochs}: train loss ${(epochLoss / epochSeen).toFixed(4)}, train acc ${((100 * epochCorrect) / epochSeen).toFixed(2)}%${test === null ? '' : `, test acc ${(100 * test.accuracy).toFixed(2)}%`}\n`);
+          save(s);
+          epochLoss = epochCorrect = epochSeen = 0;
+          epochStart = performance.now();
+          hookSeconds += (epochStart - h0) / 1000;
+        },
+        shouldStop: () => signal.aborted || (maxSteps !== undefined && stepsThisRun >= maxSteps),
+      });
+    } catch (e) {
+      reporter.done();
+      if (e instanceof TrainingDiverged) {
+        throw new TrainingDiverged(e.step, `${e.what}; the last good checkpoint is ${lastSaved ?? '(none yet)'}`);
+      }
+      throw e;
+    }
+    const trainSeconds = (performance.now() - loopStart) / 1000 - hookSeconds;
+    reporter.done();
+    if (result.stopped) {
+      save(result.state);
+      const interrupted = signal.aborted;
+      io.err.write(`${interrupted ? 'interrupted' : 'stopped'} at step ${result.state.step}; checkpoint saved to ${ckptPath} (continue with: sttn train --resume --out ${out})\n`);
+      if (interrupted) return 130;
+    }
+    const lastEval = evals[evals.length - 1];
+    const test = lastEval !== undefined && lastEval.step === result.state.step ? lastEval : evaluate(B, model, result.state, data.test, cfg.evalBatchSize);
+    const count = data.test.images.shape[0];
+    const correct = Math.round(test.accuracy * count);
+    const wall = (performance.now() - t0) / 1000;
+    const samplesPerSecond = trainSeconds > 0 ? samplesThisRun / trainSeconds : null;
+    if (p.values.json) {
+      printJson(io, {
+        command: 'train',
+        model: model.spec.name,
+        checkpoint: ckptPath,
+        backend: B.name,
+        data: meta.data,
+        accuracy: test.accuracy,
+        correct,
+        count,
+        loss: test.loss,
+        trainLoss,
+        epochs: cfg.epochs,
+        epochsDone: result.state.step / spe,
+        step: result.state.step,
+        stepsPerEpoch: spe,
+        stepsThisRun,
+        samplesThisRun,
+        wallSeconds: wall,
+        trainSeconds,
+        samplesPerSecond,
+      });
+    } else {
+      io.out(
+        `test accuracy ${(100 * test.accuracy).toFixed(2)}% (${correct}/${count}), loss ${test.loss.toFixed(4)} · ${model.spec.name} · step ${result.state.step} · ${formatRate(samplesPerSecond ?? undefined)} samples/s · wall ${formatDuration(wall)} (${wall.toFixed(1)} s) · checkpoint ${ckptPath}`,
+      );
+    }
+    return 0;
+  },
+};
+
+/**
+ * `evaluate` one batch at a time, letting the event loop turn between batches, so that a Ctrl-C
+ * during a long evaluation is seen within one batch (`evaluate` itself runs to the end).
+ */
+async function evaluateInterruptibly(B: Backend, model: Model, s: Pick<TrainState, 'params' | 'state'>, data: Dataset, batchSize: number, signal: AbortSignal): Promise<{ accuracy: number; loss: number; correct: number; count: number }> {
+  const n = data.images.shape[0];
+  const per = data.images.data.length / n;
+  let correct = 0;
+  let lossSum = 0;
+  for (let a = 0; a < n; a += batchSize) {
+    await pollInterrupt(signal);
+    const b = Math.min(batchSize, n - a);
+    const part: Dataset = { ...data, images: { shape: [b, ...data.images.shape.slice(1)], data: data.images.data.subarray(a * per, (a + b) * per) }, labels: data.labels.subarray(a, a + b) };
+    const r = evaluate(B, model, s, part, batchSize);
+    correct += Math.round(r.accuracy * b);
+    lossSum += r.loss * b;
   }
-  reporter.done();
-  off();
-  if (result.stopped) {
-    save(result.state);
-    io.err.write(`${interrupted ? 'interrupted' : 'stopped'} at step ${result.state.step}; checkpoint saved to ${ckptPath} (continue with: sttn train --resume --out ${out})\n`);
-    if (interrupted) return 130;
-  }
-  const lastEval = evals[evals.length - 1];
-  const accuracy = lastEval !== undefined && lastEval.step === result.state.step ? lastEval.accuracy : evaluate(B, model, result.state, data.test, cfg.evalBatchSize).accuracy;
-  const test = { accuracy };
-  const wall = (performance.now() - t0) / 1000;
-  const correct = Math.round(test.accuracy * data.test.images.shape[0]);
-  io.out(`test accuracy ${(100 * test.accuracy).toFixed(2)}% (${correct}/${data.test.images.shape[0]}) · ${model.spec.name} · step ${result.state.step} · wall ${formatDuration(wall)} (${wall.toFixed(1)} s) · checkpoint ${ckptPath}`);
-  return 0;
+  return { accuracy: correct / n, loss: lossSum / n, correct, count: n };
 }
 
-const CKPT_FLAGS: Flags = { ...common };
+const CKPT_FLAGS: Flags = { ...common, ...JSON_FLAG };
 
-function loadRun(command: string, argv: readonly string[]) {
-  const p = parseFlags(command, CKPT_FLAGS, argv, 1);
-  const file = p.positionals[0];
-  return { p, file };
-}
-
-export async function evalCommand(argv: readonly string[], loadBackend: BackendLoader, io: Io): Promise<number> {
-  const { p, file } = loadRun('eval', argv);
-  if (p.values.help || file === undefined) {
-    io.out(helpText('eval', 'Accuracy of a checkpoint on a dataset (default: the test split of --data).', CKPT_FLAGS, 'CHECKPOINT'));
-    return file === undefined && !p.values.help ? 2 : 0;
-  }
+function loadRun(file: string) {
   const ck = loadCheckpoint(file);
   if (E.isLeft(ck)) throw ck.left;
-  const run = orThrow(fromCheckpoint(ck.right));
-  const dataFlag = argv.some((a) => a.startsWith('--data')) ? (p.values.data as string) : run.meta.data;
-  const data = loadData(dataFlag);
-  dataMismatch(run.model, data);
-  const B = await loadBackend(p.values.backend as string);
-  const r = evaluate(B, run.model, { params: run.state.params, state: run.state.state }, data.test, run.config.evalBatchSize);
-  io.out(`test accuracy ${(100 * r.accuracy).toFixed(2)}% (${Math.round(r.accuracy * data.test.images.shape[0])}/${data.test.images.shape[0]}), loss ${r.loss.toFixed(4)} · ${run.model.spec.name} · ${dataFlag}`);
-  return 0;
+  return orThrow(fromCheckpoint(ck.right));
 }
 
-export async function summaryCommand(argv: readonly string[], loadBackend: BackendLoader, io: Io): Promise<number> {
-  const { p, file } = loadRun('summary', argv);
-  if (p.values.help || file === undefined) {
-    io.out(helpText('summary', 'Per-layer parameters by bit-width, memory, MACs, sparsity and α of a checkpoint.', CKPT_FLAGS, 'CHECKPOINT'));
-    return file === undefined && !p.values.help ? 2 : 0;
-  }
-  const ck = loadCheckpoint(file);
-  if (E.isLeft(ck)) throw ck.left;
-  const run = orThrow(fromCheckpoint(ck.right));
-  const B = await loadBackend(p.values.backend as string);
-  io.out(`${run.model.spec.name} (step ${run.state.step})`);
-  io.out(formatSummary(summarize(B, run.model, run.state.params)));
-  // what `sttn export` would write, from the writer's own layout (src/export/size.ts)
-  io.out(formatSizeReport(sizeReport(exportModel(B, run))));
-  return 0;
-}
+export const evalCommand: Command = {
+  summary: 'accuracy of a checkpoint on a dataset',
+  about: "Accuracy and loss of a checkpoint on the test split of --data (default: the run's own data).",
+  positionals: ['CHECKPOINT'],
+  flags: CKPT_FLAGS,
+  async run(p, env) {
+    const t0 = performance.now();
+    const file = p.positionals[0];
+    // flags first: a usage error is reported before any file is read
+    const B = await backendFlag('eval', env, p.values.backend as string);
+    const run = loadRun(file);
+    const dataSpec = p.given.has('data') ? (p.values.data as string) : run.meta.data;
+    const data = loadData(dataSpec);
+    dataMismatch(run.model, data);
+    const r = await evaluateInterruptibly(B, run.model, run.state, data.test, run.config.evalBatchSize, env.signal);
+    const wall = (performance.now() - t0) / 1000;
+    if (p.values.json) {
+      printJson(env.io, { command: 'eval', checkpoint: file, model: run.model.spec.name, step: run.state.step, data: dataSpec, backend: B.name, accuracy: r.accuracy, correct: r.correct, count: r.count, loss: r.loss, wallSeconds: wall });
+    } else {
+      env.io.out(`test accuracy ${(100 * r.accuracy).toFixed(2)}% (${r.correct}/${r.count}), loss ${r.loss.toFixed(4)} · ${run.model.spec.name} · ${dataSpec} · wall ${wall.toFixed(1)} s`);
+    }
+    return 0;
+  },
+};
+
+export const summaryCommand: Command = {
+  summary: 'per-layer bits, bytes, MACs, sparsity and α of a checkpoint',
+  about: 'Per-layer parameters by bit-width, memory, MACs, sparsity and α of a checkpoint, and the size of the file `sttn export` would write.',
+  positionals: ['CHECKPOINT'],
+  flags: { backend: common.backend, ...JSON_FLAG },
+  async run(p, env) {
+    const t0 = performance.now();
+    const file = p.positionals[0];
+    const B = await backendFlag('summary', env, p.values.backend as string);
+    const run = loadRun(file);
+    const s = summarize(B, run.model, run.state.params);
+    // what `sttn export` would write, from the writer's own layout (src/export/size.ts)
+    const size = sizeReport(exportModel(B, run));
+    if (p.values.json) {
+      const totals = { params: s.totalParams, bits: s.totalBits, bytes: s.totalBytes, float32Bytes: s.float32Bytes, compression: s.compression, macs: s.totalMacs };
+      printJson(env.io, { command: 'summary', checkpoint: file, model: run.model.spec.name, step: run.state.step, backend: B.name, layers: s.layers, totals, export: size, wallSeconds: (performance.now() - t0) / 1000 });
+    } else {
+      env.io.out(`${run.model.spec.name} (step ${run.state.step})`);
+      env.io.out(formatSummary(s));
+      env.io.out(formatSizeReport(size));
+    }
+    return 0;
+  },
+};

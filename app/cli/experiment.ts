@@ -2,8 +2,9 @@
  * `sttn experiment`: run (or resume) a grid of small trainings and write `DIR/report.md`, its SVG
  * figures and one `DIR/cells/<id>.json` per finished cell (app/experiment). Progress over the
  * whole grid goes to stderr (a live bar on a terminal, a line per cell elsewhere); the report's
- * path and the verdicts go to stdout. Ctrl-C abandons the cell in progress, writes the report of
- * the finished cells and exits 130; the same command resumes.
+ * path and the verdicts go to stdout. When the environment's signal is aborted (Ctrl-C), it
+ * abandons the cell in progress, writes the report of the finished cells and exits 130; the same
+ * command resumes.
  *
  * `--tiny` (not in --help) swaps in a 3-cell grid of a few steps, for tests and CI.
  *
@@ -15,8 +16,9 @@ import type { Split } from '../../src/data/dataset.js';
 import { cellsOf, gridPreset, selectCells, shellQuote, type GridPresetName } from '../experiment/grid.js';
 import { renderReport, type Machine } from '../experiment/report.js';
 import { buildRowModel, estimate, findFinished, finishedIn, macsOf, runGrid, subsetSplit, writeReport, type CellProgress } from '../experiment/run.js';
-import { helpText, intFlag, parseFlags, UsageError, type Flags } from './args.js';
-import { loadData, type BackendLoader, type Io } from './commands.js';
+import { intFlag, UsageError, type Flags, type Parsed } from './args.js';
+import { backendFlag, loadData } from './commands.js';
+import type { Command, Env, Io } from './env.js';
 import { formatAccuracy, formatBarGlyphs, formatDuration, formatLoss, redrawDue, truncate } from './progress.js';
 
 const DOCUMENTED: Flags = {
@@ -26,11 +28,9 @@ const DOCUMENTED: Flags = {
   backend: { type: 'string', default: 'wasm', help: 'cpu | cpu64 | wasm | gpujs | gpujs:<mode>' },
   seeds: { type: 'string', help: 'seeds per row, 1..N (default: the preset’s, 3 for quick, 5 for full)' },
   cells: { type: 'string', help: 'only these comma-separated cell or row ids (as the report names them)' },
-  help: { type: 'boolean', help: 'print this help' },
 };
 
-export const EXPERIMENT_FLAGS: Flags = {
-  ...DOCUMENTED,
+const HIDDEN: Flags = {
   tiny: { type: 'boolean', default: false, help: 'a 3-cell grid of a few steps (tests, CI)' },
 };
 
@@ -91,12 +91,18 @@ function gridReporter(io: Io, weights: readonly number[]) {
   };
 }
 
-export async function experimentCommand(argv: readonly string[], loadBackend: BackendLoader, io: Io): Promise<number> {
-  const p = parseFlags('experiment', EXPERIMENT_FLAGS, argv);
-  if (p.values.help) {
-    io.out(helpText('experiment', "Reproduce the paper's measures on a grid of small trainings; writes DIR/report.md, SVG figures and DIR/cells/*.json.", DOCUMENTED));
-    return 0;
-  }
+export const experimentCommand: Command = {
+  summary: "reproduce the paper's measures on a grid of small trainings; writes a report with verdicts",
+  about:
+    "Reproduce the paper's measures on a grid of small trainings; writes DIR/report.md, SVG figures and DIR/cells/*.json. Ctrl-C abandons the cell in progress, writes the report of the finished cells and exits 130; the same command resumes.",
+  positionals: [],
+  flags: DOCUMENTED,
+  hidden: HIDDEN,
+  run: (p, env) => runExperiment(p, env),
+};
+
+async function runExperiment(p: Parsed, env: Env): Promise<number> {
+  const { io, signal } = env;
   const t0 = performance.now();
   const tiny = p.values.tiny === true;
   const presetName: GridPresetName = tiny ? 'tiny' : (p.values.preset as GridPresetName);
@@ -117,7 +123,7 @@ export async function experimentCommand(argv: readonly string[], loadBackend: Ba
   const finished = findFinished(spec);
   const split: Split = loadData(dataSpec);
   const todo = cells.filter((c) => !finished.has(c.id));
-  const B = await loadBackend(backendName);
+  const B = await backendFlag('experiment', env, backendName);
   const sub = subsetSplit(split, preset.schedule);
   const costs = new Map<string, number>();
   const weights = todo.map((c) => {
@@ -130,10 +136,6 @@ export async function experimentCommand(argv: readonly string[], loadBackend: Ba
     `experiment ${presetName}: ${cells.length} cell${cells.length === 1 ? '' : 's'} (${finished.size} finished in ${dir}, ${todo.length} to train) · ${sub.train.labels.length} training / ${sub.test.labels.length} test examples · ${preset.schedule.epochs} epoch${preset.schedule.epochs === 1 ? '' : 's'} · backend ${B.name}\n` +
       (todo.length > 0 ? `estimated ${est(400)} at 400 samples/s, ${est(600)} at 600 samples/s (cnn-small-equivalent throughput)\n` : ''),
   );
-  let interrupted = false;
-  const off = io.onInterrupt(() => {
-    interrupted = true;
-  });
   const bar = gridReporter(io, weights);
   let outcome;
   try {
@@ -142,11 +144,10 @@ export async function experimentCommand(argv: readonly string[], loadBackend: Ba
       onCell: (r, reused) => {
         if (!reused) bar.cell(todo.findIndex((c) => c.id === r.id), todo.length, r.id, r.testAccuracy, r.wallSeconds);
       },
-      shouldStop: () => interrupted,
+      shouldStop: () => signal.aborted,
     });
   } finally {
     bar.done();
-    off();
   }
   const wall = (performance.now() - t0) / 1000;
   // the report covers every finished cell of this grid in DIR, not only this run's selection
@@ -164,7 +165,7 @@ export async function experimentCommand(argv: readonly string[], loadBackend: Ba
     reused: outcome.reused.length,
     missing: outcome.missing,
     generatedAt: new Date().toISOString(),
-    invocation: ['sttn', 'experiment', ...argv].map(shellQuote).join(' '),
+    invocation: ['sttn', 'experiment', ...p.argv].map(shellQuote).join(' '),
   });
   const paths = writeReport(dir, report);
   const shown = report.claims.filter((c) => c.applicable);
@@ -177,7 +178,7 @@ export async function experimentCommand(argv: readonly string[], loadBackend: Ba
     ].join('\n'),
   );
   if (outcome.stopped) {
-    io.err.write(`${interrupted ? 'interrupted' : 'stopped'}: ${outcome.missing.length} cell(s) left; rerun the same command to resume\n`);
+    io.err.write(`${signal.aborted ? 'interrupted' : 'stopped'}: ${outcome.missing.length} cell(s) left; rerun the same command to resume\n`);
     return 130;
   }
   return 0;
