@@ -272,11 +272,8 @@ async function evaluateInterruptibly(B: Backend, model: Model, s: Pick<TrainStat
 
 const CKPT_FLAGS: Flags = { ...common, ...JSON_FLAG };
 
-function loadRun(file: string) {
-  const ck = loadCheckpoint(file);
-  if (E.isLeft(ck)) throw ck.left;
-  return orThrow(fromCheckpoint(ck.right));
-}
+/** The training run a checkpoint file holds; a bad file throws an error naming it and the field. */
+export const loadRun = (file: string) => orThrow(fromCheckpoint(orThrow(loadCheckpoint(file))));
 
 export const evalCommand: Command = {
   summary: 'accuracy of a checkpoint on a dataset',

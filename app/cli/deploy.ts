@@ -18,7 +18,6 @@
  * file `sttn export` writes; predict's classes are the engine's; `--json` holds the text's
  * figures; bad files are one-line errors naming the file.
  */
-import * as E from 'fp-ts/lib/Either.js';
 import { dirname, join } from 'node:path';
 import { orThrow } from '../../src/codec.js';
 import { ENCODINGS, exportedSize, loadDeployed, saveDeployed, type Encoding } from '../../src/export/container.js';
@@ -27,10 +26,8 @@ import { formatSizeReport, sizeReport } from '../../src/export/size.js';
 import { createEngine } from '../../src/infer/engine.js';
 import { batchOf, readImages, type Image } from '../../src/infer/images.js';
 import { referenceTernaryKernels, type TernaryKernels } from '../../src/infer/ternary-kernels.js';
-import { fromCheckpoint } from '../../src/checkpoint/run.js';
-import { loadCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { intFlag, type Flags } from './args.js';
-import { backendFlag } from './commands.js';
+import { backendFlag, loadRun } from './commands.js';
 import { fromFlag, JSON_FLAG, pollInterrupt, printJson, type Command } from './env.js';
 
 const EXPORT_FLAGS: Flags = {
@@ -48,9 +45,7 @@ export const exportCommand: Command = {
   async run(p, env) {
     const t0 = performance.now();
     const file = p.positionals[0];
-    const ck = loadCheckpoint(file);
-    if (E.isLeft(ck)) throw ck.left;
-    const run = orThrow(fromCheckpoint(ck.right));
+    const run = loadRun(file);
     const B = await backendFlag('export', env, (p.values.backend as string | undefined) ?? (run.config.dtype === 'float64' ? 'cpu64' : 'cpu'));
     const encoding = p.values.encoding as Encoding;
     const out = (p.values.out as string | undefined) ?? join(dirname(file), 'model.sttn');
@@ -98,9 +93,7 @@ export const predictCommand: Command = {
   async run(p, env) {
     const { io } = env;
     const [file, ...images] = p.positionals;
-    const m = loadDeployed(file);
-    if (E.isLeft(m)) throw m.left;
-    const model = m.right;
+    const model = orThrow(loadDeployed(file));
     const batch = intFlag('predict', p, 'batch') ?? 64;
     const want = p.values.kernels as string;
     let kernels: TernaryKernels;
