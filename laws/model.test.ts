@@ -9,7 +9,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { cpu64 } from '../backends/cpu.js';
-import { ShapeError } from '../src/errors.js';
+import { ConfigError, ShapeError } from '../src/errors.js';
 import { leafSpecs } from '../src/layers/index.js';
 import { backward, buildModel, forward, initModel, ModelSpec } from '../src/models/model.js';
 import { BITS, preset, PRESETS } from '../src/models/presets.js';
@@ -38,6 +38,16 @@ for (const name of PRESETS) {
       return first.kernelQuantizer.id === 'fp' && first.inputQuantizer.id === 'fp' && last.kernelQuantizer.id === 'fp' && inner.length > 0 && inner.every((l) => l.kernelQuantizer.id === wantK);
     }));
 }
+
+example('preset: the default is 2+2 STTN; an unknown preset, bit-width pair or ternary quantizer is a ConfigError naming it', () => {
+  const loose = preset as (name: unknown, o?: unknown) => unknown;
+  return (
+    JSON.stringify(preset('mlp')) === JSON.stringify(preset('mlp', { bits: '2+2', ternary: 'sttn' })) &&
+    throwsWith(() => loose('nope', { bits: '2+2' }), ConfigError, 'preset', 'cnn-small') &&
+    throwsWith(() => loose('mlp', { bits: '3+3' }), ConfigError, 'bits', '2+2') &&
+    throwsWith(() => loose('mlp', { bits: '2+2', ternary: 'bwn' }), ConfigError, 'ternary', 'sttn')
+  );
+});
 
 // ---- models -------------------------------------------------------------------------------------
 

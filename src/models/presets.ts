@@ -52,7 +52,8 @@ export function quantizersFor(
 }
 
 export interface PresetOptions {
-  readonly bits: Bits;
+  /** the bit-width pair (default '2+2') */
+  readonly bits?: Bits;
   readonly ternary?: TernaryWeights;
   readonly kernelConfig?: Record<string, unknown>;
   readonly activationConfig?: Record<string, unknown>;
@@ -65,8 +66,22 @@ export interface PresetOptions {
   readonly classes?: number;
 }
 
-export function preset(name: PresetName, o: PresetOptions): ModelSpec {
-  const q = quantizersFor(o.bits, o.ternary, { kernel: o.kernelConfig, activation: o.activationConfig });
+export const TERNARY_WEIGHTS: readonly TernaryWeights[] = ['twn', 'ttq', 'sttn'];
+
+const checkChoice = <T extends string>(field: string, v: unknown, allowed: readonly T[]): T => {
+  if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
+  throw new ConfigError(field, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v) ?? String(v)}`);
+};
+
+/**
+ * The spec of a preset network. Names and options are checked (a ConfigError names the bad one,
+ * for callers without types); the quantizers' own configs are checked when the spec is built.
+ */
+export function preset(name: PresetName, o: PresetOptions = {}): ModelSpec {
+  checkChoice('preset', name, PRESETS);
+  const bits = checkChoice('bits', o.bits ?? '2+2', BITS);
+  const ternary = checkChoice('ternary', o.ternary ?? 'sttn', TERNARY_WEIGHTS);
+  const q = quantizersFor(bits, ternary, { kernel: o.kernelConfig, activation: o.activationConfig });
   const inputShape = [...(o.inputShape ?? [28, 28, 1])];
   const classes = o.classes ?? 10;
   const width = o.width ?? (name === 'vgg7' ? 1 / 8 : 1);
@@ -80,7 +95,7 @@ export function preset(name: PresetName, o: PresetOptions): ModelSpec {
   // a ResNet basic block; when it downsamples, the shortcut ('auto') max-pools to match
   const block = (filters: number, strides = 1) => ({ type: 'residual', layers: [...qconv(filters, strides), ...qconv(filters)] });
   const stage = (filters: number, strides: number) => [block(filters, strides), block(filters)];
-  const tag = `${name}/${o.bits}${o.bits.startsWith('2+') ? '/' + (o.ternary ?? 'sttn') : ''}`;
+  const tag = `${name}/${bits}${bits.startsWith('2+') ? '/' + ternary : ''}`;
   switch (name) {
     case 'mlp':
       return {
