@@ -4,20 +4,22 @@
  * write failing at any step throws an AtomicWriteFailure naming the step, and leaves the previous
  * file and no temp; temp names are recognised and never look like a target; stale temps of dead
  * writers are swept, those of live writers kept; a missing file and an unreadable one are told
- * apart; gzip is recognised by content and inflates back to the bytes.
+ * apart; gzip is recognised by content and inflates back to the bytes; every read and every
+ * inflate stops at its limit (a file, a FIFO, a gzip bomb) with a Left saying "exceeds N bytes",
+ * and a device (/dev/zero) is refused before anything is read.
  *
  * The same writer killed mid-write by a real SIGKILL: laws/checkpoint.test.ts.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync as fs_writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync as fs_writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { AtomicWriteFailure, gunzipIfGzip, isGzip, isTempName, readFileClassified, removeStaleTemps, tempPathFor, writeFileAtomic, type WriteIo } from '../src/files.js';
+import { AtomicWriteFailure, gunzipHead, gunzipIfGzip, isGzip, isTempName, LimitExceeded, readFileClassified, removeStaleTemps, tempPathFor, writeFileAtomic, type WriteIo } from '../src/files.js';
 import { example, law } from './law.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sttn-files-'));
@@ -150,3 +152,79 @@ example('gzip: a truncated stream and a bare magic number are Lefts carrying zli
   const bare = gunzipIfGzip(Uint8Array.of(0x1f, 0x8b));
   return E.isLeft(cut) && cut.left.message.length > 0 && E.isLeft(bare) && !isGzip(Uint8Array.of(0x1f)) && !isGzip(new Uint8Array(0));
 });
+
+// ---- limits -----------------------------------------------------------------------------------------
+
+const exceeds = (r: E.Either<{ message: string; cause?: unknown }, unknown>, limit: number, what: 'read' | 'decompressed'): boolean =>
+  E.isLeft(r) && r.left.message.includes(`exceeds ${limit} bytes`) && (r.left instanceof LimitExceeded ? r.left : r.left.cause) instanceof LimitExceeded &&
+  ((r.left instanceof LimitExceeded ? r.left : r.left.cause) as LimitExceeded).what === what;
+
+law('readFileClassified: a file of at most maxBytes bytes reads back whole; a larger one is a Left that says "size exceeds maxBytes bytes", read or not', [
+  fc.uint8Array({ maxLength: 300 }),
+  fc.nat({ max: 400 }),
+], (bytes, maxBytes) => {
+  const file = join(freshDir(), 'f.bin');
+  writeFileSync(file, bytes);
+  const r = readFileClassified(file, { maxBytes });
+  return bytes.length <= maxBytes ? E.isRight(r) && sameBytes(r.right, bytes) : E.isLeft(r) && exceeds(r, maxBytes, 'read') && r.left.kind === 'unreadable';
+});
+
+/** A FIFO in a fresh directory, with `n` bytes written into it by another process. */
+function fifoWith(n: number): string | null {
+  const fifo = join(freshDir(), 'pipe');
+  if (spawnSync('mkfifo', [fifo]).status !== 0) return null;
+  // the writer blocks until the read end opens; it gets EPIPE if the reader stops early
+  spawn('sh', ['-c', 'head -c "$1" /dev/urandom > "$2" 2>/dev/null', 'sh', String(n), fifo], { stdio: 'ignore' }).unref();
+  return fifo;
+}
+
+law('readFileClassified: a FIFO (its size unknown) reads back whole up to maxBytes, and reading stops at the first byte past it', [
+  fc.nat({ max: 200_000 }),
+  fc.nat({ max: 200_000 }),
+], (n, maxBytes) => {
+  const fifo = fifoWith(n);
+  if (fifo === null) return true; // no mkfifo on this platform
+  const r = readFileClassified(fifo, { maxBytes });
+  return n <= maxBytes ? E.isRight(r) && r.right.length === n : E.isLeft(r) && exceeds(r, maxBytes, 'read') && r.left.message.includes('is a pipe, and reading stopped');
+}, { numRuns: 12 });
+
+example('readFileClassified: /dev/zero, endless, is refused as a device before anything is read (in a child process, so that a regression cannot take this one down)', () => {
+  if (!existsSync('/dev/zero')) return true;
+  const code = `import { readFileClassified } from ${JSON.stringify(new URL('../src/files.ts', import.meta.url).href)};
+    const r = readFileClassified('/dev/zero', { maxBytes: 1 << 20 });
+    console.log(r._tag === 'Left' ? r.left.kind + ': ' + r.left.message : 'read ' + r.right.length);`;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+  return child.status === 0 && child.stdout.trim() === 'unreadable: cannot be read: it is a character device, not a file or a pipe';
+});
+
+law('gzip: gunzipIfGzip inflates a stream of at most maxBytes bytes of content; a larger one (a bomb) is a Left that says "decompressed size exceeds maxBytes bytes"', [
+  fc.nat({ max: 200_000 }),
+  fc.nat({ max: 200_000 }),
+  fc.integer({ min: 0, max: 255 }),
+], (n, maxBytes, fill) => {
+  const r = gunzipIfGzip(gzipSync(new Uint8Array(n).fill(fill)), maxBytes);
+  return n <= maxBytes ? E.isRight(r) && r.right.length === n && r.right.every((x) => x === fill) : exceeds(r, maxBytes, 'decompressed');
+}, { numRuns: 40 });
+
+example('gzip: 10 MB of zeros gzipped (10 kB) with a 1 MB limit is a Left naming the limit, and inflating stopped near it', () => {
+  const bomb = gzipSync(new Uint8Array(10_000_000));
+  const before = process.memoryUsage().arrayBuffers;
+  const r = gunzipIfGzip(bomb, 1_000_000);
+  return bomb.length < 20_000 && exceeds(r, 1_000_000, 'decompressed') && process.memoryUsage().arrayBuffers - before < 4_000_000;
+});
+
+law('gzip: gunzipHead(gzip(b), n) = b[0, n), and gunzipHead(b, n) = b[0, n) for plain bytes, even when the rest of b is a bomb', [
+  fc.uint8Array({ maxLength: 64 }),
+  fc.nat({ max: 80 }),
+  fc.nat({ max: 5_000_000 }),
+], (b, n, zeros) => {
+  const whole = new Uint8Array(b.length + zeros);
+  whole.set(b);
+  const head = gunzipHead(gzipSync(whole), n);
+  const expect = whole.subarray(0, n);
+  const plain = isGzip(b) || (() => {
+    const r = gunzipHead(b, n);
+    return E.isRight(r) && sameBytes(r.right, b.subarray(0, n));
+  })();
+  return E.isRight(head) && sameBytes(head.right, expect) && head.right.buffer.byteLength <= 2 * 1024 * 1024 && plain;
+}, { numRuns: 30 });

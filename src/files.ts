@@ -7,56 +7,186 @@
  *   directory is fsynced where the platform allows. A reader sees the old file or the whole new
  *   one, never a mix; a writer killed at any moment leaves at most a temp file, which the next
  *   write of the same target removes once its writer is dead.
- * - `readFileClassified`: the bytes, or why not: `missing` or `unreadable` (with the system's code).
- * - `isGzip` / `gunzipIfGzip`: gzip is told by its magic bytes 1f 8b, never by the file's name.
+ * - `readFileClassified`: the bytes, or why not: `missing` or `unreadable` (with the system's code),
+ *   at most a stated number of bytes (default 512 MiB), also from a pipe; a device is refused.
+ * - `isGzip` / `gunzipIfGzip` / `gunzipHead`: gzip is told by its magic bytes 1f 8b, never by the
+ *   file's name; inflating stops at a stated size (default 512 MiB), and a header can be read
+ *   before the rest is inflated. Every input of unknown size has a limit, and passing it is a
+ *   `LimitExceeded` ("… size exceeds N bytes"), found before anything that large is allocated.
  *
  * Law (laws/files.test.ts): read(write(b)) = b, also over an existing file; a write failing at any
  * step throws an AtomicWriteFailure naming the step and leaves the previous file and no temp;
  * temps of dead writers are swept, a live writer's are kept; a missing file and a directory are
- * told apart; gunzipIfGzip(gzip(b)) = b. (laws/checkpoint.test.ts): a writer SIGKILLed mid-write,
- * or at any moment, leaves the previous file or the whole new one.
+ * told apart; gunzipIfGzip(gzip(b)) = b and gunzipHead(gzip(b), n) = b[0, n); a file or a FIFO
+ * longer than the read limit, and a gzip stream inflating past its limit, are Lefts that say
+ * "exceeds N bytes"; /dev/zero is refused as a device before anything is read.
+ * (laws/checkpoint.test.ts): a writer SIGKILLed mid-write, or at any moment, leaves the previous
+ * file or the whole new one.
  */
 import * as E from 'fp-ts/lib/Either.js';
+import * as buffer from 'node:buffer';
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 
 // ---------------------------------------------------------------------------------------------
 // Reading
+
+/**
+ * The most bytes `readFileClassified` reads when the caller states no limit: 512 MiB. The readers
+ * that rely on it hold JSON (checkpoints, experiment cells), and V8 holds no string longer than
+ * 2^29 − 24 characters, so a larger file could not be parsed anyway. Readers of binary formats
+ * pass their own limit (data files, images, deployed models).
+ */
+export const READ_LIMIT = 2 ** 29;
+
+/** Bytes per read call for a file of unknown size (a pipe): 64 KiB. */
+const STREAM_CHUNK = 64 * 1024;
+
+/**
+ * A size limit was reached: `what` is `read` (the file holds more than `limit` bytes) or
+ * `decompressed` (a gzip stream inflates to more than `limit` bytes). Its message says
+ * "… exceeds `limit` bytes"; the reader stopped there, so nothing larger was allocated.
+ */
+export class LimitExceeded extends Error {
+  override readonly name = 'LimitExceeded';
+  constructor(
+    readonly what: 'read' | 'decompressed',
+    readonly limit: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Why a file could not be read: it is not there, or the system refused (the message says how). */
 export interface ReadFailure {
   readonly kind: 'missing' | 'unreadable';
   readonly message: string;
+  /** the system's error, or a LimitExceeded when the file is larger than the limit */
   readonly cause: unknown;
 }
 
-/** The bytes of `file`, or why they cannot be read; each caller wraps the failure in its own error. */
-export function readFileClassified(file: string): E.Either<ReadFailure, Buffer> {
+export interface ReadOptions {
+  /** The most bytes read (default READ_LIMIT, 512 MiB); a larger file is a Left whose message says "exceeds N bytes". */
+  readonly maxBytes?: number;
+}
+
+const checkLimit = (name: string, n: number, max: number): number => {
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new RangeError(`${name} must be an integer in [0, ${max}], got ${n}`);
+  return n;
+};
+
+/**
+ * The bytes of `file`, or why they cannot be read; each caller wraps the failure in its own error.
+ * Limit: at most `opts.maxBytes` bytes (default READ_LIMIT, 512 MiB). A regular file larger than
+ * that is refused from its size before anything is read; a pipe (a FIFO, `<(…)`), whose size is
+ * not known in advance, and a file that grows while it is read, are read in chunks and refused at
+ * the first byte past the limit — never read to their end just to be rejected. A device
+ * (`/dev/zero`) or a socket is refused before anything is read: no model or data file is one.
+ */
+export function readFileClassified(file: string, opts: ReadOptions = {}): E.Either<ReadFailure, Buffer> {
+  const limit = checkLimit('maxBytes', opts.maxBytes ?? READ_LIMIT, buffer.constants.MAX_LENGTH - 1);
+  const tooLarge = (what: string): E.Either<ReadFailure, Buffer> => {
+    const e = new LimitExceeded('read', limit, `${what} size exceeds ${limit} bytes, the read limit`);
+    return E.left({ kind: 'unreadable', message: e.message, cause: e });
+  };
+  let fd: number | undefined;
   try {
-    return E.right(fs.readFileSync(file));
+    fd = fs.openSync(file, 'r');
+    const st = fs.fstatSync(fd);
+    const device = st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : null;
+    if (device !== null) return E.left({ kind: 'unreadable', message: `cannot be read: it is ${device}, not a file or a pipe`, cause: new Error(`${file} is ${device}`) });
+    if (st.isFile() && st.size > limit) return tooLarge(`is ${st.size} bytes: its`);
+    // a regular file is read into one buffer of its size (+1 byte to notice growth); anything
+    // else, and a file that grew, in chunks
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let size = st.isFile() ? Math.min(st.size, limit) + 1 : Math.min(STREAM_CHUNK, limit + 1);
+    for (;;) {
+      const buf = Buffer.alloc(size);
+      let got = 0;
+      while (got < size) {
+        const n = fs.readSync(fd, buf, got, size - got, null);
+        if (n === 0) break;
+        got += n;
+      }
+      total += got;
+      if (total > limit) return tooLarge(st.isFile() ? 'grew while being read: its' : 'is a pipe, and reading stopped where its');
+      chunks.push(got === size ? buf : buf.subarray(0, got));
+      if (got < size) break;
+      size = Math.min(STREAM_CHUNK, limit + 1 - total);
+    }
+    return E.right(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return E.left({ kind: 'missing', message: 'does not exist', cause: e });
     return E.left({ kind: 'unreadable', message: `cannot be read (${code ?? (e as Error).message})`, cause: e });
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Gzip
 
+/**
+ * The most bytes `gunzipIfGzip` inflates to when the caller states no limit: 512 MiB. The readers
+ * that rely on it hold JSON (checkpoints), and V8 holds no string longer than 2^29 − 24
+ * characters, so a larger content could not be parsed anyway. Readers of formats that declare
+ * their size pass that size instead (IDX, src/data/bytes.ts).
+ */
+export const GUNZIP_LIMIT = 2 ** 29;
+
 /** True when `b` starts with the gzip magic bytes 1f 8b. */
 export const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
-/** `bytes`, or their inflated content when they are a gzip stream; a broken stream is a Left with zlib's error. */
-export function gunzipIfGzip(bytes: Uint8Array): E.Either<Error, Uint8Array> {
+const bufferTooLarge = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+/**
+ * `bytes`, or their inflated content when they are a gzip stream; a broken stream is a Left with
+ * zlib's error. Limit: the content may have at most `maxBytes` bytes (default GUNZIP_LIMIT,
+ * 512 MiB); inflating stops at the first chunk past it (zlib's `maxOutputLength`) with a Left
+ * LimitExceeded: "decompressed size exceeds `maxBytes` bytes".
+ */
+export function gunzipIfGzip(bytes: Uint8Array, maxBytes: number = GUNZIP_LIMIT): E.Either<Error, Uint8Array> {
+  checkLimit('maxBytes', maxBytes, buffer.constants.MAX_LENGTH);
   if (!isGzip(bytes)) return E.right(bytes);
   try {
-    const out = gunzipSync(bytes);
-    return E.right(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+    const out = gunzipSync(bytes, { maxOutputLength: Math.max(1, maxBytes) });
+    if (out.length <= maxBytes) return E.right(view(out));
   } catch (e) {
-    return E.left(e as Error);
+    if (!bufferTooLarge(e)) return E.left(e as Error);
   }
+  return E.left(new LimitExceeded('decompressed', maxBytes, `decompressed size exceeds ${maxBytes} bytes`));
+}
+
+/** Prefixes of a gzip stream tried by `gunzipHead`, and the most one of them may inflate to. */
+const HEAD_PREFIXES = [64, 256, 1024, 4096, 16384, 65536];
+const HEAD_OUTPUT_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * The first `n` bytes of the content of `bytes` (inflated when they are a gzip stream), or fewer
+ * when the content is shorter: what a format's header declares can be checked before the rest is
+ * inflated. Limit: only a prefix of the stream is inflated, at most 64 KiB of it, to at most
+ * 4 MiB; a stream whose first `n` bytes do not come out of that (a gzip header padded with a huge
+ * name, say) is a Left.
+ */
+export function gunzipHead(bytes: Uint8Array, n: number): E.Either<Error, Uint8Array> {
+  if (!isGzip(bytes)) return E.right(bytes.subarray(0, n));
+  for (const p of HEAD_PREFIXES) {
+    const whole = p >= bytes.length;
+    try {
+      // Z_SYNC_FLUSH: a cut stream yields what its prefix holds instead of an error
+      const out = gunzipSync(bytes.subarray(0, p), { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: HEAD_OUTPUT_LIMIT });
+      if (out.length >= n || whole) return E.right(view(out).subarray(0, n));
+    } catch (e) {
+      if (!bufferTooLarge(e)) return E.left(e as Error);
+      break;
+    }
+  }
+  return E.left(new LimitExceeded('decompressed', HEAD_OUTPUT_LIMIT, `the first ${n} bytes of the content do not come out of the first ${HEAD_PREFIXES[HEAD_PREFIXES.length - 1]} bytes of the gzip stream`));
 }
 
 // ---------------------------------------------------------------------------------------------
