@@ -2,7 +2,9 @@
  * Laws of src/data: loaders round-trip the bytes they read, malformed files throw a
  * DataFileError naming the file and the field, the embedded MNIST split is stratified, disjoint,
  * deterministic and of the documented size, and augmentation and batching are functions of the
- * rng state. Every file is written here, in a temporary directory, from drawn bytes.
+ * rng state; every file is held to a size limit (a header declaring too much, a gzip bomb, a file
+ * past the limit are DataFileErrors saying so, before anything that large is allocated). Every
+ * file is written here, in a temporary directory, from drawn bytes.
  */
 import fc from 'fast-check';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,8 +28,10 @@ import {
   loadCifar10Dir,
   loadEmbeddedMnist,
   loadIdxDir,
+  loadCifar10Files,
   loadIdxPair,
   maybeGunzip,
+  readBytes,
   type Dataset,
 } from '../src/data/index.js';
 import { example, law, throwsWith } from './law.js';
@@ -263,6 +267,72 @@ example('idx: loadIdxPair reads one pair and names the dataset after the images 
 });
 
 // ---------------------------------------------------------------------------------------------
+// Size limits: a header declaring more than the limit is refused before the rest is inflated, a
+// gzip stream stops inflating at its bound, and a file past its limit is refused.
+
+/** `len` bytes of zeros after `head`, gzipped: a small file that inflates to `head.length + len`. */
+const bombAfter = (head: Uint8Array, len: number): Uint8Array => {
+  const out = new Uint8Array(head.length + len);
+  out.set(head);
+  return gzipSync(out);
+};
+
+law(
+  'idx limits: a header declaring more than maxBytes (header + n·rows·cols) is a DataFileError saying so, plain or gzipped, whatever follows it',
+  [fc.tuple(fc.integer({ min: 1, max: 1000 }), sideArb, sideArb), fc.nat({ max: 5000 }), fc.boolean(), fc.nat({ max: 2_000_000 })],
+  ([n, rows, cols], maxBytes, gz, tail) => {
+    const dir = freshDir();
+    const declared = 16 + n * rows * cols;
+    const head = idx(0x803, [n, rows, cols], new Uint8Array(0));
+    const content = 16 + (gz ? tail : Math.min(tail, declared - 16));
+    const bytes = gz ? bombAfter(head, tail) : Uint8Array.from([...head, ...new Uint8Array(content - 16)]);
+    writeFileSync(join(dir, 'i'), bytes);
+    writeFileSync(join(dir, 'l'), idx(0x801, [n], new Uint8Array(n)));
+    const load = () => loadIdxPair(join(dir, 'i'), join(dir, 'l'), { maxBytes });
+    // a file larger than the limit is refused from its size, before it is read
+    if (bytes.length > maxBytes) return throwsWith(load, DataFileError, `${join(dir, 'i')}: file is ${bytes.length} bytes: its size exceeds ${maxBytes} bytes`);
+    if (declared > maxBytes) return throwsWith(load, DataFileError, `${join(dir, 'i')}: header declares ${declared} bytes`, `exceeds ${maxBytes} bytes`);
+    // within the limit: the file loads when it holds exactly what it declares
+    if (content === declared) return load().images.shape.join() === `${n},${rows},${cols},1`;
+    return throwsWith(load, DataFileError, join(dir, 'i'));
+  },
+  { numRuns: 60 },
+);
+
+law(
+  'idx limits: a gzipped file whose content goes on past the size its header declares stops inflating there, with "decompressed size exceeds N bytes"',
+  [fc.tuple(fc.integer({ min: 0, max: 6 }), sideArb, sideArb), fc.integer({ min: 1, max: 3_000_000 })],
+  ([n, rows, cols], extra) => {
+    const dir = freshDir();
+    const declared = 16 + n * rows * cols;
+    writeFileSync(join(dir, 'i'), bombAfter(idx(0x803, [n, rows, cols], new Uint8Array(0)), declared - 16 + extra));
+    writeFileSync(join(dir, 'l'), idx(0x801, [n], new Uint8Array(n)));
+    return throwsWith(() => loadIdxPair(join(dir, 'i'), join(dir, 'l')), DataFileError, `${join(dir, 'i')}: gzip stream decompressed size exceeds ${declared} bytes, the size its header declares`);
+  },
+  { numRuns: 30 },
+);
+
+example('idx limits: 10 MB of zeros gzipped, read with a 1 MB limit, is a DataFileError naming the limit, inflated no further than the limit', () => {
+  const file = join(freshDir(), 'bomb.gz');
+  writeFileSync(file, gzipSync(new Uint8Array(10_000_000)));
+  const before = process.memoryUsage().arrayBuffers;
+  const refused = throwsWith(() => readBytes(file, { maxBytes: 1_000_000 }), DataFileError, `${file}: gzip stream decompressed size exceeds 1000000 bytes, the limit for this file`);
+  return refused && process.memoryUsage().arrayBuffers - before < 4_000_000;
+});
+
+law(
+  'data limits: readBytes returns a plain or gzipped file of at most maxBytes bytes of content, and refuses a larger one naming the file and the limit',
+  [fc.uint8Array({ maxLength: 2000 }), fc.nat({ max: 2500 }), fc.boolean()],
+  (b, maxBytes, gz) => {
+    if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return true;
+    const file = join(freshDir(), 'f');
+    writeFileSync(file, gz ? gzipSync(b) : b);
+    if (b.length <= maxBytes && (!gz || gzipSync(b).length <= maxBytes)) return sameBytes(readBytes(file, { maxBytes }), b);
+    return throwsWith(() => readBytes(file, { maxBytes }), DataFileError, file, `exceeds ${maxBytes} bytes`);
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
 // CIFAR-10
 
 /** n random records with labels < 10. */
@@ -340,6 +410,19 @@ example('cifar10 corruption: an empty file, a label ≥ 10 and a missing file ar
   const partial = loadCifar10Dir(join(dir), { trainBatches: 3 }).train.labels.length === 6;
   return empty && label && missing && partial;
 });
+
+law(
+  'cifar10 limits: a batch file of more than maxBytes bytes is refused before it is decoded, naming the file and the limit',
+  [cifarArb(3), fc.integer({ min: 1, max: 3 }), fc.boolean()],
+  (recs, maxRecords, gz) => {
+    const file = join(freshDir(), 'data_batch_1.bin');
+    writeFileSync(file, gz ? gzipSync(recs) : recs);
+    const maxBytes = maxRecords * CIFAR10_RECORD;
+    const load = () => loadCifar10Files([file], 'c', { maxBytes });
+    return recs.length <= maxBytes ? cifarMatches(load(), [recs]) : throwsWith(load, DataFileError, file, `exceeds ${maxBytes} bytes`);
+  },
+  { numRuns: 15 },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Embedded MNIST

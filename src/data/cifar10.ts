@@ -6,7 +6,8 @@
  * Law (laws/data.test.ts): for every record bytes written as a file, the loaded pixel
  * (k, y, x, c) equals byte[k·3073 + 1 + c·1024 + y·32 + x] / 255 and the label equals
  * byte[k·3073]; a size that is not a positive multiple of 3073, or a label ≥ 10, throws a
- * DataFileError naming the file and the field.
+ * DataFileError naming the file and the field; a file larger than the limit (60,000 records by
+ * default) is a DataFileError saying "exceeds N bytes".
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,11 @@ export const CIFAR10_PLANE = CIFAR10_SIDE * CIFAR10_SIDE;
 export const CIFAR10_RECORD = 1 + 3 * CIFAR10_PLANE;
 export const CIFAR10_CLASSES = 10;
 export const CIFAR10_LABELS = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
+/**
+ * The most bytes a batch file (or its gunzipped content) may have unless told otherwise: 60,000
+ * records, all of CIFAR-10 in one file (184,380,000 bytes; a real batch file holds 10,000).
+ */
+export const CIFAR10_MAX_BYTES = 60_000 * CIFAR10_RECORD;
 
 /** Number of records in a CIFAR-10 batch file; throws unless the size is a positive multiple of 3073. */
 export function cifar10Records(bytes: Uint8Array, file: string): number {
@@ -56,11 +62,20 @@ export function decodeCifar10Into(bytes: Uint8Array, file: string, images: Float
   return n;
 }
 
-/** One or more CIFAR-10 batch files, concatenated in the given order, as one Dataset. */
-export function loadCifar10Files(files: readonly string[], name: string): Dataset {
+export interface Cifar10FileOptions {
+  /** The most bytes each file, and its content once gunzipped, may have (default CIFAR10_MAX_BYTES). */
+  readonly maxBytes?: number;
+}
+
+/**
+ * One or more CIFAR-10 batch files, concatenated in the given order, as one Dataset. Limit: each
+ * file at most `opts.maxBytes` bytes (default CIFAR10_MAX_BYTES, 60,000 records), gunzipped or not.
+ */
+export function loadCifar10Files(files: readonly string[], name: string, opts: Cifar10FileOptions = {}): Dataset {
+  const maxBytes = opts.maxBytes ?? CIFAR10_MAX_BYTES;
   const contents = files.map((f) => {
     if (!existsSync(f)) throw new ConfigError('file', `${f} does not exist`);
-    return readBytes(f);
+    return readBytes(f, { maxBytes });
   });
   const n = contents.reduce((s, b, i) => s + cifar10Records(b, files[i]), 0);
   const images = new Float32Array(n * CIFAR10_PLANE * 3);
@@ -70,7 +85,7 @@ export function loadCifar10Files(files: readonly string[], name: string): Datase
   return { name, images: { shape: [n, CIFAR10_SIDE, CIFAR10_SIDE, 3], data: images }, labels, classes: CIFAR10_CLASSES };
 }
 
-export interface Cifar10DirOptions {
+export interface Cifar10DirOptions extends Cifar10FileOptions {
   /** How many of data_batch_1 … data_batch_5 make the training set (default 5, all of them). */
   readonly trainBatches?: number;
   readonly name?: string;
@@ -88,7 +103,7 @@ export function loadCifar10Dir(dir: string, opts: Cifar10DirOptions = {}): Split
   const trainFiles = Array.from({ length: k }, (_, i) => join(root, `data_batch_${i + 1}.bin`));
   const name = opts.name ?? 'cifar10';
   return {
-    train: loadCifar10Files(trainFiles, `${name}/train`),
-    test: loadCifar10Files([join(root, 'test_batch.bin')], `${name}/test`),
+    train: loadCifar10Files(trainFiles, `${name}/train`, opts),
+    test: loadCifar10Files([join(root, 'test_batch.bin')], `${name}/test`, opts),
   };
 }

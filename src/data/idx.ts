@@ -2,16 +2,20 @@
  * IDX files, the format of MNIST, Fashion-MNIST, KMNIST and EMNIST: a big-endian header
  * (magic `0x000008dd` — unsigned bytes, `dd` dimensions — then one uint32 per dimension) followed
  * by the bytes in row-major order. Images are `0x00000803` (n, rows, cols), labels `0x00000801` (n).
- * Files may be plain or gzipped (detected by content, see bytes.ts).
+ * Files may be plain or gzipped (detected by content, see bytes.ts). Limit: a file may declare at
+ * most IDX_MAX_BYTES (1 GiB, or `maxBytes`); the declaration is checked from the header before a
+ * gzipped file is inflated, and inflating stops at the declared size.
  *
  * Law (laws/data.test.ts): writing bytes as IDX and loading them gives the tensor `bytes / 255`
  * with shape [n, rows, cols, 1] and the same labels; a plain file and its gzip load equal; every
- * malformed file (magic, header, size, count, label) throws a DataFileError naming file and field.
+ * malformed file (magic, header, size, count, label) throws a DataFileError naming file and field;
+ * a header declaring more than the limit, and a gzip stream inflating past the declared size,
+ * are DataFileErrors that say so.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { readBytes } from './bytes.js';
+import { readBytes, type DeclaredSize } from './bytes.js';
 import { bytesToUnit, DataFileError, type Dataset, type Split } from './dataset.js';
 
 export const IDX_IMAGES_MAGIC = 0x00000803;
@@ -27,8 +31,18 @@ export interface IdxImages {
 
 const hex = (m: number): string => `0x${m.toString(16).padStart(8, '0')}`;
 
-/** The dimensions and the payload of an IDX file with the given magic and rank. */
-function parseIdx(bytes: Uint8Array, file: string, magic: number, what: string): { dims: number[]; payload: Uint8Array } {
+/** The most bytes an IDX file may declare (header + data) unless told otherwise: 1 GiB (EMNIST ByClass, the largest of the family, is 0.55 GB). */
+export const IDX_MAX_BYTES = 2 ** 30;
+
+interface IdxHeader {
+  readonly header: number;
+  readonly dims: number[];
+  /** header + the product of the dimensions: the file's size as its header declares it */
+  readonly size: number;
+}
+
+/** The header at the start of `bytes` (only its first 4 + 4·rank bytes are read); throws naming the field. */
+function idxHeader(bytes: Uint8Array, file: string, magic: number, what: string): IdxHeader {
   const rank = magic & 0xff;
   const header = 4 + 4 * rank;
   if (bytes.length < 4) {
@@ -42,13 +56,34 @@ function parseIdx(bytes: Uint8Array, file: string, magic: number, what: string):
   }
   const dims: number[] = [];
   for (let i = 0; i < rank; i++) dims.push(view.getUint32(4 + 4 * i, false));
-  const body = dims.reduce((a, b) => a * b, 1);
-  if (bytes.length !== header + body) {
+  return { header, dims, size: header + dims.reduce((a, b) => a * b, 1) };
+}
+
+/**
+ * What an IDX file of `magic` declares, for `readBytes` / `maybeGunzip`: its size is checked
+ * against the limit from the first 4 + 4·rank bytes, before the rest is inflated. `check` may
+ * reject the dimensions first (a reader that knows the image size it wants).
+ */
+export function idxDeclared(file: string, magic: number, what: string, check?: (dims: readonly number[]) => void): DeclaredSize {
+  return {
+    headBytes: 4 + 4 * (magic & 0xff),
+    size: (head) => {
+      const h = idxHeader(head, file, magic, what);
+      check?.(h.dims);
+      return h.size;
+    },
+  };
+}
+
+/** The dimensions and the payload of an IDX file with the given magic and rank. */
+function parseIdx(bytes: Uint8Array, file: string, magic: number, what: string): { dims: number[]; payload: Uint8Array } {
+  const { header, dims, size } = idxHeader(bytes, file, magic, what);
+  if (bytes.length !== size) {
     throw new DataFileError(
       file,
       'size',
-      `${bytes.length} bytes, expected ${header + body} (${header}-byte header + ${dims.join('·')} bytes of ${what})` +
-        (bytes.length < header + body ? ': truncated' : ': trailing bytes'),
+      `${bytes.length} bytes, expected ${size} (${header}-byte header + ${dims.join('·')} bytes of ${what})` +
+        (bytes.length < size ? ': truncated' : ': trailing bytes'),
     );
   }
   return { dims, payload: bytes.subarray(header) };
@@ -76,6 +111,11 @@ export interface IdxOptions {
   readonly transpose?: boolean;
   /** Dataset name; default the directory's (or the images file's) base name. */
   readonly name?: string;
+  /**
+   * The most bytes each file may declare (header + data; default IDX_MAX_BYTES, 1 GiB): checked
+   * from the header before a gzipped file is inflated, which then stops at the declared size.
+   */
+  readonly maxBytes?: number;
 }
 
 interface RawPair {
@@ -84,9 +124,14 @@ interface RawPair {
   readonly labelsFile: string;
 }
 
-function readPair(imagesFile: string, labelsFile: string): RawPair {
-  const images = parseIdxImages(readBytes(imagesFile), imagesFile);
-  const labels = parseIdxLabels(readBytes(labelsFile), labelsFile);
+/** The content of an IDX file, within `maxBytes` (see IdxOptions.maxBytes). */
+function readIdx(file: string, magic: number, what: string, maxBytes: number): Uint8Array {
+  return readBytes(file, { maxBytes, declared: idxDeclared(file, magic, what) });
+}
+
+function readPair(imagesFile: string, labelsFile: string, maxBytes = IDX_MAX_BYTES): RawPair {
+  const images = parseIdxImages(readIdx(imagesFile, IDX_IMAGES_MAGIC, 'images', maxBytes), imagesFile);
+  const labels = parseIdxLabels(readIdx(labelsFile, IDX_LABELS_MAGIC, 'labels', maxBytes), labelsFile);
   if (labels.length !== images.n) {
     throw new DataFileError(labelsFile, 'count', `${labels.length} labels, but ${imagesFile} holds ${images.n} images`);
   }
@@ -124,7 +169,7 @@ function checkClasses(classes: number): number {
 
 /** One images file and its labels file as a Dataset ([n, rows, cols, 1], values byte / 255). */
 export function loadIdxPair(imagesFile: string, labelsFile: string, opts: IdxOptions = {}): Dataset {
-  const p = readPair(imagesFile, labelsFile);
+  const p = readPair(imagesFile, labelsFile, opts.maxBytes);
   const classes = checkClasses(opts.classes ?? maxLabel(p.labels) + 1);
   return toDataset(p, opts.name ?? basename(imagesFile), classes, opts.transpose ?? false);
 }
@@ -182,8 +227,8 @@ export function findIdxFiles(dir: string, prefix?: string): { trainImages: strin
 /** The train and test sets of an IDX directory (MNIST, Fashion-MNIST, KMNIST, EMNIST). */
 export function loadIdxDir(dir: string, opts: IdxDirOptions = {}): Split {
   const f = findIdxFiles(dir, opts.prefix);
-  const train = readPair(f.trainImages, f.trainLabels);
-  const test = readPair(f.testImages, f.testLabels);
+  const train = readPair(f.trainImages, f.trainLabels, opts.maxBytes);
+  const test = readPair(f.testImages, f.testLabels, opts.maxBytes);
   if (train.images.rows !== test.images.rows || train.images.cols !== test.images.cols) {
     throw new DataFileError(
       f.testImages,
