@@ -1,8 +1,11 @@
 /**
- * Laws of checkpoints (src/checkpoint/checkpoint.ts): bit-exact round trips through a file, a
- * `Left` naming the file and the field for every kind of bad content (never a throw), and atomic
- * saves through src/files.ts: a writer SIGKILLed mid-save or a failing write leaves the previous
- * checkpoint loadable, and no temp file passes for a checkpoint.
+ * Laws of checkpoints (src/checkpoint/checkpoint.ts, src/checkpoint/checksum.ts): bit-exact round
+ * trips through a file, a `Left` naming the file and the field for every kind of bad content
+ * (never a throw); integrity: a flipped bit or a replaced character in any tensor payload is
+ * refused as corrupt, a version-2 file needs its checksum, a version-1 file (from before
+ * checksums) still loads and is upgraded when saved again; and atomic saves through
+ * src/files.ts: a writer SIGKILLed mid-save or a failing write leaves the previous checkpoint
+ * loadable, and no temp file passes for a checkpoint.
  *
  * The crash laws spawn this very file as a child process (with STTN_CHECKPOINT_CHILD set), so the
  * writer runs the real module in a real process that is really killed.
@@ -17,10 +20,11 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { checkpoint, CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type Checkpoint } from '../src/checkpoint/checkpoint.js';
+import { documentChecksum } from '../src/checkpoint/checksum.js';
 import { ConfigError, NonFiniteError } from '../src/errors.js';
-import { isTempName, removeStaleTemps, type WriteIo } from '../src/files.js';
-import { paramTreeBitEqual } from '../src/tensor-codec.js';
-import { storedTree } from './arbitraries.js';
+import { gunzipIfGzip, isTempName, removeStaleTemps, type WriteIo } from '../src/files.js';
+import { encodeTensor, paramTreeBitEqual } from '../src/tensor-codec.js';
+import { storedTensor, storedTree } from './arbitraries.js';
 import { example, law, throwsWith } from './law.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -94,6 +98,13 @@ const fixed = (step: number, n = 6): Checkpoint =>
 
 const isCkptError = (e: unknown, file: string, kind: CheckpointError['kind'], ...patterns: string[]): boolean =>
   e instanceof CheckpointError && e.kind === kind && e.file === file && e.message.includes(file) && patterns.every((p) => e.message.includes(p));
+
+/** `json` with its checksum recomputed over its current content: what a writer of the format would produce. */
+const sealed = (json: Record<string, unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(json)) if (k !== 'checksum') Object.defineProperty(out, k, { value: json[k], enumerable: true, writable: true, configurable: true });
+  return { ...out, checksum: documentChecksum(out) };
+};
 
 /** A load that never throws and returns the expected Left. */
 function loadsLeft(file: string, kind: CheckpointError['kind'], ...patterns: string[]): boolean {
@@ -236,14 +247,15 @@ function defineLaws(): void {
     return loadsLeft(file, 'format', 'checkpoint.format', 'got no format field') && loadsLeft(join(dir, 'nope.json'), 'missing', 'does not exist') && loadsLeft(dir, 'unreadable');
   });
 
-  law('checkpoint: another version is a Left naming `version` (a newer one says it is unsupported)', [fc.oneof(fc.integer(), fc.jsonValue()).filter((v) => v !== 1)], (version) => {
+  law('checkpoint: a version other than 1 and 2 is a Left naming `version` (a newer one says it is unsupported)', [fc.oneof(fc.integer(), fc.jsonValue()).filter((v) => v !== 1 && v !== 2)], (version) => {
     const file = join(freshDir(), 'v.json');
     writeFileSync(file, JSON.stringify({ ...encodeCheckpoint(fixed(1)), version }));
-    const newer = typeof version === 'number' && Number.isInteger(version) && version > 1;
-    return loadsLeft(file, 'version', 'checkpoint.version', newer ? `unsupported version ${version}` : 'expected 1');
+    const newer = typeof version === 'number' && Number.isInteger(version) && version > 2;
+    return loadsLeft(file, 'version', 'checkpoint.version', newer ? `unsupported version ${version}` : 'expected 2 (or 1');
   });
 
-  law('checkpoint: a corrupted tensor (wrong base64 length) is a Left naming the tensor path and both byte counts', [fc.constantFrom('params.conv1.kernel', 'params.fc.bias', 'state.bn.mean', 'optimizer.slots.m.conv1.kernel'), fc.integer({ min: 1, max: 3 })], (path, quartets) => {
+  // a writer that recomputes the checksum over bad content gets past the checksum, not past the codec
+  law('checkpoint: a corrupted tensor (wrong base64 length) under a recomputed checksum is a Left naming the tensor path and both byte counts', [fc.constantFrom('params.conv1.kernel', 'params.fc.bias', 'state.bn.mean', 'optimizer.slots.m.conv1.kernel'), fc.integer({ min: 1, max: 3 })], (path, quartets) => {
     const json = JSON.parse(JSON.stringify(encodeCheckpoint(fixed(1)))) as Record<string, unknown>;
     const keys = path.split('.');
     let node = json as Record<string, unknown>;
@@ -251,18 +263,27 @@ function defineLaws(): void {
     const before = Buffer.from(node.data as string, 'base64').length;
     node.data = 'AAAA'.repeat(quartets) + (node.data as string);
     const file = join(freshDir(), 'corrupt.json');
-    writeFileSync(file, JSON.stringify(json));
+    writeFileSync(file, JSON.stringify(sealed(json)));
     return loadsLeft(file, 'field', `checkpoint.${path}.data`, `${before} bytes`, `got ${before + 3 * quartets} bytes`);
   }, { numRuns: 30 });
 
-  example('checkpoint: bad counters, rng and unknown keys are Lefts naming their field', () => {
+  example('checkpoint: bad counters, rng and unknown keys are Lefts naming their field (under a recomputed checksum, and in version 1)', () => {
     const base = JSON.parse(JSON.stringify(encodeCheckpoint(fixed(1)))) as Record<string, unknown>;
+    const v1: Record<string, unknown> = { ...base, version: 1 };
+    delete v1.checksum;
     const fieldOf = (patch: Record<string, unknown>): string | undefined => {
-      const r = decodeCheckpoint({ ...base, ...patch });
-      return E.isLeft(r) ? r.left.field : undefined;
+      const r = decodeCheckpoint(sealed({ ...base, ...patch }));
+      const r1 = decodeCheckpoint({ ...v1, ...patch });
+      const f = E.isLeft(r) ? r.left.field : undefined;
+      const f1 = E.isLeft(r1) ? r1.left.field : undefined;
+      return f === f1 ? f : `${f} in version 2, ${f1} in version 1`;
     };
+    // a version-2 file relabelled as version 1 still carries its checksum: named, not taken as an old file
+    const relabelled = decodeCheckpoint({ ...base, version: 1 });
     return (
       fieldOf({}) === undefined &&
+      E.isLeft(relabelled) &&
+      relabelled.left.field === 'checkpoint.checksum' &&
       fieldOf({ progress: { epoch: -1, step: 0, samplesSeen: 0 } }) === 'checkpoint.progress.epoch' &&
       fieldOf({ rng: { s: [0, 0, 0, 0] } }) === 'checkpoint.rng' &&
       fieldOf({ rng: { s: [1, 2, 3] } }) === 'checkpoint.rng.s.3' &&
@@ -283,6 +304,118 @@ function defineLaws(): void {
       throwsWith(() => encodeCheckpoint({ ...c, meta: { when: new Date() } }), ConfigError, 'checkpoint.meta') &&
       readdirSync(dirname(file)).length === 0 &&
       E.isRight(decodeCheckpoint(JSON.parse(JSON.stringify(encodeCheckpoint(nan, { allowNonFinite: true }))), { allowNonFinite: true }))
+    );
+  });
+
+  // ----- integrity: a changed byte is refused, an old file still loads
+
+  /** A checkpoint with at least one non-empty tensor, so that there is a payload to damage. */
+  const damageable: fc.Arbitrary<Checkpoint> = fc
+    .tuple(ckptArb, storedTensor.filter((x) => x.data.length > 0))
+    .map(([c, x]) => ({ ...c, params: { ...c.params, planted: { w: x } } }));
+
+  /** The byte ranges [start, end) of every tensor's base64 payload in the saved (compact, plain) file. */
+  function payloadRanges(bytes: Buffer, c: Checkpoint): [number, number][] {
+    const trees = [c.params, c.state, ...Object.values(c.optimizer.slots)];
+    const out = new Map<number, number>();
+    for (const tree of trees) {
+      for (const layer of Object.keys(tree)) {
+        for (const name of Object.keys(tree[layer])) {
+          const b64 = encodeTensor(tree[layer][name]).data;
+          if (b64.length === 0) continue;
+          const at = bytes.indexOf(`"data":"${b64}"`);
+          if (at >= 0) out.set(at + 8, at + 8 + b64.length);
+        }
+      }
+    }
+    return [...out.entries()];
+  }
+
+  /** Save `c`, hand its bytes to `damage`, write the result to a new file and load that. */
+  function damaged(c: Checkpoint, damage: (bytes: Buffer, ranges: [number, number][]) => void): { file: string; r: ReturnType<typeof loadCheckpoint> } {
+    const dir = freshDir();
+    const good = join(dir, 'good.json');
+    saveCheckpoint(good, c);
+    const bytes = readFileSync(good);
+    damage(bytes, payloadRanges(bytes, c));
+    const file = join(dir, 'damaged.json');
+    writeFileSync(file, bytes);
+    let r: ReturnType<typeof loadCheckpoint>;
+    try {
+      r = loadCheckpoint(file);
+    } catch (e) {
+      r = E.left(e as CheckpointError);
+    }
+    return { file, r };
+  }
+
+  law('checkpoint: one flipped bit anywhere in a tensor payload is refused: a Left naming the file (corrupt checksum, or broken JSON)', [damageable, fc.nat(), fc.integer({ min: 0, max: 7 })], (c, pos, bit) => {
+    let where = -1;
+    const { file, r } = damaged(c, (bytes, ranges) => {
+      const flat = ranges.flatMap(([a, b]) => Array.from({ length: b - a }, (_, i) => a + i));
+      where = flat[pos % flat.length];
+      bytes[where] ^= 1 << bit;
+    });
+    return where >= 0 && E.isLeft(r) && (isCkptError(r.left, file, 'checksum', 'corrupt', 'edited') || isCkptError(r.left, file, 'json', 'not valid JSON'));
+  }, { numRuns: 60 });
+
+  law('checkpoint: a tensor payload character replaced by another base64 character (still well-formed) is a checksum Left naming the file', [damageable, fc.nat(), fc.nat({ max: 62 })], (c, pos, shift) => {
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    let changed = false;
+    const { file, r } = damaged(c, (bytes, ranges) => {
+      // characters before the padding only, so that the string stays canonical base64
+      const flat = ranges.flatMap(([a, b]) => Array.from({ length: b - a }, (_, i) => a + i)).filter((i) => bytes[i] !== 0x3d);
+      const at = flat[pos % flat.length];
+      const k = ALPHABET.indexOf(String.fromCharCode(bytes[at]));
+      bytes[at] = ALPHABET.charCodeAt((k + 1 + shift) % 64);
+      changed = k >= 0;
+    });
+    return changed && E.isLeft(r) && isCkptError(r.left, file, 'checksum', 'checkpoint.checksum', 'corrupt', 'edited');
+  }, { numRuns: 60 });
+
+  law('checkpoint: a saved file is version 2 and carries a sha256 checksum; a version-1 file (written before checksums) still loads, and saving it again upgrades it', [ckptArb, fc.boolean()], (c, gzip) => {
+    const dir = freshDir();
+    const file = join(dir, 'new.json');
+    saveCheckpoint(file, c);
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const { checksum, ...rest } = doc;
+    const old = join(dir, 'v1.json');
+    writeFileSync(old, JSON.stringify({ ...rest, version: 1 }));
+    const r1 = loadCheckpoint(old);
+    if (E.isLeft(r1)) return false;
+    const again = join(dir, 'again.json');
+    saveCheckpoint(again, r1.right, { gzip });
+    const r2 = loadCheckpoint(again);
+    const inflated = gunzipIfGzip(readFileSync(again));
+    if (E.isLeft(inflated)) return false;
+    const doc2 = JSON.parse(Buffer.from(inflated.right).toString('utf8')) as Record<string, unknown>;
+    return (
+      doc.version === 2 &&
+      typeof checksum === 'string' &&
+      /^sha256:[0-9a-f]{64}$/.test(checksum) &&
+      r1.right.version === 1 &&
+      sameCheckpoint({ ...c, version: 1 } as unknown as Checkpoint, r1.right) &&
+      doc2.version === 2 &&
+      doc2.checksum === checksum &&
+      E.isRight(r2) &&
+      sameCheckpoint(c, r2.right)
+    );
+  }, { numRuns: 30 });
+
+  example('checkpoint: a version-2 file without its checksum, or with a malformed one, is a Left naming checkpoint.checksum', () => {
+    const dir = freshDir();
+    const json = JSON.parse(JSON.stringify(encodeCheckpoint(fixed(1)))) as Record<string, unknown>;
+    const { checksum, ...rest } = json;
+    const missing = join(dir, 'missing.json');
+    writeFileSync(missing, JSON.stringify(rest));
+    const upper = join(dir, 'upper.json');
+    writeFileSync(upper, JSON.stringify({ ...json, checksum: String(checksum).toUpperCase() }));
+    const crc = join(dir, 'crc.json');
+    writeFileSync(crc, JSON.stringify({ ...json, checksum: 'crc32:cbf43926' }));
+    return (
+      loadsLeft(missing, 'checksum', 'checkpoint.checksum', 'missing') &&
+      loadsLeft(upper, 'checksum', 'checkpoint.checksum', 'sha256:') &&
+      loadsLeft(crc, 'checksum', 'checkpoint.checksum', 'sha256:')
     );
   });
 

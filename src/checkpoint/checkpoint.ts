@@ -3,7 +3,7 @@
  * resume training bit-for-bit: the model spec, parameters, non-trained state (e.g. batch-norm
  * running statistics), the optimizer's slots, the rng state and the progress counters.
  *
- *   { format: "sttn-checkpoint", version: 1, createdAt: ISO-8601,
+ *   { format: "sttn-checkpoint", version: 2, checksum: "sha256:<hex>", createdAt: ISO-8601,
  *     model: <JSON, decoded by the caller's model codec>,
  *     params: ParamTree, state: ParamTree,
  *     optimizer: { kind, step, config: <JSON, caller's codec>, slots: { slotName: ParamTree } },
@@ -15,10 +15,23 @@
  * moment leaves either the previous checkpoint or the new one, never a mix. Loading is
  * synchronous (a checkpoint is read once, before training starts) and never throws on bad content.
  *
+ * Integrity (version 2): `checksum` is the SHA-256 of the document's canonical JSON without that
+ * member (src/checkpoint/checksum.ts says what is hashed and why SHA-256). Saving writes it;
+ * loading verifies it before anything else is decoded, so a flipped bit or a hand edit is a
+ * CheckpointError of kind `checksum` ("corrupt or edited"), never a model that runs on altered
+ * weights. Version 1 files, written before checksums, still load (nothing a user saved is lost):
+ * they are decoded unverified, the decoded checkpoint keeps `version: 1` so a caller can tell,
+ * and saving it again writes version 2 with a checksum. The price is that a deliberate edit can
+ * pass by rewriting a file as version 1; checksums guard against corruption and careless edits,
+ * not against an adversary. Whatever the version, src/checkpoint/run.ts checks that the tensors
+ * fit the model spec.
+ *
  * Law (laws/checkpoint.test.ts): `load(save(c))` is bit-identical to `c`; a truncated file, a
  * foreign JSON, another version or a bad field is a `Left` naming the file and the field
- * (`format`, `version`, the tensor's path…); after a SIGKILL during a save, or a failing write,
- * the target still loads as the previous checkpoint and no temp file passes for a checkpoint.
+ * (`format`, `version`, the tensor's path…); a flipped bit or a replaced character in any tensor
+ * payload is a `checksum` Left naming the file; a version-1 file still loads; after a SIGKILL
+ * during a save, or a failing write, the target still loads as the previous checkpoint and no
+ * temp file passes for a checkpoint.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
@@ -28,9 +41,13 @@ import { ConfigError, SttnError } from '../errors.js';
 import { AtomicWriteFailure, gunzipIfGzip, readFileClassified, writeFileAtomic, type WriteOptions } from '../files.js';
 import type { RngState } from '../random.js';
 import { encodeParamTree, paramTreeCodec, recordOf, type ParamTree, type ParamTreeJson, type TensorCodecOptions } from '../tensor-codec.js';
+import { CHECKSUM_PATTERN, documentChecksum } from './checksum.js';
 
 export const CHECKPOINT_FORMAT = 'sttn-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/** The version written. Version 1 (the same document without `checksum`) is still read. */
+export const CHECKPOINT_VERSION = 2;
+/** The versions read: 2 (verified by its checksum) and 1 (written before checksums, unverified). */
+export type CheckpointVersion = 1 | typeof CHECKPOINT_VERSION;
 
 export interface OptimizerState {
   /** The optimizer's stable id (e.g. "adam"), to pick the caller's config codec. */
@@ -54,7 +71,8 @@ export interface Progress {
 
 export interface Checkpoint {
   readonly format: typeof CHECKPOINT_FORMAT;
-  readonly version: typeof CHECKPOINT_VERSION;
+  /** What the file held: 1 means it was written before checksums and loaded unverified. Saving always writes CHECKPOINT_VERSION. */
+  readonly version: CheckpointVersion;
   /** ISO-8601 time of creation. */
   readonly createdAt: string;
   /** The model spec, as the caller's codec encoded it (JSON). */
@@ -67,10 +85,12 @@ export interface Checkpoint {
   readonly progress: Progress;
   /** Free-form JSON: dataset name, git revision, best accuracy… */
   readonly meta: Readonly<Record<string, unknown>>;
+  /** The file it was read from (set by parseCheckpoint / loadCheckpoint, never written), so later checks can name it. */
+  readonly file?: string;
 }
 
 /** The fields a caller supplies; `format` and `version` are fixed, `createdAt` defaults to now. */
-export type CheckpointFields = Omit<Checkpoint, 'format' | 'version' | 'createdAt'> & { readonly createdAt?: string };
+export type CheckpointFields = Omit<Checkpoint, 'format' | 'version' | 'createdAt' | 'file'> & { readonly createdAt?: string };
 
 export function checkpoint(fields: CheckpointFields): Checkpoint {
   return {
@@ -92,8 +112,12 @@ export class CheckpointError extends SttnError {
   override readonly name = 'CheckpointError';
   constructor(
     readonly file: string,
-    /** `missing`, `unreadable`, `gzip`, `json`, `format`, `version`, `field` or `write`. */
-    readonly kind: 'missing' | 'unreadable' | 'gzip' | 'json' | 'format' | 'version' | 'field' | 'write',
+    /**
+     * `missing`, `unreadable`, `gzip`, `json`, `format`, `version`, `checksum` (missing, malformed
+     * or not matching: corrupt or edited), `field`, `model` (a tensor that does not fit the model
+     * spec: missing, unexpected, of another shape, non-finite or out of its domain) or `write`.
+     */
+    readonly kind: 'missing' | 'unreadable' | 'gzip' | 'json' | 'format' | 'version' | 'checksum' | 'field' | 'model' | 'write',
     /** The path of the bad field (e.g. `checkpoint.params.conv1.kernel.data`), or `file` for the file as a whole. */
     readonly field: string,
     detail: string,
@@ -128,7 +152,7 @@ const bodyCodec = (opts: TensorCodecOptions) => {
   const tree = paramTreeCodec(opts);
   return strict('checkpoint', {
     format: t.literal(CHECKPOINT_FORMAT),
-    version: t.literal(CHECKPOINT_VERSION),
+    version: t.union([t.literal(1), t.literal(CHECKPOINT_VERSION)]),
     createdAt: IsoDate,
     model: JsonValue,
     params: tree,
@@ -144,6 +168,8 @@ const bodyCodec = (opts: TensorCodecOptions) => {
 export interface CheckpointJson {
   readonly format: typeof CHECKPOINT_FORMAT;
   readonly version: typeof CHECKPOINT_VERSION;
+  /** `sha256:<hex>` of the canonical JSON of the other members (src/checkpoint/checksum.ts). */
+  readonly checksum: string;
   readonly createdAt: string;
   readonly model: unknown;
   readonly params: ParamTreeJson;
@@ -155,9 +181,10 @@ export interface CheckpointJson {
 }
 
 /**
- * The JSON form of `c`. Throws (before anything is written) a NonFiniteError naming the tensor
- * at a NaN/±Infinity unless `allowNonFinite`, and a ConfigError naming the field when `c` is not
- * a valid checkpoint (a non-JSON model spec, a bad counter, the all-zero rng…), so that every
+ * The JSON form of `c`, always of the current version with its checksum (a version-1 checkpoint
+ * is upgraded). Throws (before anything is written) a NonFiniteError naming the tensor at a
+ * NaN/±Infinity unless `allowNonFinite`, and a ConfigError naming the field when `c` is not a
+ * valid checkpoint (a non-JSON model spec, a bad counter, the all-zero rng…), so that every
  * saved checkpoint loads back.
  */
 export function encodeCheckpoint(c: Checkpoint, opts: TensorCodecOptions = {}): CheckpointJson {
@@ -165,9 +192,9 @@ export function encodeCheckpoint(c: Checkpoint, opts: TensorCodecOptions = {}): 
   for (const k of Object.keys(c.optimizer.slots)) {
     Object.defineProperty(slots, k, { value: encodeParamTree(c.optimizer.slots[k], `checkpoint.optimizer.slots.${k}`, opts), enumerable: true, writable: true, configurable: true });
   }
-  const json: CheckpointJson = {
+  const json: Omit<CheckpointJson, 'checksum'> = {
     format: c.format,
-    version: c.version,
+    version: CHECKPOINT_VERSION,
     createdAt: c.createdAt,
     model: c.model,
     params: encodeParamTree(c.params, 'checkpoint.params', opts),
@@ -181,13 +208,44 @@ export function encodeCheckpoint(c: Checkpoint, opts: TensorCodecOptions = {}): 
   const shallow = { ...json, params: {}, state: {}, optimizer: { ...json.optimizer, slots: {} } };
   const r = decodeWith(bodyCodec(opts), shallow, 'checkpoint');
   if (E.isLeft(r)) throw r.left;
-  return json;
+  // valid JSON throughout (checked above; the tensors are the codec's own output), so it hashes
+  const checksum = documentChecksum(json);
+  if (checksum === undefined) throw new ConfigError('checkpoint', 'holds a value JSON cannot, so it has no checksum');
+  const { format, version, ...rest } = json;
+  return { format, version, checksum, ...rest };
+}
+
+const showValue = (u: unknown): string => (typeof u === 'string' && u.length > 80 ? `a string of length ${u.length}` : JSON.stringify(u) ?? String(u));
+
+/**
+ * The checksum rule of each version: version 2 must carry a well-formed checksum that matches
+ * its content; version 1 predates checksums and must not carry one. A Left names
+ * `checkpoint.checksum`.
+ */
+function verifyChecksum(doc: Readonly<Record<string, unknown>>, version: CheckpointVersion): E.Either<ConfigError, Readonly<Record<string, unknown>>> {
+  const has = Object.prototype.hasOwnProperty.call(doc, 'checksum');
+  const field = 'checkpoint.checksum';
+  if (version === 1) {
+    return has ? E.left(new ConfigError(field, 'present in a version-1 checkpoint, which predates checksums: the version was edited')) : E.right(doc);
+  }
+  if (!has) return E.left(new ConfigError(field, `missing: a version-${version} checkpoint carries the sha256 of its content (the field was deleted, or the file edited)`));
+  const recorded = doc.checksum;
+  if (typeof recorded !== 'string' || !CHECKSUM_PATTERN.test(recorded)) {
+    return E.left(new ConfigError(field, `expected "sha256:" and 64 lowercase hex digits, got ${showValue(recorded)}`));
+  }
+  const actual = documentChecksum(doc);
+  if (actual !== recorded) return E.left(new ConfigError(field, 'the content does not match its sha256 checksum: the file is corrupt or was edited after it was saved'));
+  const body: Record<string, unknown> = {};
+  for (const k of Object.keys(doc)) if (k !== 'checksum') Object.defineProperty(body, k, { value: doc[k], enumerable: true, writable: true, configurable: true });
+  return E.right(body);
 }
 
 /**
  * Decode a parsed checkpoint. The header is checked first, so a foreign document is reported by
- * its `format` and a newer one by its `version` before any other field; then every field, with
- * the failing path (e.g. `checkpoint.params.conv1.kernel.data`) as the error's field.
+ * its `format` and a newer one by its `version` before any other field; then the checksum (a
+ * version-2 document whose content does not match it is reported as corrupt, whatever else is
+ * wrong with it); then every field, with the failing path (e.g.
+ * `checkpoint.params.conv1.kernel.data`) as the error's field.
  */
 export function decodeCheckpoint(json: unknown, opts: TensorCodecOptions = {}): E.Either<ConfigError, Checkpoint> {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
@@ -199,14 +257,16 @@ export function decodeCheckpoint(json: unknown, opts: TensorCodecOptions = {}): 
     const got = format === undefined ? 'no format field' : JSON.stringify(format) ?? String(format);
     return E.left(new ConfigError('checkpoint.format', `expected "${CHECKPOINT_FORMAT}", got ${got}: not an sttn checkpoint`));
   }
-  if (version !== CHECKPOINT_VERSION) {
+  if (version !== 1 && version !== CHECKPOINT_VERSION) {
     const why =
       typeof version === 'number' && Number.isInteger(version) && version > CHECKPOINT_VERSION
-        ? `unsupported version ${version}: this build of sttn reads version ${CHECKPOINT_VERSION} (upgrade sttn)`
-        : `expected ${CHECKPOINT_VERSION}, got ${version === undefined ? 'no version field' : JSON.stringify(version) ?? String(version)}`;
+        ? `unsupported version ${version}: this build of sttn reads versions 1 and ${CHECKPOINT_VERSION} (upgrade sttn)`
+        : `expected ${CHECKPOINT_VERSION} (or 1, written before checksums), got ${version === undefined ? 'no version field' : JSON.stringify(version) ?? String(version)}`;
     return E.left(new ConfigError('checkpoint.version', why));
   }
-  return decodeWith(bodyCodec(opts), json, 'checkpoint') as E.Either<ConfigError, Checkpoint>;
+  const body = verifyChecksum(json as Readonly<Record<string, unknown>>, version);
+  if (E.isLeft(body)) return body;
+  return decodeWith(bodyCodec(opts), body.right, 'checkpoint') as E.Either<ConfigError, Checkpoint>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,9 +299,9 @@ export function parseCheckpoint(bytes: Uint8Array, file: string, opts: TensorCod
     return E.left(new CheckpointError(file, 'json', 'file', `is not valid JSON (truncated or corrupt? ${raw.length} bytes): ${(e as Error).message}`, { cause: e }));
   }
   const r = decodeCheckpoint(json, opts);
-  if (E.isRight(r)) return r;
+  if (E.isRight(r)) return E.right({ ...r.right, file });
   const err = r.left;
-  const kind = err.field === 'checkpoint.format' ? 'format' : err.field === 'checkpoint.version' ? 'version' : 'field';
+  const kind = err.field === 'checkpoint.format' ? 'format' : err.field === 'checkpoint.version' ? 'version' : err.field === 'checkpoint.checksum' ? 'checksum' : 'field';
   return E.left(new CheckpointError(file, kind, err.field, err.message.slice(err.field.length + 2), { cause: err }));
 }
 
