@@ -8,7 +8,11 @@
  *   (and, on a float32 backend, within float32 tolerance of the training forward too);
  * - the container round-trips bit for bit in both encodings, and its predicted size is the size
  *   of the written file, to the byte, for every preset, bit-width pair and encoding;
- * - every truncated, corrupted, foreign or newer file is a Left naming the file and the field.
+ * - every truncated, corrupted, foreign or newer file is a Left naming the file and the field;
+ * - every limit holds before the work it bounds: a header past its length, residual blocks nested
+ *   past the limit (20,000 deep included: a Left, not a RangeError), tensors whose bytes overlap
+ *   or leave the payload, a file past its size are Lefts naming the field; a model nested up to
+ *   the limit round-trips, a deeper one is never written.
  *
  * Thresholds: a quantizer maps values within rounding distance of its threshold (|x| = θ, or
  * x = 0 for sign) to codes that depend on the last bit, and folding batch norm changes the last
@@ -31,20 +35,23 @@ import type { Backend } from '../src/backend.js';
 import { saveCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { main } from '../app/cli/main.js';
 import { decodeWith, orThrow } from '../src/codec.js';
+import { ConfigError } from '../src/errors.js';
 import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
 import {
   CHECKSUM_BYTES,
   DeployFileError,
   ENCODINGS,
   exportedSize,
+  HEADER_MAX_BYTES,
   loadDeployed,
+  MAX_NESTING,
   parseDeployed,
   PREFIX_BYTES,
   saveDeployed,
   serializeDeployed,
   type Encoding,
 } from '../src/export/container.js';
-import { deployedBitEqual, type DeployedModel } from '../src/export/deployed.js';
+import { deployedBitEqual, nestingDepth, type DeployedModel, type DeployedOp } from '../src/export/deployed.js';
 import { exportModel } from '../src/export/export.js';
 import { createEngine } from '../src/infer/engine.js';
 import { referenceTernaryKernels } from '../src/infer/ternary-kernels.js';
@@ -55,7 +62,7 @@ import { rng, uniform, type Rng } from '../src/random.js';
 import { toCheckpoint } from '../src/checkpoint/run.js';
 import type { Tensor } from '../src/tensor.js';
 import { initTraining, TrainConfig } from '../src/train/train.js';
-import { example, law } from './law.js';
+import { example, law, throwsWith } from './law.js';
 import { captureIo, cliEnv } from './cli-io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sttn-export-'));
@@ -404,6 +411,131 @@ example('load: bad header fields and tensors are Lefts naming the field', () => 
     return ok;
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// limits: header length, residual nesting, tensor ranges, file size
+
+/** `sample` with `text` as its header (the payload kept), lengths and checksum made right. */
+function withHeaderText(text: string): Uint8Array {
+  const view = new DataView(sample.buffer, sample.byteOffset);
+  const H = view.getUint32(12, true);
+  const P = view.getUint32(16, true);
+  const json = new TextEncoder().encode(text);
+  const h2 = Math.ceil((PREFIX_BYTES + json.length) / 8) * 8 - PREFIX_BYTES;
+  const out = new Uint8Array(PREFIX_BYTES + h2 + P + 4).fill(0x20, PREFIX_BYTES, PREFIX_BYTES + h2);
+  out.set(sample.subarray(0, PREFIX_BYTES));
+  const v = new DataView(out.buffer);
+  v.setUint32(12, h2, true);
+  out.set(json, PREFIX_BYTES);
+  out.set(sample.subarray(PREFIX_BYTES + H, PREFIX_BYTES + H + P), PREFIX_BYTES + h2);
+  v.setUint32(PREFIX_BYTES + h2 + P, crc32(out.subarray(0, PREFIX_BYTES + h2 + P)), true);
+  return out;
+}
+
+const sampleHeader = (): string => {
+  const H = new DataView(sample.buffer, sample.byteOffset).getUint32(12, true);
+  return new TextDecoder().decode(sample.subarray(PREFIX_BYTES, PREFIX_BYTES + H)).trimEnd();
+};
+
+/** `d` residual blocks, each the whole body of the one around it, around one relu: the shape passes through. */
+const nestedJson = (d: number): string => '{"op":"residual","name":"r","body":['.repeat(d) + '{"op":"relu","name":"x"}' + '],"pool":null}'.repeat(d);
+
+law('load: residual blocks nested up to MAX_NESTING load; deeper is a header Left naming the body that is too deep', [fc.integer({ min: 0, max: 8 })], (k) => {
+  const parse = (d: number) => parseDeployed(withHeaderText(sampleHeader().replace('"ops":[', `"ops":[${nestedJson(d)},`)), 'm.sttn');
+  const within = parse(MAX_NESTING - k);
+  const beyond = parse(MAX_NESTING + 1 + k);
+  return (
+    E.isRight(within) && within.right.ops.length === 1 + (parseDeployed(sample, 'm.sttn') as E.Right<DeployedModel>).right.ops.length && nestingDepth(within.right.ops) === MAX_NESTING - k &&
+    isErr(beyond, 'header', `header.ops.0${'.body.0'.repeat(MAX_NESTING)}.body: residual blocks nest more than ${MAX_NESTING} deep`)
+  );
+}, { numRuns: 10 });
+
+example('load: 20,000 nested residual blocks are a header Left, never a RangeError (the depth is checked before the recursive codec runs)', () => {
+  const text = sampleHeader().replace('"ops":[', `"ops":[${nestedJson(20_000)},`);
+  return isErr(parseDeployed(withHeaderText(text), 'm.sttn'), 'header', `nest more than ${MAX_NESTING} deep`);
+});
+
+law('load: JSON nested up to 2·MAX_NESTING + 16 levels loads (free-form in `source`); deeper is a header Left naming the place', [fc.integer({ min: 0, max: 8 })], (k) => {
+  const limit = 2 * MAX_NESTING + 16;
+  // header (0) › source (1) › x (2): d arrays put the innermost at level d + 1
+  const parse = (d: number) => parseDeployed(withHeaderText(sampleHeader().replace('"source":{', `"source":{"x":${'['.repeat(d)}${']'.repeat(d)},`)), 'm.sttn');
+  return E.isRight(parse(limit - 1 - k)) && isErr(parse(limit + k), 'header', `header.source.x${'.0'.repeat(limit - 1)}: nests more than ${limit} levels of JSON`);
+}, { numRuns: 10 });
+
+example('load: 20,000 levels of JSON anywhere in the header (ops, weights, tensor table, source) are header Lefts, never a RangeError', () => {
+  const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+  const h = sampleHeader();
+  const texts = [
+    h.replace('"ops":[', `"ops":[${deep},`),
+    h.replace('"ops":[', `"ops":[{"op":"dense","name":"d","shape":[1,1],"input":{"kind":"fp"},"weights":{"kind":${deep}},"bias":null,"folded":[]},`),
+    h.replace('"tensors":[', `"tensors":[${deep},`),
+    h.replace('"source":{', `"source":{"x":${deep},`),
+  ];
+  return texts.every((t) => t !== h && isErr(parseDeployed(withHeaderText(t), 'm.sttn'), 'header', 'levels of JSON, the limit for a header'));
+});
+
+law('load: under a given maxNesting, residual blocks nested d ≤ maxNesting deep load and deeper ones are a header Left', [fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 6 })], (d, maxNesting) => {
+  const text = sampleHeader().replace('"ops":[', `"ops":[${nestedJson(d)},`);
+  const r = parseDeployed(withHeaderText(text), 'm.sttn', { maxNesting });
+  return d <= maxNesting ? E.isRight(r) : isErr(r, 'header', `nest more than ${maxNesting} deep`);
+});
+
+law('load: a header longer than maxHeaderBytes is refused from the prefix, before it is parsed', [fc.integer({ min: 0, max: 40_000 })], (maxHeaderBytes) => {
+  const H = new DataView(sample.buffer, sample.byteOffset).getUint32(12, true);
+  const r = parseDeployed(sample, 'm.sttn', { maxHeaderBytes });
+  return H <= maxHeaderBytes ? E.isRight(r) : isErr(r, 'header', `header: length ${H} bytes exceeds ${maxHeaderBytes} bytes`);
+});
+
+example('load: a prefix announcing a header of 4 GB is refused as a header past its limit, before anything is read', () => {
+  const b = sample.slice();
+  new DataView(b.buffer).setUint32(12, 0xfffffff8, true);
+  return isErr(parseDeployed(b, 'm.sttn'), 'header', `exceeds ${HEADER_MAX_BYTES} bytes, the limit for a header`);
+});
+
+type Entry = { name: string; offset: number; length: number };
+const sampleEntries = (): Entry[] => (JSON.parse(sampleHeader()) as { tensors: Entry[] }).tensors;
+
+law('load: a tensor whose bytes overlap another\'s (an alias of the same payload offset included) is a tensor Left naming it, before anything is decoded', [fc.nat(), fc.nat(), fc.nat()], (i0, j0, m) => {
+  const entries = sampleEntries();
+  const P = new DataView(sample.buffer, sample.byteOffset).getUint32(16, true);
+  const i = i0 % entries.length;
+  const j = (i + 1 + (j0 % (entries.length - 1))) % entries.length;
+  const a = entries[i];
+  const offset = a.offset + 4 * (m % Math.ceil(a.length / 4));
+  if (offset + entries[j].length > P) return true; // does not fit the payload: the out-of-bounds law's case
+  const r = parseDeployed(withHeader((h) => void ((h.tensors as Entry[])[j].offset = offset)), 'm.sttn');
+  return isErr(r, 'tensor', 'overlap the bytes');
+});
+
+law('load: a tensor whose bytes leave the payload is a tensor Left naming it', [fc.nat(), fc.integer({ min: 1, max: 2 ** 40 })], (j0, beyond) => {
+  const entries = sampleEntries();
+  const P = new DataView(sample.buffer, sample.byteOffset).getUint32(16, true);
+  const j = j0 % entries.length;
+  const offset = Math.ceil((P - entries[j].length + beyond) / 4) * 4;
+  return isErr(parseDeployed(withHeader((h) => void ((h.tensors as Entry[])[j].offset = offset)), 'm.sttn'), 'tensor', `tensors.${entries[j].name}`, `lie outside the ${P}-byte payload`);
+});
+
+law('load: a file of at most maxBytes bytes loads; a larger one is a Left naming the file and the limit, refused from its size', [fc.integer({ min: 0, max: 2 * sample.length })], (maxBytes) => {
+  const file = join(dir, 'limit.sttn');
+  writeFileSync(file, sample);
+  const r = loadDeployed(file, { maxBytes });
+  return sample.length <= maxBytes ? E.isRight(r) : E.isLeft(r) && r.left.kind === 'unreadable' && r.left.message.startsWith(`${file}: is ${sample.length} bytes: its size exceeds ${maxBytes} bytes`);
+}, { numRuns: 30 });
+
+law('save: residual blocks nested up to MAX_NESTING round-trip bit for bit; deeper is a ConfigError before anything is written', [fc.integer({ min: 0, max: 8 }), fc.constantFrom<Encoding>(...ENCODINGS)], (k, enc) => {
+  const m = (parseDeployed(sample, 'm.sttn') as E.Right<DeployedModel>).right;
+  const nested = (d: number): DeployedModel => {
+    let op: DeployedOp = { op: 'relu', name: 'x' };
+    for (let i = 0; i < d; i++) op = { op: 'residual', name: `r${i}`, body: [op], pool: null };
+    return { ...m, ops: [op, ...m.ops] };
+  };
+  const within = nested(MAX_NESTING - k);
+  const back = parseDeployed(serializeDeployed(within, enc), 'm.sttn');
+  return (
+    nestingDepth(within.ops) === MAX_NESTING - k && E.isRight(back) && deployedBitEqual(back.right, within) &&
+    throwsWith(() => serializeDeployed(nested(MAX_NESTING + 1 + k), enc), ConfigError, `residual blocks nest ${MAX_NESTING + 1 + k} deep`)
+  );
+}, { numRuns: 10 });
 
 example('load: a missing file is a Left naming it', () => {
   const r = loadDeployed(join(dir, 'nope.sttn'));

@@ -30,19 +30,26 @@
  * header field or tensor is a `Left<DeployFileError>` naming the file, the field and what is wrong.
  * Checks run in the order that gives the most useful message: magic (foreign), version (newer),
  * lengths (truncated), checksum (corrupt), header fields, tensor table, tensor contents, shapes.
+ * Limits, each checked before the work it bounds: the file at most 1 GiB (DEPLOY_MAX_BYTES), the
+ * header at most 16 MiB (HEADER_MAX_BYTES, from the prefix), residual blocks nested at most 32
+ * deep (MAX_NESTING) and JSON at most 80 levels deep (on the parsed JSON before the recursive
+ * codec runs), every tensor's bytes inside the payload and no two tensors sharing a byte (before
+ * any is decoded).
  *
  * Law (laws/export.test.ts): load(save(m)) is bit-equal to m for both encodings;
  * exportedSize(m, e) = the written file's size; every truncation and every single-byte change of
  * a file is a Left naming the file, a change past the prefix a checksum Left; a foreign file, a
- * newer version and a bad header field are Lefts naming the field.
+ * newer version and a bad header field are Lefts naming the field; a header past its length
+ * limit, residual blocks nested past the limit (20,000 deep included), and tensors whose bytes
+ * overlap or leave the payload are Lefts naming the field, never a thrown RangeError.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { crc32 } from 'node:zlib';
 import { formatErrors, JsonObject, NonNegativeInt, oneOf, PositiveInt, PositiveNumber, strict } from '../codec.js';
-import { SttnError } from '../errors.js';
+import { ConfigError, SttnError } from '../errors.js';
 import { AtomicWriteFailure, isGzip, readFileClassified, writeFileAtomic } from '../files.js';
-import { opShapes, type Act, type DeployedModel, type DeployedOp, type Weights } from './deployed.js';
+import { nestingDepth, opShapes, type Act, type DeployedModel, type DeployedOp, type Weights } from './deployed.js';
 import { packCodes, packedBytes, packFloat32, unpackCodes, unpackFloat32, type TensorEncoding } from './pack.js';
 
 export const DEPLOY_MAGIC = Uint8Array.of(0x89, 0x53, 0x54, 0x54, 0x4e, 0x0d, 0x0a, 0x1a);
@@ -51,6 +58,26 @@ export const DEPLOY_FORMAT = 'sttn-deployed';
 /** magic, version, H, P */
 export const PREFIX_BYTES = 20;
 export const CHECKSUM_BYTES = 4;
+
+/** The most bytes `loadDeployed` reads unless told otherwise: 1 GiB (cnn-small's file is tens of kB). */
+export const DEPLOY_MAX_BYTES = 2 ** 30;
+/** The most bytes the JSON header (H) may have unless told otherwise: 16 MiB (resnet-small's is a few kB). */
+export const HEADER_MAX_BYTES = 2 ** 24;
+/** The deepest residual blocks may nest inside residual blocks unless told otherwise: 32 (the presets nest 1). */
+export const MAX_NESTING = 32;
+
+/** Limits of `parseDeployed`; each is checked before the work it bounds. */
+export interface ParseOptions {
+  /** The most bytes of the JSON header, from the prefix, before it is decoded (default HEADER_MAX_BYTES). */
+  readonly maxHeaderBytes?: number;
+  /** The deepest residual nesting, from the parsed JSON, before it is decoded (default MAX_NESTING). */
+  readonly maxNesting?: number;
+}
+
+/** Limits of `loadDeployed`: those of parsing, and the size of the file (default DEPLOY_MAX_BYTES). */
+export interface LoadOptions extends ParseOptions {
+  readonly maxBytes?: number;
+}
 
 export type Encoding = '2bit' | 'base3';
 export const ENCODINGS: readonly Encoding[] = ['2bit', 'base3'];
@@ -190,8 +217,14 @@ export interface Layout {
 
 const align = (n: number, a: number): number => Math.ceil(n / a) * a;
 
-/** Every byte count and offset of the file `m` would be written as, with `encoding` for ternary codes. */
+/**
+ * Every byte count and offset of the file `m` would be written as, with `encoding` for ternary
+ * codes. Throws a ConfigError when residual blocks nest deeper than MAX_NESTING: a file that
+ * `loadDeployed` would refuse is never written.
+ */
 export function layout(m: DeployedModel, encoding: Encoding): Layout {
+  const depth = nestingDepth(m.ops);
+  if (depth > MAX_NESTING) throw new ConfigError('ops', `residual blocks nest ${depth} deep, more than ${MAX_NESTING}, the limit of a .sttn file`);
   const tensors: { entry: TensorEntry; payload: Payload }[] = [];
   const seen = new Map<ArrayLike<number>, string>();
   let cursor = 0;
@@ -316,8 +349,45 @@ function foreignHint(b: Uint8Array): string {
   return '';
 }
 
-/** Decode the bytes of a `.sttn` file; every error names `file`. Never throws. */
-export function parseDeployed(bytes: Uint8Array, file: string): E.Either<DeployFileError, DeployedModel> {
+/**
+ * The first place where the parsed, not yet decoded header nests too deeply, or null: a `body`
+ * that nests residual blocks more than `maxNesting` deep (`header.ops.0.body.0.body`), else a
+ * value more than 2·maxNesting + 16 levels deep anywhere (an array of arrays in a tensor entry,
+ * say, which the codec's messages would print recursively). Both walks use an explicit stack,
+ * so that no nesting can overflow the call stack.
+ */
+function tooDeep(json: object, maxNesting: number): { field: string; detail: string } | null {
+  const ops: [unknown, string, number][] = [[(json as { ops?: unknown }).ops, 'header.ops', 0]];
+  while (ops.length > 0) {
+    const [list, path, depth] = ops.pop()!;
+    if (!Array.isArray(list)) continue;
+    for (let i = 0; i < list.length; i++) {
+      const body = (list[i] as { body?: unknown } | null)?.body;
+      if (!Array.isArray(body)) continue;
+      if (depth + 1 > maxNesting) return { field: `${path}.${i}.body`, detail: `residual blocks nest more than ${maxNesting} deep, the limit for a header` };
+      ops.push([body, `${path}.${i}.body`, depth + 1]);
+    }
+  }
+  const maxDepth = 2 * maxNesting + 16;
+  const values: [unknown, string, number][] = [[json, 'header', 0]];
+  while (values.length > 0) {
+    const [v, path, depth] = values.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > maxDepth) return { field: path, detail: `nests more than ${maxDepth} levels of JSON, the limit for a header` };
+    for (const [k, x] of Object.entries(v)) values.push([x, `${path}.${k}`, depth + 1]);
+  }
+  return null;
+}
+
+/**
+ * Decode the bytes of a `.sttn` file; every error names `file`. Never throws. Limits (`opts`):
+ * the header at most HEADER_MAX_BYTES (16 MiB), checked from the prefix before it is parsed;
+ * residual blocks nested at most MAX_NESTING (32) deep and any JSON value at most 2·32 + 16 = 80
+ * levels deep, checked before the header is decoded;
+ * every tensor inside the payload and no two sharing a byte, checked before any is decoded —
+ * so the tensors decode to at most 8× the payload's bytes (1-bit codes to one byte each).
+ */
+export function parseDeployed(bytes: Uint8Array, file: string, opts: ParseOptions = {}): E.Either<DeployFileError, DeployedModel> {
   const fail = (kind: DeployErrorKind, field: string, detail: string) => E.left(new DeployFileError(file, kind, field, detail));
   const head = bytes.subarray(0, 8);
   if (bytes.length < 8 || !DEPLOY_MAGIC.every((b, i) => head[i] === b)) {
@@ -337,6 +407,8 @@ export function parseDeployed(bytes: Uint8Array, file: string): E.Either<DeployF
   }
   const H = view.getUint32(12, true);
   const P = view.getUint32(16, true);
+  const maxHeader = opts.maxHeaderBytes ?? HEADER_MAX_BYTES;
+  if (H > maxHeader) return fail('header', 'header', `length ${H} bytes exceeds ${maxHeader} bytes, the limit for a header`);
   const want = PREFIX_BYTES + H + P + CHECKSUM_BYTES;
   if (bytes.length !== want) {
     return fail(
@@ -361,6 +433,9 @@ export function parseDeployed(bytes: Uint8Array, file: string): E.Either<DeployF
   if (typeof json === 'object' && json !== null && (json as { format?: unknown }).format !== DEPLOY_FORMAT) {
     return fail('header', 'header.format', `expected "${DEPLOY_FORMAT}", got ${JSON.stringify((json as { format?: unknown }).format) ?? 'nothing'}`);
   }
+  const maxNesting = opts.maxNesting ?? MAX_NESTING;
+  const deep = typeof json === 'object' && json !== null ? tooDeep(json, maxNesting) : null;
+  if (deep !== null) return fail('header', deep.field, deep.detail);
   const decoded = HeaderC.decode(json);
   if (E.isLeft(decoded)) {
     const msg = formatErrors('header', decoded.left);
@@ -376,13 +451,28 @@ function resolve(h: Header, payload: Uint8Array, file: string): E.Either<DeployF
   const entries = new Map<string, TensorEntry>();
   const decoded = new Map<string, Float32Array | Int8Array>();
   try {
+    // the byte ranges first, every one inside the payload and no two sharing a byte, so that
+    // decoding cannot read one range twice (an alias) or past the end
+    const names = new Set<string>();
     h.tensors.forEach((e, i) => {
       const field = `tensors.${e.name}`;
-      if (entries.has(e.name)) throw err('header', `header.tensors.${i}.name`, `tensor name "${e.name}" appears twice`);
+      if (names.has(e.name)) throw err('header', `header.tensors.${i}.name`, `tensor name "${e.name}" appears twice`);
+      names.add(e.name);
       const n = e.shape.reduce((a, b) => a * b, 1);
       if (e.length !== packedBytes(e.encoding, n)) throw err('tensor', field, `length ${e.length} bytes, but ${n} values in ${e.encoding} take ${packedBytes(e.encoding, n)}`);
       if (e.offset % 4 !== 0) throw err('tensor', field, `offset ${e.offset} is not a multiple of 4`);
       if (e.offset + e.length > payload.length) throw err('tensor', field, `bytes [${e.offset}, ${e.offset + e.length}) lie outside the ${payload.length}-byte payload`);
+    });
+    const byOffset = h.tensors.filter((e) => e.length > 0).sort((a, b) => a.offset - b.offset);
+    for (let k = 1; k < byOffset.length; k++) {
+      const [a, b] = [byOffset[k - 1], byOffset[k]];
+      if (b.offset < a.offset + a.length) {
+        throw err('tensor', `tensors.${b.name}`, `bytes [${b.offset}, ${b.offset + b.length}) overlap the bytes [${a.offset}, ${a.offset + a.length}) of tensor "${a.name}"`);
+      }
+    }
+    h.tensors.forEach((e) => {
+      const field = `tensors.${e.name}`;
+      const n = e.shape.reduce((a, b) => a * b, 1);
       const bytes = payload.subarray(e.offset, e.offset + e.length);
       const r = e.encoding === 'float32' ? unpackFloat32(bytes, n) : unpackCodes(e.encoding, bytes, n);
       if (E.isLeft(r)) throw err('tensor', field, r.left);
@@ -463,10 +553,14 @@ function resolve(h: Header, payload: Uint8Array, file: string): E.Either<DeployF
   }
 }
 
-/** Read and decode the `.sttn` file at `file` (synchronous). Never throws: every failure is a `Left`. */
-export function loadDeployed(file: string): E.Either<DeployFileError, DeployedModel> {
-  const r = readFileClassified(file);
+/**
+ * Read and decode the `.sttn` file at `file` (synchronous). Never throws: every failure is a
+ * `Left`. Limits: the file at most `opts.maxBytes` (DEPLOY_MAX_BYTES, 1 GiB), refused from its
+ * size or, for a pipe, where reading passes it; then those of `parseDeployed`.
+ */
+export function loadDeployed(file: string, opts: LoadOptions = {}): E.Either<DeployFileError, DeployedModel> {
+  const r = readFileClassified(file, { maxBytes: opts.maxBytes ?? DEPLOY_MAX_BYTES });
   if (E.isLeft(r)) return E.left(new DeployFileError(file, r.left.kind, 'file', r.left.message, { cause: r.left.cause }));
   const bytes = r.right;
-  return parseDeployed(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file);
+  return parseDeployed(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file, opts);
 }

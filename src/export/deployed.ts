@@ -16,7 +16,8 @@
  * An op's `input` is the activation quantizer applied to its input first (`fp`: none).
  *
  * Law (laws/export.test.ts): `opShapes` accepts every exported model and its last shape is
- * `[classes]`; the container round trip is `deployedBitEqual` to the model written.
+ * `[classes]`; the container round trip is `deployedBitEqual` to the model written, residual
+ * blocks nested up to the container's limit (`nestingDepth`) included.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { outSize } from '../backend.js';
@@ -100,6 +101,25 @@ export interface DeployedModel {
 }
 
 export const isWeighted = (op: DeployedOp): op is WeightedOp => op.op === 'conv2d' || op.op === 'dense';
+
+/**
+ * How deep residual blocks nest in `ops` (0: no residual block; 1: blocks whose bodies hold none),
+ * found with an explicit stack so that no nesting overflows the call stack. The container holds
+ * at most MAX_NESTING levels (src/export/container.ts) and checks it before anything recursive runs.
+ */
+export function nestingDepth(ops: readonly DeployedOp[]): number {
+  let deepest = 0;
+  const stack: [readonly DeployedOp[], number][] = [[ops, 0]];
+  while (stack.length > 0) {
+    const [list, depth] = stack.pop()!;
+    for (const op of list) {
+      if (op.op !== 'residual') continue;
+      deepest = Math.max(deepest, depth + 1);
+      stack.push([op.body, depth + 1]);
+    }
+  }
+  return deepest;
+}
 
 /** Every op, residual bodies opened (depth first, a block before its body). */
 export const allOps = (ops: readonly DeployedOp[]): DeployedOp[] => ops.flatMap((op) => (op.op === 'residual' ? [op, ...allOps(op.body)] : [op]));
