@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { isDeepStrictEqual } from 'node:util';
-import { decodeWith, formatErrors, JsonValue, NonNegativeInt, refinedString, strict } from '../src/codec.js';
+import { decodeWith, formatErrors, JsonValue, NonNegativeInt, PositiveInt, refinedString, strict } from '../src/codec.js';
 import { ConfigError } from '../src/errors.js';
 import * as activation from '../src/quantizers/activation.js';
 import * as sign from '../src/quantizers/sign.js';
@@ -243,4 +243,14 @@ example('JsonValue: NaN, undefined, a function and a typed array are Lefts namin
     at([() => 1]).includes('at 0') &&
     at({ w: new Float32Array(2) }).includes('Float32Array')
   );
+});
+
+example('a rejected value is quoted in at most 80 characters, and quoting never throws (deep nesting, BigInt, huge arrays)', () => {
+  let deep: unknown = 0;
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+  const huge = Array.from({ length: 100_000 }, (_, i) => i);
+  return [deep, huge, 10n].every((bad) => {
+    const r = decodeWith(PositiveInt, bad, 'count');
+    return E.isLeft(r) && r.left instanceof ConfigError && r.left.field === 'count' && r.left.message.length < 200;
+  });
 });

@@ -10,7 +10,19 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { ConfigError } from './errors.js';
 
-const show = (u: unknown): string => JSON.stringify(u) ?? String(u);
+/**
+ * A value as an error message quotes it: JSON, at most 80 characters (a bad tensor or a whole
+ * document must not become the message), and never a throw (deep nesting, BigInt, cycles).
+ */
+const show = (u: unknown): string => {
+  let s: string;
+  try {
+    s = JSON.stringify(u) ?? String(u);
+  } catch {
+    s = Array.isArray(u) ? 'an array' : typeof u === 'object' && u !== null ? 'an object' : typeof u;
+  }
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+};
 
 interface ErrorLine {
   readonly path: string;

@@ -9,11 +9,13 @@
  * Node only: the loaders read files with node:fs and node:zlib.
  */
 export { checkDataset, DataFileError, bytesToUnit, type Dataset, type Split } from './dataset.js';
-export { isGzip, maybeGunzip, readBytes } from './bytes.js';
+export { DATA_FILE_LIMIT, isGzip, maybeGunzip, readBytes, type ByteLimits, type DeclaredSize } from './bytes.js';
 export {
   IDX_IMAGES_MAGIC,
   IDX_LABELS_MAGIC,
+  IDX_MAX_BYTES,
   findIdxFiles,
+  idxDeclared,
   loadIdxDir,
   loadIdxPair,
   parseIdxImages,
@@ -25,12 +27,14 @@ export {
 export {
   CIFAR10_CLASSES,
   CIFAR10_LABELS,
+  CIFAR10_MAX_BYTES,
   CIFAR10_RECORD,
   cifar10Records,
   decodeCifar10Into,
   loadCifar10Dir,
   loadCifar10Files,
   type Cifar10DirOptions,
+  type Cifar10FileOptions,
 } from './cifar10.js';
 export { EMBEDDED_MNIST_COUNTS, MNIST_SIDE, embeddedMnistCounts, loadEmbeddedMnist, type EmbeddedMnistOptions } from './mnist-embedded.js';
 export { augment, type AugmentOptions } from './augment.js';
