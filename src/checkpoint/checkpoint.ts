@@ -38,7 +38,7 @@ import * as t from 'io-ts';
 import { gzipSync } from 'node:zlib';
 import { decodeWith, JsonObject, JsonValue, NonNegativeInt, refinedNumber, refinedString, strict } from '../codec.js';
 import { ConfigError, SttnError } from '../errors.js';
-import { AtomicWriteFailure, gunzipIfGzip, readFileClassified, writeFileAtomic, type WriteOptions } from '../files.js';
+import { AtomicWriteFailure, gunzipIfGzip, LimitExceeded, readFileClassified, writeFileAtomic, type WriteOptions } from '../files.js';
 import type { RngState } from '../random.js';
 import { encodeParamTree, paramTreeCodec, recordOf, type ParamTree, type ParamTreeJson, type TensorCodecOptions } from '../tensor-codec.js';
 import { CHECKSUM_PATTERN, documentChecksum } from './checksum.js';
@@ -288,7 +288,8 @@ export function parseCheckpoint(bytes: Uint8Array, file: string, opts: TensorCod
   const inflated = gunzipIfGzip(bytes);
   if (E.isLeft(inflated)) {
     const e = inflated.left;
-    return E.left(new CheckpointError(file, 'gzip', 'file', `gzip stream cannot be decompressed (truncated?): ${e.message}`, { cause: e }));
+    const why = e instanceof LimitExceeded ? e.message : `gzip stream cannot be decompressed (truncated?): ${e.message}`;
+    return E.left(new CheckpointError(file, 'gzip', 'file', why, { cause: e }));
   }
   const raw = inflated.right;
   if (raw.length === 0) return E.left(new CheckpointError(file, 'json', 'file', 'is empty (truncated?)'));
