@@ -6,11 +6,14 @@
  * the upstream gradient(s) and returns one gradient per input (incl. TTQ's Wp and Wn). Inputs may
  * be Float64Array (computed in float64 on `cpu64`) or Float32Array (float32 on `cpu32`); a plain
  * number array counts as float64. Configs are decoded with io-ts; a bad one throws a ConfigError
- * naming the field. The math is the same code the layers use (src/quantizers/*), bound here to
- * the cpu reference backend.
+ * naming the field; a NaN or ±Infinity in an input throws a NonFiniteError naming the tensor. A
+ * result is never ±Infinity or NaN: where finite inputs overflow the dtype (a scale's Σ|W|, a
+ * gradient's sum), an `OverflowError` (exported here) names the quantizer and the quantity. The
+ * math is the same code the layers use (src/quantizers/*), bound here to the cpu reference backend.
  *
  * Law (laws/neutral.test.ts): each entry point equals the quantizer module's forward/backward on
- * the matching cpu backend, and float32 inputs give float32 outputs.
+ * the matching cpu backend, and float32 inputs give float32 outputs; any finite input gives a
+ * finite result or an OverflowError, and inputs near the dtype's max give the OverflowError.
  */
 import type { Backend } from '../src/backend.js';
 import { orThrow } from '../src/codec.js';
@@ -21,6 +24,8 @@ import * as ttqQ from '../src/quantizers/ttq.js';
 import * as twnQ from '../src/quantizers/twn.js';
 import { tensor, type Tensor } from '../src/tensor.js';
 import { cpu32, cpu64 } from './cpu.js';
+
+export { OverflowError } from '../src/quantizers/common.js';
 
 /**
  * Options of each quantizer: any subset of its config, typed from its io-ts codec (a misspelt key

@@ -9,7 +9,11 @@
  * - bad input throws a typed error naming what is wrong: ConfigError (the config field),
  *   ShapeError (data length vs shape, two kernels of different shapes, an upstream gradient of the
  *   wrong shape) and NonFiniteError (the tensor's name);
- * - ttq's gradient returns `wp` and `wn`, with dWp = Σ_{W>Δ} g and dWn = −Σ_{W<−Δ} g per group.
+ * - ttq's gradient returns `wp` and `wn`, with dWp = Σ_{W>Δ} g and dWn = −Σ_{W<−Δ} g per group;
+ * - overflow: any finite input, float64 up to ±1.8e308 or float32 up to ±3.4e38, gives only
+ *   finite results or an OverflowError naming the quantizer; inputs near the dtype's max whose
+ *   sums overflow (Σ|W| of a scale, Σ g of a gradient) give that OverflowError, naming the
+ *   quantity and the dtype; the activations, which cannot overflow, stay finite there.
  */
 import fc from 'fast-check';
 import { cpu32, cpu64 } from '../backends/cpu.js';
@@ -18,6 +22,7 @@ import type { Backend } from '../src/backend.js';
 import { orThrow } from '../src/codec.js';
 import { ConfigError, NonFiniteError, ShapeError } from '../src/errors.js';
 import * as activation from '../src/quantizers/activation.js';
+import { OverflowError } from '../src/quantizers/common.js';
 import * as signQ from '../src/quantizers/sign.js';
 import * as sttnQ from '../src/quantizers/sttn.js';
 import * as ttqQ from '../src/quantizers/ttq.js';
@@ -39,7 +44,10 @@ interface Entry {
   /** Scale tensors (TTQ's wp, wn): positive and of the granularity's scale shape. */
   readonly scales?: readonly string[];
   readonly configs: fc.Arbitrary<Record<string, unknown>>;
-  readonly viaNeutral: (p: Likes, up: Likes, cfg: unknown) => { fwd: Tensors; grad: Tensors };
+  /** The quantizer id an OverflowError names, or null where nothing can overflow (activations). */
+  readonly id: string | null;
+  readonly fwdNeutral: (p: Likes, cfg: unknown) => Tensors;
+  readonly gradNeutral: (p: Likes, up: Likes, cfg: unknown) => Tensors;
   readonly viaModule: (B: Backend, p: Tensors, up: Tensors, cfg: unknown) => { fwd: Tensors; grad: Tensors };
 }
 
@@ -51,10 +59,9 @@ const entries: readonly Entry[] = [
     params: ['w1', 'w2'],
     upstream: ['g1', 'g2'],
     configs: fc.record({ granularity, clip, gradient: fc.constantFrom('exact', 'paper', 'official') }, opt),
-    viaNeutral: (p, up, cfg) => ({
-      fwd: neutral.sttn.forward({ w1: p.w1, w2: p.w2 }, cfg as never),
-      grad: neutral.sttn.gradient({ w1: p.w1, w2: p.w2 }, { g1: up.g1, g2: up.g2 }, cfg as never),
-    }),
+    id: 'sttn',
+    fwdNeutral: (p, cfg) => neutral.sttn.forward({ w1: p.w1, w2: p.w2 }, cfg as never),
+    gradNeutral: (p, up, cfg) => neutral.sttn.gradient({ w1: p.w1, w2: p.w2 }, { g1: up.g1, g2: up.g2 }, cfg as never),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(sttnQ.decodeConfig(raw));
       const f = sttnQ.forward(B, { w1: p.w1, w2: p.w2 }, cfg);
@@ -67,7 +74,9 @@ const entries: readonly Entry[] = [
     params: ['w'],
     upstream: ['g'],
     configs: fc.record({ granularity, clip, gradient: fc.constantFrom('exact', 'xnor') }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.sign.forward({ w: p.w }, cfg as never), grad: neutral.sign.gradient({ w: p.w }, { g: up.g }, cfg as never) }),
+    id: 'sign',
+    fwdNeutral: (p, cfg) => neutral.sign.forward({ w: p.w }, cfg as never),
+    gradNeutral: (p, up, cfg) => neutral.sign.gradient({ w: p.w }, { g: up.g }, cfg as never),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(signQ.decodeConfig(raw));
       const f = signQ.forward(B, { w: p.w }, cfg);
@@ -79,7 +88,9 @@ const entries: readonly Entry[] = [
     params: ['w'],
     upstream: ['g'],
     configs: fc.record({ granularity, clip, delta: fc.constantFrom(0.7, 0.5, 1), gradient: fc.constantFrom('ste', 'exact') }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.twn.forward({ w: p.w }, cfg as never), grad: neutral.twn.gradient({ w: p.w }, { g: up.g }, cfg as never) }),
+    id: 'twn',
+    fwdNeutral: (p, cfg) => neutral.twn.forward({ w: p.w }, cfg as never),
+    gradNeutral: (p, up, cfg) => neutral.twn.gradient({ w: p.w }, { g: up.g }, cfg as never),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(twnQ.decodeConfig(raw));
       const f = twnQ.forward(B, { w: p.w }, cfg);
@@ -92,7 +103,9 @@ const entries: readonly Entry[] = [
     upstream: ['g'],
     scales: ['wp', 'wn'],
     configs: fc.record({ granularity, threshold: fc.constantFrom(0.05, 0.3, 0.6) }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.ttq.forward(p as { w: Like }, cfg as never), grad: neutral.ttq.gradient(p as { w: Like }, { g: up.g }, cfg as never) }),
+    id: 'ttq',
+    fwdNeutral: (p, cfg) => neutral.ttq.forward(p as { w: Like }, cfg as never),
+    gradNeutral: (p, up, cfg) => neutral.ttq.gradient(p as { w: Like }, { g: up.g }, cfg as never),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(ttqQ.decodeConfig(raw));
       const f = ttqQ.forward(B, { w: p.w, wp: p.wp, wn: p.wn }, cfg);
@@ -105,7 +118,9 @@ const entries: readonly Entry[] = [
     params: ['x'],
     upstream: ['g'],
     configs: fc.record({ clip, threshold: fc.constantFrom(0.5, 0.25, 1), boundary: fc.constantFrom('paper', 'official') }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.ternary.forward({ x: p.x }, cfg as never), grad: neutral.ternary.gradient({ x: p.x }, { g: up.g }, cfg as never) }),
+    id: null,
+    fwdNeutral: (p, cfg) => neutral.ternary.forward({ x: p.x }, cfg as never),
+    gradNeutral: (p, up, cfg) => neutral.ternary.gradient({ x: p.x }, { g: up.g }, cfg as never),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(activation.decodeTernaryConfig(raw));
       return { fwd: { y: activation.ternaryForward(B, p.x, cfg) }, grad: { x: activation.activationBackward(B, p.x, up.g, cfg.clip) } };
@@ -116,13 +131,17 @@ const entries: readonly Entry[] = [
     params: ['x'],
     upstream: ['g'],
     configs: fc.record({ clip }, opt),
-    viaNeutral: (p, up, cfg) => ({ fwd: neutral.steSign.forward({ x: p.x }, cfg as never), grad: neutral.steSign.gradient({ x: p.x }, { g: up.g }, cfg as never) }),
+    id: null,
+    fwdNeutral: (p, cfg) => neutral.steSign.forward({ x: p.x }, cfg as never),
+    gradNeutral: (p, up, cfg) => neutral.steSign.gradient({ x: p.x }, { g: up.g }, cfg as never),
     viaModule: (B, p, up, raw) => {
       const cfg = orThrow(activation.decodeSteSignConfig(raw));
       return { fwd: { y: activation.steSignForward(B, p.x, cfg) }, grad: { x: activation.activationBackward(B, p.x, up.g, cfg.clip) } };
     },
   },
 ];
+
+const viaNeutral = (e: Entry, p: Likes, up: Likes, cfg: unknown): { fwd: Tensors; grad: Tensors } => ({ fwd: e.fwdNeutral(p, cfg), grad: e.gradNeutral(p, up, cfg) });
 
 /** Inputs of an entry as float64 tensors: parameters (incl. scales) and upstream gradients. */
 interface Case {
@@ -160,15 +179,15 @@ const agrees = (x: { fwd: Tensors; grad: Tensors }, y: { fwd: Tensors; grad: Ten
 
 for (const e of entries) {
   law(`neutral.${e.name}: Float64Array input equals the module on cpu64, with float64 output`, [caseOf(e)], ({ cfg, p, up }) =>
-    agrees(e.viaNeutral(p, up, cfg), e.viaModule(cpu64, p, up, cfg), 'float64'), { numRuns: 40 });
+    agrees(viaNeutral(e, p, up, cfg), e.viaModule(cpu64, p, up, cfg), 'float64'), { numRuns: 40 });
 
   law(`neutral.${e.name}: Float32Array input equals the module on cpu32, with float32 output`, [caseOf(e)], ({ cfg, p, up }) => {
     const [p32, up32] = [to32(p), to32(up)];
-    return agrees(e.viaNeutral(p32, up32, cfg), e.viaModule(cpu32, p32, up32, cfg), 'float32');
+    return agrees(viaNeutral(e, p32, up32, cfg), e.viaModule(cpu32, p32, up32, cfg), 'float32');
   }, { numRuns: 40 });
 
   law(`neutral.${e.name}: plain number arrays are accepted and count as float64`, [caseOf(e)], ({ cfg, p, up }) =>
-    agrees(e.viaNeutral(toPlain(p), toPlain(up), cfg), e.viaModule(cpu64, p, up, cfg), 'float64'), { numRuns: 25 });
+    agrees(viaNeutral(e, toPlain(p), toPlain(up), cfg), e.viaModule(cpu64, p, up, cfg), 'float64'), { numRuns: 25 });
 
   law(`neutral.${e.name}: mixed dtypes compute in float64 as soon as any input is float64`, [
     caseOf(e),
@@ -178,13 +197,135 @@ for (const e of entries) {
     const mix = (ts: Tensors): Tensors =>
       Object.fromEntries(Object.entries(ts).map(([k, t]) => [k, wide[names.indexOf(k)] ? t : tensor(t.shape, Float32Array.from(t.data))]));
     const [pm, upm] = [mix(p), mix(up)];
-    const r = e.viaNeutral(pm, upm, cfg);
+    const r = viaNeutral(e, pm, upm, cfg);
     // the forward's inputs are the parameters; the gradient's are the parameters and the upstream
     const fwdDtype = e.params.some((k) => wide[names.indexOf(k)]) ? 'float64' : 'float32';
     const gradDtype = wide.some(Boolean) ? 'float64' : 'float32';
     const at = (d: 'float32' | 'float64') => (d === 'float64' ? cpu64 : cpu32);
     return sameRecords(r.fwd, e.viaModule(at(fwdDtype), pm, upm, cfg).fwd, fwdDtype) && sameRecords(r.grad, e.viaModule(at(gradDtype), pm, upm, cfg).grad, gradDtype);
   }, { numRuns: 25 });
+}
+
+// ---- overflow -------------------------------------------------------------------------------------
+
+const MAX = { float64: Number.MAX_VALUE, float32: 3.4028234663852886e38 } as const;
+type DType = keyof typeof MAX;
+const arrayOf = (dtype: DType, xs: number[]) => (dtype === 'float64' ? Float64Array.from(xs) : Float32Array.from(xs));
+const tensorsOf = (dtype: DType, shape: readonly number[], names: readonly string[], elem: (k: string) => fc.Arbitrary<number>): fc.Arbitrary<Tensors> => {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return fc.record(Object.fromEntries(names.map((k) => [k, fc.array(elem(k), { minLength: n, maxLength: n }).map((xs) => tensor(shape, arrayOf(dtype, xs)))])));
+};
+
+/**
+ * Any finite value of the dtype: fast-check's doubles and floats cluster at 0 and at ±max, which
+ * is where overflow lives; half the draws are moderate so that most cases do not overflow.
+ */
+const wideValue = (dtype: DType): fc.Arbitrary<number> =>
+  fc.oneof(
+    dtype === 'float64' ? fc.double({ noNaN: true, noDefaultInfinity: true }) : fc.float({ noNaN: true, noDefaultInfinity: true }),
+    fc.double({ min: -3, max: 3, noNaN: true }).map(dtype === 'float64' ? (x) => x : Math.fround),
+  );
+const wideScale = (dtype: DType): fc.Arbitrary<number> =>
+  fc.double({ min: 0.1, max: MAX[dtype], noNaN: true }).map(dtype === 'float64' ? (x) => x : Math.fround);
+
+/** A magnitude in [0.7, 1]·max of the dtype: two of them already overflow a sum. */
+const huge = (dtype: DType): fc.Arbitrary<number> => fc.double({ min: 0.7, max: 1, noNaN: true }).map((x) => (dtype === 'float64' ? x * MAX.float64 : Math.fround(x * MAX.float32)));
+const signed = (m: fc.Arbitrary<number>): fc.Arbitrary<number> => fc.tuple(m, fc.boolean()).map(([x, neg]) => (neg ? -x : x));
+
+const wideCaseOf = (e: Entry, dtype: DType): fc.Arbitrary<Case> =>
+  fc.record({ cfg: e.configs, shape: kernelShape() }).chain(({ cfg, shape }) => {
+    const scaleShape = cfg.granularity === 'channel' ? [shape[0]] : [];
+    const pick = (names: readonly string[], sh: readonly number[]) => tensorsOf(dtype, sh, names, (k) => (e.scales?.includes(k) ? wideScale(dtype) : wideValue(dtype)));
+    const plain = (names: readonly string[]) => names.filter((k) => !e.scales?.includes(k));
+    return fc.record({
+      cfg: fc.constant(cfg),
+      p: fc.tuple(pick(plain(e.params), shape), pick(e.scales ?? [], scaleShape)).map(([a, b]) => ({ ...a, ...b })),
+      up: pick(e.upstream, shape),
+    });
+  });
+
+/** `call` returns only finite tensors, or throws an OverflowError that names `id` (never anything else). */
+function finiteOrOverflow(id: string | null, call: () => Tensors): boolean {
+  let r: Tensors;
+  try {
+    r = call();
+  } catch (err) {
+    return id !== null && err instanceof OverflowError && err.quantizer === id;
+  }
+  return Object.values(r).every((t) => t.data.every((v) => Number.isFinite(v)));
+}
+
+/** `call` throws an OverflowError naming `id`, a quantity starting with `quantity`, and `dtype`. */
+function overflows(id: string | null, quantity: string, dtype: DType, call: () => unknown): boolean {
+  try {
+    call();
+  } catch (err) {
+    return err instanceof OverflowError && err.quantizer === id && err.quantity.startsWith(quantity) && err.dtype === dtype && err.message.includes(`${id}: ${err.quantity} overflows ${dtype}`);
+  }
+  return false;
+}
+
+/**
+ * Inputs in the overflow range, where a sum that the quantizer forms (Σ|W| for the scale, Σ g for a
+ * gradient) exceeds the dtype's max, and what must happen: the forward's and the gradient's
+ * quantity that must overflow, or null where the result must be finite.
+ */
+interface OverflowPlan {
+  readonly w: (dtype: DType) => fc.Arbitrary<number>;
+  /** the upstream gradient at weight w */
+  readonly g: (dtype: DType) => fc.Arbitrary<(w: number) => number>;
+  readonly fwd: (cfg: Record<string, unknown>) => string | null;
+  readonly grad: (cfg: Record<string, unknown>) => string | null;
+}
+const alongSign = (dtype: DType) => huge(dtype).map((m) => (w: number) => (w < 0 ? -m : m));
+const plans: Record<string, OverflowPlan> = {
+  // Σ|W1| + Σ|W2| overflows; under `official` the latents are clipped first, and Σ sign(W)·g overflows in the gradient
+  sttn: { w: (d) => signed(huge(d)), g: alongSign, fwd: (c) => (c.gradient === 'official' ? null : 'α'), grad: () => 'α|dL/dw' },
+  sign: { w: (d) => signed(huge(d)), g: alongSign, fwd: () => 'α', grad: () => 'α' },
+  twn: { w: (d) => signed(huge(d)), g: alongSign, fwd: () => 'Δ', grad: () => 'Δ' },
+  // Δ = t·max|W| < every W, so Σ_{W>Δ} g (dWp) overflows; the forward is Wp, −Wn or 0
+  ttq: { w: huge, g: (d) => huge(d).map((m) => () => m), fwd: () => null, grad: () => 'dL/dw' },
+  // y ∈ {−1, 0, 1} and g·1[|x| ≤ clip]: nothing can overflow
+  ternary: { w: (d) => signed(huge(d)), g: (d) => signed(huge(d)).map((m) => () => m), fwd: () => null, grad: () => null },
+  steSign: { w: (d) => signed(huge(d)), g: (d) => signed(huge(d)).map((m) => () => m), fwd: () => null, grad: () => null },
+};
+
+/** A shape whose groups (the whole tensor, or one channel) have at least two elements. */
+const groupsOfTwo = (cfg: Record<string, unknown>) => kernelShape().filter((sh) => sh.reduce((a, b) => a * b, 1) / (cfg.granularity === 'channel' ? sh[0] : 1) >= 2);
+
+const overflowCaseOf = (e: Entry, dtype: DType): fc.Arbitrary<Case> => {
+  const plan = plans[e.name];
+  return e.configs.chain((cfg) =>
+    groupsOfTwo(cfg).chain((shape) => {
+      const scaleShape = cfg.granularity === 'channel' ? [shape[0]] : [];
+      const plain = e.params.filter((k) => !e.scales?.includes(k));
+      return fc
+        .record({
+          p: tensorsOf(dtype, shape, plain, () => plan.w(dtype)),
+          s: tensorsOf(dtype, scaleShape, e.scales ?? [], () => scaleValue),
+          gs: fc.array(fc.array(plan.g(dtype), { minLength: shape.reduce((a, b) => a * b, 1), maxLength: shape.reduce((a, b) => a * b, 1) }), { minLength: e.upstream.length, maxLength: e.upstream.length }),
+        })
+        .map(({ p, s, gs }) => ({
+          cfg,
+          p: { ...p, ...s },
+          // the k-th upstream gradient follows the k-th parameter (sttn: g1 ↔ w1, g2 ↔ w2)
+          up: Object.fromEntries(e.upstream.map((k, j) => [k, tensor(shape, arrayOf(dtype, gs[j].map((f, i) => f(p[plain[Math.min(j, plain.length - 1)]].data[i]))))])),
+        }));
+    }),
+  );
+};
+
+for (const e of entries) {
+  for (const dtype of ['float64', 'float32'] as const) {
+    law(`neutral.${e.name}: any finite ${dtype} input gives a finite result or an OverflowError naming ${e.id ?? 'it'}, never ±Infinity or NaN`, [wideCaseOf(e, dtype)], ({ cfg, p, up }) =>
+      finiteOrOverflow(e.id, () => e.fwdNeutral(p, cfg)) && finiteOrOverflow(e.id, () => e.gradNeutral(p, up, cfg)), { numRuns: 60 });
+
+    const plan = plans[e.name];
+    law(`neutral.${e.name}: ${dtype} inputs near its max ${e.id === null ? 'give finite results (nothing can overflow)' : 'throw an OverflowError naming the quantizer, the quantity and the dtype'}`, [overflowCaseOf(e, dtype)], ({ cfg, p, up }) => {
+      const expect = (q: string | null, call: () => Tensors) => (q === null ? finiteOrOverflow(null, call) : q.split('|').some((alt) => overflows(e.id, alt, dtype, call)));
+      return expect(plan.fwd(cfg), () => e.fwdNeutral(p, cfg)) && expect(plan.grad(cfg), () => e.gradNeutral(p, up, cfg));
+    }, { numRuns: 30 });
+  }
 }
 
 // ---- TTQ's scale gradients -----------------------------------------------------------------------
@@ -305,3 +446,8 @@ example('an activation gradient at a non-finite x throws a NonFiniteError naming
 
 example('an empty kernel throws a ShapeError naming it', () =>
   throwsWith(() => neutral.sttn.forward({ w1: v([]), w2: v([]) }), ShapeError, 'w1') && throwsWith(() => neutral.sign.forward({ w: v([], [0, 3]) }), ShapeError, 'w'));
+
+example('golden: sttn with latents near ±1e308 (float64) or ±3e38 (float32) throws "sttn: α overflows …: Σ|W1|+Σ|W2| = Infinity"', () =>
+  throwsWith(() => neutral.sttn.forward({ w1: v([1e308, -1e308]), w2: v([1e308, -1e308]) }), OverflowError, 'sttn: α overflows float64: Σ|W1|+Σ|W2| = Infinity', 'scale the latents') &&
+  throwsWith(() => neutral.sttn.forward({ w1: { shape: [2], data: Float32Array.from([3e38, -3e38]) }, w2: { shape: [2], data: Float32Array.from([3e38, 3e38]) } }), OverflowError, 'sttn: α overflows float32: Σ|W1|+Σ|W2| = Infinity') &&
+  throwsWith(() => neutral.sign.gradient({ w: v([1e308, -1e308]) }, { g: v([1, 1]) }), OverflowError, 'sign: α overflows float64: Σ|W| = Infinity'));

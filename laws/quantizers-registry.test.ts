@@ -11,7 +11,9 @@
  *   g1 = g2 = g (Eq. 7 in gradient form: dL/dW̃1 = dL/dW̃2 = dL/d(merged));
  * - `codes()` is the deployable form: dequantizing it gives the forward exactly (sttn: codes in
  *   {−1, 0, 1} with scale 2α; ttq: scalePos on positive codes, scaleNeg on negative ones);
- * - `init` gives the parameters each quantizer needs; sttn draws two different kernels.
+ * - `init` gives the parameters each quantizer needs; sttn draws two different kernels;
+ * - latents in the overflow range make the bound forward or backward (what a layer calls) throw
+ *   an OverflowError naming the quantizer, never return ±Infinity or NaN.
  */
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
@@ -33,7 +35,7 @@ import {
   type KernelCodes,
   type KernelQuantizer,
 } from '../src/quantizers/index.js';
-import { sumGrads, type Params } from '../src/quantizers/common.js';
+import { OverflowError, sumGrads, type Params } from '../src/quantizers/common.js';
 import { normal, rng, type Rng } from '../src/random.js';
 import { tensor, tensorEqual, type Tensor } from '../src/tensor.js';
 import { example, law } from './law.js';
@@ -228,6 +230,28 @@ law('kernel quantizers: the bound forward and backward equal the module function
     }
   }
 }, { numRuns: 80 });
+
+/**
+ * What a layer gets: the bound forward/backward of every kernel quantizer, fed latents of
+ * magnitude 0.9·max (float64) in groups of two or more (so Σ|W| overflows) and an upstream
+ * gradient that follows sign(W) (so Σ sign(W)·g overflows where the latents are clipped first,
+ * under sttn `official`; TTQ's W and g are positive, so Σ_{W>Δ} g overflows).
+ */
+law('kernel quantizers: latents near the float64 max throw an OverflowError naming the quantizer from the bound forward or backward; fp stays finite', [
+  kernelCase.filter(({ q, w }) => w.data.length / (q.config.granularity === 'channel' ? w.shape[0] : 1) >= 2),
+], (c) => {
+  const { q } = c;
+  const huge = (t: Tensor) => tensor(t.shape, Float64Array.from(t.data, (x) => (x < 0 && q.id !== 'ttq' ? -0.9 : 0.9) * Number.MAX_VALUE));
+  const [w, w2] = [huge(c.w), huge(c.w2)];
+  const p = paramsOf(q, { ...c, w, w2 });
+  try {
+    const { w: y, res } = q.forward(B, p);
+    const d = q.backward(B, p, res, w);
+    return q.id === 'fp' && y.data.every(Number.isFinite) && Object.values(d).every((t) => t.data.every(Number.isFinite));
+  } catch (e) {
+    return q.id !== 'fp' && e instanceof OverflowError && e.quantizer === q.id;
+  }
+}, { numRuns: 60 });
 
 /** An sttn kernel quantizer and a pair drawn away from sign flips and the STE window's edge. */
 const sttnCase = fc.record({ shape: kernelShape(), granularity, clip, gradient: fc.constantFrom<sttn.SttnGradient>('exact', 'paper', 'official') }).chain(({ shape, ...config }) => {

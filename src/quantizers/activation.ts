@@ -7,6 +7,8 @@
  * ste_sign: sign(x) ∈ {−1, +1}, sign(0) = +1 (the activation of `1+1` networks).
  * Gradient of both: dX_i = g_i·1[|X_i| ≤ clip] (clip default 1; null = no window) —
  *   straight-through, surrogate hardtanh_clip(X).
+ * Overflow cannot happen here: outputs are in {−1, 0, 1} and g·{0, 1}, finite for finite input in
+ *   the backend's dtype (laws/neutral.test.ts checks it up to the dtype's max): nothing to check.
  *
  * Law (laws/quantizers-activation.test.ts): the gradient equals the finite differences of
  * hardtanh_clip (its surrogate); the two boundaries of Eq. 14 agree except at x = ±θ, where the

@@ -7,17 +7,25 @@
  *   code does). A scale is a tensor of shape `[]` or `[shape[0]]`.
  * - STE window: `1[|x| ≤ clip]`, inclusive; `clip = null` means no window (the window is 1).
  * - `sign(0) = +1` everywhere, so a binary code is never 0.
+ * - Overflow: finite inputs can still give an infinite scale or gradient (Σ|W| of latents near
+ *   1e308, or near 3e38 summed into a float32 scale). Each quantizer checks its scales and sums
+ *   (O(groups) per call: `checkScale`) and its VJP's output (one pass: `checkGrads`), and throws an
+ *   `OverflowError` naming the quantizer and the quantity instead of returning ±Infinity or NaN.
+ * - Thresholds are computed so that exact ties stay exact: TWN's Δ = δ·(S/n) and TTQ's
+ *   Δ = t·max|W| equal the exact value whenever it is representable (see twn.ts, ttq.ts).
  *
  * Law (laws/quantizers-sttn.test.ts, laws/quantizers-ternary.test.ts, laws/quantizers-binary.test.ts,
  * laws/quantizers-activation.test.ts, through laws/gradcheck.ts): every gradient term states a claim — `exact` terms sum to the
  * central finite differences of the forward; each `straight-through` term equals the finite
- * differences of its surrogate; every VJP is linear in the upstream gradient.
+ * differences of its surrogate; every VJP is linear in the upstream gradient. Overflow
+ * (laws/neutral.test.ts, laws/quantizers-registry.test.ts): any finite input gives a finite
+ * result or an OverflowError, and inputs near the dtype's max give the OverflowError.
  */
 import * as t from 'io-ts';
 import type { Backend } from '../backend.js';
 import { oneOf, PositiveNumber } from '../codec.js';
-import { ConfigError, ShapeError } from '../errors.js';
-import { assertFinite, reshape, size, type Tensor } from '../tensor.js';
+import { ConfigError, ShapeError, SttnError } from '../errors.js';
+import { assertFinite, dtypeOf, reshape, size, type DType, type Tensor } from '../tensor.js';
 
 export type Granularity = 'tensor' | 'channel';
 export const Granularity = oneOf<Granularity>('granularity', ['tensor', 'channel']);
@@ -91,6 +99,53 @@ export function checkWeights(field: string, w: Tensor, g: Granularity): void {
     throw new ConfigError('granularity', `'channel' needs ${field} of rank ≥ 2 (axis 0 is the output channel), got shape [${w.shape.join(', ')}]`);
   }
   assertFinite(field, w);
+}
+
+/**
+ * A scale, sum or gradient overflowed although every input was finite. Names the quantizer, the
+ * quantity and how it was computed, the dtype it overflowed, and the flat index of the first bad
+ * value. (Input that is already non-finite is a NonFiniteError instead.)
+ */
+export class OverflowError extends SttnError {
+  override readonly name = 'OverflowError';
+  constructor(
+    readonly quantizer: string,
+    readonly quantity: string,
+    readonly dtype: DType,
+    readonly index: number,
+    readonly value: number,
+    how: string,
+    remedy: string,
+  ) {
+    super(`${quantizer}: ${quantity} overflows ${dtype}: ${how} = ${value} at flat index ${index} for finite inputs; ${remedy}`);
+  }
+}
+
+/**
+ * Throw an OverflowError at the first non-finite value of the per-group scale or sum `t`
+ * (O(groups); `how` says how `quantity` was computed, e.g. `Σ|W|`).
+ */
+export function checkScale(quantizer: string, quantity: string, t: Tensor, how: string, remedy = 'scale the latents'): void {
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i])) throw new OverflowError(quantizer, quantity, dtypeOf(t), i, d[i], how, remedy);
+  }
+}
+
+/**
+ * Throw an OverflowError at the first non-finite value of a VJP's output (one pass over each
+ * gradient; the inputs were checked finite, so a non-finite value is an overflow).
+ */
+export function checkGrads<P extends Params>(quantizer: string, grads: P): P {
+  for (const k of Object.keys(grads)) {
+    const d = grads[k].data;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i])) {
+        throw new OverflowError(quantizer, `dL/d${k}`, dtypeOf(grads[k]), i, d[i], 'the sum of its VJP terms', 'scale the latents or the upstream gradient');
+      }
+    }
+  }
+  return grads;
 }
 
 /** Validate an upstream gradient against the output it belongs to. */

@@ -9,9 +9,12 @@
  * - `xnor`: XNOR-Net's rule (the STTN paper's Eq. 11), dW_i = g_i·(1/n + α·1[|W_i| ≤ clip]),
  *   one straight-through term with surrogate W/n + α·hardtanh(W), α held.
  *
+ * Overflow: Σ|W| per group is checked finite before α is formed (O(groups)), and `backward`'s
+ * output in one pass; either throws an OverflowError (common.ts) naming `sign` and the quantity.
+ *
  * Law (laws/quantizers-binary.test.ts): every gradient term of both variants (`xnor`: Eq. 11)
  * holds its claim against finite differences; the VJP is linear in g; odd symmetry, scale
- * equivariance and golden values.
+ * equivariance and golden values. laws/neutral.test.ts: overflow gives the typed error.
  */
 import * as t from 'io-ts';
 import type { Either } from 'fp-ts/lib/Either.js';
@@ -19,7 +22,7 @@ import type { Backend } from '../backend.js';
 import { decodeWith, oneOf, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
-import { checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, steWindow, sumGrads, type Term } from './common.js';
+import { checkGrads, checkScale, checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, steWindow, sumGrads, type Term } from './common.js';
 
 export const id = 'sign';
 
@@ -51,7 +54,9 @@ export interface SignForward {
 export function forward(B: Backend, p: SignParams, cfg: SignConfig): SignForward {
   checkWeights('w', p.w, cfg.granularity);
   const n = groupSize(p.w.shape, cfg.granularity);
-  const alpha = B.scalar('mul', groupReduce(B, 'sumAbs', p.w, cfg.granularity), 1 / n);
+  const sum = groupReduce(B, 'sumAbs', p.w, cfg.granularity);
+  checkScale(id, 'α', sum, 'Σ|W|');
+  const alpha = B.scalar('mul', sum, 1 / n);
   const codes = B.unary('sign', p.w);
   return { y: scaleBy(B, codes, alpha, cfg.granularity), codes, alpha, w: B.from(p.w) };
 }
@@ -87,4 +92,5 @@ export function terms(B: Backend, f: SignForward, g: Tensor, cfg: SignConfig): T
   ];
 }
 
-export const backward = (B: Backend, f: SignForward, g: Tensor, cfg: SignConfig): SignParams => sumGrads(B, terms(B, f, g, cfg));
+/** The VJP: the sum of `terms`, checked finite (an OverflowError names the gradient otherwise). */
+export const backward = (B: Backend, f: SignForward, g: Tensor, cfg: SignConfig): SignParams => checkGrads(id, sumGrads(B, terms(B, f, g, cfg)));

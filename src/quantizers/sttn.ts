@@ -19,9 +19,14 @@
  *   (own kernel only, 1/n, no α on the first term). The window `clip` is not used: the latent
  *   weights already lie in [−1, 1]. Its default granularity is `channel`, as in that code.
  *
+ * Overflow: Σ|W1| + Σ|W2| per group is checked finite (O(groups); α and the merged ±2α = ±sum/n
+ * are then finite), and `backward`'s output in one pass; either throws an OverflowError
+ * (common.ts) naming `sttn` and the quantity, e.g. "α overflows float32: Σ|W1|+Σ|W2| = Infinity".
+ *
  * Law (laws/quantizers-sttn.test.ts): every term of every variant holds its claim against finite
  * differences (the α term of Eq. 12 exact); Eq. 10's α and B are optimal; the merge of Eq. 6–7 is
  * exact; Eq. 13 as printed differs from the chain rule exactly by the dropped delta; golden cases.
+ * laws/neutral.test.ts: overflow gives the typed error.
  */
 import * as t from 'io-ts';
 import type { Either } from 'fp-ts/lib/Either.js';
@@ -31,6 +36,8 @@ import type { ConfigError } from '../errors.js';
 import { ShapeError } from '../errors.js';
 import { sameShape, type Tensor } from '../tensor.js';
 import {
+  checkGrads,
+  checkScale,
   checkUpstream,
   checkWeights,
   Clip,
@@ -92,10 +99,12 @@ function checkPair(p: SttnParams, cfg: SttnConfig): void {
   checkWeights('w2', p.w2, cfg.granularity);
 }
 
-/** Eq. 10: α = (Σ|W1| + Σ|W2|)/(2n) per group. */
+/** Eq. 10: α = (Σ|W1| + Σ|W2|)/(2n) per group; an OverflowError if the sum is not finite in the backend's dtype. */
 export function alphaOf(B: Backend, w1: Tensor, w2: Tensor, cfg: Pick<SttnConfig, 'granularity'>): Tensor {
   const n = groupSize(w1.shape, cfg.granularity);
   const s = B.binary('add', groupReduce(B, 'sumAbs', w1, cfg.granularity), groupReduce(B, 'sumAbs', w2, cfg.granularity));
+  checkScale(id, 'α', s, 'Σ|W1|+Σ|W2|');
+  // then α and the merged kernel's ±2α = ±s/n are finite too
   return B.scalar('mul', s, 1 / (2 * n));
 }
 
@@ -201,7 +210,7 @@ export function terms(B: Backend, f: SttnForward, up: SttnUpstream, cfg: SttnCon
   ];
 }
 
-/** dL/dW1, dL/dW2 given dL/dW̃1, dL/dW̃2: the sum of `terms`. */
+/** dL/dW1, dL/dW2 given dL/dW̃1, dL/dW̃2: the sum of `terms`, checked finite (else an OverflowError). */
 export function backward(B: Backend, f: SttnForward, up: SttnUpstream, cfg: SttnConfig): SttnParams {
-  return sumGrads(B, terms(B, f, up, cfg));
+  return checkGrads(id, sumGrads(B, terms(B, f, up, cfg)));
 }

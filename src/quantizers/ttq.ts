@@ -14,9 +14,17 @@
  * and ports copied the error. The surrogate of the `w` term is the piecewise-linear map
  * Wp·W (W > Δ), W (|W| ≤ Δ), Wn·W (W < −Δ) with the regions and scales held.
  *
- * Law (laws/quantizers-ternary.test.ts): dWp and dWn are exact (dWn with its minus sign) and the
- * `w` term equals its surrogate's finite differences; the VJP is linear in g; symmetry
- * q(−W; Wp, Wn) = −q(W; Wn, Wp); golden values.
+ * Exact ties: Δ = t·max|W| is one correctly rounded product of an exact max, so it equals
+ * t·max|W| whenever that is representable, and a weight equal to it gets code 0 (no reordering
+ * needed, unlike TWN's mean).
+ * Overflow: Δ, Wp and Wn in the backend's dtype are checked finite (O(groups)); the forward is
+ * then finite (each output is Wp, −Wn or 0), and `backward`'s output is checked in one pass;
+ * either throws an OverflowError (common.ts) naming `ttq` and the quantity.
+ *
+ * Law (laws/quantizers-ternary.test.ts): exactly representable ties get code 0; dWp and dWn are
+ * exact (dWn with its minus sign) and the `w` term equals its surrogate's finite differences; the
+ * VJP is linear in g; symmetry q(−W; Wp, Wn) = −q(W; Wn, Wp); golden values.
+ * laws/neutral.test.ts: overflow gives the typed error.
  */
 import * as t from 'io-ts';
 import type { Either } from 'fp-ts/lib/Either.js';
@@ -25,7 +33,7 @@ import { decodeWith, UnitInterval, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
 import { ShapeError } from '../errors.js';
 import { assertFinite, full, sameShape, type Tensor } from '../tensor.js';
-import { checkUpstream, checkWeights, Granularity, groupReduce, scaleBy, scaleShape, sumGrads, type Term } from './common.js';
+import { checkGrads, checkScale, checkUpstream, checkWeights, Granularity, groupReduce, scaleBy, scaleShape, sumGrads, type Term } from './common.js';
 
 export const id = 'ttq';
 
@@ -68,11 +76,17 @@ export function forward(B: Backend, p: TtqParams, cfg: TtqConfig): TtqForward {
     assertFinite(k, p[k]);
   }
   const delta = B.scalar('mul', B.reduce('maxAbs', p.w, null), cfg.threshold);
+  // finite inputs of a wider dtype than the backend's can overflow on the way in
+  checkScale(id, 'Δ', delta, 't·max|W|');
+  const wp = B.from(p.wp);
+  const wn = B.from(p.wn);
+  checkScale(id, 'Wp', wp, `Wp in ${B.dtype}`, 'scale Wp');
+  checkScale(id, 'Wn', wn, `Wn in ${B.dtype}`, 'scale Wn');
   const pos = B.binary('gt', p.w, delta);
   const neg = B.binary('gt', B.unary('neg', p.w), delta);
   const G = cfg.granularity;
-  const y = B.binary('sub', scaleBy(B, pos, p.wp, G), scaleBy(B, neg, p.wn, G));
-  return { y, codes: B.binary('sub', pos, neg), delta, pos, neg, wp: B.from(p.wp), wn: B.from(p.wn) };
+  const y = B.binary('sub', scaleBy(B, pos, wp, G), scaleBy(B, neg, wn, G));
+  return { y, codes: B.binary('sub', pos, neg), delta, pos, neg, wp, wn };
 }
 
 type Out = readonly [Tensor];
@@ -104,4 +118,5 @@ export function terms(B: Backend, f: TtqForward, g: Tensor, cfg: TtqConfig): Ter
   ];
 }
 
-export const backward = (B: Backend, f: TtqForward, g: Tensor, cfg: TtqConfig): TtqParams => sumGrads(B, terms(B, f, g, cfg));
+/** The VJP: the sum of `terms`, checked finite (an OverflowError names the gradient otherwise). */
+export const backward = (B: Backend, f: TtqForward, g: Tensor, cfg: TtqConfig): TtqParams => checkGrads(id, sumGrads(B, terms(B, f, g, cfg)));

@@ -11,17 +11,28 @@
  *          + α·1[|W_i| ≤ clip]·g_i                      [term `sign`, straight-through, surrogate α·hardtanh(W)]
  *   The second term stands in for the zero derivative of T, exactly as sign's `exact` variant.
  *
- * Law (laws/quantizers-ternary.test.ts): Δ, I, α and T as above, element by element; every
- * gradient term of both variants holds its claim; the VJP is linear in g; odd symmetry, scale
- * equivariance and golden values.
+ * Exact ties: Δ is computed as δ·(S/n), S = Σ|W| of the group. Where S is exact and the mean
+ * m = S/n is representable, the one correctly rounded division gives m, and the one correctly
+ * rounded product gives δ·m exactly whenever that is representable; a weight equal to it is a tie
+ * and gets code 0 (I is strict). (float32 backends compute both in float64 and round once to
+ * float32, which is harmless for a quotient of float32 values and for a representable product.)
+ * The old order S·(δ/n) rounded δ/n first (S = 5, n = 7: 0.49999999999999994, not 0.5) and sent
+ * such weights to ±1.
+ * Overflow: S and Δ per group are checked finite (O(groups)), and `backward`'s output in one pass;
+ * either throws an OverflowError (common.ts) naming `twn` and the quantity.
+ *
+ * Law (laws/quantizers-ternary.test.ts): Δ, I, α and T as above, element by element; exactly
+ * representable ties get code 0 for every granularity on cpu64, cpu32 and wasm; every gradient
+ * term of both variants holds its claim; the VJP is linear in g; odd symmetry, scale
+ * equivariance and golden values. laws/neutral.test.ts: overflow gives the typed error.
  */
 import * as t from 'io-ts';
 import type { Either } from 'fp-ts/lib/Either.js';
 import type { Backend } from '../backend.js';
 import { decodeWith, oneOf, PositiveNumber, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
-import type { Tensor } from '../tensor.js';
-import { checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, steWindow, sumGrads, type Term } from './common.js';
+import { full, type Tensor } from '../tensor.js';
+import { checkGrads, checkScale, checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, steWindow, sumGrads, type Term } from './common.js';
 
 export const id = 'twn';
 
@@ -59,7 +70,12 @@ export function forward(B: Backend, p: TwnParams, cfg: TwnConfig): TwnForward {
   checkWeights('w', p.w, G);
   const n = groupSize(p.w.shape, G);
   const absw = B.unary('abs', p.w);
-  const delta = B.scalar('mul', groupReduce(B, 'sum', absw, G), cfg.delta / n);
+  const sum = groupReduce(B, 'sum', absw, G);
+  checkScale(id, 'Δ', sum, 'Σ|W|');
+  // δ·(S/n), in this order: exact ties stay exact (module header)
+  const delta = B.scalar('mul', B.binary('div', sum, full([], n, B.dtype)), cfg.delta);
+  checkScale(id, 'Δ', delta, `δ·mean|W| with δ = ${cfg.delta}`, 'lower delta or scale the latents');
+  // α ≤ max|W| and Σ_I|W| ≤ S: both finite now
   const mask = G === 'tensor' ? B.binary('gt', absw, delta) : B.binary('gt', absw, delta, 0);
   const count = groupReduce(B, 'sum', mask, G);
   // α = Σ_I |W| / max(|I|, 1): an empty I has Σ_I |W| = 0, so α = 0 there.
@@ -95,4 +111,5 @@ export function terms(B: Backend, f: TwnForward, g: Tensor, cfg: TwnConfig): Ter
   ];
 }
 
-export const backward = (B: Backend, f: TwnForward, g: Tensor, cfg: TwnConfig): TwnParams => sumGrads(B, terms(B, f, g, cfg));
+/** The VJP: the sum of `terms`, checked finite (an OverflowError names the gradient otherwise). */
+export const backward = (B: Backend, f: TwnForward, g: Tensor, cfg: TwnConfig): TwnParams => checkGrads(id, sumGrads(B, terms(B, f, g, cfg)));
