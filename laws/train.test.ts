@@ -2,13 +2,20 @@
  * Laws of the training loop (src/train/train.ts): a few epochs on a small problem lower the loss
  * (an STTN layer inside); two runs with one seed are bit-identical; a run stopped at step k and
  * resumed from its state (round-tripped through plain data) equals the uninterrupted run; a
- * non-finite loss stops the run with TrainingDiverged naming the step.
+ * non-finite loss stops the run with TrainingDiverged naming the step; so does a non-finite value
+ * anywhere in a step (forward, loss, backward, optimizer) under any huge learning rate; evaluating
+ * an empty dataset is a ConfigError naming it, never NaN.
  */
+import * as E from 'fp-ts/lib/Either.js';
+import fc from 'fast-check';
 import { cpu32 } from '../backends/cpu.js';
+import { ConfigError } from '../src/errors.js';
+import { buildModel, type Model } from '../src/models/model.js';
 import { tensor } from '../src/tensor.js';
 import type { Tree } from '../src/train/optim.js';
-import { initTraining, train, TrainingDiverged, type TrainState } from '../src/train/train.js';
-import { example } from './law.js';
+import { evaluate, initTraining, stepsPerEpoch, train, TrainingDiverged, type TrainState } from '../src/train/train.js';
+import { holdsAsync } from './async-law.js';
+import { example, law, throwsWith } from './law.js';
 import { cfgOf, sameTree, tiny, toyData } from './toy.js';
 
 example('training lowers the loss on a small problem (STTN layer inside)', async () => {
@@ -50,3 +57,46 @@ example('a diverging run stops with TrainingDiverged naming the step', async () 
     return e instanceof TrainingDiverged && e.step === 0 && /step 0/.test(e.message);
   }
 });
+
+/** tiny() with ternary activations: a non-finite input to their quantizer throws NonFiniteError in the forward. */
+const ternaryActs = (): Model => {
+  const m = buildModel({
+    name: 'ternary-acts',
+    inputShape: [4, 4, 1],
+    classes: 3,
+    layers: [
+      { type: 'flatten' },
+      { type: 'dense', units: 8 },
+      { type: 'batchNorm' },
+      { type: 'dense', units: 8, kernelQuantizer: 'sttn', inputQuantizer: 'ternary' },
+      { type: 'dense', units: 3, inputQuantizer: 'ternary' },
+    ],
+  });
+  if (E.isLeft(m)) throw m.left;
+  return m.right;
+};
+
+example('any huge learning rate, either optimizer, either model: training stops with TrainingDiverged naming a step of the run, never another error', async () => {
+  const data = toyData(16, 1);
+  const arb = fc.record({ exponent: fc.integer({ min: 20, max: 300 }), kind: fc.constantFrom('adam', 'sgd'), acts: fc.boolean() });
+  return holdsAsync(
+    arb,
+    async ({ exponent, kind, acts }) => {
+      const m = acts ? ternaryActs() : tiny();
+      const cfg = cfgOf({ epochs: 3, batchSize: 8, augmentPad: 0, optimizer: { kind, lr: 10 ** exponent } });
+      try {
+        await train(cpu32, m, data, cfg, initTraining(cpu32, m, cfg));
+        return false;
+      } catch (e) {
+        return e instanceof TrainingDiverged && e.message.startsWith(`training diverged at step ${e.step}: `) && e.step < cfg.epochs * stepsPerEpoch(16, 8);
+      }
+    },
+    8,
+  );
+});
+
+law('evaluate on an empty dataset throws a ConfigError naming the dataset, whatever the batch size: never a NaN accuracy', [fc.integer({ min: 1, max: 1000 })], (batch) => {
+  const m = tiny();
+  const cfg = cfgOf({ epochs: 1 });
+  return throwsWith(() => evaluate(cpu32, m, initTraining(cpu32, m, cfg), toyData(0, 1), batch), ConfigError, 'toy', 'empty');
+}, { numRuns: 20 });

@@ -6,22 +6,27 @@
  * initialisation `derive(seed, INIT)`. A run is therefore a pure function of (config, data, step):
  * resuming from a checkpoint at step s continues bit-for-bit as if never interrupted.
  *
- * Faults: a non-finite loss or gradient stops training with a `TrainingDiverged` error naming the
- * step (the caller adds the last good checkpoint); `shouldStop()` (e.g. after SIGINT) ends the
- * loop after the current step so the caller can save.
+ * Faults: a non-finite value anywhere in a step — the forward (a quantizer's input check or an
+ * overflowing scale), the loss, the gradient or the parameters the optimizer returns — stops training with a
+ * `TrainingDiverged` error naming the step (the caller adds the last good checkpoint); other
+ * errors (a shape, a label out of range) pass through unchanged. `shouldStop()` (e.g. after
+ * SIGINT) ends the loop after the current step so the caller can save. `evaluate` on an empty
+ * dataset is a ConfigError naming it (an accuracy of 0/0 is not a number to report).
  *
  * Law (laws/train.test.ts): a few steps on a small problem lower the loss; two runs with one seed
  * are bit-identical; a run stopped at step k and resumed equals the uninterrupted run; a NaN in
- * the parameters stops the run with TrainingDiverged naming the step.
+ * the parameters, or any huge learning rate, stops the run with TrainingDiverged naming the step;
+ * evaluating an empty dataset throws.
  */
 import * as t from 'io-ts';
 import type { Backend } from '../backend.js';
 import { decodeWith, NonNegativeInt, oneOf, PositiveInt, withDefaults } from '../codec.js';
-import { SttnError } from '../errors.js';
+import { ConfigError, NonFiniteError, SttnError } from '../errors.js';
 import { augment } from '../data/augment.js';
 import { epochIndices, gather } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { leafLayers } from '../layers/index.js';
+import { OverflowError } from '../quantizers/common.js';
 import { softmaxCrossEntropy } from './loss.js';
 import { backward, forward, initModel, type Model } from '../models/model.js';
 import { initOptimizer, OptimizerConfig, step as optimizerStep, type OptimizerState, type Tree } from './optim.js';
@@ -155,18 +160,22 @@ export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainC
     const batch = gather(data, order[k]);
     let x: Tensor = batch.images;
     if (cfg.augmentPad > 0 || cfg.augmentFlip) x = augment(x, derive(cfg.seed, STREAM.AUGMENT, s.step), { pad: cfg.augmentPad, flip: cfg.augmentFlip });
-    const f = forward(B, model, s.params, s.state, x, { training: true, rng: derive(cfg.seed, STREAM.DROPOUT, s.step) });
-    let loss;
+    let loss, f, o;
+    // a non-finite value met by any check inside the step is this step's divergence
     try {
+      f = forward(B, model, s.params, s.state, x, { training: true, rng: derive(cfg.seed, STREAM.DROPOUT, s.step) });
       loss = softmaxCrossEntropy(B, f.logits, batch.labels);
+      if (!Number.isFinite(loss.loss)) throw new TrainingDiverged(s.step, `loss is ${loss.loss}`);
+      const grads = backward(B, model, s.params, f.res, loss.dlogits);
+      const bad = firstNonFinite(grads);
+      if (bad !== null) throw new TrainingDiverged(s.step, `non-finite gradient ${bad}`);
+      o = optimizerStep(B, cfg.optimizer, s.optimizer, s.params, grads, total, clipSelect);
+      const badParam = firstNonFinite(o.params);
+      if (badParam !== null) throw new TrainingDiverged(s.step, `non-finite parameter after the update ${badParam}`);
     } catch (e) {
-      throw new TrainingDiverged(s.step, (e as Error).message);
+      if (e instanceof NonFiniteError || e instanceof OverflowError) throw new TrainingDiverged(s.step, e.message);
+      throw e;
     }
-    if (!Number.isFinite(loss.loss)) throw new TrainingDiverged(s.step, `loss is ${loss.loss}`);
-    const grads = backward(B, model, s.params, f.res, loss.dlogits);
-    const bad = firstNonFinite(grads);
-    if (bad !== null) throw new TrainingDiverged(s.step, `non-finite gradient ${bad}`);
-    const o = optimizerStep(B, cfg.optimizer, s.optimizer, s.params, grads, total, clipSelect);
     s = { params: o.params, state: f.state, optimizer: o.state, step: s.step + 1 };
     hooks.onStep?.({ step: s.step, epoch, stepInEpoch: k + 1, stepsPerEpoch: spe, totalSteps: total, loss: loss.loss, correct: loss.correct, batchSize: batch.labels.length }, s);
     if (k + 1 === spe) await hooks.onEpoch?.(epoch, s);
@@ -177,9 +186,13 @@ export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainC
   return { state: s, stopped: false };
 }
 
-/** Accuracy and mean loss of a model on a dataset (inference mode, running statistics). */
+/**
+ * Accuracy and mean loss of a model on a dataset (inference mode, running statistics). An empty
+ * dataset is a ConfigError naming it.
+ */
 export function evaluate(B: Backend, model: Model, s: Pick<TrainState, 'params' | 'state'>, data: Dataset, batchSize = 500): { accuracy: number; loss: number; predictions: Uint8Array } {
   const n = data.images.shape[0];
+  if (n === 0) throw new ConfigError(data.name, 'is empty (0 examples): no accuracy to measure');
   const per = data.images.data.length / n;
   const predictions = new Uint8Array(n);
   let correct = 0;
