@@ -2,15 +2,28 @@
  * The `sttn` commands `train`, `eval` and `summary`, as `Command` records (app/cli/env.ts): they
  * get the backend registry, the streams and the interrupt signal from the environment, write
  * progress to stderr and results to stdout (text, or one JSON document with `--json`).
- * `train` stops at the next step when the signal is aborted, saves its checkpoint and returns 130;
- * `eval` checks the signal between batches.
+ * `train` stops at the next step when the signal is aborted, saves its checkpoint and returns 130
+ * (143 for SIGTERM); `eval` checks the signal between batches.
  *
- * Law (laws/cli.test.ts): a short `train` run lowers the loss and leaves a checkpoint that
- * `eval` and `summary` read; `--resume` continues it; `--json` holds the text's figures; an
- * interrupted `train` exits 130 with a checkpoint that loads; bad flags name the flag.
+ * `train`, in order: flags (every number in its range), data (an empty split is an error naming
+ * `--data`; `--augment-pad` at most half the shorter image side), then the run directory
+ * (app/cli/rundir.ts: made, proved writable, locked for one writer; a dead writer's temp files
+ * removed), then the loop. A non-finite value in a step, or in an epoch's test evaluation, is
+ * `TrainingDiverged` naming the step and the last checkpoint saved ("none saved yet"); the
+ * diverged state is not saved over it. Any other failure of an epoch's test evaluation comes
+ * after that epoch's checkpoint is saved. A run stopped inside an epoch keeps the epoch's running
+ * sums in the checkpoint's `meta.epochInProgress`, so after `--resume` the epoch's recorded loss
+ * and accuracy cover the whole epoch, bit for bit as without the stop. `--resume --data DIR`
+ * trains on DIR (data that moved) and records it; images of another size are a ShapeError.
+ *
+ * Law (laws/cli.test.ts, laws/cli-edges.test.ts, laws/signals.test.ts): a short `train` run lowers
+ * the loss and leaves a checkpoint that `eval` and `summary` read; `--resume` continues it, the
+ * interrupted epoch's history included; `--json` holds the text's figures; an interrupted `train`
+ * exits 130 with a checkpoint that loads; bad flags name the flag; divergence, empty data, a
+ * failing evaluation, a bad `--out` and a locked directory are one line each.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../../src/backend.js';
 import { loadCheckpoint } from '../../src/checkpoint/checkpoint.js';
@@ -19,7 +32,9 @@ import type { Dataset, Split } from '../../src/data/dataset.js';
 import { loadIdxDir } from '../../src/data/idx.js';
 import { loadEmbeddedMnist } from '../../src/data/mnist-embedded.js';
 import { decodeWith, orThrow } from '../../src/codec.js';
-import { ShapeError } from '../../src/errors.js';
+import { ConfigError, NonFiniteError, ShapeError } from '../../src/errors.js';
+import { removeStaleTemps } from '../../src/files.js';
+import { OverflowError } from '../../src/quantizers/common.js';
 import { buildModel, type Model } from '../../src/models/model.js';
 import { BITS, preset, PRESETS, type Bits, type PresetName, type TernaryWeights } from '../../src/models/presets.js';
 import { fromCheckpoint, toCheckpoint, type RunMeta } from '../../src/checkpoint/run.js';
@@ -29,8 +44,9 @@ import { exportModel } from '../../src/export/export.js';
 import { formatSizeReport, sizeReport } from '../../src/export/size.js';
 import { evaluate, initTraining, stepsPerEpoch, train, TrainConfig, TrainingDiverged, type TrainState } from '../../src/train/train.js';
 import { formatDuration, formatRate, progressReporter } from './progress.js';
-import { intFlag, numFlag, UsageError, type Flags } from './args.js';
-import { fromFlag, Interrupted, JSON_FLAG, pollInterrupt, printJson, type Command, type Env } from './env.js';
+import { intFlag, ints, nonNegativeFlag, numFlag, reals, UsageError, type Flags, type Parsed } from './args.js';
+import { fromFlag, Interrupted, JSON_FLAG, pollInterrupt, printJson, stopCode, type Command, type Env } from './env.js';
+import { lockRunDir, RunDirError } from './rundir.js';
 import { sameShape } from '../../src/tensor.js';
 
 /** `embedded`, `idx:DIR` or `cifar10:DIR`. */
@@ -49,32 +65,40 @@ const common: Flags = {
 /** The backend `--backend` names (an unknown name is a usage error naming the flag). */
 export const backendFlag = (command: string, env: Env, name: string): Promise<Backend> => fromFlag(command, 'backend', 'backend', () => env.loadBackend(name));
 
+/** Width multipliers above this allocate layers no machine holds (mlp: 1,024 hidden units; vgg7: 4× the paper's full width). */
+const MAX_WIDTH = 4;
+const MAX_EPOCHS = 10_000;
+/** The largest batch: 2^16 examples (a larger one is a typo, and its sample count leaves 2^53). */
+const MAX_BATCH = 65_536;
+/** The table's bound on --augment-pad; the image's own (half its shorter side) is checked with the data. */
+const MAX_PAD = 1024;
+
 export const TRAIN_FLAGS: Flags = {
   model: { type: 'string', default: 'cnn-small', choices: PRESETS, help: 'model preset' },
   bits: { type: 'string', default: '2+2', choices: BITS, help: 'weights+activations bit widths, as the paper writes them' },
   weights: { type: 'string', default: 'sttn', choices: ['sttn', 'twn', 'ttq'], help: '2-bit weight quantizer' },
   gradient: { type: 'string', choices: ['exact', 'paper', 'official'], help: 'STTN gradient rule (default exact)' },
   granularity: { type: 'string', choices: ['tensor', 'channel'], help: 'scale per tensor or per output channel' },
-  width: { type: 'string', help: 'width multiplier (vgg7 default 0.125, mlp 1)' },
-  epochs: { type: 'string', default: '15', help: 'epochs' },
-  batch: { type: 'string', default: '64', help: 'batch size' },
-  lr: { type: 'string', default: '0.005', help: 'learning rate (cosine decay to 0)' },
+  width: { type: 'string', range: reals(0, MAX_WIDTH, true), help: 'width multiplier: vgg7 default 0.125, mlp 1' },
+  epochs: { type: 'string', default: '15', range: ints(1, MAX_EPOCHS), help: 'epochs' },
+  batch: { type: 'string', default: '64', range: ints(1, MAX_BATCH), help: 'batch size' },
+  lr: { type: 'string', default: '0.005', range: reals(0, Number.MAX_VALUE, true), help: 'learning rate, cosine decay to 0; a rate that diverges stops the run naming the step' },
   optimizer: { type: 'string', default: 'adam', choices: ['adam', 'sgd'], help: 'optimizer' },
-  'weight-decay': { type: 'string', default: '1e-6', help: 'L2 weight decay' },
-  'latent-clip': { type: 'string', help: 'clip latent quantized weights to [-c, c] after each step (official code: 1)' },
-  'augment-pad': { type: 'string', default: '2', help: 'pad-and-random-crop padding (0 = off)' },
+  'weight-decay': { type: 'string', default: '1e-6', range: reals(0, 1), help: 'L2 weight decay' },
+  'latent-clip': { type: 'string', range: reals(0, Number.MAX_VALUE, true), help: 'clip latent quantized weights to [-c, c] after each step; the official code: 1' },
+  'augment-pad': { type: 'string', default: '2', range: ints(0, MAX_PAD), help: 'pad-and-random-crop padding (0 = off), at most half the shorter image side' },
   flip: { type: 'boolean', default: false, help: 'random horizontal flips (off for digits)' },
-  seed: { type: 'string', default: '1', help: 'seed of every random choice' },
-  out: { type: 'string', help: 'output directory (default runs/<model>-<bits>)' },
-  resume: { type: 'boolean', default: false, help: 'continue the run in --out from its checkpoint' },
-  'max-steps': { type: 'string', help: 'stop after this many steps (a smoke run); the checkpoint is saved' },
-  'log-every': { type: 'string', help: 'without a terminal: a log line every N steps (default: each epoch)' },
-  'eval-every': { type: 'string', default: '5', help: 'test accuracy every N epochs (and after the last)' },
+  seed: { type: 'string', default: '1', range: ints(0), help: 'seed of every random choice' },
+  out: { type: 'string', help: 'output directory (default runs/<model>-<bits>); one train at a time writes in it' },
+  resume: { type: 'boolean', default: false, help: 'continue the run in --out from its checkpoint (with --data: on that data, e.g. moved)' },
+  'max-steps': { type: 'string', range: ints(1), help: 'stop after this many steps, a smoke run; the checkpoint is saved' },
+  'log-every': { type: 'string', range: ints(1), help: 'without a terminal: a log line every N steps; without it, one each epoch' },
+  'eval-every': { type: 'string', default: '5', range: ints(1), help: 'test accuracy every N epochs and after the last' },
   ...common,
   ...JSON_FLAG,
 };
 
-/** What `--resume` lets change: where and how the run goes on, not what it trains. */
+/** What `--resume` lets change: where and how the run goes on (and where its data now is), not what it trains. */
 const RESUMABLE = new Set(['resume', 'out', 'backend', 'data', 'log-every', 'max-steps', 'eval-every', 'json']);
 
 const dataMismatch = (model: Model, data: Split): void => {
@@ -83,10 +107,43 @@ const dataMismatch = (model: Model, data: Split): void => {
   if (data.train.classes > model.spec.classes) throw new ShapeError(`data classes vs model '${model.spec.name}' classes`, [model.spec.classes], [data.train.classes]);
 };
 
+/** An empty split is an error naming the data, found before anything is trained or written. */
+export function checkSplits(spec: string, data: Split, need: 'train' | 'test' | 'both'): void {
+  if (need !== 'test' && data.train.images.shape[0] === 0) throw new ConfigError(`--data ${spec}`, 'the training split is empty (0 examples): nothing to train on');
+  if (need !== 'train' && data.test.images.shape[0] === 0) throw new ConfigError(`--data ${spec}`, 'the test split is empty (0 examples): no test accuracy to measure');
+}
+
+/** A pad of more than half the shorter image side crops mostly padding: a usage error naming the image size. */
+function checkAugmentPad(pad: number, data: Split): void {
+  const [h, w] = data.train.images.shape.slice(1, 3);
+  const max = Math.floor(Math.min(h, w) / 2);
+  if (pad > max) throw new UsageError(`sttn train: --augment-pad must be at most ${max} for ${h}×${w} images (half the shorter side; more crops mostly padding); got '${pad}'`);
+}
+
+/** The running sums of an epoch a stop cut short, kept in the checkpoint's meta for `--resume`. */
+interface EpochInProgress {
+  /** the step the sums were saved at: they belong to a checkpoint of that step only */
+  readonly step: number;
+  readonly lossSum: number;
+  readonly correct: number;
+  readonly seen: number;
+  readonly seconds: number;
+}
+
+function epochInProgress(meta: RunMeta, step: number, spe: number): EpochInProgress | null {
+  const e = meta.epochInProgress;
+  if (step % spe === 0 || typeof e !== 'object' || e === null) return null;
+  const r = e as Record<string, unknown>;
+  const ok = ['step', 'lossSum', 'correct', 'seen', 'seconds'].every((k) => typeof r[k] === 'number' && Number.isFinite(r[k]));
+  return ok && r.step === step ? (r as unknown as EpochInProgress) : null;
+}
+
+const isNonFinite = (e: unknown): e is Error => e instanceof NonFiniteError || e instanceof OverflowError;
+
 export const trainCommand: Command = {
   summary: 'train a ternary network (default: STTN 2+2 cnn-small on the embedded MNIST)',
   about:
-    'Train a (ternary) network; progress goes to stderr, the final test accuracy to stdout. Ctrl-C stops at the next step, saves the checkpoint (continue with --resume) and exits 130; a second Ctrl-C exits at once.',
+    'Train a (ternary) network; progress goes to stderr, the final test accuracy to stdout. Ctrl-C (or SIGTERM) stops at the next step, saves the checkpoint (continue with --resume) and exits 130 (143); a second one exits at once. One train at a time writes in --out (a lock file holds its pid).',
   positionals: [],
   flags: TRAIN_FLAGS,
   async run(p, env) {
@@ -97,158 +154,234 @@ export const trainCommand: Command = {
     const out = (p.values.out as string | undefined) ?? join('runs', `${name}-${bits.replace('+', 'p')}${bits.startsWith('2') ? '-' + String(p.values.weights) : ''}`);
     const ckptPath = join(out, 'checkpoint.json');
     const B = await backendFlag('train', env, p.values.backend as string);
-    let model: Model;
-    let cfg: TrainConfig;
-    let state: TrainState;
-    let meta: RunMeta;
+    const maxSteps = intFlag('train', p, 'max-steps');
+    const logEvery = intFlag('train', p, 'log-every');
+    const evalEvery = intFlag('train', p, 'eval-every') ?? 5;
+    // a fresh run: data and model first, so that bad data or flags write nothing
+    let fresh: { model: Model; cfg: TrainConfig; data: Split; spec: string } | null = null;
     if (p.values.resume) {
       const clash = [...p.given].find((f) => !RESUMABLE.has(f));
       if (clash) throw new UsageError(`sttn train: --${clash} cannot change on --resume (the run continues with its checkpoint's settings)`);
-      const ck = loadCheckpoint(ckptPath);
-      if (E.isLeft(ck)) throw ck.left;
-      const run = orThrow(fromCheckpoint(ck.right));
-      ({ model, config: cfg, state, meta } = run);
-      io.err.write(`resuming ${model.spec.name} from step ${state.step} (${ckptPath})\n`);
+      if (!existsSync(out)) throw new RunDirError(out, 'does not exist: there is no run to resume');
     } else {
-      const data0 = loadData(p.values.data as string);
+      const spec = p.values.data as string;
+      const data = loadData(spec);
+      checkSplits(spec, data, 'both');
+      const pad = intFlag('train', p, 'augment-pad', 0) ?? 2;
+      checkAugmentPad(pad, data);
       const kernelConfig: Record<string, unknown> = {};
       if (p.values.gradient !== undefined) kernelConfig.gradient = p.values.gradient;
       if (p.values.granularity !== undefined) kernelConfig.granularity = p.values.granularity;
-      const spec = preset(name, {
+      const modelSpec = preset(name, {
         bits,
         ternary: p.values.weights as TernaryWeights,
         kernelConfig,
         width: numFlag('train', p, 'width'),
-        inputShape: data0.train.images.shape.slice(1),
-        classes: data0.train.classes,
+        inputShape: data.train.images.shape.slice(1),
+        classes: data.train.classes,
       });
-      model = orThrow(buildModel(spec));
+      const model = orThrow(buildModel(modelSpec));
       const latentClip = numFlag('train', p, 'latent-clip') ?? null;
-      cfg = orThrow(
+      const cfg = orThrow(
         decodeWith(
           TrainConfig,
           {
             epochs: intFlag('train', p, 'epochs'),
             batchSize: intFlag('train', p, 'batch'),
             seed: intFlag('train', p, 'seed', 0),
-            augmentPad: intFlag('train', p, 'augment-pad', 0),
+            augmentPad: pad,
             augmentFlip: p.values.flip,
-            optimizer: { kind: p.values.optimizer, lr: numFlag('train', p, 'lr'), weightDecay: Number(p.values['weight-decay']), latentClip },
+            optimizer: { kind: p.values.optimizer, lr: numFlag('train', p, 'lr'), weightDecay: nonNegativeFlag('train', p, 'weight-decay'), latentClip },
           },
           'train',
         ),
       );
-      state = initTraining(B, model, cfg);
-      meta = { data: p.values.data as string, history: [] };
+      fresh = { model, cfg, data, spec };
     }
-    const data = loadData(meta.data);
-    dataMismatch(model, data);
-    const maxSteps = intFlag('train', p, 'max-steps');
-    const logEvery = intFlag('train', p, 'log-every');
-    const evalEvery = intFlag('train', p, 'eval-every') ?? 5;
-    mkdirSync(out, { recursive: true });
-    const spe = stepsPerEpoch(data.train.images.shape[0], cfg.batchSize);
-    const reporter = progressReporter({ stream: io.err, logEvery: logEvery ?? 'epoch' });
-    io.err.write(`${model.spec.name}: ${data.train.images.shape[0]} training / ${data.test.images.shape[0]} test examples (${meta.data}), backend ${B.name}, ${cfg.epochs} epochs × ${spe} steps of ${cfg.batchSize}\n`);
-    // nothing trained yet, so nothing to save
-    if (signal.aborted) throw new Interrupted();
-    let history = [...meta.history];
-    let lastSaved: string | null = existsSync(ckptPath) ? ckptPath : null;
-    let epochLoss = 0;
-    let epochCorrect = 0;
-    let epochSeen = 0;
-    let epochStart = performance.now();
-    let stepsThisRun = 0;
-    let samplesThisRun = 0;
-    // the running training loss of the last epoch reached, as the progress line shows it
-    let trainLoss: number | null = null;
-    // time inside the epoch hook (test evaluations, checkpoint writes), left out of samples/s
-    let hookSeconds = 0;
-    // the test evaluations made inside the epoch hook
-    const evals: { step: number; accuracy: number; loss: number }[] = [];
-    const save = (s: TrainState) => {
-      saveCheckpoint(ckptPath, toCheckpoint(model, cfg, s, spe, { ...meta, history }));
-      lastSaved = ckptPath;
-    };
-    let result: { state: TrainState; stopped: boolean };
-    const loopStart = performance.now();
+    const lock = lockRunDir(out, env);
     try {
-      result = await train(B, model, data.train, cfg, state, {
-        onStep: (i) => {
-          stepsThisRun++;
-          samplesThisRun += i.batchSize;
-          epochLoss += i.loss * i.batchSize;
-          epochCorrect += i.correct;
-          epochSeen += i.batchSize;
-          trainLoss = epochLoss / epochSeen;
-          reporter.update({ epoch: i.epoch + 1, epochs: cfg.epochs, step: i.stepInEpoch, steps: i.stepsPerEpoch, samples: i.batchSize, loss: epochLoss / epochSeen, accuracy: epochCorrect / epochSeen });
-        },
-        onEpoch: (epoch, s) => {
-          const h0 = performance.now();
-          const due = (epoch + 1) % evalEvery === 0 || epoch + 1 === cfg.epochs;
-          const test = due ? evaluate(B, model, s, data.test, cfg.evalBatchSize) : null;
-          if (test !== null) evals.push({ step: s.step, accuracy: test.accuracy, loss: test.loss });
-          history = [...history, { epoch: epoch + 1, loss: epochLoss / epochSeen, trainAccuracy: epochCorrect / epochSeen, testAccuracy: test?.accuracy ?? null, seconds: (performance.now() - epochStart) / 1000 }];
-          reporter.done();
-          io.err.write(`epoch ${epoch + 1}/${cfg.epochs}: train loss ${(epochLoss / epochSeen).toFixed(4)}, train acc ${((100 * epochCorrect) / epochSeen).toFixed(2)}%${test === null ? '' : `, test acc ${(100 * test.accuracy).toFixed(2)}%`}\n`);
-          save(s);
-          epochLoss = epochCorrect = epochSeen = 0;
-          epochStart = performance.now();
-          hookSeconds += (epochStart - h0) / 1000;
-        },
-        shouldStop: () => signal.aborted || (maxSteps !== undefined && stepsThisRun >= maxSteps),
-      });
-    } catch (e) {
-      reporter.done();
-      if (e instanceof TrainingDiverged) {
-        throw new TrainingDiverged(e.step, `${e.what}; the last good checkpoint is ${lastSaved ?? '(none yet)'}`);
-      }
-      throw e;
+      // a writer killed mid-save left its temp file: gone before this run writes anything
+      removeStaleTemps(ckptPath);
+      return await trainIn(p, env, { B, out, ckptPath, maxSteps, logEvery, evalEvery, fresh, t0 });
+    } finally {
+      lock.release();
     }
-    const trainSeconds = (performance.now() - loopStart) / 1000 - hookSeconds;
-    reporter.done();
-    if (result.stopped) {
-      save(result.state);
-      const interrupted = signal.aborted;
-      io.err.write(`${interrupted ? 'interrupted' : 'stopped'} at step ${result.state.step}; checkpoint saved to ${ckptPath} (continue with: sttn train --resume --out ${out})\n`);
-      if (interrupted) return 130;
-    }
-    const lastEval = evals[evals.length - 1];
-    const test = lastEval !== undefined && lastEval.step === result.state.step ? lastEval : evaluate(B, model, result.state, data.test, cfg.evalBatchSize);
-    const count = data.test.images.shape[0];
-    const correct = Math.round(test.accuracy * count);
-    const wall = (performance.now() - t0) / 1000;
-    const samplesPerSecond = trainSeconds > 0 ? samplesThisRun / trainSeconds : null;
-    if (p.values.json) {
-      printJson(io, {
-        command: 'train',
-        model: model.spec.name,
-        checkpoint: ckptPath,
-        backend: B.name,
-        data: meta.data,
-        accuracy: test.accuracy,
-        correct,
-        count,
-        loss: test.loss,
-        trainLoss,
-        epochs: cfg.epochs,
-        epochsDone: result.state.step / spe,
-        step: result.state.step,
-        stepsPerEpoch: spe,
-        stepsThisRun,
-        samplesThisRun,
-        wallSeconds: wall,
-        trainSeconds,
-        samplesPerSecond,
-      });
-    } else {
-      io.out(
-        `test accuracy ${(100 * test.accuracy).toFixed(2)}% (${correct}/${count}), loss ${test.loss.toFixed(4)} · ${model.spec.name} · step ${result.state.step} · ${formatRate(samplesPerSecond ?? undefined)} samples/s · wall ${formatDuration(wall)} (${wall.toFixed(1)} s) · checkpoint ${ckptPath}`,
-      );
-    }
-    return 0;
   },
 };
+
+interface TrainSetup {
+  readonly B: Backend;
+  readonly out: string;
+  readonly ckptPath: string;
+  readonly maxSteps: number | undefined;
+  readonly logEvery: number | undefined;
+  readonly evalEvery: number;
+  readonly fresh: { model: Model; cfg: TrainConfig; data: Split; spec: string } | null;
+  readonly t0: number;
+}
+
+/** The run, once its directory is held: load or start, train, save, report. */
+async function trainIn(p: Parsed, env: Env, setup: TrainSetup): Promise<number> {
+  const { io, signal } = env;
+  const { B, out, ckptPath, maxSteps, logEvery, evalEvery, fresh, t0 } = setup;
+  let model: Model;
+  let cfg: TrainConfig;
+  let state: TrainState;
+  let meta: RunMeta;
+  let data: Split;
+  // the last checkpoint this run can vouch for: the one it resumes from, then each it saves
+  let lastSaved: string | null = null;
+  if (fresh === null) {
+    const ck = loadCheckpoint(ckptPath);
+    if (E.isLeft(ck)) throw ck.left;
+    const run = orThrow(fromCheckpoint(ck.right));
+    ({ model, config: cfg, state } = run);
+    const spec = p.given.has('data') ? (p.values.data as string) : run.meta.data;
+    io.err.write(`resuming ${model.spec.name} from step ${state.step} (${ckptPath})${spec === run.meta.data ? '' : ` on --data ${spec} (it trained on ${run.meta.data})`}\n`);
+    data = loadData(spec);
+    checkSplits(spec, data, 'both');
+    meta = { ...run.meta, data: spec };
+    lastSaved = ckptPath;
+  } else {
+    ({ model, cfg, data } = fresh);
+    state = initTraining(B, model, cfg);
+    meta = { data: fresh.spec, history: [] };
+  }
+  dataMismatch(model, data);
+  const spe = stepsPerEpoch(data.train.images.shape[0], cfg.batchSize);
+  const reporter = progressReporter({ stream: io.err, logEvery: logEvery ?? 'epoch' });
+  io.err.write(`${model.spec.name}: ${data.train.images.shape[0]} training / ${data.test.images.shape[0]} test examples (${meta.data}), backend ${B.name}, ${cfg.epochs} epochs × ${spe} steps of ${cfg.batchSize}\n`);
+  // nothing trained yet, so nothing to save
+  if (signal.aborted) throw new Interrupted();
+  const { epochInProgress: _previous, ...baseMeta } = meta;
+  let history = [...meta.history];
+  // an epoch a stop cut short goes on with its sums (the checkpoint's meta.epochInProgress)
+  const carried = epochInProgress(meta, state.step, spe);
+  let epochLoss = carried?.lossSum ?? 0;
+  let epochCorrect = carried?.correct ?? 0;
+  let epochSeen = carried?.seen ?? 0;
+  let carriedSeconds = carried?.seconds ?? 0;
+  let epochStart = performance.now();
+  let stepsThisRun = 0;
+  let samplesThisRun = 0;
+  // the running training loss of the last epoch reached, as the progress line shows it
+  let trainLoss: number | null = null;
+  // time inside the epoch hook (test evaluations, checkpoint writes), left out of samples/s
+  let hookSeconds = 0;
+  // the test evaluations made inside the epoch hook
+  const evals: { step: number; accuracy: number; loss: number }[] = [];
+  const save = (s: TrainState, midEpoch: boolean) => {
+    const sums: EpochInProgress = { step: s.step, lossSum: epochLoss, correct: epochCorrect, seen: epochSeen, seconds: carriedSeconds + (performance.now() - epochStart) / 1000 };
+    saveCheckpoint(ckptPath, toCheckpoint(model, cfg, s, spe, { ...baseMeta, history, ...(midEpoch && epochSeen > 0 ? { epochInProgress: sums } : {}) }));
+    lastSaved = ckptPath;
+  };
+  /** The test split under `s`; a non-finite value on the way is the run's divergence at `s.step`. */
+  const test = (s: TrainState, when: string) => {
+    try {
+      return evaluate(B, model, s, data.test, cfg.evalBatchSize);
+    } catch (e) {
+      if (isNonFinite(e)) throw new TrainingDiverged(s.step, `${when}: ${e.message}`);
+      throw e;
+    }
+  };
+  let result: { state: TrainState; stopped: boolean };
+  const loopStart = performance.now();
+  try {
+    result = await train(B, model, data.train, cfg, state, {
+      onStep: (i) => {
+        stepsThisRun++;
+        samplesThisRun += i.batchSize;
+        epochLoss += i.loss * i.batchSize;
+        epochCorrect += i.correct;
+        epochSeen += i.batchSize;
+        trainLoss = epochLoss / epochSeen;
+        reporter.update({ epoch: i.epoch + 1, epochs: cfg.epochs, step: i.stepInEpoch, steps: i.stepsPerEpoch, samples: i.batchSize, loss: epochLoss / epochSeen, accuracy: epochCorrect / epochSeen });
+      },
+      onEpoch: (epoch, s) => {
+        const h0 = performance.now();
+        const due = (epoch + 1) % evalEvery === 0 || epoch + 1 === cfg.epochs;
+        let t: { accuracy: number; loss: number } | null = null;
+        // a failing evaluation must not cost the epoch: it is saved first, the failure reported after
+        let failure: { error: unknown } | null = null;
+        if (due) {
+          try {
+            t = test(s, `the test evaluation after epoch ${epoch + 1}`);
+          } catch (e) {
+            if (e instanceof TrainingDiverged) throw e;
+            failure = { error: e };
+          }
+        }
+        if (t !== null) evals.push({ step: s.step, accuracy: t.accuracy, loss: t.loss });
+        history = [...history, { epoch: epoch + 1, loss: epochLoss / epochSeen, trainAccuracy: epochCorrect / epochSeen, testAccuracy: t?.accuracy ?? null, seconds: carriedSeconds + (performance.now() - epochStart) / 1000 }];
+        reporter.done();
+        io.err.write(`epoch ${epoch + 1}/${cfg.epochs}: train loss ${(epochLoss / epochSeen).toFixed(4)}, train acc ${((100 * epochCorrect) / epochSeen).toFixed(2)}%${t === null ? '' : `, test acc ${(100 * t.accuracy).toFixed(2)}%`}\n`);
+        save(s, false);
+        if (failure !== null) {
+          io.err.write(`epoch ${epoch + 1} saved to ${ckptPath} (step ${s.step}); its test evaluation failed:\n`);
+          throw failure.error;
+        }
+        epochLoss = epochCorrect = epochSeen = carriedSeconds = 0;
+        epochStart = performance.now();
+        hookSeconds += (epochStart - h0) / 1000;
+      },
+      shouldStop: () => signal.aborted || (maxSteps !== undefined && stepsThisRun >= maxSteps),
+    });
+  } catch (e) {
+    reporter.done();
+    if (e instanceof TrainingDiverged) {
+      throw new TrainingDiverged(e.step, `${e.what}; last good checkpoint: ${lastSaved ?? 'none saved yet'}`);
+    }
+    throw e;
+  }
+  const trainSeconds = (performance.now() - loopStart) / 1000 - hookSeconds;
+  reporter.done();
+  if (result.stopped) {
+    save(result.state, result.state.step % spe !== 0);
+    const interrupted = signal.aborted;
+    io.err.write(`${interrupted ? 'interrupted' : 'stopped'} at step ${result.state.step}; checkpoint saved to ${ckptPath} (continue with: sttn train --resume --out ${out})\n`);
+    if (interrupted) return stopCode(signal);
+  }
+  const lastEval = evals[evals.length - 1];
+  let final: { accuracy: number; loss: number };
+  try {
+    final = lastEval !== undefined && lastEval.step === result.state.step ? lastEval : test(result.state, 'the final test evaluation');
+  } catch (e) {
+    if (e instanceof TrainingDiverged) throw new TrainingDiverged(e.step, `${e.what}; last good checkpoint: ${lastSaved ?? 'none saved yet'}`);
+    throw e;
+  }
+  const count = data.test.images.shape[0];
+  const correct = Math.round(final.accuracy * count);
+  const wall = (performance.now() - t0) / 1000;
+  const samplesPerSecond = trainSeconds > 0 ? samplesThisRun / trainSeconds : null;
+  if (p.values.json) {
+    printJson(io, {
+      command: 'train',
+      model: model.spec.name,
+      checkpoint: ckptPath,
+      backend: B.name,
+      data: meta.data,
+      accuracy: final.accuracy,
+      correct,
+      count,
+      loss: final.loss,
+      trainLoss,
+      epochs: cfg.epochs,
+      epochsDone: result.state.step / spe,
+      step: result.state.step,
+      stepsPerEpoch: spe,
+      stepsThisRun,
+      samplesThisRun,
+      wallSeconds: wall,
+      trainSeconds,
+      samplesPerSecond,
+    });
+  } else {
+    io.out(
+      `test accuracy ${(100 * final.accuracy).toFixed(2)}% (${correct}/${count}), loss ${final.loss.toFixed(4)} · ${model.spec.name} · step ${result.state.step} · ${formatRate(samplesPerSecond ?? undefined)} samples/s · wall ${formatDuration(wall)} (${wall.toFixed(1)} s) · checkpoint ${ckptPath}`,
+    );
+  }
+  return 0;
+}
 
 /**
  * `evaluate` one batch at a time, letting the event loop turn between batches, so that a Ctrl-C
@@ -256,6 +389,7 @@ export const trainCommand: Command = {
  */
 async function evaluateInterruptibly(B: Backend, model: Model, s: Pick<TrainState, 'params' | 'state'>, data: Dataset, batchSize: number, signal: AbortSignal): Promise<{ accuracy: number; loss: number; correct: number; count: number }> {
   const n = data.images.shape[0];
+  if (n === 0) throw new ConfigError(data.name, 'is empty (0 examples): no accuracy to measure');
   const per = data.images.data.length / n;
   let correct = 0;
   let lossSum = 0;
@@ -288,6 +422,7 @@ export const evalCommand: Command = {
     const run = loadRun(file);
     const dataSpec = p.given.has('data') ? (p.values.data as string) : run.meta.data;
     const data = loadData(dataSpec);
+    checkSplits(dataSpec, data, 'test');
     dataMismatch(run.model, data);
     const r = await evaluateInterruptibly(B, run.model, run.state, data.test, run.config.evalBatchSize, env.signal);
     const wall = (performance.now() - t0) / 1000;

@@ -14,9 +14,10 @@
  * from the environment's registries (app/cli.ts passes backends/index.ts's, WebAssembly kernels
  * included); predict checks the interrupt signal between batches.
  *
- * Laws (laws/export.test.ts, laws/cli.test.ts): `sttn summary` predicts the exact size of the
- * file `sttn export` writes; predict's classes are the engine's; `--json` holds the text's
- * figures; bad files are one-line errors naming the file.
+ * Laws (laws/export.test.ts, laws/cli.test.ts, laws/cli-edges.test.ts): `sttn summary` predicts
+ * the exact size of the file `sttn export` writes; predict's classes are the engine's; `--json`
+ * holds the text's figures; bad files, an IDX file of 0 images included, are one-line errors
+ * naming the file.
  */
 import { dirname, join } from 'node:path';
 import { orThrow } from '../../src/codec.js';
@@ -26,7 +27,8 @@ import { formatSizeReport, sizeReport } from '../../src/export/size.js';
 import { createEngine } from '../../src/infer/engine.js';
 import { batchOf, readImages, type Image } from '../../src/infer/images.js';
 import { referenceTernaryKernels, type TernaryKernels } from '../../src/infer/ternary-kernels.js';
-import { intFlag, type Flags } from './args.js';
+import { DataFileError } from '../../src/data/dataset.js';
+import { intFlag, ints, type Flags } from './args.js';
 import { backendFlag, loadRun } from './commands.js';
 import { fromFlag, JSON_FLAG, pollInterrupt, printJson, type Command } from './env.js';
 
@@ -79,7 +81,7 @@ export const exportCommand: Command = {
 const PREDICT_FLAGS: Flags = {
   backend: { type: 'string', default: 'wasm', help: 'backend of the float layers: cpu | cpu64 | wasm | gpujs…' },
   kernels: { type: 'string', default: 'auto', help: "ternary × ternary kernels: 'auto' (wasm when available, else reference), 'reference' or 'wasm'" },
-  batch: { type: 'string', default: '64', help: 'images per engine call' },
+  batch: { type: 'string', default: '64', range: ints(1, 65_536), help: 'images per engine call' },
   plan: { type: 'boolean', default: false, help: 'print how each layer runs (to stderr)' },
   ...JSON_FLAG,
 };
@@ -108,7 +110,12 @@ export const predictCommand: Command = {
     const engine = createEngine(model, { backend: B, kernels });
     if (p.values.plan) io.err.write(engine.plan.join('\n') + '\n');
     const all: Image[] = [];
-    for (const f of images) all.push(...(await readImages(f)));
+    for (const f of images) {
+      const read = await readImages(f);
+      // an IDX file may hold 0 images: say so rather than print nothing
+      if (read.length === 0) throw new DataFileError(f, 'count', 'is 0 images: nothing to predict');
+      all.push(...read);
+    }
     const k = model.classes;
     const json = p.values.json === true;
     const results: { file: string; class: number; probabilities: number[] }[] = [];

@@ -1,16 +1,21 @@
 /**
  * What every `sttn` command receives and what a command is. A command gets one environment
  * record — the backend and ternary-kernel registries (src/ never imports a backend: app/cli.ts
- * passes backends/index.ts's), the two output streams, and an `AbortSignal` that app/cli.ts
- * aborts on the first Ctrl-C — so no command touches `process` and laws drive them in-process
- * (laws/cli-io.ts). A command is data (summary, positionals, flags) plus `run`; app/cli/main.ts
- * parses the flags, answers `--help` and turns errors into exit codes, the same way for all.
+ * passes backends/index.ts's), the two output streams, an `AbortSignal` that app/cli.ts aborts
+ * on the first SIGINT or SIGTERM or when a reader closes stdout/stderr (the reason says which),
+ * this process's pid and a liveness probe (the run directory's lock), and whether to print the
+ * stacks of unexpected errors (STTN_DEBUG=1) — so no command touches `process` and laws drive
+ * them in-process (laws/cli-io.ts). A command is data (summary, positionals, flags) plus `run`;
+ * app/cli/main.ts parses the flags, answers `--help` and turns errors into exit codes, the same
+ * way for all.
  *
- * Exit codes: 0 ok, 1 failure (an sttn error, one line on stderr), 2 usage, 130 interrupted.
+ * Exit codes: 0 ok, 1 failure (one line on stderr), 2 usage, 130 interrupted (SIGINT),
+ * 141 output closed by its reader (EPIPE, the code of a process killed by SIGPIPE),
+ * 143 terminated (SIGTERM).
  *
- * Law (laws/cli.test.ts): `--json` prints exactly one JSON document on stdout; an aborted signal
- * ends `train` with a checkpoint and 130; a `--backend`/`--kernels` name that does not exist is
- * a usage error naming the flag.
+ * Law (laws/cli.test.ts, laws/cli-edges.test.ts, laws/signals.test.ts): `--json` prints exactly
+ * one JSON document on stdout; an aborted signal ends `train` with a checkpoint and 130 (143 for
+ * SIGTERM); a `--backend`/`--kernels` name that does not exist is a usage error naming the flag.
  */
 import type { Backend } from '../../src/backend.js';
 import { ConfigError } from '../../src/errors.js';
@@ -33,8 +38,17 @@ export interface Env {
   readonly loadBackend: BackendLoader;
   readonly loadKernels: KernelsLoader;
   readonly io: Io;
-  /** aborted on the first SIGINT: long commands stop at their next safe point and return 130 */
+  /**
+   * aborted on the first SIGINT or SIGTERM, or when stdout/stderr's reader goes away (the reason
+   * is a `StopReason`): long commands stop at their next safe point and return `stopCode(signal)`
+   */
   readonly signal: AbortSignal;
+  /** this process's id, written into the lock of a run directory */
+  readonly pid: number;
+  /** whether process `pid` exists (a stale lock's holder does not) */
+  readonly isAlive: (pid: number) => boolean;
+  /** print the stack of an unexpected error after its one line (app/cli.ts: STTN_DEBUG=1) */
+  readonly debug: boolean;
 }
 
 export interface Command {
@@ -51,7 +65,14 @@ export interface Command {
   run(p: Parsed, env: Env): Promise<number>;
 }
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130, brokenPipe: 141, terminated: 143 } as const;
+
+/** Why app/cli.ts aborted the signal: the signal received, or a closed stdout/stderr. */
+export type StopReason = 'SIGINT' | 'SIGTERM' | 'EPIPE';
+
+/** The exit code of a command stopped by `signal`: 143 for SIGTERM, 141 for a closed output, else 130. */
+export const stopCode = (signal: AbortSignal): number =>
+  signal.reason === 'SIGTERM' ? EXIT.terminated : signal.reason === 'EPIPE' ? EXIT.brokenPipe : EXIT.interrupted;
 
 /** The command was stopped by the environment's signal before it had a result. */
 export class Interrupted extends Error {

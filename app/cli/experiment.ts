@@ -3,8 +3,8 @@
  * figures and one `DIR/cells/<id>.json` per finished cell (app/experiment). Progress over the
  * whole grid goes to stderr (a live bar on a terminal, a line per cell elsewhere); the report's
  * path and the verdicts go to stdout. When the environment's signal is aborted (Ctrl-C), it
- * abandons the cell in progress, writes the report of the finished cells and exits 130; the same
- * command resumes.
+ * abandons the cell in progress, writes the report of the finished cells and exits 130 (143 for
+ * SIGTERM); the same command resumes. `--out` is made first, with an error naming it.
  *
  * `--tiny` (not in --help) swaps in a 3-cell grid of a few steps, for tests and CI.
  *
@@ -16,9 +16,10 @@ import type { Split } from '../../src/data/dataset.js';
 import { cellsOf, gridPreset, selectCells, shellQuote, type GridPresetName } from '../experiment/grid.js';
 import { renderReport, type Machine } from '../experiment/report.js';
 import { buildRowModel, estimate, findFinished, finishedIn, macsOf, runGrid, subsetSplit, writeReport, type CellProgress } from '../experiment/run.js';
-import { intFlag, UsageError, type Flags, type Parsed } from './args.js';
+import { intFlag, ints, UsageError, type Flags, type Parsed } from './args.js';
 import { backendFlag, loadData } from './commands.js';
-import type { Command, Env, Io } from './env.js';
+import { stopCode, type Command, type Env, type Io } from './env.js';
+import { makeDir } from './rundir.js';
 import { formatAccuracy, formatBarGlyphs, formatDuration, formatLoss, redrawDue, truncate } from './progress.js';
 
 const DOCUMENTED: Flags = {
@@ -26,7 +27,7 @@ const DOCUMENTED: Flags = {
   data: { type: 'string', default: 'embedded', help: "'embedded' (MNIST digits shipped with sttn), 'idx:DIR' or 'cifar10:DIR'" },
   out: { type: 'string', help: 'output directory (default runs/experiment-<preset>); rerunning into it resumes' },
   backend: { type: 'string', default: 'wasm', help: 'cpu | cpu64 | wasm | gpujs | gpujs:<mode>' },
-  seeds: { type: 'string', help: 'seeds per row, 1..N (default: the preset’s, 3 for quick, 5 for full)' },
+  seeds: { type: 'string', range: ints(1, 1000), help: 'seeds per row, 1..N (default: the preset’s, 3 for quick, 5 for full)' },
   cells: { type: 'string', help: 'only these comma-separated cell or row ids (as the report names them)' },
 };
 
@@ -136,6 +137,8 @@ async function runExperiment(p: Parsed, env: Env): Promise<number> {
     `experiment ${presetName}: ${cells.length} cell${cells.length === 1 ? '' : 's'} (${finished.size} finished in ${dir}, ${todo.length} to train) · ${sub.train.labels.length} training / ${sub.test.labels.length} test examples · ${preset.schedule.epochs} epoch${preset.schedule.epochs === 1 ? '' : 's'} · backend ${B.name}\n` +
       (todo.length > 0 ? `estimated ${est(400)} at 400 samples/s, ${est(600)} at 600 samples/s (cnn-small-equivalent throughput)\n` : ''),
   );
+  // made here, with an error naming --out (a recursive mkdir under /proc never returns)
+  makeDir(dir);
   const bar = gridReporter(io, weights);
   let outcome;
   try {
@@ -179,7 +182,7 @@ async function runExperiment(p: Parsed, env: Env): Promise<number> {
   );
   if (outcome.stopped) {
     io.err.write(`${signal.aborted ? 'interrupted' : 'stopped'}: ${outcome.missing.length} cell(s) left; rerun the same command to resume\n`);
-    return 130;
+    return stopCode(signal);
   }
   return 0;
 }

@@ -5,22 +5,27 @@
  *
  *   0    ok
  *   1    failure: an sttn error (or a file the system refused), one line on stderr naming the
- *        file or the field, never a stack trace
+ *        file or the field, never a stack trace; any other error is one line too (its name and
+ *        message), its stack only when the environment asks (app/cli.ts: STTN_DEBUG=1)
  *   2    usage: the help, then the error as the last line, on stderr; nothing on stdout
  *   130  interrupted: the environment's signal was aborted (app/cli.ts: Ctrl-C)
+ *   141  stdout or stderr was closed by its reader (`| head`): stopped quietly
+ *   143  terminated: SIGTERM, handled as Ctrl-C
  *
+ * Commands are looked up with Object.hasOwn, so `sttn constructor` is an unknown command.
  * `sttn --version`/`-v` prints sttn's version; `sttn`, `sttn -h`/`--help`/`help` the command list
  * (on stdout, exit 0, when asked for; on stderr, exit 2, when no command is given).
  *
- * Law (laws/cli.test.ts): the version is package.json's; help goes to stdout with 0; no
- * command, an unknown command or flag and a missing argument give 2, the usage on stderr and
- * nothing on stdout; an sttn error is one line and 1.
+ * Law (laws/cli.test.ts, laws/cli-edges.test.ts): the version is package.json's; help goes to
+ * stdout with 0; no command, an unknown command (Object.prototype's names included) or flag and
+ * a missing argument give 2, the usage on stderr and nothing on stdout; an sttn error is one
+ * line and 1, and so is any other error, whose stack only debug prints.
  */
 import { SttnError } from '../../src/errors.js';
 import { helpText, parseFlags, UsageError, type FlagSpec } from './args.js';
 import { evalCommand, summaryCommand, trainCommand } from './commands.js';
 import { exportCommand, predictCommand } from './deploy.js';
-import { EXIT, Interrupted, type Command, type Env } from './env.js';
+import { EXIT, Interrupted, stopCode, type Command, type Env } from './env.js';
 import { experimentCommand } from './experiment.js';
 import { packageVersion } from './version.js';
 
@@ -44,7 +49,7 @@ export function usage(): string {
     'commands:',
     ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`),
     '',
-    'exit codes: 0 ok · 1 failure (a one-line message on stderr) · 2 usage error · 130 interrupted (Ctrl-C)',
+    'exit codes: 0 ok · 1 failure (a one-line message on stderr) · 2 usage error · 130 interrupted (Ctrl-C) · 141 output closed (| head) · 143 terminated (SIGTERM)',
   ].join('\n');
 }
 
@@ -101,17 +106,32 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) return usageError(env, commandHelp(name), e.message.startsWith('sttn ') ? e.message : `sttn ${name}: ${e.message}`);
     if (e instanceof Interrupted) {
-      io.err.write(`sttn ${name}: interrupted\n`);
-      return EXIT.interrupted;
+      // a reader that went away (| head) gets no message: it would not read it
+      if (env.signal.reason !== 'EPIPE') io.err.write(`sttn ${name}: interrupted\n`);
+      return stopCode(env.signal);
     }
+    const stack = env.debug && e instanceof Error && e.stack !== undefined ? `${e.stack}\n` : '';
     if (e instanceof SttnError) {
-      io.err.write(`sttn ${name}: ${e.name}: ${e.message}\n`);
+      io.err.write(`sttn ${name}: ${e.name}: ${oneLine(e.message)}\n${stack}`);
       return EXIT.failure;
     }
     if (isSystemError(e)) {
-      io.err.write(`sttn ${name}: ${e.message}\n`);
+      io.err.write(`sttn ${name}: ${oneLine(e.message)}\n${stack}`);
       return EXIT.failure;
     }
-    throw e;
+    io.err.write(unexpected(`sttn ${name}`, e, env.debug));
+    return EXIT.failure;
   }
+}
+
+const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ');
+
+/**
+ * What reaches the user of an error sttn did not foresee: one line (`prefix: Name: message`),
+ * then, only with `debug`, the stack; without it, how to see the stack.
+ */
+export function unexpected(prefix: string, e: unknown, debug: boolean): string {
+  const what = e instanceof Error ? `${e.name}: ${oneLine(e.message)}` : oneLine(String(e));
+  if (debug) return `${prefix}: ${what}\n${e instanceof Error && e.stack !== undefined ? e.stack + '\n' : ''}`;
+  return `${prefix}: ${what} (an internal error: STTN_DEBUG=1 prints its stack)\n`;
 }
