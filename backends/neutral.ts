@@ -25,7 +25,7 @@ import * as twnQ from '../src/quantizers/twn.js';
 import { tensor, type Tensor } from '../src/tensor.js';
 import { cpu32, cpu64 } from './cpu.js';
 
-export { OverflowError } from '../src/quantizers/common.js';
+export { OverflowError } from '../src/errors.js';
 
 /**
  * Options of each quantizer: any subset of its config, typed from its io-ts codec (a misspelt key

@@ -22,7 +22,7 @@ import type { Backend } from '../src/backend.js';
 import { orThrow } from '../src/codec.js';
 import { ConfigError, NonFiniteError, ShapeError } from '../src/errors.js';
 import * as activation from '../src/quantizers/activation.js';
-import { OverflowError } from '../src/quantizers/common.js';
+import { OverflowError } from '../src/errors.js';
 import * as signQ from '../src/quantizers/sign.js';
 import * as sttnQ from '../src/quantizers/sttn.js';
 import * as ttqQ from '../src/quantizers/ttq.js';

@@ -35,7 +35,8 @@ import {
   type KernelCodes,
   type KernelQuantizer,
 } from '../src/quantizers/index.js';
-import { OverflowError, sumGrads, type Params } from '../src/quantizers/common.js';
+import { OverflowError } from '../src/errors.js';
+import { sumGrads, type Params } from '../src/quantizers/common.js';
 import { normal, rng, type Rng } from '../src/random.js';
 import { tensor, tensorEqual, type Tensor } from '../src/tensor.js';
 import { example, law } from './law.js';

@@ -10,7 +10,7 @@ import { createWasmBackend } from '../backends/wasm.js';
 import type { Backend } from '../src/backend.js';
 import { orThrow } from '../src/codec.js';
 import { ConfigError, NonFiniteError, ShapeError } from '../src/errors.js';
-import { OverflowError } from '../src/quantizers/common.js';
+import { OverflowError } from '../src/errors.js';
 import * as ttq from '../src/quantizers/ttq.js';
 import * as twn from '../src/quantizers/twn.js';
 import { tensor, tensorClose, tensorEqual, type Tensor } from '../src/tensor.js';

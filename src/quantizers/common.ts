@@ -24,7 +24,7 @@
 import * as t from 'io-ts';
 import type { Backend } from '../backend.js';
 import { oneOf, PositiveNumber } from '../codec.js';
-import { ConfigError, ShapeError, SttnError } from '../errors.js';
+import { ConfigError, OverflowError, ShapeError } from '../errors.js';
 import { assertFinite, dtypeOf, reshape, size, type DType, type Tensor } from '../tensor.js';
 
 export type Granularity = 'tensor' | 'channel';
@@ -99,26 +99,6 @@ export function checkWeights(field: string, w: Tensor, g: Granularity): void {
     throw new ConfigError('granularity', `'channel' needs ${field} of rank ≥ 2 (axis 0 is the output channel), got shape [${w.shape.join(', ')}]`);
   }
   assertFinite(field, w);
-}
-
-/**
- * A scale, sum or gradient overflowed although every input was finite. Names the quantizer, the
- * quantity and how it was computed, the dtype it overflowed, and the flat index of the first bad
- * value. (Input that is already non-finite is a NonFiniteError instead.)
- */
-export class OverflowError extends SttnError {
-  override readonly name = 'OverflowError';
-  constructor(
-    readonly quantizer: string,
-    readonly quantity: string,
-    readonly dtype: DType,
-    readonly index: number,
-    readonly value: number,
-    how: string,
-    remedy: string,
-  ) {
-    super(`${quantizer}: ${quantity} overflows ${dtype}: ${how} = ${value} at flat index ${index} for finite inputs; ${remedy}`);
-  }
 }
 
 /**

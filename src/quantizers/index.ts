@@ -31,7 +31,7 @@ export * as sign from './sign.js';
 export * as sttn from './sttn.js';
 export * as ttq from './ttq.js';
 export * as twn from './twn.js';
-export { OverflowError } from './common.js';
+export { OverflowError } from '../errors.js';
 
 export type KernelQuantizerId = 'fp' | 'sign' | 'twn' | 'ttq' | 'sttn';
 export type ActivationQuantizerId = 'fp' | 'ste_sign' | 'ternary';

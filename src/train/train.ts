@@ -26,7 +26,7 @@ import { augment } from '../data/augment.js';
 import { epochIndices, gather } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { leafLayers } from '../layers/index.js';
-import { OverflowError } from '../quantizers/common.js';
+import { OverflowError } from '../errors.js';
 import { softmaxCrossEntropy } from './loss.js';
 import { backward, forward, initModel, type Model } from '../models/model.js';
 import { initOptimizer, OptimizerConfig, step as optimizerStep, type OptimizerState, type Tree } from './optim.js';
