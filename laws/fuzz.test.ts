@@ -7,15 +7,16 @@
  *   declares; for the checksummed formats (checkpoint, `.sttn`) no mutant the harness did not
  *   reseal, and that decoded as a checked version, is accepted with other content;
  * - the harness itself sees each kind of failure (a decoder that throws a TypeError, accepts a
- *   corrupt file, runs long, allocates, returns a malformed value, or names no file), and its
- *   reseals really get past the checksums, so that a law above that passes has tested something.
+ *   corrupt file, runs long, allocates, returns a malformed value, or names no file), its reseals
+ *   really get past the checksums, and its PNG oracle tells a PNG holding every row it declares
+ *   from one holding fewer, so that a law above that passes has tested something.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { crc32 } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import { parseCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { DataFileError } from '../src/data/dataset.js';
 import { parseDeployed } from '../src/export/container.js';
@@ -27,6 +28,7 @@ import {
   cliTarget,
   fuzzHolds,
   pngBytes,
+  pngShortfall,
   resealCheckpoint,
   resealDeployed,
   resealPng,
@@ -221,4 +223,29 @@ example('the CLI target: --version is accepted, eval of a missing file is a clea
   const missing = await t.run({ command: 'eval', tokens: [{ t: 'file', which: 5 }] });
   const unknown = await t.run({ command: 'summary', tokens: [{ t: 'bad-flag', which: 0 }] });
   return version.outcome === 'accepted-unchanged' && missing.outcome === 'clean-error' && /^exit 1/.test(missing.detail) && unknown.outcome === 'clean-error' && /^exit 2/.test(unknown.detail);
+});
+
+/** A PNG from its chunks: signature, IHDR (8-bit grey, `width`×`height`), one IDAT of `rows` deflated, IEND. */
+function pngOf(width: number, height: number, rows: Uint8Array): Uint8Array {
+  const chunk = (type: string, data: Uint8Array): Buffer => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'latin1');
+    Buffer.from(data).copy(out, 8);
+    out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return new Uint8Array(Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', new Uint8Array(0))]));
+}
+
+example('the PNG oracle: every seed PNG holds the rows it declares; a 4×4 PNG whose data holds 2 rows does not', () => {
+  const two = Uint8Array.of(0, 200, 200, 200, 200, 0, 100, 100, 100, 100);
+  const four = Uint8Array.of(...two, ...two);
+  const seeds = [pngBytes(4, 4, 0), pngBytes(3, 3, 2), pngBytes(2, 2, 6), pngBytes(2, 3, 4, 16)];
+  return seeds.every((b) => pngShortfall(b) === undefined) && pngShortfall(pngOf(4, 4, four)) === undefined && /inflates to 10 bytes.*: 20 bytes/.test(pngShortfall(pngOf(4, 4, two)) ?? '');
 });

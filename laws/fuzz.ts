@@ -34,7 +34,7 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32, gunzipSync, gzipSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import pngjs from 'pngjs';
 import { main, COMMANDS } from '../app/cli/main.js';
 import { cpu32 } from '../backends/cpu.js';
@@ -113,21 +113,28 @@ const LAW_TIME_LIMIT_MS = 120_000;
 
 /**
  * `numRuns` mutants drawn by fast-check (a fresh seed each run) all `acceptable`; on failure the
- * seed, the shrunk program and its verdict are printed to stderr. Shrinking stops at
- * LAW_TIME_LIMIT_MS, with the smallest failing program found so far.
+ * seed, the shrunk program, the verdict of the last failing attempt and that of a replay are
+ * printed to stderr. Shrinking stops at LAW_TIME_LIMIT_MS, with the smallest failing program found
+ * so far.
  */
 export async function fuzzHolds(t: Target, numRuns: number, ok: (v: Verdict) => boolean = (v) => acceptable(t, v)): Promise<boolean> {
+  // the verdict of the last failing attempt: a time-out or a memory outcome need not repeat on replay
+  let seen: { p: unknown; v: Verdict } | undefined;
   const r = await fc.check(
-    fc.asyncProperty(t.arb, async (p) => ok(await t.run(p))),
+    fc.asyncProperty(t.arb, async (p) => {
+      const v = await t.run(p);
+      if (ok(v)) return true;
+      seen = { p, v };
+      return false;
+    }),
     { numRuns, interruptAfterTimeLimit: LAW_TIME_LIMIT_MS },
   );
   if (!r.failed) return true;
   console.error(fc.defaultReportMessage(r));
-  if (r.counterexample !== null) {
-    const p = r.counterexample[0];
-    const v = await t.run(p);
-    console.error(`${t.name}: ${t.describe(p)}\n  → ${v.outcome} (${v.ms.toFixed(1)} ms, +${v.peakMiB.toFixed(0)} MiB): ${v.detail}`);
-  }
+  const show = (p: unknown, v: Verdict, when: string) =>
+    console.error(`${t.name} (${when}): ${t.describe(p)}\n  → ${v.outcome} (${v.ms.toFixed(1)} ms, +${v.peakMiB.toFixed(0)} MiB): ${v.detail}`);
+  if (seen !== undefined) show(seen.p, seen.v, 'last failing attempt');
+  if (r.counterexample !== null) show(r.counterexample[0], await t.run(r.counterexample[0]), 'counterexample, replayed');
   return false;
 }
 
@@ -547,8 +554,8 @@ export interface ByteFormat<T> {
   /** decode; throws, or returns an Either (Left: refused) or the value */
   readonly decode: (b: Uint8Array, file: string) => unknown;
   readonly same: (a: T, b: T) => boolean;
-  /** undefined when `v` respects the shapes it declares, else what is wrong */
-  readonly wellFormed: (v: T) => string | undefined;
+  /** undefined when `v` respects the shapes it, or its input, declares, else what is wrong */
+  readonly wellFormed: (v: T, input: Uint8Array) => string | undefined;
   /** the decoded value says it was not verified (a version-1 checkpoint) */
   readonly unverified?: (v: T) => boolean;
   readonly limits?: Limits;
@@ -582,7 +589,7 @@ export async function bytesTarget<T>(f: ByteFormat<T>): Promise<Target<BytesProg
   for (const s of f.seeds) {
     const r = await decodeOnce(s.bytes);
     if (!r.ok) throw new Error(`fuzz harness: seed ${f.name}/${s.name} does not decode: ${describeError(r.error)}`);
-    const bad = f.wellFormed(r.value);
+    const bad = f.wellFormed(r.value, s.bytes);
     if (bad !== undefined) throw new Error(`fuzz harness: seed ${f.name}/${s.name} decodes malformed: ${bad}`);
     originals.push(r.value);
   }
@@ -617,7 +624,7 @@ export async function bytesTarget<T>(f: ByteFormat<T>): Promise<Target<BytesProg
       const unverified = f.unverified?.(r.value) ?? false;
       let bad: string | undefined;
       try {
-        bad = f.wellFormed(r.value);
+        bad = f.wellFormed(r.value, bytes);
       } catch (e) {
         bad = `its shape check threw: ${describeError(e)}`;
       }
@@ -1045,6 +1052,49 @@ export function pngBytes(width: number, height: number, colorType: 0 | 2 | 4 | 6
   return new Uint8Array(pngjs.PNG.sync.write(img, { colorType, bitDepth, inputHasAlpha: true }));
 }
 
+/** Samples per pixel of each PNG colour type. */
+const PNG_SAMPLES: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Adam7 passes: x start, y start, x step, y step. */
+const PNG_ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+/**
+ * When `b` is a PNG whose image data (its IDAT chunks, inflated) holds fewer bytes than its IHDR
+ * declares — a filter byte and the packed samples of every row, of every Adam7 pass when
+ * interlaced —, what is missing; else undefined (not a PNG, or nothing to judge). Written here,
+ * apart from src/infer/images.ts, as the oracle of "an accepted image holds the rows it declares".
+ */
+export function pngShortfall(b: Uint8Array): string | undefined {
+  if (b.length < 8 || b[0] !== 0x89 || b[1] !== 0x50 || b[2] !== 0x4e || b[3] !== 0x47) return undefined;
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const type = (at: number) => String.fromCharCode(b[at], b[at + 1], b[at + 2], b[at + 3]);
+  let ihdr: number | undefined;
+  const idat: Uint8Array[] = [];
+  for (let at = 8; at + 12 <= b.length; ) {
+    const end = at + 12 + view.getUint32(at, false);
+    if (end > b.length || type(at + 4) === 'IEND') break;
+    if (type(at + 4) === 'IHDR' && ihdr === undefined) ihdr = at + 8;
+    if (type(at + 4) === 'IDAT') idat.push(b.subarray(at + 8, end - 4));
+    at = end;
+  }
+  if (ihdr === undefined || ihdr + 13 > b.length) return undefined;
+  const [width, height] = [view.getUint32(ihdr, false), view.getUint32(ihdr + 4, false)];
+  const [depth, colour, interlace] = [b[ihdr + 8], b[ihdr + 9], b[ihdr + 12]];
+  const samples = PNG_SAMPLES[colour];
+  if (samples === undefined || ![1, 2, 4, 8, 16].includes(depth)) return undefined;
+  const rows = (w: number, h: number) => (w > 0 && h > 0 ? h * (Math.ceil((w * samples * depth) / 8) + 1) : 0);
+  const want = interlace === 0 ? rows(width, height) : PNG_ADAM7.reduce((n, [x0, y0, dx, dy]) => n + rows(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)), 0);
+  if (!(want <= 2 ** 30)) return undefined;
+  let got: number;
+  try {
+    // a cut stream yields what it holds; a stream longer than declared stops just past it
+    got = inflateSync(concat(...idat), { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: want + 1 }).length;
+  } catch {
+    // more than declared (not short), or a stream zlib cannot read: nothing to judge here
+    return undefined;
+  }
+  return got < want ? `its image data inflates to ${got} bytes, but IHDR declares ${width}×${height}, colour type ${colour}, depth ${depth}${interlace === 0 ? '' : ', interlaced'}: ${want} bytes` : undefined;
+}
+
 /** Every chunk's CRC recomputed (the chunks walked from byte 8 while their lengths fit). */
 export function resealPng(b: Uint8Array): Uint8Array | undefined {
   if (b.length < 8) return undefined;
@@ -1078,7 +1128,7 @@ export function pngTarget(): Promise<Target<BytesProgram>> {
     file: 'fuzz-mutant.png',
     decode: (b, f) => parsePng(b, f),
     same: sameImage,
-    wellFormed: imageMisfit,
+    wellFormed: (img, input) => imageMisfit(img) ?? pngShortfall(input),
   });
 }
 
@@ -1105,12 +1155,12 @@ export function imagesTarget(dir: string): Promise<Target<BytesProgram>> {
       return readImages(f);
     },
     same: (a, b) => a.length === b.length && a.every((x, i) => sameImage(x, b[i])),
-    wellFormed: (imgs) => {
+    wellFormed: (imgs, input) => {
       for (const img of imgs) {
         const bad = imageMisfit(img);
         if (bad !== undefined) return `${img.label}: ${bad}`;
       }
-      return undefined;
+      return pngShortfall(input);
     },
   });
 }
