@@ -235,3 +235,26 @@ example('the optimizer must be the train config\'s, with its slots: a foreign ki
     field({ ...c, optimizer: { ...c.optimizer, slots: { ...c.optimizer.slots, u: v } } }) === 'checkpoint.optimizer.slots.u'
   );
 });
+
+law(
+  'a model spec edited to declare huge layers is refused before the model is allocated (fast, in little memory), naming the model',
+  [presetArb, fc.constantFrom(2 ** 20, 2 ** 24, 2 ** 31 - 1, 2 ** 53, 1e21), fc.nat()],
+  (p, huge, pick) => {
+    const c = presetRun(p.name, p.bits, p.ternary, p.kind);
+    const spec = JSON.parse(JSON.stringify(c.model)) as { layers: Record<string, unknown>[] };
+    // every dense/conv layer at any depth (residual blocks nest theirs under `layers`)
+    const sized: Record<string, unknown>[] = [];
+    const walk = (ls: Record<string, unknown>[]): void =>
+      ls.forEach((l) => (l.type === 'residual' ? walk(l.layers as Record<string, unknown>[]) : (l.type === 'dense' || l.type === 'conv2d') && sized.push(l)));
+    walk(spec.layers);
+    const target = sized[pick % sized.length];
+    target[target.type === 'dense' ? 'units' : 'filters'] = huge;
+    const t0 = performance.now();
+    const heap0 = process.memoryUsage().arrayBuffers;
+    const r = fromCheckpoint({ ...c, model: spec });
+    const ms = performance.now() - t0;
+    const grew = process.memoryUsage().arrayBuffers - heap0;
+    return E.isLeft(r) && r.left instanceof ConfigError && r.left.message.includes('model') && ms < 2_000 && grew < 64 * 2 ** 20;
+  },
+  { numRuns: 40 },
+);

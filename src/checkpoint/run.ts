@@ -115,8 +115,35 @@ function misfit(actual: ParamTree, expected: Tree, at: string, domain: Domain): 
   return undefined;
 }
 
+/**
+ * The kernel elements the spec declares, counted from its dense and convolution layers' fields
+ * and input shapes without allocating anything: one kernel per layer (an STTN pair has two, and
+ * biases, batch norm and scales come on top), so a spec whose checkpoint fits it never declares
+ * more than the checkpoint holds. Returns the first layer past `budget`, or undefined.
+ */
+function declaredPastBudget(model: Model, budget: number): { layer: string; declared: number } | undefined {
+  let declared = 0;
+  for (let i = 0; i < model.spec.layers.length; i++) {
+    for (const leaf of leafLayers(model.spec.layers[i], model.shapes[i])) {
+      const s = leaf.spec;
+      const kernel =
+        s.type === 'dense' ? s.units * leaf.inShape[leaf.inShape.length - 1] : s.type === 'conv2d' ? s.filters * s.kernelSize[0] * s.kernelSize[1] * leaf.inShape[leaf.inShape.length - 1] : 0;
+      declared += kernel;
+      if (!(declared <= budget)) return { layer: `${model.names[i]}${leaf.prefix ? `/${leaf.prefix}` : ''}`, declared };
+    }
+  }
+  return undefined;
+}
+
 /** The first way checkpoint `c` does not fit `model` and the optimizer of `cfg`. */
 function checkpointMisfit(c: Checkpoint, model: Model, cfg: TrainConfig): Misfit | undefined {
+  // before allocating the model: a spec declaring more weights than the file holds cannot fit it
+  // (an edited or corrupt spec must not make us allocate gigabytes to find that out)
+  const held = Object.values(c.params).reduce((n, layer) => n + Object.values(layer).reduce((m, t) => m + t.data.length, 0), 0);
+  const past = declaredPastBudget(model, held);
+  if (past) {
+    return { field: 'checkpoint.model', detail: `the model spec declares at least ${past.declared} kernel weights by layer ${past.layer}, but the checkpoint holds ${held} parameter values in all` };
+  }
   // initModel gives every tensor's shape; its values are discarded
   const expected = initModel(model, rng(1), 'float32');
   const variances = new Set<string>();
