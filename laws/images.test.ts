@@ -180,3 +180,23 @@ asyncLaw('images: a gzipped IDX file inflating past the size its header declares
   const big = pgm.length <= maxBytes ? (await readImages(plain, { maxBytes })).length === 1 : await rejects(() => readImages(plain, { maxBytes }), plain, `exceeds ${maxBytes} bytes`);
   return big && (await rejects(() => readImages(bomb), bomb, `decompressed size exceeds ${16 + w * h} bytes, the size its header declares`));
 }, 30);
+
+asyncLaw(
+  'images: a PNG whose image data holds fewer (or more) rows than IHDR declares, or with two IHDR chunks, is refused (pngjs would fill the gap from uninitialised memory)',
+  [imageArb, fc.integer({ min: -3, max: 3 }).filter((d) => d !== 0), fc.boolean()],
+  async ([w, h, px], rowsOff, twoHeaders) => {
+    const rows = Math.max(0, h + rowsOff);
+    // the image data of `rows` rows (filter byte 0, then the row's pixels; missing pixels repeat)
+    const raw = new Uint8Array(rows * (w + 1));
+    for (let r = 0; r < rows; r++) for (let c = 0; c < w; c++) raw[r * (w + 1) + 1 + c] = px[(r * w + c) % px.length];
+    let png = pngDeclaring(w, h, raw);
+    if (twoHeaders) {
+      const good = pngDeclaring(w, h, Uint8Array.from({ length: h * (w + 1) }, (_, i) => (i % (w + 1) === 0 ? 0 : px[(i - Math.floor(i / (w + 1)) - 1) % px.length])));
+      // a second IHDR right after the first (33 = signature + IHDR chunk)
+      png = Buffer.concat([good.subarray(0, 33), good.subarray(8, 33), good.subarray(33)]);
+    }
+    const file = fresh('short.png');
+    writeFileSync(file, png);
+    return twoHeaders ? rejects(() => readImages(file), file, 'IHDR') : rejects(() => readImages(file), file, 'image data');
+  },
+);

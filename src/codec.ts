@@ -13,8 +13,9 @@ import { ConfigError } from './errors.js';
 /**
  * A value as an error message quotes it: JSON, at most 80 characters (a bad tensor or a whole
  * document must not become the message), and never a throw (deep nesting, BigInt, cycles).
+ * Every decoder quotes rejected values through this.
  */
-const show = (u: unknown): string => {
+export const quote = (u: unknown): string => {
   let s: string;
   try {
     s = JSON.stringify(u) ?? String(u);
@@ -41,7 +42,7 @@ function errorLines(what: string, errors: t.Errors): ErrorLine[] {
     const path = [what, ...keys].join('.');
     const last = ctx.length > 0 ? ctx[ctx.length - 1] : undefined;
     const expected = last ? last.type.name : 'value';
-    const got = cut >= 0 ? `got ${show(last?.actual)}` : (e.message ?? `got ${show(e.value)}`);
+    const got = cut >= 0 ? `got ${quote(last?.actual)}` : (e.message ?? `got ${quote(e.value)}`);
     const text = `expected ${expected}, ${got}`;
     if (!seen.has(path + text)) out.push({ path, text });
     seen.add(path + text);
@@ -86,7 +87,7 @@ export function strict<P extends t.Props>(name: string, props: P): t.Type<t.Type
     name,
     full.is,
     (u, c) => {
-      if (typeof u !== 'object' || u === null || Array.isArray(u)) return t.failure(u, c, `got ${show(u)}`);
+      if (typeof u !== 'object' || u === null || Array.isArray(u)) return t.failure(u, c, `got ${quote(u)}`);
       const extra = unknownKeys(u, props);
       return extra === undefined ? full.validate(u, c) : t.failure(u, c, extra);
     },
@@ -127,7 +128,7 @@ export function withDefaults<P extends t.Props>(
 
 /** A value of type `A` satisfying `is`, named for messages; a failure says what it got. */
 function refined<A>(name: string, is: (u: unknown) => u is A): t.Type<A, A, unknown> {
-  return new t.Type<A, A, unknown>(name, is, (u, c) => (is(u) ? t.success(u) : t.failure(u, c, `got ${show(u)}`)), (a) => a);
+  return new t.Type<A, A, unknown>(name, is, (u, c) => (is(u) ? t.success(u) : t.failure(u, c, `got ${quote(u)}`)), (a) => a);
 }
 
 /** A finite number satisfying `pred`, named for messages (e.g. "positive number"). */
@@ -152,7 +153,7 @@ export function oneOf<L extends string>(name: string, values: readonly L[]): t.T
     (u, c) =>
       typeof u === 'string' && (values as readonly string[]).includes(u)
         ? t.success(u as L)
-        : t.failure(u, c, `got ${show(u)} (allowed: ${values.join(', ')})`),
+        : t.failure(u, c, `got ${quote(u)} (allowed: ${values.join(', ')})`),
     (l) => l,
   );
 }
@@ -196,6 +197,6 @@ export const JsonValue = new t.Type<unknown>(
 export const JsonObject = new t.Type<Readonly<Record<string, unknown>>>(
   'JSON object',
   (u): u is Readonly<Record<string, unknown>> => typeof u === 'object' && u !== null && !Array.isArray(u) && JsonValue.is(u),
-  (u, c) => (typeof u === 'object' && u !== null && !Array.isArray(u) ? (JsonValue.validate(u, c) as t.Validation<Readonly<Record<string, unknown>>>) : t.failure(u, c, `got ${show(u)}`)),
+  (u, c) => (typeof u === 'object' && u !== null && !Array.isArray(u) ? (JsonValue.validate(u, c) as t.Validation<Readonly<Record<string, unknown>>>) : t.failure(u, c, `got ${quote(u)}`)),
   (a) => a,
 );

@@ -36,7 +36,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { gzipSync } from 'node:zlib';
-import { decodeWith, JsonObject, JsonValue, NonNegativeInt, refinedNumber, refinedString, strict } from '../codec.js';
+import { decodeWith, JsonObject, JsonValue, NonNegativeInt, refinedNumber, refinedString, quote, strict } from '../codec.js';
 import { ConfigError, SttnError } from '../errors.js';
 import { AtomicWriteFailure, gunzipIfGzip, LimitExceeded, readFileClassified, writeFileAtomic, type WriteOptions } from '../files.js';
 import type { RngState } from '../random.js';
@@ -215,7 +215,6 @@ export function encodeCheckpoint(c: Checkpoint, opts: TensorCodecOptions = {}): 
   return { format, version, checksum, ...rest };
 }
 
-const showValue = (u: unknown): string => (typeof u === 'string' && u.length > 80 ? `a string of length ${u.length}` : JSON.stringify(u) ?? String(u));
 
 /**
  * The checksum rule of each version: version 2 must carry a well-formed checksum that matches
@@ -231,7 +230,7 @@ function verifyChecksum(doc: Readonly<Record<string, unknown>>, version: Checkpo
   if (!has) return E.left(new ConfigError(field, `missing: a version-${version} checkpoint carries the sha256 of its content (the field was deleted, or the file edited)`));
   const recorded = doc.checksum;
   if (typeof recorded !== 'string' || !CHECKSUM_PATTERN.test(recorded)) {
-    return E.left(new ConfigError(field, `expected "sha256:" and 64 lowercase hex digits, got ${showValue(recorded)}`));
+    return E.left(new ConfigError(field, `expected "sha256:" and 64 lowercase hex digits, got ${quote(recorded)}`));
   }
   const actual = documentChecksum(doc);
   if (actual !== recorded) return E.left(new ConfigError(field, 'the content does not match its sha256 checksum: the file is corrupt or was edited after it was saved'));
@@ -249,19 +248,19 @@ function verifyChecksum(doc: Readonly<Record<string, unknown>>, version: Checkpo
  */
 export function decodeCheckpoint(json: unknown, opts: TensorCodecOptions = {}): E.Either<ConfigError, Checkpoint> {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    const got = Array.isArray(json) ? 'an array' : JSON.stringify(json) ?? String(json);
+    const got = Array.isArray(json) ? 'an array' : quote(json);
     return E.left(new ConfigError('checkpoint.format', `expected an object with format "${CHECKPOINT_FORMAT}", got ${got}: not an sttn checkpoint`));
   }
   const { format, version } = json as { format?: unknown; version?: unknown };
   if (format !== CHECKPOINT_FORMAT) {
-    const got = format === undefined ? 'no format field' : JSON.stringify(format) ?? String(format);
+    const got = format === undefined ? 'no format field' : quote(format);
     return E.left(new ConfigError('checkpoint.format', `expected "${CHECKPOINT_FORMAT}", got ${got}: not an sttn checkpoint`));
   }
   if (version !== 1 && version !== CHECKPOINT_VERSION) {
     const why =
       typeof version === 'number' && Number.isInteger(version) && version > CHECKPOINT_VERSION
         ? `unsupported version ${version}: this build of sttn reads versions 1 and ${CHECKPOINT_VERSION} (upgrade sttn)`
-        : `expected ${CHECKPOINT_VERSION} (or 1, written before checksums), got ${version === undefined ? 'no version field' : JSON.stringify(version) ?? String(version)}`;
+        : `expected ${CHECKPOINT_VERSION} (or 1, written before checksums), got ${version === undefined ? 'no version field' : quote(version)}`;
     return E.left(new ConfigError('checkpoint.version', why));
   }
   const body = verifyChecksum(json as Readonly<Record<string, unknown>>, version);

@@ -46,7 +46,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { crc32 } from 'node:zlib';
-import { formatErrors, JsonObject, NonNegativeInt, oneOf, PositiveInt, PositiveNumber, strict } from '../codec.js';
+import { formatErrors, JsonObject, NonNegativeInt, oneOf, PositiveInt, PositiveNumber, quote, strict } from '../codec.js';
 import { ConfigError, SttnError } from '../errors.js';
 import { AtomicWriteFailure, isGzip, readFileClassified, writeFileAtomic } from '../files.js';
 import { nestingDepth, opShapes, type Act, type DeployedModel, type DeployedOp, type Weights } from './deployed.js';
@@ -110,7 +110,7 @@ function tagged<A>(name: string, key: string, variants: Readonly<Record<string, 
     name,
     (u): u is A => typeof u === 'object' && u !== null && Object.values(variants).some((v) => v.is(u)),
     (u, c) => {
-      if (typeof u !== 'object' || u === null || Array.isArray(u)) return t.failure(u, c, `got ${JSON.stringify(u) ?? String(u)}`);
+      if (typeof u !== 'object' || u === null || Array.isArray(u)) return t.failure(u, c, `got ${quote(u)}`);
       const tag = (u as Record<string, unknown>)[key];
       const r = tags.validate(tag, t.appendContext(c, key, tags, tag));
       if (E.isLeft(r)) return r;
@@ -431,7 +431,7 @@ export function parseDeployed(bytes: Uint8Array, file: string, opts: ParseOption
     return fail('header', 'header', `is not valid UTF-8 JSON: ${(e as Error).message}`);
   }
   if (typeof json === 'object' && json !== null && (json as { format?: unknown }).format !== DEPLOY_FORMAT) {
-    return fail('header', 'header.format', `expected "${DEPLOY_FORMAT}", got ${JSON.stringify((json as { format?: unknown }).format) ?? 'nothing'}`);
+    return fail('header', 'header.format', `expected "${DEPLOY_FORMAT}", got ${(json as { format?: unknown }).format === undefined ? 'nothing' : quote((json as { format?: unknown }).format)}`);
   }
   const maxNesting = opts.maxNesting ?? MAX_NESTING;
   const deep = typeof json === 'object' && json !== null ? tooDeep(json, maxNesting) : null;

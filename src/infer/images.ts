@@ -137,8 +137,9 @@ function pngDataBytes(width: number, height: number, bitsPerPixel: number, inter
 
 /**
  * A PNG of any colour type and depth, as grey (1 channel) or RGB (3) or RGBA (4), 8 bits per
- * sample. Limits, before pngjs decodes anything: the size IHDR declares within `limits`, and the
- * image data (IDAT) inflates to at most the bytes that size, colour type and depth hold.
+ * sample. Checked before pngjs decodes anything: exactly one IHDR, the size it declares within
+ * `limits`, and image data (IDAT) that inflates to exactly the bytes that size, colour type and
+ * depth hold (no more: a bomb; no less: pngjs would fill the rest from uninitialised memory).
  */
 export async function parsePng(b: Uint8Array, file: string, limits: ImageLimits = {}): Promise<Image> {
   if (b.length < 33) throw new DataFileError(file, 'png', `is truncated: ${b.length} bytes, shorter than a signature and an IHDR chunk`);
@@ -153,19 +154,28 @@ export async function parsePng(b: Uint8Array, file: string, limits: ImageLimits 
   const depth = b[24];
   const bound = pngDataBytes(width, height, (PNG_CHANNELS[b[25]] ?? 4) * (depth >= 1 && depth <= 16 ? depth : 16), b[28] !== 0);
   const idat: Uint8Array[] = [];
+  let headers = 0;
   for (let at = 8; at + 12 <= b.length; ) {
     const end = at + 12 + view.getUint32(at);
     if (end > b.length || type(at + 4) === 'IEND') break;
+    if (type(at + 4) === 'IHDR') headers++;
     if (type(at + 4) === 'IDAT') idat.push(b.subarray(at + 8, end - 4));
     at = end;
   }
+  if (headers !== 1) throw new DataFileError(file, 'png', `has ${headers} IHDR chunks; a PNG has exactly one`);
+  // the image data must inflate to exactly what the declared size holds: pngjs fills a shortfall
+  // from uninitialised memory (different pixels on every read), so a short image is refused here
+  let inflated: number;
   try {
-    inflateSync(Buffer.concat(idat), { maxOutputLength: Math.max(1, bound) });
+    inflated = inflateSync(Buffer.concat(idat), { maxOutputLength: Math.max(1, bound) }).length;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new DataFileError(file, 'png', `image data: decompressed size exceeds ${bound} bytes, what a ${width}×${height} image of colour type ${b[25]} and depth ${depth} holds`);
     }
-    // a broken stream: pngjs says how below
+    throw new DataFileError(file, 'png', `image data (${idat.length} IDAT chunks) cannot be decompressed: ${(e as Error).message}`);
+  }
+  if (inflated !== bound) {
+    throw new DataFileError(file, 'png', `image data holds ${inflated} bytes, but a ${width}×${height} image of colour type ${b[25]} and depth ${depth} needs exactly ${bound}`);
   }
   const { default: pngjs } = await import('pngjs');
   let png;
@@ -173,6 +183,9 @@ export async function parsePng(b: Uint8Array, file: string, limits: ImageLimits 
     png = pngjs.PNG.sync.read(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   } catch (e) {
     throw new DataFileError(file, 'png', `cannot be decoded: ${(e as Error).message}`);
+  }
+  if (png.width !== width || png.height !== height || png.data.length < 4 * width * height) {
+    throw new DataFileError(file, 'png', `decoded as ${png.width}×${png.height}, but IHDR declares ${width}×${height}`);
   }
   const channels = png.color ? (png.alpha ? 4 : 3) : png.alpha ? 2 : 1;
   const data = new Float32Array(width * height * channels);
