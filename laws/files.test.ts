@@ -6,20 +6,22 @@
  * writers are swept, those of live writers kept; a missing file and an unreadable one are told
  * apart; gzip is recognised by content and inflates back to the bytes; every read and every
  * inflate stops at its limit (a file, a FIFO, a gzip bomb) with a Left saying "exceeds N bytes",
- * and a device (/dev/zero) is refused before anything is read.
+ * and a device (/dev/zero) is refused before anything is read; `makeDirs` makes every missing
+ * level of a path, names a file in the way, and under /proc (where a recursive mkdir never
+ * returns) fails at once, and so does a write with `{ mkdir: true }`.
  *
  * The same writer killed mid-write by a real SIGKILL: laws/checkpoint.test.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync as fs_writeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync as fs_writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { AtomicWriteFailure, gunzipHead, gunzipIfGzip, isGzip, isTempName, LimitExceeded, readFileClassified, removeStaleTemps, tempPathFor, writeFileAtomic, type WriteIo } from '../src/files.js';
+import { AtomicWriteFailure, DirectoryError, gunzipHead, gunzipIfGzip, isGzip, isTempName, LimitExceeded, makeDirs, readFileClassified, removeStaleTemps, tempPathFor, writeFileAtomic, type WriteIo } from '../src/files.js';
 import { example, law } from './law.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sttn-files-'));
@@ -56,6 +58,55 @@ example('writeFileAtomic: { mkdir: true } creates the missing directories; witho
   const refused = failure instanceof AtomicWriteFailure && failure.stage === 'open temp file' && readdirSync(dir).length === 0;
   writeFileAtomic(nested, 'hello', { mkdir: true });
   return refused && readFileSync(nested, 'utf8') === 'hello' && isDeepStrictEqual(readdirSync(dirname(nested)), ['f.txt']);
+});
+
+const segment = fc.stringMatching(/^[a-z0-9]{1,6}$/);
+
+law('makeDirs: makes every missing level of a nested path (again: nothing to do); a file at any level is a DirectoryError naming it, and nothing is made past it', [
+  fc.array(segment, { minLength: 1, maxLength: 5 }),
+  fc.nat(),
+  fc.boolean(),
+], (segs, k, blocked) => {
+  const dir = freshDir();
+  const target = join(dir, ...segs);
+  if (!blocked) {
+    makeDirs(target);
+    makeDirs(target);
+    return statSync(target).isDirectory();
+  }
+  // a file where level `at` of the path should be a directory
+  const at = join(dir, ...segs.slice(0, 1 + (k % segs.length)));
+  mkdirSync(dirname(at), { recursive: true });
+  writeFileSync(at, 'keep me');
+  try {
+    makeDirs(target);
+    return false;
+  } catch (e) {
+    return e instanceof DirectoryError && e.dir === target && e.message.includes(at) && e.message.includes('is a file') && readFileSync(at, 'utf8') === 'keep me';
+  }
+}, { numRuns: 40 });
+
+example('makeDirs, and writeFileAtomic with { mkdir: true }, under /proc (where a recursive mkdir never returns): an error naming the directory within seconds (in a child process)', () => {
+  if (!existsSync('/proc/self')) return true;
+  const code = `import { makeDirs, writeFileAtomic } from ${JSON.stringify(new URL('../src/files.ts', import.meta.url).href)};
+    const said = [];
+    try { makeDirs('/proc/sttn-law/a/b'); said.push('made'); } catch (e) { said.push(e.name + ': ' + e.message); }
+    try { writeFileAtomic('/proc/sttn-law/c/f.bin', 'x', { mkdir: true }); said.push('written'); } catch (e) { said.push(e.name + ' [' + e.stage + ']: ' + e.message); }
+    console.log(JSON.stringify(said));`;
+  const t0 = Date.now();
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  let said: unknown;
+  try {
+    said = JSON.parse(child.stdout);
+  } catch {
+    return false;
+  }
+  const [made, written] = said as string[];
+  return (
+    child.status === 0 && Date.now() - t0 < 30_000 &&
+    made.startsWith('DirectoryError: /proc/sttn-law/a/b: ') && made.includes('cannot create') &&
+    written.startsWith('AtomicWriteFailure [create directory]: ') && written.includes('/proc/sttn-law/c')
+  );
 });
 
 const STAGES = { openSync: 'open temp file', writeSync: 'write temp file', fsyncSync: 'fsync temp file', closeSync: 'close temp file', renameSync: 'rename temp file over target' } as const;

@@ -7,6 +7,9 @@
  *   directory is fsynced where the platform allows. A reader sees the old file or the whole new
  *   one, never a mix; a writer killed at any moment leaves at most a temp file, which the next
  *   write of the same target removes once its writer is dead.
+ * - `makeDirs`: a directory and its missing parents, made one level at a time (a recursive mkdir
+ *   never returns under /proc); `writeFileAtomic({ mkdir: true })` and the CLI's output
+ *   directories use it. A file in the way, or a refusal, is a DirectoryError naming the path.
  * - `readFileClassified`: the bytes, or why not: `missing` or `unreadable` (with the system's code),
  *   at most a stated number of bytes (default 512 MiB), also from a pipe; a device is refused.
  * - `isGzip` / `gunzipIfGzip` / `gunzipHead`: gzip is told by its magic bytes 1f 8b, never by the
@@ -19,7 +22,9 @@
  * temps of dead writers are swept, a live writer's are kept; a missing file and a directory are
  * told apart; gunzipIfGzip(gzip(b)) = b and gunzipHead(gzip(b), n) = b[0, n); a file or a FIFO
  * longer than the read limit, and a gzip stream inflating past its limit, are Lefts that say
- * "exceeds N bytes"; /dev/zero is refused as a device before anything is read.
+ * "exceeds N bytes"; /dev/zero is refused as a device before anything is read; makeDirs makes
+ * every missing level and names a file in the way; under /proc it, and a write with
+ * `{ mkdir: true }`, fail within seconds.
  * (laws/checkpoint.test.ts): a writer SIGKILLed mid-write, or at any moment, leaves the previous
  * file or the whole new one.
  */
@@ -190,6 +195,73 @@ export function gunzipHead(bytes: Uint8Array, n: number): E.Either<Error, Uint8A
 }
 
 // ---------------------------------------------------------------------------------------------
+// Directories
+
+/**
+ * A directory could not be made: `at` (the directory itself or one of its parents) is a file, or
+ * the system refused. The message names `dir` first, then what went wrong (`detail`).
+ */
+export class DirectoryError extends Error {
+  override readonly name = 'DirectoryError';
+  constructor(
+    readonly dir: string,
+    readonly at: string,
+    readonly detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${dir}: ${detail}`, options);
+  }
+}
+
+const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
+
+const isDirectory = (d: string): boolean => {
+  try {
+    return fs.statSync(d).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Make `dir` and its missing parents, one level at a time: `mkdirSync(dir, { recursive: true })`
+ * never returns for a path under /proc (the kernel answers ENOENT, and Node retries forever), so
+ * every writer that makes directories goes through here. The walk up the path is bounded by its
+ * length, and a second ENOENT at a level whose parent exists is final. Throws a DirectoryError
+ * naming `dir`, and the level that is a file when one is in the way.
+ */
+export function makeDirs(dir: string): void {
+  const cannot = (d: string, e: unknown) =>
+    new DirectoryError(dir, d, `cannot create the directory${d === dir ? '' : ` ${d}`} (${(e as Error).message})`, { cause: e });
+  const fileInTheWay = (d: string) => new DirectoryError(dir, d, d === dir ? 'is a file, not a directory' : `${d} is a file, not a directory`);
+  const make = (d: string): void => {
+    try {
+      fs.mkdirSync(d);
+      return;
+    } catch (e) {
+      const code = errCode(e);
+      if (code === 'EEXIST') {
+        if (!isDirectory(d)) throw fileInTheWay(d);
+        return;
+      }
+      // ENOTDIR: some parent is a file; the walk up finds which
+      const parent = dirname(d);
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || parent === d) throw cannot(d, e);
+      make(parent);
+    }
+    // the parents exist now; a second failure is final (under /proc an ENOENT always is)
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      if (errCode(e) === 'EEXIST' && isDirectory(d)) return;
+      if (errCode(e) === 'EEXIST') throw fileInTheWay(d);
+      throw cannot(d, e);
+    }
+  };
+  make(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Atomic writing
 
 /** The file-system calls a write makes; a test may replace any of them to inject a failure. */
@@ -214,7 +286,7 @@ const nodeIo: WriteIo = {
 export interface WriteOptions {
   /** Bytes per write call (default 4 MiB). */
   readonly chunkBytes?: number;
-  /** Create the target's directory (and its parents) first (default false). */
+  /** Create the target's directory (and its parents) first, with `makeDirs` (default false). */
   readonly mkdir?: boolean;
   /** Test seam: replaces some of the file-system calls. */
   readonly io?: Partial<WriteIo>;
@@ -309,7 +381,7 @@ export function writeFileAtomic(target: string, data: Uint8Array | string, opts:
   let stage = 'create directory';
   let fd: number | undefined;
   try {
-    if (opts.mkdir === true) fs.mkdirSync(dirname(target), { recursive: true });
+    if (opts.mkdir === true) makeDirs(dirname(target));
     stage = 'open temp file';
     fd = io.openSync(tmp, 'wx');
     stage = 'write temp file';
@@ -341,3 +413,4 @@ export function writeFileAtomic(target: string, data: Uint8Array | string, opts:
   fsyncDir(dirname(target));
   removeStaleTemps(target);
 }
+

@@ -3,9 +3,9 @@
  * proved writable and, for `train`, locked for one writer — with errors that name `--out` and the
  * path, never a raw EEXIST or EPERM.
  *
- * - `makeDir`: creates the directory and its missing parents one level at a time. (Node's
- *   `mkdirSync(dir, { recursive: true })` never returns for a path under /proc: the kernel answers
- *   ENOENT, and it retries forever.) A file in the way is an error naming it.
+ * - `makeDir`: creates the directory and its missing parents with src/files.ts `makeDirs` (one
+ *   level at a time: a recursive mkdir never returns under /proc); a file in the way, or a
+ *   refusal, is a RunDirError naming `--out`, the path and the level at fault.
  * - `lockRunDir`: the lock is `DIR/.sttn-train.lock`, holding the writer's pid. It is made by
  *   writing `.sttn-train.lock.<pid>.tmp` (the probe: a directory that cannot take this file
  *   cannot take a checkpoint) and hard-linking it to the lock's name, which fails when the lock
@@ -21,9 +21,10 @@
  * refused naming it and the pid; a dead writer's lock is taken over; two concurrent `train` runs
  * on one directory: the second is refused.
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { linkSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { SttnError } from '../../src/errors.js';
+import { DirectoryError, makeDirs } from '../../src/files.js';
 
 /** The output directory cannot be made, written or taken; the message names `--out` and the path. */
 export class RunDirError extends SttnError {
@@ -39,39 +40,14 @@ export class RunDirError extends SttnError {
 const codeOf = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
 const reason = (e: unknown): string => `${codeOf(e) ?? 'error'}: ${(e as Error).message}`;
 
-const isDirectory = (d: string): boolean => {
-  try {
-    return statSync(d).isDirectory();
-  } catch {
-    return false;
-  }
-};
-
-/** Create `dir` and its missing parents (a bounded walk up the path), or throw a RunDirError naming `dir`. */
+/** Make `dir` and its missing parents (src/files.ts `makeDirs`), or throw a RunDirError naming `--out` and `dir`. */
 export function makeDir(dir: string): void {
-  const make = (d: string): void => {
-    try {
-      mkdirSync(d);
-      return;
-    } catch (e) {
-      const code = codeOf(e);
-      if (code === 'EEXIST') {
-        if (!isDirectory(d)) throw new RunDirError(dir, d === dir ? 'is a file, not a directory' : `${d} is a file, not a directory`);
-        return;
-      }
-      const parent = dirname(d);
-      if (code !== 'ENOENT' || parent === d) throw new RunDirError(dir, `cannot create the directory (${reason(e)})`);
-      make(parent);
-    }
-    // the parents exist now; a second ENOENT is final (under /proc it always is)
-    try {
-      mkdirSync(d);
-    } catch (e) {
-      if (codeOf(e) === 'EEXIST' && isDirectory(d)) return;
-      throw new RunDirError(dir, `cannot create the directory (${reason(e)})`);
-    }
-  };
-  make(dir);
+  try {
+    makeDirs(dir);
+  } catch (e) {
+    if (e instanceof DirectoryError) throw new RunDirError(dir, e.detail);
+    throw e;
+  }
 }
 
 export const LOCK_NAME = '.sttn-train.lock';
