@@ -7,7 +7,7 @@
  * file is written here, in a temporary directory, from drawn bytes.
  */
 import fc from 'fast-check';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -34,6 +34,7 @@ import {
   readBytes,
   type Dataset,
 } from '../src/data/index.js';
+import { loadIdxSplit } from '../src/data/idx.js';
 import { example, law, throwsWith } from './law.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -143,6 +144,32 @@ law(
   },
   { numRuns: 25 },
 );
+
+law(
+  'idx: loadIdxSplit(dir, split) reads only that split: the same images and labels as loadIdxDir, and a directory holding only that split (the other one missing) loads',
+  [splitArb, fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.constantFrom('t10k', 'test'), fc.constantFrom('train' as const, 'test' as const)],
+  ([train, test], gz, prefix, split) => {
+    const whole = freshDir();
+    writeIdxDir(whole, train, test, gz, prefix);
+    const both = loadIdxDir(whole, { classes: 10 });
+    // the same directory without the other split's two files
+    const alone = freshDir();
+    writeIdxDir(alone, train, test, gz, prefix);
+    for (const f of readdirSync(alone)) if ((split === 'test') === f.startsWith('train-')) rmSync(join(alone, f));
+    const a = loadIdxSplit(whole, split, { classes: 10 });
+    const b = loadIdxSplit(alone, split, { classes: 10 });
+    const want = split === 'train' ? train : test;
+    return dsEqual(a, expectedIdx(want)) && dsEqual(b, expectedIdx(want)) && dsEqual(both[split], expectedIdx(want)) && a.name.endsWith(`/${split}`) && b.classes === 10;
+  },
+  { numRuns: 30 },
+);
+
+example('idx: loadIdxSplit of a directory without that split is a ConfigError naming the directory and the expected name; its classes default to its own largest label + 1', () => {
+  const dir = freshDir();
+  writeFileSync(join(dir, 't10k-images-idx3-ubyte'), imagesFile(smallDigits));
+  writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), labelsFile(smallDigits));
+  return throwsWith(() => loadIdxSplit(dir, 'train'), ConfigError, dir, 'train images', 'train-images-idx3-ubyte') && loadIdxSplit(dir, 'test').classes === 10;
+});
 
 law('gzip is detected by content: maybeGunzip(gzip(b)) = b', [fc.uint8Array({ maxLength: 64 })], (b) => {
   const plain = b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b ? b : maybeGunzip(b, 'x');

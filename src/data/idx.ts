@@ -10,7 +10,8 @@
  * with shape [n, rows, cols, 1] and the same labels; a plain file and its gzip load equal; every
  * malformed file (magic, header, size, count, label) throws a DataFileError naming file and field;
  * a header declaring more than the limit, and a gzip stream inflating past the declared size,
- * are DataFileErrors that say so.
+ * are DataFileErrors that say so; `loadIdxSplit` reads one split as `loadIdxDir` does, from a
+ * directory that may hold only that split.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -190,8 +191,10 @@ export interface IdxDirOptions extends IdxOptions {
   readonly prefix?: string;
 }
 
-/** The four files of an IDX directory; plain is preferred over .gz when both exist. */
-export function findIdxFiles(dir: string, prefix?: string): { trainImages: string; trainLabels: string; testImages: string; testLabels: string } {
+type IdxSplit = 'train' | 'test';
+
+/** The IDX files of `dir` by `<split> <kind>` ('train images', 'test labels'…), each a map from its name without .gz to the file (plain preferred). */
+function scanIdxDir(dir: string, prefix?: string): Map<string, Map<string, Found>> {
   if (!existsSync(dir)) throw new ConfigError('dir', `${dir} does not exist`);
   const groups = new Map<string, Map<string, Found>>();
   for (const f of readdirSync(dir).sort()) {
@@ -207,6 +210,12 @@ export function findIdxFiles(dir: string, prefix?: string): { trainImages: strin
     if (prev === undefined || gz === undefined) g.set(base, { file: join(dir, f), prefix: pre });
     groups.set(key, g);
   }
+  return groups;
+}
+
+/** The images and labels files of `splits` in one scan of `dir`, all of one prefix; throws a ConfigError naming what is missing or ambiguous. */
+function pickIdxFiles(dir: string, splits: readonly IdxSplit[], prefix?: string): Found[] {
+  const groups = scanIdxDir(dir, prefix);
   const pick = (key: string): Found => {
     const g = groups.get(key);
     const pattern = `${prefix ?? '<prefix>'}${key.startsWith('train') ? 'train' : '(t10k|test)'}-${key.endsWith('images') ? 'images-idx3' : 'labels-idx1'}-ubyte[.gz]`;
@@ -216,12 +225,30 @@ export function findIdxFiles(dir: string, prefix?: string): { trainImages: strin
     }
     return [...g.values()][0];
   };
-  const four = [pick('train images'), pick('train labels'), pick('test images'), pick('test labels')];
-  const prefixes = new Set(four.map((x) => x.prefix));
+  const found = splits.flatMap((s) => [pick(`${s} images`), pick(`${s} labels`)]);
+  const prefixes = new Set(found.map((x) => x.prefix));
   if (prefixes.size > 1) {
-    throw new ConfigError(`${dir}: prefix`, `the four files disagree (${[...prefixes].map((p) => JSON.stringify(p)).join(', ')}); pass { prefix }`);
+    throw new ConfigError(`${dir}: prefix`, `the ${found.length} files disagree (${[...prefixes].map((p) => JSON.stringify(p)).join(', ')}); pass { prefix }`);
   }
-  return { trainImages: four[0].file, trainLabels: four[1].file, testImages: four[2].file, testLabels: four[3].file };
+  return found;
+}
+
+/** The four files of an IDX directory; plain is preferred over .gz when both exist. */
+export function findIdxFiles(dir: string, prefix?: string): { trainImages: string; trainLabels: string; testImages: string; testLabels: string } {
+  const [trainImages, trainLabels, testImages, testLabels] = pickIdxFiles(dir, ['train', 'test'], prefix).map((f) => f.file);
+  return { trainImages, trainLabels, testImages, testLabels };
+}
+
+/**
+ * One split of an IDX directory, the other split's files not read nor needed (`sttn eval` reads
+ * only the test split). Its classes default to its own largest label + 1; its name is
+ * `<name>/<split>`, as in `loadIdxDir`.
+ */
+export function loadIdxSplit(dir: string, split: IdxSplit, opts: IdxDirOptions = {}): Dataset {
+  const [images, labels] = pickIdxFiles(dir, [split], opts.prefix);
+  const p = readPair(images.file, labels.file, opts.maxBytes);
+  const classes = checkClasses(opts.classes ?? maxLabel(p.labels) + 1);
+  return toDataset(p, `${opts.name ?? basename(dir)}/${split}`, classes, opts.transpose ?? false);
 }
 
 /** The train and test sets of an IDX directory (MNIST, Fashion-MNIST, KMNIST, EMNIST). */
@@ -244,3 +271,4 @@ export function loadIdxDir(dir: string, opts: IdxDirOptions = {}): Split {
     test: toDataset(test, `${name}/test`, classes, transpose),
   };
 }
+
