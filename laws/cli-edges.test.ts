@@ -6,19 +6,26 @@
  * a range and a value outside it is a usage error naming the flag (negative numbers included);
  * `--resume --data` uses the data given; an error that is not sttn's is still one line (its stack
  * only under STTN_DEBUG); a resumed epoch records the whole epoch; a run directory is locked for
- * one writer and a dead writer's lock and temp files are cleaned when train starts.
+ * one writer and a dead writer's lock and temp files are cleaned when train starts. From a new
+ * user's review: train never replaces a run without --force (which keeps the old checkpoint as
+ * .bak); a backend whose optional dependency is missing is a failure, not a usage error; eval
+ * reads only the test split; flags of a quantizer the run does not use are usage errors; --data
+ * is stored absolute; error messages list what --help lists; --json names the backend as
+ * --backend does; predict checks the model's input size from the image header.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { after } from 'node:test';
 import { cpu32 } from '../backends/cpu.js';
 import { loadBackend } from '../backends/index.js';
 import { parseFlags, UsageError } from '../app/cli/args.js';
 import { COMMANDS } from '../app/cli/main.js';
-import { loadCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { ConfigError } from '../src/errors.js';
+import { installCommand } from '../backends/gpujs/runner.js';
 import type { Backend } from '../src/backend.js';
 import { example, law, throwsWith } from './law.js';
 import { deadPid, runCli, writeIdxDir, type CliResult } from './cli-io.js';
@@ -274,11 +281,12 @@ example("a run directory locked by a live process is refused: one line naming th
   const before = loadCheckpoint(join(out, 'checkpoint.json'));
   // the test runner that started this file: a live process that is not this one
   writeFileSync(join(out, LOCK), `${process.ppid}\n`);
-  const b = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--epochs', '2', '--out', out]);
+  // --force too: a held directory is left alone, its checkpoint not even moved aside
+  const b = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--epochs', '2', '--out', out, '--force']);
   const c = await runCli(['train', '--resume', '--backend', 'cpu', '--out', out]);
   const after = loadCheckpoint(join(out, 'checkpoint.json'));
   return (
-    a.code === 0 && E.isRight(before) && E.isRight(after) && after.right.createdAt === before.right.createdAt &&
+    a.code === 0 && E.isRight(before) && E.isRight(after) && after.right.createdAt === before.right.createdAt && !existsSync(join(out, 'checkpoint.json.bak')) &&
     [b, c].every((r) => oneLineFailure(r) && r.err.includes(out) && r.err.includes(`pid ${process.ppid}`))
   );
 });
@@ -298,4 +306,182 @@ example('a lock and temp files left by dead writers are removed when train start
   const r = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--epochs', '1', '--out', out], c.signal);
   const names = readdirSync(out);
   return r.code === 130 && !names.includes(deadTemp) && names.includes(liveTemp) && !names.includes(LOCK);
+});
+
+// ---------------------------------------------------------------------------------------------
+// A new user's review of the installed package
+
+/** Train mlp on `data` for `steps` steps into DIR/`name`; the checkpoint's path. */
+async function trained(name: string, steps = 1, data = d8): Promise<string> {
+  const out = join(dir, name);
+  const r = await runCli(['train', ...MLP, '--data', `idx:${data}`, '--max-steps', String(steps), '--out', out]);
+  if (r.code !== 0) throw new Error(`fixture ${name}: ${r.err}`);
+  return join(out, 'checkpoint.json');
+}
+
+/** A trained mlp of 8×8 inputs exported to a .sttn file in DIR/`name`. */
+async function deployed(name: string): Promise<string> {
+  const ck = await trained(name);
+  const file = join(dir, name, 'model.sttn');
+  const x = await runCli(['export', ck, '--out', file]);
+  if (x.code !== 0) throw new Error(`fixture ${name}: ${x.err}`);
+  return file;
+}
+
+const stepOf = (file: string): number | null => {
+  const c = loadCheckpoint(file);
+  return E.isRight(c) ? c.right.progress.step : null;
+};
+
+example('train into a directory holding a checkpoint, without --resume or --force: a usage error naming the directory, its step and the ways out; the checkpoint untouched', async () => {
+  const ck = await trained('no-overwrite', 3);
+  const out = dirname(ck);
+  const before = readFileSync(ck);
+  const again = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--max-steps', '1', '--out', out]);
+  const byDefault = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--max-steps', '1', '--out', out, '--json']);
+  return (
+    [again, byDefault].every((r) => usage(r, out, 'step 3', 'use --resume to continue it, --force to replace it, or another --out')) &&
+    readFileSync(ck).equals(before) && !existsSync(`${ck}.bak`)
+  );
+});
+
+example('train --force over a run: the previous checkpoint becomes checkpoint.json.bak (an older .bak replaced) and the new run is saved; --force with --resume is a usage error', async () => {
+  const ck = await trained('force', 3);
+  const out = dirname(ck);
+  const a = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--max-steps', '1', '--out', out, '--force']);
+  const afterA = [stepOf(ck), stepOf(`${ck}.bak`)];
+  const b = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--max-steps', '2', '--out', out, '--force']);
+  const afterB = [stepOf(ck), stepOf(`${ck}.bak`)];
+  const c = await runCli(['train', '--resume', '--force', '--backend', 'cpu', '--out', out]);
+  return (
+    a.code === 0 && afterA[0] === 1 && afterA[1] === 3 &&
+    b.code === 0 && afterB[0] === 2 && afterB[1] === 1 &&
+    usage(c, '--resume', '--force') && stepOf(ck) === 2 && stepOf(`${ck}.bak`) === 1
+  );
+});
+
+/** The registry with gpu.js missing: the ConfigError backends/gpujs/runner.ts throws then. */
+const withoutGpuJs = async (name: string): Promise<Backend> => {
+  if (name === 'gpujs' || name.startsWith('gpujs:')) {
+    const mode = name === 'gpujs' ? 'webgpu' : name.slice('gpujs:'.length);
+    throw new ConfigError('backend', `gpujs:${mode} needs the optional peer dependency gpu.js, which is not installed; install it with \`${installCommand(mode)}\``);
+  }
+  return loadBackend(name);
+};
+
+example('a backend whose optional dependency is missing is a failure (exit 1, one line naming --backend and how to install it, no help); an unknown backend or gpu.js mode stays a usage error', async () => {
+  const out = join(dir, 'no-gpujs');
+  const t = await runCli(['train', ...MLP, '--backend', 'gpujs:cpu', '--data', `idx:${d8}`, '--out', out], undefined, { loadBackend: withoutGpuJs });
+  const e = await runCli(['eval', join(dir, 'nope.json'), '--backend', 'gpujs'], undefined, { loadBackend: withoutGpuJs });
+  const s = await runCli(['summary', join(dir, 'nope.json'), '--backend', 'gpujs:cpu'], undefined, { loadBackend: withoutGpuJs });
+  const mode = await runCli(['train', ...MLP, '--backend', 'gpujs:quantum', '--data', `idx:${d8}`, '--out', out]);
+  const name = await runCli(['train', ...MLP, '--backend', 'abacus', '--data', `idx:${d8}`, '--out', out]);
+  return (
+    [t, e, s].every((r) => oneLineFailure(r) && r.err.includes('--backend') && r.err.includes('npm install gpu.js') && !r.err.includes('[flags]')) &&
+    usage(mode, '--backend', 'quantum') && usage(name, '--backend', 'abacus') && !existsSync(out)
+  );
+});
+
+example('eval --data idx:DIR reads only the test split: a directory holding only the t10k files gives the accuracy and loss of the whole directory', async () => {
+  const ck = await trained('test-only');
+  const only = writeIdxDir(join(dir, 't10k-only'), 8, 4);
+  for (const f of readdirSync(only)) if (f.startsWith('train-')) rmSync(join(only, f));
+  const whole = await runCli(['eval', ck, '--backend', 'cpu', '--data', `idx:${d8}`, '--json']);
+  const part = await runCli(['eval', ck, '--backend', 'cpu', '--data', `idx:${only}`, '--json']);
+  if (whole.code !== 0 || part.code !== 0) return false;
+  const [a, b] = [whole, part].map((r) => JSON.parse(r.out) as { accuracy: number; loss: number; count: number });
+  return a.count === 4 && b.count === 4 && a.accuracy === b.accuracy && a.loss === b.loss;
+});
+
+example('flags for a quantizer the run does not use are usage errors naming both flags (--gradient: --weights sttn; --weights: 2-bit weights; --granularity, --latent-clip: quantized weights); nothing is written', async () => {
+  const base = ['train', ...MLP, '--data', `idx:${d8}`, '--max-steps', '1'];
+  const cases: [string[], string[]][] = [
+    [['--weights', 'twn', '--gradient', 'paper'], ['--gradient', '--weights twn']],
+    [['--weights', 'ttq', '--gradient', 'exact'], ['--gradient', '--weights ttq']],
+    [['--bits', '1+1', '--gradient', 'paper'], ['--gradient', '--bits 1+1']],
+    [['--bits', '1+32', '--weights', 'twn'], ['--weights', '--bits 1+32']],
+    [['--bits', '32+32', '--weights', 'twn'], ['--weights', '--bits 32+32']],
+    [['--bits', '32+32', '--granularity', 'channel'], ['--granularity', '--bits 32+32']],
+    [['--bits', '32+32', '--latent-clip', '1'], ['--latent-clip', '--bits 32+32']],
+  ];
+  let ok = true;
+  for (const [k, [flags, words]] of cases.entries()) {
+    const out = join(dir, `combo-${k}`);
+    const r = await runCli([...base, ...flags, '--out', out]);
+    ok &&= usage(r, ...words) && !existsSync(out);
+  }
+  // what the rule allows still trains
+  const fine = [['--bits', '2+32', '--weights', 'twn', '--granularity', 'channel'], ['--bits', '1+32', '--granularity', 'channel', '--latent-clip', '1'], ['--gradient', 'official']];
+  for (const [k, flags] of fine.entries()) ok &&= (await runCli([...base, ...flags, '--out', join(dir, `combo-fine-${k}`)])).code === 0;
+  return ok;
+});
+
+example('train --data idx:RELATIVE stores the absolute directory (checkpoint and --json); a checkpoint holding a relative path missing from here: eval and --resume say so and suggest --data', async () => {
+  const rel = relative(process.cwd(), d8);
+  const out = join(dir, 'relative');
+  const t = await runCli(['train', ...MLP, '--data', `idx:${rel}`, '--max-steps', '1', '--out', out, '--json']);
+  const ck = checkpointOf(out);
+  if (t.code !== 0 || E.isLeft(ck)) return false;
+  const doc = JSON.parse(t.out) as { data: string };
+  // a checkpoint written before: the path as typed, relative to a directory that is not this one
+  const old = join(dir, 'relative-old', 'checkpoint.json');
+  mkdirSync(dirname(old), { recursive: true });
+  saveCheckpoint(old, { ...ck.right, meta: { ...ck.right.meta, data: 'idx:no/such/data' } });
+  const ev = await runCli(['eval', old, '--backend', 'cpu']);
+  const given = await runCli(['eval', old, '--backend', 'cpu', '--data', `idx:${d8}`]);
+  const resumed = await runCli(['train', '--resume', '--backend', 'cpu', '--max-steps', '1', '--out', dirname(old)]);
+  return (
+    !isAbsolute(rel) && ck.right.meta.data === `idx:${d8}` && doc.data === `idx:${d8}` &&
+    [ev, resumed].every((r) => oneLineFailure(r) && r.err.includes('idx:no/such/data') && r.err.includes('relative') && r.err.includes('--data')) &&
+    given.code === 0
+  );
+});
+
+example('predict --kernels foo: a usage error listing every value --help lists (auto, reference, wasm)', async () => {
+  const model = await deployed('kernels');
+  const img = join(dir, 'kernels', 'a.pgm');
+  writeFileSync(img, Buffer.concat([Buffer.from('P5\n8 8\n255\n'), Buffer.alloc(64, 9)]));
+  const r = await runCli(['predict', model, img, '--kernels', 'foo', '--backend', 'cpu']);
+  return usage(r, '--kernels', "'foo'", 'auto', 'reference', 'wasm');
+});
+
+example('every command: the flags an unknown-flag error lists are exactly those its --help lists', async () => {
+  const flagsOf = (s: string): string[] => [...s.matchAll(/--([a-z][a-z0-9-]*)/g)].map((m) => m[1]).sort();
+  let ok = true;
+  for (const c of Object.keys(COMMANDS)) {
+    const help = await runCli([c, '--help']);
+    const listed = help.out.split('\n').filter((l) => /^\s+(-\w, )?--[a-z]/.test(l)).map((l) => /--([a-z][a-z0-9-]*)/.exec(l)![1]).sort();
+    const bad = await runCli([c, '--no-such-flag']);
+    const allowed = /\(allowed: (.*)\)$/.exec(lastLine(bad.err));
+    ok &&= allowed !== null && listed.join() === flagsOf(allowed[1]).join();
+  }
+  return ok;
+});
+
+example('--json and the progress name the backend as --backend does (what the flag accepts), never its internal name', async () => {
+  const internal = async (name: string): Promise<Backend> => ({ ...(await loadBackend(name)), name: `internal-${name}` });
+  const over = { loadBackend: internal };
+  const out = join(dir, 'backend-name');
+  const t = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--max-steps', '1', '--out', out, '--json'], undefined, over);
+  const ck = join(out, 'checkpoint.json');
+  const model = join(out, 'model.sttn');
+  const x = await runCli(['export', ck, '--out', model]);
+  const img = join(out, 'a.pgm');
+  writeFileSync(img, Buffer.concat([Buffer.from('P5\n8 8\n255\n'), Buffer.alloc(64, 9)]));
+  const rs = [
+    t,
+    await runCli(['eval', ck, '--backend', 'cpu', '--json'], undefined, over),
+    await runCli(['summary', ck, '--backend', 'cpu', '--json'], undefined, over),
+    await runCli(['predict', model, img, '--backend', 'cpu', '--json'], undefined, over),
+    await runCli(['predict', model, img, '--backend', 'cpu'], undefined, over),
+  ];
+  return x.code === 0 && rs.every((r) => r.code === 0 && !r.err.includes('internal-') && !r.out.includes('internal-')) && rs.slice(0, 4).every((r) => (JSON.parse(r.out) as { backend: string }).backend === 'cpu');
+});
+
+example("predict checks an image's declared size against the model's input before decoding it: a 3000×3000 PGM header is an error naming the file and the model's 8×8", async () => {
+  const model = await deployed('exact-size');
+  const img = join(dir, 'exact-size', 'big.pgm');
+  writeFileSync(img, 'P5\n3000 3000\n255\n');
+  const r = await runCli(['predict', model, img, '--backend', 'cpu']);
+  return oneLineFailure(r) && r.err.includes(img) && r.err.includes('takes exactly 8×8×1');
 });

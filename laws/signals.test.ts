@@ -2,7 +2,8 @@
  * Laws of the `sttn` process (app/cli.ts) that need a real process: SIGTERM saves and exits 143
  * like Ctrl-C (130, laws/cli.test.ts); a second `train` on a run directory in use is refused
  * naming the holder's pid; a reader that closes stdout early (`| head`) ends the process quietly
- * with 141; `--out` under /proc (where mkdir -p never returns) is one line; and the fault
+ * with 141; `train --out` and `export --out` under /proc (where mkdir -p never returns) are one
+ * line each; and the fault
  * injection: SIGKILL at a moment drawn by fast-check (mid-save included) always leaves a
  * checkpoint that loads (or none yet), and `--resume` from it ends with the parameters of an
  * uninterrupted run, bit for bit, with the dead writer's lock and temp files gone.
@@ -42,7 +43,8 @@ example("two train runs on one --out: the second is refused (exit 1, one line na
   const out = join(dir, 'two-writers');
   const a = spawnCli([...LONG, '--out', out]);
   const started = await a.waitErr(/step 1\//);
-  const b = await runCli([...LONG, '--max-steps', '1', '--out', out]);
+  // --force: the refusal is the lock's, whether or not the first run has saved yet
+  const b = await runCli([...LONG, '--max-steps', '1', '--out', out, '--force']);
   const c = await runCli(['train', '--resume', '--backend', 'cpu', '--out', out]);
   a.child.kill('SIGINT');
   const ra = await a.done;
@@ -83,6 +85,20 @@ example('--out under /proc (where a recursive mkdir never returns): one line nam
   const r = await c.done;
   clearTimeout(timer);
   return r.code === 1 && r.out === '' && r.err.trim().split('\n').pop()!.includes('--out /proc/sttn-law/run') && noStack(r.err);
+});
+
+example('export --out under /proc (where a recursive mkdir never returns): one line naming the file, exit 1, within seconds', async () => {
+  if (!existsSync('/proc/self')) return true;
+  const data = writeIdxDir(join(dir, 'proc-export-data'), 8, 4);
+  const out = join(dir, 'proc-export');
+  const t = await runCli(['train', '--model', 'mlp', '--backend', 'cpu', '--data', `idx:${data}`, '--epochs', '1', '--out', out]);
+  const target = '/proc/sttn-law/x/y.sttn';
+  const c = spawnCli(['export', join(out, 'checkpoint.json'), '--out', target]);
+  const timer = setTimeout(() => c.child.kill('SIGKILL'), 30_000);
+  const r = await c.done;
+  clearTimeout(timer);
+  const lines = r.err.trim().split('\n');
+  return t.code === 0 && r.code === 1 && r.out === '' && lines.length === 1 && lines[0].startsWith('sttn export: ') && lines[0].includes(target) && noStack(r.err);
 });
 
 // ---------------------------------------------------------------------------------------------

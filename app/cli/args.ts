@@ -7,9 +7,13 @@
  * allocation or a loop. A negative number after a flag is that flag's value (`--epochs -1` is a
  * range error, not parseArgs' "argument is ambiguous").
  *
+ * A command's hidden flags are parsed but listed nowhere: an unknown flag's error lists exactly the
+ * flags --help lists.
+ *
  * Law (laws/cli.test.ts, laws/cli-edges.test.ts): unknown flags, bad values and missing arguments
- * are `UsageError`s whose message names the flag; a value outside a flag's range, negative or
- * not a number, names the flag and the value; `sttn` turns them into the help on stderr and exit 2.
+ * are `UsageError`s whose message names the flag (an unknown one: with the flags --help lists); a
+ * value outside a flag's range, negative or not a number, names the flag and the value; `sttn`
+ * turns them into the help on stderr and exit 2.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SttnError } from '../../src/errors.js';
@@ -70,7 +74,12 @@ export interface Parsed {
   readonly argv: readonly string[];
 }
 
-export function parseFlags(command: string, flags: Flags, argv: readonly string[], maxPositionals = 0): Parsed {
+/**
+ * `argv` parsed by the `documented` flags and the `hidden` ones (accepted, but left out of --help
+ * and so out of the list an unknown flag's error gives).
+ */
+export function parseFlags(command: string, documented: Flags, argv: readonly string[], maxPositionals = 0, hidden: Flags = {}): Parsed {
+  const flags: Flags = { ...documented, ...hidden };
   const options: ParseArgsConfig['options'] = {};
   for (const [name, f] of Object.entries(flags)) options[name] = f.short === undefined ? { type: f.type } : { type: f.type, short: f.short };
   let r;
@@ -80,7 +89,7 @@ export function parseFlags(command: string, flags: Flags, argv: readonly string[
     // parseArgs' messages may span lines; a usage error is one
     const msg = (e as Error).message.replace(/\s*\n\s*/g, ' ');
     const m = /Unknown option '([^']+)'/.exec(msg);
-    if (m) throw new UsageError(`sttn ${command}: unknown flag ${m[1]} (allowed: ${Object.keys(flags).map((f) => '--' + f).join(', ')})`);
+    if (m) throw new UsageError(`sttn ${command}: unknown flag ${m[1]} (allowed: ${Object.keys(documented).map((f) => '--' + f).join(', ')})`);
     throw new UsageError(`sttn ${command}: ${msg}`);
   }
   if (r.positionals.length > maxPositionals) {

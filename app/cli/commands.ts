@@ -5,31 +5,37 @@
  * `train` stops at the next step when the signal is aborted, saves its checkpoint and returns 130
  * (143 for SIGTERM); `eval` checks the signal between batches.
  *
- * `train`, in order: flags (every number in its range), data (an empty split is an error naming
- * `--data`; `--augment-pad` at most half the shorter image side), then the run directory
- * (app/cli/rundir.ts: made, proved writable, locked for one writer; a dead writer's temp files
- * removed), then the loop. A non-finite value in a step, or in an epoch's test evaluation, is
- * `TrainingDiverged` naming the step and the last checkpoint saved ("none saved yet"); the
- * diverged state is not saved over it. Any other failure of an epoch's test evaluation comes
- * after that epoch's checkpoint is saved. A run stopped inside an epoch keeps the epoch's running
+ * `train`, in order: flags (every number in its range; flags of a quantizer the run does not use
+ * are usage errors naming both flags), an --out that already holds a checkpoint (a usage error
+ * naming its step, unless --resume continues it or --force moves it to checkpoint.json.bak once
+ * the directory is held), data (an empty split is an error naming `--data`; `--augment-pad` at
+ * most half the shorter image side), then the run directory (app/cli/rundir.ts: made, proved
+ * writable, locked for one writer; a dead writer's temp files removed), then the loop. A
+ * non-finite value in a step, or in an epoch's test evaluation, is `TrainingDiverged` naming the
+ * step and the last checkpoint saved ("none saved yet"); the diverged state is not saved over
+ * it. Any other failure of an epoch's test evaluation comes after that epoch's checkpoint is
+ * saved. A run stopped inside an epoch keeps the epoch's running
  * sums in the checkpoint's `meta.epochInProgress`, so after `--resume` the epoch's recorded loss
  * and accuracy cover the whole epoch, bit for bit as without the stop. `--resume --data DIR`
- * trains on DIR (data that moved) and records it; images of another size are a ShapeError.
+ * trains on DIR (data that moved) and records it; images of another size are a ShapeError. The
+ * checkpoint records `--data` with its directory made absolute, so `eval` finds it from anywhere;
+ * `eval` reads only the test split. Reports name the backend as `--backend` does.
  *
  * Law (laws/cli.test.ts, laws/cli-edges.test.ts, laws/signals.test.ts): a short `train` run lowers
  * the loss and leaves a checkpoint that `eval` and `summary` read; `--resume` continues it, the
  * interrupted epoch's history included; `--json` holds the text's figures; an interrupted `train`
  * exits 130 with a checkpoint that loads; bad flags name the flag; divergence, empty data, a
- * failing evaluation, a bad `--out` and a locked directory are one line each.
+ * failing evaluation, a bad `--out` and a locked directory are one line each; a run is never
+ * replaced without --force, which keeps it as .bak.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, renameSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Backend } from '../../src/backend.js';
 import { loadCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { loadCifar10Dir } from '../../src/data/cifar10.js';
 import type { Dataset, Split } from '../../src/data/dataset.js';
-import { loadIdxDir } from '../../src/data/idx.js';
+import { loadIdxDir, loadIdxSplit } from '../../src/data/idx.js';
 import { loadEmbeddedMnist } from '../../src/data/mnist-embedded.js';
 import { decodeWith, orThrow } from '../../src/codec.js';
 import { ConfigError, NonFiniteError, OverflowError, ShapeError } from '../../src/errors.js';
@@ -56,12 +62,46 @@ export function loadData(spec: string): Split {
   throw new UsageError(`--data must be 'embedded', 'idx:DIR' or 'cifar10:DIR'; got '${spec}'`);
 }
 
+/** The test split of `embedded`, `idx:DIR` or `cifar10:DIR`; an IDX directory needs only its test files. */
+export function loadTestData(spec: string): Dataset {
+  if (spec.startsWith('idx:')) return loadIdxSplit(spec.slice(4), 'test');
+  return loadData(spec).test;
+}
+
+const DATA_DIR = /^(idx|cifar10):(.+)$/;
+
+/**
+ * `idx:DIR` and `cifar10:DIR` with DIR made absolute (from the working directory): what a
+ * checkpoint records, so that `eval` and `--resume` find the data from any directory.
+ */
+export function absoluteData(spec: string): string {
+  const m = DATA_DIR.exec(spec);
+  return m === null ? spec : `${m[1]}:${resolve(m[2])}`;
+}
+
+/**
+ * The data a checkpoint recorded. Checkpoints written before paths were made absolute hold
+ * `--data` as typed: a relative path that does not exist from here is an error naming it and
+ * `--data`, rather than a missing file somewhere else.
+ */
+function recordedData(file: string, spec: string): string {
+  const m = DATA_DIR.exec(spec);
+  if (m !== null && !isAbsolute(m[2]) && !existsSync(m[2])) {
+    throw new ConfigError(`${file}: meta.data`, `'${spec}' is relative to the directory the run was trained in, and ${resolve(m[2])} does not exist; give the data with --data ${m[1]}:DIR`);
+  }
+  return spec;
+}
+
 const common: Flags = {
   backend: { type: 'string', default: 'wasm', help: 'cpu | cpu64 | wasm | gpujs | gpujs:<mode>' },
   data: { type: 'string', default: 'embedded', help: "'embedded' (MNIST digits shipped with sttn), 'idx:DIR' or 'cifar10:DIR'" },
 };
 
-/** The backend `--backend` names (an unknown name is a usage error naming the flag). */
+/**
+ * The backend `--backend` names (an unknown name is a usage error naming the flag; one whose
+ * optional dependency is missing, a failure). Reports name it as the flag does (`gpujs:cpu`),
+ * not by its internal name (`gpujs-cpu`), which `--backend` does not accept.
+ */
 export const backendFlag = (command: string, env: Env, name: string): Promise<Backend> => fromFlag(command, 'backend', 'backend', () => env.loadBackend(name));
 
 /** Width multipliers above this allocate layers no machine holds (mlp: 1,024 hidden units; vgg7: 4× the paper's full width). */
@@ -88,8 +128,9 @@ export const TRAIN_FLAGS: Flags = {
   'augment-pad': { type: 'string', default: '2', range: ints(0, MAX_PAD), help: 'pad-and-random-crop padding (0 = off), at most half the shorter image side' },
   flip: { type: 'boolean', default: false, help: 'random horizontal flips (off for digits)' },
   seed: { type: 'string', default: '1', range: ints(0), help: 'seed of every random choice' },
-  out: { type: 'string', help: 'output directory (default runs/<model>-<bits>); one train at a time writes in it' },
+  out: { type: 'string', help: 'output directory (default runs/<model>-<bits>); one train at a time writes in it; one that holds a checkpoint needs --resume or --force' },
   resume: { type: 'boolean', default: false, help: 'continue the run in --out from its checkpoint (with --data: on that data, e.g. moved)' },
+  force: { type: 'boolean', default: false, help: 'start afresh in an --out that holds a run: its checkpoint is renamed checkpoint.json.bak first (replacing an older .bak)' },
   'max-steps': { type: 'string', range: ints(1), help: 'stop after this many steps, a smoke run; the checkpoint is saved' },
   'log-every': { type: 'string', range: ints(1), help: 'without a terminal: a log line every N steps; without it, one each epoch' },
   'eval-every': { type: 'string', default: '5', range: ints(1), help: 'test accuracy every N epochs and after the last' },
@@ -100,16 +141,57 @@ export const TRAIN_FLAGS: Flags = {
 /** What `--resume` lets change: where and how the run goes on (and where its data now is), not what it trains. */
 const RESUMABLE = new Set(['resume', 'out', 'backend', 'data', 'log-every', 'max-steps', 'eval-every', 'json']);
 
-const dataMismatch = (model: Model, data: Split): void => {
-  const shape = data.train.images.shape.slice(1);
+const dataMismatch = (model: Model, data: Dataset): void => {
+  const shape = data.images.shape.slice(1);
   if (!sameShape(shape, model.spec.inputShape)) throw new ShapeError(`data images vs model '${model.spec.name}' input`, model.spec.inputShape, shape);
-  if (data.train.classes > model.spec.classes) throw new ShapeError(`data classes vs model '${model.spec.name}' classes`, [model.spec.classes], [data.train.classes]);
+  if (data.classes > model.spec.classes) throw new ShapeError(`data classes vs model '${model.spec.name}' classes`, [model.spec.classes], [data.classes]);
 };
 
+/**
+ * Flags of a quantizer the run does not use are usage errors naming both flags, never ignored
+ * or failed deep inside a codec: `--weights` picks the 2-bit weight quantizer (`--bits 2+32`,
+ * `2+2`); `--gradient` is STTN's (`--weights sttn`); `--granularity` and `--latent-clip` act on
+ * quantized weights (any `--bits` but `32+32`).
+ */
+function checkQuantizerFlags(p: Parsed): void {
+  const bits = p.values.bits as Bits;
+  const weights = p.values.weights as TernaryWeights;
+  const ternary = BITS.filter((b) => b.startsWith('2+'));
+  const twoBit = ternary.includes(bits);
+  const kind = bits === '32+32' ? 'float' : twoBit ? '2-bit' : '1-bit sign';
+  if (p.given.has('weights') && !twoBit) {
+    throw new UsageError(`sttn train: --weights applies only to bit widths with 2-bit weights (--bits ${ternary.join(' or ')}); --bits ${bits} has ${kind} weights`);
+  }
+  if (p.given.has('gradient')) {
+    if (!twoBit) throw new UsageError(`sttn train: --gradient applies only to --weights sttn, which --bits ${bits} does not use (it has ${kind} weights; 2-bit: --bits ${ternary.join(' or ')})`);
+    if (weights !== 'sttn') throw new UsageError(`sttn train: --gradient applies only to --weights sttn; got --weights ${weights}`);
+  }
+  for (const f of ['granularity', 'latent-clip']) {
+    if (p.given.has(f) && bits === '32+32') throw new UsageError(`sttn train: --${f} applies only to quantized weights; --bits 32+32 has float weights only`);
+  }
+}
+
+/** `step N` of the checkpoint in `file`, or that it does not load. */
+function describeCheckpoint(file: string): string {
+  const c = loadCheckpoint(file);
+  return E.isRight(c) ? `step ${c.right.progress.step}` : 'which does not load';
+}
+
+/** A fresh run never replaces a saved one unasked: a usage error naming `--out`, the checkpoint's step and the ways out. */
+function refuseOverwrite(out: string, ckptPath: string): void {
+  if (!existsSync(ckptPath)) return;
+  throw new UsageError(`sttn train: --out ${out} already holds a checkpoint (${describeCheckpoint(ckptPath)}): use --resume to continue it, --force to replace it, or another --out`);
+}
+
 /** An empty split is an error naming the data, found before anything is trained or written. */
-export function checkSplits(spec: string, data: Split, need: 'train' | 'test' | 'both'): void {
-  if (need !== 'test' && data.train.images.shape[0] === 0) throw new ConfigError(`--data ${spec}`, 'the training split is empty (0 examples): nothing to train on');
-  if (need !== 'train' && data.test.images.shape[0] === 0) throw new ConfigError(`--data ${spec}`, 'the test split is empty (0 examples): no test accuracy to measure');
+export function checkSplits(spec: string, data: Split): void {
+  if (data.train.images.shape[0] === 0) throw new ConfigError(`--data ${spec}`, 'the training split is empty (0 examples): nothing to train on');
+  checkTestSplit(spec, data.test);
+}
+
+/** An empty test split is an error naming the data. */
+function checkTestSplit(spec: string, test: Dataset): void {
+  if (test.images.shape[0] === 0) throw new ConfigError(`--data ${spec}`, 'the test split is empty (0 examples): no test accuracy to measure');
 }
 
 /** A pad of more than half the shorter image side crops mostly padding: a usage error naming the image size. */
@@ -152,6 +234,13 @@ export const trainCommand: Command = {
     const bits = p.values.bits as Bits;
     const out = (p.values.out as string | undefined) ?? join('runs', `${name}-${bits.replace('+', 'p')}${bits.startsWith('2') ? '-' + String(p.values.weights) : ''}`);
     const ckptPath = join(out, 'checkpoint.json');
+    const force = p.values.force === true;
+    if (p.values.resume && force) throw new UsageError('sttn train: --resume and --force exclude each other: --resume continues the run in --out, --force replaces it');
+    // before the backend and the data are loaded: a run that would be refused costs nothing
+    if (!p.values.resume) {
+      checkQuantizerFlags(p);
+      if (!force) refuseOverwrite(out, ckptPath);
+    }
     const B = await backendFlag('train', env, p.values.backend as string);
     const maxSteps = intFlag('train', p, 'max-steps');
     const logEvery = intFlag('train', p, 'log-every');
@@ -165,7 +254,7 @@ export const trainCommand: Command = {
     } else {
       const spec = p.values.data as string;
       const data = loadData(spec);
-      checkSplits(spec, data, 'both');
+      checkSplits(spec, data);
       const pad = intFlag('train', p, 'augment-pad', 0) ?? 2;
       checkAugmentPad(pad, data);
       const kernelConfig: Record<string, unknown> = {};
@@ -201,6 +290,15 @@ export const trainCommand: Command = {
     try {
       // a writer killed mid-save left its temp file: gone before this run writes anything
       removeStaleTemps(ckptPath);
+      if (fresh !== null) {
+        // again, now that the directory is held: a run may have finished in it meanwhile
+        if (!force) refuseOverwrite(out, ckptPath);
+        else if (existsSync(ckptPath)) {
+          const what = describeCheckpoint(ckptPath);
+          renameSync(ckptPath, `${ckptPath}.bak`);
+          io.err.write(`--force: the previous checkpoint (${what}) is now ${ckptPath}.bak\n`);
+        }
+      }
       return await trainIn(p, env, { B, out, ckptPath, maxSteps, logEvery, evalEvery, fresh, t0 });
     } finally {
       lock.release();
@@ -223,6 +321,7 @@ interface TrainSetup {
 async function trainIn(p: Parsed, env: Env, setup: TrainSetup): Promise<number> {
   const { io, signal } = env;
   const { B, out, ckptPath, maxSteps, logEvery, evalEvery, fresh, t0 } = setup;
+  const backendName = p.values.backend as string;
   let model: Model;
   let cfg: TrainConfig;
   let state: TrainState;
@@ -235,21 +334,22 @@ async function trainIn(p: Parsed, env: Env, setup: TrainSetup): Promise<number> 
     if (E.isLeft(ck)) throw ck.left;
     const run = orThrow(fromCheckpoint(ck.right));
     ({ model, config: cfg, state } = run);
-    const spec = p.given.has('data') ? (p.values.data as string) : run.meta.data;
-    io.err.write(`resuming ${model.spec.name} from step ${state.step} (${ckptPath})${spec === run.meta.data ? '' : ` on --data ${spec} (it trained on ${run.meta.data})`}\n`);
+    const spec = p.given.has('data') ? (p.values.data as string) : recordedData(ckptPath, run.meta.data);
+    const moved = absoluteData(spec) !== absoluteData(run.meta.data);
+    io.err.write(`resuming ${model.spec.name} from step ${state.step} (${ckptPath})${moved ? ` on --data ${spec} (it trained on ${run.meta.data})` : ''}\n`);
     data = loadData(spec);
-    checkSplits(spec, data, 'both');
-    meta = { ...run.meta, data: spec };
+    checkSplits(spec, data);
+    meta = { ...run.meta, data: absoluteData(spec) };
     lastSaved = ckptPath;
   } else {
     ({ model, cfg, data } = fresh);
     state = initTraining(B, model, cfg);
-    meta = { data: fresh.spec, history: [] };
+    meta = { data: absoluteData(fresh.spec), history: [] };
   }
-  dataMismatch(model, data);
+  dataMismatch(model, data.train);
   const spe = stepsPerEpoch(data.train.images.shape[0], cfg.batchSize);
   const reporter = progressReporter({ stream: io.err, logEvery: logEvery ?? 'epoch' });
-  io.err.write(`${model.spec.name}: ${data.train.images.shape[0]} training / ${data.test.images.shape[0]} test examples (${meta.data}), backend ${B.name}, ${cfg.epochs} epochs × ${spe} steps of ${cfg.batchSize}\n`);
+  io.err.write(`${model.spec.name}: ${data.train.images.shape[0]} training / ${data.test.images.shape[0]} test examples (${meta.data}), backend ${backendName}, ${cfg.epochs} epochs × ${spe} steps of ${cfg.batchSize}\n`);
   // nothing trained yet, so nothing to save
   if (signal.aborted) throw new Interrupted();
   const { epochInProgress: _previous, ...baseMeta } = meta;
@@ -357,7 +457,7 @@ async function trainIn(p: Parsed, env: Env, setup: TrainSetup): Promise<number> 
       command: 'train',
       model: model.spec.name,
       checkpoint: ckptPath,
-      backend: B.name,
+      backend: backendName,
       data: meta.data,
       accuracy: final.accuracy,
       correct,
@@ -419,14 +519,15 @@ export const evalCommand: Command = {
     // flags first: a usage error is reported before any file is read
     const B = await backendFlag('eval', env, p.values.backend as string);
     const run = loadRun(file);
-    const dataSpec = p.given.has('data') ? (p.values.data as string) : run.meta.data;
-    const data = loadData(dataSpec);
-    checkSplits(dataSpec, data, 'test');
-    dataMismatch(run.model, data);
-    const r = await evaluateInterruptibly(B, run.model, run.state, data.test, run.config.evalBatchSize, env.signal);
+    const dataSpec = p.given.has('data') ? (p.values.data as string) : recordedData(file, run.meta.data);
+    // the test split only: a directory without training files will do
+    const test = loadTestData(dataSpec);
+    checkTestSplit(dataSpec, test);
+    dataMismatch(run.model, test);
+    const r = await evaluateInterruptibly(B, run.model, run.state, test, run.config.evalBatchSize, env.signal);
     const wall = (performance.now() - t0) / 1000;
     if (p.values.json) {
-      printJson(env.io, { command: 'eval', checkpoint: file, model: run.model.spec.name, step: run.state.step, data: dataSpec, backend: B.name, accuracy: r.accuracy, correct: r.correct, count: r.count, loss: r.loss, wallSeconds: wall });
+      printJson(env.io, { command: 'eval', checkpoint: file, model: run.model.spec.name, step: run.state.step, data: absoluteData(dataSpec), backend: p.values.backend as string, accuracy: r.accuracy, correct: r.correct, count: r.count, loss: r.loss, wallSeconds: wall });
     } else {
       env.io.out(`test accuracy ${(100 * r.accuracy).toFixed(2)}% (${r.correct}/${r.count}), loss ${r.loss.toFixed(4)} · ${run.model.spec.name} · ${dataSpec} · wall ${wall.toFixed(1)} s`);
     }
@@ -449,7 +550,7 @@ export const summaryCommand: Command = {
     const size = sizeReport(exportModel(B, run));
     if (p.values.json) {
       const totals = { params: s.totalParams, bits: s.totalBits, bytes: s.totalBytes, float32Bytes: s.float32Bytes, compression: s.compression, macs: s.totalMacs };
-      printJson(env.io, { command: 'summary', checkpoint: file, model: run.model.spec.name, step: run.state.step, backend: B.name, layers: s.layers, totals, export: size, wallSeconds: (performance.now() - t0) / 1000 });
+      printJson(env.io, { command: 'summary', checkpoint: file, model: run.model.spec.name, step: run.state.step, backend: p.values.backend as string, layers: s.layers, totals, export: size, wallSeconds: (performance.now() - t0) / 1000 });
     } else {
       env.io.out(`${run.model.spec.name} (step ${run.state.step})`);
       env.io.out(formatSummary(s));

@@ -8,7 +8,8 @@
  *     the predicted one and the float32 comparison.
  *   sttn predict MODEL IMAGE… [--backend wasm] [--kernels auto|reference|wasm] [--json]
  *     runs the inference engine (src/infer/engine.ts) on PGM (P5), PNG and IDX images of exactly
- *     the model's input size and prints, per image, the class and every class's probability.
+ *     the model's input size (checked from each image's header, before its pixels are decoded)
+ *     and prints, per image, the class and every class's probability.
  *
  * Both are `Command` records (app/cli/env.ts): the backend and the ternary × ternary kernels come
  * from the environment's registries (app/cli.ts passes backends/index.ts's, WebAssembly kernels
@@ -17,7 +18,8 @@
  * Laws (laws/export.test.ts, laws/cli.test.ts, laws/cli-edges.test.ts): `sttn summary` predicts
  * the exact size of the file `sttn export` writes; predict's classes are the engine's; `--json`
  * holds the text's figures; bad files, an IDX file of 0 images included, are one-line errors
- * naming the file.
+ * naming the file; an image of another size than the model's is one, found from its header;
+ * `export --out` under /proc is one line (laws/signals.test.ts).
  */
 import { dirname, join } from 'node:path';
 import { orThrow } from '../../src/codec.js';
@@ -28,6 +30,7 @@ import { createEngine } from '../../src/infer/engine.js';
 import { batchOf, readImages, type Image } from '../../src/infer/images.js';
 import { referenceTernaryKernels, type TernaryKernels } from '../../src/infer/ternary-kernels.js';
 import { DataFileError } from '../../src/data/dataset.js';
+import { TERNARY_KERNEL_NAMES } from '../../backends/index.js';
 import { intFlag, ints, type Flags } from './args.js';
 import { backendFlag, loadRun } from './commands.js';
 import { fromFlag, JSON_FLAG, pollInterrupt, printJson, type Command } from './env.js';
@@ -78,9 +81,12 @@ export const exportCommand: Command = {
   },
 };
 
+/** `auto` and the registry's names (backends/index.ts), so that the error of a bad value lists what --help lists. */
+const KERNEL_CHOICES = ['auto', ...TERNARY_KERNEL_NAMES];
+
 const PREDICT_FLAGS: Flags = {
   backend: { type: 'string', default: 'wasm', help: 'backend of the float layers: cpu | cpu64 | wasm | gpujs…' },
-  kernels: { type: 'string', default: 'auto', help: "ternary × ternary kernels: 'auto' (wasm when available, else reference), 'reference' or 'wasm'" },
+  kernels: { type: 'string', default: 'auto', choices: KERNEL_CHOICES, help: 'ternary × ternary kernels: auto is wasm when available, else reference' },
   batch: { type: 'string', default: '64', range: ints(1, 65_536), help: 'images per engine call' },
   plan: { type: 'boolean', default: false, help: 'print how each layer runs (to stderr)' },
   ...JSON_FLAG,
@@ -106,12 +112,14 @@ export const predictCommand: Command = {
         kernels = referenceTernaryKernels;
       }
     } else kernels = await fromFlag('predict', 'kernels', 'kernels', () => env.loadKernels(want));
-    const B = await backendFlag('predict', env, p.values.backend as string);
+    const backendName = p.values.backend as string;
+    const B = await backendFlag('predict', env, backendName);
     const engine = createEngine(model, { backend: B, kernels });
     if (p.values.plan) io.err.write(engine.plan.join('\n') + '\n');
     const all: Image[] = [];
     for (const f of images) {
-      const read = await readImages(f);
+      // the model's input size, checked from each image's header before its pixels are decoded
+      const read = await readImages(f, { inputShape: model.inputShape });
       // an IDX file may hold 0 images: say so rather than print nothing
       if (read.length === 0) throw new DataFileError(f, 'count', 'is 0 images: nothing to predict');
       all.push(...read);
@@ -139,9 +147,9 @@ export const predictCommand: Command = {
     }
     const msPerImage = all.length > 0 ? inferMs / all.length : 0;
     if (json) {
-      printJson(io, { command: 'predict', modelFile: file, model: model.name, backend: B.name, kernels: kernels.name, count: all.length, batch, msPerImage, predictions: results });
+      printJson(io, { command: 'predict', modelFile: file, model: model.name, backend: backendName, kernels: kernels.name, count: all.length, batch, msPerImage, predictions: results });
     } else {
-      io.err.write(`${all.length} image${all.length === 1 ? '' : 's'} · ${msPerImage.toFixed(3)} ms per image (batches of ${batch}, backend ${B.name}, kernels ${kernels.name})\n`);
+      io.err.write(`${all.length} image${all.length === 1 ? '' : 's'} · ${msPerImage.toFixed(3)} ms per image (batches of ${batch}, backend ${backendName}, kernels ${kernels.name})\n`);
     }
     return 0;
   },

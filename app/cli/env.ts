@@ -15,7 +15,8 @@
  *
  * Law (laws/cli.test.ts, laws/cli-edges.test.ts, laws/signals.test.ts): `--json` prints exactly
  * one JSON document on stdout; an aborted signal ends `train` with a checkpoint and 130 (143 for
- * SIGTERM); a `--backend`/`--kernels` name that does not exist is a usage error naming the flag.
+ * SIGTERM); a `--backend`/`--kernels` name that does not exist is a usage error naming the flag,
+ * one whose optional dependency is missing a one-line failure naming it.
  */
 import type { Backend } from '../../src/backend.js';
 import { ConfigError } from '../../src/errors.js';
@@ -97,13 +98,17 @@ export const printJson = (io: Io, doc: Readonly<Record<string, unknown>>): void 
 
 /**
  * `load()` with a registry's "unknown name" (a `ConfigError` on `field`) reported as the usage
- * error of `--flag` it is. Other failures (a WebAssembly module that does not compile) stay.
+ * error of `--flag` it is. A name that exists but whose optional dependency is missing (the
+ * registry's message says how to install it) is a failure, one line naming `--flag`: the command
+ * line was right. Other failures (a WebAssembly module that does not compile) stay as they are.
  */
 export async function fromFlag<T>(command: string, flag: string, field: string, load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (e) {
-    if (e instanceof ConfigError && e.field === field) throw new UsageError(`sttn ${command}: --${flag}: ${e.message.slice(field.length + 2)}`);
-    throw e;
+    if (!(e instanceof ConfigError) || e.field !== field) throw e;
+    const detail = e.message.slice(field.length + 2);
+    if (/\binstall/.test(detail)) throw new ConfigError(`--${flag}`, detail);
+    throw new UsageError(`sttn ${command}: --${flag}: ${detail}`);
   }
 }

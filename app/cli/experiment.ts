@@ -6,7 +6,8 @@
  * abandons the cell in progress, writes the report of the finished cells and exits 130 (143 for
  * SIGTERM); the same command resumes. `--out` is made first, with an error naming it.
  *
- * `--tiny` (not in --help) swaps in a 3-cell grid of a few steps, for tests and CI.
+ * `--tiny` (hidden: neither in --help nor in the list an unknown flag's error gives) swaps in a
+ * 3-cell grid of a few steps, for tests and CI.
  *
  * Law (laws/experiment.test.ts): the tiny grid runs end to end and a second run retrains nothing.
  */
@@ -134,7 +135,7 @@ async function runExperiment(p: Parsed, env: Env): Promise<number> {
   });
   const est = (rate: number) => formatDuration(estimate(todo, split, preset.schedule, rate).seconds);
   io.err.write(
-    `experiment ${presetName}: ${cells.length} cell${cells.length === 1 ? '' : 's'} (${finished.size} finished in ${dir}, ${todo.length} to train) · ${sub.train.labels.length} training / ${sub.test.labels.length} test examples · ${preset.schedule.epochs} epoch${preset.schedule.epochs === 1 ? '' : 's'} · backend ${B.name}\n` +
+    `experiment ${presetName}: ${cells.length} cell${cells.length === 1 ? '' : 's'} (${finished.size} finished in ${dir}, ${todo.length} to train) · ${sub.train.labels.length} training / ${sub.test.labels.length} test examples · ${preset.schedule.epochs} epoch${preset.schedule.epochs === 1 ? '' : 's'} · backend ${backendName}\n` +
       (todo.length > 0 ? `estimated ${est(400)} at 400 samples/s, ${est(600)} at 600 samples/s (cnn-small-equivalent throughput)\n` : ''),
   );
   // made here, with an error naming --out (a recursive mkdir under /proc never returns)

@@ -95,7 +95,7 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
   const c = COMMANDS[name];
   try {
     const variadic = c.positionals.some((n) => n.endsWith('…'));
-    const p = parseFlags(name, { ...c.flags, ...c.hidden, help: HELP }, rest, variadic ? Number.MAX_SAFE_INTEGER : c.positionals.length);
+    const p = parseFlags(name, { ...c.flags, help: HELP }, rest, variadic ? Number.MAX_SAFE_INTEGER : c.positionals.length, c.hidden);
     if (p.values.help) {
       io.out(commandHelp(name));
       return EXIT.ok;
