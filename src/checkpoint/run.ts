@@ -115,21 +115,36 @@ function misfit(actual: ParamTree, expected: Tree, at: string, domain: Domain): 
   return undefined;
 }
 
+/** Below these many kernel weights (per layer, and in all) a spec is allocated and compared as it is. */
+const SMALL_LAYER = 2 ** 22;
+const SMALL_MODEL = 2 ** 26;
+
 /**
- * The kernel elements the spec declares, counted from its dense and convolution layers' fields
- * and input shapes without allocating anything: one kernel per layer (an STTN pair has two, and
- * biases, batch norm and scales come on top), so a spec whose checkpoint fits it never declares
- * more than the checkpoint holds. Returns the first layer past `budget`, or undefined.
+ * Whether the spec declares far more than the checkpoint holds, counted from the dense and
+ * convolution layers' fields and input shapes without allocating anything: a kernel of k weights
+ * where the file holds fewer than k/2 values for that layer (an STTN pair holds 2k), when k is
+ * past SMALL_LAYER, or the same for the whole model past SMALL_MODEL. Smaller specs go on to
+ * `initModel` and the exact comparison, which names the tensor and both shapes.
  */
-function declaredPastBudget(model: Model, budget: number): { layer: string; declared: number } | undefined {
+function declaredPastHeld(c: Checkpoint, model: Model): Misfit | undefined {
+  const heldUnder = (layer: string, prefix: string): number =>
+    Object.entries(c.params[layer] ?? {})
+      .filter(([k]) => k.startsWith(prefix) && !k.slice(prefix.length).includes('.'))
+      .reduce((n, [, t]) => n + t.data.length, 0);
   let declared = 0;
+  let held = 0;
   for (let i = 0; i < model.spec.layers.length; i++) {
     for (const leaf of leafLayers(model.spec.layers[i], model.shapes[i])) {
       const s = leaf.spec;
-      const kernel =
-        s.type === 'dense' ? s.units * leaf.inShape[leaf.inShape.length - 1] : s.type === 'conv2d' ? s.filters * s.kernelSize[0] * s.kernelSize[1] * leaf.inShape[leaf.inShape.length - 1] : 0;
-      declared += kernel;
-      if (!(declared <= budget)) return { layer: `${model.names[i]}${leaf.prefix ? `/${leaf.prefix}` : ''}`, declared };
+      const cin = leaf.inShape[leaf.inShape.length - 1];
+      const k = s.type === 'dense' ? s.units * cin : s.type === 'conv2d' ? s.filters * s.kernelSize[0] * s.kernelSize[1] * cin : 0;
+      if (k === 0) continue;
+      const h = heldUnder(model.names[i], leaf.prefix);
+      declared += k;
+      held += h;
+      const name = `${model.names[i]}${leaf.prefix ? `/${leaf.prefix}` : ''}`;
+      if (!(k <= SMALL_LAYER || k <= 2 * h)) return { field: `checkpoint.model (layer ${name})`, detail: `declares a kernel of ${k} weights, but the checkpoint holds ${h} values for that layer` };
+      if (!(declared <= SMALL_MODEL || declared <= 2 * held)) return { field: 'checkpoint.model', detail: `declares ${declared} kernel weights by layer ${name}, but the checkpoint holds ${held} values for those layers` };
     }
   }
   return undefined;
@@ -139,11 +154,8 @@ function declaredPastBudget(model: Model, budget: number): { layer: string; decl
 function checkpointMisfit(c: Checkpoint, model: Model, cfg: TrainConfig): Misfit | undefined {
   // before allocating the model: a spec declaring more weights than the file holds cannot fit it
   // (an edited or corrupt spec must not make us allocate gigabytes to find that out)
-  const held = Object.values(c.params).reduce((n, layer) => n + Object.values(layer).reduce((m, t) => m + t.data.length, 0), 0);
-  const past = declaredPastBudget(model, held);
-  if (past) {
-    return { field: 'checkpoint.model', detail: `the model spec declares at least ${past.declared} kernel weights by layer ${past.layer}, but the checkpoint holds ${held} parameter values in all` };
-  }
+  const past = declaredPastHeld(c, model);
+  if (past) return past;
   // initModel gives every tensor's shape; its values are discarded
   const expected = initModel(model, rng(1), 'float32');
   const variances = new Set<string>();
