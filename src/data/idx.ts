@@ -191,7 +191,7 @@ export interface IdxDirOptions extends IdxOptions {
   readonly prefix?: string;
 }
 
-type IdxSplit = 'train' | 'test';
+export type IdxSplit = 'train' | 'test';
 
 /** The IDX files of `dir` by `<split> <kind>` ('train images', 'test labels'…), each a map from its name without .gz to the file (plain preferred). */
 function scanIdxDir(dir: string, prefix?: string): Map<string, Map<string, Found>> {

@@ -18,11 +18,13 @@ export {
   idxDeclared,
   loadIdxDir,
   loadIdxPair,
+  loadIdxSplit,
   parseIdxImages,
   parseIdxLabels,
   type IdxDirOptions,
   type IdxImages,
   type IdxOptions,
+  type IdxSplit,
 } from './idx.js';
 export {
   CIFAR10_CLASSES,
