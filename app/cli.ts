@@ -18,7 +18,7 @@
  * 130 and SIGTERM 143, each leaving a checkpoint that loads; stdout closed early ends `predict`
  * with 141 and no stack; `--version` prints package.json's version.
  */
-import { loadBackend, loadTernaryKernels } from '../backends/index.js';
+import { backendName, loadBackend, loadTernaryKernels, ternaryKernelName } from '../backends/index.js';
 import { EXIT, type Io, type StopReason } from './cli/env.js';
 import { main, unexpected } from './cli/main.js';
 
@@ -65,7 +65,7 @@ const isAlive = (pid: number): boolean => {
   }
 };
 
-const code = await main(process.argv.slice(2), { loadBackend, loadKernels: loadTernaryKernels, io, signal: stop.signal, pid: process.pid, isAlive, debug }).catch((e: unknown) => {
+const code = await main(process.argv.slice(2), { loadBackend: (n) => loadBackend(backendName(n)), loadKernels: (n) => loadTernaryKernels(ternaryKernelName(n)), io, signal: stop.signal, pid: process.pid, isAlive, debug }).catch((e: unknown) => {
   lastWords(e);
   return EXIT.failure;
 });

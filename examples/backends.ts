@@ -7,7 +7,7 @@
  *   npx tsx examples/backends.ts gpujs:webgpu    # add any backend by name (see backends/index.ts)
  */
 import { orThrow, SttnError } from 'sttn';
-import { loadBackend } from 'sttn/backends';
+import { backendName, loadBackend } from 'sttn/backends';
 import { gather, loadEmbeddedMnist } from 'sttn/data';
 import { buildModel } from 'sttn/models';
 import { evaluate, initTraining, train, trainConfig } from 'sttn/train';
@@ -39,7 +39,7 @@ const model = orThrow(
 for (const name of names) {
   let B;
   try {
-    B = await loadBackend(name);
+    B = await loadBackend(backendName(name)); // names from the command line: checked at run time
   } catch (e) {
     // e.g. gpu.js backends without the optional peer dependency: the message names the install command
     if (!(e instanceof SttnError)) throw e;

@@ -150,3 +150,19 @@ example("the README's layout table names only paths that exist, and every folder
   if (missing.length + unlisted.length > 0) console.error(`layout table: missing paths ${missing.join(', ')}; folders not listed ${unlisted.join(', ')}`);
   return missing.length === 0 && unlisted.length === 0 && named.length > 0;
 });
+
+example('registry names are typed: a misspelt backend or kernel name does not compile, and from untyped code it is a ConfigError naming it', async () => {
+  const { loadBackend, loadTernaryKernels } = await import('../backends/index.js');
+  const { ConfigError } = await import('../src/errors.js');
+  const calls = [
+    // @ts-expect-error a misspelt backend
+    () => loadBackend('wsam'),
+    // @ts-expect-error a gpu.js mode that does not exist
+    () => loadBackend('gpujs:cuda'),
+    // @ts-expect-error a misspelt kernel name
+    () => loadTernaryKernels('wasn'),
+  ];
+  const named = ['wsam', 'cuda', 'wasn'];
+  const outcomes = await Promise.all(calls.map((f) => f().then(() => undefined, (e: unknown) => e)));
+  return outcomes.every((e, i) => e instanceof ConfigError && e.message.includes(named[i]));
+});

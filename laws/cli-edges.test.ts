@@ -20,7 +20,6 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { after } from 'node:test';
 import { cpu32 } from '../backends/cpu.js';
-import { loadBackend } from '../backends/index.js';
 import { parseFlags, UsageError } from '../app/cli/args.js';
 import { COMMANDS } from '../app/cli/main.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint/checkpoint.js';
@@ -28,7 +27,7 @@ import { ConfigError } from '../src/errors.js';
 import { installCommand } from '../backends/gpujs/runner.js';
 import type { Backend } from '../src/backend.js';
 import { example, law, throwsWith } from './law.js';
-import { deadPid, runCli, writeIdxDir, type CliResult } from './cli-io.js';
+import { backendByName, deadPid, runCli, writeIdxDir, type CliResult } from './cli-io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sttn-cli-edges-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -108,7 +107,7 @@ example('an evaluation failing at an epoch end (injected into the backend) still
   const d = writeIdxDir(join(dir, 'd32-5'), 32, 5);
   const out = join(dir, 'eval-fails');
   const r = await runCli(['train', ...MLP, '--data', `idx:${d}`, '--batch', '16', '--epochs', '3', '--eval-every', '1', '--out', out], undefined, {
-    loadBackend: async (name) => failingOn(await loadBackend(name), 5),
+    loadBackend: async (name) => failingOn(await backendByName(name), 5),
   });
   const ck = checkpointOf(out);
   return (
@@ -366,7 +365,7 @@ const withoutGpuJs = async (name: string): Promise<Backend> => {
     const mode = name === 'gpujs' ? 'webgpu' : name.slice('gpujs:'.length);
     throw new ConfigError('backend', `gpujs:${mode} needs the optional peer dependency gpu.js, which is not installed; install it with \`${installCommand(mode)}\``);
   }
-  return loadBackend(name);
+  return backendByName(name);
 };
 
 example('a backend whose optional dependency is missing is a failure (exit 1, one line naming --backend and how to install it, no help); an unknown backend or gpu.js mode stays a usage error', async () => {
@@ -459,7 +458,7 @@ example('every command: the flags an unknown-flag error lists are exactly those 
 });
 
 example('--json and the progress name the backend as --backend does (what the flag accepts), never its internal name', async () => {
-  const internal = async (name: string): Promise<Backend> => ({ ...(await loadBackend(name)), name: `internal-${name}` });
+  const internal = async (name: string): Promise<Backend> => ({ ...(await backendByName(name)), name: `internal-${name}` });
   const over = { loadBackend: internal };
   const out = join(dir, 'backend-name');
   const t = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--max-steps', '1', '--out', out, '--json'], undefined, over);

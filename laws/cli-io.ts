@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadBackend, loadTernaryKernels } from '../backends/index.js';
+import { backendName, loadBackend, loadTernaryKernels, ternaryKernelName } from '../backends/index.js';
 import type { Env, Io } from '../app/cli/env.js';
 import { main } from '../app/cli/main.js';
 
@@ -37,10 +37,14 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** The registries by untyped name, as app/cli.ts binds them for flags. */
+export const backendByName = (name: string) => loadBackend(backendName(name));
+export const kernelsByName = (name: string) => loadTernaryKernels(ternaryKernelName(name));
+
 /** The environment of app/cli.ts with `io` for the streams and `signal` (never aborted by default). */
 export const cliEnv = (io: Io, signal: AbortSignal = new AbortController().signal, over: Partial<Env> = {}): Env => ({
-  loadBackend,
-  loadKernels: loadTernaryKernels,
+  loadBackend: backendByName,
+  loadKernels: kernelsByName,
   io,
   signal,
   pid: process.pid,

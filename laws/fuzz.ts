@@ -38,7 +38,6 @@ import { constants as zlibConstants, crc32, gunzipSync, gzipSync, inflateSync } 
 import pngjs from 'pngjs';
 import { main, COMMANDS } from '../app/cli/main.js';
 import { cpu32 } from '../backends/cpu.js';
-import { loadBackend, loadTernaryKernels } from '../backends/index.js';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from '../src/checkpoint/checkpoint.js';
 import { documentChecksum } from '../src/checkpoint/checksum.js';
 import { fromCheckpoint, toCheckpoint, type Run } from '../src/checkpoint/run.js';
@@ -57,7 +56,7 @@ import { rng } from '../src/random.js';
 import { paramTreeBitEqual, type ParamTree } from '../src/tensor-codec.js';
 import { size } from '../src/tensor.js';
 import { initTraining } from '../src/train/train.js';
-import { captureIo, cliEnv } from './cli-io.js';
+import { backendByName, captureIo, cliEnv, kernelsByName } from './cli-io.js';
 import { cfgOf, tiny } from './toy.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -1273,8 +1272,8 @@ export function cliTarget(dir: string): Target<CliProgram> {
   };
   const known = new Set(['cpu', 'cpu32', 'cpu64']);
   const over = {
-    loadBackend: async (name: string) => (known.has(name) ? loadBackend(name) : name === 'wasm' || name === 'gpujs' || /^gpujs:(cpu|webasm|headlessgl|webgpu|webgl|webgl2)$/.test(name) ? cpu32 : loadBackend(name)),
-    loadKernels: async (name: string) => (name === 'wasm' ? referenceTernaryKernels : loadTernaryKernels(name)),
+    loadBackend: async (name: string) => (known.has(name) ? backendByName(name) : name === 'wasm' || name === 'gpujs' || /^gpujs:(cpu|webasm|headlessgl|webgpu|webgl|webgl2)$/.test(name) ? cpu32 : backendByName(name)),
+    loadKernels: async (name: string) => (name === 'wasm' ? referenceTernaryKernels : kernelsByName(name)),
   };
   return {
     name: 'CLI arguments',
