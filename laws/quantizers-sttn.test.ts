@@ -237,3 +237,49 @@ example('an unknown variant: a Left naming gradient and the allowed values', () 
   throwsWith(() => cfgOf({ gradient: 'chain' }), ConfigError, 'gradient', 'chain', 'exact, paper, official'));
 example('a malformed clip: a Left naming clip', () => throwsWith(() => cfgOf({ clip: -1 }), ConfigError, 'clip') && throwsWith(() => cfgOf({ clip: 'one' }), ConfigError, 'clip'));
 example('a misspelt key: a Left naming the key', () => throwsWith(() => cfgOf({ granularty: 'tensor' }), ConfigError, 'granularty'));
+
+// ---- signOfZero: the released code's torch.sign -----------------------------------------------
+
+/** The released code's forward, written out: clamp to [−1, 1], B = torch.sign (sign(0) = 0), α per group. */
+function officialReference(w1: Tensor, w2: Tensor, g: 'tensor' | 'channel'): { b1: number[]; b2: number[]; merged: number[] } {
+  const tsign = (x: number) => (x > 0 ? 1 : x < 0 ? -1 : 0);
+  const c1 = Array.from(w1.data, (x) => Math.min(Math.max(x, -1), 1));
+  const c2 = Array.from(w2.data, (x) => Math.min(Math.max(x, -1), 1));
+  const n = g === 'channel' ? c1.length / w1.shape[0] : c1.length;
+  const merged = c1.map((_, i) => {
+    const lo = g === 'channel' ? Math.floor(i / n) * n : 0;
+    let s = 0;
+    for (let j = lo; j < lo + n; j++) s += Math.abs(c1[j]) + Math.abs(c2[j]);
+    return (s / (2 * n)) * (tsign(c1[i]) + tsign(c2[i]));
+  });
+  return { b1: c1.map(tsign), b2: c2.map(tsign), merged };
+}
+
+law(
+  'signOfZero 0 (official): a latent exactly 0 gives code 0, and the forward equals the reference formula',
+  [
+    fc.record({ shape: kernelShape(), granularity }).chain(({ shape, granularity }) => {
+      const elem = fc.oneof(fc.constant(0), fc.constant(-0), element(0.02, 1.5));
+      return fc.record({ granularity: fc.constant(granularity), w1: tensorOf(shape, elem), w2: tensorOf(shape, elem) });
+    }),
+  ],
+  ({ granularity, w1, w2 }) => {
+    const f = sttn.forward(B, { w1, w2 }, cfgOf({ gradient: 'official', granularity, signOfZero: 0 }));
+    const ref = officialReference(w1, w2, granularity);
+    const zerosGiveZero = Array.from(w1.data).every((x, i) => x !== 0 || f.b1.data[i] === 0) && Array.from(w2.data).every((x, i) => x !== 0 || f.b2.data[i] === 0);
+    return (
+      zerosGiveZero &&
+      tensorEqual(f.b1, tensor(w1.shape, ref.b1)) &&
+      tensorEqual(f.b2, tensor(w2.shape, ref.b2)) &&
+      tensorClose(f.merged, tensor(w1.shape, ref.merged), 1e-12, 1e-15)
+    );
+  },
+);
+
+example('signOfZero defaults to 1: under official a latent 0 still gives code +1', () => {
+  const f = sttn.forward(B, { w1: tensor([1, 2], [0, 0.5]), w2: tensor([1, 2], [0, -0.5]) }, cfgOf({ gradient: 'official' }));
+  return cfgOf({}).signOfZero === 1 && f.b1.data[0] === 1 && f.b2.data[0] === 1;
+});
+
+example('signOfZero 0 with a variant other than official: a Left naming signOfZero and the gradient', () =>
+  throwsWith(() => cfgOf({ signOfZero: 0 }), ConfigError, 'signOfZero', 'exact') && throwsWith(() => cfgOf({ gradient: 'official', signOfZero: 2 }), ConfigError, 'signOfZero'));

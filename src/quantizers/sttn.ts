@@ -18,6 +18,10 @@
  *     dW_k,i = g_k,i + sign(W_k,i)·(1/n)·Σ_j sign(W_k,j)·g_k,j
  *   (own kernel only, 1/n, no α on the first term). The window `clip` is not used: the latent
  *   weights already lie in [−1, 1]. Its default granularity is `channel`, as in that code.
+ *   `signOfZero` (default 1): the released code takes B_k = torch.sign(W_k), whose sign(0) = 0, so
+ *   a latent exactly 0 gives code 0 in its kernel (and adds nothing to Σ_j sign(W_kj)·g_kj);
+ *   `signOfZero: 0` reproduces that (for weights imported from it), 1 keeps sttn's sign(0) = +1.
+ *   Only `official` takes it: `signOfZero: 0` with another variant is a ConfigError.
  *
  * Overflow: Σ|W1| + Σ|W2| per group is checked finite (O(groups); α and the merged ±2α = ±sum/n
  * are then finite), and `backward`'s output in one pass; either throws an OverflowError
@@ -25,15 +29,16 @@
  *
  * Law (laws/quantizers-sttn.test.ts): every term of every variant holds its claim against finite
  * differences (the α term of Eq. 12 exact); Eq. 10's α and B are optimal; the merge of Eq. 6–7 is
- * exact; Eq. 13 as printed differs from the chain rule exactly by the dropped delta; golden cases.
+ * exact; Eq. 13 as printed differs from the chain rule exactly by the dropped delta; golden cases;
+ * `signOfZero: 0` gives a latent 0 the code 0 and the forward of the reference formula.
  * laws/neutral.test.ts: overflow gives the typed error.
  */
 import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
 import type { Either } from 'fp-ts/lib/Either.js';
 import type { Backend } from '../backend.js';
 import { decodeWith, oneOf, withDefaults } from '../codec.js';
-import type { ConfigError } from '../errors.js';
-import { ShapeError } from '../errors.js';
+import { ConfigError, ShapeError } from '../errors.js';
 import { sameShape, type Tensor } from '../tensor.js';
 import {
   checkGrads,
@@ -61,12 +66,23 @@ export const SttnConfig = withDefaults(
     granularity: Granularity,
     clip: Clip,
     gradient: oneOf<SttnGradient>('gradient', ['exact', 'paper', 'official']),
+    signOfZero: t.union([t.literal(0), t.literal(1)], 'signOfZero (0 or 1)'),
   },
-  (raw) => ({ granularity: raw.gradient === 'official' ? ('channel' as const) : ('tensor' as const), clip: 1, gradient: 'exact' as const }),
+  (raw) => ({
+    granularity: raw.gradient === 'official' ? ('channel' as const) : ('tensor' as const),
+    clip: 1,
+    gradient: 'exact' as const,
+    signOfZero: 1 as const,
+  }),
 );
 export type SttnConfig = t.TypeOf<typeof SttnConfig>;
 
-export const decodeConfig = (raw: unknown): Either<ConfigError, SttnConfig> => decodeWith(SttnConfig, raw, 'sttn');
+export const decodeConfig = (raw: unknown): Either<ConfigError, SttnConfig> =>
+  E.chain((cfg: SttnConfig): Either<ConfigError, SttnConfig> =>
+    cfg.signOfZero === 0 && cfg.gradient !== 'official'
+      ? E.left(new ConfigError('sttn.signOfZero', `0 (torch.sign) applies only to gradient 'official'; got gradient '${cfg.gradient}'`))
+      : E.right(cfg),
+  )(decodeWith(SttnConfig, raw, 'sttn'));
 
 export interface SttnParams {
   readonly [k: string]: Tensor;
@@ -108,14 +124,20 @@ export function alphaOf(B: Backend, w1: Tensor, w2: Tensor, cfg: Pick<SttnConfig
   return B.scalar('mul', s, 1 / (2 * n));
 }
 
+/** B_k = sign(W_k): sign(0) = +1, or 0 (torch.sign) under `official` with `signOfZero: 0`. */
+function codesOf(B: Backend, w: Tensor, cfg: SttnConfig): Tensor {
+  // sign(W)·1[|W| > 0] is torch.sign exactly
+  return cfg.signOfZero === 0 && cfg.gradient === 'official' ? B.scalar('ternarize', w, 0) : B.unary('sign', w);
+}
+
 export function forward(B: Backend, p: SttnParams, cfg: SttnConfig): SttnForward {
   checkPair(p, cfg);
   const official = cfg.gradient === 'official';
   const w1 = official ? B.scalar('clamp', p.w1, OFFICIAL_LATENT_CLIP) : B.from(p.w1);
   const w2 = official ? B.scalar('clamp', p.w2, OFFICIAL_LATENT_CLIP) : B.from(p.w2);
   const alpha = alphaOf(B, w1, w2, cfg);
-  const b1 = B.unary('sign', w1);
-  const b2 = B.unary('sign', w2);
+  const b1 = codesOf(B, w1, cfg);
+  const b2 = codesOf(B, w2, cfg);
   const codes = B.binary('add', b1, b2);
   return {
     w1q: scaleBy(B, b1, alpha, cfg.granularity),
