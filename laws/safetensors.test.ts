@@ -5,11 +5,14 @@
  * computed.
  */
 import fc from 'fast-check';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpu32 } from '../backends/cpu.js';
+import { loadCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { fromCheckpoint } from '../src/checkpoint/run.js';
 import { orThrow } from '../src/codec.js';
+import { loadIdxSplit } from '../src/data/idx.js';
 import { buildModel, forward, initModel, type Model } from '../src/models/model.js';
 import { BITS, preset, type Bits, type PresetName } from '../src/models/presets.js';
 import { normal, rng, uniform } from '../src/random.js';
@@ -28,6 +31,7 @@ import { tensor, tensorClose, tensorEqual, type Tensor } from '../src/tensor.js'
 import type { Tree } from '../src/train/optim.js';
 import { evaluate } from '../src/train/train.js';
 import { storedTensor } from './arbitraries.js';
+import { runCli, writeIdxDir } from './cli-io.js';
 import { example, law, throwsWith } from './law.js';
 
 // ---- the format ---------------------------------------------------------------------------------
@@ -310,4 +314,37 @@ example('laws/fixtures/tiny-cnn.safetensors (PyTorch layout) imports to the logi
   const f = forward(cpu32, m, params, state, tensor(fx.inputShape, Float32Array.from(fx.inputs)), { training: false, rng: rng(0) });
   const want = tensor([fx.logits.length, fx.logits[0].length], fx.logits.flat());
   return tensorClose(f.logits, want, 1e-4, 1e-5);
+});
+
+// ---- sttn import (app/cli/import.ts) ------------------------------------------------------------
+
+example('sttn import: a run exported to safetensors imports to a checkpoint holding the same tensors, which eval reads; errors name the flag or the tensors', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sttn-import-'));
+  try {
+    const data = writeIdxDir(join(dir, 'data'), 8, 6);
+    const m = modelOf('cnn-small', '2+2', 'sttn');
+    const s = randomRun(m, 5);
+    const file = join(dir, 'w.safetensors');
+    writeFileSync(file, exportSafetensors({ model: m, state: s }));
+    const imp = await runCli(['import', file, '--out', join(dir, 'run'), '--data', `idx:${data}`, '--json']);
+    const ck = orThrow(fromCheckpoint(orThrow(loadCheckpoint(join(dir, 'run', 'checkpoint.json')))));
+    const ev = await runCli(['eval', join(dir, 'run', 'checkpoint.json'), '--backend', 'cpu', '--json']);
+    const want = evaluate(cpu32, m, s, loadIdxSplit(data, 'test'));
+    const again = await runCli(['import', file, '--out', join(dir, 'run')]);
+    const noOut = await runCli(['import', file]);
+    const wrong = await runCli(['import', file, '--out', join(dir, 'run2'), '--data', `idx:${data}`, '--bits', '2+32', '--weights', 'ttq']);
+    return (
+      imp.code === 0 &&
+      ck.state.step === 0 &&
+      treesEqual(ck.state.params, s.params) &&
+      treesEqual(ck.state.state, s.state) &&
+      ev.code === 0 &&
+      JSON.parse(ev.out).accuracy === want.accuracy &&
+      again.code === 2 && again.err.includes('--force') &&
+      noOut.code === 2 && noOut.err.includes('--out') &&
+      wrong.code === 1 && wrong.err.includes('features.5.wp') && wrong.err.includes('features.5.weight1')
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -27,6 +27,7 @@ import { evalCommand, summaryCommand, trainCommand } from './commands.js';
 import { exportCommand, predictCommand } from './deploy.js';
 import { EXIT, Interrupted, stopCode, type Command, type Env } from './env.js';
 import { experimentCommand } from './experiment.js';
+import { importCommand } from './import.js';
 import { packageVersion } from './version.js';
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -36,6 +37,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   experiment: experimentCommand,
   export: exportCommand,
   predict: predictCommand,
+  import: importCommand,
 };
 
 const HELP: FlagSpec = { type: 'boolean', short: 'h', help: 'print this help' };
