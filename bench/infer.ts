@@ -6,8 +6,9 @@
  *     backend (`mode: 'float'`),
  *   - tfjs-wasm (SIMD, one thread) running the same float network (same ops, same weights, the
  *     same ternary activations),
- *   - onnxruntime-node (CPU, one thread) on the same float network written as ONNX (opset 13) by
- *     the small protobuf writer below — when `onnxruntime-node` can be loaded: it is not a
+ *   - onnxruntime-node (CPU, one thread) on the same network written as ONNX (opset 13) by
+ *     `exportOnnx` (src/export/onnx.ts: INT8 codes, products on the codes then scaled, the same
+ *     ternary activations, all in float32) — when `onnxruntime-node` can be loaded: it is not a
  *     dependency of sttn (its binaries are ~290 MB); install it with
  *     `ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node`, or point
  *     ONNXRUNTIME_NODE_DIR at a folder whose node_modules holds it;
@@ -30,9 +31,10 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createWasmBackend } from '../backends/wasm.js';
 import { orThrow } from '../src/codec.js';
-import type { Act, DeployedModel } from '../src/export/deployed.js';
+import type { DeployedModel } from '../src/export/deployed.js';
 import { decodeWeights } from '../src/export/deployed.js';
 import { exportModel } from '../src/export/export.js';
+import { exportOnnx, ONNX_INPUT, ONNX_LOGITS } from '../src/export/onnx.js';
 import { sizeReport } from '../src/export/size.js';
 import { createEngine, type Engine } from '../src/infer/engine.js';
 import { referenceTernaryKernels, type TernaryKernels } from '../src/infer/ternary-kernels.js';
@@ -126,146 +128,6 @@ function tfjsNet(d: DeployedModel): (x: Float32Array, n: number) => Float32Array
 }
 
 
-// ---------------------------------------------------------------------------------------------
-// ONNX: the float network as a ModelProto (protobuf written by hand, opset 13)
-
-/** Protobuf wire format: just what ModelProto needs (varints, fixed32 floats, length-delimited fields). */
-class Pb {
-  private readonly parts: number[] = [];
-  private varint(n: number): void {
-    let v = BigInt(n);
-    if (v < 0n) v += 1n << 64n;
-    do {
-      let b = Number(v & 0x7fn);
-      v >>= 7n;
-      if (v !== 0n) b |= 0x80;
-      this.parts.push(b);
-    } while (v !== 0n);
-  }
-  int(field: number, n: number): this {
-    this.varint((field << 3) | 0);
-    this.varint(n);
-    return this;
-  }
-  float(field: number, x: number): this {
-    this.varint((field << 3) | 5);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, x, true);
-    this.parts.push(...b);
-    return this;
-  }
-  bytes(field: number, b: Uint8Array): this {
-    this.varint((field << 3) | 2);
-    this.varint(b.length);
-    for (const x of b) this.parts.push(x);
-    return this;
-  }
-  str(field: number, s: string): this {
-    return this.bytes(field, new TextEncoder().encode(s));
-  }
-  msg(field: number, m: Pb): this {
-    return this.bytes(field, m.done());
-  }
-  done(): Uint8Array {
-    return Uint8Array.from(this.parts);
-  }
-}
-
-const FLOAT = 1;
-const INT64 = 7;
-
-function onnxModel(d: DeployedModel): Uint8Array {
-  const graph = new Pb().str(2, d.name);
-  let id = 0;
-  const fresh = (p: string) => `${p}_${id++}`;
-  const init = (name: string, dims: readonly number[], data: Float32Array | BigInt64Array) => {
-    const t = new Pb();
-    for (const x of dims) t.int(1, x);
-    t.int(2, data instanceof Float32Array ? FLOAT : INT64).str(8, name).bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    graph.msg(5, t);
-    return name;
-  };
-  const node = (op: string, inputs: string[], attrs: Pb[] = []) => {
-    const out = fresh(op.toLowerCase());
-    const n = new Pb();
-    for (const i of inputs) n.str(1, i);
-    n.str(2, out).str(3, out).str(4, op);
-    for (const a of attrs) n.msg(5, a);
-    graph.msg(1, n);
-    return out;
-  };
-  const ints = (name: string, xs: readonly number[]) => {
-    const a = new Pb().str(1, name).int(20, 7);
-    for (const x of xs) a.int(8, x);
-    return a;
-  };
-  const int = (name: string, x: number) => new Pb().str(1, name).int(20, 2).int(3, x);
-  const scalar = (x: number) => init(fresh('c'), [], Float32Array.of(x));
-  const quantize = (x: string, act: Act) => {
-    if (act.kind === 'fp') return x;
-    if (act.kind === 'sign') return node('Sub', [node('Mul', [node('Cast', [node('GreaterOrEqual', [x, scalar(0)])], [int('to', FLOAT)]), scalar(2)]), scalar(1)]);
-    const th = act.threshold;
-    const pos = node('Cast', [node(act.boundary === 'paper' ? 'Greater' : 'GreaterOrEqual', [x, scalar(th)])], [int('to', FLOAT)]);
-    const neg = node('Cast', [node('Less', [x, scalar(-th)])], [int('to', FLOAT)]);
-    return node('Sub', [pos, neg]);
-  };
-  const shapes = [...d.inputShape];
-  let x = 'x';
-  let nchw = false;
-  if (shapes.length === 3) {
-    x = node('Transpose', [x], [ints('perm', [0, 3, 1, 2])]);
-    nchw = true;
-  }
-  for (const op of d.ops) {
-    switch (op.op) {
-      case 'conv2d': {
-        const [o, kh, kw, c] = op.shape;
-        const w = decodeWeights(op);
-        const oihw = new Float32Array(w.length);
-        for (let a = 0; a < o; a++) for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let k = 0; k < c; k++) oihw[((a * c + k) * kh + i) * kw + j] = w[((a * kh + i) * kw + j) * c + k];
-        const inputs = [quantize(x, op.input), init(fresh('w'), [o, c, kh, kw], oihw)];
-        if (op.bias !== null) inputs.push(init(fresh('b'), [o], op.bias));
-        x = node('Conv', inputs, [ints('kernel_shape', [kh, kw]), ints('strides', op.strides), ints('pads', [op.pads[0], op.pads[1], op.pads[0], op.pads[1]])]);
-        break;
-      }
-      case 'dense': {
-        const inputs = [quantize(x, op.input), init(fresh('w'), op.shape, decodeWeights(op))];
-        if (op.bias !== null) inputs.push(init(fresh('b'), [op.shape[0]], op.bias));
-        x = node('Gemm', inputs, [int('transB', 1)]);
-        break;
-      }
-      case 'affine': {
-        const dims = nchw ? [1, op.scale.length, 1, 1] : [op.scale.length];
-        x = node('Add', [node('Mul', [x, init(fresh('s'), dims, op.scale)]), init(fresh('t'), dims, op.shift)]);
-        break;
-      }
-      case 'relu':
-        x = node('Relu', [x]);
-        break;
-      case 'maxPool':
-        x = node('MaxPool', [x], [ints('kernel_shape', op.size), ints('strides', op.strides)]);
-        break;
-      case 'flatten':
-        // sttn flattens NHWC (channels innermost): back to NHWC first
-        if (nchw) x = node('Transpose', [x], [ints('perm', [0, 2, 3, 1])]);
-        nchw = false;
-        x = node('Flatten', [x], [int('axis', 1)]);
-        break;
-      default:
-        throw new Error(`${op.op} is not mapped to ONNX in this benchmark`);
-    }
-  }
-  const valueInfo = (name: string, dims: (number | string)[]) => {
-    const shape = new Pb();
-    for (const dim of dims) shape.msg(1, typeof dim === 'number' ? new Pb().int(1, dim) : new Pb().str(2, dim));
-    return new Pb().str(1, name).msg(2, new Pb().msg(1, new Pb().int(1, FLOAT).msg(2, shape)));
-  };
-  graph.msg(11, valueInfo('x', ['N', ...d.inputShape]));
-  const outName = node('Identity', [x]);
-  graph.msg(12, valueInfo(outName, ['N', d.classes]));
-  return new Pb().int(1, 8).str(2, 'sttn bench/infer.ts').msg(7, graph).msg(8, new Pb().str(1, '').int(2, 13)).done();
-}
-
 interface Ort {
   InferenceSession: { create(model: Uint8Array, opts: object): Promise<{ run(feeds: object): Promise<Record<string, { data: Float32Array }>>; outputNames: readonly string[] }> };
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => object;
@@ -342,10 +204,10 @@ for (const { label, spec } of nets) {
     ['sttn float engine (wasm backend)', createEngine(d, { backend: B, mode: 'float' })],
   ];
   const tfRun = tfjsNet(d);
-  const session = typeof ort === 'string' ? null : await ort.InferenceSession.create(onnxModel(d), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  const session = typeof ort === 'string' ? null : await ort.InferenceSession.create(exportOnnx(d, { probabilities: false }), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   const ortRun = async (x: Float32Array, n: number): Promise<Float32Array> => {
-    const out = await session!.run({ x: new (ort as Ort).Tensor('float32', x, [n, ...d.inputShape]) });
-    return out[session!.outputNames[0]].data;
+    const out = await session!.run({ [ONNX_INPUT]: new (ort as Ort).Tensor('float32', x, [n, ...d.inputShape]) });
+    return out[ONNX_LOGITS].data;
   };
   for (const batch of [1, 64]) {
     const x: Tensor = { shape: [batch, ...d.inputShape], data: randomF32(batch * per, 5 + batch).map((v) => (v + 1) / 2) };
@@ -360,7 +222,7 @@ for (const { label, spec } of nets) {
     const contenders: Contender[] = [
       ...engines.map(([name, e]) => ({ name, run: () => void e.run(x) })),
       { name: 'tfjs-wasm 4.22 (SIMD, 1 thread), float weights', run: () => void tfRun(xd, batch) },
-      ...(session ? [{ name: 'onnxruntime-node (CPU, 1 thread), float weights', run: async () => void (await ortRun(xd, batch)) }] : []),
+      ...(session ? [{ name: 'onnxruntime-node (CPU, 1 thread), exportOnnx (INT8 codes)', run: async () => void (await ortRun(xd, batch)) }] : []),
     ];
     const quick = process.env.STTN_BENCH_QUICK === '1'; // a smoke run: checks the contenders, times nothing worth reporting
     // batch 1: 25 rounds of 40 back-to-back inferences each; batch 64: 11 rounds of one
