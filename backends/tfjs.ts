@@ -9,6 +9,7 @@
  *   same input to both kernels, so dL/dW̃1 = dL/dW̃2 = dy, and the gradient is sttn's `exact`
  *   (Eq. 12 chain rule + STE), `paper` (Eq. 13 as printed) or `official` (the released code;
  *   latents clamped to [−1, 1] before the forward, the clamp not differentiated).
+ *   `sttnPair(w1, w2)` gives W̃1, W̃2 apart (stacked), with dL/dW̃1 and dL/dW̃2 apart in its VJP.
  * - `sign(w)` (α·sign W, `exact` | `xnor`), `twn(w)` (Δ = δ·(S/n), `ste` | `exact`),
  *   `ttq(w, wp, wn)` (gradients for all three, dWn with its minus sign),
  * - `ternaryActivation(x)` (Eq. 14, boundary `paper` | `official`), `steSign(x)`.
@@ -137,30 +138,58 @@ export function sttn(w1: T, w2: T, options?: SttnOptions): T {
       const [l1, l2] = sttnLatents(x1, x2, cfg);
       return tf.mul(tf.add(signOf(l1), signOf(l2)), sttnAlphaB(l1, l2, G));
     });
-    return { value, gradFunc: (dy: T, saved: T[]) => tf.tidy(() => sttnGrad(saved[0], saved[1], dy, cfg, G)) };
+    return { value, gradFunc: (dy: T, saved: T[]) => tf.tidy(() => sttnGrad(saved[0], saved[1], dy, dy, cfg, G)) };
   });
   return op(w1, w2);
 }
 
-function sttnGrad(w1: T, w2: T, g: T, cfg: sttnQ.SttnConfig, G: Groups): T[] {
+function sttnGrad(w1: T, w2: T, g1: T, g2: T, cfg: sttnQ.SttnConfig, G: Groups): T[] {
   const [l1, l2] = sttnLatents(w1, w2, cfg);
   const b1 = signOf(l1);
   const b2 = signOf(l2);
-  const gb1 = gsum(tf.mul(g, b1), G);
-  const gb2 = gsum(tf.mul(g, b2), G);
+  const gb1 = gsum(tf.mul(g1, b1), G);
+  const gb2 = gsum(tf.mul(g2, b2), G);
   if (cfg.gradient === 'official') {
-    return [tf.add(g, tf.mul(b1, tf.div(gb1, G.n))), tf.add(g, tf.mul(b2, tf.div(gb2, G.n)))];
+    return [tf.add(g1, tf.mul(b1, tf.div(gb1, G.n))), tf.add(g2, tf.mul(b2, tf.div(gb2, G.n)))];
   }
   const alpha = sttnAlphaB(l1, l2, G);
   const s = tf.div(tf.add(gb1, gb2), 2 * G.n);
   const win1 = windowOf(l1, cfg.clip);
   const win2 = windowOf(l2, cfg.clip);
   if (cfg.gradient === 'paper') {
-    // Eq. 13 as printed: α·window·Σ_{k,j} g_kj, with g_1 = g_2 = g.
-    const at = tf.mul(alpha, tf.mul(gsum(g, G), 2));
+    // Eq. 13 as printed: α·window·Σ_{k,j} g_kj
+    const at = tf.mul(alpha, tf.add(gsum(g1, G), gsum(g2, G)));
     return [tf.add(tf.mul(b1, s), tf.mul(win1, at)), tf.add(tf.mul(b2, s), tf.mul(win2, at))];
   }
-  return [tf.add(tf.mul(b1, s), tf.mul(tf.mul(win1, g), alpha)), tf.add(tf.mul(b2, s), tf.mul(tf.mul(win2, g), alpha))];
+  return [tf.add(tf.mul(b1, s), tf.mul(tf.mul(win1, g1), alpha)), tf.add(tf.mul(b2, s), tf.mul(tf.mul(win2, g2), alpha))];
+}
+
+/**
+ * The two quantized kernels W̃1 = α·sign W1 and W̃2 = α·sign W2 (Eq. 12) stacked on a new axis 0,
+ * shape `[2, ...w1.shape]`, for a model that uses them apart; its VJP takes dL/dW̃1 and dL/dW̃2 apart
+ * (sttn's `backward` with `{ g1, g2 }`).
+ */
+export function sttnPair(w1: T, w2: T, options?: SttnOptions): T {
+  const { cfg, G } = sttnSetup(w1, w2, options);
+  const op = tf.customGrad((a: T | tf.GradSaveFunc, b: T | tf.GradSaveFunc, save: T | tf.GradSaveFunc) => {
+    const [x1, x2] = [a as T, b as T];
+    (save as tf.GradSaveFunc)([x1, x2]);
+    const value = tf.tidy(() => {
+      const [l1, l2] = sttnLatents(x1, x2, cfg);
+      const alpha = sttnAlphaB(l1, l2, G);
+      return tf.stack([tf.mul(signOf(l1), alpha), tf.mul(signOf(l2), alpha)]);
+    });
+    const gradFunc = (dy: T, saved: T[]) =>
+      tf.tidy(() => {
+        // a masked sum, not unstack or gather: tfjs-backend-wasm's Slice and the backends' Gather
+        // read values back to the host
+        const pick = (k: number) => tf.sum(tf.mul(dy, tf.reshape(tf.tensor1d(k === 0 ? [1, 0] : [0, 1]), [2, ...saved[0].shape.map(() => 1)])), 0);
+        const [g1, g2] = [pick(0), pick(1)];
+        return sttnGrad(saved[0], saved[1], g1, g2, cfg, G);
+      });
+    return { value, gradFunc };
+  });
+  return op(w1, w2);
 }
 
 /** α of Eq. 10, shape `[]` or `[channels]` (after the `official` clamp when that variant is chosen). */

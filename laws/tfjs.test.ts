@@ -112,6 +112,26 @@ for (const backend of ['cpu', 'wasm'] as const) {
     }),
   { numRuns: RUNS });
 
+  law(`${backend}: sttnPair's W̃1, W̃2 and VJP with g1 ≠ g2 equal sttn's own in any layout`, [sttnCase.chain((c) => arr(c.shape, gElem).map((g2) => ({ ...c, g2 })))], ({ shape, perm, cfg, w1, w2, g, g2 }) =>
+    scoped(() => {
+      const axis = perm.indexOf(0);
+      const a = toTf(shape, w1, perm);
+      const b = toTf(shape, w2, perm);
+      const [q1, q2] = tf.unstack(ops.sttnPair(a, b, { ...cfg, axis }));
+      const dy = tf.stack([toTf(shape, g, perm), toTf(shape, g2, perm)]);
+      const [d1, d2] = tf.grads((x1: tf.Tensor, x2: tf.Tensor) => ops.sttnPair(x1, x2, { ...cfg, axis }))([a, b], dy);
+      const P = { w1: t32(shape, w1), w2: t32(shape, w2) };
+      const ref = neutral.sttn.forward(P, cfg);
+      const rg = neutral.sttn.gradient(P, { g1: t32(shape, g), g2: t32(shape, g2) }, cfg);
+      return (
+        close('w1q', fromTf(q1, perm), d(ref.w1q)) &&
+        close('w2q', fromTf(q2, perm), d(ref.w2q)) &&
+        close('dW1', fromTf(d1, perm), d(rg.w1)) &&
+        close('dW2', fromTf(d2, perm), d(rg.w2))
+      );
+    }),
+  { numRuns: RUNS });
+
   // ---- sign ---------------------------------------------------------------------------------
   const signCase = layoutCase.chain(({ shape, perm }) =>
     fc.record({ gradient: fc.constantFrom('exact' as const, 'xnor' as const), granularity, clip }).chain((c) =>
@@ -239,13 +259,14 @@ for (const backend of ['cpu', 'wasm'] as const) {
       try {
         const all = [
           tf.grads((a: tf.Tensor, b: tf.Tensor) => ops.sttn(a, b, { granularity: 'channel' }))([w, v]),
+          tf.grads((a: tf.Tensor, b: tf.Tensor) => ops.sttnPair(a, b, { gradient: 'paper' }))([w, v]),
           tf.grads((a: tf.Tensor) => ops.sign(a, { gradient: 'xnor' }))([w]),
           tf.grads((a: tf.Tensor) => ops.twn(a, { gradient: 'exact', granularity: 'channel' }))([w]),
           tf.grads((a: tf.Tensor, p: tf.Tensor, n: tf.Tensor) => ops.ttq(a, p, n, { granularity: 'channel' }))([w, s, s]),
           tf.grads((a: tf.Tensor) => ops.ternaryActivation(a))([w]),
           tf.grads((a: tf.Tensor) => ops.steSign(a))([w]),
         ];
-        return all.length === 6 && reads === 0;
+        return all.length === 7 && reads === 0;
       } finally {
         Object.assign(proto, saved);
         Object.assign(backendProto, savedRead);
