@@ -2,10 +2,12 @@
  * `sttn export` and `sttn predict`: from a training checkpoint to a deployed `.sttn` file, and
  * from a `.sttn` file and images to classes.
  *
- *   sttn export CHECKPOINT [--encoding 2bit|base3] [--out FILE] [--json]
+ *   sttn export CHECKPOINT [--format sttn|onnx|safetensors] [--encoding 2bit|base3] [--out FILE] [--json]
  *     merges every STTN pair into one ternary kernel, folds batch norm where exact, packs the
  *     codes (src/export/) and writes the container atomically; prints the written size next to
- *     the predicted one and the float32 comparison.
+ *     the predicted one and the float32 comparison. `--format onnx` writes the same deployed
+ *     model as a standard ONNX model (src/export/onnx.ts), `--format safetensors` the latent
+ *     weights in PyTorch's names and layouts (src/safetensors/pytorch.ts).
  *   sttn predict MODEL IMAGE… [--backend wasm] [--kernels auto|reference|wasm] [--json]
  *     runs the inference engine (src/infer/engine.ts) on PGM (P5), PNG and IDX images of exactly
  *     the model's input size (checked from each image's header, before its pixels are decoded)
@@ -15,7 +17,7 @@
  * from the environment's registries (app/cli.ts passes backends/index.ts's, WebAssembly kernels
  * included); predict checks the interrupt signal between batches.
  *
- * Laws (laws/export.test.ts, laws/cli.test.ts, laws/cli-edges.test.ts): `sttn summary` predicts
+ * Laws (laws/export.test.ts, laws/cli.test.ts, laws/cli-edges.test.ts, laws/interop-cli.test.ts): `sttn summary` predicts
  * the exact size of the file `sttn export` writes; predict's classes are the engine's; `--json`
  * holds the text's figures; bad files, an IDX file of 0 images included, are one-line errors
  * naming the file; an image of another size than the model's is one, found from its header;
@@ -25,6 +27,9 @@ import { dirname, join } from 'node:path';
 import { orThrow } from '../../src/codec.js';
 import { ENCODINGS, exportedSize, loadDeployed, saveDeployed, type Encoding } from '../../src/export/container.js';
 import { exportModel } from '../../src/export/export.js';
+import { exportOnnx } from '../../src/export/onnx.js';
+import { writeFileAtomic } from '../../src/files.js';
+import { exportSafetensors } from '../../src/safetensors/pytorch.js';
 import { formatSizeReport, sizeReport } from '../../src/export/size.js';
 import { createEngine } from '../../src/infer/engine.js';
 import { batchOf, readImages, type Image } from '../../src/infer/images.js';
@@ -33,14 +38,31 @@ import { DataFileError } from '../../src/data/dataset.js';
 import { TERNARY_KERNEL_NAMES } from '../../backends/index.js';
 import { intFlag, ints, type Flags } from './args.js';
 import { backendFlag, loadRun } from './commands.js';
-import { fromFlag, JSON_FLAG, pollInterrupt, printJson, type Command } from './env.js';
+import { fromFlag, JSON_FLAG, pollInterrupt, printJson, type Command, type Env } from './env.js';
+
+const FORMATS = ['sttn', 'onnx', 'safetensors'] as const;
+type Format = (typeof FORMATS)[number];
+const EXTENSION: Record<Format, string> = { sttn: 'model.sttn', onnx: 'model.onnx', safetensors: 'model.safetensors' };
 
 const EXPORT_FLAGS: Flags = {
-  encoding: { type: 'string', default: '2bit', choices: ENCODINGS, help: 'ternary codes: 2 bits (4 per byte) or base 3 (5 per byte, 1.6 bits)' },
-  out: { type: 'string', help: 'output file (default: model.sttn next to the checkpoint)' },
+  format: {
+    type: 'string',
+    default: 'sttn',
+    choices: FORMATS,
+    help: "sttn: the packed .sttn container for sttn's engine; onnx: a standard ONNX model (opset 13, int8 ternary codes, input `input` NHWC in [0, 1], outputs `logits` and `probabilities`); safetensors: the latent weights in PyTorch's names and layouts",
+  },
+  encoding: { type: 'string', default: '2bit', choices: ENCODINGS, help: 'ternary codes of the .sttn format: 2 bits (4 per byte) or base 3 (5 per byte, 1.6 bits)' },
+  out: { type: 'string', help: 'output file (default: model.sttn, model.onnx or model.safetensors next to the checkpoint)' },
   backend: { type: 'string', help: "backend computing the codes (default: 'cpu', or 'cpu64' for a float64 run)" },
   ...JSON_FLAG,
 };
+
+/** The report of an ONNX or safetensors export: one JSON document, or one line. */
+function reportOther(env: Env, json: boolean, r: { command: string; checkpoint: string; output: string; format: string; model: string; step: number; bytes: number; wallSeconds: number }): number {
+  if (json) printJson(env.io, r);
+  else env.io.out(`wrote ${r.output}: ${r.bytes} bytes (${r.format}) · ${r.model} · step ${r.step}`);
+  return 0;
+}
 
 export const exportCommand: Command = {
   summary: 'write the deployed model of a checkpoint: merged ternary kernels, packed 2-bit or base-3 codes',
@@ -53,8 +75,19 @@ export const exportCommand: Command = {
     const run = loadRun(file);
     const B = await backendFlag('export', env, (p.values.backend as string | undefined) ?? (run.config.dtype === 'float64' ? 'cpu64' : 'cpu'));
     const encoding = p.values.encoding as Encoding;
-    const out = (p.values.out as string | undefined) ?? join(dirname(file), 'model.sttn');
+    const format = p.values.format as Format;
+    const out = (p.values.out as string | undefined) ?? join(dirname(file), EXTENSION[format]);
+    if (format === 'safetensors') {
+      const bytes = exportSafetensors({ model: run.model, state: run.state });
+      writeFileAtomic(out, bytes, { mkdir: true });
+      return reportOther(env, p.values.json === true, { command: 'export', checkpoint: file, output: out, format, model: run.model.spec.name, step: run.state.step, bytes: bytes.length, wallSeconds: (performance.now() - t0) / 1000 });
+    }
     const m = exportModel(B, run);
+    if (format === 'onnx') {
+      const bytes = exportOnnx(m);
+      writeFileAtomic(out, bytes, { mkdir: true });
+      return reportOther(env, p.values.json === true, { command: 'export', checkpoint: file, output: out, format, model: m.name, step: run.state.step, bytes: bytes.length, wallSeconds: (performance.now() - t0) / 1000 });
+    }
     const predicted = exportedSize(m, encoding);
     const written = saveDeployed(out, m, encoding);
     const size = sizeReport(m);
