@@ -164,7 +164,9 @@ abstract class KernelLayer<A extends KernelArgs> extends tfl.layers.Layer {
   constructor(args: A, geometry: (a: A) => Geometry) {
     const { inputDim, ...rest } = args as A & { inputDim?: number };
     super(inputDim !== undefined && rest.inputShape === undefined && rest.batchInputShape === undefined ? { ...rest, inputShape: [inputDim] } : rest);
-    this.args = args;
+    // the loader hands `customObjects` to the constructor too; it is not an argument to save
+    const { customObjects: _, ...own } = args as A & { customObjects?: unknown };
+    this.args = own as A;
     this.geometry = geometry(args);
     this.act = tfl.layers.activation({ activation: args.activation ?? 'linear' });
   }
@@ -269,8 +271,10 @@ abstract class QuantKernel<A extends KernelArgs & QuantArgs> extends KernelLayer
   wn: LayerVariable | null = null;
 
   constructor(args: A, geometry: (a: A) => Geometry) {
-    checkQuant(args);
-    super(args, geometry);
+    // tfjs-layers' loader camel-cases string values of a saved config: 'ste_sign' comes back 'steSign'
+    const a = (args.inputQuantizer as string) === 'steSign' ? { ...args, inputQuantizer: 'ste_sign' as const } : args;
+    checkQuant(a);
+    super(a, geometry);
   }
 
   private kopts(): SignOptions & TwnOptions & TtqOptions {
