@@ -365,4 +365,3 @@ export function steSign(x: T, options?: SteSignOptions): T {
   const cfg = orThrow(activation.decodeSteSignConfig(options));
   return steActivation(x, cfg.clip, signOf);
 }
-export * as layers from './tfjs/layers.js';

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as ops from '../backends/tfjs.js';
+import * as layers from '../backends/tfjs/layers.js';
 import { ConfigError } from '../src/errors.js';
 import { example, law, throwsWith } from './law.js';
 
@@ -20,7 +21,6 @@ createRequire(import.meta.url)('@tensorflow/tfjs-core/dist/register_all_gradient
 tf.env().set('PROD', true);
 await tf.setBackend('cpu');
 
-const { layers } = ops;
 
 /** Run `f` in a tfjs scope (every tensor it makes is disposed). */
 function scoped<R>(f: () => R): R {
@@ -65,7 +65,7 @@ const sttnOpts = fc.record({
 });
 const threshold = fc.constantFrom(0.05, 0.2, 0.5);
 
-function sttnModel(o: ops.layers.SttnLayerOptions, th: number): tfl.Sequential {
+function sttnModel(o: layers.SttnLayerOptions, th: number): tfl.Sequential {
   return tfl.sequential({
     layers: [
       layers.sttnConv2d({ inputShape: [5, 5, 2], filters: 3, kernelSize: 3, padding: 'same', biasInitializer: 'glorotUniform', ...o }),

@@ -1,5 +1,5 @@
 /**
- * Keras-style TensorFlow.js layers over the ops of backends/tfjs.ts, in Larq's manner: a layer
+ * `sttn/tfjs/layers`: Keras-style TensorFlow.js layers over the ops of backends/tfjs.ts (`sttn/tfjs`), in Larq's manner: a layer
  * holds latent full-precision weights and quantizes its kernel (and optionally its input) on every
  * call, so `model.fit` trains the latents through the ops' custom gradients.
  *
