@@ -11,11 +11,13 @@
  * `flatten` transposes back to NHWC first, since sttn flattens channels innermost.
  *
  * Ops, per deployed op:
- * - quantized weights (binary, ternary): INT8 codes (OIHW for conv, `[out, in]` for dense), Cast to
- *   float, Conv/Gemm on the codes, then Mul by the per-output-channel (or per-tensor) scale and
- *   Add the bias: y = s_o·Σx·c + b_o (Eq. 6–7, the engine's epilogue). TTQ's asymmetric scales use
- *   two products on Relu(c) and Relu(−c): y = sp_o·Σx·c⁺ − sn_o·Σx·c⁻ + b_o. With ternary
- *   activations the products are exact integers in float32, as in the engine's kernels.
+ * - quantized weights (binary, ternary) are INT8 codes (OIHW for conv, `[out, in]` for dense) Cast
+ *   to float, with float32 scales per output channel (or per tensor). With float activations
+ *   (2+32) they are dequantized, w = Mul(c, s) (TTQ's asymmetric scales: sp·Relu(c) − sn·Relu(−c),
+ *   exact), and run as one Conv/Gemm with the bias, as the engine's float path does. With ternary
+ *   or sign activations (2+2) Conv/Gemm runs on the codes (exact integers in float32, as in the
+ *   engine's kernels), then Mul by the scale and Add the bias: y = s_o·Σx·c + b_o (Eq. 6–7, the
+ *   engine's epilogue); TTQ: y = sp_o·Σx·c⁺ − sn_o·Σx·c⁻ + b_o, two products.
  * - float weights: Conv (OIHW) / Gemm (transB) with the bias as their third input.
  * - activations (`input` of a weighted op, or `quantize`), Eq. 14: ternary `paper`
  *   Cast(x > θ) − Cast(x < −θ); `official` Cast(x ≥ θ) − Cast(x < −θ); sign Where(x ≥ 0, 1, −1).
@@ -273,10 +275,19 @@ function weighted(g: GraphBuilder, x: Value, op: WeightedOp): Value {
     return { ...out, name: product(g.init(`${b}.weight`, wDims, conv ? toOihw(w.w, op.shape) : w.w), bias) };
   }
   const codes = g.node('Cast', [g.init(`${b}.codes`, wDims, conv ? toOihw(w.codes, op.shape) : w.codes)], b, [int('to', ONNX_DTYPE.FLOAT)]);
-  const sDims = (s: Float32Array) => (s.length === 1 ? [1] : chanDims(out, o));
   const pos = w.kind === 'binary' ? w.scale : w.scalePos;
   const neg = w.kind === 'binary' ? w.scale : w.scaleNeg;
   const symmetric = pos === neg || (pos.length === neg.length && pos.every((v, i) => Object.is(v, neg[i])));
+  if (op.input.kind === 'fp') {
+    // float activations: the weights dequantized (exactly: w = s·c, or sp·c⁺ − sn·c⁻), one float product
+    const wDq = (s: Float32Array) => (s.length === 1 ? [1] : conv ? [o, 1, 1, 1] : [o, 1]);
+    const wf = symmetric
+      ? g.node('Mul', [codes, g.init(`${b}.scale`, wDq(pos), pos)], b)
+      : g.node('Sub', [g.node('Mul', [g.node('Relu', [codes], b), g.init(`${b}.scale_pos`, wDq(pos), pos)], b), g.node('Mul', [g.node('Relu', [g.node('Neg', [codes], b)], b), g.init(`${b}.scale_neg`, wDq(neg), neg)], b)], b);
+    return { ...out, name: product(wf, op.bias === null ? null : g.init(`${b}.bias`, [o], op.bias)) };
+  }
+  // ternary or sign activations: products on the codes (exact integers), then scaled per output channel
+  const sDims = (s: Float32Array) => (s.length === 1 ? [1] : chanDims(out, o));
   let y: string;
   if (symmetric) {
     y = g.node('Mul', [product(codes, null), g.init(`${b}.scale`, sDims(pos), pos)], b);
