@@ -147,8 +147,9 @@ test('examples/train.ts trains, checkpoints, resumes bit for bit; examples/deplo
   assert.ok(m !== null && m[1] === m[2], `engine and training-time accuracy differ:\n${deployed}`);
 });
 
-test('examples/tfjs.ts trains a TensorFlow.js model with STTN kernels from the installed package', () => {
+test('examples/tfjs.ts and examples/tfjs-layers.ts train TensorFlow.js models with STTN kernels and layers from the installed package', () => {
   assert.match(ok(example('tfjs'), 'examples/tfjs.ts'), /test accuracy/);
+  assert.match(ok(example('tfjs-layers'), 'examples/tfjs-layers.ts'), /same test accuracy: true/);
 });
 
 test('without gpu.js, the gpu.js examples report the install command instead of failing', () => {
