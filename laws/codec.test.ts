@@ -85,9 +85,10 @@ const cases: readonly Case[] = [
     what: 'sttn',
     codec: sttn.SttnConfig as unknown as t.Type<Rec, Rec, unknown>,
     decode: sttn.decodeConfig,
-    fields: { granularity: granularityArb, clip: clipArb, gradient: fc.constantFrom('exact', 'paper', 'official') },
-    defaults: (raw) => ({ granularity: raw.gradient === 'official' ? 'channel' : 'tensor', clip: 1, gradient: 'exact' }),
-    bad: { granularity: badEnum('tensor'), clip: badClip, gradient: [...badEnum('exact'), 'chain'] },
+    // signOfZero 0 is valid only with gradient 'official' (an example below); the generic laws draw 1
+    fields: { granularity: granularityArb, clip: clipArb, gradient: fc.constantFrom('exact', 'paper', 'official'), signOfZero: fc.constant(1) },
+    defaults: (raw) => ({ granularity: raw.gradient === 'official' ? 'channel' : 'tensor', clip: 1, gradient: 'exact', signOfZero: 1 }),
+    bad: { granularity: badEnum('tensor'), clip: badClip, gradient: [...badEnum('exact'), 'chain'], signOfZero: [2, -1, '0', null, true, 0.5] },
   },
   {
     what: 'ternary',
@@ -180,9 +181,11 @@ for (const c of cases) {
 // ---- laws that pin the exact shape of a path or a key --------------------------------------------
 
 example('sttn: {gradient: official} defaults granularity to channel; an explicit granularity wins', () =>
-  rightEquals(sttn.decodeConfig({ gradient: 'official' }), { granularity: 'channel', clip: 1, gradient: 'official' }) &&
-  rightEquals(sttn.decodeConfig({ gradient: 'official', granularity: 'tensor' }), { granularity: 'tensor', clip: 1, gradient: 'official' }) &&
-  rightEquals(sttn.decodeConfig({ gradient: 'paper' }), { granularity: 'tensor', clip: 1, gradient: 'paper' }));
+  rightEquals(sttn.decodeConfig({ gradient: 'official' }), { granularity: 'channel', clip: 1, gradient: 'official', signOfZero: 1 }) &&
+  rightEquals(sttn.decodeConfig({ gradient: 'official', granularity: 'tensor' }), { granularity: 'tensor', clip: 1, gradient: 'official', signOfZero: 1 }) &&
+  rightEquals(sttn.decodeConfig({ gradient: 'paper' }), { granularity: 'tensor', clip: 1, gradient: 'paper', signOfZero: 1 }) &&
+  rightEquals(sttn.decodeConfig({ gradient: 'official', signOfZero: 0 }), { granularity: 'channel', clip: 1, gradient: 'official', signOfZero: 0 }) &&
+  E.isLeft(sttn.decodeConfig({ gradient: 'exact', signOfZero: 0 })));
 
 example('clip: null (no STE window) is a valid value and round-trips', () =>
   cases.filter((c) => 'clip' in c.fields).every((c) => {
