@@ -5,7 +5,8 @@
  *     peers, the digits ship once as gzipped IDX); the figures are printed;
  *   - every documented subpath imports (ESM), and `require('sttn')` works on the engines' range;
  *     the tfjs subpaths fail naming their optional peer until it is installed, then import;
- *   - the `sttn` bin answers `--version` with package.json's version;
+ *   - the `sttn` bin answers `--version` with package.json's version, and trains, exports to ONNX
+ *     and safetensors, imports the safetensors back and evaluates it identically;
  *   - every example in examples/ typechecks against the installed types (strict, NodeNext) and
  *     runs from the installed package, importing it by name; the gpu.js examples first without
  *     gpu.js (a clear error naming the install command), then with it installed.
@@ -115,6 +116,20 @@ test('every documented subpath imports from the installed package, and require()
 test('the installed bin: `sttn --version` prints the package version', () => {
   const out = ok(run(join(app, 'node_modules', '.bin', 'sttn'), ['--version']), 'sttn --version');
   assert.equal(out.trim().replace(/^sttn\s+/, ''), pkg.version);
+});
+
+test('the installed bin trains, exports to ONNX and safetensors, imports the safetensors back and evaluates it identically', () => {
+  const bin = join(app, 'node_modules', '.bin', 'sttn');
+  const dir = join(app, 'interop');
+  ok(run(bin, ['train', '--model', 'mlp', '--epochs', '1', '--out', join(dir, 'a'), '--json']), 'sttn train');
+  const ck = join(dir, 'a', 'checkpoint.json');
+  const onnx = JSON.parse(ok(run(bin, ['export', ck, '--format', 'onnx', '--json']), 'sttn export --format onnx')) as { output: string; bytes: number };
+  const st = JSON.parse(ok(run(bin, ['export', ck, '--format', 'safetensors', '--json']), 'sttn export --format safetensors')) as { output: string; bytes: number };
+  assert.ok(onnx.bytes > 0 && onnx.output.endsWith('model.onnx') && st.bytes > 0 && st.output.endsWith('model.safetensors'));
+  ok(run(bin, ['import', st.output, '--model', 'mlp', '--out', join(dir, 'b')]), 'sttn import');
+  const a = JSON.parse(ok(run(bin, ['eval', ck, '--json']), 'sttn eval')) as { accuracy: number; loss: number };
+  const b = JSON.parse(ok(run(bin, ['eval', join(dir, 'b', 'checkpoint.json'), '--json']), 'sttn eval of the import')) as { accuracy: number; loss: number };
+  assert.deepEqual([b.accuracy, b.loss], [a.accuracy, a.loss]);
 });
 
 test('every example typechecks against the installed package (strict, NodeNext)', () => {
