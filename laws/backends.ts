@@ -36,3 +36,32 @@ export async function loadAll(): Promise<Backend[]> {
   }
   return out;
 }
+
+/**
+ * `B` with its activation quantizers watched (ternarize, ternarizeOfficial and sign on a tensor of
+ * `batch` rows): `near[i]` becomes true when an input x of example i lies near the threshold θ,
+ * as `isNear(|x|, θ, rowMax)` decides (rowMax = max(1, max |x| over the example's row)). Laws that
+ * compare two implementations drop such examples, where float rounding may legitimately flip a code.
+ */
+export function spyQuantizerInputs(B: Backend, batch: number, near: boolean[], isNear: (a: number, th: number, rowMax: number) => boolean): Backend {
+  const watch = (x: { shape: readonly number[]; data: ArrayLike<number> }, th: number) => {
+    if (x.shape[0] !== batch || x.shape.length < 2) return;
+    const per = x.data.length / batch;
+    for (let i = 0; i < batch; i++) {
+      let rowMax = 1;
+      for (let j = 0; j < per; j++) rowMax = Math.max(rowMax, Math.abs(x.data[i * per + j]));
+      for (let j = 0; j < per; j++) if (isNear(Math.abs(x.data[i * per + j]), th, rowMax)) near[i] = true;
+    }
+  };
+  return {
+    ...B,
+    scalar: (op, x, s) => {
+      if (op === 'ternarize' || op === 'ternarizeOfficial') watch(x, s);
+      return B.scalar(op, x, s);
+    },
+    unary: (op, x) => {
+      if (op === 'sign') watch(x, 0);
+      return B.unary(op, x);
+    },
+  };
+}

@@ -62,6 +62,7 @@ import { rng, uniform, type Rng } from '../src/random.js';
 import { toCheckpoint } from '../src/checkpoint/run.js';
 import type { Tensor } from '../src/tensor.js';
 import { initTraining, TrainConfig } from '../src/train/train.js';
+import { spyQuantizerInputs } from './backends.js';
 import { example, law, throwsWith } from './law.js';
 import { captureIo, cliEnv } from './cli-io.js';
 
@@ -109,31 +110,9 @@ function perturbed(tree: Tree, r: Rng): Tree {
 /**
  * The backend `B` with its quantizer calls on activations watched: `near[i]` becomes true when an
  * input of example i of some ternarize (or sign, on a tensor of `batch` rows) lies within δ of the
- * threshold.
+ * threshold, δ = 10⁻⁵·max(1, max|x| over the example).
  */
-function spy(B: Backend, batch: number, near: boolean[]): Backend {
-  const watch = (x: Tensor, th: number) => {
-    if (x.shape[0] !== batch || x.shape.length < 2) return;
-    const per = x.data.length / batch;
-    for (let i = 0; i < batch; i++) {
-      let max = 1;
-      for (let j = 0; j < per; j++) max = Math.max(max, Math.abs(x.data[i * per + j]));
-      const delta = 1e-5 * max;
-      for (let j = 0; j < per; j++) if (Math.abs(Math.abs(x.data[i * per + j]) - th) <= delta) near[i] = true;
-    }
-  };
-  return {
-    ...B,
-    scalar: (op, x, s) => {
-      if (op === 'ternarize' || op === 'ternarizeOfficial') watch(x, s);
-      return B.scalar(op, x, s);
-    },
-    unary: (op, x) => {
-      if (op === 'sign') watch(x, 0);
-      return B.unary(op, x);
-    },
-  };
-}
+const spy = (B: Backend, batch: number, near: boolean[]): Backend => spyQuantizerInputs(B, batch, near, (a, th, rowMax) => Math.abs(a - th) <= 1e-5 * rowMax);
 
 /**
  * Logit rows equal within float32 tolerance: |a − b| ≤ 2⁸·u·max(1, max|b|) per row, u = 2⁻²⁴ on

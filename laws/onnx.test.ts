@@ -37,6 +37,7 @@ import { preset, type Bits, type TernaryWeights } from '../src/models/presets.js
 import { rng, uniform } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { holdsAsync } from './async-law.js';
+import { spyQuantizerInputs } from './backends.js';
 import { example } from './law.js';
 
 const ort = await import('onnxruntime-web');
@@ -85,29 +86,7 @@ function deployed(c: Case): DeployedModel {
 }
 
 /** `B` with its activation quantizers watched: `near[i]` is set when example i brings a quantizer input x within δ = 10⁻⁵·max(1, |x|) of its threshold. */
-function spy(B: Backend, batch: number, near: boolean[]): Backend {
-  const watch = (x: Tensor, th: number) => {
-    if (x.shape[0] !== batch || x.shape.length < 2) return;
-    const per = x.data.length / batch;
-    for (let i = 0; i < batch; i++) {
-      for (let j = 0; j < per; j++) {
-        const a = Math.abs(x.data[i * per + j]);
-        if (Math.abs(a - th) <= 1e-5 * Math.max(1, a)) near[i] = true;
-      }
-    }
-  };
-  return {
-    ...B,
-    scalar: (op, x, s) => {
-      if (op === 'ternarize' || op === 'ternarizeOfficial') watch(x, s);
-      return B.scalar(op, x, s);
-    },
-    unary: (op, x) => {
-      if (op === 'sign') watch(x, 0);
-      return B.unary(op, x);
-    },
-  };
-}
+const spy = (B: Backend, batch: number, near: boolean[]): Backend => spyQuantizerInputs(B, batch, near, (a, th) => Math.abs(a - th) <= 1e-5 * Math.max(1, a));
 
 async function runOnnx(bytes: Uint8Array, x: Tensor): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
   const s = await ort.InferenceSession.create(bytes);
