@@ -5,8 +5,9 @@
  *
  * Two builds ship: plain SIMD and relaxed SIMD (`f32x4.relaxed_madd`, a fused multiply-add where
  * the hardware has one: 35–50% more GFLOP/s for K ≥ 256 on the benchmark machine, see
- * bench/RESULTS.md). The default, `kernel: 'auto'`, takes the relaxed build when
- * `WebAssembly.validate` accepts it. Node 20's V8 has relaxed SIMD complete but behind
+ * bench/RESULTS.md). The default is the plain build, whose results are the same on every CPU
+ * (WebAssembly lets an engine fuse `relaxed_madd` or not, and V8 fuses it only where the CPU has
+ * FMA3). `kernel: 'auto'` takes the relaxed build when `WebAssembly.validate` accepts it. Node 20's V8 has relaxed SIMD complete but behind
  * `--experimental-wasm-relaxed-simd` (on by default from V8 11.4, Node 22), so on Node `auto` and
  * `relaxed` set that flag through `v8.setFlagsFromString` before validating; the flag only lets
  * wasm modules use the relaxed instructions. `kernel: 'plain'` forces the plain build and leaves
@@ -41,7 +42,10 @@ import { createCpuBackend } from './cpu.js';
 export type WasmKernel = 'auto' | 'plain' | 'relaxed';
 
 export interface WasmBackendOptions {
-  /** Default `auto`. `relaxed` fails with a ConfigError when the engine cannot run it. */
+  /**
+   * Default `plain`: bit-identical results on every CPU. `auto` and `relaxed` trade that for the
+   * fused multiply-add's speed; `relaxed` fails with a ConfigError when the engine cannot run it.
+   */
   readonly kernel?: WasmKernel;
 }
 
@@ -110,7 +114,7 @@ const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 const PAGE = 65536;
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
-  const want = opts.kernel ?? 'auto';
+  const want = opts.kernel ?? 'plain';
   if (want !== 'auto' && want !== 'plain' && want !== 'relaxed') {
     throw new ConfigError('createWasmBackend.kernel', `must be 'auto', 'plain' or 'relaxed', got ${String(want)}`);
   }
