@@ -28,6 +28,7 @@ import { exportCommand, predictCommand } from './deploy.js';
 import { EXIT, Interrupted, stopCode, type Command, type Env } from './env.js';
 import { experimentCommand } from './experiment.js';
 import { importCommand } from './import.js';
+import { serveCommand } from './serve.js';
 import { packageVersion } from './version.js';
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -38,6 +39,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   export: exportCommand,
   predict: predictCommand,
   import: importCommand,
+  serve: serveCommand,
 };
 
 const HELP: FlagSpec = { type: 'boolean', short: 'h', help: 'print this help' };
