@@ -267,6 +267,9 @@ const layerCase = fc.record({
   chunk: fc.integer({ min: 1, max: 3000 }),
   pool: fc.option(fc.record({ size: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), strides: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), relu: fc.boolean() })),
   into: fc.boolean(),
+  // scales of either sign (a pool then takes the smallest sum where a < 0), and zeros, −0 biases and
+  // scales off the float32 grid (where the pool must run on the float outputs)
+  scales: fc.constantFrom<'positive' | 'mixed' | 'edge'>('positive', 'mixed', 'edge'),
   seed: seedArb,
 });
 
@@ -300,7 +303,7 @@ function layerSpec(t: typeof layerCase extends fc.Arbitrary<infer T> ? T : never
     conv: conv ? { h, w, cin: c, kh, kw, sh, sw, ph, pw } : null,
     pre: t.pre.map((p) => (p.kind === 'relu' ? p : { kind: 'affine', scale: Float32Array.from(p.scale.slice(0, c)), shift: Float32Array.from(p.shift.slice(0, c)) })),
     act: t.act,
-    a: per(0.01, 2),
+    a: t.scales === 'positive' ? per(0.01, 2) : per(0.01, 2).map((v) => (uniform(r) < 0.5 ? -v : v)),
     b: t.asym ? per(-1, 1) : null,
     bias: per(-1, 1),
     relu: t.relu,
@@ -309,6 +312,13 @@ function layerSpec(t: typeof layerCase extends fc.Arbitrary<infer T> ? T : never
     pool: conv ? fitting(t.pool, outSize(h, kh, sh, ph), outSize(w, kw, sw, pw)) : null,
   };
   if (spec.pre.some((p) => p.kind === 'affine' && p.scale.length < c)) return null;
+  if (t.scales === 'edge') {
+    const edge = [0, -0, 2 ** -150, -(2 ** -150), 3 * 2 ** -151, 0.1];
+    for (let j = 0; j < o; j++) {
+      if (uniform(r) < 0.6) spec.a[j] = edge[Math.floor(uniform(r) * edge.length)];
+      if (uniform(r) < 0.5) spec.bias[j] = -0;
+    }
+  }
   return { spec, x: layerInput(conv ? n * h * w * c : n * k, t.act, t.seed + 3), n };
 }
 
@@ -337,6 +347,19 @@ law(
   [layerCase, fc.constantFrom(16, 32, 64), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 3, max: 9 }), fc.boolean(), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })],
   (t, c, h, w, k3, ph, pw) => {
     const made = layerSpec({ ...t, conv: true, c, h, w, ph, pw, ...(k3 ? { kh: 3, kw: 3 } : {}) });
+    if (made === null) return true;
+    const { spec, x, n } = made;
+    return sameBits(wasm.layer(spec).run(x, n), referenceTernaryKernels.layer(spec).run(x, n));
+  },
+  { numRuns: 150 },
+);
+
+law(
+  'wasm: a pooled conv layer with scales of both signs, zero or off the float32 grid, −0 biases and no relu (the pool on the sums or on the float outputs) equals the reference layer bit for bit',
+  [layerCase, fc.integer({ min: 2, max: 6 }), fc.integer({ min: 2, max: 6 }), fc.constantFrom<'mixed' | 'edge'>('mixed', 'edge'), fc.boolean()],
+  (t, h, w, scales, square) => {
+    const pool = { size: (square ? [2, 2] : [Math.min(2, h), 1]) as [number, number], strides: (square ? [2, 2] : [1, 1]) as [number, number], relu: false };
+    const made = layerSpec({ ...t, conv: true, h, w, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, relu: false, pool, asym: false, scales });
     if (made === null) return true;
     const { spec, x, n } = made;
     return sameBits(wasm.layer(spec).run(x, n), referenceTernaryKernels.layer(spec).run(x, n));

@@ -7,7 +7,10 @@
  * 32 lanes on `tailDots`), per output channel
  *   y_o = relu?(a_o·Σ x·c + b_o·Σ x·|c| + bias_o)          (`epilogueF32`, in float64)
  * and an optional max-pool, its output copied out (`run`) or left in memory for the next step
- * (`runInPlace`). The float thresholds of Eq. 14 need not be float32 values: a layer compares
+ * (`runInPlace`). Where the epilogue is monotone in each channel's sum (one product, a ≠ 0, a and
+ * bias on the float32 grid: `sumsPool`), the max-pool runs on the integer sums first (`poolSums`:
+ * a channel's largest sum where a > 0, its smallest where a < 0) and the epilogue on the pooled
+ * sums only, a quarter of them under a 2×2 pool. The float thresholds of Eq. 14 need not be float32 values: a layer compares
  * float32 activations with the float32 bounds that give the same answers as the float64
  * comparison (`f32Bounds`). Float64 layers (a float64 backend) run on the reference
  * implementation.
@@ -53,6 +56,42 @@ function f32Bounds(act: Extract<CodeAct, { kind: 'ternary' }>): [number, number]
 
 /** Rows of the patch matrix per GEMM chunk: A rows and their sums stay within about this many bytes (L2). */
 const LAYER_CHUNK_BYTES = 192 * 1024;
+
+/** Rows of one pooling unit of a chunk at most this many times LAYER_CHUNK_BYTES (else the pool runs on the float outputs). */
+const UNIT_CHUNKS = 4;
+
+/** Where `poolSums` may pool a layer's integer sums: its units of rows, their pooled rows, the rows per chunk and the mask of falling channels. */
+interface SumsPool {
+  /** rows of sums that pool on their own: a band of `sh` output rows, or a whole image */
+  readonly unit: number;
+  /** pooled rows per unit */
+  readonly perUnit: number;
+  /** rows per chunk, a multiple of `unit` */
+  readonly rows: number;
+  /** i32 lanes, −1 where a < 0 (resident; set by `layer`) */
+  negAt: number;
+  /** the epilogue's relu: the layer's, or the pool's (a relu after the max is the max after a relu) */
+  readonly relu: boolean;
+}
+
+/**
+ * The pool of a conv layer moved before its epilogue, or null where that could change a bit. With
+ * one product (b = null), a ≠ 0 and a, bias finite multiples of 2⁻¹⁴⁹ (every float32 is), the
+ * epilogue f(c) = f32(relu?(c·a + bias)) is monotone in c (rising for a > 0, falling for a < 0:
+ * float64 and float32 roundings are monotone), so a window's first maximum of f(c) is f of its
+ * largest (smallest) sum; and two sums never give zeros of opposite signs: c·a + bias is a multiple
+ * of 2⁻¹⁴⁹, so a nonzero one stays nonzero in float32, and it is −0 only for c = 0, a < 0, bias = −0.
+ */
+function sumsPool(spec: TernaryLayerSpec, g: { oh: number; ow: number }, nPad: number, perRow: number): SumsPool | null {
+  const p = spec.pool!;
+  const grid = (v: number): boolean => Number.isFinite(v) && Number.isInteger(v * 2 ** 149);
+  if (spec.b !== null || !spec.a.every((v) => v !== 0 && grid(v)) || !spec.bias.every(grid)) return null;
+  const band = p.size[0] <= p.strides[0] && g.oh % p.strides[0] === 0;
+  const unit = (band ? p.strides[0] : g.oh) * g.ow;
+  if (unit * perRow > UNIT_CHUNKS * LAYER_CHUNK_BYTES) return null;
+  const perUnit = outSize(unit / g.ow, p.size[0], p.strides[0], 0) * outSize(g.ow, p.size[1], p.strides[1], 0);
+  return { unit, perUnit, rows: Math.max(1, Math.floor(LAYER_CHUNK_BYTES / perRow / unit)) * unit, negAt: 0, relu: spec.relu || p.relu };
+}
 
 export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
   const bounds = spec.act.kind === 'sign' ? ([0, 0] as [number, number]) : f32Bounds(spec.act);
@@ -106,6 +145,13 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
   const bitplanes = stream && (geo!.cin === 16 || geo!.cin === 32) && geo!.kh === 3 && geo!.kw === 3 && geo!.pw <= 2;
   const perRow = rowB + nPad * 4 * (spec.b === null ? 1 : 2);
   const chunk = Math.max(8, Math.floor(LAYER_CHUNK_BYTES / perRow / 8) * 8);
+  // a pool after an epilogue monotone in each channel's sum runs on the sums (`poolSums`), and the
+  // epilogue on the pooled sums only; chunks then hold whole units of rows that pool on their own
+  const early = geo === null || spec.pool === null ? null : sumsPool(spec, geo, nPad, perRow);
+  if (early !== null) {
+    early.negAt = resident(nPad * 4);
+    new Int32Array(wasm.memory.buffer, early.negAt, nPad).set(Array.from(spec.a, (v) => (v < 0 ? -1 : 0)));
+  }
 
   const keep = keeper();
   const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
@@ -119,6 +165,7 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
     const pooled = pool === null ? 0 : pooledLen(pool, n, geo!.oh, geo!.ow, o);
     if (xAt >= 0 && x.length < rows * C) throw new RangeError(`layer: x holds ${x.length} values, ${n} inputs need ${rows * C}`);
     const kept = inPlace ? keep((pool === null ? M * o : pooled) * 4) : 0;
+    if (early !== null) return goEarly(x, xAt, n, rows, M, pooled, out, inPlace, kept);
     const streamGroups = Math.ceil((rows * C) / 64);
     const [pxScratch, pix, pl, pA, work, pc, pc2, pyScratch, pzScratch] = arena(
       xAt >= 0 ? 0 : rows * C * 4 + wasm.packSlack(),
@@ -156,6 +203,47 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
     }
     if (pool === null) return deliver(py, M * o, out, inPlace);
     poolInto(mem, pool, py, n, geo!.oh, geo!.ow, o, pz);
+    return deliver(pz, pooled, out, inPlace);
+  };
+  // quantize, unfold and multiply as `go` does, a chunk of whole pooling units at a time; pool the sums, then the epilogue
+  const goEarly = (x: Data, xAt: number, n: number, rows: number, M: number, pooled: number, out: Data | undefined, inPlace: boolean, kept: number): Data => {
+    const q = geo!;
+    const { unit, perUnit, rows: R, relu } = early!;
+    const packedB = stream ? (Math.ceil((rows * C) / 64) + 1) * 16 : rows * q.pg * 16;
+    const streamGroups = Math.ceil((rows * C) / 64);
+    const [pxScratch, pix, pl, pA, work, pc, ps, pzScratch] = arena(
+      xAt >= 0 ? 0 : rows * C * 4 + wasm.packSlack(),
+      packedB,
+      bitplanes ? wasm.planesBytes(streamGroups) : 0,
+      identity ? 0 : R * rowB,
+      wasm.gemmPanelledWorkBytes(R, head),
+      R * nPad * 4,
+      (R / unit) * perUnit * nPad * 4,
+      inPlace ? 0 : pooled * 4,
+    );
+    const px = input(x, xAt, rows * C, pxScratch, 'layer');
+    const pz = inPlace ? kept : pzScratch;
+    wasm.setQuantizer(table, spec.pre.length, sign, pos, neg);
+    wasm.quantPack(px, rows, C, pix, stream ? 1 : 0);
+    if (bitplanes) wasm.planes(pix, streamGroups, pl);
+    const p = spec.pool!;
+    const bh = unit / q.ow;
+    const poh = outSize(bh, p.size[0], p.strides[0], 0);
+    const pow = outSize(q.ow, p.size[1], p.strides[1], 0);
+    for (let r0 = 0; r0 < M; r0 += R) {
+      const count = Math.min(R, M - r0);
+      let a = pix + r0 * rowB;
+      if (!identity) {
+        if (bitplanes) wasm.im2col3x3(pl, streamGroups, q.h, q.w, q.cin, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+        else unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
+        a = pA;
+      }
+      wasm.gemmPanelled(a, W.panels, pc, count, o, head, work, groups);
+      if (tail !== 0) wasm.tailDots(a, groups, count, W.tails, tailPanels, pc, nPad * 4, tail);
+      const units = count / unit;
+      wasm.poolSums(pc, nPad, units, bh, q.ow, p.size[0], p.size[1], p.strides[0], p.strides[1], poh, pow, early!.negAt, ps);
+      wasm.epilogueF32(ps, 0, units * perUnit, o, nPad, pa, 0, pbias, relu ? 1 : 0, pz + (r0 / unit) * perUnit * o * 4);
+    }
     return deliver(pz, pooled, out, inPlace);
   };
   return { run: (x, n, out) => go(x, n, out, false), runInPlace: (x, n) => go(x, n, undefined, true) };

@@ -1,7 +1,9 @@
 /**
  * A ternary layer's epilogue: from the GEMM's integer sums, per output channel
  *   y_o = relu?(a_o·Σ x·c + b_o·Σ x·|c| + bias_o)
- * in float64, rounded once to float32, as the reference computes it.
+ * in float64, rounded once to float32, as the reference computes it; and the max-pool of the
+ * integer sums that runs before it where that epilogue is monotone in each channel's sum
+ * (`poolSums`: backends/ternary/layer.ts says when).
  *
  * Law (laws/ternary-kernels.test.ts, laws/engine.test.ts): a layer's outputs equal the reference
  * implementation's bit for bit.
@@ -50,6 +52,40 @@ export function epilogueF32(c: usize, c2: usize, m: i32, n: i32, ldc: i32, a: us
       v += load<f64>(bias + (jj << 3));
       if (rl && !(v > 0)) v = 0;
       store<f32>(yr + (jj << 2), <f32>v);
+    }
+  }
+}
+
+/**
+ * Max pooling of the GEMM's integer sums before the epilogue, for a layer whose epilogue is
+ * monotone in the sum per channel (y = f(c) with f(c) = f32(relu?(c·a + bias)), a ≠ 0: rising for
+ * a > 0, falling for a < 0): the window's maximum of f(c) is f of its largest sum where a > 0 and
+ * of its smallest where a < 0, so the epilogue runs on the pooled sums only. `imgs` blocks of
+ * [oh, ow] rows of sums (rows `ldc` i32 apart, ldc a multiple of 4) at c; `neg` holds ldc i32
+ * lanes, −1 where a < 0, else 0; y receives imgs·poh·pow rows of ldc i32 (windows kh×kw, strides
+ * sh, sw, no padding).
+ */
+export function poolSums(c: usize, ldc: i32, imgs: i32, oh: i32, ow: i32, kh: i32, kw: i32, sh: i32, sw: i32, poh: i32, pow: i32, neg: usize, y: usize): void {
+  const rowB = <usize>ldc << 2;
+  let out = y;
+  for (let b = 0; b < imgs; b++) {
+    const img = c + <usize>(b * oh * ow) * rowB;
+    for (let py = 0; py < poh; py++) {
+      for (let px = 0; px < pow; px++, out += rowB) {
+        const corner = img + <usize>(py * sh * ow + px * sw) * rowB;
+        for (let q: usize = 0; q < rowB; q += 16) {
+          let hi = v128.load(corner + q);
+          let lo = hi;
+          for (let ky = 0; ky < kh; ky++) {
+            for (let kx = 0; kx < kw; kx++) {
+              const v = v128.load(corner + <usize>(ky * ow + kx) * rowB + q);
+              hi = i32x4.max_s(hi, v);
+              lo = i32x4.min_s(lo, v);
+            }
+          }
+          v128.store(out + q, v128.bitselect(lo, hi, v128.load(neg + q)));
+        }
+      }
     }
   }
 }

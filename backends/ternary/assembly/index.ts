@@ -9,7 +9,8 @@
  * - ./pack.ts: `pack*` (values that must be ternary) and a layer's `quantPack` (pre ops, then
  *   the activation's codes, packed 64 at a time) with its quantizer state;
  * - ./im2col.ts: the packed patch matrix from packed pixels (four variants, one result);
- * - ./epilogue.ts: per-channel scale and bias in float64, relu, rounded to float32;
+ * - ./epilogue.ts: per-channel scale and bias in float64, relu, rounded to float32, and the max-pool
+ *   of integer sums that may run before it (`poolSums`);
  * - ./pool.ts: max pooling of float32 values;
  * - ./float.ts: the direct float32 convolution and the float32 dense layer.
  *
@@ -27,6 +28,6 @@ export { heapBase } from './memory';
 export { gemmOutBytes, gemmWorkBytes, gemm, panelWBytes, panelW, gemmPanelledWorkBytes, gemmPanelled, tailDots } from './gemm';
 export { packSlack, packI8, packF32, packF64, setQuantizer, quantPack } from './pack';
 export { im2col, im2colStream, im2colTaps, planesBytes, planes, im2col3x3 } from './im2col';
-export { epilogueF32 } from './epilogue';
+export { epilogueF32, poolSums } from './epilogue';
 export { maxPoolF32 } from './pool';
 export { convDirectScratchBytes, convDirectF32, denseF32 } from './float';
