@@ -6,12 +6,15 @@
  *     backend (`mode: 'float'`),
  *   - tfjs-wasm (SIMD, one thread) running the same float network (same ops, same weights, the
  *     same ternary activations),
- *   - onnxruntime-node (CPU, one thread) on the same network written as ONNX (opset 13) by
- *     `exportOnnx` (src/export/onnx.ts: INT8 codes, products on the codes then scaled, the same
- *     ternary activations, all in float32) — when `onnxruntime-node` can be loaded: it is not a
- *     dependency of sttn (its binaries are ~290 MB); install it with
- *     `ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node`, or point
- *     ONNXRUNTIME_NODE_DIR at a folder whose node_modules holds it;
+ *   - onnxruntime-node (native CPU, `STTN_BENCH_THREADS` intra-op threads, default 1; one inter-op
+ *     thread, sequential, spinning off, so that its CPU time is the work of those threads) on the
+ *     same network written as ONNX (opset 13) by `exportOnnx` (src/export/onnx.ts: INT8 codes,
+ *     products on the codes then scaled, the same ternary activations, all in float32) — when
+ *     `onnxruntime-node` can be loaded: it is not a dependency of sttn (its binaries are ~290 MB);
+ *     unpack it with `npm pack onnxruntime-node` (and its `onnxruntime-common`) into a folder's
+ *     node_modules and point ONNXRUNTIME_NODE_DIR at that folder;
+ *   - onnxruntime-web (its WebAssembly SIMD build, a devDependency; `STTN_BENCH_THREADS` threads,
+ *     fixed per process by `ort.env.wasm.numThreads`) on the same ONNX file;
  * every one checked against our float engine's logits before timing; and the file sizes of the
  * network as float32, 2-bit and base-3.
  *
@@ -22,9 +25,11 @@
  * Parameters are random (He init) with batch-norm statistics calibrated on one random batch, so
  * the ternary activations have realistic sparsity; timings do not depend on the values otherwise.
  * Every contender is timed from a JS Float32Array batch to JS logits (copies included),
- * single-threaded, round-robin (each contender once per round, in turn; at batch 1 a round times
+ * round-robin (each contender once per round, in turn; at batch 1 a round times
  * 40 inferences back to back and divides) with medians of wall time and of process CPU time (the machine may be shared: CPU time is less disturbed by
- * neighbours).
+ * neighbours; CPU time above wall time means more than one thread worked). The sttn engines and
+ * tfjs-wasm run on one thread; `STTN_BENCH_THREADS=2` gives the onnxruntimes two, and every name
+ * says its thread count.
  */
 import type { Tensor as TfTensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
@@ -44,7 +49,12 @@ import { rng } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { fmt, machine, median, randomF32, table, tfjsWasm } from './common.js';
 
+/** Threads of the onnxruntime contenders (the sttn engines and tfjs-wasm use one). */
+const THREADS = Number(process.env.STTN_BENCH_THREADS ?? 1);
+if (!(Number.isInteger(THREADS) && THREADS >= 1)) throw new Error(`STTN_BENCH_THREADS must be a positive integer, got ${process.env.STTN_BENCH_THREADS}`);
 const tf = await tfjsWasm();
+const ortWeb = await import('onnxruntime-web');
+ortWeb.env.wasm.numThreads = THREADS;
 const B = await createWasmBackend();
 let wasmKernels: TernaryKernels | null = null;
 let kernelsNote = '';
@@ -204,10 +214,18 @@ for (const { label, spec } of nets) {
     ['sttn float engine (wasm backend)', createEngine(d, { backend: B, mode: 'float' })],
   ];
   const tfRun = tfjsNet(d);
-  const session = typeof ort === 'string' ? null : await ort.InferenceSession.create(exportOnnx(d, { probabilities: false }), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  const onnx = exportOnnx(d, { probabilities: false });
+  // intra-op threads pinned, no inter-op parallelism, and no spinning (a spinning pool burns CPU time while it waits)
+  const spin = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
+  const session = typeof ort === 'string' ? null : await ort.InferenceSession.create(onnx, { intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', extra: spin });
   const ortRun = async (x: Float32Array, n: number): Promise<Float32Array> => {
     const out = await session!.run({ [ONNX_INPUT]: new (ort as Ort).Tensor('float32', x, [n, ...d.inputShape]) });
     return out[ONNX_LOGITS].data;
+  };
+  const webSession = await ortWeb.InferenceSession.create(onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const webRun = async (x: Float32Array, n: number): Promise<Float32Array> => {
+    const out = await webSession.run({ [ONNX_INPUT]: new ortWeb.Tensor('float32', x, [n, ...d.inputShape]) });
+    return out[ONNX_LOGITS].data as Float32Array;
   };
   for (const batch of [1, 64]) {
     const x: Tensor = { shape: [batch, ...d.inputShape], data: randomF32(batch * per, 5 + batch).map((v) => (v + 1) / 2) };
@@ -217,12 +235,14 @@ for (const { label, spec } of nets) {
     if (batch === 64) {
       for (const [name, e] of engines.slice(0, -1)) checks.push(`${label}: ${name} vs float engine: max |Δlogit| / max|logit| = ${maxRelDiff(e.run(x).data, ref).toExponential(1)}`);
       checks.push(`${label}: tfjs-wasm vs float engine: ${maxRelDiff(tfRun(xd, batch), ref).toExponential(1)}`);
-      if (session) checks.push(`${label}: onnxruntime vs float engine: ${maxRelDiff(await ortRun(xd, batch), ref).toExponential(1)}`);
+      if (session) checks.push(`${label}: onnxruntime-node vs float engine: ${maxRelDiff(await ortRun(xd, batch), ref).toExponential(1)}`);
+      checks.push(`${label}: onnxruntime-web vs float engine: ${maxRelDiff(await webRun(xd, batch), ref).toExponential(1)}`);
     }
     const contenders: Contender[] = [
       ...engines.map(([name, e]) => ({ name, run: () => void e.run(x) })),
       { name: 'tfjs-wasm 4.22 (SIMD, 1 thread), float weights', run: () => void tfRun(xd, batch) },
-      ...(session ? [{ name: 'onnxruntime-node (CPU, 1 thread), exportOnnx (INT8 codes)', run: async () => void (await ortRun(xd, batch)) }] : []),
+      ...(session ? [{ name: `onnxruntime-node (native CPU, ${THREADS} thread${THREADS > 1 ? 's' : ''}), exportOnnx`, run: async () => void (await ortRun(xd, batch)) }] : []),
+      { name: `onnxruntime-web ${ortWeb.env.versions.web} (wasm SIMD, ${THREADS} thread${THREADS > 1 ? 's' : ''}), exportOnnx`, run: async () => void (await webRun(xd, batch)) },
     ];
     const quick = process.env.STTN_BENCH_QUICK === '1'; // a smoke run: checks the contenders, times nothing worth reporting
     // batch 1: 25 rounds of 40 back-to-back inferences each; batch 64: 11 rounds of one
@@ -240,18 +260,16 @@ for (const { label, spec } of nets) {
       const ratios = mine.map((t, i) => theirs[i] / t).sort((p, q) => p - q);
       ratioRows.push([label, String(batch), engines[0][0], c.name, `${fmt(median(ratios), 2)}×`, `${fmt(ratios[Math.floor(ratios.length / 4)], 2)}–${fmt(ratios[Math.floor((3 * ratios.length) / 4)], 2)}×`]);
     }
-    // head to head at batch 1: the ternary engine and one other contender alone in the rotation.
-    // In the full rotation each contender runs after four others that fill the caches with their
-    // own data (and tfjs leaves garbage to collect); onnxruntime pays that most (its batch-1 time
-    // on cnn-small doubles), so the targets are judged on these pairs.
-    if (batch === 1) {
-      for (const c of contenders.slice(1).filter((q) => !q.name.startsWith('sttn'))) {
-        const pair = await timeAll([contenders[0], c], quick ? 1 : 25, quick ? 0 : 20, quick ? 1 : 40);
-        const mine1 = pair.get(contenders[0].name)!;
-        const theirs1 = pair.get(c.name)!;
-        const ratios = mine1.rounds.map((t, i) => theirs1.rounds[i] / t).sort((p, q) => p - q);
-        headRows.push([label, c.name, fmt(mine1.wall, 3), fmt(theirs1.wall, 3), `${fmt(median(ratios), 2)}×`, `${fmt(ratios[Math.floor(ratios.length / 4)], 2)}–${fmt(ratios[Math.floor((3 * ratios.length) / 4)], 2)}×`]);
-      }
+    // head to head: the ternary engine and one other contender alone in the rotation (at batch 64
+    // only the onnxruntimes). In the full rotation each contender runs after four others that fill
+    // the caches with their own data (and tfjs leaves garbage to collect); onnxruntime pays that
+    // most (its batch-1 time on cnn-small doubles), so the targets are judged on these pairs.
+    for (const c of contenders.slice(1).filter((q) => !q.name.startsWith('sttn') && (batch === 1 || q.name.startsWith('onnxruntime')))) {
+      const pair = batch === 1 ? await timeAll([contenders[0], c], quick ? 1 : 25, quick ? 0 : 20, quick ? 1 : 40) : await timeAll([contenders[0], c], quick ? 1 : 15, quick ? 0 : 3, 1);
+      const mine1 = pair.get(contenders[0].name)!;
+      const theirs1 = pair.get(c.name)!;
+      const ratios = mine1.rounds.map((t, i) => theirs1.rounds[i] / t).sort((p, q) => p - q);
+      headRows.push([label, String(batch), c.name, `${fmt(mine1.wall, digits)} / ${fmt(mine1.cpu, digits)}`, `${fmt(theirs1.wall, digits)} / ${fmt(theirs1.cpu, digits)}`, `${fmt(median(ratios), 2)}×`, `${fmt(ratios[Math.floor(ratios.length / 4)], 2)}–${fmt(ratios[Math.floor((3 * ratios.length) / 4)], 2)}×`]);
     }
   }
   const prof = engines[0][1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
@@ -273,12 +291,12 @@ for (const { label, spec } of nets) {
   ]);
 }
 
-console.log(`# sttn inference benchmark\n\n${machine()}\n`);
+console.log(`# sttn inference benchmark\n\n${machine()}; onnxruntime threads: ${THREADS}\n`);
 console.log(table(['network', 'engine', 'batch', 'median wall ms', 'median CPU ms', 'images/s (wall)'], speedRows));
 console.log(`\nSpeed-up of the first engine over each other contender: the median over rounds of (its time / the engine's) in the same round, and the interquartile range:\n`);
 console.log(table(['network', 'batch', 'engine', 'contender', 'median ratio', 'quartiles'], ratioRows));
-console.log(`\nHead to head at batch 1: the first engine and one contender alone in the rotation (25 rounds of 40 inferences each), median wall ms per inference and the paired ratio:\n`);
-console.log(table(['network', 'contender', 'sttn ternary engine ms', 'contender ms', 'median ratio', 'quartiles'], headRows));
+console.log(`\nHead to head: the first engine (1 thread) and one contender alone in the rotation (batch 1: 25 rounds of 40 inferences each; batch 64: 15 rounds of one), median wall / CPU ms per inference and the paired ratio of wall times:\n`);
+console.log(table(['network', 'batch', 'contender', 'sttn ternary engine wall / CPU ms', 'contender wall / CPU ms', 'median ratio', 'quartiles'], headRows));
 console.log('\nFile sizes in bytes, whole .sttn file / quantized kernels only (codes, no scales):\n');
 console.log(table(['network', 'float32', '2-bit', 'base-3', 'float32 ÷ 2-bit', 'float32 ÷ base-3'], sizeRows));
 console.log('\nAgreement (batch 64, relative to the largest |logit|):\n');
