@@ -14,7 +14,8 @@
  *   stable: exp gets 8u·(1 + |x|)·|y| (|x| is exp's condition number), log 8u·(|y| + 1) (its
  *   output can be near 0 while its input is exact).
  * - Results below float32's smallest normal may be rounded as subnormals or flushed to zero, so
- *   every inexact comparison also allows 2⁻¹²⁶ absolutely.
+ *   every inexact comparison also allows 2⁻¹²⁶ absolutely; a sum of K products (K+1)·2⁻¹²⁶, since
+ *   a GPU that flushes subnormals (WebGL on SwiftShader, in the browser law) flushes each product.
  * - A sum of K rounded terms in any order (recursive, blocked, tree, with or without FMA) is
  *   within γ(K+1)·Σ|terms| ≤ (K+1)·u/(1−(K+1)u)·Σ|terms|, the classical bound. We check
  *   2·(K+1)·u·Σ|terms| + 2u·|y|: the factor 2 covers the final rounding of the output, a fused

@@ -166,10 +166,12 @@ export function agreementLaws(cpu64: Backend): AgreementLaw[] {
 
   /**
    * A sum of at most `terms` rounded products per element, `mag` the exact Σ|terms| per element
-   * (the reference op on absolute values): 2·(terms+1)·u·mag + 2u·|ref| (see the header).
+   * (the reference op on absolute values): 2·(terms+1)·u·mag + 2u·|ref| (see the header), plus
+   * (terms+1)·2⁻¹²⁶: a GPU that flushes subnormals to zero (WebGL on SwiftShader does) loses
+   * each product below 2⁻¹²⁶ and the sum's own subnormal part, each less than 2⁻¹²⁶.
    */
   const summed = (b: Backend, y: Tensor, ref: Tensor, mag: Tensor, terms: number): boolean =>
-    agrees(b, y, ref, (i) => 2 * (terms + 1) * b.precision * mag.data[i] + 2 * b.precision * Math.abs(ref.data[i]) + UNDERFLOW);
+    agrees(b, y, ref, (i) => 2 * (terms + 1) * b.precision * mag.data[i] + 2 * b.precision * Math.abs(ref.data[i]) + (terms + 1) * UNDERFLOW);
 
   // ---------------------------------------------------------------------------------------------
   // Conversion and element-wise maps.
