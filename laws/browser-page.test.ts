@@ -1,0 +1,189 @@
+/**
+ * The demo page in a real browser (`npm run test:browser`; `.ci/run` runs it): headless Chromium
+ * (Debian's `chromium`, driven by puppeteer-core, which downloads no browser) loads the page built
+ * by scripts/build-web.ts, served by `sttn serve`'s server (app/cli/serve.ts) with the strict CSP
+ * (`script-src 'self' 'wasm-unsafe-eval'`, no 'unsafe-eval'), and checks that:
+ * - the policy is in force (generated JavaScript is refused) and the page meets no violation;
+ * - 100 test digits get the same classes in the page (engine + WebAssembly ternary kernels on the
+ *   packed model) as from `sttn predict` on the same model file and digits;
+ * - training in the page lowers the loss's moving average, on wasm and on gpu.js WebGL2
+ *   (SwiftShader: `--use-angle=swiftshader --enable-unsafe-swiftshader`);
+ * - gpu.js WebGL2's backend agreement laws (laws/backend-agreement.ts) hold in the page.
+ * It saves a screenshot (to $STTN_SCREENSHOT, e.g. docs/browser-demo.png, else a temp file).
+ *
+ * A missing Chromium is a failure naming how to install it, never a skip. STTN_CHROMIUM names
+ * another binary. The page's model is build-web's default (the model zoo's cnn-small 2+2), or
+ * STTN_WEB_MODEL.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before } from 'node:test';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { CSP, listen } from '../app/cli/serve.js';
+import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
+import { buildWeb } from '../scripts/build-web.js';
+import { runCli } from './cli-io.js';
+import { example } from './law.js';
+
+/** Chromium's binary: STTN_CHROMIUM, else the first of Debian's names on the PATH. */
+function findChromium(): string {
+  const given = process.env.STTN_CHROMIUM;
+  if (given) {
+    if (!existsSync(given)) throw new Error(`STTN_CHROMIUM=${given} does not exist`);
+    return given;
+  }
+  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
+    const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+    if (r.status === 0 && r.stdout.trim() !== '') return r.stdout.trim();
+  }
+  throw new Error('Chromium not found: the browser laws need it. Install Debian\'s package (`apt-get install -y chromium`; .ci/run does) or set STTN_CHROMIUM to a Chromium binary');
+}
+
+const work = mkdtempSync(join(tmpdir(), 'sttn-browser-'));
+const site = join(work, 'site');
+let server: Server;
+let browser: Browser;
+let page: Page;
+let model: string;
+const pageErrors: string[] = [];
+let cspHeader: string | null = null;
+
+before(async () => {
+  const chromium = findChromium();
+  model = await buildWeb({ out: site, model: process.env.STTN_WEB_MODEL || undefined });
+  server = await listen(site, 0, '127.0.0.1');
+  const port = (server.address() as AddressInfo).port;
+  browser = await puppeteer.launch({
+    executablePath: chromium,
+    headless: true,
+    // CI runs as root, where Chromium's sandbox cannot start; WebGL2 on SwiftShader, the CPU rasterizer
+    args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist', '--window-size=1000,1100'],
+    defaultViewport: { width: 1000, height: 1100 },
+  });
+  page = await browser.newPage();
+  page.on('pageerror', (e) => pageErrors.push(String((e as Error).message ?? e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+  });
+  const res = await page.goto(`http://127.0.0.1:${port}/`, { waitUntil: 'load' });
+  cspHeader = res?.headers()['content-security-policy'] ?? null;
+  await page.evaluate(() => (globalThis as unknown as { sttnDemo: { ready: Promise<void> } }).sttnDemo.ready);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const report = (what: string, detail: unknown): void => console.log(`# ${what}: ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`);
+
+example("the page is served with the strict CSP, which refuses generated JavaScript (new Function) while WebAssembly compiles", async () => {
+  const refused = await page.evaluate(() => {
+    try {
+      return typeof new Function('return 1') !== 'function';
+    } catch (e) {
+      return e instanceof EvalError;
+    }
+  });
+  const isolated = await page.evaluate(() => self.crossOriginIsolated);
+  report('CSP header', cspHeader ?? 'none');
+  return cspHeader === CSP && refused && isolated;
+});
+
+example('100 test digits: the page (engine + WebAssembly ternary kernels) gives the classes `sttn predict` gives on the same model and digits', async () => {
+  const test = loadEmbeddedMnist().test;
+  const n = 100;
+  const total = test.labels.length;
+  // spread over the split, so every class is in
+  const picks = Array.from({ length: n }, (_, i) => Math.floor((i * total) / n));
+  const pixels = new Float32Array(n * 784);
+  picks.forEach((p, i) => pixels.set(test.images.data.subarray(p * 784, (p + 1) * 784), i * 784));
+  // the same digits as an IDX file for `sttn predict` (bytes = round(pixel·255), the shipped bytes)
+  const header = Buffer.alloc(16);
+  header.writeUInt32BE(0x803, 0);
+  header.writeUInt32BE(n, 4);
+  header.writeUInt32BE(28, 8);
+  header.writeUInt32BE(28, 12);
+  const bytes = Uint8Array.from(pixels, (v) => Math.round(v * 255));
+  const idx = join(work, 'digits-100.idx');
+  writeFileSync(idx, Buffer.concat([header, bytes]));
+  const unit = Array.from(bytes, (b) => b / 255);
+  const cli = await runCli(['predict', model, idx, '--json', '--kernels', 'wasm', '--backend', 'wasm']);
+  if (cli.code !== 0) return report('sttn predict failed', cli.err), false;
+  const expected = (JSON.parse(cli.out) as { predictions: { class: number }[] }).predictions.map((p) => p.class);
+  const got = await page.evaluate((px: number[], k: number) => (globalThis as unknown as { sttnDemo: { classify(p: number[], n: number): { classes: number[]; msPerImage: number } } }).sttnDemo.classify(px, k), unit, n);
+  const correct = got.classes.filter((c, i) => c === test.labels[picks[i]]).length;
+  const differ = got.classes.map((c, i) => (c === expected[i] ? -1 : i)).filter((i) => i >= 0);
+  report('page vs sttn predict', { differ, correct, msPerImage: got.msPerImage });
+  return got.classes.length === n && expected.length === n && differ.length === 0 && correct >= 80;
+});
+
+interface TrainResult {
+  backend: string;
+  losses: number[];
+  samplesPerSecond: number;
+  testAccuracy: number;
+}
+
+const STEPS = 40;
+const mean = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
+
+/** The loss's moving average over the last 10 steps ends below 60% of the first 5 steps' mean (ln 10 ≈ 2.3 at the start). */
+const lossFalls = (r: TrainResult): boolean => r.losses.length === STEPS && r.losses.every(Number.isFinite) && mean(r.losses.slice(-10)) < 0.6 * mean(r.losses.slice(0, 5));
+
+const trainIn = (backend: string): Promise<TrainResult> =>
+  page.evaluate(
+    (b: string, steps: number) => (globalThis as unknown as { sttnDemo: { train(b: string, s: number): Promise<TrainResult> } }).sttnDemo.train(b, steps),
+    backend,
+    STEPS,
+  );
+
+example(`training in the page on wasm lowers the loss (${STEPS} steps of batch 32)`, async () => {
+  const r = await trainIn('wasm');
+  report('wasm', { first5: mean(r.losses.slice(0, 5)), last10: mean(r.losses.slice(-10)), samplesPerSecond: Math.round(r.samplesPerSecond), testAccuracy: r.testAccuracy });
+  return r.backend === 'wasm' && lossFalls(r) && r.samplesPerSecond > 0;
+});
+
+example(`training in the page on gpu.js WebGL2 (SwiftShader) lowers the loss (${STEPS} steps of batch 32)`, async () => {
+  const r = await trainIn('gpujs:webgl2');
+  report('gpujs:webgl2', { backend: r.backend, first5: mean(r.losses.slice(0, 5)), last10: mean(r.losses.slice(-10)), samplesPerSecond: Math.round(r.samplesPerSecond), testAccuracy: r.testAccuracy });
+  return /webgl2/.test(r.backend) && lossFalls(r) && r.samplesPerSecond > 0;
+});
+
+interface LawResult {
+  name: string;
+  ok: boolean;
+  ms: number;
+  runs: number;
+  error?: string;
+}
+
+example('the gpu.js WebGL2 backend agreement laws (laws/backend-agreement.ts) hold in the page, under its CSP', async () => {
+  await page.addScriptTag({ url: '/laws.js', type: 'module' });
+  await page.waitForFunction(() => 'sttnLaws' in globalThis, { timeout: 60_000 });
+  // every law with the number of runs it has in Node, fresh draws each time
+  const r = await page.evaluate(() => (globalThis as unknown as { sttnLaws: { run(o: object): Promise<{ backend: string; results: LawResult[] }> } }).sttnLaws.run({ mode: 'webgl2' }));
+  const failed = r.results.filter((x) => !x.ok);
+  report('laws', { backend: r.backend, count: r.results.length, failed: failed.length, seconds: Math.round(r.results.reduce((t, x) => t + x.ms, 0) / 100) / 10 });
+  for (const f of failed) report(`failed: ${f.name}`, f.error ?? '');
+  return /webgl2/.test(r.backend) && r.results.length >= 40 && failed.length === 0;
+});
+
+example('the page met no CSP violation and no uncaught error; a screenshot is saved', async () => {
+  // a test digit on the pad, so the screenshot shows a classification next to the training plots
+  await page.click('#sample');
+  await page.click('#sample');
+  const shot = join(work, 'browser-demo.png');
+  await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
+  const target = process.env.STTN_SCREENSHOT;
+  if (target) copyFileSync(shot, resolve(target));
+  report('screenshot', target ? resolve(target) : shot);
+  const violations = await page.evaluate(() => (globalThis as unknown as { sttnDemo: { violations: string[] } }).sttnDemo.violations);
+  report('violations', violations);
+  report('page errors', pageErrors);
+  return violations.length === 0 && pageErrors.length === 0;
+});
