@@ -12,7 +12,9 @@
  *   reads results back only asynchronously, so this mode runs its kernels in a worker thread and
  *   each call blocks until its result is back (./gpujs/bridge.ts). Without a GPU, Dawn runs on
  *   Mesa's software OpenGL ES (./gpujs/dawn.ts; `source .ci/gpu-env.sh`).
- * The synchronous modes run on the calling thread.
+ * The synchronous modes run on the calling thread. In a browser the worker bridge is never
+ * loaded (its import is computed and taken only for `webgpu`), and gpu.js comes from the `gpujs`
+ * option or `globalThis.GPU` (its browser build).
  *
  * Semantics are backends/cpu.ts's, exactly: `sign(0) = +1`, NHWC/OHWI, the broadcast layouts of
  * src/shapes.ts, ties in max pooling to the first maximum. Thresholds of the comparison ops are
@@ -29,6 +31,7 @@ import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeome
 import { assertSameShape, size, type Tensor } from '../src/tensor.js';
 import { DAWN_BACKENDS, defaultEglPlatform, type DawnBackend } from './gpujs/dawn.js';
 import { BINARY_CODES, REDUCE_CODES, SCALAR_CODES, UNARY_CODES, type KernelName } from './gpujs/kernels.js';
+import type * as Bridge from './gpujs/bridge.js';
 import type { Arg } from './gpujs/runner.js';
 
 /** gpu.js's modes. `webgl` and `webgl2` exist only in a browser, `headlessgl` only with `gl`. */
@@ -45,6 +48,12 @@ export interface GpujsOptions {
   readonly dawnBackend?: DawnBackend;
   /** webgpu only: the longest one call may wait for its result (default 120 000 ms). */
   readonly timeoutMs?: number;
+  /**
+   * The gpu.js module (`await import('gpu.js')`), for bundlers and browsers where sttn's own lazy
+   * import of the bare name cannot resolve. Default: `globalThis.GPU` (gpu.js's browser build
+   * loaded by a script tag), else `import('gpu.js')`.
+   */
+  readonly gpujs?: unknown;
 }
 
 /** A Backend plus what a caller may want to know or release. */
@@ -73,14 +82,18 @@ export async function createGpujsBackend(opts: GpujsOptions): Promise<GpujsBacke
   const { assertPeers } = await import('./gpujs/runner.js');
   assertPeers(mode);
   if (mode === 'webgpu') {
-    const dawnBackend = opts.dawnBackend ?? (process.env.STTN_DAWN_BACKEND as DawnBackend | undefined) ?? 'auto';
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+    if (env === undefined) throw new ConfigError('gpujs.mode', "'webgpu' runs in Node (Dawn in a worker thread); in a browser use 'webgl2' or 'webgl'");
+    const dawnBackend = opts.dawnBackend ?? (env.STTN_DAWN_BACKEND as DawnBackend | undefined) ?? 'auto';
     if (!DAWN_BACKENDS.includes(dawnBackend)) {
       throw new ConfigError('gpujs.dawnBackend', `unknown Dawn backend ${JSON.stringify(dawnBackend)}; one of ${DAWN_BACKENDS.join(', ')}`);
     }
     const timeoutMs = opts.timeoutMs ?? 120_000;
     if (!(timeoutMs > 0)) throw new ConfigError('gpujs.timeoutMs', `must be positive, got ${timeoutMs}`);
     defaultEglPlatform();
-    const { startBridge } = await import('./gpujs/bridge.js');
+    // Node only (worker threads): a computed specifier keeps the bridge out of browser bundles.
+    const bridgeModule = './gpujs/bridge.js';
+    const { startBridge } = (await import(bridgeModule)) as typeof Bridge;
     let bridge;
     try {
       bridge = await startBridge(dawnBackend, timeoutMs);
@@ -90,7 +103,7 @@ export async function createGpujsBackend(opts: GpujsOptions): Promise<GpujsBacke
     return build(mode, bridge.device, bridge.run, bridge.close);
   }
   const { createRunner, loadGpuJs } = await import('./gpujs/runner.js');
-  const { GPU } = await loadGpuJs(mode);
+  const { GPU } = await loadGpuJs(mode, opts.gpujs);
   let gpu;
   try {
     gpu = new GPU({ mode });

@@ -4,12 +4,13 @@
  *
  * `forward` returns the quantized tensor(s), the codes and the scale/threshold; `gradient` takes
  * the upstream gradient(s) and returns one gradient per input (incl. TTQ's Wp and Wn). Inputs may
- * be Float64Array (computed in float64 on `cpu64`) or Float32Array (float32 on `cpu32`); a plain
+ * be Float64Array (computed in float64 on `js64`) or Float32Array (float32 on `js32`); a plain
  * number array counts as float64. Configs are decoded with io-ts; a bad one throws a ConfigError
  * naming the field; a NaN or ±Infinity in an input throws a NonFiniteError naming the tensor. A
  * result is never ±Infinity or NaN: where finite inputs overflow the dtype (a scale's Σ|W|, a
  * gradient's sum), an `OverflowError` (exported here) names the quantizer and the quantity. The
- * math is the same code the layers use (src/quantizers/*), bound here to the cpu reference backend.
+ * math is the same code the layers use (src/quantizers/*), bound here to the js backend (the cpu
+ * reference's loops without code generation, so it runs under a strict Content-Security-Policy).
  *
  * Law (laws/neutral.test.ts): each entry point equals the quantizer module's forward/backward on
  * the matching cpu backend, and float32 inputs give float32 outputs; any finite input gives a
@@ -23,7 +24,7 @@ import * as sttnQ from '../src/quantizers/sttn.js';
 import * as ttqQ from '../src/quantizers/ttq.js';
 import * as twnQ from '../src/quantizers/twn.js';
 import { tensor, type Tensor } from '../src/tensor.js';
-import { cpu32, cpu64 } from './cpu.js';
+import { js32, js64 } from './js.js';
 
 export { OverflowError } from '../src/errors.js';
 
@@ -48,7 +49,7 @@ const asTensor = (t: TensorLike): Tensor => tensor(t.shape, t.data as Float32Arr
 
 /** float64 if any input is float64 (or a plain array), else float32. */
 function backendFor(...ts: TensorLike[]): Backend {
-  return ts.every((t) => t.data instanceof Float32Array) ? cpu32 : cpu64;
+  return ts.every((t) => t.data instanceof Float32Array) ? js32 : js64;
 }
 
 export const sttn = {

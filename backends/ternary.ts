@@ -28,9 +28,8 @@
  * `floatDense` equal the reference implementation's bit for bit (a non-finite weight included), and
  * so does a chain of `runInPlace` runs, each reading the previous one's output in place.
  */
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../src/errors.js';
-import { packageFile } from '../src/package-files.js';
+import { compileWasm, type WasmSource } from '../src/assets.js';
 import type { TernaryKernels } from '../src/infer/ternary-kernels.js';
 import { floatConv, floatDense } from './ternary/float.js';
 import { gemm } from './ternary/gemm.js';
@@ -41,30 +40,37 @@ import { maxPool } from './ternary/pool.js';
 
 export interface WasmTernaryOptions {
   /**
-   * The compiled module, or its bytes (for hosts without a file system, e.g. a browser that
-   * fetched them). Default: build/wasm/sttn-ternary.wasm under sttn's package root.
+   * Where the compiled kernels come from: bytes, a `WebAssembly.Module`, a URL (string or `URL`;
+   * fetched and compiled while streaming in browsers, read from disk for `file:` URLs in Node) or
+   * a fetch `Response`. Default: build/wasm/sttn-ternary.wasm next to this module.
    */
+  readonly source?: WasmSource;
+  /** The same as `source` (its older name, kept for callers that pass a module or bytes). */
   readonly module?: WebAssembly.Module | BufferSource;
 }
 
-const FILE = 'sttn-ternary.wasm';
+// ---- loading (see src/assets.ts) -------------------------------------------------------------
 
-async function defaultModule(): Promise<WebAssembly.Module> {
-  const path = packageFile('build', 'wasm', FILE);
-  let bytes: Uint8Array<ArrayBuffer>;
+/** The packaged module, beside this one (`npm run build` copies build/ into dist/build/). */
+const packaged = (): URL => new URL('../build/wasm/sttn-ternary.wasm', import.meta.url);
+
+async function ternaryModule(opts: WasmTernaryOptions): Promise<WebAssembly.Module> {
+  const given = opts.source ?? (opts.module === undefined ? undefined : asSource(opts.module));
+  const what = 'createWasmTernaryKernels.source';
   try {
-    bytes = new Uint8Array(readFileSync(path));
+    return await compileWasm(given ?? packaged(), what);
   } catch (e) {
-    throw new ConfigError('ternary wasm kernels', `cannot read ${path} (run \`npm run build:wasm\`): ${(e as Error).message}`);
+    if (given === undefined && e instanceof ConfigError) throw new ConfigError('ternary wasm kernels', `${e.message.slice(what.length + 2)} (run \`npm run build:wasm\`)`);
+    throw e;
   }
-  if (!WebAssembly.validate(bytes)) throw new ConfigError('ternary wasm kernels', 'this engine does not support WebAssembly SIMD');
-  return WebAssembly.compile(bytes);
 }
+
+const asSource = (m: WebAssembly.Module | BufferSource): WasmSource =>
+  m instanceof WebAssembly.Module || m instanceof ArrayBuffer ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
 
 /** Creates the WebAssembly `TernaryKernels` (each instance owns its own memory). */
 export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): Promise<TernaryKernels> {
-  const given = opts.module;
-  const module = given === undefined ? await defaultModule() : given instanceof WebAssembly.Module ? given : await WebAssembly.compile(given);
+  const module = await ternaryModule(opts);
   const instance = await WebAssembly.instantiate(module, {
     env: {
       abort: (): never => {
@@ -72,7 +78,11 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
       },
     },
   });
-  return makeKernels(instance.exports as unknown as TernaryExports);
+  const exports = instance.exports as unknown as TernaryExports;
+  if (typeof exports.gemm !== 'function' || typeof exports.quantPack !== 'function') {
+    throw new ConfigError('createWasmTernaryKernels.source', "the module is not sttn's ternary kernels (no gemm/quantPack exports)");
+  }
+  return makeKernels(exports);
 }
 
 /** The contract's record over one instance: every kernel shares its memory. */

@@ -29,14 +29,15 @@
  * laws/wasm-elementwise.test.ts: the element-wise, reduction and pooling kernels equal cpu32's
  * loops exactly (contiguous-run reductions: within float64 rounding).
  */
-import { readFile } from 'node:fs/promises';
 import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
 import { roundoff } from '../src/backend.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
 import { assertSameShape, size, type Tensor } from '../src/tensor.js';
-import { packageFile } from '../src/package-files.js';
-import { createCpuBackend } from './cpu.js';
+import { wasmBytesOrModule, type WasmSource } from '../src/assets.js';
+import { createJsBackend } from './js.js';
+import type { QuantizerKernels } from '../src/quantizers/fast.js';
+import { createQuantizerKernels, type QuantizeExports } from './wasm/quantize.js';
 
 /** Which GEMM build to run: `auto` takes relaxed SIMD when this engine can run it, else plain. */
 export type WasmKernel = 'auto' | 'plain' | 'relaxed';
@@ -47,14 +48,23 @@ export interface WasmBackendOptions {
    * fused multiply-add's speed; `relaxed` fails with a ConfigError when the engine cannot run it.
    */
   readonly kernel?: WasmKernel;
+  /**
+   * Where the compiled kernels come from: bytes, a `WebAssembly.Module`, a URL (string or `URL`;
+   * fetched and compiled while streaming in browsers, read from disk for `file:` URLs in Node) or
+   * a fetch `Response` — one build (then it is the build, and `kernel` must agree if given), or
+   * `{ plain, relaxed }`. Default: the packaged build/wasm/ files next to this module.
+   */
+  readonly source?: WasmSource | { readonly plain?: WasmSource; readonly relaxed?: WasmSource };
 }
 
 /** The wasm Backend, plus which build it runs. */
 export interface WasmBackend extends Backend {
   readonly kernel: 'plain' | 'relaxed';
+  /** The fused quantizer kernels (src/quantizers/fast.ts) the quantizers take on this backend. */
+  readonly quantizerKernels: QuantizerKernels;
 }
 
-interface Exports {
+interface Exports extends QuantizeExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
   relaxed(): number;
@@ -87,52 +97,80 @@ const REDUCE_CODES: Record<ReduceOp, number> = { sum: 0, sumAbs: 1, sumSquares: 
 const code = <K extends string>(table: Partial<Record<K, number>>, op: K): number | undefined =>
   Object.prototype.hasOwnProperty.call(table, op) ? table[op] : undefined;
 
-const FILES = { plain: 'sttn-simd.wasm', relaxed: 'sttn-relaxed-simd.wasm' } as const;
+// ---- loading (bytes, a module, a URL or a fetch Response; see src/assets.ts) -----------------
 
-async function loadBytes(which: keyof typeof FILES): Promise<Uint8Array<ArrayBuffer>> {
-  const path = packageFile('build', 'wasm', FILES[which]);
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (e) {
-    throw new ConfigError('wasm backend', `cannot read ${path} (run \`npm run build:wasm\`): ${(e as Error).message}`);
-  }
-}
+/** The packaged builds, beside this module (`npm run build` copies build/ into dist/build/). */
+const FILES = { plain: 'sttn-simd.wasm', relaxed: 'sttn-relaxed-simd.wasm' } as const;
+const packaged = (which: keyof typeof FILES): URL => new URL(`../build/wasm/${FILES[which]}`, import.meta.url);
 
 /** Node 20's V8 has relaxed SIMD behind a flag, read when a module is validated or compiled. */
 async function tryEnableRelaxedSimd(): Promise<void> {
-  if (typeof process === 'undefined' || !process.versions?.node) return;
+  const p = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
+  if (!p?.versions?.node) return;
   try {
-    const v8 = await import('node:v8');
-    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    const v8 = p.getBuiltinModule?.('node:v8') as { setFlagsFromString(flags: string): void } | undefined;
+    v8?.setFlagsFromString('--experimental-wasm-relaxed-simd');
   } catch {
     // no such flag on this V8: validation decides
   }
 }
 
-const ALIGN = 64;
-const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
-const PAGE = 65536;
+async function bytesOrModule(source: WasmSource, what: string): Promise<Uint8Array<ArrayBuffer> | WebAssembly.Module> {
+  try {
+    return await wasmBytesOrModule(source, what);
+  } catch (e) {
+    const isPackaged = source instanceof URL && (source.href === packaged('plain').href || source.href === packaged('relaxed').href);
+    if (e instanceof ConfigError && isPackaged) {
+      throw new ConfigError(what, `${e.message.slice(what.length + 2)} (run \`npm run build:wasm\`)`);
+    }
+    throw e;
+  }
+}
 
-export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+/**
+ * The instance of the build `opts` asks for. With a single `source`, that module is the build
+ * (its own `relaxed()` export says which); `kernel`, when also given, must match it.
+ */
+async function instantiateBackendModule(opts: WasmBackendOptions): Promise<{ wasm: Exports; which: 'plain' | 'relaxed' }> {
   const want = opts.kernel ?? 'plain';
   if (want !== 'auto' && want !== 'plain' && want !== 'relaxed') {
     throw new ConfigError('createWasmBackend.kernel', `must be 'auto', 'plain' or 'relaxed', got ${String(want)}`);
   }
+  const given = opts.source;
+  const perBuild = isPerBuild(given) ? given : undefined;
+  const single = given !== undefined && !perBuild ? (given as WasmSource) : undefined;
+  const sourceOf = (which: 'plain' | 'relaxed'): WasmSource => perBuild?.[which] ?? packaged(which);
+  let relaxedSimdTried = false;
+  const validates = async (m: Uint8Array<ArrayBuffer> | WebAssembly.Module): Promise<boolean> => {
+    if (m instanceof WebAssembly.Module) return true;
+    if (WebAssembly.validate(m)) return true;
+    if (relaxedSimdTried) return false;
+    relaxedSimdTried = true;
+    await tryEnableRelaxedSimd();
+    return WebAssembly.validate(m);
+  };
   let which: 'plain' | 'relaxed' = 'plain';
-  let bytes: Uint8Array<ArrayBuffer> | undefined;
-  if (want !== 'plain') {
-    const relaxedBytes = await loadBytes('relaxed');
-    if (!WebAssembly.validate(relaxedBytes)) await tryEnableRelaxedSimd();
-    if (WebAssembly.validate(relaxedBytes)) {
+  let chosen: Uint8Array<ArrayBuffer> | WebAssembly.Module | undefined;
+  if (single !== undefined) {
+    chosen = await bytesOrModule(single, 'createWasmBackend.source');
+    if (!(await validates(chosen))) {
+      throw new ConfigError('createWasmBackend.source', 'the module does not validate (not WebAssembly, or this engine lacks the SIMD it needs)');
+    }
+  } else if (want !== 'plain') {
+    const relaxed = await bytesOrModule(sourceOf('relaxed'), 'createWasmBackend.source.relaxed');
+    if (await validates(relaxed)) {
       which = 'relaxed';
-      bytes = relaxedBytes;
+      chosen = relaxed;
     } else if (want === 'relaxed') {
       throw new ConfigError('createWasmBackend.kernel', 'this engine does not validate relaxed SIMD');
     }
   }
-  if (!bytes) bytes = await loadBytes('plain');
-  if (!WebAssembly.validate(bytes)) throw new ConfigError('wasm backend', 'this engine does not support WebAssembly SIMD');
-  const { instance } = await WebAssembly.instantiate(bytes, {
+  if (chosen === undefined) {
+    chosen = await bytesOrModule(sourceOf('plain'), 'createWasmBackend.source.plain');
+    if (!(await validates(chosen))) throw new ConfigError('wasm backend', 'this engine does not support WebAssembly SIMD');
+  }
+  const module = chosen instanceof WebAssembly.Module ? chosen : await WebAssembly.compile(chosen);
+  const instance = await WebAssembly.instantiate(module, {
     env: {
       abort: (): never => {
         throw new Error('sttn wasm kernel aborted');
@@ -140,11 +178,33 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     },
   });
   const wasm = instance.exports as unknown as Exports;
+  if (typeof wasm.relaxed !== 'function' || typeof wasm.gemm !== 'function') {
+    throw new ConfigError('createWasmBackend.source', "the module is not sttn's wasm backend (no gemm/relaxed exports)");
+  }
+  if (single !== undefined) {
+    which = wasm.relaxed() ? 'relaxed' : 'plain';
+    if (opts.kernel !== undefined && opts.kernel !== 'auto' && opts.kernel !== which) {
+      throw new ConfigError('createWasmBackend.kernel', `'${opts.kernel}' asked for, but the given source is the ${which} build`);
+    }
+  }
+  return { wasm, which };
+}
+
+const isPerBuild = (s: unknown): s is { plain?: WasmSource; relaxed?: WasmSource } =>
+  typeof s === 'object' && s !== null && !(s instanceof URL) && !(s instanceof WebAssembly.Module) &&
+  !ArrayBuffer.isView(s) && !(s instanceof ArrayBuffer) && !(typeof Response !== 'undefined' && s instanceof Response);
+
+const ALIGN = 64;
+const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+const PAGE = 65536;
+
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const { wasm, which } = await instantiateBackendModule(opts);
   return makeBackend(wasm, which);
 }
 
 function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
-  const js = createCpuBackend('float32');
+  const js = createJsBackend('float32');
   const base = alignUp(wasm.heapBase());
   const gemmWork = wasm.gemmWorkBytes();
 
@@ -332,5 +392,6 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
     conv2dGradFilter,
     maxPool,
     maxPoolGrad,
+    quantizerKernels: createQuantizerKernels(wasm),
   };
 }

@@ -1,8 +1,10 @@
 /**
  * Laws of the package's shape, read from the tree itself:
  *   - the README's API table lists exactly the subpaths package.json exports, and its "runs in"
- *     column says "browsers" exactly for the subpaths whose import graph (static imports and
- *     literal dynamic ones) reaches no `node:` built-in;
+ *     column says "browsers" exactly for the subpaths whose browser target (the `browser` export
+ *     condition where there is one, else `default`) has an import graph (static imports and
+ *     literal dynamic ones) that reaches no `node:` built-in; a `browser` target exports a subset
+ *     of the `default` target's names;
  *   - src/ is the library: no module in it reads process.argv, exits, writes to stdout/stderr,
  *     installs process handlers or logs to the console; and it never imports app/ or backends/;
  *   - nothing in src/ or backends/ imports the composition root app/;
@@ -55,11 +57,12 @@ function nodeBuiltinsReachable(entry: string): Set<string> {
   return found;
 }
 
-const pkg = JSON.parse(read('package.json')) as { exports: Record<string, string | { default: string }> };
+const pkg = JSON.parse(read('package.json')) as { exports: Record<string, string | { default: string; browser?: string }> };
 const subpaths = Object.keys(pkg.exports).filter((s) => s !== './package.json');
-const sourceOf = (subpath: string): string => {
+/** The source module of a subpath's target: `default`, or the `browser` condition's when it has one. */
+const sourceOf = (subpath: string, condition: 'default' | 'browser' = 'default'): string => {
   const target = pkg.exports[subpath];
-  const js = typeof target === 'string' ? target : target.default;
+  const js = typeof target === 'string' ? target : condition === 'browser' ? (target.browser ?? target.default) : target.default;
   return js.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts');
 };
 const importName = (subpath: string): string => (subpath === '.' ? 'sttn' : `sttn/${subpath.slice(2)}`);
@@ -84,11 +87,24 @@ example('"browsers" in the API table iff no node: built-in is reachable from the
   const rows = readmeApiRows();
   const wrong = subpaths.filter((s) => {
     const claimsBrowser = /browser/i.test(rows.get(importName(s)) ?? '');
-    const reach = nodeBuiltinsReachable(sourceOf(s));
+    const reach = nodeBuiltinsReachable(sourceOf(s, 'browser'));
     return claimsBrowser !== (reach.size === 0);
   });
-  if (wrong.length > 0) console.error(wrong.map((s) => `${importName(s)}: ${[...nodeBuiltinsReachable(sourceOf(s))].slice(0, 3).join(', ') || 'no node: imports'}`).join('\n'));
+  if (wrong.length > 0) console.error(wrong.map((s) => `${importName(s)}: ${[...nodeBuiltinsReachable(sourceOf(s, 'browser'))].slice(0, 3).join(', ') || 'no node: imports'}`).join('\n'));
   return wrong.length === 0 && subpaths.length > 0;
+});
+
+example("a subpath's `browser` target exports a subset of its `default` target's names", async () => {
+  const split = subpaths.filter((s) => sourceOf(s, 'browser') !== sourceOf(s));
+  const bad: string[] = [];
+  for (const s of split) {
+    const names = async (c: 'default' | 'browser') => Object.keys(await import(`../${sourceOf(s, c)}`));
+    const all = new Set(await names('default'));
+    const extra = (await names('browser')).filter((n) => !all.has(n));
+    if (extra.length > 0) bad.push(`${importName(s)}: ${extra.join(', ')}`);
+  }
+  if (bad.length > 0) console.error(`browser targets export names their default target lacks: ${bad.join('; ')}`);
+  return bad.length === 0 && split.length > 0;
 });
 
 example('src/ holds no program code: no argv, exit, stdout/stderr, process handlers or console', () => {

@@ -15,6 +15,8 @@ export interface Candidate {
 
 export const candidates: readonly Candidate[] = [
   { name: 'cpu32', load: async () => cpu32 },
+  { name: 'js32', load: async () => (await import('../backends/js.js')).js32 },
+  { name: 'js64', load: async () => (await import('../backends/js.js')).js64 },
   { name: 'wasm', load: async () => (await import('../backends/wasm.js')).createWasmBackend() },
   { name: 'gpujs-cpu', load: async () => (await import('../backends/gpujs.js')).createGpujsBackend({ mode: 'cpu' }) },
   { name: 'gpujs-webgpu', load: async () => (await import('../backends/gpujs.js')).createGpujsBackend({ mode: 'webgpu' }) },

@@ -111,6 +111,8 @@ export const installCommand = (mode: string): string =>
  * naming the install command.
  */
 export function assertPeers(mode: string): void {
+  // Browsers resolve bare specifiers only through an import map or a bundler: loadGpuJs decides there.
+  if (!(globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node) return;
   for (const pkg of mode === 'webgpu' ? ['gpu.js', 'webgpu'] : ['gpu.js']) {
     try {
       import.meta.resolve(pkg);
@@ -124,12 +126,15 @@ export function assertPeers(mode: string): void {
  * gpu.js, imported on first use so that cpu-only users never load it. It is an optional peer
  * dependency of sttn: missing, it is a ConfigError naming the install command.
  */
-export async function loadGpuJs(mode: string): Promise<GpuJs> {
-  // A computed specifier keeps TypeScript from pulling gpu.js's declarations into every build.
+export async function loadGpuJs(mode: string, given?: unknown): Promise<GpuJs> {
+  // A computed specifier keeps TypeScript from pulling gpu.js's declarations into every build, and
+  // bundlers from bundling an optional peer: a browser page passes the module (`gpujs` option) or
+  // loads gpu.js's browser build, which sets `globalThis.GPU`.
   const spec = 'gpu.js';
+  const global = (globalThis as { GPU?: unknown }).GPU;
   let m: Partial<GpuJs> & { default?: Partial<GpuJs> };
   try {
-    m = (await import(spec)) as typeof m;
+    m = (given ?? (typeof (global as Partial<GpuJs> | undefined)?.GPU === 'function' ? global : await import(spec))) as typeof m;
   } catch (e) {
     throw new ConfigError('backend', `gpujs:${mode} needs the optional peer dependency gpu.js, which cannot be loaded (${(e as Error).message.split('\n')[0]}); install it with \`${installCommand(mode)}\``);
   }

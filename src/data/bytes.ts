@@ -1,7 +1,7 @@
 /**
  * Reading a data file as bytes, gunzipped when it starts with the gzip magic bytes 1f 8b (the
  * name is not trusted: `x.gz` may be plain and `x` may be gzipped). The reading and the sniffing
- * are src/files.ts's; this module names the file in a DataFileError when either fails, and holds
+ * are src/files.ts's (Node; gunzip.ts is the asynchronous, browser-safe twin); this module names the file in a DataFileError when either fails, and holds
  * every data file to a size limit: the file on disk and its content each have at most `maxBytes`
  * bytes (default DATA_FILE_LIMIT, 1 GiB), and a format that declares its size in a header
  * (`declared`, e.g. IDX) has that size checked against the limit from the first bytes, before
@@ -15,28 +15,11 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { gunzipHead, gunzipIfGzip, isGzip, LimitExceeded, readFileClassified } from '../files.js';
 import { DataFileError } from './dataset.js';
+import { DATA_FILE_LIMIT, type ByteLimits, type DeclaredSize } from './gunzip.js';
 
 export { isGzip };
 
-/** The most bytes a data file, and its content once gunzipped, may have unless told otherwise: 1 GiB. */
-export const DATA_FILE_LIMIT = 2 ** 30;
-
-/** A format whose first `headBytes` bytes declare the size of the whole content. */
-export interface DeclaredSize {
-  readonly headBytes: number;
-  /**
-   * The content's size in bytes as `head` (the first `headBytes` bytes, fewer when the content is
-   * shorter) declares it; may throw a DataFileError naming a bad header field.
-   */
-  readonly size: (head: Uint8Array) => number;
-}
-
-export interface ByteLimits {
-  /** The most bytes the file, and its content, may have (default DATA_FILE_LIMIT, 1 GiB). */
-  readonly maxBytes?: number;
-  /** The size the format declares; checked against `maxBytes` before inflating, and then the inflate limit. */
-  readonly declared?: DeclaredSize;
-}
+export { DATA_FILE_LIMIT, type ByteLimits, type DeclaredSize };
 
 /**
  * `bytes`, or their gunzipped content when they are a gzip stream; a bad stream names `file`.

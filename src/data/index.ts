@@ -6,7 +6,9 @@
  * Law (laws/data.test.ts): loaders round-trip the bytes they read (byte / 255), malformed files
  * throw a DataFileError naming file and field, and everything random is a function of the rng state.
  *
- * Node only: the loaders read files with node:fs and node:zlib.
+ * Node only: the loaders read files with node:fs and node:zlib. Browsers get browser.ts through the
+ * package's `browser` export condition: the same names minus the file loaders, plus
+ * `loadEmbeddedMnistFrom` (a URL or bytes) and `gunzip` (DecompressionStream), which Node has too.
  */
 export { checkDataset, DataFileError, bytesToUnit, type Dataset, type Split } from './dataset.js';
 export { DATA_FILE_LIMIT, isGzip, maybeGunzip, readBytes, type ByteLimits, type DeclaredSize } from './bytes.js';
@@ -38,6 +40,16 @@ export {
   type Cifar10DirOptions,
   type Cifar10FileOptions,
 } from './cifar10.js';
-export { EMBEDDED_MNIST_COUNTS, MNIST_SIDE, embeddedMnistCounts, loadEmbeddedMnist, type EmbeddedMnistOptions } from './mnist-embedded.js';
+export {
+  EMBEDDED_MNIST_COUNTS,
+  EMBEDDED_MNIST_FILES,
+  MNIST_SIDE,
+  embeddedMnistCounts,
+  loadEmbeddedMnist,
+  loadEmbeddedMnistFrom,
+  type EmbeddedMnistOptions,
+  type EmbeddedMnistSource,
+} from './mnist-embedded.js';
+export { gunzip } from './gunzip.js';
 export { augment, type AugmentOptions } from './augment.js';
 export { batches, epochIndices, gather, type Batch, type EpochOptions } from './batches.js';

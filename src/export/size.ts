@@ -8,7 +8,7 @@
  * every preset, bit-width pair and encoding; `sttn summary` prints these numbers.
  */
 import { allOps, decodeWeights, isWeighted, mapOps, type DeployedModel } from './deployed.js';
-import { ENCODINGS, exportedSize, type Encoding } from './container.js';
+import { ENCODINGS, exportedSize, type Encoding } from './container-format.js';
 import { packedBytes } from './pack.js';
 
 /** The same network with every binary/ternary kernel decoded into float32 (what a float export stores). */
