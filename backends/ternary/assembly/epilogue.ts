@@ -68,6 +68,26 @@ export function epilogueF32(c: usize, c2: usize, m: i32, n: i32, ldc: i32, a: us
 export function poolSums(c: usize, ldc: i32, imgs: i32, oh: i32, ow: i32, kh: i32, kw: i32, sh: i32, sw: i32, poh: i32, pow: i32, neg: usize, y: usize): void {
   const rowB = <usize>ldc << 2;
   let out = y;
+  if (kh == 2 && kw == 2) {
+    // 2×2 windows: the four taps in registers
+    const down = <usize>ow * rowB;
+    for (let b = 0; b < imgs; b++) {
+      const img = c + <usize>(b * oh * ow) * rowB;
+      for (let py = 0; py < poh; py++) {
+        for (let px = 0; px < pow; px++, out += rowB) {
+          const p0 = img + <usize>(py * sh * ow + px * sw) * rowB;
+          const p1 = p0 + down;
+          for (let q: usize = 0; q < rowB; q += 16) {
+            const v0 = v128.load(p0 + q), v1 = v128.load(p0 + q + rowB), v2 = v128.load(p1 + q), v3 = v128.load(p1 + q + rowB);
+            const hi = i32x4.max_s(i32x4.max_s(v0, v1), i32x4.max_s(v2, v3));
+            const lo = i32x4.min_s(i32x4.min_s(v0, v1), i32x4.min_s(v2, v3));
+            v128.store(out + q, v128.bitselect(lo, hi, v128.load(neg + q)));
+          }
+        }
+      }
+    }
+    return;
+  }
   for (let b = 0; b < imgs; b++) {
     const img = c + <usize>(b * oh * ow) * rowB;
     for (let py = 0; py < poh; py++) {
