@@ -96,7 +96,8 @@ export function resolveRequest(root: string, url: string): { file: string } | { 
   return statSync(file).isFile() ? { file } : { status: 404 };
 }
 
-function handler(root: string): (req: IncomingMessage, res: ServerResponse) => void {
+function handler(dir: string): (req: IncomingMessage, res: ServerResponse) => void {
+  const root = realpathSync(resolve(dir));
   return (req, res) => {
     const plain = (status: number, text: string, extra: Record<string, string> = {}): void => {
       res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', ...extra });
@@ -114,7 +115,7 @@ function handler(root: string): (req: IncomingMessage, res: ServerResponse) => v
   };
 }
 
-/** Listen on host:port; a port in use or refused is a ConfigError naming `--port` and the port. */
+/** Serve folder `root` on host:port; a port in use or refused is a ConfigError naming `--port` and the port. */
 export function listen(root: string, port: number, host: string): Promise<Server> {
   return new Promise((ok, fail) => {
     const server = createServer(handler(root));

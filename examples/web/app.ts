@@ -119,7 +119,7 @@ function attachPad(c: Classifier, digits: Digits | undefined): void {
     const { test } = digits;
     const n = test.labels.length;
     // stride through the test split so that successive clicks show different classes
-    const i = (next = (next + 211) % n);
+    const i = (next = (next + 733) % n);
     const x = test.images.data.slice(i * 784, (i + 1) * 784) as Float32Array;
     paint(pad, x);
     showPrediction(c, x);

@@ -4,6 +4,9 @@
  * `DecompressionStream` by sttn/data) and split as sttn splits them in Node,
  * and a drawing turned into a model input the way MNIST digits were made (the ink's bounding box
  * scaled into 20×20, its centre of mass moved to the centre of 28×28).
+ *
+ * Law (laws/browser-page.test.ts): the page classifies test digits as `sttn predict` does and
+ * trains on these digits in headless Chromium.
  */
 import { loadEmbeddedMnistFrom, type Split } from 'sttn/data';
 

@@ -2,6 +2,9 @@
  * The demo page's two live plots, drawn on canvases: loss and batch accuracy per training step
  * (with the loss's moving average), and the histogram of an STTN layer's latent W1 + W2 stacked
  * by ternary code (the paper's Figure 1).
+ *
+ * Law (laws/browser-page.test.ts): the page draws them while it trains, with no CSP violation;
+ * the screenshot shows them.
  */
 import type { Histogram } from './demo.js';
 
