@@ -10,7 +10,8 @@
  *   - every example in examples/ typechecks against the installed types (strict, NodeNext) and
  *     runs from the installed package, importing it by name; the gpu.js examples first without
  *     gpu.js (a clear error naming the install command), then with it installed.
- * The package's dist/ and build/ are used as `npm ci` built them (`npm pack --ignore-scripts`):
+ * The package's dist/ is used as `npm ci` built it, the wasm kernels and digits copied into
+ * dist/build/ by scripts/copy-assets.ts (`npm pack --ignore-scripts`):
  * run `npm run build` after changing sources. Needs the npm registry (or its cache) for the
  * package's dependencies; the toolchain (tsx, TypeScript) is this checkout's own.
  */
