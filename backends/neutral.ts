@@ -12,6 +12,12 @@
  * math is the same code the layers use (src/quantizers/*), bound here to the js backend (the cpu
  * reference's loops without code generation, so it runs under a strict Content-Security-Policy).
  *
+ * Float32Array inputs take the fused wasm kernels (src/quantizers/fast.ts: one reduction and one
+ * map pass, no temporaries; the same float32 results bit for bit) wherever the variant has one: in
+ * Node they compile synchronously on first use; in a browser after `await ready()` (until then,
+ * and wherever WebAssembly SIMD is missing, the same results come from the js backend). Float64
+ * inputs always run the float64 reference.
+ *
  * Law (laws/neutral.test.ts): each entry point equals the quantizer module's forward/backward on
  * the matching cpu backend, and float32 inputs give float32 outputs; any finite input gives a
  * finite result or an OverflowError, and inputs near the dtype's max give the OverflowError.
@@ -24,6 +30,9 @@ import * as sttnQ from '../src/quantizers/sttn.js';
 import * as ttqQ from '../src/quantizers/ttq.js';
 import * as twnQ from '../src/quantizers/twn.js';
 import { tensor, type Tensor } from '../src/tensor.js';
+import type { QuantizerKernels } from '../src/quantizers/fast.js';
+import type { WasmSource } from '../src/assets.js';
+import { loadQuantizerKernels, quantizerKernels } from './wasm/quantize.js';
 import { js32, js64 } from './js.js';
 
 export { OverflowError } from '../src/errors.js';
@@ -52,10 +61,33 @@ function backendFor(...ts: TensorLike[]): Backend {
   return ts.every((t) => t.data instanceof Float32Array) ? js32 : js64;
 }
 
+/**
+ * Loads the fused float32 kernels (default: the packaged build beside this module; or bytes, a
+ * module, a URL) so that Float32Array inputs take them; resolves to false where this engine cannot
+ * run them. Needed in browsers only: Node loads them on first use.
+ */
+export async function ready(source?: WasmSource): Promise<boolean> {
+  try {
+    await loadQuantizerKernels(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The fused kernels when every input is float32 and they are loaded. */
+const fastFor = (...ts: TensorLike[]): QuantizerKernels | undefined =>
+  ts.every((t) => t.data instanceof Float32Array) ? quantizerKernels() : undefined;
+
 export const sttn = {
   /** Eq. 10, 12 and 6–7: `{ w1q, w2q, merged, codes, alpha }`. */
   forward(p: { w1: TensorLike; w2: TensorLike }, config?: SttnOptions) {
     const cfg = orThrow(sttnQ.decodeConfig(config));
+    const k = fastFor(p.w1, p.w2);
+    if (k && sttnQ.fusable(cfg)) {
+      const f = sttnQ.forwardFused(k, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg, 'all');
+      return { w1q: f.w1q!, w2q: f.w2q!, merged: f.merged!, codes: f.codes!, alpha: f.alpha };
+    }
     const B = backendFor(p.w1, p.w2);
     const f = sttnQ.forward(B, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg);
     return { w1q: f.w1q, w2q: f.w2q, merged: f.merged, codes: f.codes, alpha: f.alpha };
@@ -63,6 +95,11 @@ export const sttn = {
   /** dL/dW1, dL/dW2 given dL/dW̃1 = g1 and dL/dW̃2 = g2 (in a layer g1 = g2). */
   gradient(p: { w1: TensorLike; w2: TensorLike }, up: { g1: TensorLike; g2: TensorLike }, config?: SttnOptions): { w1: Tensor; w2: Tensor } {
     const cfg = orThrow(sttnQ.decodeConfig(config));
+    const k = fastFor(p.w1, p.w2, up.g1, up.g2);
+    if (k && sttnQ.fusable(cfg)) {
+      const f = sttnQ.forwardFused(k, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg, 'scale');
+      return sttnQ.backwardFused(k, f.res, { g1: asTensor(up.g1), g2: asTensor(up.g2) }, cfg);
+    }
     const B = backendFor(p.w1, p.w2, up.g1, up.g2);
     const f = sttnQ.forward(B, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg);
     const d = sttnQ.backward(B, f, { g1: asTensor(up.g1), g2: asTensor(up.g2) }, cfg);
@@ -74,11 +111,18 @@ export const sign = {
   /** `{ y: α·sign(W), codes, alpha }` */
   forward(p: { w: TensorLike }, config?: SignOptions) {
     const cfg = orThrow(signQ.decodeConfig(config));
+    const k = fastFor(p.w);
+    if (k) {
+      const f = signQ.forwardFused(k, { w: asTensor(p.w) }, cfg, 'all');
+      return { y: f.y!, codes: f.codes!, alpha: f.alpha };
+    }
     const f = signQ.forward(backendFor(p.w), { w: asTensor(p.w) }, cfg);
     return { y: f.y, codes: f.codes, alpha: f.alpha };
   },
   gradient(p: { w: TensorLike }, up: { g: TensorLike }, config?: SignOptions): { w: Tensor } {
     const cfg = orThrow(signQ.decodeConfig(config));
+    const k = fastFor(p.w, up.g);
+    if (k) return { w: signQ.backwardFused(k, signQ.forwardFused(k, { w: asTensor(p.w) }, cfg, 'scale').res, asTensor(up.g), cfg).w };
     const B = backendFor(p.w, up.g);
     const d = signQ.backward(B, signQ.forward(B, { w: asTensor(p.w) }, cfg), asTensor(up.g), cfg);
     return { w: d.w };
@@ -89,6 +133,11 @@ export const twn = {
   /** `{ y: α·T, codes: T, alpha, delta }` */
   forward(p: { w: TensorLike }, config?: TwnOptions) {
     const cfg = orThrow(twnQ.decodeConfig(config));
+    const k = fastFor(p.w);
+    if (k && twnQ.fusable(cfg)) {
+      const f = twnQ.forwardFused(k, { w: asTensor(p.w) }, cfg, true);
+      return { y: f.y, codes: f.codes!, alpha: f.alpha, delta: f.delta };
+    }
     const f = twnQ.forward(backendFor(p.w), { w: asTensor(p.w) }, cfg);
     return { y: f.y, codes: f.codes, alpha: f.alpha, delta: f.delta };
   },
@@ -105,6 +154,11 @@ export const ttq = {
   forward(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, config?: TtqOptions) {
     const cfg = orThrow(ttqQ.decodeConfig(config));
     const B = backendFor(...ttqInputs(p));
+    const k = fastFor(...ttqInputs(p));
+    if (k) {
+      const f = ttqQ.forwardFused(k, ttqParams(p, cfg, B), cfg, true);
+      return { y: f.y, codes: f.codes!, delta: f.delta };
+    }
     const f = ttqQ.forward(B, ttqParams(p, cfg, B), cfg);
     return { y: f.y, codes: f.codes, delta: f.delta };
   },
@@ -112,6 +166,11 @@ export const ttq = {
   gradient(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, up: { g: TensorLike }, config?: TtqOptions): { w: Tensor; wp: Tensor; wn: Tensor } {
     const cfg = orThrow(ttqQ.decodeConfig(config));
     const B = backendFor(...ttqInputs(p), up.g);
+    const k = fastFor(...ttqInputs(p), up.g);
+    if (k) {
+      const d = ttqQ.backwardFused(k, ttqQ.forwardFused(k, ttqParams(p, cfg, B), cfg).res, asTensor(up.g));
+      return { w: d.w, wp: d.wp, wn: d.wn };
+    }
     const d = ttqQ.backward(B, ttqQ.forward(B, ttqParams(p, cfg, B), cfg), asTensor(up.g), cfg);
     return { w: d.w, wp: d.wp, wn: d.wn };
   },

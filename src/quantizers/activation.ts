@@ -10,6 +10,8 @@
  * Overflow cannot happen here: outputs are in {−1, 0, 1} and g·{0, 1}, finite for finite input in
  *   the backend's dtype (laws/neutral.test.ts checks it up to the dtype's max): nothing to check.
  *
+ * Fused path (src/quantizers/fast.ts): on a backend with QuantizerKernels the gradient is one pass.
+ *
  * Law (laws/quantizers-activation.test.ts): the gradient equals the finite differences of
  * hardtanh_clip (its surrogate); the two boundaries of Eq. 14 agree except at x = ±θ, where the
  * golden values pin each; the VJP is linear in the upstream gradient; float32 equals float64.
@@ -19,8 +21,9 @@ import type { Either } from 'fp-ts/lib/Either.js';
 import type { Backend } from '../backend.js';
 import { decodeWith, oneOf, PositiveNumber, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
-import { assertFinite, type Tensor } from '../tensor.js';
+import { assertFinite, sameShape, type Tensor } from '../tensor.js';
 import { checkUpstream, Clip, hardTanh, steWindow, type Term } from './common.js';
+import { clipDown, kernelsOf } from './fast.js';
 
 export type Boundary = 'paper' | 'official';
 
@@ -62,4 +65,16 @@ export function activationTerms(B: Backend, x: Tensor, g: Tensor, clip: Clip): T
   ];
 }
 
-export const activationBackward = (B: Backend, x: Tensor, g: Tensor, clip: Clip): Tensor => activationTerms(B, x, g, clip)[0].grad.x;
+/** The VJP: g·1[|x| ≤ clip], in one fused pass on a backend with QuantizerKernels (same result bit for bit). */
+export function activationBackward(B: Backend, x: Tensor, g: Tensor, clip: Clip): Tensor {
+  const k = kernelsOf(B);
+  if (k === undefined) return activationTerms(B, x, g, clip)[0].grad.x;
+  const checks = (): void => {
+    assertFinite('x', x);
+    checkUpstream('g', g, x.shape);
+  };
+  if (!sameShape(g.shape, x.shape)) checks();
+  const d = k.steGrad(x, g, clipDown(clip));
+  if (!d.finite) checks(); // names the non-finite x or g
+  return d.x;
+}

@@ -101,6 +101,15 @@ export function checkWeights(field: string, w: Tensor, g: Granularity): void {
   assertFinite(field, w);
 }
 
+/** What `checkWeights` checks short of finiteness (the fused path checks that inside its passes). */
+export const weightShapeOk = (w: Tensor, g: Granularity): boolean => w.data.length > 0 && (g !== 'channel' || w.shape.length >= 2);
+
+/** True when any value of `d` is NaN or ±∞ (O(groups) arrays of sums). */
+export const anyNonFinite = (d: ArrayLike<number>): boolean => {
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return true;
+  return false;
+};
+
 /**
  * Throw an OverflowError at the first non-finite value of the per-group scale or sum `t`
  * (O(groups); `how` says how `quantity` was computed, e.g. `Σ|W|`).

@@ -6,6 +6,9 @@
  * `ternary`. A spec `{ id, config }` is plain data; `kernelQuantizer(spec)` decodes it into an
  * `Either` and binds the config.
  *
+ * On a backend with fused quantizer kernels (src/quantizers/fast.ts) the bound forward/backward
+ * take that path where the variant has one; results are the generic path's bit for bit.
+ *
  * Law (laws/quantizers-registry.test.ts): every id round-trips through its spec codec; the bound
  * forward/backward equal the module's own; an STTN kernel quantizer hands the same upstream
  * gradient to both kernels (Eq. 7).
@@ -20,6 +23,7 @@ import type { Rng } from '../random.js';
 import type { Tensor } from '../tensor.js';
 import * as activation from './activation.js';
 import type { Params } from './common.js';
+import { kernelsOf } from './fast.js';
 import * as sign from './sign.js';
 import * as sttn from './sttn.js';
 import * as ttq from './ttq.js';
@@ -27,6 +31,7 @@ import * as twn from './twn.js';
 
 export * as activation from './activation.js';
 export * as common from './common.js';
+export * as fast from './fast.js';
 export * as sign from './sign.js';
 export * as sttn from './sttn.js';
 export * as ttq from './ttq.js';
@@ -99,6 +104,9 @@ const fpKernel: KernelQuantizer = {
   codes: (B, p) => ({ kind: 'float', w: B.from(p.w) }),
 };
 
+/** Residuals of a fused forward (src/quantizers/fast.ts) are tagged so backward takes the same path. */
+const isFused = <R>(res: unknown): res is { fused: R } => typeof res === 'object' && res !== null && 'fused' in res;
+
 function bindKernel(id: KernelQuantizerId, raw: unknown): E.Either<ConfigError, KernelQuantizer> {
   switch (id) {
     case 'fp':
@@ -109,10 +117,19 @@ function bindKernel(id: KernelQuantizerId, raw: unknown): E.Either<ConfigError, 
         config: cfg,
         init: (shape, rng, draw) => ({ w: draw(shape, rng) }),
         forward: (B, p) => {
+          const k = kernelsOf(B);
+          if (k) {
+            const f = sign.forwardFused(k, { w: p.w }, cfg);
+            return { w: f.y!, res: { fused: f.res } };
+          }
           const f = sign.forward(B, { w: p.w }, cfg);
           return { w: f.y, res: f };
         },
-        backward: (B, _p, res, g) => sign.backward(B, res as sign.SignForward, g, cfg),
+        backward: (B, _p, res, g) => {
+          const k = kernelsOf(B);
+          if (k && isFused<sign.SignFused>(res)) return sign.backwardFused(k, res.fused, g, cfg);
+          return sign.backward(B, res as sign.SignForward, g, cfg);
+        },
         codes: (B, p) => {
           const f = sign.forward(B, { w: p.w }, cfg);
           return { kind: 'binary', codes: f.codes, scale: f.alpha };
@@ -124,10 +141,15 @@ function bindKernel(id: KernelQuantizerId, raw: unknown): E.Either<ConfigError, 
         config: cfg,
         init: (shape, rng, draw) => ({ w: draw(shape, rng) }),
         forward: (B, p) => {
+          const k = kernelsOf(B);
+          if (k && twn.fusable(cfg)) return { w: twn.forwardFused(k, { w: p.w }, cfg).y, res: { fused: p.w.shape } };
           const f = twn.forward(B, { w: p.w }, cfg);
           return { w: f.y, res: f };
         },
-        backward: (B, _p, res, g) => twn.backward(B, res as twn.TwnForward, g, cfg),
+        backward: (B, _p, res, g) => {
+          if (isFused<readonly number[]>(res)) return twn.backwardFused(B, res.fused, g);
+          return twn.backward(B, res as twn.TwnForward, g, cfg);
+        },
         codes: (B, p) => {
           const f = twn.forward(B, { w: p.w }, cfg);
           return { kind: 'ternary', codes: f.codes, scalePos: f.alpha, scaleNeg: f.alpha };
@@ -142,10 +164,19 @@ function bindKernel(id: KernelQuantizerId, raw: unknown): E.Either<ConfigError, 
           return { w, ...ttq.initScales(shape, cfg, w.data instanceof Float64Array ? 'float64' : 'float32') };
         },
         forward: (B, p) => {
+          const k = kernelsOf(B);
+          if (k) {
+            const f = ttq.forwardFused(k, p as ttq.TtqParams, cfg);
+            return { w: f.y, res: { fused: f.res } };
+          }
           const f = ttq.forward(B, p as ttq.TtqParams, cfg);
           return { w: f.y, res: f };
         },
-        backward: (B, _p, res, g) => ttq.backward(B, res as ttq.TtqForward, g, cfg),
+        backward: (B, _p, res, g) => {
+          const k = kernelsOf(B);
+          if (k && isFused<ttq.TtqFused>(res)) return ttq.backwardFused(k, res.fused, g);
+          return ttq.backward(B, res as ttq.TtqForward, g, cfg);
+        },
         codes: (B, p) => {
           const f = ttq.forward(B, p as ttq.TtqParams, cfg);
           return { kind: 'ternary', codes: f.codes, scalePos: f.wp, scaleNeg: f.wn };
@@ -159,11 +190,20 @@ function bindKernel(id: KernelQuantizerId, raw: unknown): E.Either<ConfigError, 
         // never produce a zero code.
         init: (shape, rng, draw) => ({ w1: draw(shape, rng), w2: draw(shape, rng) }),
         forward: (B, p) => {
+          const k = kernelsOf(B);
+          if (k && sttn.fusable(cfg)) {
+            const f = sttn.forwardFused(k, p as sttn.SttnParams, cfg);
+            return { w: f.merged!, res: { fused: f.res } };
+          }
           const f = sttn.forward(B, p as sttn.SttnParams, cfg);
           return { w: f.merged, res: f };
         },
         // Both kernels see the same input and their outputs add (Eq. 7), so dL/dW̃1 = dL/dW̃2 = g.
-        backward: (B, _p, res, g) => sttn.backward(B, res as sttn.SttnForward, { g1: g, g2: g }, cfg),
+        backward: (B, _p, res, g) => {
+          const k = kernelsOf(B);
+          if (k && isFused<sttn.SttnFused>(res)) return sttn.backwardFused(k, res.fused, { g1: g, g2: g }, cfg);
+          return sttn.backward(B, res as sttn.SttnForward, { g1: g, g2: g }, cfg);
+        },
         codes: (B, p) => {
           const f = sttn.forward(B, p as sttn.SttnParams, cfg);
           const half = B.scalar('mul', f.codes, 0.5);

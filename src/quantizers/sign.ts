@@ -12,6 +12,9 @@
  * Overflow: Σ|W| per group is checked finite before α is formed (O(groups)), and `backward`'s
  * output in one pass; either throws an OverflowError (common.ts) naming `sign` and the quantity.
  *
+ * Fused path (src/quantizers/fast.ts): on a backend with QuantizerKernels both variants run as
+ * one reduction and one map pass each way, with the same float32 operations as above.
+ *
  * Law (laws/quantizers-binary.test.ts): every gradient term of both variants (`xnor`: Eq. 11)
  * holds its claim against finite differences; the VJP is linear in g; odd symmetry, scale
  * equivariance and golden values. laws/neutral.test.ts: overflow gives the typed error.
@@ -21,8 +24,9 @@ import type { Either } from 'fp-ts/lib/Either.js';
 import type { Backend } from '../backend.js';
 import { decodeWith, oneOf, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
-import type { Tensor } from '../tensor.js';
-import { checkGrads, checkScale, checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, steWindow, sumGrads, type Term } from './common.js';
+import { cast, sameShape, size, type Tensor } from '../tensor.js';
+import { clipDown, type Outputs, type QuantizerKernels } from './fast.js';
+import { checkGrads, checkScale, checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, scaleShape, steWindow, sumGrads, type Term, anyNonFinite, weightShapeOk } from './common.js';
 
 export const id = 'sign';
 
@@ -94,3 +98,40 @@ export function terms(B: Backend, f: SignForward, g: Tensor, cfg: SignConfig): T
 
 /** The VJP: the sum of `terms`, checked finite (an OverflowError names the gradient otherwise). */
 export const backward = (B: Backend, f: SignForward, g: Tensor, cfg: SignConfig): SignParams => checkGrads(id, sumGrads(B, terms(B, f, g, cfg)));
+
+/** What `backwardFused` needs: the latent and α. */
+export interface SignFused {
+  readonly w: Tensor;
+  readonly alpha: Float32Array;
+}
+
+/** `forward` through fused kernels; equal to `forward`'s fields bit for bit (`codes` with `all`). */
+export function forwardFused(k: QuantizerKernels, p: SignParams, cfg: SignConfig, outputs: Outputs = 'kernel'): {
+  y?: Tensor; alpha: Tensor; codes?: Tensor; res: SignFused;
+} {
+  if (!weightShapeOk(p.w, cfg.granularity)) checkWeights('w', p.w, cfg.granularity);
+  const n = groupSize(p.w.shape, cfg.granularity);
+  const sShape = scaleShape(p.w.shape, cfg.granularity);
+  const f = k.signForward(p.w, size(p.w.shape) / n, (sum) => {
+    if (anyNonFinite(sum)) checkWeights('w', p.w, cfg.granularity);
+    checkScale(id, 'α', { shape: sShape, data: sum }, 'Σ|W|');
+    return sum.map((v) => v * (1 / n));
+  }, outputs);
+  return { ...f, alpha: { shape: sShape, data: f.alpha }, res: { w: cast(p.w, 'float32'), alpha: f.alpha } };
+}
+
+/** `backward` through fused kernels, from `forwardFused`'s residuals; equal to `backward` bit for bit. */
+export function backwardFused(k: QuantizerKernels, r: SignFused, g: Tensor, cfg: SignConfig): SignParams {
+  if (!sameShape(g.shape, r.w.shape)) checkUpstream('g', g, r.w.shape);
+  const n = groupSize(r.w.shape, cfg.granularity);
+  const groups = size(r.w.shape) / n;
+  const d = cfg.gradient === 'xnor'
+    ? k.xnorBackward(r.w, g, groups, r.alpha, Math.fround(1 / n), clipDown(cfg.clip))
+    : k.signBackward(r.w, g, groups, r.alpha, clipDown(cfg.clip), (gs) => {
+        const s = new Float32Array(groups);
+        for (let i = 0; i < groups; i++) s[i] = gs[2 * i] * (1 / n);
+        return s;
+      });
+  if (!d.finite) checkUpstream('g', g, r.w.shape); // a non-finite g, named; else an overflow
+  return d.finite ? { w: d.w } : checkGrads(id, { w: d.w });
+}

@@ -27,6 +27,10 @@
  * are then finite), and `backward`'s output in one pass; either throws an OverflowError
  * (common.ts) naming `sttn` and the quantity, e.g. "α overflows float32: Σ|W1|+Σ|W2| = Infinity".
  *
+ * Fused path (src/quantizers/fast.ts): on a backend with QuantizerKernels, `exact` runs as one
+ * reduction and one map pass each way (`forwardFused`, `backwardFused`), with the same float32
+ * operations as above; the other variants take the generic path.
+ *
  * Law (laws/quantizers-sttn.test.ts): every term of every variant holds its claim against finite
  * differences (the α term of Eq. 12 exact); Eq. 10's α and B are optimal; the merge of Eq. 6–7 is
  * exact; Eq. 13 as printed differs from the chain rule exactly by the dropped delta; golden cases;
@@ -39,7 +43,8 @@ import type { Either } from 'fp-ts/lib/Either.js';
 import type { Backend } from '../backend.js';
 import { decodeWith, oneOf, withDefaults } from '../codec.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import { sameShape, type Tensor } from '../tensor.js';
+import { cast, sameShape, size, type Tensor } from '../tensor.js';
+import { clipDown, type Outputs, type QuantizerKernels } from './fast.js';
 import {
   checkGrads,
   checkScale,
@@ -51,9 +56,12 @@ import {
   groupSize,
   hardTanh,
   scaleBy,
+  scaleShape,
   steWindow,
   sumGrads,
   type Term,
+  anyNonFinite,
+  weightShapeOk,
 } from './common.js';
 
 export const id = 'sttn';
@@ -235,4 +243,52 @@ export function terms(B: Backend, f: SttnForward, up: SttnUpstream, cfg: SttnCon
 /** dL/dW1, dL/dW2 given dL/dW̃1, dL/dW̃2: the sum of `terms`, checked finite (else an OverflowError). */
 export function backward(B: Backend, f: SttnForward, up: SttnUpstream, cfg: SttnConfig): SttnParams {
   return checkGrads(id, sumGrads(B, terms(B, f, up, cfg)));
+}
+
+/** Variants with a fused path. */
+export const fusable = (cfg: SttnConfig): boolean => cfg.gradient === 'exact';
+
+/** What `backwardFused` needs: the latents and α. */
+export interface SttnFused {
+  readonly w1: Tensor;
+  readonly w2: Tensor;
+  readonly alpha: Float32Array;
+}
+
+/**
+ * `forward` through fused kernels (a `fusable` config): the merged kernel and α, and with `all`
+ * also W̃1, W̃2 and the codes; equal to `forward`'s fields bit for bit.
+ */
+export function forwardFused(k: QuantizerKernels, p: SttnParams, cfg: SttnConfig, outputs: Outputs = 'kernel'): {
+  merged?: Tensor; alpha: Tensor; w1q?: Tensor; w2q?: Tensor; codes?: Tensor; res: SttnFused;
+} {
+  if (!(sameShape(p.w1.shape, p.w2.shape) && weightShapeOk(p.w1, cfg.granularity) && weightShapeOk(p.w2, cfg.granularity))) checkPair(p, cfg);
+  const n = groupSize(p.w1.shape, cfg.granularity);
+  const sShape = scaleShape(p.w1.shape, cfg.granularity);
+  const f = k.sttnForward(p.w1, p.w2, size(p.w1.shape) / n, (s) => {
+    // a non-finite latent makes its group's sum non-finite: name it as checkPair would
+    if (anyNonFinite(s)) checkPair(p, cfg);
+    checkScale(id, 'α', { shape: sShape, data: s }, 'Σ|W1|+Σ|W2|');
+    return s.map((v) => v * (1 / (2 * n)));
+  }, outputs);
+  return { ...f, alpha: { shape: sShape, data: f.alpha }, res: { w1: cast(p.w1, 'float32'), w2: cast(p.w2, 'float32'), alpha: f.alpha } };
+}
+
+/** `backward` through fused kernels, from `forwardFused`'s residuals; equal to `backward` bit for bit. */
+export function backwardFused(k: QuantizerKernels, r: SttnFused, up: SttnUpstream, cfg: SttnConfig): SttnParams {
+  const upstreamChecks = (): void => {
+    checkUpstream('g1', up.g1, r.w1.shape);
+    checkUpstream('g2', up.g2, r.w2.shape);
+  };
+  if (!(sameShape(up.g1.shape, r.w1.shape) && sameShape(up.g2.shape, r.w2.shape))) upstreamChecks();
+  const n = groupSize(r.w1.shape, cfg.granularity);
+  const groups = size(r.w1.shape) / n;
+  const d = k.sttnBackward(r.w1, r.w2, up.g1, up.g2, groups, r.alpha, clipDown(cfg.clip), (gb) => {
+    const s = new Float32Array(groups);
+    for (let i = 0; i < groups; i++) s[i] = Math.fround(gb[2 * i] + gb[2 * i + 1]) * (1 / (2 * n));
+    return s;
+  });
+  const grads = { w1: d.w1, w2: d.w2 };
+  if (!d.finite) upstreamChecks(); // a non-finite g, named; else an overflow, named below
+  return d.finite ? grads : checkGrads(id, grads);
 }

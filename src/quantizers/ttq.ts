@@ -21,6 +21,10 @@
  * then finite (each output is Wp, −Wn or 0), and `backward`'s output is checked in one pass;
  * either throws an OverflowError (common.ts) naming `ttq` and the quantity.
  *
+ * Fused path (src/quantizers/fast.ts): on a backend with QuantizerKernels the forward is one max
+ * pass and one map pass, the backward one pass of sums and one map, with the same float32
+ * operations as above.
+ *
  * Law (laws/quantizers-ternary.test.ts): exactly representable ties get code 0; dWp and dWn are
  * exact (dWn with its minus sign) and the `w` term equals its surrogate's finite differences; the
  * VJP is linear in g; symmetry q(−W; Wp, Wn) = −q(W; Wn, Wp); golden values.
@@ -32,8 +36,9 @@ import type { Backend } from '../backend.js';
 import { decodeWith, UnitInterval, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
 import { ShapeError } from '../errors.js';
-import { assertFinite, full, sameShape, type Tensor } from '../tensor.js';
-import { checkGrads, checkScale, checkUpstream, checkWeights, Granularity, groupReduce, scaleBy, scaleShape, sumGrads, type Term } from './common.js';
+import { assertFinite, cast, full, sameShape, size, type Tensor } from '../tensor.js';
+import type { QuantizerKernels } from './fast.js';
+import { checkGrads, checkScale, checkUpstream, checkWeights, Granularity, groupReduce, scaleBy, scaleShape, sumGrads, type Term, weightShapeOk } from './common.js';
 
 export const id = 'ttq';
 
@@ -68,13 +73,17 @@ export interface TtqForward {
   readonly wn: Tensor;
 }
 
-export function forward(B: Backend, p: TtqParams, cfg: TtqConfig): TtqForward {
+function checkParams(p: TtqParams, cfg: TtqConfig): void {
   checkWeights('w', p.w, cfg.granularity);
   const s = scaleShape(p.w.shape, cfg.granularity);
   for (const k of ['wp', 'wn'] as const) {
     if (!sameShape(p[k].shape, s)) throw new ShapeError(`ttq ${k} (granularity '${cfg.granularity}')`, s, p[k].shape);
     assertFinite(k, p[k]);
   }
+}
+
+export function forward(B: Backend, p: TtqParams, cfg: TtqConfig): TtqForward {
+  checkParams(p, cfg);
   const delta = B.scalar('mul', B.reduce('maxAbs', p.w, null), cfg.threshold);
   // finite inputs of a wider dtype than the backend's can overflow on the way in
   checkScale(id, 'Δ', delta, 't·max|W|');
@@ -120,3 +129,55 @@ export function terms(B: Backend, f: TtqForward, g: Tensor, cfg: TtqConfig): Ter
 
 /** The VJP: the sum of `terms`, checked finite (an OverflowError names the gradient otherwise). */
 export const backward = (B: Backend, f: TtqForward, g: Tensor, cfg: TtqConfig): TtqParams => checkGrads(id, sumGrads(B, terms(B, f, g, cfg)));
+
+/** What `backwardFused` needs. */
+export interface TtqFused {
+  readonly w: Tensor;
+  readonly wp: Tensor;
+  readonly wn: Tensor;
+  readonly delta: number;
+}
+
+/** `forward` through fused kernels; equal to `forward`'s y, delta (and codes, with `all`) bit for bit. */
+export function forwardFused(k: QuantizerKernels, p: TtqParams, cfg: TtqConfig, all = false): { y: Tensor; delta: Tensor; codes?: Tensor; res: TtqFused } {
+  const sShape = scaleShape(p.w.shape, cfg.granularity);
+  // the cheap checks first; w's finiteness is seen by the max pass, then all of them in order
+  if (!(weightShapeOk(p.w, cfg.granularity) && sameShape(p.wp.shape, sShape) && sameShape(p.wn.shape, sShape))) checkParams(p, cfg);
+  const wp = cast(p.wp, 'float32');
+  const wn = cast(p.wn, 'float32');
+  const groups = wp.data.length;
+  const f = k.ttqForward(p.w, (m) => {
+    if (!Number.isFinite(m)) checkWeights('w', p.w, cfg.granularity);
+    assertFinite('wp', p.wp);
+    assertFinite('wn', p.wn);
+    const d = Math.fround(m * cfg.threshold);
+    checkScale(id, 'Δ', { shape: [], data: new Float32Array([d]) }, 't·max|W|');
+    checkScale(id, 'Wp', wp, `Wp in float32`, 'scale Wp');
+    checkScale(id, 'Wn', wn, `Wn in float32`, 'scale Wn');
+    return d;
+  }, wp.data as Float32Array, wn.data as Float32Array, groups, all);
+  return { ...f, delta: { shape: [], data: new Float32Array([f.delta]) }, res: { w: cast(p.w, 'float32'), wp, wn, delta: f.delta } };
+}
+
+/** `backward` through fused kernels, from `forwardFused`'s residuals; equal to `backward` bit for bit. */
+export function backwardFused(k: QuantizerKernels, r: TtqFused, g: Tensor): TtqParams {
+  if (!sameShape(g.shape, r.w.shape)) checkUpstream('g', g, r.w.shape);
+  const groups = r.wp.data.length;
+  const d = k.ttqBackward(r.w, g, r.delta, r.wp.data as Float32Array, r.wn.data as Float32Array, groups);
+  // the generic sum of terms: (Wp·0) + Σ g·pos and (Wp·0) + (−Σ g·neg), in float32
+  const dwp = new Float32Array(groups);
+  const dwn = new Float32Array(groups);
+  for (let i = 0; i < groups; i++) {
+    const zero = Math.fround(r.wp.data[i] * 0);
+    dwp[i] = zero + d.sums[2 * i];
+    dwn[i] = zero + -d.sums[2 * i + 1];
+  }
+  const grads = { w: d.w, wp: { shape: [...r.wp.shape], data: dwp }, wn: { shape: [...r.wn.shape], data: dwn } };
+  // the kernel found dW finite, or checkGrads names its first non-finite value
+  if (d.finite) checkGrads(id, { wp: grads.wp, wn: grads.wn });
+  else {
+    checkUpstream('g', g, r.w.shape); // a non-finite g, named
+    checkGrads(id, grads);
+  }
+  return grads;
+}

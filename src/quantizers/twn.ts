@@ -21,6 +21,10 @@
  * Overflow: S and Δ per group are checked finite (O(groups)), and `backward`'s output in one pass;
  * either throws an OverflowError (common.ts) naming `twn` and the quantity.
  *
+ * Fused path (src/quantizers/fast.ts): on a backend with QuantizerKernels the forward runs as two
+ * reduction passes (S, then |I| and Σ_I|W|) and one map pass with the same float32 operations;
+ * the `ste` backward is the identity either way; `exact` takes the generic path.
+ *
  * Law (laws/quantizers-ternary.test.ts): Δ, I, α and T as above, element by element; exactly
  * representable ties get code 0 for every granularity on cpu64, cpu32 and wasm; every gradient
  * term of both variants holds its claim; the VJP is linear in g; odd symmetry, scale
@@ -31,8 +35,9 @@ import type { Either } from 'fp-ts/lib/Either.js';
 import type { Backend } from '../backend.js';
 import { decodeWith, oneOf, PositiveNumber, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
-import { full, type Tensor } from '../tensor.js';
-import { checkGrads, checkScale, checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, steWindow, sumGrads, type Term } from './common.js';
+import { full, size, type Tensor } from '../tensor.js';
+import type { QuantizerKernels } from './fast.js';
+import { checkGrads, checkScale, checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, scaleShape, steWindow, sumGrads, type Term, anyNonFinite, weightShapeOk } from './common.js';
 
 export const id = 'twn';
 
@@ -113,3 +118,43 @@ export function terms(B: Backend, f: TwnForward, g: Tensor, cfg: TwnConfig): Ter
 
 /** The VJP: the sum of `terms`, checked finite (an OverflowError names the gradient otherwise). */
 export const backward = (B: Backend, f: TwnForward, g: Tensor, cfg: TwnConfig): TwnParams => checkGrads(id, sumGrads(B, terms(B, f, g, cfg)));
+
+/** Variants with a fused path. */
+export const fusable = (cfg: TwnConfig): boolean => cfg.gradient === 'ste';
+
+/** `forward` through fused kernels (a `fusable` config); equal to `forward`'s fields bit for bit (`codes` with `all`). */
+export function forwardFused(k: QuantizerKernels, p: TwnParams, cfg: TwnConfig, all = false): {
+  y: Tensor; alpha: Tensor; delta: Tensor; count: Tensor; codes?: Tensor;
+} {
+  const G = cfg.granularity;
+  if (!weightShapeOk(p.w, G)) checkWeights('w', p.w, G);
+  const n = groupSize(p.w.shape, G);
+  const sShape = scaleShape(p.w.shape, G);
+  const nf = Math.fround(n);
+  const f = k.twnForward(
+    p.w,
+    size(p.w.shape) / n,
+    (sum) => {
+      if (anyNonFinite(sum)) checkWeights('w', p.w, G);
+      checkScale(id, 'Δ', { shape: sShape, data: sum }, 'Σ|W|');
+      // δ·(S/n) in this order, each step rounded to float32 as the generic path's
+      const delta = sum.map((v) => Math.fround(v / nf) * cfg.delta);
+      checkScale(id, 'Δ', { shape: sShape, data: delta }, `δ·mean|W| with δ = ${cfg.delta}`, 'lower delta or scale the latents');
+      return delta;
+    },
+    (cs) => {
+      const a = new Float32Array(cs.length / 2);
+      for (let i = 0; i < a.length; i++) a[i] = cs[2 * i + 1] / Math.max(cs[2 * i], 1);
+      return a;
+    },
+    all,
+  );
+  return { ...f, alpha: { shape: sShape, data: f.alpha }, delta: { shape: sShape, data: f.delta }, count: { shape: sShape, data: f.count } };
+}
+
+/** The `ste` backward (the identity) with its checks, for `forwardFused`'s callers. */
+export function backwardFused(B: Backend, wShape: readonly number[], g: Tensor): TwnParams {
+  // g is checked finite here, and the identity keeps it so: checkGrads would find nothing
+  checkUpstream('g', g, wShape);
+  return { w: B.from(g) };
+}

@@ -1,7 +1,8 @@
 /**
  * The wasm backend's kernels: a float32 GEMM over WebAssembly SIMD (f32x4) and the convolutions
  * built on it (im2col / col2im + GEMM), compiled by AssemblyScript. The module's entry: it also
- * re-exports the element-wise kernels (./elementwise.ts) and max pooling (./pool.ts).
+ * re-exports the element-wise kernels (./elementwise.ts), max pooling (./pool.ts) and the fused
+ * quantizer kernels (./quantize.ts).
  *
  * The GEMM follows the Goto/BLIS blocking: B is packed per KC×NC block into 8-column panels, A per
  * MC×KC block into 4-row panels, and a 4×8 micro-kernel keeps its C tile in 8 f32x4 accumulators.
@@ -22,6 +23,7 @@ import { Geom } from './geom';
 
 export { binary, unary, scalar, axpy, select, reduce } from './elementwise';
 export { maxPool, maxPoolGrad } from './pool';
+export * from './quantize';
 
 // Blocking (measured plateau on a 2-core EPYC: MC=128, KC=384, NC=1024).
 const MR: i32 = 4;
@@ -605,6 +607,110 @@ export function conv2dGradFilter(geom: usize, x: usize, dy: usize, dw: usize, wo
   }
   if (gradFilterTransposed(g)) {
     for (let i = 0; i < kd; i++) {
+      for (let o = 0; o < g.cout; o++) {
+        store<f32>(dw + (<usize>(o * kd + i) << 2), load<f32>(dwt + (<usize>(i * g.cout + o) << 2)));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parts for threads (backends/wasm/threads.ts): part `part` of `parts` of one product or
+// convolution, split by output rows only, never along a sum, so every output element is computed
+// by exactly the arithmetic of the single-threaded call and results are bit-identical for any
+// number of parts. Each part has its own work area at `work + part·partWorkBytes`.
+
+/** Bytes one part of a conv needs: its geometry record, then the conv's work area. */
+export function convPartWorkBytes(geom: usize): usize {
+  return 64 + convWorkBytes(geom);
+}
+
+/** The first row of part `p` of `m` rows in `parts` parts, rounded to the micro-kernel's MR. */
+@inline
+function partStart(p: i32, parts: i32, m: i32, step: i32): i32 {
+  let per = (m + parts - 1) / parts;
+  per = ((per + step - 1) / step) * step;
+  const s = p * per;
+  return s < m ? s : m;
+}
+
+/** Rows [m0, m1) of C of `gemm`, with its own work area (`gemmWorkBytes()` per part). */
+export function gemmPart(
+  part: i32, parts: i32,
+  transA: bool, transB: bool, m: i32, n: i32, k: i32,
+  a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  accumulate: bool, work: usize,
+): void {
+  const m0 = partStart(part, parts, m, MR);
+  const m1 = partStart(part + 1, parts, m, MR);
+  if (m1 <= m0) return;
+  const ap = transA ? a + (<usize>m0 << 2) : a + <usize>m0 * <usize>lda * 4;
+  gemm(transA, transB, m1 - m0, n, k, ap, lda, b, ldb, c + <usize>m0 * <usize>ldc * 4, ldc, accumulate, work + <usize>part * gemmWorkBytes());
+}
+
+/** A copy of `geom` at `dst` for images [n0, n1). */
+function subBatch(geom: usize, dst: usize, n0: i32, n1: i32): usize {
+  memory.copy(dst, geom, 13 * 4);
+  changetype<Geom>(dst).n = n1 - n0;
+  return dst;
+}
+
+/** conv2d of images [n0, n1) (each image's output rows depend on that image only). */
+export function conv2dPart(part: i32, parts: i32, geom: usize, x: usize, w: usize, y: usize, work: usize): void {
+  const g = changetype<Geom>(geom);
+  const n0 = partStart(part, parts, g.n, 1);
+  const n1 = partStart(part + 1, parts, g.n, 1);
+  if (n1 <= n0) return;
+  const pw = work + <usize>part * convPartWorkBytes(geom);
+  const sub = subBatch(geom, pw, n0, n1);
+  conv2d(sub, x + <usize>n0 * <usize>(g.h * g.w * g.cin) * 4, w, y + <usize>n0 * <usize>(g.oh * g.ow * g.cout) * 4, pw + 64);
+}
+
+/** conv2dGradInput of images [n0, n1) (col2im adds only within an image). */
+export function conv2dGradInputPart(part: i32, parts: i32, geom: usize, dy: usize, w: usize, dx: usize, work: usize): void {
+  const g = changetype<Geom>(geom);
+  const n0 = partStart(part, parts, g.n, 1);
+  const n1 = partStart(part + 1, parts, g.n, 1);
+  if (n1 <= n0) return;
+  const pw = work + <usize>part * convPartWorkBytes(geom);
+  const sub = subBatch(geom, pw, n0, n1);
+  conv2dGradInput(sub, dy + <usize>n0 * <usize>(g.oh * g.ow * g.cout) * 4, w, dx + <usize>n0 * <usize>(g.h * g.w * g.cin) * 4, pw + 64);
+}
+
+/**
+ * Rows of dW (output channels; of dWᵀ, patch columns, when `gradFilterTransposed`) of
+ * conv2dGradFilter: the sum over the batch stays whole and in order inside each part; every part
+ * forms the patch matrix itself.
+ */
+export function conv2dGradFilterPart(part: i32, parts: i32, geom: usize, x: usize, dy: usize, dw: usize, work: usize): void {
+  const g = changetype<Geom>(geom);
+  const kd = g.kh * g.kw * g.cin;
+  const total = g.n * g.oh * g.ow;
+  const tr = gradFilterTransposed(g);
+  const rowsOut = tr ? kd : g.cout;
+  const o0 = partStart(part, parts, rowsOut, MR);
+  const o1 = partStart(part + 1, parts, rowsOut, MR);
+  if (o1 <= o0) return;
+  const pw = work + <usize>part * convPartWorkBytes(geom) + 64;
+  const cols = pw + gemmWorkBytes();
+  const dwt = cols + <usize>chunkRows(g) * <usize>kd * 4;
+  const pt = pointwiseConv(g);
+  const ch = pt ? total : chunkRows(g);
+  for (let r0 = 0; r0 < total; r0 += ch) {
+    const rows = imin(ch, total - r0);
+    let a = x;
+    if (!pt) {
+      im2col(g, x, r0, rows, cols);
+      a = cols;
+    }
+    const dyr = dy + <usize>r0 * <usize>g.cout * 4;
+    const acc = r0 > 0;
+    // the rows [o0, o1) of gradFilterBlock's product
+    if (tr) gemm(true, false, o1 - o0, g.cout, rows, a + (<usize>o0 << 2), kd, dyr, g.cout, dwt + <usize>o0 * <usize>g.cout * 4, g.cout, acc, pw);
+    else gemm(true, false, o1 - o0, kd, rows, dyr + (<usize>o0 << 2), g.cout, a, kd, dw + <usize>o0 * <usize>kd * 4, kd, acc, pw);
+  }
+  if (tr) {
+    for (let i = o0; i < o1; i++) {
       for (let o = 0; o < g.cout; o++) {
         store<f32>(dw + (<usize>(o * kd + i) << 2), load<f32>(dwt + (<usize>(i * g.cout + o) << 2)));
       }

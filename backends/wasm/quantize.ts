@@ -1,0 +1,244 @@
+/**
+ * The wasm backend's fused quantizer kernels (src/quantizers/fast.ts's QuantizerKernels) over the
+ * kernels of assembly/quantize.ts: each call copies its operands into linear memory once, runs a
+ * reduction pass, asks the quantizer for the per-group scalars, runs one map pass and copies the
+ * results out. Nothing else is allocated; the arena starts at the module's heap base and is
+ * reset by every call, like the backend's own (calls are synchronous, so they never overlap).
+ *
+ * `quantizerKernels()` gives the kernels without a backend (for `sttn/neutral`): in Node it
+ * compiles the packaged plain build synchronously on first use (the file is read through
+ * `process.getBuiltinModule`, no `node:` import); elsewhere `loadQuantizerKernels(source)` must
+ * have run first. Until then it returns undefined and callers take the generic path.
+ *
+ * Law (laws/quantizers-fast.test.ts): every quantizer on this path equals its generic path on
+ * cpu32 bit for bit; laws/neutral.test.ts: the neutral API equals the quantizer modules.
+ */
+import type { QuantizerKernels, Scalars } from '../../src/quantizers/fast.js';
+import { instantiateWasm, type WasmSource } from '../../src/assets.js';
+import { size, type Tensor } from '../../src/tensor.js';
+
+/** The exports of the wasm module this needs (every build of backends/wasm/assembly has them). */
+export interface QuantizeExports {
+  readonly memory: WebAssembly.Memory;
+  heapBase(): number;
+  qSumAbs2(out: number, a: number, b: number, groups: number, len: number): void;
+  qSumAbs(out: number, a: number, groups: number, len: number): void;
+  qMaxAbs(a: number, n: number): number;
+  qSumGradSign(out: number, w1: number, g1: number, w2: number, g2: number, groups: number, len: number): void;
+  qTwnSums(out: number, w: number, delta: number, groups: number, len: number): void;
+  qTtqSums(out: number, w: number, g: number, delta: number, groups: number, len: number): void;
+  qSttnMap(merged: number, w1q: number, w2q: number, codes: number, w1: number, w2: number, alpha: number, groups: number, len: number): void;
+  qBinaryGrad(dw: number, w: number, g: number, s: number, alpha: number, clipF: number, groups: number, len: number): number;
+  qXnorGrad(dw: number, w: number, g: number, alpha: number, inv: number, clipF: number, groups: number, len: number): number;
+  qSignMap(y: number, codes: number, w: number, alpha: number, groups: number, len: number): void;
+  qTwnMap(y: number, codes: number, w: number, delta: number, alpha: number, groups: number, len: number): void;
+  qTtqMap(y: number, codes: number, w: number, delta: number, wp: number, wn: number, groups: number, len: number): void;
+  qTtqGrad(dw: number, w: number, g: number, delta: number, wp: number, wn: number, groups: number, len: number): number;
+  qSteGrad(dx: number, x: number, g: number, clipF: number, n: number): number;
+}
+
+const ALIGN = 64;
+const PAGE = 65536;
+const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+export function createQuantizerKernels(wasm: QuantizeExports): QuantizerKernels {
+  const base = alignUp(wasm.heapBase());
+  let top = base;
+  const take = (floats: number): number => {
+    const p = top;
+    top = alignUp(top + floats * 4);
+    return p;
+  };
+  /** Lays out `floats` per slot after a reset, grows memory once, and returns the pointers. */
+  const layout = (...floats: number[]): number[] => {
+    top = base;
+    const ptrs = floats.map(take);
+    const have = wasm.memory.buffer.byteLength;
+    if (top > have) wasm.memory.grow(Math.ceil((top - have) / PAGE));
+    return ptrs;
+  };
+  // views are made after `layout` (growing detaches the old buffer) and never kept
+  const view = (ptr: number, n: number): Float32Array => new Float32Array(wasm.memory.buffer, ptr, n);
+  const put = (ptr: number, t: Tensor | Float32Array): void => view(ptr, t instanceof Float32Array ? t.length : t.data.length).set(t instanceof Float32Array ? t : t.data);
+  const getData = (ptr: number, n: number): Float32Array => {
+    const d = new Float32Array(n);
+    d.set(view(ptr, n));
+    return d;
+  };
+  const get = (ptr: number, shape: readonly number[]): Tensor => ({ shape: [...shape], data: getData(ptr, size(shape)) });
+  const lenOf = (t: Tensor, groups: number): number => t.data.length / groups;
+
+  return {
+    sttnForward(w1, w2, groups, alpha: Scalars, outputs) {
+      const n = w1.data.length;
+      const len = lenOf(w1, groups);
+      const all = outputs === 'all';
+      const [p1, p2, ps, pm, pq1, pq2, pc] = layout(n, n, groups, outputs === 'scale' ? 0 : n, all ? n : 0, all ? n : 0, all ? n : 0);
+      put(p1, w1);
+      put(p2, w2);
+      wasm.qSumAbs2(ps, p1, p2, groups, len);
+      const a = alpha(getData(ps, groups));
+      if (outputs === 'scale') return { alpha: a };
+      put(ps, a);
+      wasm.qSttnMap(pm, all ? pq1 : 0, all ? pq2 : 0, all ? pc : 0, p1, p2, ps, groups, len);
+      const out = { merged: get(pm, w1.shape), alpha: a };
+      return all ? { ...out, w1q: get(pq1, w1.shape), w2q: get(pq2, w1.shape), codes: get(pc, w1.shape) } : out;
+    },
+
+    sttnBackward(w1, w2, g1, g2, groups, alpha, clipF, scale) {
+      const n = w1.data.length;
+      const len = lenOf(w1, groups);
+      const sameG = g1 === g2 || g1.data === g2.data;
+      const [p1, p2, pg1, pg2x, pa, ps, pd1, pd2] = layout(n, n, n, sameG ? 0 : n, groups, 2 * groups, n, n);
+      const pg2 = sameG ? pg1 : pg2x;
+      put(p1, w1);
+      put(p2, w2);
+      put(pg1, g1);
+      if (!sameG) put(pg2, g2);
+      put(pa, alpha);
+      wasm.qSumGradSign(ps, p1, pg1, p2, pg2, groups, len);
+      put(ps, scale(getData(ps, 2 * groups)));
+      const bad = wasm.qBinaryGrad(pd1, p1, pg1, ps, pa, clipF, groups, len) | wasm.qBinaryGrad(pd2, p2, pg2, ps, pa, clipF, groups, len);
+      return { w1: get(pd1, w1.shape), w2: get(pd2, w1.shape), finite: bad === 0 };
+    },
+
+    signForward(w, groups, alpha, outputs) {
+      const n = w.data.length;
+      const len = lenOf(w, groups);
+      const all = outputs === 'all';
+      const [pw, ps, py, pc] = layout(n, groups, outputs === 'scale' ? 0 : n, all ? n : 0);
+      put(pw, w);
+      wasm.qSumAbs(ps, pw, groups, len);
+      const a = alpha(getData(ps, groups));
+      if (outputs === 'scale') return { alpha: a };
+      put(ps, a);
+      wasm.qSignMap(py, all ? pc : 0, pw, ps, groups, len);
+      const out = { y: get(py, w.shape), alpha: a };
+      return all ? { ...out, codes: get(pc, w.shape) } : out;
+    },
+
+    signBackward(w, g, groups, alpha, clipF, scale) {
+      const n = w.data.length;
+      const len = lenOf(w, groups);
+      const [pw, pg, pa, ps, pd] = layout(n, n, groups, 2 * groups, n);
+      put(pw, w);
+      put(pg, g);
+      put(pa, alpha);
+      wasm.qSumGradSign(ps, pw, pg, 0, 0, groups, len);
+      const s = scale(getData(ps, 2 * groups));
+      put(ps, s);
+      const bad = wasm.qBinaryGrad(pd, pw, pg, ps, pa, clipF, groups, len);
+      return { w: get(pd, w.shape), finite: bad === 0 };
+    },
+
+    xnorBackward(w, g, groups, alpha, inv, clipF) {
+      const n = w.data.length;
+      const [pw, pg, pa, pd] = layout(n, n, groups, n);
+      put(pw, w);
+      put(pg, g);
+      put(pa, alpha);
+      const bad = wasm.qXnorGrad(pd, pw, pg, pa, inv, clipF, groups, lenOf(w, groups));
+      return { w: get(pd, w.shape), finite: bad === 0 };
+    },
+
+    twnForward(w, groups, delta, alpha, all) {
+      const n = w.data.length;
+      const len = lenOf(w, groups);
+      const [pw, pd, pa, ps, py, pc] = layout(n, groups, groups, 2 * groups, n, all ? n : 0);
+      put(pw, w);
+      wasm.qSumAbs(ps, pw, groups, len);
+      const d = delta(getData(ps, groups));
+      put(pd, d);
+      wasm.qTwnSums(ps, pw, pd, groups, len);
+      const sums = getData(ps, 2 * groups);
+      const a = alpha(sums);
+      put(pa, a);
+      wasm.qTwnMap(py, all ? pc : 0, pw, pd, pa, groups, len);
+      const count = new Float32Array(groups);
+      for (let i = 0; i < groups; i++) count[i] = sums[2 * i];
+      const out = { y: get(py, w.shape), delta: d, alpha: a, count };
+      return all ? { ...out, codes: get(pc, w.shape) } : out;
+    },
+
+    ttqForward(w, delta, wp, wn, groups, all) {
+      const n = w.data.length;
+      const [pw, pp, pn, py, pc] = layout(n, groups, groups, n, all ? n : 0);
+      put(pw, w);
+      put(pp, wp);
+      put(pn, wn);
+      const d = delta(wasm.qMaxAbs(pw, n));
+      wasm.qTtqMap(py, all ? pc : 0, pw, d, pp, pn, groups, lenOf(w, groups));
+      const out = { y: get(py, w.shape), delta: d };
+      return all ? { ...out, codes: get(pc, w.shape) } : out;
+    },
+
+    ttqBackward(w, g, delta, wp, wn, groups) {
+      const n = w.data.length;
+      const len = lenOf(w, groups);
+      const [pw, pg, pp, pn, ps, pd] = layout(n, n, groups, groups, 2 * groups, n);
+      put(pw, w);
+      put(pg, g);
+      put(pp, wp);
+      put(pn, wn);
+      wasm.qTtqSums(ps, pw, pg, delta, groups, len);
+      const bad = wasm.qTtqGrad(pd, pw, pg, delta, pp, pn, groups, len);
+      return { w: get(pd, w.shape), sums: getData(ps, 2 * groups), finite: bad === 0 };
+    },
+
+    steGrad(x, g, clipF) {
+      const n = x.data.length;
+      const [px, pg, pd] = layout(n, n, n);
+      put(px, x);
+      put(pg, g);
+      const bad = wasm.qSteGrad(pd, px, pg, clipF, n);
+      return { x: get(pd, x.shape), finite: bad === 0 };
+    },
+  };
+}
+
+const imports = {
+  env: {
+    abort: (): never => {
+      throw new Error('sttn wasm kernel aborted');
+    },
+  },
+};
+
+/** The packaged plain build, beside this module (dist/build/ in the package). */
+const packagedPlain = (): URL => new URL('../../build/wasm/sttn-simd.wasm', import.meta.url);
+
+let loaded: QuantizerKernels | undefined;
+let triedSync = false;
+
+/** Node's synchronous file read, without a `node:` import; undefined outside Node. */
+function readFileSync(url: URL): Uint8Array<ArrayBuffer> | undefined {
+  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const fs = p?.getBuiltinModule?.('node:fs') as { readFileSync(path: string): Uint8Array<ArrayBuffer> } | undefined;
+  const nodeUrl = p?.getBuiltinModule?.('node:url') as { fileURLToPath(u: URL): string } | undefined;
+  return fs && nodeUrl ? fs.readFileSync(nodeUrl.fileURLToPath(url)) : undefined;
+}
+
+/**
+ * The fused kernels if they are loaded, or (in Node, once) loadable synchronously from the
+ * packaged build; undefined otherwise (no file, no SIMD, a browser before `loadQuantizerKernels`).
+ */
+export function quantizerKernels(): QuantizerKernels | undefined {
+  if (loaded || triedSync) return loaded;
+  triedSync = true;
+  try {
+    const bytes = readFileSync(packagedPlain());
+    if (bytes === undefined || !WebAssembly.validate(bytes)) return undefined;
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
+    loaded = createQuantizerKernels(instance.exports as unknown as QuantizeExports);
+  } catch {
+    // the generic path serves: same results, slower
+  }
+  return loaded;
+}
+
+/** Loads the kernels from `source` (default: the packaged plain build) for `quantizerKernels()`. */
+export async function loadQuantizerKernels(source: WasmSource = packagedPlain()): Promise<QuantizerKernels> {
+  const instance = await instantiateWasm(source, imports, 'quantizer kernels source');
+  loaded = createQuantizerKernels(instance.exports as unknown as QuantizeExports);
+  return loaded;
+}

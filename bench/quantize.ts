@@ -1,0 +1,137 @@
+/**
+ * Weight quantizers at memory speed (issue #16, item 5): each kernel quantizer's forward +
+ * backward over N float32 weights (default 4M; `STTN_BENCH_N`), in ns per weight and as a
+ * fraction of this machine's copy bandwidth measured in the same process.
+ *
+ * Copy bandwidth: bytes read + written per second by `Float32Array.prototype.set` over N floats
+ * (JS heap to JS heap) and by wasm `memory.copy` inside one linear memory (a 60-byte module
+ * written out below). The fraction for a quantizer is (its minimal traffic / its time) / (the
+ * faster copy's bandwidth), where the minimal traffic counts every input read once and every
+ * output written once: forward reads the latents and writes the effective kernel, backward reads
+ * the latents and g and writes the latents' gradients (STTN: 12 + 20 = 32 bytes per weight, one
+ * weight = one element of W1; sign/TWN: 8 + 12; TTQ: 8 + 12).
+ *
+ * Contenders, through the layers' bound quantizers (`kernelQuantizer(id).forward/backward`):
+ * wasm (the fused kernels), wasm-generic (the same backend without them), cpu32; and
+ * `sttn/neutral` (float32: the fused kernels; float64: the reference). Each run's CPU time
+ * (user + system of this process) and wall time are both recorded; medians of 5 rounds after 1
+ * warm-up, round-robin. One thread everywhere.
+ *
+ * Not a test: nothing here asserts. `npx tsx bench/quantize.ts`.
+ */
+import { createCpuBackend } from '../backends/cpu.js';
+import { createWasmBackend } from '../backends/wasm.js';
+import * as neutral from '../backends/neutral.js';
+import type { Backend } from '../src/backend.js';
+import { orThrow } from '../src/codec.js';
+import { kernelQuantizer } from '../src/quantizers/index.js';
+import type { Tensor } from '../src/tensor.js';
+import { fmt, machine, median, randomF32, table } from './common.js';
+
+const N = Number(process.env.STTN_BENCH_N ?? 4 * 1024 * 1024);
+const ROUNDS = Number(process.env.STTN_BENCH_ROUNDS ?? 5);
+const shape = [N / 1024, 1024];
+
+interface Timed {
+  cpu: number;
+  wall: number;
+}
+
+function time(runs: Map<string, () => void>, rounds = ROUNDS): Map<string, Timed> {
+  for (const f of runs.values()) f();
+  const t = new Map<string, { cpu: number[]; wall: number[] }>([...runs.keys()].map((k) => [k, { cpu: [], wall: [] }]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [k, f] of runs) {
+      const u0 = process.cpuUsage();
+      const w0 = performance.now();
+      f();
+      const w1 = performance.now();
+      const u1 = process.cpuUsage(u0);
+      t.get(k)!.cpu.push((u1.user + u1.system) / 1000);
+      t.get(k)!.wall.push(w1 - w0);
+    }
+  }
+  return new Map([...t].map(([k, v]) => [k, { cpu: median(v.cpu), wall: median(v.wall) }]));
+}
+
+// ---- copy bandwidth -----------------------------------------------------------------------------
+
+/** (module (memory (export "m") 1) (func (export "c") (param i32 i32 i32) local.get 0 local.get 1 local.get 2 memory.copy)) */
+const COPY_WASM = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  0x01, 0x07, 0x01, 0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x00, // type: (i32 i32 i32) -> ()
+  0x03, 0x02, 0x01, 0x00, // func 0 : type 0
+  0x05, 0x03, 0x01, 0x00, 0x01, // memory min 1
+  0x07, 0x09, 0x02, 0x01, 0x6d, 0x02, 0x00, 0x01, 0x63, 0x00, 0x00, // export "m" memory 0, "c" func 0
+  0x0a, 0x0e, 0x01, 0x0c, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfc, 0x0a, 0x00, 0x00, 0x0b,
+]);
+const copyMod = new WebAssembly.Instance(new WebAssembly.Module(COPY_WASM)).exports as { m: WebAssembly.Memory; c: (d: number, s: number, n: number) => void };
+copyMod.m.grow(Math.ceil((2 * N * 4) / 65536));
+const src = randomF32(N, 7);
+const dst = new Float32Array(N);
+const copies = time(new Map([
+  ['Float32Array.set', () => dst.set(src)],
+  ['wasm memory.copy', () => copyMod.c(N * 4, 0, N * 4)],
+]), 9);
+const copyBytes = 2 * N * 4;
+const bw = (ms: number): number => copyBytes / (ms * 1e6); // GB/s
+const bestCopy = Math.max(...[...copies.values()].map((t) => bw(t.wall)));
+
+// ---- quantizers -----------------------------------------------------------------------------------
+
+const cpu32 = createCpuBackend('float32');
+const wasm = await createWasmBackend({ kernel: 'plain' });
+const generic: Backend = { ...wasm, quantizerKernels: undefined } as unknown as Backend;
+const w1: Tensor = { shape, data: randomF32(N, 1) };
+const w2: Tensor = { shape, data: randomF32(N, 2) };
+const g: Tensor = { shape, data: randomF32(N, 3).map((v) => v * 1e-3) };
+const w1d = { shape, data: Float64Array.from(w1.data) };
+const w2d = { shape, data: Float64Array.from(w2.data) };
+const gd = { shape, data: Float64Array.from(g.data) };
+
+const BYTES: Record<string, number> = { sttn: 32, sign: 20, twn: 20, ttq: 20 };
+
+const bound = (id: string, B: Backend) => {
+  const q = orThrow(kernelQuantizer(id));
+  const p: Record<string, Tensor> = id === 'sttn' ? { w1, w2 } : id === 'ttq' ? { w: w1, wp: { shape: [], data: new Float32Array([1]) }, wn: { shape: [], data: new Float32Array([1]) } } : { w: w1 };
+  return () => {
+    const f = q.forward(B, p);
+    q.backward(B, p, f.res, g);
+  };
+};
+
+const rows: string[][] = [];
+const slowOk = process.env.STTN_BENCH_SLOW !== '0';
+for (const id of ['sttn', 'sign', 'twn', 'ttq']) {
+  const runs = new Map<string, () => void>([
+    ['wasm (fused)', bound(id, wasm)],
+    ['wasm (generic)', bound(id, generic)],
+  ]);
+  if (slowOk) runs.set('cpu32', bound(id, cpu32));
+  if (id === 'sttn') {
+    runs.set('neutral float32', () => {
+      neutral.sttn.forward({ w1, w2 });
+      neutral.sttn.gradient({ w1, w2 }, { g1: g, g2: g });
+    });
+    if (slowOk) {
+      runs.set('neutral float64', () => {
+        neutral.sttn.forward({ w1: w1d, w2: w2d });
+        neutral.sttn.gradient({ w1: w1d, w2: w2d }, { g1: gd, g2: gd });
+      });
+    }
+  }
+  const t = time(runs, id === 'sttn' ? ROUNDS : Math.max(3, ROUNDS - 2));
+  const fused = t.get('wasm (fused)')!;
+  for (const [name, v] of t) {
+    const ns = (v.wall * 1e6) / N;
+    const gbs = BYTES[id] / ns;
+    rows.push([id, name, fmt((v.cpu * 1e6) / N, 2), fmt(ns, 2), fmt(gbs, 2), fmt(gbs / bestCopy, 3), name === 'wasm (fused)' ? '1' : fmt(v.wall / fused.wall, 1) + '×']);
+  }
+}
+
+console.log(`# Weight quantizers, forward + backward over ${N} float32 weights (one thread)\n`);
+console.log(machine());
+console.log('\nCopy bandwidth (read + write, wall clock, median of 9):\n');
+console.log(table(['copy', 'ms (cpu)', 'ms (wall)', 'GB/s'], [...copies].map(([k, v]) => [k, fmt(v.cpu, 2), fmt(v.wall, 2), fmt(bw(v.wall), 1)])));
+console.log(`\nFraction of copy bandwidth = (minimal bytes per weight / wall ns per weight) / ${fmt(bestCopy, 1)} GB/s (the faster copy).\n`);
+console.log(table(['quantizer', 'path', 'ns/weight (cpu)', 'ns/weight (wall)', 'GB/s moved', 'fraction of copy bw', 'wall vs fused'], rows));
