@@ -15,33 +15,19 @@
  * another binary. The page's model is build-web's default (the model zoo's cnn-small 2+2), or
  * STTN_WEB_MODEL.
  */
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before } from 'node:test';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { CSP, listen } from '../app/cli/serve.js';
 import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
 import { buildWeb } from '../scripts/build-web.js';
+import { launchChromium } from './chromium.js';
 import { runCli } from './cli-io.js';
 import { example } from './law.js';
-
-/** Chromium's binary: STTN_CHROMIUM, else the first of Debian's names on the PATH. */
-function findChromium(): string {
-  const given = process.env.STTN_CHROMIUM;
-  if (given) {
-    if (!existsSync(given)) throw new Error(`STTN_CHROMIUM=${given} does not exist`);
-    return given;
-  }
-  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
-    const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim() !== '') return r.stdout.trim();
-  }
-  throw new Error('Chromium not found: the browser laws need it. Install Debian\'s package (`apt-get install -y chromium`; .ci/run does) or set STTN_CHROMIUM to a Chromium binary');
-}
 
 const work = mkdtempSync(join(tmpdir(), 'sttn-browser-'));
 const site = join(work, 'site');
@@ -53,17 +39,10 @@ const pageErrors: string[] = [];
 let cspHeader: string | null = null;
 
 before(async () => {
-  const chromium = findChromium();
   model = await buildWeb({ out: site, model: process.env.STTN_WEB_MODEL || undefined });
   server = await listen(site, 0, '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
-  browser = await puppeteer.launch({
-    executablePath: chromium,
-    headless: true,
-    // CI runs as root, where Chromium's sandbox cannot start; WebGL2 on SwiftShader, the CPU rasterizer
-    args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist', '--window-size=1000,1100'],
-    defaultViewport: { width: 1000, height: 1100 },
-  });
+  browser = await launchChromium(1000, 1100);
   page = await browser.newPage();
   page.on('pageerror', (e) => pageErrors.push(String((e as Error).message ?? e)));
   page.on('console', (m) => {

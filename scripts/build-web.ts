@@ -9,15 +9,16 @@
  *   index.html, style.css
  *   wasm/              the compiled kernels (build/wasm/)
  *   data/              the embedded digits as gzipped IDX and their notice (build/data/)
- *   model.sttn         the packed model the page classifies with: --model, else the model zoo's
- *                      cnn-small 2+2 STTN (zoo/), else an error saying how to make one
+ *   model.sttn         the packed model the page classifies with: --model, else $STTN_WEB_MODEL,
+ *                      else the model zoo's cnn-small STTN 2+2 entry (zoo/manifest.json), else
+ *                      an error saying how to make one
  * Nothing is minified: gpu.js compiles kernels from their JavaScript source text.
  *
  * Law (laws/browser-page.test.ts): the built page loads under the strict CSP and classifies,
  * trains and runs the agreement laws in headless Chromium.
  */
 import { build, type BuildOptions } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,8 +28,9 @@ const page = join(root, 'examples', 'web');
 /** Where `npm run build:web` writes the page (gitignored), and where `sttn serve` looks by default. */
 export const WEB_DIST = join(page, 'dist');
 
-/** Where the page's model comes from, first found wins. */
-export const MODEL_CANDIDATES = ['zoo/cnn-small-2x2-sttn.sttn', 'zoo/cnn-small-2p2-sttn.sttn', 'zoo/cnn-small-2x2.sttn'];
+/** The model zoo's manifest (zoo/manifest.json, `npm run zoo`): the page takes its cnn-small STTN 2+2 entry. */
+const ZOO_MANIFEST = join(root, 'zoo', 'manifest.json');
+const ZOO_PICK = { preset: 'cnn-small', bits: '2+2', weights: 'sttn' } as const;
 
 class BuildError extends Error {
   override readonly name = 'BuildError';
@@ -38,6 +40,7 @@ function fail(msg: string): never {
   throw new BuildError(`build:web: ${msg}`);
 }
 
+/** --model, else STTN_WEB_MODEL, else the zoo's cnn-small STTN 2+2 file. */
 function pickModel(given: string | undefined): string {
   if (given !== undefined) {
     const f = resolve(given);
@@ -49,8 +52,20 @@ function pickModel(given: string | undefined): string {
     if (!existsSync(env)) fail(`STTN_WEB_MODEL=${env}: no such file`);
     return resolve(env);
   }
-  for (const c of MODEL_CANDIDATES) if (existsSync(join(root, c))) return join(root, c);
-  fail(`no model for the page: none of ${MODEL_CANDIDATES.join(', ')} exists; give one with --model FILE.sttn (e.g. \`npm run train && npm run sttn -- export runs/cnn-small-2p2-sttn/checkpoint.json\`)`);
+  const how = 'give one with --model FILE.sttn (e.g. `npm run train && npm run sttn -- export runs/cnn-small-2p2-sttn/checkpoint.json`)';
+  if (!existsSync(ZOO_MANIFEST)) fail(`no model for the page: ${relative(root, ZOO_MANIFEST)} does not exist; ${how}`);
+  let models: { file?: unknown; preset?: unknown; bits?: unknown; weights?: unknown }[];
+  try {
+    models = (JSON.parse(readFileSync(ZOO_MANIFEST, 'utf8')) as { models: typeof models }).models;
+    if (!Array.isArray(models)) throw new Error('models is not a list');
+  } catch (e) {
+    fail(`${relative(root, ZOO_MANIFEST)}: ${(e as Error).message}`);
+  }
+  const entry = models.find((m) => m.preset === ZOO_PICK.preset && m.bits === ZOO_PICK.bits && m.weights === ZOO_PICK.weights && typeof m.file === 'string');
+  if (entry === undefined) fail(`${relative(root, ZOO_MANIFEST)} has no ${ZOO_PICK.preset} ${ZOO_PICK.bits} ${ZOO_PICK.weights} model; ${how}`);
+  const file = join(root, 'zoo', entry.file as string);
+  if (!existsSync(file)) fail(`${relative(root, ZOO_MANIFEST)} names ${relative(root, file)}, which does not exist`);
+  return file;
 }
 
 const options = (out: string): BuildOptions => ({
