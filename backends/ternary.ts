@@ -6,7 +6,9 @@
  * lanes on SIMD tail kernels), scale/bias/relu epilogue and an optional max-pool, in one pass
  * through wasm memory, its output left there for the next step with `runInPlace`), `maxPool`, and
  * the float `floatConv` (direct) and `floatDense`; compiled by AssemblyScript from
- * backends/ternary/assembly into build/wasm/sttn-ternary.wasm (`npm run build:wasm`). This file
+ * backends/ternary/assembly into build/wasm/sttn-ternary.wasm (`npm run build:wasm`; the opt-in
+ * `fma` build, sttn-ternary-fma.wasm, runs the float kernels' multiply-adds as relaxed-SIMD
+ * `relaxed_madd`, fused where the CPU has FMA, within float32 rounding of the reference). This file
  * loads it and joins the glue of backends/ternary/, one file per concept: memory.ts (the resident
  * and scratch regions), pack.ts, gemm.ts (with the weight panels), layer.ts, pool.ts, float.ts.
  *
@@ -47,18 +49,41 @@ export interface WasmTernaryOptions {
   readonly source?: WasmSource;
   /** The same as `source` (its older name, kept for callers that pass a module or bytes). */
   readonly module?: WebAssembly.Module | BufferSource;
+  /**
+   * The float kernels' multiply-adds as relaxed-SIMD `relaxed_madd`, fused where the CPU has FMA
+   * (default false): the first float convolution and the float dense layers then differ from the
+   * reference by float32 rounding (at most 2·γ(n+1)·(Σ|x·w| + |bias|) per output) instead of
+   * equalling it bit for bit; the ternary layers are unchanged. Default module:
+   * build/wasm/sttn-ternary-fma.wasm; a ConfigError where the engine has no relaxed SIMD.
+   */
+  readonly fma?: boolean;
 }
 
 // ---- loading (see src/assets.ts) -------------------------------------------------------------
 
+/**
+ * Node 20's V8 has relaxed SIMD behind a flag, read when a module is compiled: set it before
+ * compiling the `fma` build (the flag backends/wasm.ts sets for its relaxed build).
+ */
+function enableRelaxedSimd(): void {
+  const p = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
+  if (!p?.versions?.node) return;
+  try {
+    (p.getBuiltinModule?.('node:v8') as { setFlagsFromString(flags: string): void } | undefined)?.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // no such flag on this V8: compiling decides
+  }
+}
+
 /** The packaged module, beside this one (`npm run build` copies build/ into dist/build/). */
-const packaged = (): URL => new URL('../build/wasm/sttn-ternary.wasm', import.meta.url);
+const packaged = (fma: boolean): URL => new URL(`../build/wasm/${fma ? 'sttn-ternary-fma.wasm' : 'sttn-ternary.wasm'}`, import.meta.url);
 
 async function ternaryModule(opts: WasmTernaryOptions): Promise<WebAssembly.Module> {
   const given = opts.source ?? (opts.module === undefined ? undefined : asSource(opts.module));
   const what = 'createWasmTernaryKernels.source';
+  if (opts.fma === true) enableRelaxedSimd();
   try {
-    return await compileWasm(given ?? packaged(), what);
+    return await compileWasm(given ?? packaged(opts.fma === true), what);
   } catch (e) {
     if (given === undefined && e instanceof ConfigError) throw new ConfigError('ternary wasm kernels', `${e.message.slice(what.length + 2)} (run \`npm run build:wasm\`)`);
     throw e;
@@ -82,14 +107,16 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   if (typeof exports.gemm !== 'function' || typeof exports.quantPack !== 'function') {
     throw new ConfigError('createWasmTernaryKernels.source', "the module is not sttn's ternary kernels (no gemm/quantPack exports)");
   }
-  return makeKernels(exports);
+  const fused = typeof exports.fused === 'function' && exports.fused() === 1;
+  if (fused !== (opts.fma === true)) throw new ConfigError('createWasmTernaryKernels.source', `the module is the ${fused ? 'fma' : 'plain'} build, but fma is ${opts.fma === true}`);
+  return makeKernels(exports, fused);
 }
 
 /** The contract's record over one instance: every kernel shares its memory. */
-function makeKernels(wasm: TernaryExports): TernaryKernels {
+function makeKernels(wasm: TernaryExports, fused: boolean): TernaryKernels {
   const mem = kernelMemory(wasm);
   return {
-    name: 'wasm',
+    name: fused ? 'wasm-fma' : 'wasm',
     fast: true,
     pack: (values, rows, k, out) => pack(mem, values, rows, k, out),
     gemm: (a, w, m, n, k, out) => gemm(mem, a, w, m, n, k, out),

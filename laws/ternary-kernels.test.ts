@@ -27,10 +27,13 @@ import fc from 'fast-check';
 import { createWasmTernaryKernels } from '../backends/ternary.js';
 import { outSize } from '../src/backend.js';
 import { referenceTernaryKernels, wordsPerRow, type CodeAct, type FloatConvSpec, type PatchGeometry, type Pool, type TernaryKernels, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
+import { ConfigError } from '../src/errors.js';
 import { nextU32, rng, uniform } from '../src/random.js';
 import { example, law, throwsWith } from './law.js';
 
 const wasm = await createWasmTernaryKernels();
+// the opt-in fma build: float kernels with relaxed-SIMD multiply-adds (fused where the CPU has FMA)
+const wasmFma = await createWasmTernaryKernels({ fma: true });
 const impls: readonly TernaryKernels[] = [referenceTernaryKernels, wasm];
 
 type Fill = 'random' | 'sparse' | 'dense' | 'zeros' | 'plus' | 'minus';
@@ -551,3 +554,80 @@ law(
   },
   { numRuns: 150 },
 );
+
+/** γ(m) = m·u / (1 − m·u), u = 2⁻²⁴: the relative error bound of m float32 roundings in a sum. */
+const gamma = (m: number): number => (m * 2 ** -24) / (1 - m * 2 ** -24);
+
+/**
+ * Whether `got` is within float32 rounding of `want`: each output of two sums of the same m
+ * terms (n products and the bias), formed with one rounding per multiply-add (fused) and with two
+ * (the reference), differs by at most 2·γ(m+1) times the sum of the terms' magnitudes (`mag`,
+ * the same layer run on |x|, |w|, |bias|, whose max-pool and relu are 1-Lipschitz as well), plus
+ * 2(m+1)·2⁻¹⁴⁹ for roundings in the subnormal range.
+ */
+function withinRounding(got: ArrayLike<number>, want: ArrayLike<number>, mag: ArrayLike<number>, m: number): boolean {
+  if (got.length !== want.length) return false;
+  for (let i = 0; i < got.length; i++) {
+    const bound = 2 * gamma(m + 1) * mag[i] * (1 + gamma(m + 1)) + 2 * (m + 1) * 2 ** -149;
+    if (!(Math.abs(got[i] - want[i]) <= bound)) return false;
+  }
+  return true;
+}
+
+const absSpec = <T extends { readonly weights: ArrayLike<number>; readonly bias: ArrayLike<number>; readonly relu: boolean }>(spec: T): T => ({ ...spec, weights: Float32Array.from(spec.weights, Math.abs), bias: Float32Array.from(spec.bias, Math.abs), relu: false });
+
+law(
+  'wasm fma build: floatConv (first-layer shapes and others, relu, max-pool) is within the float32 rounding of the reference, 2·γ(n+1)·(Σ|x·w| + |bias|)',
+  [
+    fc.record({
+      n: fc.integer({ min: 1, max: 2 }),
+      h: fc.integer({ min: 1, max: 11 }),
+      w: fc.integer({ min: 1, max: 11 }),
+      cin: fc.integer({ min: 1, max: 4 }),
+      o: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constantFrom(16, 32, 35)),
+      kh: fc.integer({ min: 1, max: 4 }),
+      kw: fc.integer({ min: 1, max: 4 }),
+      s: fc.integer({ min: 1, max: 2 }),
+      p: fc.integer({ min: 0, max: 1 }),
+      relu: fc.boolean(),
+      pool: fc.option(fc.record({ size: fc.constant<[number, number]>([2, 2]), strides: fc.constant<[number, number]>([2, 2]), relu: fc.boolean() })),
+      seed: seedArb,
+    }),
+  ],
+  ({ n, h, w, cin, o, kh, kw, s, p, relu, pool, seed }) => {
+    if (outSize(h, kh, s, p) < 1 || outSize(w, kw, s, p) < 1) return true;
+    const { spec, x } = floatConvCase(n, { h, w, cin, kh, kw, sh: s, sw: s, ph: p, pw: p }, o, relu, pool, seed);
+    const want = referenceTernaryKernels.floatConv(spec).run(x, n);
+    const mag = referenceTernaryKernels.floatConv({ ...absSpec(spec), pool: spec.pool === null ? null : { ...spec.pool, relu: false } }).run(x.map(Math.abs), n);
+    return withinRounding(wasmFma.floatConv(spec).run(x, n), want, mag, kh * kw * cin);
+  },
+  { numRuns: 150 },
+);
+
+law(
+  'wasm fma build: floatDense is within the float32 rounding of the reference, 2·γ(k+3)·(Σ|x·w| + |bias|)',
+  [fc.record({ n: fc.integer({ min: 1, max: 5 }), k: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 3200 })), o: fc.integer({ min: 1, max: 12 }), relu: fc.boolean(), seed: seedArb })],
+  ({ n, k, o, relu, seed }) => {
+    const r = rng(seed);
+    const f = (len: number, sc: number) => Float32Array.from({ length: len }, () => sc * (2 * uniform(r) - 1));
+    const spec = { weights: f(o * k, 1), o, k, bias: f(o, 0.5), relu };
+    const x = f(n * k, 2);
+    const want = referenceTernaryKernels.floatDense(spec).run(x, n);
+    const mag = referenceTernaryKernels.floatDense(absSpec(spec)).run(x.map(Math.abs), n);
+    // four partial sums, then two additions and the bias: no term passes through more than k + 2 roundings
+    return withinRounding(wasmFma.floatDense(spec).run(x, n), want, mag, k + 2);
+  },
+  { numRuns: 100 },
+);
+
+example('wasm fma build: a module that is not the fma build is refused for fma: true, and the fma build for fma: false', async () => {
+  const { readFileSync } = await import('node:fs');
+  const plain = new Uint8Array(readFileSync(new URL('../build/wasm/sttn-ternary.wasm', import.meta.url)));
+  const fused = new Uint8Array(readFileSync(new URL('../build/wasm/sttn-ternary-fma.wasm', import.meta.url)));
+  const refused = (p: Promise<unknown>, pattern: string): Promise<boolean> =>
+    p.then(
+      () => false,
+      (e: unknown) => e instanceof ConfigError && e.message.includes(pattern),
+    );
+  return (await refused(createWasmTernaryKernels({ source: plain, fma: true }), 'plain build')) && (await refused(createWasmTernaryKernels({ source: fused }), 'fma build')) && wasmFma.name === 'wasm-fma' && wasm.name === 'wasm';
+});

@@ -43,6 +43,8 @@ export interface TernaryExports {
   convDirectScratchBytes(h: number, w: number, cin: number, kh: number, kw: number, ph: number, pw: number): number;
   convDirectF32(x: number, n: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, wt: number, o: number, opad: number, bias: number, relu: number, pool: number, poolRelu: number, scratch: number, y: number): void;
   denseF32(x: number, w: number, bias: number, m: number, k: number, o: number, relu: number, y: number): void;
+  /** 1 in the fma build (relaxed SIMD multiply-adds in the float kernels); absent from older builds */
+  fused?(): number;
   maxPoolF32(x: number, n: number, h: number, w: number, c: number, kh: number, kw: number, sh: number, sw: number, oh: number, ow: number, relu: number, y: number): void;
 }
 

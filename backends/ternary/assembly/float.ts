@@ -3,11 +3,31 @@
  * the first and last layers a model keeps in float): a direct convolution for inputs with few
  * channels (no patch matrix, an optional 2×2 max-pool fused) and a dense layer. Every float32
  * operation is a plain (unfused) SIMD or scalar operation in the reference's order, so each result
- * is the one the reference TypeScript computes with Math.fround after every step.
+ * is the one the reference TypeScript computes with Math.fround after every step. The `fma` build
+ * (relaxed SIMD, opt-in: `createWasmTernaryKernels({ fma: true })`) computes each x·w + sum as one
+ * `relaxed_madd` instead, fused where the CPU has FMA: the same sums in the same order, one
+ * rounding per tap instead of two.
  *
  * Law (laws/ternary-kernels.test.ts, laws/engine.test.ts): `floatConv` and `floatDense` equal the
- * reference implementation's bit for bit (a non-finite weight included).
+ * reference implementation's bit for bit (a non-finite weight included); in the `fma` build they
+ * differ from it by at most the float32 rounding of the two sums, 2·γ(n+1)·(Σ|x·w| + |bias|).
  */
+
+/**
+ * c + a·b: two roundings (mul, then add) in the plain build; in the `fma` build (relaxed SIMD,
+ * `ASC_FEATURE_RELAXED_SIMD`) `f32x4.relaxed_madd`, which the engine may fuse into one rounding
+ * (V8 does where the CPU has FMA3).
+ */
+@inline
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/** 1 in the `fma` build (float32 multiply-adds may be fused), 0 in the plain one. */
+export function fused(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}
 
 /** Stores the first `left` lanes of v at p (all four when left ≥ 4, none when left ≤ 0). */
 @inline
@@ -48,17 +68,17 @@ function block4x8(xb: usize, o1: usize, o2: usize, o3: usize, tab: usize, taps: 
     const xp = xb + <usize>load<i32>(t);
     const w0 = v128.load(wp), w1 = v128.load(wp, 16);
     let xs = v128.load32_splat(xp);
-    a0 = f32x4.add(a0, f32x4.mul(xs, w0));
-    a1 = f32x4.add(a1, f32x4.mul(xs, w1));
+    a0 = madd(xs, w0, a0);
+    a1 = madd(xs, w1, a1);
     xs = v128.load32_splat(xp + o1);
-    b0 = f32x4.add(b0, f32x4.mul(xs, w0));
-    b1 = f32x4.add(b1, f32x4.mul(xs, w1));
+    b0 = madd(xs, w0, b0);
+    b1 = madd(xs, w1, b1);
     xs = v128.load32_splat(xp + o2);
-    c0 = f32x4.add(c0, f32x4.mul(xs, w0));
-    c1 = f32x4.add(c1, f32x4.mul(xs, w1));
+    c0 = madd(xs, w0, c0);
+    c1 = madd(xs, w1, c1);
     xs = v128.load32_splat(xp + o3);
-    d0 = f32x4.add(d0, f32x4.mul(xs, w0));
-    d1 = f32x4.add(d1, f32x4.mul(xs, w1));
+    d0 = madd(xs, w0, d0);
+    d1 = madd(xs, w1, d1);
   }
   const bb0 = v128.load(bp), bb1 = v128.load(bp, 16);
   a0 = finishF32(a0, bb0, relu);
@@ -192,10 +212,10 @@ export function denseF32(x: usize, w: usize, bias: usize, m: i32, k: i32, o: i32
       let q: usize = 0;
       for (; q < end; q += 16) {
         const xv = v128.load(xr + q);
-        s0 = f32x4.add(s0, f32x4.mul(xv, v128.load(w0 + q)));
-        s1 = f32x4.add(s1, f32x4.mul(xv, v128.load(w1 + q)));
-        s2 = f32x4.add(s2, f32x4.mul(xv, v128.load(w2 + q)));
-        s3 = f32x4.add(s3, f32x4.mul(xv, v128.load(w3 + q)));
+        s0 = madd(xv, v128.load(w0 + q), s0);
+        s1 = madd(xv, v128.load(w1 + q), s1);
+        s2 = madd(xv, v128.load(w2 + q), s2);
+        s3 = madd(xv, v128.load(w3 + q), s3);
       }
       if (k4 < k) {
         const xv = v128.load(xr + q);

@@ -30,4 +30,4 @@ export { packSlack, packI8, packF32, packF64, setQuantizer, quantPack } from './
 export { im2col, im2colStream, im2colTaps, planesBytes, planes, im2col3x3 } from './im2col';
 export { epilogueF32, poolSums } from './epilogue';
 export { maxPoolF32 } from './pool';
-export { convDirectScratchBytes, convDirectF32, denseF32 } from './float';
+export { convDirectScratchBytes, convDirectF32, denseF32, fused } from './float';
