@@ -3,7 +3,8 @@
  * backward equals the finite differences of its forward; a spec round-trips through its codec and
  * JSON; a spec whose shapes do not chain or whose output is not `[classes]` is a Left naming the
  * layer; input of the wrong shape is a ShapeError naming both shapes; every preset builds at
- * every bit-width pair with full-precision first and last layers and the pair's quantizers inside.
+ * every bit-width pair with full-precision first and last layers and the pair's quantizers inside;
+ * `cnn-ternary` keeps at least 90% of its parameters in ternary weights.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
@@ -14,6 +15,7 @@ import { leafSpecs } from '../src/layers/index.js';
 import { backward, buildModel, forward, initModel, ModelSpec } from '../src/models/model.js';
 import { BITS, preset, PRESETS } from '../src/models/presets.js';
 import { rng } from '../src/random.js';
+import { summarize } from '../src/models/summary.js';
 import { tensor } from '../src/tensor.js';
 import { gradElement, gradsClose, numericVjp, tensorOf } from './gradcheck.js';
 import { example, law, throwsWith } from './law.js';
@@ -22,6 +24,17 @@ import { tiny } from './toy.js';
 const B = cpu64;
 
 // ---- presets ------------------------------------------------------------------------------------
+
+// issue #15: a digits network whose weights are mostly ternary, first and last layers still float
+example('preset cnn-ternary: at 2+2 and 2+32 at least 90% of all parameters (weights, biases, batch norm) are ternary weights', () =>
+  (['2+2', '2+32'] as const).every((bits) => {
+    const m = buildModel(preset('cnn-ternary', { bits }));
+    if (E.isLeft(m)) return false;
+    const s = summarize(B, m.right, initModel(m.right, rng(1), 'float64').params);
+    const ternary = s.layers.reduce((a, l) => a + l.paramsByBits['2'], 0);
+    return ternary / s.totalParams >= 0.9 && s.layers[0].paramsByBits['32'] > 0 && s.layers.at(-1)!.paramsByBits['32'] > 0;
+  }),
+);
 
 for (const name of PRESETS) {
   example(`preset ${name}: builds at every bit-width pair, first and last layers full precision`, () =>

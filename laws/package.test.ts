@@ -5,6 +5,8 @@
  *     peers, the digits ship once as gzipped IDX); the figures are printed;
  *   - every documented subpath imports (ESM), and `require('sttn')` works on the engines' range;
  *     the tfjs subpaths fail naming their optional peer until it is installed, then import;
+ *   - the zoo ships: `sttn zoo list`, `sttn eval zoo:NAME` (the manifest's accuracy) and
+ *     `loadZooModel` from `sttn/zoo` work offline from the installed package;
  *   - the `sttn` bin answers `--version` with package.json's version, and trains, exports to ONNX
  *     and safetensors, imports the safetensors back and evaluates it identically;
  *   - every example in examples/ typechecks against the installed types (strict, NodeNext) and
@@ -117,6 +119,18 @@ test('every documented subpath imports from the installed package, and require()
 test('the installed bin: `sttn --version` prints the package version', () => {
   const out = ok(run(join(app, 'node_modules', '.bin', 'sttn'), ['--version']), 'sttn --version');
   assert.equal(out.trim().replace(/^sttn\s+/, ''), pkg.version);
+});
+
+test('the installed package ships the zoo: `sttn zoo list` names every model, `sttn eval zoo:NAME` gives its manifest accuracy, `loadZooModel` loads it', () => {
+  const bin = join(app, 'node_modules', '.bin', 'sttn');
+  const manifest = JSON.parse(readFileSync(join(root, 'zoo', 'manifest.json'), 'utf8')) as { models: { name: string; bytes: number; accuracy: { correct: number; count: number } }[] };
+  const list = ok(run(bin, ['zoo', 'list']), 'sttn zoo list');
+  for (const m of manifest.models) assert.ok(list.includes(m.name), `sttn zoo list names ${m.name}: ${list}`);
+  const small = [...manifest.models].sort((a, b) => a.bytes - b.bytes)[0];
+  const ev = JSON.parse(ok(run(bin, ['eval', `zoo:${small.name}`, '--json']), `sttn eval zoo:${small.name}`)) as { correct: number; count: number };
+  assert.deepEqual([ev.correct, ev.count], [small.accuracy.correct, small.accuracy.count]);
+  const code = `import { loadZooModel } from 'sttn/zoo'; const m = await loadZooModel(${JSON.stringify(small.name)}); console.log(m.classes);`;
+  assert.equal(ok(run(process.execPath, ['--input-type=module', '-e', code]), 'loadZooModel from sttn/zoo').trim(), '10');
 });
 
 test('the installed bin trains, exports to ONNX and safetensors, imports the safetensors back and evaluates it identically', () => {

@@ -21,6 +21,9 @@
  * checkpoint records `--data` with its directory made absolute, so `eval` finds it from anywhere;
  * `eval` reads only the test split. Reports name the backend as `--backend` does.
  *
+ * `--wasm-kernel` picks the wasm backend's GEMM build; only the default, `plain`, gives the same
+ * bits on every CPU (laws/reproducible.test.ts); `eval zoo:NAME` is app/cli/zoo.ts's.
+ *
  * Law (laws/cli.test.ts, laws/cli-edges.test.ts, laws/signals.test.ts): a short `train` run lowers
  * the loss and leaves a checkpoint that `eval` and `summary` read; `--resume` continues it, the
  * interrupted epoch's history included; `--json` holds the text's figures; an interrupted `train`
@@ -32,6 +35,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, renameSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Backend } from '../../src/backend.js';
+import type { WasmKernel } from '../../backends/wasm.js';
 import { loadCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { loadCifar10Dir } from '../../src/data/cifar10.js';
 import type { Dataset, Split } from '../../src/data/dataset.js';
@@ -52,6 +56,7 @@ import { formatDuration, formatRate, progressReporter } from './progress.js';
 import { intFlag, ints, nonNegativeFlag, numFlag, reals, UsageError, type Flags, type Parsed } from './args.js';
 import { fromFlag, Interrupted, JSON_FLAG, pollInterrupt, printJson, stopCode, type Command, type Env } from './env.js';
 import { lockRunDir, RunDirError } from './rundir.js';
+import { evalZoo, ZOO_PREFIX } from './zoo.js';
 import { sameShape } from '../../src/tensor.js';
 
 /** `embedded`, `idx:DIR` or `cifar10:DIR`. */
@@ -92,8 +97,14 @@ function recordedData(file: string, spec: string): string {
   return spec;
 }
 
+/** `--wasm-kernel`: the wasm backend's GEMM build (backends/wasm.ts). Only `plain` gives the same bits on every CPU. */
+export const WASM_KERNEL_FLAG: Flags = {
+  'wasm-kernel': { type: 'string', default: 'plain', choices: ['plain', 'relaxed', 'auto'], help: "the wasm backend's GEMM build: plain gives the same bits on every CPU; relaxed (auto: relaxed where the engine runs it) is ~30% faster, but V8 fuses its multiply-add only where the CPU has FMA3, so results depend on the CPU" },
+};
+
 const common: Flags = {
   backend: { type: 'string', default: 'wasm', help: 'cpu | cpu64 | wasm | gpujs | gpujs:<mode>' },
+  ...WASM_KERNEL_FLAG,
   data: { type: 'string', default: 'embedded', help: "'embedded' (MNIST digits shipped with sttn), 'idx:DIR' or 'cifar10:DIR'" },
 };
 
@@ -102,7 +113,12 @@ const common: Flags = {
  * optional dependency is missing, a failure). Reports name it as the flag does (`gpujs:cpu`),
  * not by its internal name (`gpujs-cpu`), which `--backend` does not accept.
  */
-export const backendFlag = (command: string, env: Env, name: string): Promise<Backend> => fromFlag(command, 'backend', 'backend', () => env.loadBackend(name));
+export const backendFlag = (command: string, env: Env, name: string, p?: Parsed): Promise<Backend> => {
+  const kernel = (p?.values['wasm-kernel'] as WasmKernel | undefined) ?? 'plain';
+  if (p?.given.has('wasm-kernel') && name !== 'wasm') throw new UsageError(`sttn ${command}: --wasm-kernel applies only to --backend wasm; --backend is ${name}`);
+  if (kernel === 'plain') return fromFlag(command, 'backend', 'backend', () => env.loadBackend(name));
+  return fromFlag(command, 'wasm-kernel', 'wasm-kernel', () => import('../../backends/wasm.js').then((m) => m.createWasmBackend({ kernel })));
+};
 
 /** Width multipliers above this allocate layers no machine holds (mlp: 1,024 hidden units; vgg7: 4× the paper's full width). */
 const MAX_WIDTH = 4;
@@ -241,7 +257,7 @@ export const trainCommand: Command = {
       checkQuantizerFlags(p);
       if (!force) refuseOverwrite(out, ckptPath);
     }
-    const B = await backendFlag('train', env, p.values.backend as string);
+    const B = await backendFlag('train', env, p.values.backend as string, p);
     const maxSteps = intFlag('train', p, 'max-steps');
     const logEvery = intFlag('train', p, 'log-every');
     const evalEvery = intFlag('train', p, 'eval-every') ?? 5;
@@ -510,14 +526,15 @@ export const loadRun = (file: string) => orThrow(fromCheckpoint(orThrow(loadChec
 
 export const evalCommand: Command = {
   summary: 'accuracy of a checkpoint on a dataset',
-  about: "Accuracy and loss of a checkpoint on the test split of --data (default: the run's own data).",
+  about: "Accuracy and loss of a checkpoint on the test split of --data (default: the run's own data). zoo:NAME (see `sttn zoo list`) evaluates a shipped model with the inference engine.",
   positionals: ['CHECKPOINT'],
   flags: CKPT_FLAGS,
   async run(p, env) {
     const t0 = performance.now();
     const file = p.positionals[0];
+    if (file.startsWith(ZOO_PREFIX)) return evalZoo(p, env, file);
     // flags first: a usage error is reported before any file is read
-    const B = await backendFlag('eval', env, p.values.backend as string);
+    const B = await backendFlag('eval', env, p.values.backend as string, p);
     const run = loadRun(file);
     const dataSpec = p.given.has('data') ? (p.values.data as string) : recordedData(file, run.meta.data);
     // the test split only: a directory without training files will do

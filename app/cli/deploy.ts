@@ -24,8 +24,7 @@
  * `export --out` under /proc is one line (laws/signals.test.ts).
  */
 import { dirname, join } from 'node:path';
-import { orThrow } from '../../src/codec.js';
-import { ENCODINGS, exportedSize, loadDeployed, saveDeployed, type Encoding } from '../../src/export/container.js';
+import { ENCODINGS, exportedSize, saveDeployed, type Encoding } from '../../src/export/container.js';
 import { exportModel } from '../../src/export/export.js';
 import { exportOnnx } from '../../src/export/onnx.js';
 import { writeFileAtomic } from '../../src/files.js';
@@ -37,7 +36,8 @@ import { referenceTernaryKernels, type TernaryKernels } from '../../src/infer/te
 import { DataFileError } from '../../src/data/dataset.js';
 import { TERNARY_KERNEL_NAMES } from '../../backends/index.js';
 import { intFlag, ints, type Flags } from './args.js';
-import { backendFlag, loadRun } from './commands.js';
+import { backendFlag, loadRun, WASM_KERNEL_FLAG } from './commands.js';
+import { deployedArg } from './zoo.js';
 import { fromFlag, JSON_FLAG, pollInterrupt, printJson, type Command, type Env } from './env.js';
 
 const FORMATS = ['sttn', 'onnx', 'safetensors'] as const;
@@ -121,6 +121,7 @@ const PREDICT_FLAGS: Flags = {
   backend: { type: 'string', default: 'wasm', help: 'backend of the float layers: cpu | cpu64 | wasm | gpujs…' },
   kernels: { type: 'string', default: 'auto', choices: KERNEL_CHOICES, help: 'ternary × ternary kernels: auto is wasm when available, else reference' },
   batch: { type: 'string', default: '64', range: ints(1, 65_536), help: 'images per engine call' },
+  ...WASM_KERNEL_FLAG,
   plan: { type: 'boolean', default: false, help: 'print how each layer runs (to stderr)' },
   ...JSON_FLAG,
 };
@@ -128,13 +129,13 @@ const PREDICT_FLAGS: Flags = {
 export const predictCommand: Command = {
   summary: 'class and probabilities of PGM/PNG/IDX images under a deployed model',
   about:
-    'Class and probabilities of each image under a deployed model, one line per image. Images: binary PGM (P5), PNG, or IDX image files (plain or gzipped), of exactly the model input size (no resizing).',
+    'Class and probabilities of each image under a deployed model (a .sttn file, or zoo:NAME for a model shipped with sttn, see `sttn zoo list`), one line per image. Images: binary PGM (P5), PNG, or IDX image files (plain or gzipped), of exactly the model input size (no resizing).',
   positionals: ['MODEL.sttn', 'IMAGE…'],
   flags: PREDICT_FLAGS,
   async run(p, env) {
     const { io } = env;
     const [file, ...images] = p.positionals;
-    const model = orThrow(loadDeployed(file));
+    const model = await deployedArg(file);
     const batch = intFlag('predict', p, 'batch') ?? 64;
     const want = p.values.kernels as string;
     let kernels: TernaryKernels;
@@ -146,7 +147,7 @@ export const predictCommand: Command = {
       }
     } else kernels = await fromFlag('predict', 'kernels', 'kernels', () => env.loadKernels(want));
     const backendName = p.values.backend as string;
-    const B = await backendFlag('predict', env, backendName);
+    const B = await backendFlag('predict', env, backendName, p);
     const engine = createEngine(model, { backend: B, kernels });
     if (p.values.plan) io.err.write(engine.plan.join('\n') + '\n');
     const all: Image[] = [];

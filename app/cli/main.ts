@@ -29,6 +29,7 @@ import { EXIT, Interrupted, stopCode, type Command, type Env } from './env.js';
 import { experimentCommand } from './experiment.js';
 import { importCommand } from './import.js';
 import { serveCommand } from './serve.js';
+import { zooCommand } from './zoo.js';
 import { packageVersion } from './version.js';
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -40,6 +41,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   predict: predictCommand,
   import: importCommand,
   serve: serveCommand,
+  zoo: zooCommand,
 };
 
 const HELP: FlagSpec = { type: 'boolean', short: 'h', help: 'print this help' };
