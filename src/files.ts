@@ -33,6 +33,7 @@ import * as buffer from 'node:buffer';
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
+import { startsGzip } from './data/gunzip.js';
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -143,8 +144,8 @@ export function readFileClassified(file: string, opts: ReadOptions = {}): E.Eith
  */
 export const GUNZIP_LIMIT = 2 ** 29;
 
-/** True when `b` starts with the gzip magic bytes 1f 8b. */
-export const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+/** True when `b` starts with the gzip magic bytes 1f 8b (the one sniffer, shared with the browser path). */
+export const isGzip = startsGzip;
 
 const bufferTooLarge = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
 const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
