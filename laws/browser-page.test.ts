@@ -4,6 +4,7 @@
  * by scripts/build-web.ts, served by `sttn serve`'s server (app/cli/serve.ts) with the strict CSP
  * (`script-src 'self' 'wasm-unsafe-eval'`, no 'unsafe-eval'), and checks that:
  * - the policy is in force (generated JavaScript is refused) and the page meets no violation;
+ * - a stroke drawn with the mouse is classified live (a vertical one as a 1);
  * - 100 test digits get the same classes in the page (engine + WebAssembly ternary kernels on the
  *   packed model) as from `sttn predict` on the same model file and digits;
  * - training in the page lowers the loss's moving average, on wasm and on gpu.js WebGL2
@@ -164,6 +165,21 @@ example('the gpu.js WebGL2 backend agreement laws (laws/backend-agreement.ts) ho
   report('laws', { backend: r.backend, count: r.results.length, failed: failed.length, seconds: Math.round(r.results.reduce((t, x) => t + x.ms, 0) / 100) / 10 });
   for (const f of failed) report(`failed: ${f.name}`, f.error ?? '');
   return /webgl2/.test(r.backend) && r.results.length >= 40 && failed.length === 0;
+});
+
+example('drawing on the pad: a vertical stroke, drawn with the mouse, is classified live as a 1', async () => {
+  await page.click('#clear');
+  const box = (await page.$('#pad'))!.boundingBox();
+  const b = (await box)!;
+  await page.mouse.move(b.x + b.width * 0.52, b.y + b.height * 0.18);
+  await page.mouse.down();
+  for (let k = 1; k <= 12; k++) await page.mouse.move(b.x + b.width * (0.52 - 0.04 * (k / 12)), b.y + b.height * (0.18 + 0.64 * (k / 12)));
+  await page.mouse.up();
+  // the prediction is redrawn on the next animation frame
+  await page.waitForFunction(() => document.getElementById('pred')?.textContent !== '–', { timeout: 10_000 });
+  const shown = await page.evaluate(() => ({ pred: document.getElementById('pred')!.textContent, probs: document.querySelectorAll('#probs li').length, ms: document.getElementById('infer-ms')!.textContent }));
+  report('drawn', shown);
+  return shown.pred === '1' && shown.probs === 10 && Number(shown.ms) > 0;
 });
 
 example('the page met no CSP violation (but the one provoked) and no uncaught error; a screenshot is saved', async () => {
