@@ -1,6 +1,9 @@
 /**
  * Inference benchmark: the deployed engine (src/infer/engine.ts) on cnn-small 2+2 and a narrow
  * VGG-7 2+2 (STTN), batch-1 latency and batch-64 throughput, against
+ *   - the same engine on the `fma` build of the WebAssembly kernels (the first float convolution and
+ *     the float dense layer with relaxed-SIMD multiply-adds, within float32 rounding of the
+ *     reference instead of bit for bit),
  *   - the same engine with its ternary × ternary layers on the reference (plain TypeScript) kernels,
  *   - "our float engine": the same network with every kernel decoded to float32, on the wasm
  *     backend (`mode: 'float'`),
@@ -57,9 +60,15 @@ const ortWeb = await import('onnxruntime-web');
 ortWeb.env.wasm.numThreads = THREADS;
 const B = await createWasmBackend();
 let wasmKernels: TernaryKernels | null = null;
+let fmaKernels: TernaryKernels | null = null;
 let kernelsNote = '';
 try {
-  wasmKernels = await (await import('../backends/ternary.js')).createWasmTernaryKernels();
+  const { createWasmTernaryKernels } = await import('../backends/ternary.js');
+  wasmKernels = await createWasmTernaryKernels();
+  fmaKernels = await createWasmTernaryKernels({ fma: true }).catch((e: Error) => {
+    kernelsNote = `the fma build of the ternary kernels is unavailable (${e.message})`;
+    return null;
+  });
 } catch (e) {
   kernelsNote = `WebAssembly ternary kernels unavailable (${(e as Error).message}); only the reference kernels are timed`;
 }
@@ -210,6 +219,7 @@ for (const { label, spec } of nets) {
   const per = d.inputShape.reduce((a, b) => a * b, 1);
   const engines: [string, Engine][] = [
     ...(wasmKernels ? ([['sttn ternary engine (wasm ternary kernels)', createEngine(d, { backend: B, kernels: wasmKernels })]] as [string, Engine][]) : []),
+    ...(fmaKernels ? ([['sttn ternary engine (wasm ternary kernels, fma build)', createEngine(d, { backend: B, kernels: fmaKernels })]] as [string, Engine][]) : []),
     ['sttn ternary engine (reference TS kernels)', createEngine(d, { backend: B, kernels: referenceTernaryKernels })],
     ['sttn float engine (wasm backend)', createEngine(d, { backend: B, mode: 'float' })],
   ];
@@ -264,12 +274,16 @@ for (const { label, spec } of nets) {
     // only the onnxruntimes). In the full rotation each contender runs after four others that fill
     // the caches with their own data (and tfjs leaves garbage to collect); onnxruntime pays that
     // most (its batch-1 time on cnn-small doubles), so the targets are judged on these pairs.
-    for (const c of contenders.slice(1).filter((q) => !q.name.startsWith('sttn') && (batch === 1 || q.name.startsWith('onnxruntime')))) {
-      const pair = batch === 1 ? await timeAll([contenders[0], c], quick ? 1 : 25, quick ? 0 : 20, quick ? 1 : 40) : await timeAll([contenders[0], c], quick ? 1 : 15, quick ? 0 : 3, 1);
-      const mine1 = pair.get(contenders[0].name)!;
-      const theirs1 = pair.get(c.name)!;
-      const ratios = mine1.rounds.map((t, i) => theirs1.rounds[i] / t).sort((p, q) => p - q);
-      headRows.push([label, String(batch), c.name, `${fmt(mine1.wall, digits)} / ${fmt(mine1.cpu, digits)}`, `${fmt(theirs1.wall, digits)} / ${fmt(theirs1.cpu, digits)}`, `${fmt(median(ratios), 2)}×`, `${fmt(ratios[Math.floor(ratios.length / 4)], 2)}–${fmt(ratios[Math.floor((3 * ratios.length) / 4)], 2)}×`]);
+    // (the fma build of the ternary engine as well, against the onnxruntimes)
+    const ours = [contenders[0], ...contenders.filter((q) => q.name.includes('fma build'))];
+    for (const mine of ours) {
+      for (const c of contenders.slice(1).filter((q) => !q.name.startsWith('sttn') && ((batch === 1 && mine === contenders[0]) || q.name.startsWith('onnxruntime')))) {
+        const pair = batch === 1 ? await timeAll([mine, c], quick ? 1 : 25, quick ? 0 : 20, quick ? 1 : 40) : await timeAll([mine, c], quick ? 1 : 15, quick ? 0 : 3, 1);
+        const mine1 = pair.get(mine.name)!;
+        const theirs1 = pair.get(c.name)!;
+        const ratios = mine1.rounds.map((t, i) => theirs1.rounds[i] / t).sort((p, q) => p - q);
+        headRows.push([label, String(batch), mine.name, c.name, `${fmt(mine1.wall, digits)} / ${fmt(mine1.cpu, digits)}`, `${fmt(theirs1.wall, digits)} / ${fmt(theirs1.cpu, digits)}`, `${fmt(median(ratios), 2)}×`, `${fmt(ratios[Math.floor(ratios.length / 4)], 2)}–${fmt(ratios[Math.floor((3 * ratios.length) / 4)], 2)}×`]);
+      }
     }
   }
   const prof = engines[0][1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
@@ -295,8 +309,8 @@ console.log(`# sttn inference benchmark\n\n${machine()}; onnxruntime threads: ${
 console.log(table(['network', 'engine', 'batch', 'median wall ms', 'median CPU ms', 'images/s (wall)'], speedRows));
 console.log(`\nSpeed-up of the first engine over each other contender: the median over rounds of (its time / the engine's) in the same round, and the interquartile range:\n`);
 console.log(table(['network', 'batch', 'engine', 'contender', 'median ratio', 'quartiles'], ratioRows));
-console.log(`\nHead to head: the first engine (1 thread) and one contender alone in the rotation (batch 1: 25 rounds of 40 inferences each; batch 64: 15 rounds of one), median wall / CPU ms per inference and the paired ratio of wall times:\n`);
-console.log(table(['network', 'batch', 'contender', 'sttn ternary engine wall / CPU ms', 'contender wall / CPU ms', 'median ratio', 'quartiles'], headRows));
+console.log(`\nHead to head: a ternary engine (1 thread) and one contender alone in the rotation (batch 1: 25 rounds of 40 inferences each; batch 64: 15 rounds of one), median wall / CPU ms per inference and the paired ratio of wall times (contender / engine):\n`);
+console.log(table(['network', 'batch', 'engine', 'contender', 'engine wall / CPU ms', 'contender wall / CPU ms', 'median ratio', 'quartiles'], headRows));
 console.log('\nFile sizes in bytes, whole .sttn file / quantized kernels only (codes, no scales):\n');
 console.log(table(['network', 'float32', '2-bit', 'base-3', 'float32 ÷ 2-bit', 'float32 ÷ base-3'], sizeRows));
 console.log('\nAgreement (batch 64, relative to the largest |logit|):\n');
