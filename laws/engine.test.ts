@@ -172,11 +172,15 @@ const tiny: DeployedModel = {
   source: {},
 };
 
-example('engine: an input of the wrong shape is a ShapeError naming the expected shape; a NaN is a NonFiniteError', () => {
+example('engine: an input of the wrong shape is a ShapeError naming the expected shape; a NaN or ±∞ is a NonFiniteError naming its index (float32 and float64 inputs)', () => {
   const e = createEngine(tiny, { backend: cpu32 });
+  const e64 = createEngine(tiny, { backend: cpu64 });
   return (
     throwsWith(() => e.run({ shape: [1, 3, 2, 1], data: new Float32Array(6) }), ShapeError, '[batch, 2, 2, 1]', '[1, 3, 2, 1]') &&
-    throwsWith(() => e.run({ shape: [1, 2, 2, 1], data: Float32Array.of(0, NaN, 0, 0) }), NonFiniteError, 'engine input')
+    throwsWith(() => e.run({ shape: [1, 2, 2, 1], data: Float32Array.of(0, NaN, 0, 0) }), NonFiniteError, 'engine input', 'index 1') &&
+    throwsWith(() => e.run({ shape: [2, 2, 2, 1], data: Float32Array.of(0, -0, 3e38, -1e-45, 1, 2, 3, -Infinity) }), NonFiniteError, 'engine input', '-Infinity at flat index 7') &&
+    throwsWith(() => e64.run({ shape: [1, 2, 2, 1], data: Float64Array.of(0, 1, Infinity, NaN) }), NonFiniteError, 'engine input', 'Infinity at flat index 2') &&
+    e.run({ shape: [1, 2, 2, 1], data: Float32Array.of(-0, 3.4e38, -1e-45, 0) }).data.every(Number.isFinite)
   );
 });
 
