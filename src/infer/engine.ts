@@ -35,8 +35,9 @@
  * Law (laws/engine.test.ts, laws/export.test.ts): a ternary × ternary layer equals the float64
  * evaluation of the same layer on the codes (exact integers, then scaled) bit for bit, on both
  * kernels; the engine on an exported model equals the training-time inference forward within
- * float32 tolerance, and gives the same logits bit for bit on the WebAssembly kernels as on the
- * reference ones; a result is not changed by later runs.
+ * float32 tolerance, and gives the same logits bit for bit on the WebAssembly kernels (their
+ * default plain build) as on the reference ones; a result is not changed by later runs; an input
+ * with a NaN or ±∞ is a NonFiniteError naming its index.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import type { Backend } from '../backend.js';

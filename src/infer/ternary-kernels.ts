@@ -24,7 +24,9 @@
  * Law (laws/ternary-kernels.test.ts): every implementation's `gemm` equals the plain integer
  * dot product exactly, for every K (including K not a multiple of 64) and every row count; every
  * implementation's `layer`, `maxPool`, `floatConv` and `floatDense` equal the reference's bit
- * for bit, and so do `runInPlace` results and runs that read them in place. laws/engine.test.ts
+ * for bit (the WebAssembly kernels' opt-in `fma` build: its `floatConv` and `floatDense` within
+ * the float32 rounding of fused multiply-adds instead), and so do `runInPlace` results and runs
+ * that read them in place. laws/engine.test.ts
  * checks both implementations' layers against the float64 evaluation of the same layer.
  */
 import { outSize } from '../backend.js';
