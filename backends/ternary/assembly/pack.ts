@@ -4,7 +4,9 @@
  * after their pre ops, compared with float32 bounds and packed, 64 at a time) with the quantizer
  * state `setQuantizer` sets.
  *
- * 16 values at a time become a vector of codes (−1, 0, +1, or 0x7f for a value that is not
+ * `quantPack` is compiled once per kind of pre-op sequence it meets (none, one affine, affine →
+ * relu → affine, any other read from the table per step), the affines' vectors then read from
+ * pointers resolved once per call. 16 values at a time become a vector of codes (−1, 0, +1, or 0x7f for a value that is not
  * ternary) whose bitmasks are the nonzero and sign words. Every float32 operation of the pre ops
  * is a plain (unfused) SIMD operation, so each value is the one the reference computes with
  * Math.fround after every step.
@@ -161,12 +163,42 @@ let qSign: bool = false;
 let qPos: f32 = 0;
 let qNeg: f32 = 0;
 
+// `quantPack` runs `codes64` specialised for the pre ops it finds: none, one affine, affine →
+// relu → affine (batch norm, relu, batch norm), or any other sequence read from the table per step
+const MODE_NONE = 0;
+const MODE_AFFINE = 1;
+const MODE_AFFINE_RELU_AFFINE = 2;
+const MODE_TABLE = 3;
+let qMode: i32 = MODE_NONE;
+let qSc0: usize = 0;
+let qSf0: usize = 0;
+let qSc2: usize = 0;
+let qSf2: usize = 0;
+
+/** Whether pre op i of the table at `ops` is an affine (else a relu). */
+@inline
+function isAffine(ops: usize, i: i32): bool {
+  return load<i32>(ops + <usize>i * 12) == 0;
+}
+
 export function setQuantizer(ops: usize, nOps: i32, sign: i32, pos: f32, neg: f32): void {
   qOps = ops;
   qN = nOps;
   qSign = sign != 0;
   qPos = pos;
   qNeg = neg;
+  if (nOps == 0) qMode = MODE_NONE;
+  else if (nOps == 1 && isAffine(ops, 0)) qMode = MODE_AFFINE;
+  else if (nOps == 3 && isAffine(ops, 0) && !isAffine(ops, 1) && isAffine(ops, 2)) qMode = MODE_AFFINE_RELU_AFFINE;
+  else qMode = MODE_TABLE;
+  if (qMode == MODE_AFFINE || qMode == MODE_AFFINE_RELU_AFFINE) {
+    qSc0 = <usize>load<u32>(ops, 4);
+    qSf0 = <usize>load<u32>(ops, 8);
+  }
+  if (qMode == MODE_AFFINE_RELU_AFFINE) {
+    qSc2 = <usize>load<u32>(ops + 24, 4);
+    qSf2 = <usize>load<u32>(ops + 24, 8);
+  }
 }
 
 // nonzero and negative bits of the 64 codes of the last `codes64`
@@ -180,7 +212,7 @@ let gNeg: u64 = 0;
  * kept in registers through every op.
  */
 @inline
-function codes64(p: usize, lane: usize): void {
+function codes64(p: usize, lane: usize, mode: i32): void {
   const pos = f32x4.splat(qPos);
   const neg = f32x4.splat(qNeg);
   const zero = f32x4.splat(0);
@@ -189,21 +221,44 @@ function codes64(p: usize, lane: usize): void {
   for (let s = 0; s < 64; s += 16) {
     const q = p + (<usize>s << 2);
     let v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
-    for (let i = 0; i < qN; i++) {
-      const op = qOps + <usize>i * 12;
-      if (load<i32>(op) == 0) {
-        const sc = <usize>load<u32>(op, 4) + lane + (<usize>s << 2);
-        const sf = <usize>load<u32>(op, 8) + lane + (<usize>s << 2);
-        v0 = f32x4.add(f32x4.mul(v0, v128.load(sc)), v128.load(sf));
-        v1 = f32x4.add(f32x4.mul(v1, v128.load(sc, 16)), v128.load(sf, 16));
-        v2 = f32x4.add(f32x4.mul(v2, v128.load(sc, 32)), v128.load(sf, 32));
-        v3 = f32x4.add(f32x4.mul(v3, v128.load(sc, 48)), v128.load(sf, 48));
-      } else {
-        // 0 < v ? v : 0, as the relu v > 0 ? v : 0
+    if (mode == MODE_AFFINE || mode == MODE_AFFINE_RELU_AFFINE) {
+      // the first (and third) op's vectors from pointers read once per call
+      const off = lane + (<usize>s << 2);
+      const sc = qSc0 + off;
+      const sf = qSf0 + off;
+      v0 = f32x4.add(f32x4.mul(v0, v128.load(sc)), v128.load(sf));
+      v1 = f32x4.add(f32x4.mul(v1, v128.load(sc, 16)), v128.load(sf, 16));
+      v2 = f32x4.add(f32x4.mul(v2, v128.load(sc, 32)), v128.load(sf, 32));
+      v3 = f32x4.add(f32x4.mul(v3, v128.load(sc, 48)), v128.load(sf, 48));
+      if (mode == MODE_AFFINE_RELU_AFFINE) {
         v0 = f32x4.pmax(zero, v0);
         v1 = f32x4.pmax(zero, v1);
         v2 = f32x4.pmax(zero, v2);
         v3 = f32x4.pmax(zero, v3);
+        const sc2 = qSc2 + off;
+        const sf2 = qSf2 + off;
+        v0 = f32x4.add(f32x4.mul(v0, v128.load(sc2)), v128.load(sf2));
+        v1 = f32x4.add(f32x4.mul(v1, v128.load(sc2, 16)), v128.load(sf2, 16));
+        v2 = f32x4.add(f32x4.mul(v2, v128.load(sc2, 32)), v128.load(sf2, 32));
+        v3 = f32x4.add(f32x4.mul(v3, v128.load(sc2, 48)), v128.load(sf2, 48));
+      }
+    } else if (mode == MODE_TABLE) {
+      for (let i = 0; i < qN; i++) {
+        const op = qOps + <usize>i * 12;
+        if (load<i32>(op) == 0) {
+          const sc = <usize>load<u32>(op, 4) + lane + (<usize>s << 2);
+          const sf = <usize>load<u32>(op, 8) + lane + (<usize>s << 2);
+          v0 = f32x4.add(f32x4.mul(v0, v128.load(sc)), v128.load(sf));
+          v1 = f32x4.add(f32x4.mul(v1, v128.load(sc, 16)), v128.load(sf, 16));
+          v2 = f32x4.add(f32x4.mul(v2, v128.load(sc, 32)), v128.load(sf, 32));
+          v3 = f32x4.add(f32x4.mul(v3, v128.load(sc, 48)), v128.load(sf, 48));
+        } else {
+          // 0 < v ? v : 0, as the relu v > 0 ? v : 0
+          v0 = f32x4.pmax(zero, v0);
+          v1 = f32x4.pmax(zero, v1);
+          v2 = f32x4.pmax(zero, v2);
+          v3 = f32x4.pmax(zero, v3);
+        }
       }
     }
     const p0 = f32x4.ge(v0, pos), p1 = f32x4.ge(v1, pos), p2 = f32x4.ge(v2, pos), p3 = f32x4.ge(v3, pos);
@@ -236,12 +291,21 @@ function codes64(p: usize, lane: usize): void {
  * reads up to 63 values past the end (`packSlack()` bytes): those lanes are masked off.
  */
 export function quantPack(x: usize, rows: i32, k: i32, dst: usize, stream: i32): void {
+  // each call below is specialised for its constant mode when inlined
+  if (qMode == MODE_NONE) packWith(x, rows, k, dst, stream, MODE_NONE);
+  else if (qMode == MODE_AFFINE) packWith(x, rows, k, dst, stream, MODE_AFFINE);
+  else if (qMode == MODE_AFFINE_RELU_AFFINE) packWith(x, rows, k, dst, stream, MODE_AFFINE_RELU_AFFINE);
+  else packWith(x, rows, k, dst, stream, MODE_TABLE);
+}
+
+@inline
+function packWith(x: usize, rows: i32, k: i32, dst: usize, stream: i32, mode: i32): void {
   let d = dst;
   if (k < 64 && 64 % k == 0 && stream != 0) {
     // one packed stream of rows·k lanes, 64 to a group (what `im2colStream` reads)
     const total = rows * k;
     for (let c = 0; c < total; c += 64, d += 16) {
-      codes64(x + (<usize>c << 2), 0);
+      codes64(x + (<usize>c << 2), 0, mode);
       const valid = validLanes(total, c);
       store<u64>(d, gNz & valid);
       store<u64>(d, gNeg & valid, 8);
@@ -252,7 +316,7 @@ export function quantPack(x: usize, rows: i32, k: i32, dst: usize, stream: i32):
     const total = rows * k;
     const mask: u64 = (<u64>1 << <u64>k) - 1;
     for (let c = 0; c < total; c += 64) {
-      codes64(x + (<usize>c << 2), 0);
+      codes64(x + (<usize>c << 2), 0, mode);
       const valid = validLanes(total, c);
       const nz = gNz & valid;
       const ng = gNeg & valid;
@@ -268,7 +332,7 @@ export function quantPack(x: usize, rows: i32, k: i32, dst: usize, stream: i32):
   for (let r = 0; r < rows; r++) {
     const row = x + ((<usize>r * <usize>k) << 2);
     for (let j = 0; j < k; j += 64, d += 16) {
-      codes64(row + (<usize>j << 2), <usize>j << 2);
+      codes64(row + (<usize>j << 2), <usize>j << 2, mode);
       const valid = validLanes(k, j);
       store<u64>(d, gNz & valid);
       store<u64>(d, gNeg & valid, 8);
