@@ -65,7 +65,7 @@ const isAlive = (pid: number): boolean => {
   }
 };
 
-const code = await main(process.argv.slice(2), { loadBackend: (n) => loadBackend(backendName(n)), loadKernels: (n) => loadTernaryKernels(ternaryKernelName(n)), io, signal: stop.signal, pid: process.pid, isAlive, debug }).catch((e: unknown) => {
+const code = await main(process.argv.slice(2), { loadBackend: (n, wasm) => loadBackend(backendName(n), wasm), loadKernels: (n) => loadTernaryKernels(ternaryKernelName(n)), io, signal: stop.signal, pid: process.pid, isAlive, debug }).catch((e: unknown) => {
   lastWords(e);
   return EXIT.failure;
 });

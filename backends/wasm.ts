@@ -38,6 +38,7 @@ import { wasmBytesOrModule, type WasmSource } from '../src/assets.js';
 import { createJsBackend } from './js.js';
 import type { QuantizerKernels } from '../src/quantizers/fast.js';
 import { createQuantizerKernels, type QuantizeExports } from './wasm/quantize.js';
+import { canBlock, createThreadPool, OP, type PartExports, type ThreadPool } from './wasm/threads.js';
 
 /** Which GEMM build to run: `auto` takes relaxed SIMD when this engine can run it, else plain. */
 export type WasmKernel = 'auto' | 'plain' | 'relaxed';
@@ -54,7 +55,15 @@ export interface WasmBackendOptions {
    * a fetch `Response` — one build (then it is the build, and `kernel` must agree if given), or
    * `{ plain, relaxed }`. Default: the packaged build/wasm/ files next to this module.
    */
-  readonly source?: WasmSource | { readonly plain?: WasmSource; readonly relaxed?: WasmSource };
+  readonly source?: WasmSource | { readonly plain?: WasmSource; readonly relaxed?: WasmSource; readonly threads?: WasmSource };
+  /**
+   * Threads for the products and convolutions (default 1): N − 1 workers and the calling thread
+   * over one shared memory (backends/wasm/threads.ts), results bit-identical for any N. N > 1
+   * runs the threaded plain build (`kernel: 'relaxed'` is then a ConfigError, `auto` means plain)
+   * and falls back to 1 where the platform cannot block a thread (a browser's main thread, a page
+   * without cross-origin isolation). Call `dispose()` to end the workers.
+   */
+  readonly threads?: number;
 }
 
 /** The wasm Backend, plus which build it runs. */
@@ -62,9 +71,13 @@ export interface WasmBackend extends Backend {
   readonly kernel: 'plain' | 'relaxed';
   /** The fused quantizer kernels (src/quantizers/fast.ts) the quantizers take on this backend. */
   readonly quantizerKernels: QuantizerKernels;
+  /** Threads the products and convolutions run on (1: no workers). */
+  readonly threads: number;
+  /** Ends the worker threads, if any (idempotent); the backend must not be used afterwards. */
+  dispose(): void;
 }
 
-interface Exports extends QuantizeExports {
+interface Exports extends QuantizeExports, PartExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
   relaxed(): number;
@@ -190,7 +203,7 @@ async function instantiateBackendModule(opts: WasmBackendOptions): Promise<{ was
   return { wasm, which };
 }
 
-const isPerBuild = (s: unknown): s is { plain?: WasmSource; relaxed?: WasmSource } =>
+const isPerBuild = (s: unknown): s is { plain?: WasmSource; relaxed?: WasmSource; threads?: WasmSource } =>
   typeof s === 'object' && s !== null && !(s instanceof URL) && !(s instanceof WebAssembly.Module) &&
   !ArrayBuffer.isView(s) && !(s instanceof ArrayBuffer) && !(typeof Response !== 'undefined' && s instanceof Response);
 
@@ -199,11 +212,35 @@ const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 const PAGE = 65536;
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const threads = opts.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmBackend.threads', `must be an integer ≥ 1, got ${String(threads)}`);
+  if (threads > 1 && canBlock()) return threadedBackend(opts, threads);
   const { wasm, which } = await instantiateBackendModule(opts);
-  return makeBackend(wasm, which);
+  return makeBackend(wasm, which, undefined);
 }
 
-function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
+/** Shared memory's upper bound (pages of 64 KiB): 2 GiB, reserved as address space only. */
+const SHARED_MAX_PAGES = 32768;
+
+/** The threaded plain build on a shared memory, with its pool of `threads`. */
+async function threadedBackend(opts: WasmBackendOptions, threads: number): Promise<WasmBackend> {
+  if (opts.kernel === 'relaxed') throw new ConfigError('createWasmBackend.kernel', "'relaxed' has no threaded build: use threads: 1, or kernel 'plain'");
+  const given = opts.source;
+  if (given !== undefined && !(isPerBuild(given) && given.threads !== undefined)) {
+    throw new ConfigError('createWasmBackend.source', 'threads > 1 need the threaded build: give { threads: <source> } (build/wasm/sttn-simd-threads.wasm)');
+  }
+  const source = isPerBuild(given) && given.threads !== undefined ? given.threads : new URL('../build/wasm/sttn-simd-threads.wasm', import.meta.url);
+  const bytes = await bytesOrModule(source, 'createWasmBackend.source.threads');
+  const module = bytes instanceof WebAssembly.Module ? bytes : await WebAssembly.compile(bytes);
+  const memory = new WebAssembly.Memory({ initial: 32, maximum: SHARED_MAX_PAGES, shared: true });
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const wasm = { ...(instance.exports as unknown as Exports), memory };
+  if (typeof wasm.gemmPart !== 'function') throw new ConfigError('createWasmBackend.source.threads', "the module is not sttn's threaded wasm build (no gemmPart export)");
+  return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads));
+}
+
+function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined): WasmBackend {
+  const parts = pool?.threads ?? 1;
   const js = createJsBackend('float32');
   const base = alignUp(wasm.heapBase());
   const gemmWork = wasm.gemmWorkBytes();
@@ -241,13 +278,15 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
     const pa = take(a.data.length * 4);
     const pb = take(b.data.length * 4);
     const pc = take(m * n * 4);
-    const work = take(gemmWork);
+    const work = take(gemmWork * parts);
     reserve();
     put(pa, a);
     put(pb, b);
     const lda = a.shape[1];
     const ldb = b.shape[1];
-    wasm.gemm(opts.transA ? 1 : 0, opts.transB ? 1 : 0, m, n, k, pa, lda, pb, ldb, pc, n, 0, work);
+    const args = [opts.transA ? 1 : 0, opts.transB ? 1 : 0, m, n, k, pa, lda, pb, ldb, pc, n, 0, work];
+    if (pool) pool.run(OP.gemm, args);
+    else wasm.gemm(args[0], args[1], m, n, k, pa, lda, pb, ldb, pc, n, 0, work);
     return get(pc, [m, n]);
   }
 
@@ -262,7 +301,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
     const geom = take(13 * 4);
     reserve();
     putGeometry(geom, g);
-    const workBytes = wasm.convWorkBytes(geom);
+    const workBytes = pool ? wasm.convPartWorkBytes(geom) * parts : wasm.convWorkBytes(geom);
     const p0 = take(in0.data.length * 4);
     const p1 = take(in1.data.length * 4);
     const po = take(outLen * 4);
@@ -280,7 +319,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
     const shape = [g.n, g.oh, g.ow, g.cout];
     if (empty(shape) || empty(w.shape)) return { shape, data: new Float32Array(size(shape)) };
     const p = convCall(g, x, w, size(shape));
-    wasm.conv2d(p.geom, p.p0, p.p1, p.po, p.work);
+    if (pool) pool.run(OP.conv2d, [p.geom, p.p0, p.p1, p.po, p.work]);
+    else wasm.conv2d(p.geom, p.p0, p.p1, p.po, p.work);
     return get(p.po, shape);
   }
 
@@ -289,7 +329,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
     assertConvOutput('conv2dGradInput dy', g, dy);
     if (empty(xShape) || empty(dy.shape) || empty(w.shape)) return { shape: [...xShape], data: new Float32Array(size(xShape)) };
     const p = convCall(g, dy, w, size(xShape));
-    wasm.conv2dGradInput(p.geom, p.p0, p.p1, p.po, p.work);
+    if (pool) pool.run(OP.conv2dGradInput, [p.geom, p.p0, p.p1, p.po, p.work]);
+    else wasm.conv2dGradInput(p.geom, p.p0, p.p1, p.po, p.work);
     return get(p.po, xShape);
   }
 
@@ -298,7 +339,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
     assertConvOutput('conv2dGradFilter dy', g, dy);
     if (empty(wShape) || empty(dy.shape) || empty(x.shape)) return { shape: [...wShape], data: new Float32Array(size(wShape)) };
     const p = convCall(g, x, dy, size(wShape));
-    wasm.conv2dGradFilter(p.geom, p.p0, p.p1, p.po, p.work);
+    if (pool) pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work]);
+    else wasm.conv2dGradFilter(p.geom, p.p0, p.p1, p.po, p.work);
     return get(p.po, wShape);
   }
 
@@ -393,5 +435,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed'): WasmBackend {
     maxPool,
     maxPoolGrad,
     quantizerKernels: createQuantizerKernels(wasm),
+    threads: parts,
+    dispose: () => pool?.dispose(),
   };
 }

@@ -22,7 +22,9 @@
  * `eval` reads only the test split. Reports name the backend as `--backend` does.
  *
  * `--wasm-kernel` picks the wasm backend's GEMM build; only the default, `plain`, gives the same
- * bits on every CPU (laws/reproducible.test.ts); `eval zoo:NAME` is app/cli/zoo.ts's.
+ * bits on every CPU (laws/reproducible.test.ts); `--threads N` (default: the machine's cores, with
+ * the plain build) runs its products and convolutions on N threads, the same bits for any N
+ * (laws/threads.test.ts); `eval zoo:NAME` is app/cli/zoo.ts's.
  *
  * Law (laws/cli.test.ts, laws/cli-edges.test.ts, laws/signals.test.ts): a short `train` run lowers
  * the loss and leaves a checkpoint that `eval` and `summary` read; `--resume` continues it, the
@@ -33,6 +35,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, renameSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Backend } from '../../src/backend.js';
 import type { WasmKernel } from '../../backends/wasm.js';
@@ -100,6 +103,7 @@ function recordedData(file: string, spec: string): string {
 /** `--wasm-kernel`: the wasm backend's GEMM build (backends/wasm.ts). Only `plain` gives the same bits on every CPU. */
 export const WASM_KERNEL_FLAG: Flags = {
   'wasm-kernel': { type: 'string', default: 'plain', choices: ['plain', 'relaxed', 'auto'], help: "the wasm backend's GEMM build: plain gives the same bits on every CPU; relaxed (auto: relaxed where the engine runs it) is ~30% faster, but V8 fuses its multiply-add only where the CPU has FMA3, so results depend on the CPU" },
+  threads: { type: 'string', range: ints(1, 1024), help: "threads for the wasm backend's products and convolutions (default: this machine's cores with the plain build, else 1); results are the same bits for any count" },
 };
 
 const common: Flags = {
@@ -116,8 +120,13 @@ const common: Flags = {
 export const backendFlag = (command: string, env: Env, name: string, p?: Parsed): Promise<Backend> => {
   const kernel = (p?.values['wasm-kernel'] as WasmKernel | undefined) ?? 'plain';
   if (p?.given.has('wasm-kernel') && name !== 'wasm') throw new UsageError(`sttn ${command}: --wasm-kernel applies only to --backend wasm; --backend is ${name}`);
-  if (kernel === 'plain') return fromFlag(command, 'backend', 'backend', () => env.loadBackend(name));
-  return fromFlag(command, 'wasm-kernel', 'wasm-kernel', () => import('../../backends/wasm.js').then((m) => m.createWasmBackend({ kernel })));
+  const given = p ? intFlag(command, p, 'threads') : undefined;
+  if (given !== undefined && name !== 'wasm') throw new UsageError(`sttn ${command}: --threads applies only to --backend wasm; --backend is ${name}`);
+  // every core by default (bit-identical results for any count); commands without the flag keep one
+  const threads = given ?? (p && name === 'wasm' && kernel === 'plain' ? availableParallelism() : 1);
+  if (kernel === 'plain' && threads === 1) return fromFlag(command, 'backend', 'backend', () => env.loadBackend(name));
+  const flag = given !== undefined ? 'threads' : kernel !== 'plain' ? 'wasm-kernel' : 'backend';
+  return fromFlag(command, flag, flag, () => env.loadBackend(name, { kernel, threads }));
 };
 
 /** Width multipliers above this allocate layers no machine holds (mlp: 1,024 hidden units; vgg7: 4× the paper's full width). */

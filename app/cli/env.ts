@@ -23,7 +23,8 @@ import { ConfigError } from '../../src/errors.js';
 import type { TernaryKernels } from '../../src/infer/ternary-kernels.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
 
-export type BackendLoader = (name: string) => Promise<Backend>;
+/** A backend by name; `wasm` takes its GEMM build and thread count (backends/wasm.ts). */
+export type BackendLoader = (name: string, wasm?: { readonly kernel: 'plain' | 'relaxed' | 'auto'; readonly threads: number }) => Promise<Backend>;
 
 /** Ternary × ternary kernels by name (`reference`, `wasm`). */
 export type KernelsLoader = (name: string) => Promise<TernaryKernels>;

@@ -1,0 +1,27 @@
+/**
+ * A browser worker of the wasm backend's thread pool (./threads.ts; Node's workers run the same
+ * loop as evaluated code there): a module Web Worker that instantiates the threaded build on the
+ * shared memory of its first message, says it is ready, and runs its part of every task until
+ * told to exit. It never allocates in the shared memory.
+ *
+ * Law (laws/threads.test.ts): results at 2 and 3 threads equal those at 1 (through Node's
+ * workers, which run `workerLoop`'s protocol); dispose ends the workers.
+ */
+import { workerLoop, type PartExports } from './threads.js';
+
+interface Init {
+  readonly module: WebAssembly.Module;
+  readonly memory: WebAssembly.Memory;
+  readonly ctrl: Int32Array;
+  readonly part: number;
+}
+
+const self = globalThis as unknown as { onmessage: ((e: { data: Init }) => void) | null; postMessage(m: unknown): void; close(): void };
+self.onmessage = (e) => {
+  self.onmessage = null;
+  const { module, memory, ctrl, part } = e.data;
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  self.postMessage('ready');
+  workerLoop(instance.exports as unknown as PartExports, ctrl, part);
+  self.close();
+};
