@@ -57,6 +57,12 @@ export interface WasmTernaryOptions {
    * build/wasm/sttn-ternary-fma.wasm; a ConfigError where the engine has no relaxed SIMD.
    */
   readonly fma?: boolean;
+  /**
+   * Splits each ternary layer's output rows into this many parts (default 1), run in turn: the
+   * split a thread pool runs at once, each part with its own scratch; results are the same bit
+   * for bit for any number of parts.
+   */
+  readonly parts?: number;
 }
 
 // ---- loading (see src/assets.ts) -------------------------------------------------------------
@@ -95,6 +101,8 @@ const asSource = (m: WebAssembly.Module | BufferSource): WasmSource =>
 
 /** Creates the WebAssembly `TernaryKernels` (each instance owns its own memory). */
 export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): Promise<TernaryKernels> {
+  const parts = opts.parts ?? 1;
+  if (!Number.isInteger(parts) || parts < 1) throw new ConfigError('createWasmTernaryKernels.parts', `must be an integer ≥ 1, got ${String(parts)}`);
   const module = await ternaryModule(opts);
   const instance = await WebAssembly.instantiate(module, {
     env: {
@@ -109,18 +117,18 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   }
   const fused = typeof exports.fused === 'function' && exports.fused() === 1;
   if (fused !== (opts.fma === true)) throw new ConfigError('createWasmTernaryKernels.source', `the module is the ${fused ? 'fma' : 'plain'} build, but fma is ${opts.fma === true}`);
-  return makeKernels(exports, fused);
+  return makeKernels(exports, fused, parts);
 }
 
 /** The contract's record over one instance: every kernel shares its memory. */
-function makeKernels(wasm: TernaryExports, fused: boolean): TernaryKernels {
+function makeKernels(wasm: TernaryExports, fused: boolean, parts: number): TernaryKernels {
   const mem = kernelMemory(wasm);
   return {
     name: fused ? 'wasm-fma' : 'wasm',
     fast: true,
     pack: (values, rows, k, out) => pack(mem, values, rows, k, out),
     gemm: (a, w, m, n, k, out) => gemm(mem, a, w, m, n, k, out),
-    layer: (spec) => layer(mem, spec),
+    layer: (spec) => layer(mem, spec, parts),
     maxPool: (x, shape, size, strides, relu, out) => maxPool(mem, x, shape, size, strides, relu, out),
     floatConv: (spec) => floatConv(mem, spec),
     floatDense: (spec) => floatDense(mem, spec),

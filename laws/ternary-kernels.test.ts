@@ -34,6 +34,8 @@ import { example, law, throwsWith } from './law.js';
 const wasm = await createWasmTernaryKernels();
 // the opt-in fma build: float kernels with relaxed-SIMD multiply-adds (fused where the CPU has FMA)
 const wasmFma = await createWasmTernaryKernels({ fma: true });
+// layers split into 2 and 3 parts of row chunks (what a thread pool runs at once), run in turn
+const wasmParts = await Promise.all([2, 3].map((parts) => createWasmTernaryKernels({ parts })));
 const impls: readonly TernaryKernels[] = [referenceTernaryKernels, wasm];
 
 type Fill = 'random' | 'sparse' | 'dense' | 'zeros' | 'plus' | 'minus';
@@ -369,6 +371,31 @@ law(
   },
   { numRuns: 150 },
 );
+
+law(
+  'wasm: a layer split into 2 or 3 parts (chunks of rows, each part its own scratch; small chunks) equals the reference layer bit for bit, in place too',
+  [layerCase],
+  (t) => {
+    const made = layerSpec(t);
+    if (made === null) return true;
+    const { spec, x, n } = made;
+    const want = referenceTernaryKernels.layer(spec).run(x, n);
+    return wasmParts.every((K) => {
+      const L = K.layer(spec);
+      return sameBits(L.run(x, n), want) && sameBits(Float32Array.from(L.runInPlace!(x, n)), want);
+    });
+  },
+  { numRuns: 200 },
+);
+
+example('wasm: parts must be an integer ≥ 1 (a ConfigError naming the option)', async () => {
+  const refused = (parts: number): Promise<boolean> =>
+    createWasmTernaryKernels({ parts }).then(
+      () => false,
+      (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmTernaryKernels.parts'),
+    );
+  return (await refused(0)) && (await refused(1.5)) && (await refused(NaN));
+});
 
 law(
   'wasm: runInPlace leaves the values run returns, and a run whose input is an in-place output (of another layer, or its own) reads it as the copied array',

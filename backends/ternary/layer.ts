@@ -10,15 +10,18 @@
  * (`runInPlace`). Where the epilogue is monotone in each channel's sum (one product, a ≠ 0, a and
  * bias on the float32 grid: `sumsPool`), the max-pool runs on the integer sums first (`poolSums`:
  * a channel's largest sum where a > 0, its smallest where a < 0) and the epilogue on the pooled
- * sums only, a quarter of them under a 2×2 pool. The float thresholds of Eq. 14 need not be float32 values: a layer compares
- * float32 activations with the float32 bounds that give the same answers as the float64
- * comparison (`f32Bounds`). Float64 layers (a float64 backend) run on the reference
- * implementation.
+ * sums only, a quarter of them under a 2×2 pool. After quantize-and-pack, the row chunks run in
+ * one wasm call per part (`layerChunks`, backends/ternary/assembly/layer.ts, reading a resident
+ * descriptor of the layer): `parts` parts of chunks, each with its own scratch, run in turn here,
+ * the split a thread pool would run at once. The float thresholds of Eq. 14 need not be float32
+ * values: a layer compares float32 activations with the float32 bounds that give the same answers
+ * as the float64 comparison (`f32Bounds`). Float64 layers (a float64 backend) run on the
+ * reference implementation.
  *
  * Law (laws/ternary-kernels.test.ts, laws/engine.test.ts): `layer` equals the reference
- * implementation's bit for bit, and so does a chain of `runInPlace` runs, each reading the
- * previous one's output in place; laws/engine.test.ts checks it against the float64 evaluation of
- * the same layer.
+ * implementation's bit for bit, for 1, 2 or 3 parts, and so does a chain of `runInPlace` runs,
+ * each reading the previous one's output in place; laws/engine.test.ts checks it against the
+ * float64 evaluation of the same layer.
  */
 import { outSize } from '../../src/backend.js';
 import { referenceTernaryKernels, wordsPerRow, type CodeAct, type TernaryLayer, type TernaryLayerSpec } from '../../src/infer/ternary-kernels.js';
@@ -57,6 +60,11 @@ function f32Bounds(act: Extract<CodeAct, { kind: 'ternary' }>): [number, number]
 /** Rows of the patch matrix per GEMM chunk: A rows and their sums stay within about this many bytes (L2). */
 const LAYER_CHUNK_BYTES = 192 * 1024;
 
+/** Field indices of a layer descriptor (the `F_*` of backends/ternary/assembly/layer.ts). */
+const F = { unfold: 0, pix: 1, h: 4, M: 15, R: 16, rowB: 17, relu: 31, out: 32, early: 33, scratch: 44, fields: 50 } as const;
+
+const align = (n: number): number => Math.ceil(n / 64) * 64;
+
 /** Rows of one pooling unit of a chunk at most this many times LAYER_CHUNK_BYTES (else the pool runs on the float outputs). */
 const UNIT_CHUNKS = 4;
 
@@ -82,7 +90,7 @@ interface SumsPool {
  * largest (smallest) sum; and two sums never give zeros of opposite signs: c·a + bias is a multiple
  * of 2⁻¹⁴⁹, so a nonzero one stays nonzero in float32, and it is −0 only for c = 0, a < 0, bias = −0.
  */
-function sumsPool(spec: TernaryLayerSpec, g: { oh: number; ow: number }, nPad: number, perRow: number): SumsPool | null {
+function sumsPool(spec: TernaryLayerSpec, g: { oh: number; ow: number }, nPad: number, perRow: number, chunkRows: number): SumsPool | null {
   const p = spec.pool!;
   const grid = (v: number): boolean => Number.isFinite(v) && Number.isInteger(v * 2 ** 149);
   if (spec.b !== null || !spec.a.every((v) => v !== 0 && grid(v)) || !spec.bias.every(grid)) return null;
@@ -90,10 +98,10 @@ function sumsPool(spec: TernaryLayerSpec, g: { oh: number; ow: number }, nPad: n
   const unit = (band ? p.strides[0] : g.oh) * g.ow;
   if (unit * perRow > UNIT_CHUNKS * LAYER_CHUNK_BYTES) return null;
   const perUnit = outSize(unit / g.ow, p.size[0], p.strides[0], 0) * outSize(g.ow, p.size[1], p.strides[1], 0);
-  return { unit, perUnit, rows: Math.max(1, Math.floor(LAYER_CHUNK_BYTES / perRow / unit)) * unit, negAt: 0, relu: spec.relu || p.relu };
+  return { unit, perUnit, rows: Math.max(1, Math.floor(chunkRows / unit)) * unit, negAt: 0, relu: spec.relu || p.relu };
 }
 
-export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
+export function layer(mem: KernelMemory, spec: TernaryLayerSpec, parts = 1): TernaryLayer {
   const bounds = spec.act.kind === 'sign' ? ([0, 0] as [number, number]) : f32Bounds(spec.act);
   // float64 layers (the pre ops round differently) and odd thresholds run on the reference
   if (spec.dtype !== 'float32' || bounds === null) return referenceTernaryKernels.layer(spec);
@@ -144,106 +152,79 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
   // a 3×3 kernel over 16 or 32 channels: kernel rows read from the stream's bitplanes (`planes`, `im2col3x3`)
   const bitplanes = stream && (geo!.cin === 16 || geo!.cin === 32) && geo!.kh === 3 && geo!.kw === 3 && geo!.pw <= 2;
   const perRow = rowB + nPad * 4 * (spec.b === null ? 1 : 2);
-  const chunk = Math.max(8, Math.floor(LAYER_CHUNK_BYTES / perRow / 8) * 8);
+  // rows per chunk: their patch rows and sums within LAYER_CHUNK_BYTES, and at most the spec's chunkValues codes
+  const chunkRows = Math.min(LAYER_CHUNK_BYTES / perRow, spec.chunkValues / k);
+  const chunk = Math.max(8, Math.floor(chunkRows / 8) * 8);
   // a pool after an epilogue monotone in each channel's sum runs on the sums (`poolSums`), and the
   // epilogue on the pooled sums only; chunks then hold whole units of rows that pool on their own
-  const early = geo === null || spec.pool === null ? null : sumsPool(spec, geo, nPad, perRow);
+  const early = geo === null || spec.pool === null ? null : sumsPool(spec, geo, nPad, perRow, chunkRows);
   if (early !== null) {
     early.negAt = resident(nPad * 4);
     new Int32Array(wasm.memory.buffer, early.negAt, nPad).set(Array.from(spec.a, (v) => (v < 0 ? -1 : 0)));
   }
+
+  // the layer's descriptor for `layerChunks` (backends/ternary/assembly/layer.ts): what is fixed now, the rest per call
+  const desc = resident(wasm.layerDescBytes());
+  const D = (): Int32Array => new Int32Array(wasm.memory.buffer, desc, F.fields);
+  {
+    const d = D().fill(0); // resident memory may hold an earlier call's scratch
+    const q = geo;
+    d[F.unfold] = identity ? 0 : bitplanes ? 1 : unfold === wasm.im2colTaps ? 2 : unfold === wasm.im2colStream ? 3 : 4;
+    if (q !== null) d.set([q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow], F.h);
+    d.set([rowB, W.panels, o, head, groups, tail, W.tails, tailPanels, nPad, WAbs?.panels ?? 0, WAbs?.tails ?? 0, pa, pb, pbias], F.rowB);
+    d[F.relu] = (early?.relu ?? spec.relu) ? 1 : 0;
+    if (early !== null) {
+      const p = spec.pool!;
+      const bh = early.unit / q!.ow;
+      d.set([1, early.unit, early.perUnit, bh, p.size[0], p.size[1], p.strides[0], p.strides[1], outSize(bh, p.size[0], p.strides[0], 0), outSize(q!.ow, p.size[1], p.strides[1], 0), early.negAt], F.early);
+    }
+  }
+  const R0 = early?.rows ?? chunk;
 
   const keep = keeper();
   const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
     const xAt = inMemory(x);
     const rows = geo === null ? n : n * geo.h * geo.w; // rows of C values to quantize
     const M = geo === null ? n : n * geo.oh * geo.ow; // rows of the patch matrix
-    const R = Math.min(chunk, M);
+    const R = early === null ? Math.min(R0, M) : R0;
     // bytes of packed input: a group per row (per 64 values of the stream), and one group of slack for im2colStream
     const packedB = stream ? (Math.ceil((rows * C) / 64) + 1) * 16 : rows * (geo === null ? rowB : geo.pg * 16);
     const pool = geo === null ? null : spec.pool;
     const pooled = pool === null ? 0 : pooledLen(pool, n, geo!.oh, geo!.ow, o);
     if (xAt >= 0 && x.length < rows * C) throw new RangeError(`layer: x holds ${x.length} values, ${n} inputs need ${rows * C}`);
     const kept = inPlace ? keep((pool === null ? M * o : pooled) * 4) : 0;
-    if (early !== null) return goEarly(x, xAt, n, rows, M, pooled, out, inPlace, kept);
     const streamGroups = Math.ceil((rows * C) / 64);
-    const [pxScratch, pix, pl, pA, work, pc, pc2, pyScratch, pzScratch] = arena(
+    // each part's scratch: its patch rows, the GEMM's A panels, its sums (two products: two), its pooled sums
+    const offWork = align(identity ? 0 : R * rowB);
+    const offPc = offWork + align(wasm.gemmPanelledWorkBytes(R, head));
+    const offPc2 = offPc + align(R * nPad * 4);
+    const offPs = offPc2 + align(spec.b === null ? 0 : R * nPad * 4);
+    const stride = offPs + align(early === null ? 0 : (R / early.unit) * early.perUnit * nPad * 4);
+    const unpooled = early === null && !(inPlace && pool === null); // the epilogue's full output, pooled after
+    const [pxScratch, pix, pl, scratch, pyScratch, pzScratch] = arena(
       xAt >= 0 ? 0 : rows * C * 4 + wasm.packSlack(),
       packedB,
       bitplanes ? wasm.planesBytes(streamGroups) : 0,
-      identity ? 0 : R * rowB,
-      wasm.gemmPanelledWorkBytes(R, head),
-      R * nPad * 4,
-      spec.b === null ? 0 : R * nPad * 4,
-      inPlace && pool === null ? 0 : M * o * 4,
-      inPlace ? 0 : pooled * 4,
+      parts * stride,
+      unpooled ? M * o * 4 : 0,
+      inPlace || pool === null ? 0 : pooled * 4,
     );
     const px = input(x, xAt, rows * C, pxScratch, 'layer');
-    const py = inPlace && pool === null ? kept : pyScratch;
     const pz = inPlace ? kept : pzScratch;
+    const py = early !== null ? pz : inPlace && pool === null ? kept : pyScratch;
     wasm.setQuantizer(table, spec.pre.length, sign, pos, neg);
     wasm.quantPack(px, rows, C, pix, stream ? 1 : 0);
     if (bitplanes) wasm.planes(pix, streamGroups, pl);
-    for (let r0 = 0; r0 < M; r0 += R) {
-      const count = Math.min(R, M - r0);
-      let a = pix + r0 * rowB;
-      if (!identity) {
-        const q = geo!;
-        if (bitplanes) wasm.im2col3x3(pl, streamGroups, q.h, q.w, q.cin, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
-        else unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
-        a = pA;
-      }
-      wasm.gemmPanelled(a, W.panels, pc, count, o, head, work, groups);
-      if (tail !== 0) wasm.tailDots(a, groups, count, W.tails, tailPanels, pc, nPad * 4, tail);
-      if (WAbs !== null) {
-        wasm.gemmPanelled(a, WAbs.panels, pc2, count, o, head, work, groups);
-        if (tail !== 0) wasm.tailDots(a, groups, count, WAbs.tails, tailPanels, pc2, nPad * 4, tail);
-      }
-      wasm.epilogueF32(pc, WAbs === null ? 0 : pc2, count, o, nPad, pa, pb, pbias, spec.relu ? 1 : 0, py + r0 * o * 4);
-    }
+    const d = D();
+    d.set([pix, pl, streamGroups], F.pix);
+    d[F.M] = M;
+    d[F.R] = R;
+    d[F.out] = py;
+    d.set([scratch, stride, offWork, offPc, offPc2, offPs], F.scratch);
+    for (let part = 0; part < parts; part++) wasm.layerChunks(desc, part, parts);
     if (pool === null) return deliver(py, M * o, out, inPlace);
+    if (early !== null) return deliver(pz, pooled, out, inPlace);
     poolInto(mem, pool, py, n, geo!.oh, geo!.ow, o, pz);
-    return deliver(pz, pooled, out, inPlace);
-  };
-  // quantize, unfold and multiply as `go` does, a chunk of whole pooling units at a time; pool the sums, then the epilogue
-  const goEarly = (x: Data, xAt: number, n: number, rows: number, M: number, pooled: number, out: Data | undefined, inPlace: boolean, kept: number): Data => {
-    const q = geo!;
-    const { unit, perUnit, rows: R, relu } = early!;
-    const packedB = stream ? (Math.ceil((rows * C) / 64) + 1) * 16 : rows * q.pg * 16;
-    const streamGroups = Math.ceil((rows * C) / 64);
-    const [pxScratch, pix, pl, pA, work, pc, ps, pzScratch] = arena(
-      xAt >= 0 ? 0 : rows * C * 4 + wasm.packSlack(),
-      packedB,
-      bitplanes ? wasm.planesBytes(streamGroups) : 0,
-      identity ? 0 : R * rowB,
-      wasm.gemmPanelledWorkBytes(R, head),
-      R * nPad * 4,
-      (R / unit) * perUnit * nPad * 4,
-      inPlace ? 0 : pooled * 4,
-    );
-    const px = input(x, xAt, rows * C, pxScratch, 'layer');
-    const pz = inPlace ? kept : pzScratch;
-    wasm.setQuantizer(table, spec.pre.length, sign, pos, neg);
-    wasm.quantPack(px, rows, C, pix, stream ? 1 : 0);
-    if (bitplanes) wasm.planes(pix, streamGroups, pl);
-    const p = spec.pool!;
-    const bh = unit / q.ow;
-    const poh = outSize(bh, p.size[0], p.strides[0], 0);
-    const pow = outSize(q.ow, p.size[1], p.strides[1], 0);
-    for (let r0 = 0; r0 < M; r0 += R) {
-      const count = Math.min(R, M - r0);
-      let a = pix + r0 * rowB;
-      if (!identity) {
-        if (bitplanes) wasm.im2col3x3(pl, streamGroups, q.h, q.w, q.cin, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
-        else unfold(pix, q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow, r0, count, pA);
-        a = pA;
-      }
-      wasm.gemmPanelled(a, W.panels, pc, count, o, head, work, groups);
-      if (tail !== 0) wasm.tailDots(a, groups, count, W.tails, tailPanels, pc, nPad * 4, tail);
-      const units = count / unit;
-      wasm.poolSums(pc, nPad, units, bh, q.ow, p.size[0], p.size[1], p.strides[0], p.strides[1], poh, pow, early!.negAt, ps);
-      wasm.epilogueF32(ps, 0, units * perUnit, o, nPad, pa, 0, pbias, relu ? 1 : 0, pz + (r0 / unit) * perUnit * o * 4);
-    }
     return deliver(pz, pooled, out, inPlace);
   };
   return { run: (x, n, out) => go(x, n, out, false), runInPlace: (x, n) => go(x, n, undefined, true) };

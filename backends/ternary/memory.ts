@@ -40,6 +40,8 @@ export interface TernaryExports {
   im2col3x3(pl: number, groups: number, h: number, w: number, cin: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, r0: number, count: number, dst: number): void;
   epilogueF32(c: number, c2: number, m: number, n: number, ldc: number, a: number, b: number, bias: number, relu: number, y: number): void;
   poolSums(c: number, ldc: number, imgs: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, poh: number, pow: number, neg: number, y: number): void;
+  layerDescBytes(): number;
+  layerChunks(desc: number, part: number, parts: number): void;
   convDirectScratchBytes(h: number, w: number, cin: number, kh: number, kw: number, ph: number, pw: number): number;
   convDirectF32(x: number, n: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, wt: number, o: number, opad: number, bias: number, relu: number, pool: number, poolRelu: number, scratch: number, y: number): void;
   denseF32(x: number, w: number, bias: number, m: number, k: number, o: number, relu: number, y: number): void;

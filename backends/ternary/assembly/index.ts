@@ -12,7 +12,9 @@
  * - ./epilogue.ts: per-channel scale and bias in float64, relu, rounded to float32, and the max-pool
  *   of integer sums that may run before it (`poolSums`);
  * - ./pool.ts: max pooling of float32 values;
- * - ./float.ts: the direct float32 convolution and the float32 dense layer.
+ * - ./float.ts: the direct float32 convolution and the float32 dense layer;
+ * - ./layer.ts: a layer's row chunks in one call (`layerChunks`: im2col → GEMM → tails → epilogue,
+ *   or pooled sums then the epilogue), a part of them at a time.
  *
  * A layer (`TernaryKernels.layer`) runs quantPack → im2col → gemmPanelled (+ tailDots) →
  * epilogueF32 (→ maxPoolF32) in wasm memory. Every float32 operation is a plain (unfused) SIMD or
@@ -31,3 +33,4 @@ export { im2col, im2colStream, im2colTaps, planesBytes, planes, im2col3x3 } from
 export { epilogueF32, poolSums } from './epilogue';
 export { maxPoolF32 } from './pool';
 export { convDirectScratchBytes, convDirectF32, denseF32, fused } from './float';
+export { layerDescBytes, layerChunks } from './layer';
