@@ -43,13 +43,20 @@
  * contender's loss falls over its first 30 training steps and it holds no more tensors after
  * them than before.
  *
+ * Threads: `STTN_TRAIN_THREADS` (default: this machine's cores; 1 turns it off) adds STTN 2+2 on
+ * the threaded wasm backend (`createWasmBackend({ threads })`, the same bits as one thread:
+ * laws/threads.test.ts). Its CPU time sums every thread's, so compare it by wall time; the
+ * `threads` column says how many each contender ran (tfjs-wasm here: one).
+ *
  * Timing: every contender first runs 30 warm-up steps (the checked ones above), then `ROUNDS` rounds in which each contender in turn runs `STEPS` steps;
  * samples/s = 64·STEPS / time, medians over the rounds, of process CPU time (the default clock of
  * bench/common.ts; `STTN_BENCH_CLOCK=wall` ranks by wall time), the other clock alongside.
  */
 import type { GradSaveFunc, Rank, Tensor as TfTensor, Tensor1D, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
+import { createWasmBackend } from '../backends/wasm.js';
+import type { Backend } from '../src/backend.js';
 import { loadBackend } from '../backends/index.js';
 import { orThrow, decodeWith } from '../src/codec.js';
 import { augment, epochIndices, gather, loadEmbeddedMnist } from '../src/data/index.js';
@@ -381,17 +388,17 @@ interface SttnTrainer {
   steps(k: number): Promise<number[]>;
 }
 
-function sttnTrainer(bits: Bits): SttnTrainer {
+function sttnTrainer(bits: Bits, on: Backend = B, threads = 1): SttnTrainer {
   const model = orThrow(buildModel(preset('cnn-small', { bits })));
-  const initial = initTraining(B, model, cfg);
+  const initial = initTraining(on, model, cfg);
   let state = initial;
   return {
-    name: `sttn wasm, ${bits}${bits === '2+2' ? ' (STTN)' : ''}`,
+    name: `sttn wasm, ${bits}${bits === '2+2' ? ' (STTN)' : ''}${threads > 1 ? `, ${threads} threads` : ''}`,
     model,
     initial,
     async steps(k) {
       const losses: number[] = [];
-      const r = await train(B, model, data, cfg, state, { onStep: (info) => void losses.push(info.loss), shouldStop: () => losses.length >= k });
+      const r = await train(on, model, data, cfg, state, { onStep: (info) => void losses.push(info.loss), shouldStop: () => losses.length >= k });
       state = r.state;
       return losses;
     },
@@ -403,6 +410,10 @@ function sttnTrainer(bits: Bits): SttnTrainer {
 
 const sttnF = sttnTrainer('32+32');
 const sttnT = sttnTrainer('2+2');
+// the same step on the threaded backend (bit-identical results: laws/threads.test.ts)
+const THREADS = Number(process.env.STTN_TRAIN_THREADS ?? availableParallelism());
+const threaded = THREADS > 1 ? await createWasmBackend({ threads: THREADS }) : undefined;
+const sttnTn = threaded ? sttnTrainer('2+2', threaded, THREADS) : undefined;
 const tfBpi = tfjsTrainer('Conv2DBackpropInput', sttnF.initial.params);
 const tfFlip = tfjsTrainer('conv2d of flipped kernel', sttnF.initial.params);
 const TFJS = [tfBpi, tfFlip];
@@ -560,6 +571,7 @@ interface Contender {
 const contenders: Contender[] = [
   { name: sttnF.name, run: (k) => sttnF.steps(k) },
   { name: sttnT.name, run: (k) => sttnT.steps(k) },
+  ...(sttnTn ? [{ name: sttnTn.name, run: (k: number) => sttnTn.steps(k) }] : []),
   { name: tfBpi.name, run: async (k) => tfBpi.steps(k) },
   { name: tfFlip.name, run: async (k) => tfFlip.steps(k) },
 ];
@@ -591,6 +603,7 @@ const rows = contenders.map((c) => {
   const all = times.get(c.name)![CLOCK].map(rate);
   return [
     c.name,
+    c.name.endsWith(' threads') ? String(THREADS) : '1',
     fmt(v),
     `${fmt(Math.min(...all))}–${fmt(Math.max(...all))}`,
     fmt(med(c.name, other)),
@@ -610,6 +623,7 @@ console.log(
   table(
     [
       'contender',
+      'threads',
       `samples/s (median, ${clockName(CLOCK)} time)`,
       'range over rounds',
       `samples/s (median, ${clockName(other)} time)`,
