@@ -7,7 +7,7 @@
  *
  * - default flags: the same tiny `sttn train` (cnn-small 2+2 through the CLI, a few steps on a
  *   small IDX set, the default wasm backend), `sttn export` and `sttn predict` under the full CPU
- *   and under the stripped one give the same parameters, optimizer state, RNG, progress, loss, the
+ *   on 3 threads and under the stripped one on 1 give the same parameters, optimizer state, RNG, progress, loss, the
  *   same `.sttn` bytes and the same probabilities;
  * - the law's power: `--wasm-kernel relaxed` (V8 fuses `f32x4.relaxed_madd` only where the CPU
  *   has FMA3) gives different parameters under the same two flag sets on a CPU with FMA3 — the
@@ -31,6 +31,8 @@ const data = writeIdxDir(join(dir, 'data'), 96, 48, 16, 4);
 /** Every optional x86-64 feature V8 can be told to leave alone (SSE4.1 stays: wasm SIMD needs it). */
 const STRIPPED = ['--no-enable-fma3', '--no-enable-avx', '--no-enable-avx2', '--no-enable-sse4-2', '--no-enable-popcnt', '--no-enable-bmi1', '--no-enable-bmi2', '--no-enable-lzcnt', '--no-enable-sahf'];
 const CPUS: Record<string, readonly string[]> = { full: [], stripped: STRIPPED };
+/** Machines differ in cores too: the plain build's runs use 3 threads on the full CPU and 1 on the stripped one. */
+const THREADS: Record<string, string> = { full: '3', stripped: '1' };
 
 /** `sttn argv…` in a child node with V8 `flags`; rejects with its stderr on a non-zero exit. */
 function sttn(flags: readonly string[], argv: readonly string[]): Promise<string> {
@@ -61,15 +63,16 @@ let runs = 0;
 async function pipeline(cpu: string, kernel: 'plain' | 'relaxed', full: boolean): Promise<{ run: string; file?: string; predict?: string }> {
   const flags = CPUS[cpu];
   const out = join(dir, `${cpu}-${kernel}-${++runs}`);
-  const trained = await sttn(flags, [...TRAIN, '--out', out, '--wasm-kernel', kernel]);
+  const threads = kernel === 'plain' ? ['--threads', THREADS[cpu]] : [];
+  const trained = await sttn(flags, [...TRAIN, '--out', out, '--wasm-kernel', kernel, ...threads]);
   const run = runDigest(out, trained);
   if (!full) return { run };
   await sttn(flags, ['export', join(out, 'checkpoint.json'), '--out', join(out, 'model.sttn')]);
-  const predicted = JSON.parse(await sttn(flags, ['predict', join(out, 'model.sttn'), join(data, 't10k-images-idx3-ubyte'), '--kernels', 'wasm', '--json'])) as { predictions: unknown[] };
+  const predicted = JSON.parse(await sttn(flags, ['predict', join(out, 'model.sttn'), join(data, 't10k-images-idx3-ubyte'), '--kernels', 'wasm', ...threads, '--json'])) as { predictions: unknown[] };
   return { run, file: sha(readFileSync(join(out, 'model.sttn'))), predict: sha(JSON.stringify(predicted.predictions)) };
 }
 
-example('default wasm kernel: train, export and predict give the same bits with and without FMA3, AVX, AVX2, SSE4.2, POPCNT, BMI, LZCNT', async () => {
+example('default wasm kernel: train, export and predict give the same bits with and without FMA3, AVX, AVX2, SSE4.2, POPCNT, BMI, LZCNT, on 3 threads and on 1', async () => {
   const [a, b] = await Promise.all([pipeline('full', 'plain', true), pipeline('stripped', 'plain', true)]);
   return a.run === b.run && a.file === b.file && a.predict === b.predict;
 });
