@@ -180,11 +180,15 @@ export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainC
     hooks.onStep?.({ step: s.step, epoch, stepInEpoch: k + 1, stepsPerEpoch: spe, totalSteps: total, loss: loss.loss, correct: loss.correct, batchSize: batch.labels.length }, s);
     if (k + 1 === spe) await hooks.onEpoch?.(epoch, s);
     if (hooks.shouldStop?.()) return { state: s, stopped: true };
-    // let signal handlers and timers run between steps
-    if (s.step % 4 === 0) await new Promise<void>((r) => setImmediate(r));
+    // let signal handlers, timers and (in a page) rendering run between steps
+    if (s.step % 4 === 0) await yieldToEventLoop();
   }
   return { state: s, stopped: false };
 }
+
+/** A macrotask turn: setImmediate in Node, a zero-delay timer where it is absent (browsers). */
+const yieldToEventLoop = (): Promise<void> =>
+  new Promise<void>((r) => (typeof globalThis.setImmediate === 'function' ? globalThis.setImmediate(r) : setTimeout(r, 0)));
 
 /**
  * Accuracy and mean loss of a model on a dataset (inference mode, running statistics). An empty
