@@ -46,6 +46,7 @@ const sameRecord = (a: Record<string, Tensor>, b: Record<string, Tensor>): boole
 /** Float32 values with the edges a quantizer decides on: ±0, the window's ±1, and ties of small integers. */
 const valueArb = fc.oneof(
   { weight: 6, arbitrary: fc.float({ min: -3, max: 3, noNaN: true, noDefaultInfinity: true }) },
+  { weight: 1, arbitrary: fc.float({ min: -1e4, max: 1e4, noNaN: true, noDefaultInfinity: true }) },
   { weight: 1, arbitrary: fc.constantFrom(0, -0, 1, -1, 0.5, -0.5, 2, -2) },
 ).map(Math.fround);
 
@@ -65,6 +66,8 @@ for (const granularity of ['tensor', 'channel']) {
     specs.push({ id: 'sign', config: { granularity, clip } });
     specs.push({ id: 'sign', config: { granularity, clip, gradient: 'xnor' } });
   }
+  specs.push({ id: 'sttn', config: { granularity, gradient: 'official' } });
+  specs.push({ id: 'sttn', config: { granularity, gradient: 'official', signOfZero: 0 } });
   specs.push({ id: 'twn', config: { granularity } });
   specs.push({ id: 'twn', config: { granularity, delta: 0.5 } });
   specs.push({ id: 'ttq', config: { granularity } });
@@ -93,10 +96,10 @@ for (const spec of specs) {
   }, { numRuns: 60 });
 }
 
-law('fast path: forwards with all outputs (the neutral API) equal the generic fields bit for bit', [caseArb, fc.constantFrom('tensor', 'channel')], (c, granularity) => {
+law('fast path: forwards with all outputs (the neutral API) equal the generic fields bit for bit', [caseArb, fc.constantFrom('tensor', 'channel'), fc.boolean()], (c, granularity, official) => {
   const k = kernelsOf(fast)!;
   const G = granularity as 'tensor' | 'channel';
-  const sc = orThrow(sttnQ.decodeConfig({ granularity: G }));
+  const sc = orThrow(sttnQ.decodeConfig({ granularity: G, ...(official ? { gradient: 'official', signOfZero: 0 } : {}) }));
   const s1 = sttnQ.forwardFused(k, { w1: c.w1, w2: c.w2 }, sc, 'all');
   const s2 = sttnQ.forward(cpu32, { w1: c.w1, w2: c.w2 }, sc);
   const bc = orThrow(signQ.decodeConfig({ granularity: G }));

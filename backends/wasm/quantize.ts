@@ -21,13 +21,14 @@ import { size, type Tensor } from '../../src/tensor.js';
 export interface QuantizeExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
-  qSumAbs2(out: number, a: number, b: number, groups: number, len: number): void;
+  qSumAbs2(out: number, a: number, b: number, groups: number, len: number, clamp: number): void;
   qSumAbs(out: number, a: number, groups: number, len: number): void;
   qMaxAbs(a: number, n: number): number;
-  qSumGradSign(out: number, w1: number, g1: number, w2: number, g2: number, groups: number, len: number): void;
+  qSumGradSign(out: number, w1: number, g1: number, w2: number, g2: number, groups: number, len: number, zero: number): void;
   qTwnSums(out: number, w: number, delta: number, groups: number, len: number): void;
   qTtqSums(out: number, w: number, g: number, delta: number, groups: number, len: number): void;
-  qSttnMap(merged: number, w1q: number, w2q: number, codes: number, w1: number, w2: number, alpha: number, groups: number, len: number): void;
+  qSttnMap(merged: number, w1q: number, w2q: number, codes: number, w1: number, w2: number, alpha: number, groups: number, len: number, zero: number): void;
+  qOfficialGrad(dw: number, w: number, g: number, s: number, groups: number, len: number, zero: number): number;
   qBinaryGrad(dw: number, w: number, g: number, s: number, alpha: number, clipF: number, groups: number, len: number): number;
   qXnorGrad(dw: number, w: number, g: number, alpha: number, inv: number, clipF: number, groups: number, len: number): number;
   qSignMap(y: number, codes: number, w: number, alpha: number, groups: number, len: number): void;
@@ -69,18 +70,18 @@ export function createQuantizerKernels(wasm: QuantizeExports): QuantizerKernels 
   const lenOf = (t: Tensor, groups: number): number => t.data.length / groups;
 
   return {
-    sttnForward(w1, w2, groups, alpha: Scalars, outputs) {
+    sttnForward(w1, w2, groups, alpha: Scalars, outputs, official) {
       const n = w1.data.length;
       const len = lenOf(w1, groups);
       const all = outputs === 'all';
       const [p1, p2, ps, pm, pq1, pq2, pc] = layout(n, n, groups, outputs === 'scale' ? 0 : n, all ? n : 0, all ? n : 0, all ? n : 0);
       put(p1, w1);
       put(p2, w2);
-      wasm.qSumAbs2(ps, p1, p2, groups, len);
+      wasm.qSumAbs2(ps, p1, p2, groups, len, official ? 1 : 0);
       const a = alpha(getData(ps, groups));
       if (outputs === 'scale') return { alpha: a };
       put(ps, a);
-      wasm.qSttnMap(pm, all ? pq1 : 0, all ? pq2 : 0, all ? pc : 0, p1, p2, ps, groups, len);
+      wasm.qSttnMap(pm, all ? pq1 : 0, all ? pq2 : 0, all ? pc : 0, p1, p2, ps, groups, len, official?.signOfZero === 0 ? 1 : 0);
       const out = { merged: get(pm, w1.shape), alpha: a };
       return all ? { ...out, w1q: get(pq1, w1.shape), w2q: get(pq2, w1.shape), codes: get(pc, w1.shape) } : out;
     },
@@ -96,9 +97,32 @@ export function createQuantizerKernels(wasm: QuantizeExports): QuantizerKernels 
       put(pg1, g1);
       if (!sameG) put(pg2, g2);
       put(pa, alpha);
-      wasm.qSumGradSign(ps, p1, pg1, p2, pg2, groups, len);
+      wasm.qSumGradSign(ps, p1, pg1, p2, pg2, groups, len, 0);
       put(ps, scale(getData(ps, 2 * groups)));
       const bad = wasm.qBinaryGrad(pd1, p1, pg1, ps, pa, clipF, groups, len) | wasm.qBinaryGrad(pd2, p2, pg2, ps, pa, clipF, groups, len);
+      return { w1: get(pd1, w1.shape), w2: get(pd2, w1.shape), finite: bad === 0 };
+    },
+
+    sttnOfficialBackward(w1, w2, g1, g2, groups, signOfZero, scale) {
+      const n = w1.data.length;
+      const len = lenOf(w1, groups);
+      const zero = signOfZero === 0 ? 1 : 0;
+      const [p1, p2, pg1, pg2, ps, ps1, ps2, pd1, pd2] = layout(n, n, n, n, 2 * groups, groups, groups, n, n);
+      put(p1, w1);
+      put(p2, w2);
+      put(pg1, g1);
+      put(pg2, g2);
+      wasm.qSumGradSign(ps, p1, pg1, p2, pg2, groups, len, zero);
+      const s = scale(getData(ps, 2 * groups));
+      const s1 = new Float32Array(groups);
+      const s2 = new Float32Array(groups);
+      for (let i = 0; i < groups; i++) {
+        s1[i] = s[2 * i];
+        s2[i] = s[2 * i + 1];
+      }
+      put(ps1, s1);
+      put(ps2, s2);
+      const bad = wasm.qOfficialGrad(pd1, p1, pg1, ps1, groups, len, zero) | wasm.qOfficialGrad(pd2, p2, pg2, ps2, groups, len, zero);
       return { w1: get(pd1, w1.shape), w2: get(pd2, w1.shape), finite: bad === 0 };
     },
 
@@ -124,7 +148,7 @@ export function createQuantizerKernels(wasm: QuantizeExports): QuantizerKernels 
       put(pw, w);
       put(pg, g);
       put(pa, alpha);
-      wasm.qSumGradSign(ps, pw, pg, 0, 0, groups, len);
+      wasm.qSumGradSign(ps, pw, pg, 0, 0, groups, len, 0);
       const s = scale(getData(ps, 2 * groups));
       put(ps, s);
       const bad = wasm.qBinaryGrad(pd, pw, pg, ps, pa, clipF, groups, len);

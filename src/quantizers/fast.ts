@@ -31,11 +31,19 @@ export type Scalars = (sums: Float32Array) => Float32Array;
 
 export interface QuantizerKernels {
   /** α = alpha(f32(Σ|W1|) + f32(Σ|W2|)) per group; merged = (B1 + B2)·α; with 'all' also B1·α, B2·α and B1 + B2; with 'scale' only α. */
-  sttnForward(w1: Tensor, w2: Tensor, groups: number, alpha: Scalars, out: Outputs): {
+  /**
+   * With `official`: the sums are of the latents clamped to [−1, 1] (NaN for a group with a
+   * non-finite latent), and `signOfZero: 0` gives a latent 0 the code 0.
+   */
+  sttnForward(w1: Tensor, w2: Tensor, groups: number, alpha: Scalars, out: Outputs, official?: { readonly signOfZero: 0 | 1 }): {
     merged?: Tensor; alpha: Float32Array; w1q?: Tensor; w2q?: Tensor; codes?: Tensor;
   };
   /** s = scale([Σ g1·B1, Σ g2·B2] interleaved per group); dW_k = B_k·s + (1[|W_k| ≤ clipF]·g_k)·α. */
   sttnBackward(w1: Tensor, w2: Tensor, g1: Tensor, g2: Tensor, groups: number, alpha: Float32Array, clipF: number, scale: Scalars): {
+    w1: Tensor; w2: Tensor; finite: boolean;
+  };
+  /** STTN `official`: s = scale([Σ g1·B1, Σ g2·B2] interleaved per group); dW_k = g_k + B_k·s_k. */
+  sttnOfficialBackward(w1: Tensor, w2: Tensor, g1: Tensor, g2: Tensor, groups: number, signOfZero: 0 | 1, scale: Scalars): {
     w1: Tensor; w2: Tensor; finite: boolean;
   };
   /** α = alpha(f32(Σ|W|)) per group; y = sign(W)·α; with 'all' also sign(W); with 'scale' only α. */

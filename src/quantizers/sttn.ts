@@ -27,9 +27,9 @@
  * are then finite), and `backward`'s output in one pass; either throws an OverflowError
  * (common.ts) naming `sttn` and the quantity, e.g. "α overflows float32: Σ|W1|+Σ|W2| = Infinity".
  *
- * Fused path (src/quantizers/fast.ts): on a backend with QuantizerKernels, `exact` runs as one
- * reduction and one map pass each way (`forwardFused`, `backwardFused`), with the same float32
- * operations as above; the other variants take the generic path.
+ * Fused path (src/quantizers/fast.ts): on a backend with QuantizerKernels, `exact` and `official`
+ * run as one reduction and one map pass each way (`forwardFused`, `backwardFused`), with the same
+ * float32 operations as above; `paper` takes the generic path.
  *
  * Law (laws/quantizers-sttn.test.ts): every term of every variant holds its claim against finite
  * differences (the α term of Eq. 12 exact); Eq. 10's α and B are optimal; the merge of Eq. 6–7 is
@@ -246,7 +246,7 @@ export function backward(B: Backend, f: SttnForward, up: SttnUpstream, cfg: Sttn
 }
 
 /** Variants with a fused path. */
-export const fusable = (cfg: SttnConfig): boolean => cfg.gradient === 'exact';
+export const fusable = (cfg: SttnConfig): boolean => cfg.gradient === 'exact' || cfg.gradient === 'official';
 
 /** What `backwardFused` needs: the latents and α. */
 export interface SttnFused {
@@ -270,7 +270,7 @@ export function forwardFused(k: QuantizerKernels, p: SttnParams, cfg: SttnConfig
     if (anyNonFinite(s)) checkPair(p, cfg);
     checkScale(id, 'α', { shape: sShape, data: s }, 'Σ|W1|+Σ|W2|');
     return s.map((v) => v * (1 / (2 * n)));
-  }, outputs);
+  }, outputs, cfg.gradient === 'official' ? { signOfZero: cfg.signOfZero } : undefined);
   return { ...f, alpha: { shape: sShape, data: f.alpha }, res: { w1: cast(p.w1, 'float32'), w2: cast(p.w2, 'float32'), alpha: f.alpha } };
 }
 
@@ -283,11 +283,14 @@ export function backwardFused(k: QuantizerKernels, r: SttnFused, up: SttnUpstrea
   if (!(sameShape(up.g1.shape, r.w1.shape) && sameShape(up.g2.shape, r.w2.shape))) upstreamChecks();
   const n = groupSize(r.w1.shape, cfg.granularity);
   const groups = size(r.w1.shape) / n;
-  const d = k.sttnBackward(r.w1, r.w2, up.g1, up.g2, groups, r.alpha, clipDown(cfg.clip), (gb) => {
-    const s = new Float32Array(groups);
-    for (let i = 0; i < groups; i++) s[i] = Math.fround(gb[2 * i] + gb[2 * i + 1]) * (1 / (2 * n));
-    return s;
-  });
+  const d = cfg.gradient === 'official'
+    // each kernel its own scale Σ_j B_kj·g_kj / n (module header)
+    ? k.sttnOfficialBackward(r.w1, r.w2, up.g1, up.g2, groups, cfg.signOfZero, (gb) => gb.map((v) => v * (1 / n)))
+    : k.sttnBackward(r.w1, r.w2, up.g1, up.g2, groups, r.alpha, clipDown(cfg.clip), (gb) => {
+        const s = new Float32Array(groups);
+        for (let i = 0; i < groups; i++) s[i] = Math.fround(gb[2 * i] + gb[2 * i + 1]) * (1 / (2 * n));
+        return s;
+      });
   const grads = { w1: d.w1, w2: d.w2 };
   if (!d.finite) upstreamChecks(); // a non-finite g, named; else an overflow, named below
   return d.finite ? grads : checkGrads(id, grads);

@@ -39,6 +39,20 @@ function sign1(x: f32): f32 {
   return x >= 0 ? 1 : -1;
 }
 
+/** B = sign(x), or with `zero` torch.sign's sign(0) = 0 (STTN `official`, `signOfZero: 0`). */
+@inline
+function code4(x: v128, zero: bool): v128 {
+  if (!zero) return sign4(x);
+  const one = f32x4.splat(1);
+  return f32x4.sub(v128.and(f32x4.gt(x, f32x4.splat(0)), one), v128.and(f32x4.lt(x, f32x4.splat(0)), one));
+}
+
+@inline
+function code1(x: f32, zero: bool): f32 {
+  if (!zero) return sign1(x);
+  return x > 0 ? 1 : x < 0 ? -1 : 0;
+}
+
 /** 1 where the lane is not finite (|x| = ∞ or NaN): |x| < ∞ is false there. */
 @inline
 function notFinite4(x: v128): v128 {
@@ -69,8 +83,15 @@ function acc4(s: f64, v: v128): f64 {
   return s;
 }
 
-/** out[g] = f32(Σ|a|) + f32(Σ|b|) per group (STTN's Σ|W1| + Σ|W2|, float32 add of the two sums). */
-export function qSumAbs2(out: usize, a: usize, b: usize, groups: i32, len: i32): void {
+/**
+ * out[g] = f32(Σ|a|) + f32(Σ|b|) per group (STTN's Σ|W1| + Σ|W2|, float32 add of the two sums);
+ * with `clamp`, of the latents clamped to [−1, 1] (`official`): |clamp(x)| = min(|x|, 1).
+ */
+export function qSumAbs2(out: usize, a: usize, b: usize, groups: i32, len: i32, clamp: bool): void {
+  if (clamp) {
+    qSumAbs2Clamped(out, a, b, groups, len);
+    return;
+  }
   for (let g = 0; g < groups; g++) {
     const base = <usize>g * <usize>len << 2;
     let sa: f64 = 0;
@@ -87,6 +108,36 @@ export function qSumAbs2(out: usize, a: usize, b: usize, groups: i32, len: i32):
       sb += <f64>abs<f32>(load<f32>(b + o));
     }
     store<f32>(at(out, g), <f32>sa + <f32>sb);
+  }
+}
+
+/** qSumAbs2 of the clamped latents; a group holding a non-finite latent gets NaN (clamping hides ±∞). */
+function qSumAbs2Clamped(out: usize, a: usize, b: usize, groups: i32, len: i32): void {
+  const one = f32x4.splat(1);
+  for (let g = 0; g < groups; g++) {
+    const base = <usize>g * <usize>len << 2;
+    let sa: f64 = 0;
+    let sb: f64 = 0;
+    let bad = f32x4.splat(0);
+    let bad1 = false;
+    let j = 0;
+    for (; j + 4 <= len; j += 4) {
+      const o = base + (<usize>j << 2);
+      const x = v128.load(a + o);
+      const y = v128.load(b + o);
+      sa = acc4(sa, f32x4.min(f32x4.abs(x), one));
+      sb = acc4(sb, f32x4.min(f32x4.abs(y), one));
+      bad = v128.or(bad, v128.or(notFinite4(x), notFinite4(y)));
+    }
+    for (; j < len; j++) {
+      const o = base + (<usize>j << 2);
+      const x = load<f32>(a + o);
+      const y = load<f32>(b + o);
+      sa += <f64>min<f32>(abs<f32>(x), 1);
+      sb += <f64>min<f32>(abs<f32>(y), 1);
+      bad1 = bad1 || notFinite1(x) || notFinite1(y);
+    }
+    store<f32>(at(out, g), bad1 || v128.any_true(bad) ? NaN : <f32>sa + <f32>sb);
   }
 }
 
@@ -127,7 +178,7 @@ export function qMaxAbs(a: usize, n: i32): f32 {
  * out[2g] = f32(Σ g1·sign(w1)), out[2g+1] = f32(Σ g2·sign(w2)) per group: Σ_j g_kj·B_kj of STTN's
  * α term (and, with one kernel, sign's). `w2 = 0` sums only the first.
  */
-export function qSumGradSign(out: usize, w1: usize, g1: usize, w2: usize, g2: usize, groups: i32, len: i32): void {
+export function qSumGradSign(out: usize, w1: usize, g1: usize, w2: usize, g2: usize, groups: i32, len: i32, zero: bool): void {
   for (let g = 0; g < groups; g++) {
     const base = <usize>g * <usize>len << 2;
     let s1: f64 = 0;
@@ -136,13 +187,13 @@ export function qSumGradSign(out: usize, w1: usize, g1: usize, w2: usize, g2: us
     if (w2 != 0) {
       for (; j + 4 <= len; j += 4) {
         const o = base + (<usize>j << 2);
-        s1 = acc4(s1, f32x4.mul(v128.load(g1 + o), sign4(v128.load(w1 + o))));
-        s2 = acc4(s2, f32x4.mul(v128.load(g2 + o), sign4(v128.load(w2 + o))));
+        s1 = acc4(s1, f32x4.mul(v128.load(g1 + o), code4(v128.load(w1 + o), zero)));
+        s2 = acc4(s2, f32x4.mul(v128.load(g2 + o), code4(v128.load(w2 + o), zero)));
       }
       for (; j < len; j++) {
         const o = base + (<usize>j << 2);
-        s1 += <f64>(load<f32>(g1 + o) * sign1(load<f32>(w1 + o)));
-        s2 += <f64>(load<f32>(g2 + o) * sign1(load<f32>(w2 + o)));
+        s1 += <f64>(load<f32>(g1 + o) * code1(load<f32>(w1 + o), zero));
+        s2 += <f64>(load<f32>(g2 + o) * code1(load<f32>(w2 + o), zero));
       }
     } else {
       for (; j + 4 <= len; j += 4) {
@@ -224,7 +275,7 @@ export function qTtqSums(out: usize, w: usize, gr: usize, delta: f32, groups: i3
  * STTN forward: merged = (B1 + B2)·α, and where the pointers are non-zero w1q = B1·α,
  * w2q = B2·α, codes = B1 + B2 (α per group).
  */
-export function qSttnMap(merged: usize, w1q: usize, w2q: usize, codes: usize, w1: usize, w2: usize, alpha: usize, groups: i32, len: i32): void {
+export function qSttnMap(merged: usize, w1q: usize, w2q: usize, codes: usize, w1: usize, w2: usize, alpha: usize, groups: i32, len: i32, zero: bool): void {
   const all = w1q != 0;
   for (let g = 0; g < groups; g++) {
     const base = <usize>g * <usize>len << 2;
@@ -233,8 +284,8 @@ export function qSttnMap(merged: usize, w1q: usize, w2q: usize, codes: usize, w1
     let j = 0;
     for (; j + 4 <= len; j += 4) {
       const o = base + (<usize>j << 2);
-      const b1 = sign4(v128.load(w1 + o));
-      const b2 = sign4(v128.load(w2 + o));
+      const b1 = code4(v128.load(w1 + o), zero);
+      const b2 = code4(v128.load(w2 + o), zero);
       const c = f32x4.add(b1, b2);
       v128.store(merged + o, f32x4.mul(c, av));
       if (all) {
@@ -245,8 +296,8 @@ export function qSttnMap(merged: usize, w1q: usize, w2q: usize, codes: usize, w1
     }
     for (; j < len; j++) {
       const o = base + (<usize>j << 2);
-      const b1 = sign1(load<f32>(w1 + o));
-      const b2 = sign1(load<f32>(w2 + o));
+      const b1 = code1(load<f32>(w1 + o), zero);
+      const b2 = code1(load<f32>(w2 + o), zero);
       const c = b1 + b2;
       store<f32>(merged + o, c * a1);
       if (all) {
@@ -287,6 +338,34 @@ export function qBinaryGrad(dw: usize, w: usize, gr: usize, s: usize, alpha: usi
       const x = load<f32>(w + o);
       const win: f32 = abs<f32>(x) <= clipF ? 1 : 0;
       const y = sign1(x) * s1 + (win * load<f32>(gr + o)) * a1;
+      store<f32>(dw + o, y);
+      bad1 = bad1 || notFinite1(y);
+    }
+  }
+  return bad1 || v128.any_true(bad) ? 1 : 0;
+}
+
+/**
+ * STTN `official`: dW = g + B·s, s per group (each kernel its own: Σ_j B_j·g_j / n), B = sign(W)
+ * or torch.sign with `zero`. Returns 1 if an output is not finite.
+ */
+export function qOfficialGrad(dw: usize, w: usize, gr: usize, s: usize, groups: i32, len: i32, zero: bool): i32 {
+  let bad = f32x4.splat(0);
+  let bad1 = false;
+  for (let g = 0; g < groups; g++) {
+    const base = <usize>g * <usize>len << 2;
+    const s1 = load<f32>(at(s, g));
+    const sv = f32x4.splat(s1);
+    let j = 0;
+    for (; j + 4 <= len; j += 4) {
+      const o = base + (<usize>j << 2);
+      const y = f32x4.add(v128.load(gr + o), f32x4.mul(code4(v128.load(w + o), zero), sv));
+      v128.store(dw + o, y);
+      bad = v128.or(bad, notFinite4(y));
+    }
+    for (; j < len; j++) {
+      const o = base + (<usize>j << 2);
+      const y = load<f32>(gr + o) + code1(load<f32>(w + o), zero) * s1;
       store<f32>(dw + o, y);
       bad1 = bad1 || notFinite1(y);
     }
