@@ -16,15 +16,17 @@
  *   Σ_j x_j·w_j = popcount(m ^ t) − popcount(t)        (64 lanes per i64.popcnt pair)
  *
  * Each instance owns its memory: what a compiled layer keeps is resident there, each call's
- * scratch lies above it (backends/ternary/memory.ts). A call copies its input in and its result
+ * scratch lies above it (backends/ternary/memory.ts). With `threads` N > 1 the threaded build runs
+ * on a shared memory and each layer's row chunks (`layerChunks`) run as N parts on the thread pool
+ * of backends/wasm/threads.ts, bit for bit as on one thread. A call copies its input in and its result
  * out: into the caller's array when one is given (the engine reuses one per step), else a fresh
- * one. Single-threaded. `pack` reads Int8Array and Float32Array values as they are and any other
+ * one. `pack` reads Int8Array and Float32Array values as they are and any other
  * array through a Float64Array copy, so every value is checked exactly. The float thresholds of
  * Eq. 14 need not be float32 values: a layer compares float32 activations with the float32 bounds
  * that give the same answers as the float64 comparison. Float64 layers (a float64 backend) and
  * pools of float64 arrays run on the reference implementation.
  *
- * Law (laws/ternary-kernels.test.ts): `gemm` equals the plain integer dot product exactly and
+ * Law (laws/ternary-kernels.test.ts, laws/engine-threads.test.ts): `gemm` equals the plain integer dot product exactly and
  * `pack` equals the reference packing bit for bit, for every K and row count; a value other than
  * −1, 0, +1 is a RangeError naming its row and column; `layer`, `maxPool`, `floatConv` and
  * `floatDense` equal the reference implementation's bit for bit (a non-finite weight included), and
@@ -32,6 +34,7 @@
  */
 import { ConfigError } from '../src/errors.js';
 import { compileWasm, type WasmSource } from '../src/assets.js';
+import { availableThreads, createThreadPool, OP, type PartExports } from './wasm/threads.js';
 import type { TernaryKernels } from '../src/infer/ternary-kernels.js';
 import { floatConv, floatDense } from './ternary/float.js';
 import { gemm } from './ternary/gemm.js';
@@ -63,7 +66,18 @@ export interface WasmTernaryOptions {
    * for bit for any number of parts.
    */
   readonly parts?: number;
+  /**
+   * Threads for the ternary layers (default 1): with N > 1 where the platform gives threads
+   * (Node's worker_threads; an isolated Web Worker), the threaded build
+   * (build/wasm/sttn-ternary-threads.wasm, a shared memory) runs each layer's N parts of row
+   * chunks on the pool of backends/wasm/threads.ts, N − 1 workers and the calling thread; results
+   * are the same bit for bit as on one thread. Not with `fma`. `dispose()` ends the workers.
+   */
+  readonly threads?: number;
 }
+
+/** The WebAssembly ternary kernels, with `dispose()` to end the threads of a threaded instance. */
+export type WasmTernaryKernels = TernaryKernels & { readonly threads: number; dispose(): void };
 
 // ---- loading (see src/assets.ts) -------------------------------------------------------------
 
@@ -100,9 +114,13 @@ const asSource = (m: WebAssembly.Module | BufferSource): WasmSource =>
   m instanceof WebAssembly.Module || m instanceof ArrayBuffer ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
 
 /** Creates the WebAssembly `TernaryKernels` (each instance owns its own memory). */
-export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): Promise<TernaryKernels> {
+export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): Promise<WasmTernaryKernels> {
   const parts = opts.parts ?? 1;
   if (!Number.isInteger(parts) || parts < 1) throw new ConfigError('createWasmTernaryKernels.parts', `must be an integer ≥ 1, got ${String(parts)}`);
+  const threads = opts.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmTernaryKernels.threads', `must be an integer ≥ 1, got ${String(threads)}`);
+  if (threads > 1 && opts.fma === true) throw new ConfigError('createWasmTernaryKernels.threads', 'the fma build has no threaded build: use threads: 1 with fma');
+  if (threads > 1 && availableThreads() > 1) return threadedKernels(opts, threads);
   const module = await ternaryModule(opts);
   const instance = await WebAssembly.instantiate(module, {
     env: {
@@ -117,18 +135,46 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   }
   const fused = typeof exports.fused === 'function' && exports.fused() === 1;
   if (fused !== (opts.fma === true)) throw new ConfigError('createWasmTernaryKernels.source', `the module is the ${fused ? 'fma' : 'plain'} build, but fma is ${opts.fma === true}`);
-  return makeKernels(exports, fused, parts);
+  return makeKernels(exports, fused, (desc) => {
+    for (let part = 0; part < parts; part++) exports.layerChunks(desc, part, parts);
+  }, parts, 1, () => {});
+}
+
+/** Pages a threaded instance's shared memory may grow to (2 GiB). */
+const SHARED_MAX_PAGES = 32768;
+
+/** The threaded build on a shared memory, with a pool of `threads` running each layer's parts. */
+async function threadedKernels(opts: WasmTernaryOptions, threads: number): Promise<WasmTernaryKernels> {
+  const what = 'createWasmTernaryKernels.source';
+  const given = opts.source ?? (opts.module === undefined ? undefined : asSource(opts.module));
+  let module: WebAssembly.Module;
+  try {
+    module = await compileWasm(given ?? new URL('../build/wasm/sttn-ternary-threads.wasm', import.meta.url), what);
+  } catch (e) {
+    if (given === undefined && e instanceof ConfigError) throw new ConfigError('ternary wasm kernels', `${e.message.slice(what.length + 2)} (run \`npm run build:wasm\`)`);
+    throw e;
+  }
+  const imports = WebAssembly.Module.imports(module);
+  if (!imports.some((i) => i.kind === 'memory')) throw new ConfigError(what, 'threads > 1 need the threaded build (build/wasm/sttn-ternary-threads.wasm: an imported shared memory)');
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: SHARED_MAX_PAGES, shared: true });
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const exports = { ...(instance.exports as unknown as TernaryExports), memory };
+  if (typeof exports.layerChunks !== 'function') throw new ConfigError(what, "the module is not sttn's ternary kernels (no layerChunks export)");
+  const pool = await createThreadPool(module, memory, exports as unknown as PartExports, threads);
+  return makeKernels(exports, false, (desc) => pool.run(OP.layerChunks, [desc]), pool.threads, pool.threads, () => pool.dispose());
 }
 
 /** The contract's record over one instance: every kernel shares its memory. */
-function makeKernels(wasm: TernaryExports, fused: boolean, parts: number): TernaryKernels {
+function makeKernels(wasm: TernaryExports, fused: boolean, chunks: (desc: number) => void, parts: number, threads: number, dispose: () => void): WasmTernaryKernels {
   const mem = kernelMemory(wasm);
   return {
-    name: fused ? 'wasm-fma' : 'wasm',
+    name: fused ? 'wasm-fma' : threads > 1 ? `wasm-threads-${threads}` : 'wasm',
+    threads,
+    dispose,
     fast: true,
     pack: (values, rows, k, out) => pack(mem, values, rows, k, out),
     gemm: (a, w, m, n, k, out) => gemm(mem, a, w, m, n, k, out),
-    layer: (spec) => layer(mem, spec, parts),
+    layer: (spec) => layer(mem, spec, chunks, parts),
     maxPool: (x, shape, size, strides, relu, out) => maxPool(mem, x, shape, size, strides, relu, out),
     floatConv: (spec) => floatConv(mem, spec),
     floatDense: (spec) => floatDense(mem, spec),

@@ -101,7 +101,11 @@ function sumsPool(spec: TernaryLayerSpec, g: { oh: number; ow: number }, nPad: n
   return { unit, perUnit, rows: Math.max(1, Math.floor(chunkRows / unit)) * unit, negAt: 0, relu: spec.relu || p.relu };
 }
 
-export function layer(mem: KernelMemory, spec: TernaryLayerSpec, parts = 1): TernaryLayer {
+/**
+ * `chunks(desc)` runs every part of the layer described at `desc` (`layerChunks`), in turn or on a
+ * thread pool; `parts` is their number, each with its own scratch.
+ */
+export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: number) => void = (d) => mem.wasm.layerChunks(d, 0, 1), parts = 1): TernaryLayer {
   const bounds = spec.act.kind === 'sign' ? ([0, 0] as [number, number]) : f32Bounds(spec.act);
   // float64 layers (the pre ops round differently) and odd thresholds run on the reference
   if (spec.dtype !== 'float32' || bounds === null) return referenceTernaryKernels.layer(spec);
@@ -221,7 +225,7 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec, parts = 1): Ter
     d[F.R] = R;
     d[F.out] = py;
     d.set([scratch, stride, offWork, offPc, offPc2, offPs], F.scratch);
-    for (let part = 0; part < parts; part++) wasm.layerChunks(desc, part, parts);
+    chunks(desc);
     if (pool === null) return deliver(py, M * o, out, inPlace);
     if (early !== null) return deliver(pz, pooled, out, inPlace);
     poolInto(mem, pool, py, n, geo!.oh, geo!.ow, o, pz);

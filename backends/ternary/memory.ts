@@ -6,7 +6,7 @@
  * only moves up; each call lays out its scratch above it. Memory grows on demand, and views are
  * made only after growing, because growing a non-shared memory detaches every view of the old
  * buffer. A call copies its input in (unless it already lies here, left by `runInPlace`) and its
- * result out: into the caller's array when one is given, else a fresh one. Single-threaded.
+ * result out: into the caller's array when one is given, else a fresh one. One call at a time (threads, where there are, run the parts of a call).
  *
  * Law (laws/ternary-kernels.test.ts, laws/engine.test.ts): results equal the reference
  * implementation's bit for bit, and so does a chain of `runInPlace` runs, each reading the

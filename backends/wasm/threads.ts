@@ -26,10 +26,12 @@ export interface PartExports {
   conv2dPart(part: number, parts: number, geom: number, x: number, w: number, y: number, work: number): void;
   conv2dGradInputPart(part: number, parts: number, geom: number, dy: number, w: number, dx: number, work: number): void;
   conv2dGradFilterPart(part: number, parts: number, geom: number, x: number, dy: number, dw: number, work: number): void;
+  /** the ternary kernels' threaded build only */
+  layerChunks?(desc: number, part: number, parts: number): void;
 }
 
 /** Task op codes; the workers' loop (./worker.ts) runs the same `runPart`. */
-export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, exit: 99 } as const;
+export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, exit: 99 } as const;
 
 // Control block layout (Int32Array): generation, pending parts, op, parts, then arguments.
 const GEN = 0;
@@ -53,6 +55,10 @@ export function runPart(wasm: PartExports, op: number, part: number, parts: numb
       return;
     case OP.conv2dGradFilter:
       wasm.conv2dGradFilterPart(part, parts, a[0], a[1], a[2], a[3], a[4]);
+      return;
+    case OP.layerChunks:
+      // the ternary kernels' threaded build (backends/ternary.ts): a layer's row chunks
+      wasm.layerChunks!(a[0], part, parts);
       return;
   }
 }
@@ -150,6 +156,7 @@ for (;;) {
     else if (op === ${OP.conv2d}) w.conv2dPart(part, parts, a[0], a[1], a[2], a[3], a[4]);
     else if (op === ${OP.conv2dGradInput}) w.conv2dGradInputPart(part, parts, a[0], a[1], a[2], a[3], a[4]);
     else if (op === ${OP.conv2dGradFilter}) w.conv2dGradFilterPart(part, parts, a[0], a[1], a[2], a[3], a[4]);
+    else if (op === ${OP.layerChunks}) w.layerChunks(a[0], part, parts);
   }
   if (Atomics.sub(ctrl, ${PENDING}, 1) === 1) Atomics.notify(ctrl, ${PENDING});
 }

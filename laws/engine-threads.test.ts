@@ -1,0 +1,126 @@
+/**
+ * Threads for the ternary kernels (`createWasmTernaryKernels({ threads })`, the pool of
+ * backends/wasm/threads.ts running each layer's row chunks, `layerChunks`): inference is
+ * bit-identical for any thread count, because a layer splits by chunks of output rows, never
+ * along a sum, and each part has its own scratch.
+ *
+ * - ternary layers (conv and dense, pools, relus, pre ops, small chunks so that every thread has
+ *   chunks) on 2 and 3 threads equal the reference layer bit for bit;
+ * - the engine on exported cnn-small and vgg7 (2+2 STTN) gives the same logits (Object.is) on 1
+ *   and 2 threads, at batch 1 and 5, run after run;
+ * - a bad `threads` is a ConfigError naming it, and so is `threads` with `fma`; `dispose()` ends
+ *   the workers.
+ */
+import fc from 'fast-check';
+import { after } from 'node:test';
+import { cpu32 } from '../backends/cpu.js';
+import { createWasmTernaryKernels } from '../backends/ternary.js';
+import { orThrow } from '../src/codec.js';
+import { ConfigError } from '../src/errors.js';
+import { exportModel } from '../src/export/export.js';
+import { createEngine } from '../src/infer/engine.js';
+import { referenceTernaryKernels, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
+import { buildModel, forward, initModel } from '../src/models/model.js';
+import { preset } from '../src/models/presets.js';
+import { rng, uniform } from '../src/random.js';
+import type { Tensor } from '../src/tensor.js';
+import { example, law } from './law.js';
+
+const one = await createWasmTernaryKernels();
+const two = await createWasmTernaryKernels({ threads: 2 });
+const three = await createWasmTernaryKernels({ threads: 3 });
+after(() => {
+  two.dispose();
+  three.dispose();
+});
+
+const sameBits = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i]));
+
+const layerCase = fc.record({
+  conv: fc.boolean(),
+  n: fc.integer({ min: 1, max: 3 }),
+  h: fc.integer({ min: 2, max: 9 }),
+  c: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(16, 32, 64, 70)),
+  o: fc.integer({ min: 1, max: 40 }),
+  k3: fc.boolean(),
+  pre: fc.boolean(),
+  relu: fc.boolean(),
+  pool: fc.boolean(),
+  chunk: fc.integer({ min: 1, max: 2000 }),
+  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+});
+
+function layerSpec(t: typeof layerCase extends fc.Arbitrary<infer T> ? T : never): { spec: TernaryLayerSpec; x: Float32Array; n: number } {
+  const r = rng(t.seed);
+  const f = (len: number, lo: number, hi: number) => Float32Array.from({ length: len }, () => Math.fround(lo + (hi - lo) * uniform(r)));
+  const kk = t.k3 ? 3 : 1;
+  const k = t.conv ? kk * kk * t.c : t.c;
+  const spec: TernaryLayerSpec = {
+    codes: Int8Array.from({ length: t.o * k }, () => Math.floor(uniform(r) * 3) - 1),
+    o: t.o,
+    k,
+    conv: t.conv ? { h: t.h, w: t.h, cin: t.c, kh: kk, kw: kk, sh: 1, sw: 1, ph: kk >> 1, pw: kk >> 1 } : null,
+    pre: t.pre ? [{ kind: 'affine', scale: f(t.c, 0.5, 2), shift: f(t.c, -0.5, 0.5) }, { kind: 'relu' }] : [],
+    act: { kind: 'ternary', threshold: 0.5, boundary: 'paper' },
+    a: Float64Array.from(f(t.o, -2, 2)),
+    b: null,
+    bias: Float64Array.from(f(t.o, -1, 1)),
+    relu: t.relu,
+    dtype: 'float32',
+    chunkValues: t.chunk,
+    pool: t.conv && t.pool ? { size: [2, 2], strides: [2, 2], relu: false } : null,
+  };
+  return { spec, x: f(t.n * (t.conv ? t.h * t.h * t.c : t.c), -2, 2), n: t.n };
+}
+
+law(
+  'engine threads: a ternary layer on 2 and 3 threads (chunks of rows on the pool) equals the reference layer bit for bit, run and in place',
+  [layerCase],
+  (t) => {
+    const { spec, x, n } = layerSpec(t);
+    const want = referenceTernaryKernels.layer(spec).run(x, n);
+    return [two, three].every((K) => {
+      const L = K.layer(spec);
+      return sameBits(L.run(x, n), want) && sameBits(Float32Array.from(L.runInPlace!(x, n)), want);
+    });
+  },
+  { numRuns: 150 },
+);
+
+/** A preset with its batch norm calibrated on one random batch, exported. */
+function exported(name: 'cnn-small' | 'vgg7') {
+  const spec = name === 'vgg7' ? preset('vgg7', { bits: '2+2', inputShape: [32, 32, 3] }) : preset('cnn-small', { bits: '2+2' });
+  const model = orThrow(buildModel({ ...spec, layers: spec.layers.map((l) => (l.type === 'batchNorm' ? { ...l, momentum: 0 } : l)) }));
+  const { params, state: s0 } = initModel(model, rng(1), 'float32');
+  const per = model.spec.inputShape.reduce((a, b) => a * b, 1);
+  const r = rng(2);
+  const x: Tensor = { shape: [8, ...model.spec.inputShape], data: Float32Array.from({ length: 8 * per }, () => uniform(r)) };
+  const state = forward(cpu32, model, params, s0, x, { training: true, rng: rng(0) }).state;
+  return { d: exportModel(cpu32, { model, state: { params, state } }), per };
+}
+
+for (const name of ['cnn-small', 'vgg7'] as const) {
+  example(`engine threads: ${name} 2+2 gives the same logits bit for bit on 1 and 2 threads, at batch 1 and 5, run after run`, () => {
+    const { d, per } = exported(name);
+    const e1 = createEngine(d, { backend: cpu32, kernels: one });
+    const e2 = createEngine(d, { backend: cpu32, kernels: two });
+    const r = rng(9);
+    return [1, 5, 1].every((n) => {
+      const x: Tensor = { shape: [n, ...d.inputShape], data: Float32Array.from({ length: n * per }, () => uniform(r)) };
+      const want = e1.run(x).data;
+      return sameBits(e2.run(x).data, want) && sameBits(e2.run(x).data, want);
+    });
+  });
+}
+
+example('engine threads: threads must be an integer ≥ 1, and has no fma build (ConfigErrors naming the option); dispose ends the workers', async () => {
+  const refused = (p: Promise<unknown>): Promise<boolean> =>
+    p.then(
+      () => false,
+      (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmTernaryKernels.threads'),
+    );
+  const K = await createWasmTernaryKernels({ threads: 2 });
+  K.dispose();
+  K.dispose(); // idempotent
+  return (await refused(createWasmTernaryKernels({ threads: 0 }))) && (await refused(createWasmTernaryKernels({ threads: 1.5 }))) && (await refused(createWasmTernaryKernels({ threads: 2, fma: true }))) && two.threads === 2 && three.threads === 3 && one.threads === 1;
+});
