@@ -161,11 +161,13 @@ async function threadedKernels(opts: WasmTernaryOptions, threads: number): Promi
   const exports = { ...(instance.exports as unknown as TernaryExports), memory };
   if (typeof exports.layerChunks !== 'function') throw new ConfigError(what, "the module is not sttn's ternary kernels (no layerChunks export)");
   const pool = await createThreadPool(module, memory, exports as unknown as PartExports, threads);
-  return makeKernels(exports, false, (desc) => pool.run(OP.layerChunks, [desc]), pool.threads, pool.threads, () => pool.dispose());
+  // a layer of one chunk (batch 1, most often) runs here: waking the workers would cost more than it could save
+  const chunks = (desc: number, n: number): void => (n > 1 ? pool.run(OP.layerChunks, [desc]) : exports.layerChunks(desc, 0, 1));
+  return makeKernels(exports, false, chunks, pool.threads, pool.threads, () => pool.dispose());
 }
 
 /** The contract's record over one instance: every kernel shares its memory. */
-function makeKernels(wasm: TernaryExports, fused: boolean, chunks: (desc: number) => void, parts: number, threads: number, dispose: () => void): WasmTernaryKernels {
+function makeKernels(wasm: TernaryExports, fused: boolean, chunks: (desc: number, n: number) => void, parts: number, threads: number, dispose: () => void): WasmTernaryKernels {
   const mem = kernelMemory(wasm);
   return {
     name: fused ? 'wasm-fma' : threads > 1 ? `wasm-threads-${threads}` : 'wasm',

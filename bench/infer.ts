@@ -31,8 +31,9 @@
  * round-robin (each contender once per round, in turn; at batch 1 a round times
  * 40 inferences back to back and divides) with medians of wall time and of process CPU time (the machine may be shared: CPU time is less disturbed by
  * neighbours; CPU time above wall time means more than one thread worked). The sttn engines and
- * tfjs-wasm run on one thread; `STTN_BENCH_THREADS=2` gives the onnxruntimes two, and every name
- * says its thread count.
+ * tfjs-wasm run on one thread; `STTN_BENCH_THREADS=2` gives the onnxruntimes two and adds the
+ * ternary engine on two threads (`createWasmTernaryKernels({ threads })`), and every name says its
+ * thread count.
  */
 import type { Tensor as TfTensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
@@ -61,10 +62,12 @@ ortWeb.env.wasm.numThreads = THREADS;
 const B = await createWasmBackend();
 let wasmKernels: TernaryKernels | null = null;
 let fmaKernels: TernaryKernels | null = null;
+let threadKernels: TernaryKernels | null = null;
 let kernelsNote = '';
 try {
   const { createWasmTernaryKernels } = await import('../backends/ternary.js');
   wasmKernels = await createWasmTernaryKernels();
+  if (THREADS > 1) threadKernels = await createWasmTernaryKernels({ threads: THREADS });
   fmaKernels = await createWasmTernaryKernels({ fma: true }).catch((e: Error) => {
     kernelsNote = `the fma build of the ternary kernels is unavailable (${e.message})`;
     return null;
@@ -220,6 +223,7 @@ for (const { label, spec } of nets) {
   const engines: [string, Engine][] = [
     ...(wasmKernels ? ([['sttn ternary engine (wasm ternary kernels)', createEngine(d, { backend: B, kernels: wasmKernels })]] as [string, Engine][]) : []),
     ...(fmaKernels ? ([['sttn ternary engine (wasm ternary kernels, fma build)', createEngine(d, { backend: B, kernels: fmaKernels })]] as [string, Engine][]) : []),
+    ...(threadKernels ? ([[`sttn ternary engine (wasm ternary kernels, ${THREADS} threads)`, createEngine(d, { backend: B, kernels: threadKernels })]] as [string, Engine][]) : []),
     ['sttn ternary engine (reference TS kernels)', createEngine(d, { backend: B, kernels: referenceTernaryKernels })],
     ['sttn float engine (wasm backend)', createEngine(d, { backend: B, mode: 'float' })],
   ];
@@ -275,7 +279,7 @@ for (const { label, spec } of nets) {
     // the caches with their own data (and tfjs leaves garbage to collect); onnxruntime pays that
     // most (its batch-1 time on cnn-small doubles), so the targets are judged on these pairs.
     // (the fma build of the ternary engine as well, against the onnxruntimes)
-    const ours = [contenders[0], ...contenders.filter((q) => q.name.includes('fma build'))];
+    const ours = [contenders[0], ...contenders.filter((q) => q.name.startsWith('sttn ternary engine') && (q.name.includes('fma build') || q.name.includes(' threads)')))];
     for (const mine of ours) {
       for (const c of contenders.slice(1).filter((q) => !q.name.startsWith('sttn') && ((batch === 1 && mine === contenders[0]) || q.name.startsWith('onnxruntime')))) {
         const pair = batch === 1 ? await timeAll([mine, c], quick ? 1 : 25, quick ? 0 : 20, quick ? 1 : 40) : await timeAll([mine, c], quick ? 1 : 15, quick ? 0 : 3, 1);

@@ -102,10 +102,10 @@ function sumsPool(spec: TernaryLayerSpec, g: { oh: number; ow: number }, nPad: n
 }
 
 /**
- * `chunks(desc)` runs every part of the layer described at `desc` (`layerChunks`), in turn or on a
- * thread pool; `parts` is their number, each with its own scratch.
+ * `chunks(desc, n)` runs every part of the layer described at `desc` (`layerChunks`), n chunks in
+ * all, in turn or on a thread pool; `parts` is their number, each with its own scratch.
  */
-export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: number) => void = (d) => mem.wasm.layerChunks(d, 0, 1), parts = 1): TernaryLayer {
+export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: number, n: number) => void = (d) => mem.wasm.layerChunks(d, 0, 1), parts = 1): TernaryLayer {
   const bounds = spec.act.kind === 'sign' ? ([0, 0] as [number, number]) : f32Bounds(spec.act);
   // float64 layers (the pre ops round differently) and odd thresholds run on the reference
   if (spec.dtype !== 'float32' || bounds === null) return referenceTernaryKernels.layer(spec);
@@ -225,7 +225,7 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: 
     d[F.R] = R;
     d[F.out] = py;
     d.set([scratch, stride, offWork, offPc, offPc2, offPs], F.scratch);
-    chunks(desc);
+    chunks(desc, Math.ceil(M / R));
     if (pool === null) return deliver(py, M * o, out, inPlace);
     if (early !== null) return deliver(pz, pooled, out, inPlace);
     poolInto(mem, pool, py, n, geo!.oh, geo!.ow, o, pz);
