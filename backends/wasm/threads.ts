@@ -63,9 +63,11 @@ export function runPart(wasm: PartExports, op: number, part: number, parts: numb
   }
 }
 
-/** The worker loop: wait for a generation, run this worker's part, count down, repeat until `exit`. */
-export function workerLoop(wasm: PartExports, ctrl: Int32Array, part: number): void {
-  let seen = Atomics.load(ctrl, GEN);
+/** The task generation a worker has seen: read it BEFORE saying ready, or a task posted in between is missed. */
+export const generation = (ctrl: Int32Array): number => Atomics.load(ctrl, GEN);
+
+/** The worker loop: wait for a generation after `seen`, run this worker's part, count down, repeat until `exit`. */
+export function workerLoop(wasm: PartExports, ctrl: Int32Array, part: number, seen: number): void {
   for (;;) {
     Atomics.wait(ctrl, GEN, seen);
     seen = Atomics.load(ctrl, GEN);
@@ -142,8 +144,9 @@ const NODE_WORKER = `
 const { workerData, parentPort } = process.getBuiltinModule('node:worker_threads');
 const { module, memory, ctrl, part } = workerData;
 const w = new WebAssembly.Instance(module, { env: { memory } }).exports;
-parentPort.postMessage('ready');
+// read before saying ready: the first task may be posted as soon as the caller hears it
 let seen = Atomics.load(ctrl, ${GEN});
+parentPort.postMessage('ready');
 for (;;) {
   Atomics.wait(ctrl, ${GEN}, seen);
   seen = Atomics.load(ctrl, ${GEN});

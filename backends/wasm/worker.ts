@@ -7,7 +7,7 @@
  * Law (laws/threads.test.ts): results at 2 and 3 threads equal those at 1 (through Node's
  * workers, which run `workerLoop`'s protocol); dispose ends the workers.
  */
-import { workerLoop, type PartExports } from './threads.js';
+import { generation, workerLoop, type PartExports } from './threads.js';
 
 interface Init {
   readonly module: WebAssembly.Module;
@@ -21,7 +21,8 @@ self.onmessage = (e) => {
   self.onmessage = null;
   const { module, memory, ctrl, part } = e.data;
   const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const seen = generation(ctrl);
   self.postMessage('ready');
-  workerLoop(instance.exports as unknown as PartExports, ctrl, part);
+  workerLoop(instance.exports as unknown as PartExports, ctrl, part, seen);
   self.close();
 };
