@@ -33,7 +33,7 @@
  * so does a chain of `runInPlace` runs, each reading the previous one's output in place.
  */
 import { ConfigError } from '../src/errors.js';
-import { compileWasm, type WasmSource } from '../src/assets.js';
+import { compileWasm, enableRelaxedSimd, type WasmSource } from '../src/assets.js';
 import { availableThreads, createThreadPool, OP, type PartExports } from './wasm/threads.js';
 import type { TernaryKernels } from '../src/infer/ternary-kernels.js';
 import { floatConv, floatDense } from './ternary/float.js';
@@ -80,20 +80,6 @@ export interface WasmTernaryOptions {
 export type WasmTernaryKernels = TernaryKernels & { readonly threads: number; dispose(): void };
 
 // ---- loading (see src/assets.ts) -------------------------------------------------------------
-
-/**
- * Node 20's V8 has relaxed SIMD behind a flag, read when a module is compiled: set it before
- * compiling the `fma` build (the flag backends/wasm.ts sets for its relaxed build).
- */
-function enableRelaxedSimd(): void {
-  const p = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
-  if (!p?.versions?.node) return;
-  try {
-    (p.getBuiltinModule?.('node:v8') as { setFlagsFromString(flags: string): void } | undefined)?.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    // no such flag on this V8: compiling decides
-  }
-}
 
 /** The packaged module, beside this one (`npm run build` copies build/ into dist/build/). */
 const packaged = (fma: boolean): URL => new URL(`../build/wasm/${fma ? 'sttn-ternary-fma.wasm' : 'sttn-ternary.wasm'}`, import.meta.url);

@@ -34,7 +34,7 @@ import { roundoff } from '../src/backend.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
 import { assertSameShape, size, type Tensor } from '../src/tensor.js';
-import { wasmBytesOrModule, type WasmSource } from '../src/assets.js';
+import { enableRelaxedSimd, wasmBytesOrModule, type WasmSource } from '../src/assets.js';
 import { createJsBackend } from './js.js';
 import type { QuantizerKernels } from '../src/quantizers/fast.js';
 import { createQuantizerKernels, type QuantizeExports } from './wasm/quantize.js';
@@ -116,18 +116,6 @@ const code = <K extends string>(table: Partial<Record<K, number>>, op: K): numbe
 const FILES = { plain: 'sttn-simd.wasm', relaxed: 'sttn-relaxed-simd.wasm' } as const;
 const packaged = (which: keyof typeof FILES): URL => new URL(`../build/wasm/${FILES[which]}`, import.meta.url);
 
-/** Node 20's V8 has relaxed SIMD behind a flag, read when a module is validated or compiled. */
-async function tryEnableRelaxedSimd(): Promise<void> {
-  const p = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
-  if (!p?.versions?.node) return;
-  try {
-    const v8 = p.getBuiltinModule?.('node:v8') as { setFlagsFromString(flags: string): void } | undefined;
-    v8?.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    // no such flag on this V8: validation decides
-  }
-}
-
 async function bytesOrModule(source: WasmSource, what: string): Promise<Uint8Array<ArrayBuffer> | WebAssembly.Module> {
   try {
     return await wasmBytesOrModule(source, what);
@@ -159,7 +147,7 @@ async function instantiateBackendModule(opts: WasmBackendOptions): Promise<{ was
     if (WebAssembly.validate(m)) return true;
     if (relaxedSimdTried) return false;
     relaxedSimdTried = true;
-    await tryEnableRelaxedSimd();
+    enableRelaxedSimd();
     return WebAssembly.validate(m);
   };
   let which: 'plain' | 'relaxed' = 'plain';

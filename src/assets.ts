@@ -118,3 +118,18 @@ export async function instantiateWasm(source: WasmSource, imports: WebAssembly.I
   const module = await compileWasm(source, what);
   return WebAssembly.instantiate(module, imports);
 }
+
+/**
+ * Node 20's V8 keeps relaxed SIMD behind `--experimental-wasm-relaxed-simd` (on by default from
+ * V8 11.4, Node 22), read when a module is validated or compiled: set it before compiling a
+ * relaxed build. Elsewhere (browsers, a V8 without the flag) it does nothing and validation decides.
+ */
+export function enableRelaxedSimd(): void {
+  const p = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
+  if (!p?.versions?.node) return;
+  try {
+    (p.getBuiltinModule?.('node:v8') as { setFlagsFromString(flags: string): void } | undefined)?.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // no such flag on this V8
+  }
+}
