@@ -148,8 +148,11 @@ export function preset(name: PresetName, o: PresetOptions = {}): ModelSpec {
         inputShape,
         classes,
         // Mostly ternary: the full-precision first conv has 9·32 weights and the full-precision
-        // classifier sees 128 averaged channels, so ~99% of the weights sit in the three ternary
-        // convolutions. Pools follow the convolutions as in cnn-small (they commute with ReLU).
+        // classifier sees 256 features of a ternary dense layer, so ~99% of the weights are
+        // ternary. (Global average pooling in place of that layer kept the classifier as small
+        // but lost where the strokes are: 98.1% against cnn-small's 98.55%.) Without dropout the
+        // head overfits 8,000 digits (30 epochs: 99.8% train, 97.75% test). Pools follow the
+        // convolutions as in cnn-small (they commute with ReLU).
         layers: [
           { type: 'conv2d', filters: ch(32) },
           { type: 'maxPool' },
@@ -163,8 +166,12 @@ export function preset(name: PresetName, o: PresetOptions = {}): ModelSpec {
           ...tconv(ch(128)),
           { type: 'maxPool' },
           { type: 'relu' },
+          { type: 'flatten' },
           bn,
-          { type: 'globalAvgPool' },
+          { type: 'dense', units: ch(256), kernelQuantizer: q.kernel, inputQuantizer: q.input },
+          { type: 'relu' },
+          { type: 'dropout', rate: 0.3 },
+          bn,
           { type: 'dense', units: classes },
         ],
       } as unknown as ModelSpec;
