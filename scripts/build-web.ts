@@ -76,7 +76,7 @@ const options = (out: string): BuildOptions => ({
   splitting: true,
   outdir: out,
   sourcemap: 'linked',
-  minify: false,
+  minify: true,
   legalComments: 'linked',
   logLevel: 'warning',
   absWorkingDir: root,
