@@ -26,6 +26,7 @@ import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint/checkpoint.js'
 import { ConfigError } from '../src/errors.js';
 import { installCommand } from '../backends/gpujs/runner.js';
 import type { Backend } from '../src/backend.js';
+import type { Env } from '../app/cli/env.js';
 import { example, law, throwsWith } from './law.js';
 import { backendByName, deadPid, runCli, writeIdxDir, type CliResult } from './cli-io.js';
 
@@ -444,6 +445,17 @@ example('predict --kernels foo: a usage error listing every value --help lists (
   return usage(r, '--kernels', "'foo'", 'auto', 'reference', 'wasm');
 });
 
+example('predict --kernels auto where the wasm kernels fail to load: the reference kernels give the same classes, and stderr says why', async () => {
+  const model = await deployed('kernels-auto');
+  const img = join(dir, 'kernels-auto', 'b.pgm');
+  writeFileSync(img, Buffer.concat([Buffer.from('P5\n8 8\n255\n'), Buffer.alloc(64, 200)]));
+  const broken = { loadKernels: () => Promise.reject(new Error('no wasm here')) };
+  const fallback = await runCli(['predict', model, img, '--backend', 'cpu', '--json'], undefined, broken);
+  const ref = await runCli(['predict', model, img, '--backend', 'cpu', '--kernels', 'reference', '--json']);
+  const predictions = (out: string): string => JSON.stringify((JSON.parse(out) as { predictions: unknown }).predictions);
+  return fallback.code === 0 && ref.code === 0 && predictions(fallback.out) === predictions(ref.out) && /wasm ternary kernels did not load \(no wasm here\); using the reference kernels/.test(fallback.err);
+});
+
 example('every command: the flags an unknown-flag error lists are exactly those its --help lists', async () => {
   const flagsOf = (s: string): string[] => [...s.matchAll(/--([a-z][a-z0-9-]*)/g)].map((m) => m[1]).sort();
   let ok = true;
@@ -475,6 +487,23 @@ example('--json and the progress name the backend as --backend does (what the fl
     await runCli(['predict', model, img, '--backend', 'cpu'], undefined, over),
   ];
   return x.code === 0 && rs.every((r) => r.code === 0 && !r.err.includes('internal-') && !r.out.includes('internal-')) && rs.slice(0, 4).every((r) => (JSON.parse(r.out) as { backend: string }).backend === 'cpu');
+});
+
+example('the backends and kernels a command loads are disposed when it ends (a 2-thread wasm backend ends its workers), on success and on failure', async () => {
+  let made = 0;
+  let disposed = 0;
+  const over: Partial<Env> = {
+    loadBackend: async (n, w) => {
+      const b = (await backendByName(n, w)) as Backend & { dispose?: () => void };
+      made++;
+      return { ...b, dispose: () => (disposed++, b.dispose?.()) };
+    },
+  };
+  const out = join(dir, 'disposed');
+  const t = await runCli(['train', ...MLP, '--data', `idx:${d8}`, '--max-steps', '1', '--out', out, '--backend', 'wasm', '--threads', '2'], undefined, over);
+  const e = await runCli(['eval', join(out, 'checkpoint.json'), '--backend', 'wasm', '--threads', '2', '--data', `idx:${d8}`], undefined, over);
+  const bad = await runCli(['eval', join(out, 'no-such.json'), '--backend', 'wasm', '--threads', '2'], undefined, over);
+  return t.code === 0 && e.code === 0 && bad.code === 1 && made >= 2 && disposed === made;
 });
 
 example("predict checks an image's declared size against the model's input before decoding it: a 3000×3000 PGM header is an error naming the file and the model's 8×8", async () => {

@@ -38,7 +38,7 @@ export function isAlive(pid: number): boolean {
 }
 
 /** The registries by untyped name, as app/cli.ts binds them for flags. */
-export const backendByName = (name: string) => loadBackend(backendName(name));
+export const backendByName: Env['loadBackend'] = (name, wasm) => loadBackend(backendName(name), wasm);
 export const kernelsByName = (name: string) => loadTernaryKernels(ternaryKernelName(name));
 
 /** The environment of app/cli.ts with `io` for the streams and `signal` (never aborted by default). */

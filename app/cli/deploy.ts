@@ -32,13 +32,13 @@ import { exportSafetensors } from '../../src/safetensors/pytorch.js';
 import { formatSizeReport, sizeReport } from '../../src/export/size.js';
 import { createEngine } from '../../src/infer/engine.js';
 import { batchOf, readImages, type Image } from '../../src/infer/images.js';
-import { referenceTernaryKernels, type TernaryKernels } from '../../src/infer/ternary-kernels.js';
+import type { TernaryKernels } from '../../src/infer/ternary-kernels.js';
 import { DataFileError } from '../../src/data/dataset.js';
 import { TERNARY_KERNEL_NAMES } from '../../backends/index.js';
 import { intFlag, ints, type Flags } from './args.js';
 import { backendFlag, loadRun, WASM_KERNEL_FLAG } from './commands.js';
 import { deployedArg } from './zoo.js';
-import { fromFlag, JSON_FLAG, pollInterrupt, printJson, type Command, type Env } from './env.js';
+import { autoKernels, fromFlag, JSON_FLAG, pollInterrupt, printJson, type Command, type Env } from './env.js';
 
 const FORMATS = ['sttn', 'onnx', 'safetensors'] as const;
 type Format = (typeof FORMATS)[number];
@@ -139,13 +139,8 @@ export const predictCommand: Command = {
     const batch = intFlag('predict', p, 'batch') ?? 64;
     const want = p.values.kernels as string;
     let kernels: TernaryKernels;
-    if (want === 'auto') {
-      try {
-        kernels = await env.loadKernels('wasm');
-      } catch {
-        kernels = referenceTernaryKernels;
-      }
-    } else kernels = await fromFlag('predict', 'kernels', 'kernels', () => env.loadKernels(want));
+    if (want === 'auto') kernels = await autoKernels(env, 'predict');
+    else kernels = await fromFlag('predict', 'kernels', 'kernels', () => env.loadKernels(want));
     const backendName = p.values.backend as string;
     const B = await backendFlag('predict', env, backendName, p);
     const engine = createEngine(model, { backend: B, kernels });

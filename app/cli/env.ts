@@ -20,7 +20,7 @@
  */
 import type { Backend } from '../../src/backend.js';
 import { ConfigError } from '../../src/errors.js';
-import type { TernaryKernels } from '../../src/infer/ternary-kernels.js';
+import { referenceTernaryKernels, type TernaryKernels } from '../../src/infer/ternary-kernels.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
 
 /** A backend by name; `wasm` takes its GEMM build and thread count (backends/wasm.ts). */
@@ -111,5 +111,18 @@ export async function fromFlag<T>(command: string, flag: string, field: string, 
     const detail = e.message.slice(field.length + 2);
     if (/\binstall/.test(detail)) throw new ConfigError(`--${flag}`, detail);
     throw new UsageError(`sttn ${command}: --${flag}: ${detail}`);
+  }
+}
+
+/**
+ * `--kernels auto`: the wasm ternary kernels where they load, else the reference kernels (the
+ * same results, slower), saying so on stderr with the reason.
+ */
+export async function autoKernels(env: Env, command: string): Promise<TernaryKernels> {
+  try {
+    return await env.loadKernels('wasm');
+  } catch (e) {
+    env.io.err.write(`sttn ${command}: the wasm ternary kernels did not load (${e instanceof Error ? e.message : String(e)}); using the reference kernels\n`);
+    return referenceTernaryKernels;
   }
 }

@@ -99,6 +99,11 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     return usageError(env, usage(), `sttn: ${what}`);
   }
   const c = COMMANDS[name];
+  // backends and kernels with worker threads are ended when the command ends (an in-process
+  // caller of main() keeps no blocked workers; the bin would exit anyway: they are unref'd)
+  const made: unknown[] = [];
+  const keep = <T>(x: T): T => (made.push(x), x);
+  const tracked: Env = { ...env, loadBackend: async (n, w) => keep(await env.loadBackend(n, w)), loadKernels: async (n) => keep(await env.loadKernels(n)) };
   try {
     const variadic = c.positionals.some((n) => n.endsWith('…'));
     const p = parseFlags(name, { ...c.flags, help: HELP }, rest, variadic ? Number.MAX_SAFE_INTEGER : c.positionals.length, c.hidden);
@@ -108,7 +113,7 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     }
     const missing = c.positionals[p.positionals.length];
     if (missing !== undefined) throw new UsageError(`sttn ${name}: missing ${missing} (usage: sttn ${name} ${argsLine(c)})`);
-    return await c.run(p, env);
+    return await c.run(p, tracked);
   } catch (e) {
     if (e instanceof UsageError) return usageError(env, commandHelp(name), e.message.startsWith('sttn ') ? e.message : `sttn ${name}: ${e.message}`);
     if (e instanceof Interrupted) {
@@ -127,6 +132,8 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     }
     io.err.write(unexpected(`sttn ${name}`, e, env.debug));
     return EXIT.failure;
+  } finally {
+    for (const x of made) (x as { dispose?: () => void }).dispose?.();
   }
 }
 

@@ -16,7 +16,7 @@ import { createEngine } from '../../src/infer/engine.js';
 import { engineAccuracy, listZoo, loadZooModel, ternaryShare, zooEntry } from '../../src/zoo/index.js';
 import { UsageError, type Parsed } from './args.js';
 import { backendFlag, loadTestData } from './commands.js';
-import { JSON_FLAG, pollInterrupt, printJson, type Command, type Env } from './env.js';
+import { autoKernels, JSON_FLAG, pollInterrupt, printJson, type Command, type Env } from './env.js';
 
 export const ZOO_PREFIX = 'zoo:';
 
@@ -62,8 +62,8 @@ export async function evalZoo(p: Parsed, env: Env, arg: string): Promise<number>
   const model = await loadZooModel(entry.name);
   const dataSpec = p.given.has('data') ? (p.values.data as string) : entry.data;
   const test = loadTestData(dataSpec);
-  const kernels = await env.loadKernels('wasm').catch(() => undefined);
-  const engine = createEngine(model, { backend: B, ...(kernels ? { kernels } : {}) });
+  const kernels = await autoKernels(env, 'eval');
+  const engine = createEngine(model, { backend: B, kernels });
   const r = await engineAccuracy(engine, test, 256, () => pollInterrupt(env.signal));
   const wall = (performance.now() - t0) / 1000;
   if (p.values.json) {
