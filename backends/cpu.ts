@@ -11,11 +11,12 @@
 import ndarray from 'ndarray';
 import type { NdArray } from 'ndarray';
 import ops from 'ndarray-ops';
-import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
+import type { Backend, BinaryOp, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
 import { roundoff } from '../src/backend.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
-import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
+import { assertConvOutput, broadcastLayout, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
 import { alloc, assertSameShape, size, type Data, type DType, type Tensor } from '../src/tensor.js';
+import { im2colConvolutions } from './im2col.js';
 
 const view = (t: { data: Data }, shape: number[], stride?: number[]): NdArray<Data> =>
   ndarray(t.data, shape, stride);
@@ -166,27 +167,7 @@ export function createCpuBackend(dtype: DType = 'float64'): Backend {
     return x;
   }
 
-  const kernelMatrix = (w: Tensor, g: ConvGeometry): Tensor => ({ shape: [g.cout, g.kh * g.kw * g.cin], data: w.data });
-
-  function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions): Tensor {
-    const g = convGeometry(x.shape, w.shape, opts);
-    const y = matmul(im2col(x, g), kernelMatrix(w, g), { transB: true });
-    return { shape: [g.n, g.oh, g.ow, g.cout], data: y.data };
-  }
-
-  function conv2dGradInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts: Conv2dOptions): Tensor {
-    const g = convGeometry(xShape, w.shape, opts);
-    assertConvOutput('conv2dGradInput dy', g, dy);
-    const dcols = matmul({ shape: [g.n * g.oh * g.ow, g.cout], data: dy.data }, kernelMatrix(w, g));
-    return col2im(dcols, g);
-  }
-
-  function conv2dGradFilter(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): Tensor {
-    const g = convGeometry(x.shape, wShape, opts);
-    assertConvOutput('conv2dGradFilter dy', g, dy);
-    const dw = matmul({ shape: [g.n * g.oh * g.ow, g.cout], data: dy.data }, im2col(x, g), { transA: true });
-    return { shape: [...wShape], data: dw.data };
-  }
+  const { conv2d, conv2dGradInput, conv2dGradFilter } = im2colConvolutions({ matmul, im2col, col2im });
 
   /** Flat index (into x) of the first maximum of each pooling window, in NHWC order of y. */
   function argmaxPool(x: Tensor, g: ConvGeometry): Int32Array {

@@ -14,11 +14,12 @@
  * the same errors; laws/backend-agreement.test.ts: js32 and js64 run in `loadAll()`;
  * laws/neutral.test.ts: the neutral API (on js) equals the quantizer modules on cpu.
  */
-import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
+import type { Backend, BinaryOp, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
 import { roundoff } from '../src/backend.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
-import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
+import { assertConvOutput, broadcastLayout, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
 import { alloc, assertSameShape, size, type Data, type DType, type Tensor } from '../src/tensor.js';
+import { im2colConvolutions } from './im2col.js';
 
 export function createJsBackend(dtype: DType = 'float64'): Backend {
   const out = (shape: readonly number[]): Tensor => ({ shape: [...shape], data: alloc(dtype, size(shape)) });
@@ -106,27 +107,7 @@ export function createJsBackend(dtype: DType = 'float64'): Backend {
     return x;
   }
 
-  const kernelMatrix = (w: Tensor, g: ConvGeometry): Tensor => ({ shape: [g.cout, g.kh * g.kw * g.cin], data: w.data });
-
-  function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions): Tensor {
-    const g = convGeometry(x.shape, w.shape, opts);
-    const y = matmul(im2col(x, g), kernelMatrix(w, g), { transB: true });
-    return { shape: [g.n, g.oh, g.ow, g.cout], data: y.data };
-  }
-
-  function conv2dGradInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts: Conv2dOptions): Tensor {
-    const g = convGeometry(xShape, w.shape, opts);
-    assertConvOutput('conv2dGradInput dy', g, dy);
-    const dcols = matmul({ shape: [g.n * g.oh * g.ow, g.cout], data: dy.data }, kernelMatrix(w, g));
-    return col2im(dcols, g);
-  }
-
-  function conv2dGradFilter(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): Tensor {
-    const g = convGeometry(x.shape, wShape, opts);
-    assertConvOutput('conv2dGradFilter dy', g, dy);
-    const dw = matmul({ shape: [g.n * g.oh * g.ow, g.cout], data: dy.data }, im2col(x, g), { transA: true });
-    return { shape: [...wShape], data: dw.data };
-  }
+  const { conv2d, conv2dGradInput, conv2dGradFilter } = im2colConvolutions({ matmul, im2col, col2im });
 
   function maxPool(x: Tensor, opts: PoolOptions): Tensor {
     const g = poolGeometry(x.shape, opts);
