@@ -6,11 +6,13 @@
  * `<meta>` policy is the header's, so the page is as strict opened from any static server.
  */
 import fc from 'fast-check';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import fs, { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { after } from 'node:test';
 import { main } from '../app/cli/main.js';
 import { CSP, resolveRequest } from '../app/cli/serve.js';
 import { captureIo, cliEnv } from './cli-io.js';
@@ -25,23 +27,37 @@ writeFileSync(join(root, 'sub', 'a.js'), 'export const a = 1;\n');
 writeFileSync(join(root, 'style.css'), 'body{}');
 writeFileSync(join(base, 'secret.txt'), 'secret');
 symlinkSync(join(base, 'secret.txt'), join(root, 'leak.txt'));
+// a folder whose index.html is a link out of the folder
+mkdirSync(join(root, 'out'));
+symlinkSync(join(base, 'secret.txt'), join(root, 'out', 'index.html'));
+// a link to nothing, and a file the law makes fail to stat (an I/O error mid-request)
+symlinkSync(join(base, 'no-such-file'), join(root, 'dangling.txt'));
+writeFileSync(join(root, 'eio.txt'), 'x');
+
+after(() => rmSync(base, { recursive: true, force: true }));
 
 interface Running {
   readonly port: number;
   readonly stop: (reason?: string) => Promise<{ code: number; err: string }>;
 }
 
-/** `sttn serve --port 0 …` in-process; resolves once it prints its address. */
+/** `sttn serve --port 0 …` in-process; resolves once it prints its address (20 s allowed: a loaded machine), else stops it and throws. */
 async function serve(args: readonly string[]): Promise<Running> {
   const io = captureIo();
   const ctl = new AbortController();
   const done = main(['serve', '--port', '0', ...args], cliEnv(io, ctl.signal));
-  for (let i = 0; i < 200 && io.stdout.length === 0; i++) {
-    const early = await Promise.race([done, new Promise<null>((r) => setTimeout(() => r(null), 10))]);
-    if (early !== null) throw new Error(`serve exited ${early}: ${io.stderr.join('')}`);
+  let m: RegExpExecArray | null = null;
+  try {
+    for (const start = Date.now(); io.stdout.length === 0 && Date.now() - start < 20_000; ) {
+      const early = await Promise.race([done, new Promise<null>((r) => setTimeout(() => r(null), 10))]);
+      if (early !== null) throw new Error(`serve exited ${early}: ${io.stderr.join('')}`);
+    }
+    m = /^serving (.+) at http:\/\/127\.0\.0\.1:(\d+)\/$/.exec(io.stdout[0] ?? '');
+    if (m === null) throw new Error(`serve printed ${JSON.stringify(io.stdout)} within 20 s`);
+  } finally {
+    // on the error path the server must not go on listening (the file would run until the test timeout)
+    if (m === null) ctl.abort('SIGTERM');
   }
-  const m = /^serving (.+) at http:\/\/127\.0\.0\.1:(\d+)\/$/.exec(io.stdout[0] ?? '');
-  if (m === null) throw new Error(`serve printed ${JSON.stringify(io.stdout)}`);
   return {
     port: Number(m[2]),
     stop: async (reason = 'SIGINT') => {
@@ -115,7 +131,7 @@ example('serve: files with their MIME types and the isolation headers, a folder 
 example('serve: .., its encodings and a symbolic link out of the folder never reach a file outside it', async () => {
   const s = await serve(['--dir', root]);
   try {
-    const rs = await Promise.all(['/../secret.txt', '/%2e%2e/secret.txt', '/sub/..%2f..%2fsecret.txt', '/leak.txt', '/..%5csecret.txt'].map((p) => get(s.port, p)));
+    const rs = await Promise.all(['/../secret.txt', '/%2e%2e/secret.txt', '/sub/..%2f..%2fsecret.txt', '/leak.txt', '/..%5csecret.txt', '/out/', '/out'].map((p) => get(s.port, p)));
     return rs.every((r) => r.status >= 400 && r.status < 500 && !r.body.toString().includes('secret') && isolated(r));
   } finally {
     await s.stop();
@@ -123,17 +139,50 @@ example('serve: .., its encodings and a symbolic link out of the folder never re
 });
 
 /** Path pieces that try to climb out: dots, encoded dots and slashes, backslashes, NUL. */
-const piece = fc.constantFrom('..', '.', '%2e%2e', '%2E.', '%2f', '%5c', '\\', 'sub', 'index.html', 'secret.txt', 'leak.txt', '%00', '', '%', '~');
+const piece = fc.constantFrom('..', '.', '%2e%2e', '%2E.', '%2f', '%5c', '\\', 'sub', 'index.html', 'secret.txt', 'leak.txt', '%00', '', '%', '~', 'out', 'dangling.txt');
 
 law(
   'resolveRequest: any path of dots, encoded slashes and names gives a file inside the folder or a 4xx, never a file outside',
   [fc.array(piece, { maxLength: 8 })],
   (parts) => {
     const r = resolveRequest(root, '/' + parts.join('/'));
-    return 'file' in r ? r.file.startsWith(root + sep) : r.status === 400 || r.status === 403 || r.status === 404;
+    // the file itself, links followed, is inside
+    return 'file' in r ? realpathSync(r.file).startsWith(realpathSync(root) + sep) : r.status === 400 || r.status === 403 || r.status === 404;
   },
   { numRuns: 300 },
 );
+
+example('serve: a filesystem error mid-request (stat failing with EIO) is a 500 without a stack trace, a dangling link a 404, and the server answers the next request', async () => {
+  const s = await serve(['--dir', root]);
+  // node:fs's default export is writable at run time; its types say read-only
+  const writable = fs as { statSync: typeof fs.statSync };
+  const real = fs.statSync;
+  const restore = (): void => {
+    writable.statSync = real;
+    syncBuiltinESMExports();
+  };
+  try {
+    // the failure a disk or a file removed at the wrong moment gives: node:fs's named exports follow the patched default
+    writable.statSync = ((p: fs.PathLike, o?: fs.StatSyncOptions) => {
+      if (String(p).endsWith('eio.txt')) throw Object.assign(new Error(`EIO: i/o error, stat '${String(p)}'`), { code: 'EIO' });
+      return real(p, o);
+    }) as typeof fs.statSync;
+    syncBuiltinESMExports();
+    const broken = await get(s.port, '/eio.txt').catch((e: Error) => ({ status: 0, headers: {}, body: Buffer.from(e.message) }) as Reply);
+    restore();
+    const dangling = await get(s.port, '/dangling.txt');
+    const next = await get(s.port, '/');
+    const fine = await get(s.port, '/eio.txt');
+    if (broken.status !== 500) console.error(`EIO answered ${broken.status}: ${broken.body.toString()}`);
+    return (
+      broken.status === 500 && isolated(broken) && !broken.body.toString().includes('    at ') && !broken.body.toString().includes('EIO') &&
+      dangling.status === 404 && next.status === 200 && fine.status === 200 && fine.body.toString() === 'x'
+    );
+  } finally {
+    restore();
+    await s.stop();
+  }
+});
 
 example('serve: a port in use is exit 1 naming the port; a missing folder exit 1 naming it; nothing on stdout', async () => {
   const blocker: Server = createServer();

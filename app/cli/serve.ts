@@ -7,22 +7,26 @@
  * (cross-origin isolation, so SharedArrayBuffer is available to threads), `nosniff`, and the MIME
  * type of its extension (`application/wasm`, which `WebAssembly.instantiateStreaming` requires).
  * Only GET and HEAD; a path that leaves the folder (`..`, an encoded `%2e%2e`, a symbolic link
- * pointing out) is 403, a missing file 404, a folder serves its index.html.
+ * pointing out) is 403, a missing file 404, a folder serves its index.html. A filesystem error
+ * while answering (a file removed meanwhile, unreadable) is a 404, 403 or 500 without details, and
+ * the server goes on.
  *
  * It prints one line, `serving DIR at http://HOST:PORT/` (with `--port 0`, the port the system
  * chose), and runs until Ctrl-C or SIGTERM (the environment's signal), then closes and exits 130
  * or 143 as every command does. A missing folder or a port in use is a one-line failure (exit 1)
  * naming the folder or the port; a bad flag value a usage error (exit 2).
  *
- * Law (laws/serve.test.ts): headers and MIME types, traversal refused, HEAD, 404/405, a port in
+ * Law (laws/serve.test.ts): headers and MIME types, traversal refused, HEAD, 404/405, an I/O
+ * error mid-request a 500 and the server still answering, a port in
  * use and a missing folder are exit 1 naming them, the signal stops it with 130; the page's
  * `<meta>` policy equals the header's (laws/browser-page.test.ts loads the page through it).
  */
-import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { dirname, extname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { extname, join, resolve, sep } from 'node:path';
 import { ConfigError } from '../../src/errors.js';
+import { packageFile } from '../../src/package-files.js';
 import { ints, type Flags } from './args.js';
 import { stopCode, type Command } from './env.js';
 
@@ -65,13 +69,11 @@ export const MIME: Readonly<Record<string, string>> = {
   '.sttn': 'application/octet-stream',
 };
 
-/** The built demo page: examples/web/dist of the checkout (from app/cli/ under tsx, dist/app/cli/ compiled). */
-export function defaultPageDir(from: string = import.meta.url): string {
-  for (let dir = dirname(fileURLToPath(from)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'examples'))) return join(dir, 'examples', 'web', 'dist');
-    if (dirname(dir) === dir) return resolve('examples', 'web', 'dist');
-  }
-}
+/**
+ * The built demo page: examples/web/dist of sttn's own checkout, the folder above this module whose
+ * package.json is named `sttn` (src/package-files.ts), never another project's examples/.
+ */
+export const defaultPageDir = (): string => packageFile('examples', 'web', 'dist');
 
 /** The file under `root` (a real path) that `url` names, or why not: 403 outside it, 404 missing. */
 export function resolveRequest(root: string, url: string): { file: string } | { status: 403 | 404 | 400 } {
@@ -92,9 +94,20 @@ export function resolveRequest(root: string, url: string): { file: string } | { 
   if (statSync(file).isDirectory()) {
     file = join(file, 'index.html');
     if (!existsSync(file)) return { status: 404 };
+    // and so may a folder's index.html
+    file = realpathSync(file);
+    if (!inside(file)) return { status: 403 };
   }
   return statSync(file).isFile() ? { file } : { status: 404 };
 }
+
+/** A filesystem error met while answering (a file removed meanwhile, unreadable, an I/O error): its status. */
+const errorStatus = (e: unknown): 403 | 404 | 500 => {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' ? 404 : code === 'EACCES' || code === 'EPERM' ? 403 : 500;
+};
+
+const REASON: Readonly<Record<number, string>> = { 400: 'bad request', 403: 'forbidden', 404: 'not found', 500: 'internal error' };
 
 function handler(dir: string): (req: IncomingMessage, res: ServerResponse) => void {
   const root = realpathSync(resolve(dir));
@@ -103,29 +116,60 @@ function handler(dir: string): (req: IncomingMessage, res: ServerResponse) => vo
       res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', ...extra });
       res.end(req.method === 'HEAD' ? undefined : `${status} ${text}\n`);
     };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(405, 'method not allowed', { Allow: 'GET, HEAD' });
-    const r = resolveRequest(root, req.url ?? '/');
-    if ('status' in r) return plain(r.status, r.status === 403 ? 'forbidden' : r.status === 404 ? 'not found' : 'bad request');
-    const type = MIME[extname(r.file).toLowerCase()] ?? 'application/octet-stream';
-    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': String(statSync(r.file).size) });
-    if (req.method === 'HEAD') return void res.end();
-    createReadStream(r.file)
-      .on('error', () => res.destroy())
-      .pipe(res);
+    const answer = async (): Promise<void> => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return plain(405, 'method not allowed', { Allow: 'GET, HEAD' });
+      const r = resolveRequest(root, req.url ?? '/');
+      if ('status' in r) return plain(r.status, REASON[r.status]);
+      // opened before the headers go out: the size and the bytes are of one file, and a failure is still a status
+      const fh = await open(r.file, 'r');
+      let size: number;
+      try {
+        const st = await fh.stat();
+        if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+        size = st.size;
+      } catch (e) {
+        await fh.close();
+        throw e;
+      }
+      const type = MIME[extname(r.file).toLowerCase()] ?? 'application/octet-stream';
+      res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': String(size) });
+      if (req.method === 'HEAD') {
+        await fh.close();
+        return void res.end();
+      }
+      fh.createReadStream()
+        .on('error', () => res.destroy())
+        .pipe(res);
+    };
+    // never a stack trace to the client, and never an exception that stops the server
+    answer().catch((e: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      const status = errorStatus(e);
+      plain(status, REASON[status]);
+    });
   };
 }
 
-/** Serve folder `root` on host:port; a port in use or refused is a ConfigError naming `--port` and the port. */
-export function listen(root: string, port: number, host: string): Promise<Server> {
+/**
+ * Serve folder `root` on host:port; a port in use or refused is a ConfigError naming `--port` and
+ * the port. Once listening, a server error goes to `onError` (default: ignored) instead of
+ * stopping the process.
+ */
+export function listen(root: string, port: number, host: string, onError: (e: Error) => void = () => {}): Promise<Server> {
   return new Promise((ok, fail) => {
     const server = createServer(handler(root));
-    server.once('error', (e: NodeJS.ErrnoException) => {
+    const early = (e: NodeJS.ErrnoException): void => {
       if (e.code === 'EADDRINUSE') fail(new ConfigError('--port', `port ${port} on ${host} is in use (another server?); choose another with --port N, or --port 0 for any free one`));
       else if (e.code === 'EACCES') fail(new ConfigError('--port', `port ${port} on ${host} needs privileges this process does not have; use a port ≥ 1024`));
       else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') fail(new ConfigError('--host', `'${host}' is not an address of this machine`));
       else fail(e);
+    };
+    server.once('error', early);
+    server.listen(port, host, () => {
+      server.off('error', early);
+      server.on('error', onError);
+      ok(server);
     });
-    server.listen(port, host, () => ok(server));
   });
 }
 
@@ -150,7 +194,7 @@ export const serveCommand: Command = {
       throw new ConfigError('--dir', given === undefined ? `${dir} does not exist: build the page with \`npm run build:web\` in a checkout of sttn, or give --dir` : `${dir} is not a folder`);
     }
     const root = realpathSync(dir);
-    const server = await listen(root, port, host);
+    const server = await listen(root, port, host, (e) => env.io.err.write(`sttn serve: ${e.message}\n`));
     const addr = server.address();
     const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
     env.io.out(`serving ${root} at http://${host.includes(':') ? `[${host}]` : host}:${bound}/`);
