@@ -4,7 +4,8 @@
  *     column says "browsers" exactly for the subpaths whose browser target (the `browser` export
  *     condition where there is one, else `default`) has an import graph (static imports and
  *     literal dynamic ones) that reaches no `node:` built-in; a `browser` target exports a subset
- *     of the `default` target's names;
+ *     of the `default` target's names; no module of a browser graph reaches Node's built-ins at run
+ *     time through `process.getBuiltinModule` but a short list of run-time capability checks;
  *   - src/ is the library: no module in it reads process.argv, exits, writes to stdout/stderr,
  *     installs process handlers or logs to the console; and it never imports app/ or backends/;
  *   - nothing in src/ or backends/ imports the composition root app/;
@@ -41,21 +42,36 @@ function imports(file: string): string[] {
   return out;
 }
 
-/** The `node:` built-ins reachable from `entry` through its imports. */
-function nodeBuiltinsReachable(entry: string): Set<string> {
-  const seen = new Set<string>();
-  const found = new Set<string>();
+/** The modules reachable from `entry` through its imports (itself included), and the `node:` built-ins they import. */
+function importGraph(entry: string): { modules: Set<string>; builtins: Set<string> } {
+  const modules = new Set<string>();
+  const builtins = new Set<string>();
   const visit = (file: string): void => {
-    if (seen.has(file)) return;
-    seen.add(file);
+    if (modules.has(file)) return;
+    modules.add(file);
     for (const spec of imports(file)) {
-      if (spec.startsWith('node:')) found.add(`${spec} (${file})`);
+      if (spec.startsWith('node:')) builtins.add(`${spec} (${file})`);
       else if (spec.startsWith('.')) visit(normalize(join(dirname(file), spec.replace(/\.js$/, '.ts'))));
     }
   };
   visit(entry);
-  return found;
+  return { modules, builtins };
 }
+
+/** The `node:` built-ins reachable from `entry` through its imports. */
+const nodeBuiltinsReachable = (entry: string): Set<string> => importGraph(entry).builtins;
+
+/**
+ * The modules of a browser graph that may reach Node's built-ins at run time through
+ * `process.getBuiltinModule` (invisible to the import graph), each behind a check that it runs
+ * in Node, with a browser path besides: reading a `file:` URL (src/assets.ts), Node's worker
+ * threads and core count (backends/wasm/threads.ts), the quantizer kernels' file
+ * (backends/wasm/quantize.ts). A new one is a review: add it here only with its browser path.
+ */
+const RUNTIME_BUILTIN_USERS: ReadonlySet<string> = new Set(['src/assets.ts', 'backends/wasm/threads.ts', 'backends/wasm/quantize.ts']);
+
+/** The code of a module without its comments (roughly: block comments and whole-line `//` ones). */
+const code = (file: string): string => read(file).replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
 
 const pkg = JSON.parse(read('package.json')) as { exports: Record<string, string | { default: string; browser?: string }> };
 const subpaths = Object.keys(pkg.exports).filter((s) => s !== './package.json');
@@ -92,6 +108,20 @@ example('"browsers" in the API table iff no node: built-in is reachable from the
   });
   if (wrong.length > 0) console.error(wrong.map((s) => `${importName(s)}: ${[...nodeBuiltinsReachable(sourceOf(s, 'browser'))].slice(0, 3).join(', ') || 'no node: imports'}`).join('\n'));
   return wrong.length === 0 && subpaths.length > 0;
+});
+
+example('no module of a browser subpath reaches Node through process.getBuiltinModule, but the listed run-time checks', () => {
+  const browserSubpaths = subpaths.filter((s) => nodeBuiltinsReachable(sourceOf(s, 'browser')).size === 0);
+  const users = new Map<string, string>();
+  for (const s of browserSubpaths) {
+    for (const m of importGraph(sourceOf(s, 'browser')).modules) if (/\bgetBuiltinModule\b/.test(code(m))) users.set(m, importName(s));
+  }
+  const unlisted = [...users].filter(([m]) => !RUNTIME_BUILTIN_USERS.has(m));
+  // the list stays honest: each entry is a browser module that does use it
+  const stale = [...RUNTIME_BUILTIN_USERS].filter((m) => !users.has(m));
+  if (unlisted.length > 0) console.error(`getBuiltinModule in a browser module outside the list: ${unlisted.map(([m, s]) => `${m} (from ${s})`).join(', ')}`);
+  if (stale.length > 0) console.error(`listed but not a browser module using getBuiltinModule: ${stale.join(', ')}`);
+  return browserSubpaths.length > 0 && unlisted.length === 0 && stale.length === 0;
 });
 
 example("a subpath's `browser` target exports a subset of its `default` target's names", async () => {
