@@ -12,7 +12,9 @@
  *   model.sttn         the packed model the page classifies with: --model, else $STTN_WEB_MODEL,
  *                      else the model zoo's cnn-small STTN 2+2 entry (zoo/manifest.json), else
  *                      an error saying how to make one
- * Nothing is minified: gpu.js compiles kernels from their JavaScript source text.
+ * Minified (esbuild), gpu.js and its kernels included: gpu.js compiles a kernel from its function's
+ * source text, and the minified text still compiles (the browser law trains and runs the agreement
+ * laws on gpu.js WebGL2 from this build).
  *
  * Law (laws/browser-page.test.ts): the built page loads under the strict CSP and classifies,
  * trains and runs the agreement laws in headless Chromium.
