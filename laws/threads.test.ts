@@ -9,12 +9,19 @@
  * - a few training steps (conv → batch norm → relu → pool → STTN conv → dense) give the same
  *   parameters at 1 and 2 threads;
  * - a process that makes a 2-thread backend and never disposes it still exits, and `dispose()`
- *   ends the workers; a bad `threads` is a ConfigError naming it.
+ *   ends the workers (each one's exit event, `liveWorkers()`); a bad `threads` is a ConfigError
+ *   naming it;
+ * - a part that traps in a worker (Node's evaluated loop, and worker.ts's run in Node workers) or
+ *   throws on the calling thread makes `run()` throw a ThreadTaskError naming the op, the part and
+ *   the message instead of hanging, and the pool's next task is exact; a worker failing before it
+ *   is ready rejects the pool and the workers that started exit.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
 import { createWasmBackend, type WasmBackend } from '../backends/wasm.js';
+import { createThreadPool, liveWorkers, OP, sharedMemory, ThreadTaskError, type PartExports, type WebWorkerLike } from '../backends/wasm/threads.js';
 import { ConfigError } from '../src/errors.js';
 import type { Tensor } from '../src/tensor.js';
 import { initTraining, train } from '../src/train/train.js';
@@ -112,15 +119,188 @@ const exits = (body: string): boolean => {
 example('a process with an undisposed 2-thread backend exits by itself; one that disposes it exits too', () =>
   exits('') && exits('B.dispose(); B.dispose();'));
 
+/** Resolves true once `liveWorkers()` is `n` (their 'exit' events), false after 10 s. */
+async function settlesAt(n: number): Promise<boolean> {
+  for (const t0 = Date.now(); Date.now() - t0 < 10_000; await new Promise((r) => setTimeout(r, 20))) if (liveWorkers() === n) return true;
+  return false;
+}
+
+example('dispose() ends the workers: every one of a 3-thread backend exits (counted by its exit event)', async () => {
+  const before = liveWorkers();
+  const B = await createWasmBackend({ threads: 3 });
+  const started = liveWorkers() === before + 2;
+  B.matmul(rand([8, 8], 1), rand([8, 8], 2));
+  B.dispose();
+  B.dispose();
+  return started && (await settlesAt(before));
+});
+
+// A pool over the threaded build, laid out by hand (threads.ts's own tests, without a backend).
+const threadsBuild = await WebAssembly.compile(readFileSync(new URL('../build/wasm/sttn-simd-threads.wasm', import.meta.url)));
+interface GemmExports extends PartExports {
+  heapBase(): number;
+  gemmWorkBytes(): number;
+  gemm(...args: number[]): void;
+}
+async function handPool(threads: number, opts: { boom?: () => boolean; webWorker?: () => WebWorkerLike } = {}) {
+  const memory = sharedMemory(256);
+  const wasm = (await WebAssembly.instantiate(threadsBuild, { env: { memory } })).exports as unknown as GemmExports;
+  // the calling thread's part may throw (a JS error) when `boom` says so; the workers run the module
+  const main: PartExports = { ...wasm, gemmPart: (...a: number[]) => {
+    if (opts.boom?.()) throw new Error('boom on the calling thread');
+    (wasm.gemmPart as (...x: number[]) => void)(...a);
+  } };
+  const pool = await createThreadPool(threadsBuild, memory, main, threads, { webWorker: opts.webWorker });
+  const W = wasm.gemmWorkBytes();
+  const base = Math.ceil(wasm.heapBase() / 64) * 64;
+  const f32 = (ptr: number, n: number) => new Float32Array(memory.buffer, ptr, n);
+  /** C = A·B (m×m, float32) on the pool, work areas at `work` (default: in bounds); returns C. */
+  const gemm = (m: number, seed: number, work?: number): Float32Array => {
+    const [a, b, c] = [base, base + m * m * 4, base + 2 * m * m * 4];
+    f32(a, m * m).set(rand([m, m], seed).data);
+    f32(b, m * m).set(rand([m, m], seed + 1).data);
+    f32(c, m * m).fill(NaN);
+    pool.run(OP.gemm, [0, 0, m, m, m, a, m, b, m, c, m, 0, work ?? base + 3 * m * m * 4]);
+    return Float32Array.from(f32(c, m * m));
+  };
+  const single = (m: number, seed: number): Float32Array => {
+    const [a, b, c] = [base, base + m * m * 4, base + 2 * m * m * 4];
+    f32(a, m * m).set(rand([m, m], seed).data);
+    f32(b, m * m).set(rand([m, m], seed + 1).data);
+    wasm.gemm(0, 0, m, m, m, a, m, b, m, c, m, 0, base + 3 * m * m * 4);
+    return Float32Array.from(f32(c, m * m));
+  };
+  // part 0's work area ends at the memory's end, so part 1's lies beyond it: a trap in a worker
+  const trapWork = memory.buffer.byteLength - W;
+  return { pool, gemm, single, trapWork };
+}
+const sameF32 = (x: Float32Array, y: Float32Array): boolean => x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+const failsNaming = (f: () => unknown, op: string, part: number, text: RegExp): boolean => {
+  try {
+    f();
+    return false;
+  } catch (e) {
+    return e instanceof ThreadTaskError && e.op === op && e.part === part && e.message.includes(op) && text.test(e.message);
+  }
+};
+
+const threadsModule = new URL('../backends/wasm/threads.ts', import.meta.url).href;
+const threadsFile = fileURLToPath(new URL('../build/wasm/sttn-simd-threads.wasm', import.meta.url));
+/** The trap case in a child process (the bug was a hang: the deadline turns it into a failure); prints its verdict. */
+const TRAP_CHILD = `
+  const T = await import(${JSON.stringify(threadsModule)});
+  const fs = await import('node:fs');
+  const module = await WebAssembly.compile(fs.readFileSync(${JSON.stringify(threadsFile)}));
+  const memory = T.sharedMemory(256);
+  const w = (await WebAssembly.instantiate(module, { env: { memory } })).exports;
+  const pool = await T.createThreadPool(module, memory, w, 2, WEB);
+  const base = Math.ceil(w.heapBase() / 64) * 64, m = 8;
+  const f32 = (p, n) => new Float32Array(memory.buffer, p, n);
+  f32(base, 2 * m * m).fill(1);
+  const args = (work) => [0, 0, m, m, m, base, m, base + 256, m, base + 512, m, 0, work];
+  let verdict = false;
+  try {
+    pool.run(T.OP.gemm, args(memory.buffer.byteLength - w.gemmWorkBytes()));
+  } catch (e) {
+    verdict = e instanceof T.ThreadTaskError && e.op === 'gemm' && e.part === 1 && /gemm/.test(e.message) && /out of bounds/.test(e.message);
+    if (!verdict) console.error(e);
+  }
+  pool.run(T.OP.gemm, args(base + 1024));
+  verdict &&= f32(base + 512, m * m).every((v) => v === m);
+  pool.dispose();
+  console.log(verdict);
+`;
+/** The browser's worker (./worker.ts, its `workerLoop`) in a Node worker: tsx registered, a Web Worker's globals shimmed. */
+const WORKER_SHIM = [
+  '(async () => {',
+  "  const { parentPort, workerData } = require('node:worker_threads');",
+  "  (await import('tsx/esm/api')).register();",
+  '  globalThis.postMessage = (m) => parentPort.postMessage(m);',
+  '  globalThis.close = () => process.exit(0);',
+  `  await import(${JSON.stringify(new URL('../backends/wasm/worker.ts', import.meta.url).href)});`,
+  '  globalThis.onmessage({ data: workerData });',
+  '})();',
+].join('\n');
+/** A WebWorkerLike over that Node worker (what createThreadPool's browser path drives). */
+const WEB_ADAPTER = `
+  const { Worker } = await import('node:worker_threads');
+  const webWorker = () => {
+    const ww = { onmessage: null, onerror: null, w: undefined };
+    ww.postMessage = (init) => {
+      ww.w = new Worker(${JSON.stringify(WORKER_SHIM)}, { eval: true, workerData: init, execArgv: [] });
+      ww.w.on('message', () => ww.onmessage?.());
+      ww.w.on('error', (e) => ww.onerror?.({ message: e.message }));
+    };
+    ww.terminate = () => void ww.w?.terminate();
+    return ww;
+  };
+`;
+const trapInChild = (web: boolean): boolean => {
+  const script = (web ? WEB_ADAPTER : '') + TRAP_CHILD.replace('WEB', web ? '{ webWorker }' : '{}');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script],
+    { cwd: fileURLToPath(new URL('..', import.meta.url)), env: childEnv, timeout: 60_000, encoding: 'utf8' });
+  if (r.stdout.trim() !== 'true') console.error(`trap child: status ${r.status}, ${r.stdout}${r.stderr}`.slice(0, 2000));
+  return r.status === 0 && r.stdout.trim() === 'true';
+};
+
+example('a worker whose part traps (an out-of-bounds work area) makes run() throw a ThreadTaskError naming gemm, part 1 and the trap, then the pool computes the next task exactly', () =>
+  trapInChild(false));
+
+example("the browser's worker (worker.ts's workerLoop, run here in Node workers) reads the same control block: a trap in its part is the same ThreadTaskError, and the next task is exact", () =>
+  trapInChild(true));
+
+example('a calling-thread part that throws waits for the workers: the error names gemm and part 0, the pool stays usable and the next task is exact', async () => {
+  let boom = false;
+  const before = liveWorkers();
+  const P = await handPool(2, { boom: () => boom });
+  boom = true;
+  const threw = failsNaming(() => P.gemm(384, 5), 'gemm', 0, /boom on the calling thread/);
+  boom = false;
+  const ok = [0, 1, 2].every((i) => sameF32(P.gemm(384, 7 + i), P.single(384, 7 + i)));
+  P.pool.dispose();
+  return threw && ok && (await settlesAt(before));
+});
+
 example('after dispose, the pool refuses work instead of hanging', async () => {
+  const before = liveWorkers();
   const B = await createWasmBackend({ threads: 2 });
   B.dispose();
   try {
     B.matmul(rand([8, 8], 1), rand([8, 8], 2));
     return false;
   } catch (e) {
-    return /after dispose/.test((e as Error).message);
+    return /after dispose/.test((e as Error).message) && (await settlesAt(before));
   }
 });
 
-// the workers are unref'd: the test process ends without disposing these
+/**
+ * A module whose start function counts its instances in shared memory (an atomic add at address 0)
+ * and traps in the third: with the calling thread's instance first, exactly one of three workers
+ * fails before it is ready while the other two start.
+ */
+const THIRD_TRAPS = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () → ()
+  0x02, 0x10, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x03, 0x01, 0x01, // import env.memory, shared, 1 page
+  0x03, 0x02, 0x01, 0x00, // one function
+  0x08, 0x01, 0x00, // start: function 0
+  // if (i32.atomic.rmw.add(0, 1) == 2) unreachable
+  0x0a, 0x13, 0x01, 0x11, 0x00, 0x41, 0x00, 0x41, 0x01, 0xfe, 0x1e, 0x02, 0x00, 0x41, 0x02, 0x46, 0x04, 0x40, 0x00, 0x0b, 0x0b,
+]);
+
+example('a worker that fails before it is ready: the pool rejects naming the worker, and the workers that did start exit too', async () => {
+  const before = liveWorkers();
+  const module = await WebAssembly.compile(THIRD_TRAPS);
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  const main = (await WebAssembly.instantiate(module, { env: { memory } })).exports as unknown as PartExports;
+  const rejected = await createThreadPool(module, memory, main, 4).then(
+    (p) => {
+      p.dispose();
+      return false;
+    },
+    (e: unknown) => /sttn wasm worker \d: .*unreachable/.test((e as Error).message),
+  );
+  return rejected && (await settlesAt(before));
+});
+
+// the workers of one, two and three are unref'd: the test process ends without disposing them

@@ -4,8 +4,10 @@
  * shared memory of its first message, says it is ready, and runs its part of every task until
  * told to exit. It never allocates in the shared memory.
  *
- * Law (laws/threads.test.ts): results at 2 and 3 threads equal those at 1 (through Node's
- * workers, which run `workerLoop`'s protocol); dispose ends the workers.
+ * Law (laws/threads.test.ts): this module, run in Node workers with a Web Worker's globals
+ * shimmed, computes a pool's parts exactly and reports a trap in its part as a ThreadTaskError
+ * (the same control block as Node's evaluated workers, which give results at 2 and 3 threads equal
+ * to those at 1); dispose ends the workers.
  */
 import { generation, workerLoop, type PartExports } from './threads.js';
 
