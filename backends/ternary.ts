@@ -33,8 +33,8 @@
  * so does a chain of `runInPlace` runs, each reading the previous one's output in place.
  */
 import { ConfigError } from '../src/errors.js';
-import { compileWasm, enableRelaxedSimd, type WasmSource } from '../src/assets.js';
-import { availableThreads, createThreadPool, OP, type PartExports } from './wasm/threads.js';
+import { compilePackaged, compileWasm, enableRelaxedSimd, type WasmSource } from '../src/assets.js';
+import { canBlock, createThreadPool, OP, sharedMemory, type PartExports } from './wasm/threads.js';
 import type { TernaryKernels } from '../src/infer/ternary-kernels.js';
 import { floatConv, floatDense } from './ternary/float.js';
 import { gemm } from './ternary/gemm.js';
@@ -67,8 +67,8 @@ export interface WasmTernaryOptions {
    */
   readonly parts?: number;
   /**
-   * Threads for the ternary layers (default 1): with N > 1 where the platform gives threads
-   * (Node's worker_threads; an isolated Web Worker), the threaded build
+   * Threads for the ternary layers (default 1): with N > 1 where a thread may block (Node's
+   * worker_threads; an isolated Web Worker; N above the cores oversubscribes them), the threaded build
    * (build/wasm/sttn-ternary-threads.wasm, a shared memory) runs each layer's N parts of row
    * chunks on the pool of backends/wasm/threads.ts, N − 1 workers and the calling thread; results
    * are the same bit for bit as on one thread. Not with `fma`. `dispose()` ends the workers.
@@ -88,12 +88,7 @@ async function ternaryModule(opts: WasmTernaryOptions): Promise<WebAssembly.Modu
   const given = opts.source ?? (opts.module === undefined ? undefined : asSource(opts.module));
   const what = 'createWasmTernaryKernels.source';
   if (opts.fma === true) enableRelaxedSimd();
-  try {
-    return await compileWasm(given ?? packaged(opts.fma === true), what);
-  } catch (e) {
-    if (given === undefined && e instanceof ConfigError) throw new ConfigError('ternary wasm kernels', `${e.message.slice(what.length + 2)} (run \`npm run build:wasm\`)`);
-    throw e;
-  }
+  return given === undefined ? compilePackaged(packaged(opts.fma === true), what) : compileWasm(given, what);
 }
 
 const asSource = (m: WebAssembly.Module | BufferSource): WasmSource =>
@@ -106,7 +101,8 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmTernaryKernels.threads', `must be an integer ≥ 1, got ${String(threads)}`);
   if (threads > 1 && opts.fma === true) throw new ConfigError('createWasmTernaryKernels.threads', 'the fma build has no threaded build: use threads: 1 with fma');
-  if (threads > 1 && availableThreads() > 1) return threadedKernels(opts, threads);
+  // where a thread may block; more threads than cores oversubscribe, still bit for bit
+  if (threads > 1 && canBlock()) return threadedKernels(opts, threads);
   const module = await ternaryModule(opts);
   const instance = await WebAssembly.instantiate(module, {
     env: {
@@ -126,23 +122,14 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   }, parts, 1, () => {});
 }
 
-/** Pages a threaded instance's shared memory may grow to (2 GiB). */
-const SHARED_MAX_PAGES = 32768;
-
 /** The threaded build on a shared memory, with a pool of `threads` running each layer's parts. */
 async function threadedKernels(opts: WasmTernaryOptions, threads: number): Promise<WasmTernaryKernels> {
   const what = 'createWasmTernaryKernels.source';
   const given = opts.source ?? (opts.module === undefined ? undefined : asSource(opts.module));
-  let module: WebAssembly.Module;
-  try {
-    module = await compileWasm(given ?? new URL('../build/wasm/sttn-ternary-threads.wasm', import.meta.url), what);
-  } catch (e) {
-    if (given === undefined && e instanceof ConfigError) throw new ConfigError('ternary wasm kernels', `${e.message.slice(what.length + 2)} (run \`npm run build:wasm\`)`);
-    throw e;
-  }
+  const module = given === undefined ? await compilePackaged(new URL('../build/wasm/sttn-ternary-threads.wasm', import.meta.url), what) : await compileWasm(given, what);
   const imports = WebAssembly.Module.imports(module);
   if (!imports.some((i) => i.kind === 'memory')) throw new ConfigError(what, 'threads > 1 need the threaded build (build/wasm/sttn-ternary-threads.wasm: an imported shared memory)');
-  const memory = new WebAssembly.Memory({ initial: 16, maximum: SHARED_MAX_PAGES, shared: true });
+  const memory = sharedMemory(16);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const exports = { ...(instance.exports as unknown as TernaryExports), memory };
   if (typeof exports.layerChunks !== 'function') throw new ConfigError(what, "the module is not sttn's ternary kernels (no layerChunks export)");

@@ -19,8 +19,9 @@
  * too (assembly/elementwise.ts, assembly/pool.ts): copying in and out is a memcpy, a few times
  * cheaper than a JS loop over a typed array, and the SIMD pass is cheaper still; each gives the
  * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
- * JS loops). Single-threaded. Linear memory grows to the largest call's operands plus its work
- * area and is kept (wasm memory cannot shrink).
+ * JS loops). Products and convolutions run on `threads` (backends/wasm/threads.ts), the rest on
+ * the calling thread. Linear memory grows to the largest call's operands plus its work area and is
+ * kept (wasm memory cannot shrink).
  *
  * Unlike the cpu reference, whose GEMM skips zero entries of A, 0·∞ here is NaN, as IEEE says.
  *
@@ -34,11 +35,11 @@ import { roundoff } from '../src/backend.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
 import { assertSameShape, size, type Tensor } from '../src/tensor.js';
-import { enableRelaxedSimd, wasmBytesOrModule, type WasmSource } from '../src/assets.js';
+import { enableRelaxedSimd, packagedBytesOrModule, wasmBytesOrModule, type WasmSource } from '../src/assets.js';
 import { createJsBackend } from './js.js';
 import type { QuantizerKernels } from '../src/quantizers/fast.js';
 import { createQuantizerKernels, type QuantizeExports } from './wasm/quantize.js';
-import { canBlock, createThreadPool, OP, type PartExports, type ThreadPool } from './wasm/threads.js';
+import { canBlock, createThreadPool, OP, sharedMemory, type PartExports, type ThreadPool } from './wasm/threads.js';
 
 /** Which GEMM build to run: `auto` takes relaxed SIMD when this engine can run it, else plain. */
 export type WasmKernel = 'auto' | 'plain' | 'relaxed';
@@ -113,19 +114,12 @@ const code = <K extends string>(table: Partial<Record<K, number>>, op: K): numbe
 // ---- loading (bytes, a module, a URL or a fetch Response; see src/assets.ts) -----------------
 
 /** The packaged builds, beside this module (`npm run build` copies build/ into dist/build/). */
-const FILES = { plain: 'sttn-simd.wasm', relaxed: 'sttn-relaxed-simd.wasm' } as const;
-const packaged = (which: keyof typeof FILES): URL => new URL(`../build/wasm/${FILES[which]}`, import.meta.url);
+const PACKAGED = { plain: 'sttn-simd.wasm', relaxed: 'sttn-relaxed-simd.wasm', threads: 'sttn-simd-threads.wasm' } as const;
+const packaged = (which: keyof typeof PACKAGED): URL => new URL(`../build/wasm/${PACKAGED[which]}`, import.meta.url);
 
 async function bytesOrModule(source: WasmSource, what: string): Promise<Uint8Array<ArrayBuffer> | WebAssembly.Module> {
-  try {
-    return await wasmBytesOrModule(source, what);
-  } catch (e) {
-    const isPackaged = source instanceof URL && (source.href === packaged('plain').href || source.href === packaged('relaxed').href);
-    if (e instanceof ConfigError && isPackaged) {
-      throw new ConfigError(what, `${e.message.slice(what.length + 2)} (run \`npm run build:wasm\`)`);
-    }
-    throw e;
-  }
+  const isPackaged = source instanceof URL && (Object.keys(PACKAGED) as (keyof typeof PACKAGED)[]).some((k) => source.href === packaged(k).href);
+  return isPackaged ? packagedBytesOrModule(source, what) : wasmBytesOrModule(source, what);
 }
 
 /**
@@ -207,9 +201,6 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   return makeBackend(wasm, which, undefined);
 }
 
-/** Shared memory's upper bound (pages of 64 KiB): 2 GiB, reserved as address space only. */
-const SHARED_MAX_PAGES = 32768;
-
 /** The threaded plain build on a shared memory, with its pool of `threads`. */
 async function threadedBackend(opts: WasmBackendOptions, threads: number): Promise<WasmBackend> {
   if (opts.kernel === 'relaxed') throw new ConfigError('createWasmBackend.kernel', "'relaxed' has no threaded build: use threads: 1, or kernel 'plain'");
@@ -217,10 +208,10 @@ async function threadedBackend(opts: WasmBackendOptions, threads: number): Promi
   if (given !== undefined && !(isPerBuild(given) && given.threads !== undefined)) {
     throw new ConfigError('createWasmBackend.source', 'threads > 1 need the threaded build: give { threads: <source> } (build/wasm/sttn-simd-threads.wasm)');
   }
-  const source = isPerBuild(given) && given.threads !== undefined ? given.threads : new URL('../build/wasm/sttn-simd-threads.wasm', import.meta.url);
+  const source = isPerBuild(given) && given.threads !== undefined ? given.threads : packaged('threads');
   const bytes = await bytesOrModule(source, 'createWasmBackend.source.threads');
   const module = bytes instanceof WebAssembly.Module ? bytes : await WebAssembly.compile(bytes);
-  const memory = new WebAssembly.Memory({ initial: 32, maximum: SHARED_MAX_PAGES, shared: true });
+  const memory = sharedMemory(32);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const wasm = { ...(instance.exports as unknown as Exports), memory };
   if (typeof wasm.gemmPart !== 'function') throw new ConfigError('createWasmBackend.source.threads', "the module is not sttn's threaded wasm build (no gemmPart export)");

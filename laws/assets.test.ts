@@ -5,7 +5,8 @@
  *     `application/wasm` (compiled while streaming) or with a wrong MIME type (compiled from its
  *     bytes) — and compute what the packaged default computes; a single given build is the build
  *     (`kernel` reports which);
- *   - a missing file and an HTTP error are ConfigErrors naming the URL (and the status); bytes that
+ *   - a missing file and an HTTP error are ConfigErrors naming the URL (and the status; a packaged
+ *     file's also says `npm run build:wasm`); bytes that
  *     are not WebAssembly, or another sttn module, are ConfigErrors naming the option;
  *   - `gunzip` (DecompressionStream) equals bytes.ts's `maybeGunzip` (node:zlib) on plain and
  *     gzipped bytes, and fails the same way past a limit or on a broken stream;
@@ -21,6 +22,7 @@ import { DataFileError } from '../src/data/dataset.js';
 import { gunzip } from '../src/data/gunzip.js';
 import { loadEmbeddedMnist } from '../src/data/mnist-embedded.js';
 import { loadEmbeddedMnistFrom } from '../src/data/mnist-split.js';
+import { compilePackaged, packagedBytesOrModule } from '../src/assets.js';
 import { ConfigError } from '../src/errors.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { holdsAsync } from './async-law.js';
@@ -89,6 +91,19 @@ example('a missing file and an HTTP error name the URL (and the status); foreign
     (await rejectsWith(createWasmTernaryKernels({ source: bytesOf('sttn-simd.wasm') }), ConfigError, 'createWasmTernaryKernels.source', 'not sttn')) &&
     (await rejectsWith(createWasmBackend({ source: bytesOf('sttn-ternary.wasm') }), ConfigError, 'createWasmBackend.source', 'not sttn')) &&
     (await rejectsWith(createWasmTernaryKernels({ source: 'not a url' }), ConfigError, 'not a URL'))
+  );
+});
+
+example('a packaged file that is missing names the option, the URL and `npm run build:wasm`; a given one names no build step', async () => {
+  const missing = new URL('file:///nonexistent/sttn-simd-threads.wasm');
+  const given = await createWasmBackend({ threads: 2, source: { threads: missing } }).then(
+    () => false,
+    (e: unknown) => e instanceof ConfigError && e.message.includes(missing.href) && !e.message.includes('build:wasm'),
+  );
+  return (
+    given &&
+    (await rejectsWith(compilePackaged(missing, 'createWasmTernaryKernels.source'), ConfigError, /^createWasmTernaryKernels\.source: cannot read /, missing.href, 'run `npm run build:wasm`')) &&
+    (await rejectsWith(packagedBytesOrModule(missing, 'createWasmBackend.source.threads'), ConfigError, /^createWasmBackend\.source\.threads: cannot read /, missing.href, 'run `npm run build:wasm`'))
   );
 });
 

@@ -9,12 +9,15 @@
  * - the engine on exported cnn-small and vgg7 (2+2 STTN) gives the same logits (Object.is) on 1
  *   and 2 threads, at batch 1 and 5, run after run;
  * - a bad `threads` is a ConfigError naming it, and so is `threads` with `fma`; `dispose()` ends
- *   the workers.
+ *   the workers (each one's exit event counted); on a one-core host `threads: 2` still gives 2.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { after } from 'node:test';
 import { cpu32 } from '../backends/cpu.js';
 import { createWasmTernaryKernels } from '../backends/ternary.js';
+import { liveWorkers } from '../backends/wasm/threads.js';
 import { orThrow } from '../src/codec.js';
 import { ConfigError } from '../src/errors.js';
 import { exportModel } from '../src/export/export.js';
@@ -113,14 +116,38 @@ for (const name of ['cnn-small', 'vgg7'] as const) {
   });
 }
 
-example('engine threads: threads must be an integer ≥ 1, and has no fma build (ConfigErrors naming the option); dispose ends the workers', async () => {
+example('engine threads: threads must be an integer ≥ 1, and has no fma build (ConfigErrors naming the option)', async () => {
   const refused = (p: Promise<unknown>): Promise<boolean> =>
     p.then(
       () => false,
       (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmTernaryKernels.threads'),
     );
-  const K = await createWasmTernaryKernels({ threads: 2 });
-  K.dispose();
-  K.dispose(); // idempotent
   return (await refused(createWasmTernaryKernels({ threads: 0 }))) && (await refused(createWasmTernaryKernels({ threads: 1.5 }))) && (await refused(createWasmTernaryKernels({ threads: 2, fma: true }))) && two.threads === 2 && three.threads === 3 && one.threads === 1;
+});
+
+example('engine threads: dispose() ends the workers of a 3-thread instance (each one\'s exit event), and is idempotent', async () => {
+  const before = liveWorkers();
+  const K = await createWasmTernaryKernels({ threads: 3 });
+  const started = liveWorkers() === before + 2 && K.threads === 3;
+  K.dispose();
+  K.dispose();
+  for (const t0 = Date.now(); Date.now() - t0 < 10_000; await new Promise((r) => setTimeout(r, 20))) if (liveWorkers() === before) return started;
+  return false;
+});
+
+// a child process told it has one core (os.availableParallelism patched before sttn loads)
+const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT'));
+example('engine threads: on a one-core host the thread counts asked for still run (oversubscribed), the ternary kernels as the wasm backend', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    const os = process.getBuiltinModule('node:os');
+    os.availableParallelism = () => 1;
+    const { createWasmTernaryKernels } = await import(${JSON.stringify(new URL('../backends/ternary.ts', import.meta.url).href)});
+    const { createWasmBackend } = await import(${JSON.stringify(new URL('../backends/wasm.ts', import.meta.url).href)});
+    const K = await createWasmTernaryKernels({ threads: 2 });
+    const B = await createWasmBackend({ threads: 2 });
+    console.log(JSON.stringify([os.availableParallelism(), K.threads, B.threads]));
+    K.dispose();
+    B.dispose();
+  `], { cwd: fileURLToPath(new URL('..', import.meta.url)), env: childEnv, timeout: 60_000, encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() === '[1,2,2]';
 });

@@ -13,7 +13,7 @@
  * Law (laws/assets.test.ts): the wasm backend and the ternary kernels load through it from every
  * source kind (bytes, ArrayBuffer, module, URL, URL string, Response with and without the wasm MIME
  * type) and compute as the packaged default; a missing file or an HTTP error is a ConfigError
- * naming the URL. laws/browser-bundle.test.ts: modules using it bundle with no Node built-in.
+ * naming the URL (a packaged one also says `npm run build:wasm`). laws/browser-bundle.test.ts: modules using it bundle with no Node built-in.
  */
 import { ConfigError } from './errors.js';
 
@@ -112,6 +112,26 @@ export async function wasmBytesOrModule(source: WasmSource, what: string): Promi
   }
   return new Uint8Array(await response.arrayBuffer());
 }
+
+/**
+ * `load` of a file sttn ships (build/wasm/, made by `npm run build:wasm`): a ConfigError it throws
+ * (a missing file, an HTTP error) keeps its field and says how to make the file.
+ */
+async function withBuildHint<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(e.field, `${e.message.slice(e.field.length + 2)} (run \`npm run build:wasm\`)`);
+    throw e;
+  }
+}
+
+/** `compileWasm` of a packaged file at `url`; a missing one is a ConfigError naming `what`, the URL and `npm run build:wasm`. */
+export const compilePackaged = (url: URL, what: string): Promise<WebAssembly.Module> => withBuildHint(() => compileWasm(url, what));
+
+/** `wasmBytesOrModule` of a packaged file at `url`, with the same hint as `compilePackaged`. */
+export const packagedBytesOrModule = (url: URL, what: string): Promise<Uint8Array<ArrayBuffer> | WebAssembly.Module> =>
+  withBuildHint(() => wasmBytesOrModule(url, what));
 
 /** `source` instantiated with `imports` (compiled while streaming where it can be). */
 export async function instantiateWasm(source: WasmSource, imports: WebAssembly.Imports, what: string): Promise<WebAssembly.Instance> {
