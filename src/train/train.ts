@@ -20,7 +20,7 @@
  */
 import * as t from 'io-ts';
 import type { Backend } from '../backend.js';
-import { decodeWith, NonNegativeInt, oneOf, PositiveInt, withDefaults } from '../codec.js';
+import { decodeWith, NonNegativeInt, oneOf, PositiveInt, refinedNumber, withDefaults } from '../codec.js';
 import { ConfigError, NonFiniteError, SttnError } from '../errors.js';
 import { augment } from '../data/augment.js';
 import { epochIndices, gather } from '../data/batches.js';
@@ -51,10 +51,13 @@ export const TrainConfig = withDefaults(
     /** zero padding before the random crop (the paper: 2); 0 disables cropping */
     augmentPad: NonNegativeInt,
     augmentFlip: t.boolean,
+    /** random rotation in [−r, r] degrees and zoom in [1 − s, 1 + s] with the crop (0: off) */
+    augmentRotate: refinedNumber('number of degrees in [0, 180]', (n) => n >= 0 && n <= 180),
+    augmentScale: refinedNumber('number in [0, 1)', (n) => n >= 0 && n < 1),
     evalBatchSize: PositiveInt,
     dtype: oneOf<'float32' | 'float64'>('dtype', ['float32', 'float64']),
   },
-  () => ({ epochs: 15, batchSize: 64, seed: 1, optimizer: defaultOptimizer(), augmentPad: 2, augmentFlip: false, evalBatchSize: 500, dtype: 'float32' as const }),
+  () => ({ epochs: 15, batchSize: 64, seed: 1, optimizer: defaultOptimizer(), augmentPad: 2, augmentFlip: false, augmentRotate: 0, augmentScale: 0, evalBatchSize: 500, dtype: 'float32' as const }),
 );
 export type TrainConfig = t.TypeOf<typeof TrainConfig>;
 
@@ -159,7 +162,9 @@ export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainC
     }
     const batch = gather(data, order[k]);
     let x: Tensor = batch.images;
-    if (cfg.augmentPad > 0 || cfg.augmentFlip) x = augment(x, derive(cfg.seed, STREAM.AUGMENT, s.step), { pad: cfg.augmentPad, flip: cfg.augmentFlip });
+    if (cfg.augmentPad > 0 || cfg.augmentFlip || cfg.augmentRotate > 0 || cfg.augmentScale > 0) {
+      x = augment(x, derive(cfg.seed, STREAM.AUGMENT, s.step), { pad: cfg.augmentPad, flip: cfg.augmentFlip, rotate: cfg.augmentRotate, scale: cfg.augmentScale });
+    }
     let loss, f, o;
     // a non-finite value met by any check inside the step is this step's divergence
     try {
