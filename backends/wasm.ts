@@ -23,12 +23,27 @@
  * the calling thread. Linear memory grows to the largest call's operands plus its work area and is
  * kept (wasm memory cannot shrink).
  *
+ * Resident mode (`resident(f)`, src/backend.ts; on by default where it can run): inside `f` every
+ * result stays in wasm memory, returned as a Float32Array view, and an operand that is such a view
+ * is read in place, so a training step's activations and gradients go from layer to layer with no
+ * copy out and back; the scope's end copies out what `f` returns. The same kernels run in the same
+ * order on the same bytes, so results are bit-identical to the copying mode. A view must survive
+ * memory growth, which detaches every view of a non-shared memory, so resident mode runs the
+ * threaded plain build on a shared memory at any thread count (at 1 thread, no worker: its parts
+ * equal the plain build's kernels bit for bit, laws/threads.test.ts). Where there is no shared
+ * memory (a page without cross-origin isolation), for the relaxed build and for a `source` with no
+ * threads build, the backend has no `resident` and copies as before. The fused quantizer kernels
+ * (./wasm/quantize.ts) stay copying, laying out their operands above the scope's results.
+ *
  * Unlike the cpu reference, whose GEMM skips zero entries of A, 0·∞ here is NaN, as IEEE says.
  *
  * Law (laws/backend-agreement.test.ts): every primitive agrees with cpu64 within a tolerance
  * derived from `precision` (2⁻²⁴); shape mismatches throw the same ShapeError as cpu.
  * laws/wasm-elementwise.test.ts: the element-wise, reduction and pooling kernels equal cpu32's
  * loops exactly (contiguous-run reductions: within float64 rounding).
+ * laws/resident.test.ts: training in resident mode equals the copying mode bit for bit (params,
+ * state, optimizer slots, losses; 1 and 2 threads), nothing it returns is a view on wasm memory,
+ * and a throw inside a scope leaves the arena reset.
  */
 import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
 import { roundoff } from '../src/backend.js';
@@ -65,6 +80,15 @@ export interface WasmBackendOptions {
    * without cross-origin isolation). Call `dispose()` to end the workers.
    */
   readonly threads?: number;
+  /**
+   * Resident mode (default: on where it can be): `resident(f)` keeps every result made inside `f`
+   * in wasm memory as a view, and results passed back in are used in place. It needs a shared
+   * memory (the threaded plain build, at any thread count), so it is off, and every call copies as
+   * before, where `SharedArrayBuffer` is missing (a page without cross-origin isolation), for
+   * `kernel: 'auto'` or `'relaxed'`, and for a `source` without a `threads` build. `false` turns it
+   * off (and at 1 thread keeps the unshared plain build); `true` makes its absence a ConfigError.
+   */
+  readonly resident?: boolean;
 }
 
 /** The wasm Backend, plus which build it runs. */
@@ -196,13 +220,32 @@ const PAGE = 65536;
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmBackend.threads', `must be an integer ≥ 1, got ${String(threads)}`);
-  if (threads > 1 && canBlock()) return threadedBackend(opts, threads);
+  if (opts.resident !== undefined && typeof opts.resident !== 'boolean') throw new ConfigError('createWasmBackend.resident', `must be true or false, got ${String(opts.resident)}`);
+  if (threads > 1 && canBlock()) return threadedBackend(opts, threads, opts.resident !== false);
+  if (opts.resident !== false) {
+    const why = residentUnavailable(opts);
+    if (why === undefined) return threadedBackend(opts, 1, true);
+    if (opts.resident === true) throw new ConfigError('createWasmBackend.resident', `resident mode is unavailable: ${why}`);
+  }
   const { wasm, which } = await instantiateBackendModule(opts);
-  return makeBackend(wasm, which, undefined);
+  return makeBackend(wasm, which, undefined, false);
 }
 
-/** The threaded plain build on a shared memory, with its pool of `threads`. */
-async function threadedBackend(opts: WasmBackendOptions, threads: number): Promise<WasmBackend> {
+/** Why resident mode cannot run with `opts` on this platform, or undefined when it can. */
+function residentUnavailable(opts: WasmBackendOptions): string | undefined {
+  if (opts.kernel !== undefined && opts.kernel !== 'plain') return `kernel '${String(opts.kernel)}' has no build on shared memory (use 'plain')`;
+  if (opts.source !== undefined && !(isPerBuild(opts.source) && opts.source.threads !== undefined)) return 'the given source has no threads build ({ threads: <source> })';
+  if (typeof SharedArrayBuffer === 'undefined') return 'no SharedArrayBuffer here (a page must be cross-origin isolated)';
+  try {
+    sharedMemory(1);
+    return undefined;
+  } catch (e) {
+    return `no shared WebAssembly.Memory here (${(e as Error).message})`;
+  }
+}
+
+/** The threaded plain build on a shared memory, with its pool of `threads` (1: no workers). */
+async function threadedBackend(opts: WasmBackendOptions, threads: number, resident: boolean): Promise<WasmBackend> {
   if (opts.kernel === 'relaxed') throw new ConfigError('createWasmBackend.kernel', "'relaxed' has no threaded build: use threads: 1, or kernel 'plain'");
   const given = opts.source;
   if (given !== undefined && !(isPerBuild(given) && given.threads !== undefined)) {
@@ -215,22 +258,32 @@ async function threadedBackend(opts: WasmBackendOptions, threads: number): Promi
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const wasm = { ...(instance.exports as unknown as Exports), memory };
   if (typeof wasm.gemmPart !== 'function') throw new ConfigError('createWasmBackend.source.threads', "the module is not sttn's threaded wasm build (no gemmPart export)");
-  return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads));
+  return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads), resident);
 }
 
-function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined): WasmBackend {
+function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined, residentMode: boolean): WasmBackend {
   const parts = pool?.threads ?? 1;
   const js = createJsBackend('float32');
   const base = alignUp(wasm.heapBase());
   const gemmWork = wasm.gemmWorkBytes();
 
   /**
-   * A bump arena over linear memory, reset by every call. Growing a non-shared memory detaches
-   * every view of its old buffer, so views are made only after `reserve` and never kept.
+   * A bump arena over linear memory. Every call lays out its output first, then its scratch (the
+   * copies of operands not already in wasm memory, the work area) above it, from `floor`. Outside
+   * `resident()` the floor stays at the heap base: each call starts afresh, its output is copied
+   * out into a new Float32Array, and since growing a non-shared memory detaches every view of its
+   * old buffer, views are made only after `reserve` and never kept. Inside `resident()` the floor
+   * rises above each output, which is returned as a view on the (shared, so never detached)
+   * memory, and an operand that is such a view is read in place; the scope's end copies out what
+   * its result holds and sets the floor back to the base.
    */
+  let floor = base;
   let top = base;
-  const reset = (): void => {
-    top = base;
+  let inScope = false;
+  /** the memory's buffers (one per size it has had) that views of this scope were made on */
+  let buffers = new WeakSet<ArrayBufferLike>();
+  const begin = (): void => {
+    top = floor;
   };
   const take = (bytes: number): number => {
     const p = top;
@@ -242,31 +295,82 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     if (top > have) wasm.memory.grow(Math.ceil((top - have) / PAGE));
   };
   const f32 = (ptr: number, n: number): Float32Array => new Float32Array(wasm.memory.buffer, ptr, n);
-  const put = (ptr: number, t: Tensor): void => f32(ptr, t.data.length).set(t.data);
-  // `new` + `set` is a plain memcpy; `slice()` of a view on wasm memory runs ~5× slower on Node 20.
-  const get = (ptr: number, shape: readonly number[]): Tensor => {
-    const data = new Float32Array(size(shape));
-    data.set(f32(ptr, data.length));
+  /** Is `d` a view on this scope's results (so its bytes sit at `d.byteOffset` below the floor)? */
+  const isResident = (d: ArrayLike<number>): d is Float32Array =>
+    inScope && d instanceof Float32Array && buffers.has(d.buffer) && d.byteOffset >= base && d.byteOffset + d.byteLength <= floor;
+  /**
+   * Where each of `ts` will be read from: in place for a resident one, else a slot taken now and
+   * filled by the returned `fill()` (after `reserve`, which may grow the memory).
+   */
+  const operands = (ts: readonly Tensor[]): { ptrs: number[]; fill: () => void } => {
+    const copies: [number, Tensor][] = [];
+    const ptrs = ts.map((t) => {
+      if (isResident(t.data)) return t.data.byteOffset;
+      const p = take(t.data.length * 4);
+      copies.push([p, t]);
+      return p;
+    });
+    return { ptrs, fill: () => copies.forEach(([p, t]) => f32(p, t.data.length).set(t.data)) };
+  };
+  /** The output `[ptr, ptr + bytes)` taken first of a call, ending at `end`, as a tensor of `shape`. */
+  const result = (ptr: number, end: number, shape: readonly number[]): Tensor => {
+    const n = size(shape);
+    if (inScope) {
+      floor = end;
+      const data = f32(ptr, n);
+      buffers.add(data.buffer);
+      return { shape: [...shape], data };
+    }
+    // `new` + `set` is a plain memcpy; `slice()` of a view on wasm memory runs ~5× slower on Node 20.
+    const data = new Float32Array(n);
+    data.set(f32(ptr, n));
     return { shape: [...shape], data };
   };
+  /** `v` with every resident Float32Array in it (plain objects and arrays walked) copied out. */
+  const copyOut = (v: unknown): unknown => {
+    if (v instanceof Float32Array) {
+      if (!isResident(v)) return v;
+      const d = new Float32Array(v.length);
+      d.set(v);
+      return d;
+    }
+    if (Array.isArray(v)) return v.map(copyOut);
+    if (v !== null && typeof v === 'object') {
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto === Object.prototype || proto === null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copyOut(x)]));
+    }
+    return v;
+  };
+  function resident<T>(f: () => T): T {
+    if (inScope) return f();
+    inScope = true;
+    buffers = new WeakSet();
+    try {
+      return copyOut(f()) as T;
+    } finally {
+      // thrown or not, the next call (in a scope or not) starts at the base again
+      inScope = false;
+      floor = base;
+      top = base;
+    }
+  }
 
   function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     const { m, k, n } = matmulShape(a, b, opts);
     if (m === 0 || n === 0 || k === 0) return { shape: [m, n], data: new Float32Array(m * n) };
-    reset();
-    const pa = take(a.data.length * 4);
-    const pb = take(b.data.length * 4);
+    begin();
     const pc = take(m * n * 4);
+    const end = top;
+    const { ptrs: [pa, pb], fill } = operands([a, b]);
     const work = take(gemmWork * parts);
     reserve();
-    put(pa, a);
-    put(pb, b);
+    fill();
     const lda = a.shape[1];
     const ldb = b.shape[1];
     const args = [opts.transA ? 1 : 0, opts.transB ? 1 : 0, m, n, k, pa, lda, pb, ldb, pc, n, 0, work];
     if (pool) pool.run(OP.gemm, args);
     else wasm.gemm(args[0], args[1], m, n, k, pa, lda, pb, ldb, pc, n, 0, work);
-    return get(pc, [m, n]);
+    return result(pc, end, [m, n]);
   }
 
   /** Writes the geometry record the kernels read (13 i32, see Geom in assembly/index.ts). */
@@ -274,21 +378,20 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     new Int32Array(wasm.memory.buffer, ptr, 13).set([g.n, g.h, g.w, g.cin, g.cout, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw]);
   }
 
-  /** Lays out geometry, two inputs, one output and the work area; returns their pointers. */
-  function convCall(g: ConvGeometry, in0: Tensor, in1: Tensor, outLen: number): { geom: number; p0: number; p1: number; po: number; work: number } {
-    reset();
+  /** Lays out the output, the geometry, two inputs and the work area; returns their pointers. */
+  function convCall(g: ConvGeometry, in0: Tensor, in1: Tensor, outLen: number): { geom: number; p0: number; p1: number; po: number; end: number; work: number } {
+    begin();
+    const po = take(outLen * 4);
+    const end = top;
     const geom = take(13 * 4);
     reserve();
     putGeometry(geom, g);
     const workBytes = pool ? wasm.convPartWorkBytes(geom) * parts : wasm.convWorkBytes(geom);
-    const p0 = take(in0.data.length * 4);
-    const p1 = take(in1.data.length * 4);
-    const po = take(outLen * 4);
+    const { ptrs: [p0, p1], fill } = operands([in0, in1]);
     const work = take(workBytes);
     reserve();
-    put(p0, in0);
-    put(p1, in1);
-    return { geom, p0, p1, po, work };
+    fill();
+    return { geom, p0, p1, po, end, work };
   }
 
   const empty = (shape: readonly number[]): boolean => size(shape) === 0;
@@ -300,7 +403,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     const p = convCall(g, x, w, size(shape));
     if (pool) pool.run(OP.conv2d, [p.geom, p.p0, p.p1, p.po, p.work]);
     else wasm.conv2d(p.geom, p.p0, p.p1, p.po, p.work);
-    return get(p.po, shape);
+    return result(p.po, p.end, shape);
   }
 
   function conv2dGradInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts: Conv2dOptions): Tensor {
@@ -310,7 +413,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     const p = convCall(g, dy, w, size(xShape));
     if (pool) pool.run(OP.conv2dGradInput, [p.geom, p.p0, p.p1, p.po, p.work]);
     else wasm.conv2dGradInput(p.geom, p.p0, p.p1, p.po, p.work);
-    return get(p.po, xShape);
+    return result(p.po, p.end, xShape);
   }
 
   function conv2dGradFilter(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): Tensor {
@@ -320,22 +423,23 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     const p = convCall(g, x, dy, size(wShape));
     if (pool) pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work]);
     else wasm.conv2dGradFilter(p.geom, p.p0, p.p1, p.po, p.work);
-    return get(p.po, wShape);
+    return result(p.po, p.end, wShape);
   }
 
   /**
-   * Runs one element-wise kernel: copies `inputs` into the arena, reserves the output and `extra`
-   * work bytes, calls `k(pointers, out, work)` and copies the output out.
+   * Runs one element-wise kernel: lays out the output, the operands (`inputs`, copied unless
+   * resident) and `extra` work bytes, calls `k(pointers, out, work)` and returns the output.
    */
   function mapped(shape: readonly number[], inputs: readonly Tensor[], extra: number, k: (p: number[], out: number, work: number) => void): Tensor {
-    reset();
-    const p = inputs.map((t) => take(t.data.length * 4));
+    begin();
     const po = take(size(shape) * 4);
+    const end = top;
+    const { ptrs, fill } = operands(inputs);
     const work = take(extra);
     reserve();
-    inputs.forEach((t, i) => put(p[i], t));
-    k(p, po, work);
-    return get(po, shape);
+    fill();
+    k(ptrs, po, work);
+    return result(po, end, shape);
   }
 
   function unary(op: UnaryOp, x: Tensor): Tensor {
@@ -413,8 +517,9 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     conv2dGradFilter,
     maxPool,
     maxPoolGrad,
-    quantizerKernels: createQuantizerKernels(wasm),
+    quantizerKernels: createQuantizerKernels(wasm, () => floor),
     threads: parts,
     dispose: () => pool?.dispose(),
+    ...(residentMode ? { resident } : {}),
   };
 }

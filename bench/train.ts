@@ -89,7 +89,9 @@ const tf = await tfjsWasm();
 // importing this module of tfjs-core's ES build, which we load the same way through require.
 // The registry is global, so the bundle's engine finds them.
 createRequire(import.meta.url)('@tensorflow/tfjs-core/dist/register_all_gradients.js');
-const B = await loadBackend('wasm');
+// today's copying wasm backend (every call copies its operands in and its result out) for the
+// earlier contenders; the resident ones run createWasmBackend()'s default (src/backend.ts `resident`)
+const B = await loadBackend('wasm', { resident: false });
 const data = loadEmbeddedMnist().train;
 const cfg = orThrow(decodeWith(TrainConfig, { epochs: 1000, batchSize: BATCH }, 'train'));
 if (cfg.optimizer.kind !== 'adam' || cfg.augmentPad !== 2) throw new Error('the default TrainConfig changed: update this benchmark');
@@ -389,11 +391,12 @@ interface SttnTrainer {
 }
 
 function sttnTrainer(bits: Bits, on: Backend = B, threads = 1): SttnTrainer {
+  const resident = on.resident !== undefined ? ', resident' : '';
   const model = orThrow(buildModel(preset('cnn-small', { bits })));
   const initial = initTraining(on, model, cfg);
   let state = initial;
   return {
-    name: `sttn wasm, ${bits}${bits === '2+2' ? ' (STTN)' : ''}${threads > 1 ? `, ${threads} threads` : ''}`,
+    name: `sttn wasm, ${bits}${bits === '2+2' ? ' (STTN)' : ''}${resident}${threads > 1 ? `, ${threads} threads` : ''}`,
     model,
     initial,
     async steps(k) {
@@ -412,8 +415,12 @@ const sttnF = sttnTrainer('32+32');
 const sttnT = sttnTrainer('2+2');
 // the same step on the threaded backend (bit-identical results: laws/threads.test.ts)
 const THREADS = Number(process.env.STTN_TRAIN_THREADS ?? availableParallelism());
-const threaded = THREADS > 1 ? await createWasmBackend({ threads: THREADS }) : undefined;
+const threaded = THREADS > 1 ? await createWasmBackend({ threads: THREADS, resident: false }) : undefined;
 const sttnTn = threaded ? sttnTrainer('2+2', threaded, THREADS) : undefined;
+// the resident step (bit-identical to the copying one: laws/resident.test.ts), at 1 and THREADS threads
+const residentB = await createWasmBackend({ resident: true });
+const sttnR = sttnTrainer('2+2', residentB);
+const sttnRn = THREADS > 1 ? sttnTrainer('2+2', await createWasmBackend({ threads: THREADS, resident: true }), THREADS) : undefined;
 const tfBpi = tfjsTrainer('Conv2DBackpropInput', sttnF.initial.params);
 const tfFlip = tfjsTrainer('conv2d of flipped kernel', sttnF.initial.params);
 const TFJS = [tfBpi, tfFlip];
@@ -508,19 +515,20 @@ for (const t of TFJS) {
   if (!QUICK && !(tail(losses) < 0.6 * head(losses))) throw new Error(`${t.name} does not train: losses ${losses.map((x) => fmt(x, 3)).join(' ')}`);
   checks.push(`${t.name} trains: mean loss of steps 2–6 ${fmt(head(losses), 3)}, of steps ${WARM - 4}–${WARM} ${fmt(tail(losses), 3)}; ${after} tensors held before and after`);
 }
-for (const s of [sttnF, sttnT]) {
+for (const s of [sttnF, sttnT, sttnR]) {
   const losses = await s.steps(WARM);
   checks.push(`${s.name}, the same warm-up: mean loss of steps 1–5 ${fmt(head(losses), 3)}, of steps ${WARM - 4}–${WARM} ${fmt(tail(losses), 3)}`);
 }
 if (process.env.STTN_TRAIN_PROFILE === '1') {
   // sttn: wall time per backend call (method, and op name where there is one) over a few steps of
   // a fresh trainer on a timing wrapper of the backend; the rest of the step is JS outside the backend
-  for (const bits of ['32+32', '2+2'] as const) {
+  for (const [bits, on, label] of [['32+32', B, ''], ['2+2', B, ''], ['2+2', residentB, ', resident']] as const) {
     const spent = new Map<string, number>();
-    const timed = new Proxy(B, {
+    const timed = new Proxy(on, {
       get(target, key, receiver) {
         const v: unknown = Reflect.get(target, key, receiver);
-        if (typeof v !== 'function') return v;
+        // `resident` wraps the whole step: time the calls inside it instead
+        if (typeof v !== 'function' || key === 'resident') return v;
         return (...args: unknown[]) => {
           const t0 = performance.now();
           const r: unknown = Reflect.apply(v as (...a: unknown[]) => unknown, target, args);
@@ -544,7 +552,7 @@ if (process.env.STTN_TRAIN_PROFILE === '1') {
     const step = (performance.now() - t0) / k;
     const inside = [...spent.values()].reduce((a, b) => a + b, 0) / k;
     console.error(
-      `sttn ${bits}: ${fmt(step)} ms per step, ${fmt(inside)} in backend calls: ` +
+      `sttn ${bits}${label}: ${fmt(step)} ms per step, ${fmt(inside)} in backend calls: ` +
         [...spent].sort((a, b) => b[1] - a[1]).map(([op, ms]) => `${op} ${fmt(ms / k)}`).join(', '),
     );
   }
@@ -572,6 +580,8 @@ const contenders: Contender[] = [
   { name: sttnF.name, run: (k) => sttnF.steps(k) },
   { name: sttnT.name, run: (k) => sttnT.steps(k) },
   ...(sttnTn ? [{ name: sttnTn.name, run: (k: number) => sttnTn.steps(k) }] : []),
+  { name: sttnR.name, run: (k) => sttnR.steps(k) },
+  ...(sttnRn ? [{ name: sttnRn.name, run: (k: number) => sttnRn.steps(k) }] : []),
   { name: tfBpi.name, run: async (k) => tfBpi.steps(k) },
   { name: tfFlip.name, run: async (k) => tfFlip.steps(k) },
 ];

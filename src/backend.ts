@@ -117,6 +117,16 @@ export interface Backend {
   maxPool(x: Tensor, opts: PoolOptions): Tensor;
   /** dL/dx of `maxPool`: each window's dL/dy goes to its (first) maximum. */
   maxPoolGrad(x: Tensor, dy: Tensor, opts: PoolOptions): Tensor;
+
+  /**
+   * Optional: runs `f` with the results of this backend's calls kept in its own memory (the wasm
+   * backend: views on wasm memory, read in place when passed back in, no copies out and back) and
+   * returns `f`'s result with every tensor in it (plain objects and arrays are walked) copied out
+   * into ordinary arrays. Results are bit-identical to calling `f()` directly. A tensor made inside
+   * `f` and kept by any other way than its result is invalid once `resident` returns (or throws).
+   * Nested calls run inside the outer one. The training step uses it when present.
+   */
+  resident?<T>(f: () => T): T;
 }
 
 /** The unit roundoff of a dtype. */

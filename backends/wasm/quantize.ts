@@ -2,8 +2,10 @@
  * The wasm backend's fused quantizer kernels (src/quantizers/fast.ts's QuantizerKernels) over the
  * kernels of assembly/quantize.ts: each call copies its operands into linear memory once, runs a
  * reduction pass, asks the quantizer for the per-group scalars, runs one map pass and copies the
- * results out. Nothing else is allocated; the arena starts at the module's heap base and is
- * reset by every call, like the backend's own (calls are synchronous, so they never overlap).
+ * results out. Nothing else is allocated; the arena starts at the module's heap base (or, inside
+ * the backend's resident scope, above the results it keeps) and is reset by every call, like the
+ * backend's own (calls are synchronous, so they never overlap). These calls stay copying even in
+ * resident mode: their operands are mostly weights (small), and their outputs new arrays.
  *
  * `quantizerKernels()` gives the kernels without a backend (for `sttn/neutral`): in Node it
  * compiles the packaged plain build synchronously on first use (the file is read through
@@ -42,7 +44,11 @@ const ALIGN = 64;
 const PAGE = 65536;
 const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
-export function createQuantizerKernels(wasm: QuantizeExports): QuantizerKernels {
+/**
+ * The kernels over `wasm`'s memory. `floor` says where a call may lay out its operands: the
+ * backend's resident scope (backends/wasm.ts) keeps its results below it; by default the heap base.
+ */
+export function createQuantizerKernels(wasm: QuantizeExports, floor?: () => number): QuantizerKernels {
   const base = alignUp(wasm.heapBase());
   let top = base;
   const take = (floats: number): number => {
@@ -52,7 +58,7 @@ export function createQuantizerKernels(wasm: QuantizeExports): QuantizerKernels 
   };
   /** Lays out `floats` per slot after a reset, grows memory once, and returns the pointers. */
   const layout = (...floats: number[]): number[] => {
-    top = base;
+    top = floor === undefined ? base : alignUp(Math.max(base, floor()));
     const ptrs = floats.map(take);
     const have = wasm.memory.buffer.byteLength;
     if (top > have) wasm.memory.grow(Math.ceil((top - have) / PAGE));

@@ -165,18 +165,25 @@ export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainC
     if (cfg.augmentPad > 0 || cfg.augmentFlip || cfg.augmentRotate > 0 || cfg.augmentScale > 0) {
       x = augment(x, derive(cfg.seed, STREAM.AUGMENT, s.step), { pad: cfg.augmentPad, flip: cfg.augmentFlip, rotate: cfg.augmentRotate, scale: cfg.augmentScale });
     }
+    // one step, inside the backend's resident scope where it has one (src/backend.ts): what
+    // survives the step (loss, parameters, batch-norm and optimizer state) is copied out of it
+    const step = s;
+    const runStep = () => {
+      const f = forward(B, model, step.params, step.state, x, { training: true, rng: derive(cfg.seed, STREAM.DROPOUT, step.step) });
+      const loss = softmaxCrossEntropy(B, f.logits, batch.labels);
+      if (!Number.isFinite(loss.loss)) throw new TrainingDiverged(step.step, `loss is ${loss.loss}`);
+      const grads = backward(B, model, step.params, f.res, loss.dlogits);
+      const bad = firstNonFinite(grads);
+      if (bad !== null) throw new TrainingDiverged(step.step, `non-finite gradient ${bad}`);
+      const o = optimizerStep(B, cfg.optimizer, step.optimizer, step.params, grads, total, clipSelect);
+      const badParam = firstNonFinite(o.params);
+      if (badParam !== null) throw new TrainingDiverged(step.step, `non-finite parameter after the update ${badParam}`);
+      return { loss: { loss: loss.loss, correct: loss.correct }, f: { state: f.state }, o };
+    };
     let loss, f, o;
     // a non-finite value met by any check inside the step is this step's divergence
     try {
-      f = forward(B, model, s.params, s.state, x, { training: true, rng: derive(cfg.seed, STREAM.DROPOUT, s.step) });
-      loss = softmaxCrossEntropy(B, f.logits, batch.labels);
-      if (!Number.isFinite(loss.loss)) throw new TrainingDiverged(s.step, `loss is ${loss.loss}`);
-      const grads = backward(B, model, s.params, f.res, loss.dlogits);
-      const bad = firstNonFinite(grads);
-      if (bad !== null) throw new TrainingDiverged(s.step, `non-finite gradient ${bad}`);
-      o = optimizerStep(B, cfg.optimizer, s.optimizer, s.params, grads, total, clipSelect);
-      const badParam = firstNonFinite(o.params);
-      if (badParam !== null) throw new TrainingDiverged(s.step, `non-finite parameter after the update ${badParam}`);
+      ({ loss, f, o } = B.resident ? B.resident(runStep) : runStep());
     } catch (e) {
       if (e instanceof NonFiniteError || e instanceof OverflowError) throw new TrainingDiverged(s.step, e.message);
       throw e;

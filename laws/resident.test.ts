@@ -1,0 +1,174 @@
+/**
+ * Resident mode of the wasm backend (`resident(f)`, src/backend.ts; backends/wasm.ts): inside it
+ * results stay in wasm memory and are read in place, and the scope copies out what its result
+ * holds. Only where the bytes live changes, so the claim is bit-identity, not a tolerance.
+ *
+ * - training steps (a conv → batch norm → relu → pool → STTN conv → dense model, its input
+ *   quantizer fp or ternary; Adam or SGD; data and run seeds drawn) give the parameters, batch-norm
+ *   state, optimizer slots and every step's loss of the copying backend (`resident: false`) bit for
+ *   bit (±0 told apart), at 1 and at 2 threads;
+ * - no tensor of the state that train() returns or hands to onStep is a view on wasm memory;
+ * - inside `resident()` the backend's results are views on wasm memory, outside ordinary arrays;
+ *   its result comes back with every resident array copied out (nested plain objects and arrays),
+ *   other values untouched; a nested `resident()` runs inside the outer one;
+ * - a step that throws (TrainingDiverged from a NaN parameter) or any throw inside `resident()`
+ *   leaves the backend usable and its arena reset: the next scope lays its first result where a
+ *   fresh scope does, and a later run equals the copying backend's;
+ * - resident mode is on by default, off with `resident: false`, and asking for it where it
+ *   cannot run (`kernel: 'relaxed'`) is a ConfigError naming createWasmBackend.resident.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import fc from 'fast-check';
+import { createWasmBackend, type WasmBackend } from '../backends/wasm.js';
+import { ConfigError } from '../src/errors.js';
+import { buildModel, type Model } from '../src/models/model.js';
+import type { Tensor } from '../src/tensor.js';
+import type { Tree } from '../src/train/optim.js';
+import { initTraining, train, TrainingDiverged, type TrainState } from '../src/train/train.js';
+import { holdsAsync } from './async-law.js';
+import { example, throwsWith } from './law.js';
+import { cfgOf, sameTree, tiny, toyData } from './toy.js';
+
+const on1 = await createWasmBackend();
+const off1 = await createWasmBackend({ resident: false });
+const on2 = await createWasmBackend({ threads: 2 });
+const off2 = await createWasmBackend({ threads: 2, resident: false });
+
+/** tiny() with an activation quantizer before its STTN conv (the fused quantizer kernels' steGrad). */
+const tinyTernary = (): Model => {
+  const m = buildModel({
+    name: 'tiny-ternary',
+    inputShape: [4, 4, 1],
+    classes: 3,
+    layers: [
+      { type: 'conv2d', filters: 2 },
+      { type: 'batchNorm' },
+      { type: 'relu' },
+      { type: 'maxPool' },
+      { type: 'conv2d', filters: 2, kernelQuantizer: 'sttn', inputQuantizer: 'ternary' },
+      { type: 'flatten' },
+      { type: 'dense', units: 3 },
+    ],
+  });
+  if (E.isLeft(m)) throw m.left;
+  return m.right;
+};
+
+const onWasm = (d: ArrayLike<number>): boolean => ArrayBuffer.isView(d) && d.buffer instanceof SharedArrayBuffer;
+const treeOffWasm = (t: Tree): boolean => Object.values(t).every((ps) => Object.values(ps).every((v) => !onWasm(v.data)));
+const stateOffWasm = (s: TrainState): boolean =>
+  treeOffWasm(s.params) && treeOffWasm(s.state) && Object.values(s.optimizer.slots).every(treeOffWasm);
+const sameSlots = (a: TrainState, b: TrainState): boolean => {
+  const ka = Object.keys(a.optimizer.slots);
+  return ka.length === Object.keys(b.optimizer.slots).length && ka.every((k) => b.optimizer.slots[k] !== undefined && sameTree(a.optimizer.slots[k], b.optimizer.slots[k]));
+};
+
+/** A run's final state, every step's loss (Object.is-comparable), and whether every state onStep saw was off wasm memory. */
+async function run(B: WasmBackend, m: Model, dataSeed: number, raw: object): Promise<{ s: TrainState; losses: number[]; seenOff: boolean }> {
+  const data = toyData(40, dataSeed);
+  const cfg = cfgOf({ epochs: 2, batchSize: 16, augmentPad: 1, ...raw });
+  const losses: number[] = [];
+  let seenOff = true;
+  const r = await train(B, m, data, cfg, initTraining(B, m, cfg), {
+    onStep: (info, s) => {
+      losses.push(info.loss);
+      seenOff &&= stateOffWasm(s);
+    },
+  });
+  return { s: r.state, losses, seenOff };
+}
+
+const sameRun = (a: Awaited<ReturnType<typeof run>>, b: Awaited<ReturnType<typeof run>>): boolean =>
+  sameTree(a.s.params, b.s.params) && sameTree(a.s.state, b.s.state) && sameSlots(a.s, b.s) && a.s.step === b.s.step &&
+  a.s.optimizer.step === b.s.optimizer.step && a.losses.length === b.losses.length && a.losses.every((l, i) => Object.is(l, b.losses[i]));
+
+example('resident mode is on by default and off with resident: false, at 1 and 2 threads', () =>
+  typeof on1.resident === 'function' && typeof on2.resident === 'function' && off1.resident === undefined && off2.resident === undefined && on2.threads === 2);
+
+example('training steps with resident mode give the params, state, optimizer slots and losses of the copying backend bit for bit, at 1 and 2 threads (seeds, model, optimizer drawn)', () =>
+  holdsAsync(
+    fc.record({ dataSeed: fc.nat(1 << 20), seed: fc.nat(1 << 20), ternary: fc.boolean(), kind: fc.constantFrom('adam', 'sgd') }),
+    async ({ dataSeed, seed, ternary, kind }) => {
+      const m = ternary ? tinyTernary() : tiny();
+      const raw = { seed, optimizer: { kind } };
+      const [a1, b1, a2, b2] = [await run(on1, m, dataSeed, raw), await run(off1, m, dataSeed, raw), await run(on2, m, dataSeed, raw), await run(off2, m, dataSeed, raw)];
+      return sameRun(a1, b1) && sameRun(a2, b2) && sameRun(a1, a2) && a1.losses.length === 6;
+    },
+    6,
+  ));
+
+example('no tensor of the state train() returns or hands to onStep is a view on wasm memory', async () => {
+  const r = await run(on1, tiny(), 3, { seed: 4 });
+  const r2 = await run(on2, tinyTernary(), 5, { seed: 6 });
+  return r.seenOff && stateOffWasm(r.s) && r2.seenOff && stateOffWasm(r2.s);
+});
+
+const t = (shape: number[], values: number[]): Tensor => ({ shape, data: Float32Array.from(values) });
+
+example('inside resident() results are views on wasm memory, read back in place; its result is copied out, other values untouched; nested scopes run inside', () => {
+  const x = t([2, 3], [1, -2, 3, -4, 5, -6]);
+  const marker = new Float32Array([7]);
+  let insideOnWasm = false;
+  let nestedOnWasm = false;
+  const out = on1.resident!(() => {
+    const y = on1.unary('neg', x);
+    const z = on1.binary('mul', y, y);
+    const w = on1.matmul(z, on1.unary('abs', y), { transB: true });
+    const n = on1.resident!(() => on1.scalar('add', w, 1));
+    insideOnWasm = onWasm(y.data) && onWasm(z.data) && onWasm(w.data);
+    nestedOnWasm = onWasm(n.data);
+    return { list: [y, { z }], w, n, k: 3, marker, text: 'a' };
+  });
+  const outside = on1.unary('neg', x);
+  const ref = off1.matmul(off1.binary('mul', off1.unary('neg', x), off1.unary('neg', x)), off1.unary('abs', off1.unary('neg', x)), { transB: true });
+  const same = (a: Tensor, b: Tensor): boolean => a.data.length === b.data.length && a.data.every((v, i) => Object.is(v, b.data[i]));
+  return insideOnWasm && nestedOnWasm && !onWasm(outside.data) &&
+    [out.list[0] as Tensor, (out.list[1] as { z: Tensor }).z, out.w, out.n].every((r) => !onWasm(r.data)) &&
+    same(out.w, ref) && same(out.n, off1.scalar('add', ref, 1)) && same(out.list[0] as Tensor, off1.unary('neg', x)) &&
+    out.k === 3 && out.marker === marker && out.text === 'a';
+});
+
+/** Where a fresh scope lays its first result. */
+const firstOffset = (B: WasmBackend): number => B.resident!(() => B.unary('neg', t([1000], new Array<number>(1000).fill(1))).data.byteOffset);
+
+example('a step that throws inside resident() leaves the backend usable and its arena reset', async () => {
+  const m = tiny();
+  const data = toyData(16, 1);
+  const cfg = cfgOf({ epochs: 1, batchSize: 8, augmentPad: 0 });
+  let ok = true;
+  for (const B of [on1, on2]) {
+    const fresh = firstOffset(B);
+    const s = initTraining(B, m, cfg);
+    const poisoned: TrainState = { ...s, params: { ...s.params, l06_dense: { ...s.params.l06_dense, b: t([3], [NaN, 0, 0]) } } };
+    let diverged = false;
+    try {
+      await train(B, m, data, cfg, poisoned);
+    } catch (e) {
+      diverged = e instanceof TrainingDiverged && e.step === 0;
+    }
+    const afterDiverged = firstOffset(B);
+    const threw = throwsWith(() => B.resident!(() => {
+      for (let i = 0; i < 5; i++) B.unary('neg', t([4096], new Array<number>(4096).fill(i)));
+      throw new Error('thrown mid-step');
+    }), Error, 'thrown mid-step');
+    const afterThrow = firstOffset(B);
+    const outside = B.unary('abs', t([2], [-1, 2]));
+    const a = await run(B, m, 7, { seed: 8 });
+    const b = await run(B === on1 ? off1 : off2, m, 7, { seed: 8 });
+    ok &&= diverged && threw && afterDiverged === fresh && afterThrow === fresh && !onWasm(outside.data) && outside.data[0] === 1 && sameRun(a, b);
+  }
+  return ok;
+});
+
+example("resident: true where it cannot run (kernel 'relaxed', a source without a threads build) is a ConfigError naming createWasmBackend.resident", async () => {
+  for (const opts of [{ kernel: 'relaxed' as const, resident: true }, { kernel: 'auto' as const, resident: true }, { source: { plain: new URL('../build/wasm/sttn-simd.wasm', import.meta.url) }, resident: true }]) {
+    try {
+      await createWasmBackend(opts);
+      return false;
+    } catch (e) {
+      if (!(e instanceof ConfigError) || !e.message.includes('createWasmBackend.resident')) return false;
+    }
+  }
+  // where it cannot run and was not asked for, the copying backend serves
+  return (await createWasmBackend({ kernel: 'relaxed' }).catch(() => undefined))?.resident === undefined;
+});
