@@ -89,6 +89,12 @@ export interface WasmBackendOptions {
    * off (and at 1 thread keeps the unshared plain build); `true` makes its absence a ConfigError.
    */
   readonly resident?: boolean;
+  /**
+   * The most bytes a resident scope keeps in wasm memory (default 1 GiB of the shared memory's
+   * 2 GiB): a result that would go past it is copied out, as in copying mode, so a step too large
+   * to keep whole still runs, with the same bits.
+   */
+  readonly residentBytes?: number;
 }
 
 /** The wasm Backend, plus which build it runs. */
@@ -221,6 +227,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmBackend.threads', `must be an integer ≥ 1, got ${String(threads)}`);
   if (opts.resident !== undefined && typeof opts.resident !== 'boolean') throw new ConfigError('createWasmBackend.resident', `must be true or false, got ${String(opts.resident)}`);
+  const rb = opts.residentBytes;
+  if (rb !== undefined && !(typeof rb === 'number' && Number.isInteger(rb) && rb >= 0)) throw new ConfigError('createWasmBackend.residentBytes', `must be an integer ≥ 0, got ${String(rb)}`);
   if (threads > 1 && canBlock()) return threadedBackend(opts, threads, opts.resident !== false);
   if (opts.resident !== false) {
     const why = residentUnavailable(opts);
@@ -228,7 +236,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     if (opts.resident === true) throw new ConfigError('createWasmBackend.resident', `resident mode is unavailable: ${why}`);
   }
   const { wasm, which } = await instantiateBackendModule(opts);
-  return makeBackend(wasm, which, undefined, false);
+  return makeBackend(wasm, which, undefined, undefined);
 }
 
 /** Why resident mode cannot run with `opts` on this platform, or undefined when it can. */
@@ -258,10 +266,14 @@ async function threadedBackend(opts: WasmBackendOptions, threads: number, reside
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const wasm = { ...(instance.exports as unknown as Exports), memory };
   if (typeof wasm.gemmPart !== 'function') throw new ConfigError('createWasmBackend.source.threads', "the module is not sttn's threaded wasm build (no gemmPart export)");
-  return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads), resident);
+  return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads), resident ? (opts.residentBytes ?? RESIDENT_BYTES) : undefined);
 }
 
-function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined, residentMode: boolean): WasmBackend {
+/** The default of `residentBytes`. */
+const RESIDENT_BYTES = 2 ** 30;
+
+/** The backend over `wasm`; `residentBytes` undefined: no resident mode (the memory need not be shared). */
+function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined, residentBytes: number | undefined): WasmBackend {
   const parts = pool?.threads ?? 1;
   const js = createJsBackend('float32');
   const base = alignUp(wasm.heapBase());
@@ -274,8 +286,9 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
    * out into a new Float32Array, and since growing a non-shared memory detaches every view of its
    * old buffer, views are made only after `reserve` and never kept. Inside `resident()` the floor
    * rises above each output, which is returned as a view on the (shared, so never detached)
-   * memory, and an operand that is such a view is read in place; the scope's end copies out what
-   * its result holds and sets the floor back to the base.
+   * memory, and an operand that is such a view is read in place (a result that would rise past
+   * `residentBytes` is copied out instead, the floor left where it was); the scope's end copies
+   * out what its result holds and sets the floor back to the base.
    */
   let floor = base;
   let top = base;
@@ -315,7 +328,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
   /** The output `[ptr, ptr + bytes)` taken first of a call, ending at `end`, as a tensor of `shape`. */
   const result = (ptr: number, end: number, shape: readonly number[]): Tensor => {
     const n = size(shape);
-    if (inScope) {
+    if (inScope && end - base <= (residentBytes ?? 0)) {
       floor = end;
       const data = f32(ptr, n);
       buffers.add(data.buffer);
@@ -520,6 +533,6 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     quantizerKernels: createQuantizerKernels(wasm, () => floor),
     threads: parts,
     dispose: () => pool?.dispose(),
-    ...(residentMode ? { resident } : {}),
+    ...(residentBytes !== undefined ? { resident } : {}),
   };
 }

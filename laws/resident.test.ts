@@ -14,6 +14,8 @@
  * - a step that throws (TrainingDiverged from a NaN parameter) or any throw inside `resident()`
  *   leaves the backend usable and its arena reset: the next scope lays its first result where a
  *   fresh scope does, and a later run equals the copying backend's;
+ * - a result that would rise past `residentBytes` is copied out (the scope keeps what fits, and
+ *   training with any budget still equals the copying backend);
  * - resident mode is on by default, off with `resident: false`, and asking for it where it
  *   cannot run (`kernel: 'relaxed'`) is a ConfigError naming createWasmBackend.resident.
  */
@@ -87,12 +89,14 @@ example('resident mode is on by default and off with resident: false, at 1 and 2
 
 example('training steps with resident mode give the params, state, optimizer slots and losses of the copying backend bit for bit, at 1 and 2 threads (seeds, model, optimizer drawn)', () =>
   holdsAsync(
-    fc.record({ dataSeed: fc.nat(1 << 20), seed: fc.nat(1 << 20), ternary: fc.boolean(), kind: fc.constantFrom('adam', 'sgd') }),
-    async ({ dataSeed, seed, ternary, kind }) => {
+    fc.record({ dataSeed: fc.nat(1 << 20), seed: fc.nat(1 << 20), ternary: fc.boolean(), kind: fc.constantFrom('adam', 'sgd'), budget: fc.nat(40000) }),
+    async ({ dataSeed, seed, ternary, kind, budget }) => {
       const m = ternary ? tinyTernary() : tiny();
       const raw = { seed, optimizer: { kind } };
       const [a1, b1, a2, b2] = [await run(on1, m, dataSeed, raw), await run(off1, m, dataSeed, raw), await run(on2, m, dataSeed, raw), await run(off2, m, dataSeed, raw)];
-      return sameRun(a1, b1) && sameRun(a2, b2) && sameRun(a1, a2) && a1.losses.length === 6;
+      // a step that outgrows residentBytes keeps what fits and copies the rest
+      const small = await createWasmBackend({ residentBytes: budget });
+      return sameRun(a1, b1) && sameRun(a2, b2) && sameRun(a1, a2) && sameRun(await run(small, m, dataSeed, raw), b1) && a1.losses.length === 6;
     },
     6,
   ));
@@ -126,6 +130,18 @@ example('inside resident() results are views on wasm memory, read back in place;
     [out.list[0] as Tensor, (out.list[1] as { z: Tensor }).z, out.w, out.n].every((r) => !onWasm(r.data)) &&
     same(out.w, ref) && same(out.n, off1.scalar('add', ref, 1)) && same(out.list[0] as Tensor, off1.unary('neg', x)) &&
     out.k === 3 && out.marker === marker && out.text === 'a';
+});
+
+example('results that would rise past residentBytes are copied out, those below stay views', async () => {
+  const B = await createWasmBackend({ residentBytes: 3 * 4096 });
+  const x = t([1000], new Array<number>(1000).fill(2));
+  const kinds = B.resident!(() => {
+    const ys = [B.unary('neg', x)];
+    for (let i = 0; i < 4; i++) ys.push(B.unary('neg', ys[i]));
+    return ys.map((y) => onWasm(y.data) && y.data.every((v) => v === (ys.indexOf(y) % 2 === 0 ? -2 : 2)));
+  });
+  const bad = await createWasmBackend({ residentBytes: -1 }).then(() => undefined, (e: unknown) => e);
+  return kinds.join() === 'true,true,true,false,false' && bad instanceof ConfigError && bad.message.includes('createWasmBackend.residentBytes');
 });
 
 /** Where a fresh scope lays its first result. */
