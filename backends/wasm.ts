@@ -19,8 +19,9 @@
  * too (assembly/elementwise.ts, assembly/pool.ts): copying in and out is a memcpy, a few times
  * cheaper than a JS loop over a typed array, and the SIMD pass is cheaper still; each gives the
  * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
- * JS loops). Products and convolutions run on `threads` (backends/wasm/threads.ts), the rest on
- * the calling thread. Linear memory grows to the largest call's operands plus its work area and is
+ * JS loops). Products, convolutions, max pooling and the element-wise maps of 2¹⁶ elements or
+ * more run on `threads` (backends/wasm/threads.ts; maps split into runs of whole elements,
+ * pooling by images, so the same bits), reductions and the rest on the calling thread. Linear memory grows to the largest call's operands plus its work area and is
  * kept (wasm memory cannot shrink).
  *
  * Resident mode (`resident(f)`, src/backend.ts; on by default where it can run): inside `f` every
@@ -269,6 +270,11 @@ async function threadedBackend(opts: WasmBackendOptions, threads: number, reside
   return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads), resident ? (opts.residentBytes ?? RESIDENT_BYTES) : undefined);
 }
 
+/** Elements from which a map or a max pooling is split over the pool's threads. */
+const SPLIT_MIN = 1 << 16;
+/** Bytes of a split map's record (assembly/elementwise.ts `mapPart`). */
+const MAP_DESC = 48;
+
 /** The default of `residentBytes`. */
 const RESIDENT_BYTES = 2 ** 30;
 
@@ -455,16 +461,30 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     return result(po, end, shape);
   }
 
+  /** Whether a map over `n` elements is split over the pool's threads (waking them costs microseconds). */
+  const split = (n: number): boolean => pool !== undefined && parts > 1 && n >= SPLIT_MIN;
+  /**
+   * Runs the map described by the arguments (the record `mapPart` reads, in assembly/
+   * elementwise.ts) on every thread; `desc` is MAP_DESC bytes of the call's work area.
+   */
+  function mapTask(desc: number, kind: number, op: number, same: number, y: number, a: number, b: number, c: number, outer: number, len: number, inner: number, s: number): void {
+    new Int32Array(wasm.memory.buffer, desc, 10).set([kind, op, same, y, a, b, c, outer, len, inner]);
+    new Float64Array(wasm.memory.buffer, desc + 40, 1)[0] = s;
+    pool!.run(OP.map, [desc]);
+  }
+
   function unary(op: UnaryOp, x: Tensor): Tensor {
     const c = code(UNARY_CODES, op);
     if (c === undefined) return js.unary(op, x);
-    return mapped(x.shape, [x], 0, ([px], po) => wasm.unary(c, po, px, x.data.length));
+    const n = x.data.length;
+    return mapped(x.shape, [x], MAP_DESC, ([px], po, d) => (split(n) ? mapTask(d, 0, c, 0, po, px, 0, 0, n, 0, 0, 0) : wasm.unary(c, po, px, n)));
   }
 
   function scalar(op: ScalarOp, x: Tensor, s: number): Tensor {
     const c = code(SCALAR_CODES, op);
     if (c === undefined || (!Number.isFinite(s) && !(op === 'max' || op === 'min'))) return js.scalar(op, x, s); // its errors
-    return mapped(x.shape, [x], 0, ([px], po) => wasm.scalar(c, po, px, s, x.data.length));
+    const n = x.data.length;
+    return mapped(x.shape, [x], MAP_DESC, ([px], po, d) => (split(n) ? mapTask(d, 1, c, 0, po, px, 0, 0, n, 0, 0, s) : wasm.scalar(c, po, px, s, n)));
   }
 
   function binary(op: BinaryOp, a: Tensor, b: Tensor, axis?: number): Tensor {
@@ -472,18 +492,21 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     if (c === undefined) return js.binary(op, a, b, axis);
     const { outer, len, inner } = broadcastLayout(`binary(${op})`, a, b, axis);
     const same = b.data.length === a.data.length && len === a.data.length ? 1 : 0;
-    return mapped(a.shape, [a, b], 0, ([pa, pb], po) => wasm.binary(c, same, po, pa, pb, outer, len, inner));
+    return mapped(a.shape, [a, b], MAP_DESC, ([pa, pb], po, d) =>
+      split(a.data.length) ? mapTask(d, 2, c, same, po, pa, pb, 0, outer, len, inner, 0) : wasm.binary(c, same, po, pa, pb, outer, len, inner));
   }
 
   function axpy(a: Tensor, s: number, b: Tensor): Tensor {
     assertSameShape('axpy', a, b);
-    return mapped(a.shape, [a, b], 0, ([pa, pb], po) => wasm.axpy(po, pa, s, pb, a.data.length));
+    const n = a.data.length;
+    return mapped(a.shape, [a, b], MAP_DESC, ([pa, pb], po, d) => (split(n) ? mapTask(d, 3, 0, 0, po, pa, pb, 0, n, 0, 0, s) : wasm.axpy(po, pa, s, pb, n)));
   }
 
   function select(cond: Tensor, a: Tensor, b: Tensor): Tensor {
     assertSameShape('select (cond vs a)', cond, a);
     assertSameShape('select (a vs b)', a, b);
-    return mapped(a.shape, [cond, a, b], 0, ([pc, pa, pb], po) => wasm.select(po, pc, pa, pb, a.data.length));
+    const n = a.data.length;
+    return mapped(a.shape, [cond, a, b], MAP_DESC, ([pc, pa, pb], po, d) => (split(n) ? mapTask(d, 4, 0, 0, po, pc, pa, pb, n, 0, 0, 0) : wasm.select(po, pc, pa, pb, n)));
   }
 
   function reduce(op: ReduceOp, x: Tensor, axis: number | null): Tensor {
@@ -499,7 +522,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     // the geometry record goes in the work area: `mapped` resets the arena
     return mapped([g.n, g.oh, g.ow, g.cin], [x], 13 * 4, ([px], po, geom) => {
       putGeometry(geom, g);
-      wasm.maxPool(geom, px, po);
+      if (split(x.data.length) && g.n > 1) pool!.run(OP.maxPool, [geom, px, po]);
+      else wasm.maxPool(geom, px, po);
     });
   }
 
@@ -508,7 +532,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     assertConvOutput('maxPoolGrad dy', g, dy);
     return mapped(x.shape, [x, dy], 13 * 4, ([px, pdy], po, geom) => {
       putGeometry(geom, g);
-      wasm.maxPoolGrad(geom, px, pdy, po);
+      if (split(x.data.length) && g.n > 1) pool!.run(OP.maxPoolGrad, [geom, px, pdy, po]);
+      else wasm.maxPoolGrad(geom, px, pdy, po);
     });
   }
 

@@ -16,6 +16,9 @@
  *   fresh scope does, and a later run equals the copying backend's;
  * - a result that would rise past `residentBytes` is copied out (the scope keeps what fits, and
  *   training with any budget still equals the copying backend);
+ * - the steps' other calls split over threads (element-wise maps of ≥ 2¹⁶ elements into runs,
+ *   max pooling and its gradient by images) give the values of one thread bit for bit (NaN,
+ *   ±0 and ±∞ among them), at 2 and 3 threads;
  * - resident mode is on by default, off with `resident: false`, and asking for it where it
  *   cannot run (`kernel: 'relaxed'`) is a ConfigError naming createWasmBackend.resident.
  */
@@ -28,12 +31,13 @@ import type { Tensor } from '../src/tensor.js';
 import type { Tree } from '../src/train/optim.js';
 import { initTraining, train, TrainingDiverged, type TrainState } from '../src/train/train.js';
 import { holdsAsync } from './async-law.js';
-import { example, throwsWith } from './law.js';
+import { example, law, throwsWith } from './law.js';
 import { cfgOf, sameTree, tiny, toyData } from './toy.js';
 
 const on1 = await createWasmBackend();
 const off1 = await createWasmBackend({ resident: false });
 const on2 = await createWasmBackend({ threads: 2 });
+const on3 = await createWasmBackend({ threads: 3 });
 const off2 = await createWasmBackend({ threads: 2, resident: false });
 
 /** tiny() with an activation quantizer before its STTN conv (the fused quantizer kernels' steGrad). */
@@ -188,3 +192,57 @@ example("resident: true where it cannot run (kernel 'relaxed', a source without 
   // where it cannot run and was not asked for, the copying backend serves
   return (await createWasmBackend({ kernel: 'relaxed' }).catch(() => undefined))?.resident === undefined;
 });
+
+/** n float32 values from `seed`, with NaN, ±0, ±∞ and exact ties sprinkled in. */
+const values = (n: number, seed: number): Float32Array => {
+  const d = new Float32Array(n);
+  let r = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    r = (Math.imul(r, 1664525) + 1013904223) >>> 0;
+    const k = r % 97;
+    d[i] = k === 0 ? NaN : k === 1 ? -0 : k === 2 ? Infinity : k === 3 ? -Infinity : k < 10 ? 0.5 : r / 2 ** 31 - 1;
+  }
+  return d;
+};
+const bits = (a: Tensor, b: Tensor): boolean =>
+  a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]) && a.data.length === b.data.length && a.data.every((v, i) => Object.is(v, b.data[i]));
+
+law('element-wise maps of 2^16 elements or more split over 2 and 3 threads equal 1 thread bit for bit', [
+  fc.integer({ min: 1 << 16, max: 3 << 16 }), fc.integer({ min: 1, max: 40 }), fc.nat(), fc.double({ min: -2, max: 2, noNaN: true }),
+], (n, c, seed, s) => {
+  const shape = [Math.floor(n / c), c];
+  const m = shape[0] * c;
+  const a = { shape, data: values(m, seed) };
+  const b = { shape, data: values(m, seed + 1) };
+  const cond = { shape, data: values(m, seed + 2) };
+  const row = { shape: [c], data: values(c, seed + 3) };
+  const col = { shape: [shape[0]], data: values(shape[0], seed + 4) };
+  const one = { shape: [1], data: Float32Array.of(0.25) };
+  const calls: ((B: WasmBackend) => Tensor)[] = [
+    ...(['neg', 'abs', 'sign', 'square', 'sqrt', 'rsqrt', 'relu', 'step', 'reciprocal'] as const).map((op) => (B: WasmBackend) => B.unary(op, a)),
+    ...(['add', 'mul', 'max', 'min', 'clamp', 'gt', 'lt', 'window', 'ternarize', 'ternarizeOfficial'] as const).map((op) => (B: WasmBackend) => B.scalar(op, a, op === 'clamp' || op === 'window' ? Math.abs(s) : s)),
+    ...(['add', 'sub', 'mul', 'div', 'max', 'min', 'gt'] as const).flatMap((op) => [
+      (B: WasmBackend) => B.binary(op, a, b),
+      (B: WasmBackend) => B.binary(op, a, one),
+      (B: WasmBackend) => B.binary(op, a, row, 1),
+      (B: WasmBackend) => B.binary(op, a, col, 0),
+    ]),
+    (B) => B.axpy(a, s, b),
+    (B) => B.select(cond, a, b),
+  ];
+  return calls.every((f) => {
+    const ref = f(off1);
+    return bits(f(on2), ref) && bits(f(on3), ref) && bits(on2.resident!(() => f(on2)), ref);
+  });
+}, { numRuns: 8 });
+
+law('max pooling and its gradient split over 2 and 3 threads by images equal 1 thread bit for bit', [
+  fc.integer({ min: 2, max: 6 }), fc.integer({ min: 20, max: 36 }), fc.integer({ min: 16, max: 40 }), fc.constantFrom(1, 2, 3), fc.constantFrom(1, 2), fc.nat(),
+], (n, h, c, k, st, seed) => {
+  const x = { shape: [n, h, h, c], data: values(n * h * h * c, seed) };
+  const opts = { size: [k, k] as [number, number], strides: [st, st] as [number, number] };
+  const y = off1.maxPool(x, opts);
+  const dy = { shape: y.shape, data: values(y.data.length, seed + 1) };
+  const dx = off1.maxPoolGrad(x, dy, opts);
+  return [on2, on3].every((B) => bits(B.maxPool(x, opts), y) && bits(B.maxPoolGrad(x, dy, opts), dx));
+}, { numRuns: 10 });

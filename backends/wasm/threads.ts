@@ -7,7 +7,8 @@
  * work area per part, writes a task (op code and i32 arguments) into a shared control block, bumps
  * its generation and wakes the workers with `Atomics.notify`; each participant runs its part of
  * the product (assembly/index.ts: `gemmPart`, `conv2dPart`, …), split by output rows or images,
- * never along a sum, so the result is bit-identical for any thread count; the caller runs part 0
+ * never along a sum, so the result is bit-identical for any thread count (likewise the large
+ * element-wise maps, split into runs of elements, and max pooling, by images); the caller runs part 0
  * and then `Atomics.wait`s for the count of pending parts to reach 0.
  *
  * Where threads come from: Node's worker_threads (reached through `process.getBuiltinModule`, no
@@ -38,10 +39,14 @@ export interface PartExports {
   conv2dGradFilterPart(part: number, parts: number, geom: number, x: number, dy: number, dw: number, work: number): void;
   /** the ternary kernels' threaded build only */
   layerChunks?(desc: number, part: number, parts: number): void;
+  /** the float builds: an element-wise map split into runs, max pooling by images (assembly/elementwise.ts, pool.ts) */
+  mapPart?(desc: number, part: number, parts: number): void;
+  maxPoolPart?(part: number, parts: number, geom: number, x: number, y: number): void;
+  maxPoolGradPart?(part: number, parts: number, geom: number, x: number, dy: number, dx: number): void;
 }
 
 /** Task op codes; both workers (Node's NODE_WORKER below, the browser's ./worker.ts) run `runPart`'s table. */
-export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, exit: 99 } as const;
+export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, map: 5, maxPool: 6, maxPoolGrad: 7, exit: 99 } as const;
 
 /**
  * The part of each op code: [export, i32 arguments, whether `part, parts` come first or last].
@@ -53,6 +58,9 @@ export const PART_FNS: readonly (readonly [keyof PartExports, number, boolean])[
   ['conv2dGradInputPart', 5, true],
   ['conv2dGradFilterPart', 5, true],
   ['layerChunks', 1, false], // the ternary kernels' threaded build (backends/ternary.ts): a layer's row chunks
+  ['mapPart', 1, false], // an element-wise map described in memory (backends/wasm.ts)
+  ['maxPoolPart', 3, true],
+  ['maxPoolGradPart', 4, true],
 ];
 
 /** A name for op code `op` in errors. */

@@ -295,6 +295,63 @@ export function select(y: usize, c: usize, a: usize, b: usize, n: i32): void {
   }
 }
 
+// ---- the maps split over threads ------------------------------------------------------------
+
+/** Start of part `part` of `parts` over [0, n): a multiple of `align`, 0 for the first part, n past the last. */
+@inline
+export function partStart(n: i32, part: i32, parts: i32, align: i32): i32 {
+  if (part <= 0) return 0;
+  if (part >= parts) return n;
+  return <i32>((<i64>n * <i64>part) / <i64>parts) & ~(align - 1);
+}
+
+/**
+ * Part `part` of `parts` of one map described at `desc` (written by backends/wasm.ts): i32 kind
+ * (0 unary, 1 scalar, 2 binary, 3 axpy, 4 select), op, same, y, a, b, c, outer, len, inner, then
+ * f64 s at byte 40. A map splits into runs of whole elements (starting at multiples of 16, so
+ * every element takes the SIMD or scalar path it takes unsplit), a broadcast binary into whole
+ * rows of `outer`: each element is computed as on one thread, so the result is the same bits.
+ * For unary, scalar, axpy and select, `outer` holds the element count; select's c, a, b are
+ * a, b, c here.
+ */
+export function mapPart(desc: usize, part: i32, parts: i32): void {
+  const kind = load<i32>(desc);
+  const op = load<i32>(desc, 4);
+  const same = load<i32>(desc, 8);
+  const y = <usize>load<i32>(desc, 12);
+  const a = <usize>load<i32>(desc, 16);
+  const b = <usize>load<i32>(desc, 20);
+  const c = <usize>load<i32>(desc, 24);
+  const outer = load<i32>(desc, 28);
+  const len = load<i32>(desc, 32);
+  const inner = load<i32>(desc, 36);
+  const s = load<f64>(desc, 40);
+  if (kind == 2 && !same && len != 1) {
+    const lo = partStart(outer, part, parts, 1);
+    const hi = partStart(outer, part + 1, parts, 1);
+    if (hi <= lo) return;
+    const row = <usize>(<i64>lo * <i64>len * <i64>inner) << 2;
+    binary(op, 0, y + row, a + row, b, hi - lo, len, inner);
+    return;
+  }
+  const n = kind == 2 ? outer * len * inner : outer;
+  const lo = partStart(n, part, parts, 16);
+  const hi = partStart(n, part + 1, parts, 16);
+  if (hi <= lo) return;
+  const o = <usize>lo << 2;
+  const k = hi - lo;
+  switch (kind) {
+    case 0: unary(op, y + o, a + o, k); break;
+    case 1: scalar(op, y + o, a + o, s, k); break;
+    case 2:
+      if (same) binary(op, 1, y + o, a + o, b + o, 1, k, 1);
+      else binary(op, 0, y + o, a + o, b, k, 1, 1);
+      break;
+    case 3: axpy(y + o, a + o, s, b + o, k); break;
+    default: select(y + o, a + o, b + o, c + o, k); break;
+  }
+}
+
 // ---- reductions, accumulated in float64 ---------------------------------------------------
 
 @inline

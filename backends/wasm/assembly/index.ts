@@ -21,8 +21,8 @@
 
 import { Geom } from './geom';
 
-export { binary, unary, scalar, axpy, select, reduce } from './elementwise';
-export { maxPool, maxPoolGrad } from './pool';
+export { binary, unary, scalar, axpy, select, reduce, mapPart } from './elementwise';
+export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart } from './pool';
 export * from './quantize';
 
 // Blocking (measured plateau on a 2-core EPYC: MC=128, KC=384, NC=1024).

@@ -6,10 +6,13 @@
  * window order and a NaN in first position stays (a later NaN never replaces a number). The
  * gradient sends each window's dL/dy to that element, adding where windows overlap.
  *
+ * The `…Part` entries run whole images on one thread each (backends/wasm/threads.ts).
+ *
  * Law (laws/backend-agreement.test.ts, laws/wasm-elementwise.test.ts): both agree with the cpu
- * backend exactly.
+ * backend exactly; laws/resident.test.ts: split over 2 and 3 threads, the same bits.
  */
 import { Geom } from './geom';
+import { partStart } from './elementwise';
 
 /** Byte offset of window (b, oy, ox)'s top-left element's channel 0. */
 @inline
@@ -17,14 +20,34 @@ function corner(g: Geom, b: i32, oy: i32, ox: i32): usize {
   return (<usize>((b * g.h + oy * g.sh) * g.w + ox * g.sw) * <usize>g.cin) << 2;
 }
 
+/** Bytes of one image of the output (or dy). */
+@inline
+function outImage(g: Geom): usize {
+  return (<usize>g.oh * <usize>g.ow * <usize>g.cin) << 2;
+}
+
 /** y = maxPool(x). */
 export function maxPool(geom: usize, x: usize, y: usize): void {
   const g = changetype<Geom>(geom);
+  maxPoolImages(g, x, y, 0, g.n);
+}
+
+/** Part `part` of `parts` of maxPool: whole images, so the same bits for any split. */
+export function maxPoolPart(part: i32, parts: i32, geom: usize, x: usize, y: usize): void {
+  const g = changetype<Geom>(geom);
+  const b0 = partStart(g.n, part, parts, 1);
+  const b1 = partStart(g.n, part + 1, parts, 1);
+  if (b1 > b0) maxPoolImages(g, x, y, b0, b1);
+}
+
+/** maxPool of images [b0, b1). */
+@inline
+function maxPoolImages(g: Geom, x: usize, y: usize, b0: i32, b1: i32): void {
   const c = g.cin;
   const rowStep = (<usize>g.w * <usize>c) << 2;
   const colStep = <usize>c << 2;
-  let q = y;
-  for (let b = 0; b < g.n; b++) {
+  let q = y + <usize>b0 * outImage(g);
+  for (let b = b0; b < b1; b++) {
     for (let oy = 0; oy < g.oh; oy++) {
       for (let ox = 0; ox < g.ow; ox++) {
         const at = x + corner(g, b, oy, ox);
@@ -63,13 +86,28 @@ export function maxPool(geom: usize, x: usize, y: usize): void {
 /** dx = dL/dx of maxPool, given x and dy. */
 export function maxPoolGrad(geom: usize, x: usize, dy: usize, dx: usize): void {
   const g = changetype<Geom>(geom);
+  maxPoolGradImages(g, x, dy, dx, 0, g.n);
+}
+
+/** Part `part` of `parts` of maxPoolGrad: whole images (windows never span two), so the same bits for any split. */
+export function maxPoolGradPart(part: i32, parts: i32, geom: usize, x: usize, dy: usize, dx: usize): void {
+  const g = changetype<Geom>(geom);
+  const b0 = partStart(g.n, part, parts, 1);
+  const b1 = partStart(g.n, part + 1, parts, 1);
+  if (b1 > b0) maxPoolGradImages(g, x, dy, dx, b0, b1);
+}
+
+/** maxPoolGrad of images [b0, b1). */
+@inline
+function maxPoolGradImages(g: Geom, x: usize, dy: usize, dx: usize, b0: i32, b1: i32): void {
   const c = g.cin;
-  memory.fill(dx, 0, (<usize>g.n * <usize>g.h * <usize>g.w * <usize>c) << 2);
+  const image = (<usize>g.h * <usize>g.w * <usize>c) << 2;
+  memory.fill(dx + <usize>b0 * image, 0, <usize>(b1 - b0) * image);
   const rowStep = (<usize>g.w * <usize>c) << 2;
   const colStep = <usize>c << 2;
   const ks = g.kh * g.kw;
-  let q = dy;
-  for (let b = 0; b < g.n; b++) {
+  let q = dy + <usize>b0 * outImage(g);
+  for (let b = b0; b < b1; b++) {
     for (let oy = 0; oy < g.oh; oy++) {
       for (let ox = 0; ox < g.ow; ox++) {
         const off = corner(g, b, oy, ox);
