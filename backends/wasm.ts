@@ -555,7 +555,11 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     conv2dGradFilter,
     maxPool,
     maxPoolGrad,
-    quantizerKernels: createQuantizerKernels(wasm, () => floor),
+    quantizerKernels: createQuantizerKernels(wasm, {
+      floor: () => floor,
+      resident: (t) => (isResident(t.data) ? t.data.byteOffset : undefined),
+      result,
+    }),
     threads: parts,
     dispose: () => pool?.dispose(),
     ...(residentBytes !== undefined ? { resident } : {}),

@@ -48,6 +48,13 @@
  * laws/threads.test.ts). Its CPU time sums every thread's, so compare it by wall time; the
  * `threads` column says how many each contender ran (tfjs-wasm here: one).
  *
+ * Resident: the first sttn contenders run the copying backend (`resident: false`: every call
+ * copies its operands into wasm memory and its result out); the `resident` ones run the same
+ * step inside the backend's resident scope (src/backend.ts `resident`, the default of
+ * createWasmBackend and so of the CLI), at 1 thread and at `STTN_TRAIN_THREADS` (the same bits:
+ * laws/resident.test.ts). `STTN_TRAIN_PROFILE=1` also prints where the sttn steps' time goes
+ * (per backend call), resident ones included.
+ *
  * Timing: every contender first runs 30 warm-up steps (the checked ones above), then `ROUNDS` rounds in which each contender in turn runs `STEPS` steps;
  * samples/s = 64·STEPS / time, medians over the rounds, of process CPU time (the default clock of
  * bench/common.ts; `STTN_BENCH_CLOCK=wall` ranks by wall time), the other clock alongside.
@@ -420,7 +427,8 @@ const sttnTn = threaded ? sttnTrainer('2+2', threaded, THREADS) : undefined;
 // the resident step (bit-identical to the copying one: laws/resident.test.ts), at 1 and THREADS threads
 const residentB = await createWasmBackend({ resident: true });
 const sttnR = sttnTrainer('2+2', residentB);
-const sttnRn = THREADS > 1 ? sttnTrainer('2+2', await createWasmBackend({ threads: THREADS, resident: true }), THREADS) : undefined;
+const residentN = THREADS > 1 ? await createWasmBackend({ threads: THREADS, resident: true }) : undefined;
+const sttnRn = residentN ? sttnTrainer('2+2', residentN, THREADS) : undefined;
 const tfBpi = tfjsTrainer('Conv2DBackpropInput', sttnF.initial.params);
 const tfFlip = tfjsTrainer('conv2d of flipped kernel', sttnF.initial.params);
 const TFJS = [tfBpi, tfFlip];
@@ -522,7 +530,9 @@ for (const s of [sttnF, sttnT, sttnR]) {
 if (process.env.STTN_TRAIN_PROFILE === '1') {
   // sttn: wall time per backend call (method, and op name where there is one) over a few steps of
   // a fresh trainer on a timing wrapper of the backend; the rest of the step is JS outside the backend
-  for (const [bits, on, label] of [['32+32', B, ''], ['2+2', B, ''], ['2+2', residentB, ', resident']] as const) {
+  const profiled: [Bits, Backend, string][] = [['32+32', B, ''], ['2+2', B, ''], ['2+2', residentB, ', resident']];
+  if (residentN) profiled.push(['2+2', residentN, `, resident, ${THREADS} threads`]);
+  for (const [bits, on, label] of profiled) {
     const spent = new Map<string, number>();
     const timed = new Proxy(on, {
       get(target, key, receiver) {

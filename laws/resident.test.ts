@@ -121,18 +121,21 @@ example('inside resident() results are views on wasm memory, read back in place;
   const out = on1.resident!(() => {
     const y = on1.unary('neg', x);
     const z = on1.binary('mul', y, y);
+    // the fused quantizer kernels' activation-sized one keeps its output too
+    const ste = on1.quantizerKernels.steGrad(y, z, 4).x;
     const w = on1.matmul(z, on1.unary('abs', y), { transB: true });
     const n = on1.resident!(() => on1.scalar('add', w, 1));
-    insideOnWasm = onWasm(y.data) && onWasm(z.data) && onWasm(w.data);
+    insideOnWasm = onWasm(y.data) && onWasm(z.data) && onWasm(w.data) && onWasm(ste.data);
     nestedOnWasm = onWasm(n.data);
-    return { list: [y, { z }], w, n, k: 3, marker, text: 'a' };
+    return { list: [y, { z }], w, n, ste, k: 3, marker, text: 'a' };
   });
   const outside = on1.unary('neg', x);
   const ref = off1.matmul(off1.binary('mul', off1.unary('neg', x), off1.unary('neg', x)), off1.unary('abs', off1.unary('neg', x)), { transB: true });
   const same = (a: Tensor, b: Tensor): boolean => a.data.length === b.data.length && a.data.every((v, i) => Object.is(v, b.data[i]));
   return insideOnWasm && nestedOnWasm && !onWasm(outside.data) &&
     [out.list[0] as Tensor, (out.list[1] as { z: Tensor }).z, out.w, out.n].every((r) => !onWasm(r.data)) &&
-    same(out.w, ref) && same(out.n, off1.scalar('add', ref, 1)) && same(out.list[0] as Tensor, off1.unary('neg', x)) &&
+    same(out.w, ref) && same(out.n, off1.scalar('add', ref, 1)) && same(out.list[0] as Tensor, off1.unary('neg', x)) && !onWasm(out.ste.data) &&
+    same(out.ste, off1.quantizerKernels.steGrad(off1.unary('neg', x), off1.binary('mul', off1.unary('neg', x), off1.unary('neg', x)), 4).x) &&
     out.k === 3 && out.marker === marker && out.text === 'a';
 });
 

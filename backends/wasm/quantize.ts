@@ -4,8 +4,10 @@
  * reduction pass, asks the quantizer for the per-group scalars, runs one map pass and copies the
  * results out. Nothing else is allocated; the arena starts at the module's heap base (or, inside
  * the backend's resident scope, above the results it keeps) and is reset by every call, like the
- * backend's own (calls are synchronous, so they never overlap). These calls stay copying even in
- * resident mode: their operands are mostly weights (small), and their outputs new arrays.
+ * backend's own (calls are synchronous, so they never overlap). In resident mode these calls
+ * still copy their operands in and their outputs out (weights: small), except `steGrad`, whose
+ * operands and output are activation-sized: it reads resident ones in place and leaves its
+ * output resident, like the backend's own calls.
  *
  * `quantizerKernels()` gives the kernels without a backend (for `sttn/neutral`): in Node it
  * compiles the packaged plain build synchronously on first use (the file is read through
@@ -44,11 +46,22 @@ const ALIGN = 64;
 const PAGE = 65536;
 const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
+/** The wasm backend's arena, as its resident scope (backends/wasm.ts) shares it with these kernels. */
+export interface ArenaHooks {
+  /** Where a call may lay out its operands: the scope keeps its results below. */
+  floor(): number;
+  /** The address of `t`'s data when it is one of the scope's results (read in place), else undefined. */
+  resident(t: Tensor): number | undefined;
+  /** The output at `[ptr, end)`, laid out first of a call: a view the scope keeps, or a copy outside one. */
+  result(ptr: number, end: number, shape: readonly number[]): Tensor;
+}
+
 /**
- * The kernels over `wasm`'s memory. `floor` says where a call may lay out its operands: the
- * backend's resident scope (backends/wasm.ts) keeps its results below it; by default the heap base.
+ * The kernels over `wasm`'s memory, laying out from the heap base, or with `arena` from the
+ * backend's floor; `steGrad` (activation-sized) then also reads resident operands in place and
+ * leaves its output resident.
  */
-export function createQuantizerKernels(wasm: QuantizeExports, floor?: () => number): QuantizerKernels {
+export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks): QuantizerKernels {
   const base = alignUp(wasm.heapBase());
   let top = base;
   const take = (floats: number): number => {
@@ -58,7 +71,7 @@ export function createQuantizerKernels(wasm: QuantizeExports, floor?: () => numb
   };
   /** Lays out `floats` per slot after a reset, grows memory once, and returns the pointers. */
   const layout = (...floats: number[]): number[] => {
-    top = floor === undefined ? base : alignUp(Math.max(base, floor()));
+    top = arena === undefined ? base : alignUp(Math.max(base, arena.floor()));
     const ptrs = floats.map(take);
     const have = wasm.memory.buffer.byteLength;
     if (top > have) wasm.memory.grow(Math.ceil((top - have) / PAGE));
@@ -217,11 +230,13 @@ export function createQuantizerKernels(wasm: QuantizeExports, floor?: () => numb
 
     steGrad(x, g, clipF) {
       const n = x.data.length;
-      const [px, pg, pd] = layout(n, n, n);
-      put(px, x);
-      put(pg, g);
-      const bad = wasm.qSteGrad(pd, px, pg, clipF, n);
-      return { x: get(pd, x.shape), finite: bad === 0 };
+      const inX = arena?.resident(x);
+      const inG = arena?.resident(g);
+      const [pd, px, pg] = layout(n, inX === undefined ? n : 0, inG === undefined ? n : 0);
+      if (inX === undefined) put(px, x);
+      if (inG === undefined) put(pg, g);
+      const bad = wasm.qSteGrad(pd, inX ?? px, inG ?? pg, clipF, n);
+      return { x: arena ? arena.result(pd, alignUp(pd + n * 4), x.shape) : get(pd, x.shape), finite: bad === 0 };
     },
   };
 }
