@@ -365,7 +365,10 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     inScope = true;
     buffers = new WeakSet();
     try {
-      return copyOut(f()) as T;
+      const r = f();
+      // an async f would go on after the scope ends, its views overwritten by the next call
+      if (r instanceof Promise) throw new ConfigError('resident(f)', 'f must be synchronous (it returned a Promise)');
+      return copyOut(r) as T;
     } finally {
       // thrown or not, the next call (in a scope or not) starts at the base again
       inScope = false;

@@ -12,7 +12,7 @@
  *   its result comes back with every resident array copied out (nested plain objects and arrays),
  *   other values untouched; a nested `resident()` runs inside the outer one;
  * - a step that throws (TrainingDiverged from a NaN parameter) or any throw inside `resident()`
- *   leaves the backend usable and its arena reset: the next scope lays its first result where a
+ *   (an async `f` is refused with a ConfigError) leaves the backend usable and its arena reset: the next scope lays its first result where a
  *   fresh scope does, and a later run equals the copying backend's;
  * - a result that would rise past `residentBytes` is copied out (the scope keeps what fits, and
  *   training with any budget still equals the copying backend);
@@ -174,11 +174,12 @@ example('a step that throws inside resident() leaves the backend usable and its 
       for (let i = 0; i < 5; i++) B.unary('neg', t([4096], new Array<number>(4096).fill(i)));
       throw new Error('thrown mid-step');
     }), Error, 'thrown mid-step');
+    const asyncRefused = throwsWith(() => B.resident!(async () => B.unary('neg', t([2], [1, 2]))), ConfigError, 'resident(f)', 'synchronous');
     const afterThrow = firstOffset(B);
     const outside = B.unary('abs', t([2], [-1, 2]));
     const a = await run(B, m, 7, { seed: 8 });
     const b = await run(B === on1 ? off1 : off2, m, 7, { seed: 8 });
-    ok &&= diverged && threw && afterDiverged === fresh && afterThrow === fresh && !onWasm(outside.data) && outside.data[0] === 1 && sameRun(a, b);
+    ok &&= diverged && threw && asyncRefused && afterDiverged === fresh && afterThrow === fresh && !onWasm(outside.data) && outside.data[0] === 1 && sameRun(a, b);
   }
   return ok;
 });

@@ -124,7 +124,8 @@ export interface Backend {
    * returns `f`'s result with every tensor in it (plain objects and arrays are walked) copied out
    * into ordinary arrays. Results are bit-identical to calling `f()` directly. A tensor made inside
    * `f` and kept by any other way than its result is invalid once `resident` returns (or throws).
-   * Nested calls run inside the outer one. The training step uses it when present.
+   * `f` must be synchronous. Nested calls run inside the outer one. The training step uses it
+   * when present.
    */
   resident?<T>(f: () => T): T;
 }
