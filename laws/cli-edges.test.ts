@@ -139,7 +139,7 @@ example("names of Object.prototype are unknown commands (exit 2), never 'run is 
 
 /** The numeric flags every command must range-check (a table without them fails this law). */
 const RANGED: Readonly<Record<string, readonly string[]>> = {
-  train: ['width', 'epochs', 'batch', 'lr', 'weight-decay', 'latent-clip', 'augment-pad', 'augment-rotate', 'augment-scale', 'seed', 'max-steps', 'log-every', 'eval-every'],
+  train: ['width', 'epochs', 'batch', 'lr', 'weight-decay', 'latent-clip', 'augment-pad', 'augment-rotate', 'augment-scale', 'label-smoothing', 'seed', 'max-steps', 'log-every', 'eval-every'],
   predict: ['batch'],
   experiment: ['seeds'],
 };

@@ -54,10 +54,12 @@ export const TrainConfig = withDefaults(
     /** random rotation in [−r, r] degrees and zoom in [1 − s, 1 + s] with the crop (0: off) */
     augmentRotate: refinedNumber('number of degrees in [0, 180]', (n) => n >= 0 && n <= 180),
     augmentScale: refinedNumber('number in [0, 1)', (n) => n >= 0 && n < 1),
+    /** label smoothing ε of the training loss (src/train/loss.ts; 0: plain cross-entropy) */
+    labelSmoothing: refinedNumber('number in [0, 1)', (n) => n >= 0 && n < 1),
     evalBatchSize: PositiveInt,
     dtype: oneOf<'float32' | 'float64'>('dtype', ['float32', 'float64']),
   },
-  () => ({ epochs: 15, batchSize: 64, seed: 1, optimizer: defaultOptimizer(), augmentPad: 2, augmentFlip: false, augmentRotate: 0, augmentScale: 0, evalBatchSize: 500, dtype: 'float32' as const }),
+  () => ({ epochs: 15, batchSize: 64, seed: 1, optimizer: defaultOptimizer(), augmentPad: 2, augmentFlip: false, augmentRotate: 0, augmentScale: 0, labelSmoothing: 0, evalBatchSize: 500, dtype: 'float32' as const }),
 );
 export type TrainConfig = t.TypeOf<typeof TrainConfig>;
 
@@ -170,7 +172,7 @@ export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainC
     const step = s;
     const runStep = () => {
       const f = forward(B, model, step.params, step.state, x, { training: true, rng: derive(cfg.seed, STREAM.DROPOUT, step.step) });
-      const loss = softmaxCrossEntropy(B, f.logits, batch.labels);
+      const loss = softmaxCrossEntropy(B, f.logits, batch.labels, cfg.labelSmoothing);
       if (!Number.isFinite(loss.loss)) throw new TrainingDiverged(step.step, `loss is ${loss.loss}`);
       const grads = backward(B, model, step.params, f.res, loss.dlogits);
       const bad = firstNonFinite(grads);
