@@ -140,7 +140,9 @@ example('augment: rotate outside [0, 180] and scale outside [0, 1) are ConfigErr
     throwsWith(() => augment(x, rng(1), { rotate: 181 }), ConfigError, 'rotate') &&
     throwsWith(() => augment(x, rng(1), { rotate: NaN }), ConfigError, 'rotate') &&
     throwsWith(() => augment(x, rng(1), { scale: 1 }), ConfigError, 'scale') &&
-    throwsWith(() => augment(x, rng(1), { scale: -0.1 }), ConfigError, 'scale')
+    throwsWith(() => augment(x, rng(1), { scale: -0.1 }), ConfigError, 'scale') &&
+    throwsWith(() => augment(x, rng(1), { rotate: true as unknown as number }), ConfigError, 'rotate') &&
+    throwsWith(() => augment(x, rng(1), { scale: '0.1' as unknown as number }), ConfigError, 'scale')
   );
 });
 

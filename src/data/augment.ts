@@ -9,8 +9,9 @@
  * together with the crop's shift and sampled bilinearly (zeros outside the image). Output pixel
  * p = (x, y) reads the input at c + M·(p − c) + (dx, dy), with c the centre ((w−1)/2, (h−1)/2)
  * and M = [[cos θ, sin θ], [−sin θ, cos θ]] / z: the content turns by θ and grows by z.
- * The sampling is float64 arithmetic and `Math.cos`/`Math.sin` (V8's fdlibm port), so it is the
- * same on every CPU.
+ * The sampling is float64 arithmetic without fused multiply-adds, and V8's `Math.cos`/`Math.sin`
+ * are its own fdlibm port, so in Node and Chromium it is the same on every CPU (other engines
+ * may take cos/sin from the system's maths library).
  *
  * Randomness comes only from the explicit `rng`: per image, two `int` draws when pad > 0, then
  * one `uniform` draw when rotate > 0, one when scale > 0, then one when flip is on, in image
@@ -47,8 +48,8 @@ export function augment(images: Tensor, rng: Rng, opts: AugmentOptions = {}, out
   const rotate = opts.rotate ?? 0;
   const scale = opts.scale ?? 0;
   if (!Number.isInteger(pad) || pad < 0) throw new ConfigError('pad', `must be a non-negative integer, got ${pad}`);
-  if (!(rotate >= 0 && rotate <= 180)) throw new ConfigError('rotate', `must be a number of degrees in [0, 180], got ${rotate}`);
-  if (!(scale >= 0 && scale < 1)) throw new ConfigError('scale', `must be a number in [0, 1), got ${scale}`);
+  if (typeof rotate !== 'number' || !(rotate >= 0 && rotate <= 180)) throw new ConfigError('rotate', `must be a number of degrees in [0, 180], got ${rotate}`);
+  if (typeof scale !== 'number' || !(scale >= 0 && scale < 1)) throw new ConfigError('scale', `must be a number in [0, 1), got ${scale}`);
   const s = images.shape;
   if (s.length !== 4) throw new ShapeError('augment: images', '[n, h, w, c]', s);
   const [n, h, w, ch] = s;
