@@ -40,12 +40,15 @@ import { example, law } from './law.js';
 
 const backends: Backend[] = await loadAll();
 
-// The wasm backend ships two builds (plain SIMD and relaxed-SIMD FMA) and picks one at run time;
-// prove the other one too, so both stay covered whichever one `loadAll()` got.
+// The wasm backend ships three builds and picks one at run time: the threaded plain build on a
+// shared memory (the default where there is one, for its resident mode), the unshared plain build
+// (`resident: false`, and every page without cross-origin isolation) and relaxed-SIMD FMA; prove
+// the others too, so all stay covered whichever one `loadAll()` got.
 {
   const wasm = backends.find((b) => b.name === 'wasm') as (Backend & { kernel?: string }) | undefined;
   if (wasm) {
     const { createWasmBackend } = await import('../backends/wasm.js');
+    if (wasm.resident !== undefined) backends.push(await createWasmBackend({ resident: false }));
     const other = wasm.kernel === 'relaxed' ? 'plain' : 'relaxed';
     try {
       backends.push(await createWasmBackend({ kernel: other }));
@@ -58,7 +61,7 @@ const backends: Backend[] = await loadAll();
 
 const label = (b: Backend): string => {
   const k = (b as { kernel?: unknown }).kernel;
-  return typeof k === 'string' ? `${b.name}(${k})` : b.name;
+  return typeof k === 'string' ? `${b.name}(${k}${b.resident !== undefined ? ', shared' : ''})` : b.name;
 };
 
 for (const l of agreementLaws(cpu64)) {

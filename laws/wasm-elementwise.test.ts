@@ -23,9 +23,14 @@ import { law } from './law.js';
 
 const cpu32 = createCpuBackend('float32');
 const cpu64 = createCpuBackend('float64');
-const builds: Backend[] = [await createWasmBackend({ kernel: 'plain' })];
+// every build that serves: the threaded plain build on shared memory (the default where it can
+// run), the unshared plain build (`resident: false`, and wherever there is no shared memory), relaxed
+const builds: [string, Backend][] = [
+  ['wasm(plain, shared)', await createWasmBackend({ kernel: 'plain' })],
+  ['wasm(plain)', await createWasmBackend({ kernel: 'plain', resident: false })],
+];
 try {
-  builds.push(await createWasmBackend({ kernel: 'relaxed' }));
+  builds.push(['wasm(relaxed)', await createWasmBackend({ kernel: 'relaxed' })]);
 } catch (e) {
   console.log(`# relaxed build not checked: ${(e as Error).message}`);
 }
@@ -81,8 +86,7 @@ const scalarCase = fc.constantFrom(...SCALAR).chain((op) =>
     .chain(([s]) => tensorArb(fc.oneof(f32Arb, fc.constantFrom(...around(s)))).map((x) => ({ op, s, x }))),
 );
 
-for (const w of builds) {
-  const tag = `wasm(${(w as { kernel?: string }).kernel})`;
+for (const [tag, w] of builds) {
 
   law(
     `${tag}: every unary op equals cpu32's loop bit for bit (NaN, ±0, ±∞ included)`,
