@@ -22,11 +22,10 @@
  * - resident mode is on by default, off with `resident: false`, and asking for it where it
  *   cannot run (`kernel: 'relaxed'`) is a ConfigError naming createWasmBackend.resident.
  */
-import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { createWasmBackend, type WasmBackend } from '../backends/wasm.js';
 import { ConfigError } from '../src/errors.js';
-import { buildModel, type Model } from '../src/models/model.js';
+import type { Model } from '../src/models/model.js';
 import type { Tensor } from '../src/tensor.js';
 import type { Tree } from '../src/train/optim.js';
 import { initTraining, train, TrainingDiverged, type TrainState } from '../src/train/train.js';
@@ -40,25 +39,7 @@ const on2 = await createWasmBackend({ threads: 2 });
 const on3 = await createWasmBackend({ threads: 3 });
 const off2 = await createWasmBackend({ threads: 2, resident: false });
 
-/** tiny() with an activation quantizer before its STTN conv (the fused quantizer kernels' steGrad). */
-const tinyTernary = (): Model => {
-  const m = buildModel({
-    name: 'tiny-ternary',
-    inputShape: [4, 4, 1],
-    classes: 3,
-    layers: [
-      { type: 'conv2d', filters: 2 },
-      { type: 'batchNorm' },
-      { type: 'relu' },
-      { type: 'maxPool' },
-      { type: 'conv2d', filters: 2, kernelQuantizer: 'sttn', inputQuantizer: 'ternary' },
-      { type: 'flatten' },
-      { type: 'dense', units: 3 },
-    ],
-  });
-  if (E.isLeft(m)) throw m.left;
-  return m.right;
-};
+const tinyTernary = (): Model => tiny({ inputQuantizer: 'ternary' });
 
 const onWasm = (d: ArrayLike<number>): boolean => ArrayBuffer.isView(d) && d.buffer instanceof SharedArrayBuffer;
 const treeOffWasm = (t: Tree): boolean => Object.values(t).every((ps) => Object.values(ps).every((v) => !onWasm(v.data)));

@@ -11,10 +11,14 @@ import { tensorEqual } from '../src/tensor.js';
 import type { Tree } from '../src/train/optim.js';
 import { TrainConfig } from '../src/train/train.js';
 
-/** conv → batch norm → relu → pool → STTN conv → flatten → dense, on 4×4×1 inputs, 3 classes. */
-export const tiny = (): Model => {
+/**
+ * conv → batch norm → relu → pool → STTN conv → flatten → dense, on 4×4×1 inputs, 3 classes;
+ * `inputQuantizer` quantizes the STTN conv's input (default `fp`: none; `ternary` reaches the
+ * activations' straight-through gradient).
+ */
+export const tiny = ({ inputQuantizer = 'fp' }: { readonly inputQuantizer?: string } = {}): Model => {
   const m = buildModel({
-    name: 'tiny',
+    name: inputQuantizer === 'fp' ? 'tiny' : `tiny-${inputQuantizer}`,
     inputShape: [4, 4, 1],
     classes: 3,
     layers: [
@@ -22,7 +26,7 @@ export const tiny = (): Model => {
       { type: 'batchNorm' },
       { type: 'relu' },
       { type: 'maxPool' },
-      { type: 'conv2d', filters: 2, kernelQuantizer: 'sttn', inputQuantizer: 'fp' },
+      { type: 'conv2d', filters: 2, kernelQuantizer: 'sttn', inputQuantizer },
       { type: 'flatten' },
       { type: 'dense', units: 3 },
     ],

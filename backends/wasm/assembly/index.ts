@@ -627,7 +627,7 @@ export function convPartWorkBytes(geom: usize): usize {
 
 /** The first row of part `p` of `m` rows in `parts` parts, rounded to the micro-kernel's MR. */
 @inline
-function partStart(p: i32, parts: i32, m: i32, step: i32): i32 {
+function partStartRoundedUp(p: i32, parts: i32, m: i32, step: i32): i32 {
   let per = (m + parts - 1) / parts;
   per = ((per + step - 1) / step) * step;
   const s = p * per;
@@ -641,8 +641,8 @@ export function gemmPart(
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
   accumulate: bool, work: usize,
 ): void {
-  const m0 = partStart(part, parts, m, MR);
-  const m1 = partStart(part + 1, parts, m, MR);
+  const m0 = partStartRoundedUp(part, parts, m, MR);
+  const m1 = partStartRoundedUp(part + 1, parts, m, MR);
   if (m1 <= m0) return;
   const ap = transA ? a + (<usize>m0 << 2) : a + <usize>m0 * <usize>lda * 4;
   gemm(transA, transB, m1 - m0, n, k, ap, lda, b, ldb, c + <usize>m0 * <usize>ldc * 4, ldc, accumulate, work + <usize>part * gemmWorkBytes());
@@ -658,8 +658,8 @@ function subBatch(geom: usize, dst: usize, n0: i32, n1: i32): usize {
 /** conv2d of images [n0, n1) (each image's output rows depend on that image only). */
 export function conv2dPart(part: i32, parts: i32, geom: usize, x: usize, w: usize, y: usize, work: usize): void {
   const g = changetype<Geom>(geom);
-  const n0 = partStart(part, parts, g.n, 1);
-  const n1 = partStart(part + 1, parts, g.n, 1);
+  const n0 = partStartRoundedUp(part, parts, g.n, 1);
+  const n1 = partStartRoundedUp(part + 1, parts, g.n, 1);
   if (n1 <= n0) return;
   const pw = work + <usize>part * convPartWorkBytes(geom);
   const sub = subBatch(geom, pw, n0, n1);
@@ -669,8 +669,8 @@ export function conv2dPart(part: i32, parts: i32, geom: usize, x: usize, w: usiz
 /** conv2dGradInput of images [n0, n1) (col2im adds only within an image). */
 export function conv2dGradInputPart(part: i32, parts: i32, geom: usize, dy: usize, w: usize, dx: usize, work: usize): void {
   const g = changetype<Geom>(geom);
-  const n0 = partStart(part, parts, g.n, 1);
-  const n1 = partStart(part + 1, parts, g.n, 1);
+  const n0 = partStartRoundedUp(part, parts, g.n, 1);
+  const n1 = partStartRoundedUp(part + 1, parts, g.n, 1);
   if (n1 <= n0) return;
   const pw = work + <usize>part * convPartWorkBytes(geom);
   const sub = subBatch(geom, pw, n0, n1);
@@ -688,8 +688,8 @@ export function conv2dGradFilterPart(part: i32, parts: i32, geom: usize, x: usiz
   const total = g.n * g.oh * g.ow;
   const tr = gradFilterTransposed(g);
   const rowsOut = tr ? kd : g.cout;
-  const o0 = partStart(part, parts, rowsOut, MR);
-  const o1 = partStart(part + 1, parts, rowsOut, MR);
+  const o0 = partStartRoundedUp(part, parts, rowsOut, MR);
+  const o1 = partStartRoundedUp(part + 1, parts, rowsOut, MR);
   if (o1 <= o0) return;
   const pw = work + <usize>part * convPartWorkBytes(geom) + 64;
   const cols = pw + gemmWorkBytes();
