@@ -36,6 +36,14 @@
  * threads build, the backend has no `resident` and copies as before. The fused quantizer kernels
  * (./wasm/quantize.ts) stay copying, laying out their operands above the scope's results.
  *
+ * Memory: the copying builds grow to the largest call (the unshared plain build up to 4 GiB); the
+ * shared memory is capped at 2 GiB, of which a scope keeps at most `residentBytes` (default 1 GiB,
+ * at most 1.5 GiB: the rest is the working room for a call's operands and work area). A resident
+ * training step keeps all its activations and gradients: about 72 MB for cnn-small at batch 64 (76 MB at 2+2),
+ * and wasm memory never shrinks, so the memory stays at its largest step's size. A call that
+ * cannot get its memory is a ConfigError naming the bytes it needs and `residentBytes`
+ * (./wasm/memory.ts), never the engine's bare RangeError.
+ *
  * Unlike the cpu reference, whose GEMM skips zero entries of A, 0·∞ here is NaN, as IEEE says.
  *
  * Law (laws/backend-agreement.test.ts): every primitive agrees with cpu64 within a tolerance
@@ -44,7 +52,7 @@
  * loops exactly (contiguous-run reductions: within float64 rounding).
  * laws/resident.test.ts: training in resident mode equals the copying mode bit for bit (params,
  * state, optimizer slots, losses; 1 and 2 threads), nothing it returns is a view on wasm memory,
- * and a throw inside a scope leaves the arena reset.
+ * a throw inside a scope leaves the arena reset, and a call past the memory's maximum is a ConfigError.
  */
 import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
 import { roundoff } from '../src/backend.js';
@@ -55,7 +63,8 @@ import { enableRelaxedSimd, packagedBytesOrModule, wasmBytesOrModule, type WasmS
 import { createJsBackend } from './js.js';
 import type { QuantizerKernels } from '../src/quantizers/fast.js';
 import { createQuantizerKernels, type QuantizeExports } from './wasm/quantize.js';
-import { canBlock, createThreadPool, OP, sharedMemory, type PartExports, type ThreadPool } from './wasm/threads.js';
+import { growTo, PAGE } from './wasm/memory.js';
+import { canBlock, createThreadPool, OP, SHARED_MAX_PAGES, sharedMemory, type PartExports, type ThreadPool } from './wasm/threads.js';
 
 /** Which GEMM build to run: `auto` takes relaxed SIMD when this engine can run it, else plain. */
 export type WasmKernel = 'auto' | 'plain' | 'relaxed';
@@ -92,8 +101,10 @@ export interface WasmBackendOptions {
   readonly resident?: boolean;
   /**
    * The most bytes a resident scope keeps in wasm memory (default 1 GiB of the shared memory's
-   * 2 GiB): a result that would go past it is copied out, as in copying mode, so a step too large
-   * to keep whole still runs, with the same bits.
+   * 2 GiB; an integer from 0 to RESIDENT_MAX = 1.5 GiB, else a ConfigError): a result that would
+   * go past it is copied out, as in copying mode, so a step too large to keep whole still runs,
+   * with the same bits. Where memory is scarce (a phone's browser tab), a smaller budget bounds
+   * what the memory grows to (it never shrinks) at the cost of the copies past it.
    */
   readonly residentBytes?: number;
 }
@@ -222,14 +233,15 @@ const isPerBuild = (s: unknown): s is { plain?: WasmSource; relaxed?: WasmSource
 
 const ALIGN = 64;
 const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
-const PAGE = 65536;
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmBackend.threads', `must be an integer ≥ 1, got ${String(threads)}`);
   if (opts.resident !== undefined && typeof opts.resident !== 'boolean') throw new ConfigError('createWasmBackend.resident', `must be true or false, got ${String(opts.resident)}`);
   const rb = opts.residentBytes;
-  if (rb !== undefined && !(typeof rb === 'number' && Number.isInteger(rb) && rb >= 0)) throw new ConfigError('createWasmBackend.residentBytes', `must be an integer ≥ 0, got ${String(rb)}`);
+  if (rb !== undefined && !(typeof rb === 'number' && Number.isInteger(rb) && rb >= 0 && rb <= RESIDENT_MAX)) {
+    throw new ConfigError('createWasmBackend.residentBytes', `must be an integer from 0 to ${RESIDENT_MAX} (the 2 GiB shared memory less ${WORKING_ROOM} bytes of working room), got ${String(rb)}`);
+  }
   if (threads > 1 && canBlock()) return threadedBackend(opts, threads, opts.resident !== false);
   if (opts.resident !== false) {
     const why = residentUnavailable(opts);
@@ -277,6 +289,10 @@ const MAP_DESC = 48;
 
 /** The default of `residentBytes`. */
 const RESIDENT_BYTES = 2 ** 30;
+/** Bytes of the shared memory a scope's results may never hold: room for one call's operands and work. */
+const WORKING_ROOM = 2 ** 29;
+/** The largest `residentBytes`: the shared memory's maximum (2 GiB) less the working room. */
+export const RESIDENT_MAX = SHARED_MAX_PAGES * PAGE - WORKING_ROOM;
 
 /** The backend over `wasm`; `residentBytes` undefined: no resident mode (the memory need not be shared). */
 function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined, residentBytes: number | undefined): WasmBackend {
@@ -309,10 +325,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     top = alignUp(top + bytes);
     return p;
   };
-  const reserve = (): void => {
-    const have = wasm.memory.buffer.byteLength;
-    if (top > have) wasm.memory.grow(Math.ceil((top - have) / PAGE));
-  };
+  const reserve = (): void => growTo(wasm.memory, top, { kept: floor - base, residentBytes });
   const f32 = (ptr: number, n: number): Float32Array => new Float32Array(wasm.memory.buffer, ptr, n);
   /** Is `d` a view on this scope's results (so its bytes sit at `d.byteOffset` below the floor)? */
   const isResident = (d: ArrayLike<number>): d is Float32Array =>
@@ -560,6 +573,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     maxPoolGrad,
     quantizerKernels: createQuantizerKernels(wasm, {
       floor: () => floor,
+      grow: (bytes) => growTo(wasm.memory, bytes, { kept: floor - base, residentBytes }),
       resident: (t) => (isResident(t.data) ? t.data.byteOffset : undefined),
       result,
     }),

@@ -15,7 +15,10 @@
  *   (an async `f` is refused with a ConfigError) leaves the backend usable and its arena reset: the next scope lays its first result where a
  *   fresh scope does, and a later run equals the copying backend's;
  * - a result that would rise past `residentBytes` is copied out (the scope keeps what fits, and
- *   training with any budget still equals the copying backend);
+ *   training with any budget still equals the copying backend); a budget past RESIDENT_MAX (the
+ *   2 GiB shared memory less working room) or not a whole number ≥ 0 is a ConfigError; a call too
+ *   large for wasm memory (in or out of a scope, shared or unshared build) is a ConfigError naming
+ *   the bytes it needs and `residentBytes`, not a RangeError, and the backend goes on;
  * - the steps' other calls split over threads (element-wise maps of ≥ 2¹⁶ elements into runs,
  *   max pooling and its gradient by images) give the values of one thread bit for bit (NaN,
  *   ±0 and ±∞ among them), at 2 and 3 threads;
@@ -23,7 +26,7 @@
  *   cannot run (`kernel: 'relaxed'`) is a ConfigError naming createWasmBackend.resident.
  */
 import fc from 'fast-check';
-import { createWasmBackend, type WasmBackend } from '../backends/wasm.js';
+import { createWasmBackend, RESIDENT_MAX, type WasmBackend } from '../backends/wasm.js';
 import { ConfigError } from '../src/errors.js';
 import type { Model } from '../src/models/model.js';
 import type { Tensor } from '../src/tensor.js';
@@ -176,6 +179,38 @@ example("resident: true where it cannot run (kernel 'relaxed', a source without 
   }
   // where it cannot run and was not asked for, the copying backend serves
   return (await createWasmBackend({ kernel: 'relaxed' }).catch(() => undefined))?.resident === undefined;
+});
+
+example('a residentBytes past the memory minus working room, or not a whole number ≥ 0, is a ConfigError naming it', async () => {
+  const refused = async (residentBytes: number): Promise<boolean> => {
+    const e = await createWasmBackend({ residentBytes }).then(() => undefined, (x: unknown) => x);
+    return e instanceof ConfigError && e.message.includes('createWasmBackend.residentBytes');
+  };
+  return (await refused(2 ** 31)) && (await refused(RESIDENT_MAX + 1)) && (await refused(1.5)) && (await refused(-1)) && (await refused(NaN)) &&
+    typeof (await createWasmBackend({ residentBytes: RESIDENT_MAX })).resident === 'function';
+});
+
+example('a call too large for wasm memory (in or out of a scope, shared or not) is a ConfigError naming the bytes asked and residentBytes, and the backend goes on', () => {
+  // a 40000 × 40000 float32 product: 6.4 GB, past the 2 GiB shared and 4 GiB unshared maximum
+  const a = { shape: [40000, 1], data: new Float32Array(40000).fill(1) };
+  const fresh = firstOffset(on1);
+  const named = (f: () => unknown, rb: string): boolean => {
+    try {
+      f();
+      return false;
+    } catch (e) {
+      const needs = /needs (\d+) bytes/.exec((e as Error).message);
+      return e instanceof ConfigError && e.message.startsWith('wasm memory:') && e.message.includes(`residentBytes ${rb}`) && needs !== null && Number(needs[1]) >= 6.4e9;
+    }
+  };
+  const ok = named(() => on1.matmul(a, a, { transB: true }), String(2 ** 30)) &&
+    named(() => off1.matmul(a, a, { transB: true }), 'off') &&
+    named(() => on1.resident!(() => {
+      on1.unary('neg', t([1000], new Array<number>(1000).fill(1)));
+      return on1.matmul(a, a, { transB: true });
+    }), String(2 ** 30));
+  const y = on1.matmul(t([1, 2], [1, 2]), t([2, 1], [3, 4]));
+  return ok && y.data[0] === 11 && firstOffset(on1) === fresh;
 });
 
 /** n float32 values from `seed`, with NaN, ±0, ±∞ and exact ties sprinkled in. */

@@ -20,6 +20,7 @@
 import type { QuantizerKernels, Scalars } from '../../src/quantizers/fast.js';
 import { instantiateWasm, type WasmSource } from '../../src/assets.js';
 import { size, type Tensor } from '../../src/tensor.js';
+import { growTo } from './memory.js';
 
 /** The exports of the wasm module this needs (every build of backends/wasm/assembly has them). */
 export interface QuantizeExports {
@@ -43,13 +44,14 @@ export interface QuantizeExports {
 }
 
 const ALIGN = 64;
-const PAGE = 65536;
 const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
 /** The wasm backend's arena, as its resident scope (backends/wasm.ts) shares it with these kernels. */
 export interface ArenaHooks {
   /** Where a call may lay out its operands: the scope keeps its results below. */
   floor(): number;
+  /** Grows the memory to `bytes` (./memory.ts's growTo, naming the backend's budget). */
+  grow(bytes: number): void;
   /** The address of `t`'s data when it is one of the scope's results (read in place), else undefined. */
   resident(t: Tensor): number | undefined;
   /** The output at `[ptr, end)`, laid out first of a call: a view the scope keeps, or a copy outside one. */
@@ -73,8 +75,8 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
   const layout = (...floats: number[]): number[] => {
     top = arena === undefined ? base : alignUp(Math.max(base, arena.floor()));
     const ptrs = floats.map(take);
-    const have = wasm.memory.buffer.byteLength;
-    if (top > have) wasm.memory.grow(Math.ceil((top - have) / PAGE));
+    if (arena) arena.grow(top);
+    else growTo(wasm.memory, top, { kept: 0, residentBytes: undefined });
     return ptrs;
   };
   // views are made after `layout` (growing detaches the old buffer) and never kept

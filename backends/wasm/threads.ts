@@ -233,7 +233,7 @@ for (;;) {
 `;
 
 /** Pages a pool's shared memory may grow to (64 KiB each): 2 GiB, reserved as address space only. */
-const SHARED_MAX_PAGES = 32768;
+export const SHARED_MAX_PAGES = 32768;
 
 /** A shared memory for a threaded build, `initial` pages, growable to 2 GiB. */
 export const sharedMemory = (initial: number): WebAssembly.Memory => new WebAssembly.Memory({ initial, maximum: SHARED_MAX_PAGES, shared: true });
