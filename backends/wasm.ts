@@ -52,7 +52,8 @@
  * loops exactly (contiguous-run reductions: within float64 rounding).
  * laws/resident.test.ts: training in resident mode equals the copying mode bit for bit (params,
  * state, optimizer slots, losses; 1 and 2 threads), nothing it returns is a view on wasm memory,
- * a throw inside a scope leaves the arena reset, and a call past the memory's maximum is a ConfigError.
+ * a throw inside a scope leaves the arena reset, views survive memory growth, an async f is
+ * refused without an unhandled rejection, and a call past the memory's maximum is a ConfigError.
  */
 import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
 import { roundoff } from '../src/backend.js';
@@ -358,29 +359,54 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     data.set(f32(ptr, n));
     return { shape: [...shape], data };
   };
-  /** `v` with every resident Float32Array in it (plain objects and arrays walked) copied out. */
-  const copyOut = (v: unknown): unknown => {
+  /**
+   * `v` with every resident Float32Array in it (plain objects and arrays walked) copied out. One
+   * copy per object: what `v` holds twice comes back as one copy held twice, and cycles are kept.
+   */
+  const copyOut = (v: unknown, seen = new Map<object, unknown>()): unknown => {
+    if (v === null || typeof v !== 'object') return v;
+    if (seen.has(v)) return seen.get(v);
     if (v instanceof Float32Array) {
       if (!isResident(v)) return v;
       const d = new Float32Array(v.length);
       d.set(v);
+      seen.set(v, d);
       return d;
     }
-    if (Array.isArray(v)) return v.map(copyOut);
-    if (v !== null && typeof v === 'object') {
-      const proto = Object.getPrototypeOf(v) as unknown;
-      if (proto === Object.prototype || proto === null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copyOut(x)]));
+    if (Array.isArray(v)) {
+      const out: unknown[] = [];
+      seen.set(v, out);
+      for (const x of v) out.push(copyOut(x, seen));
+      return out;
     }
-    return v;
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) return v;
+    const out: Record<string, unknown> = proto === null ? Object.create(null) : {};
+    seen.set(v, out);
+    for (const [k, x] of Object.entries(v)) out[k] = copyOut(x, seen);
+    return out;
+  };
+  /**
+   * Refuses an async `f` (its views would be overwritten by the calls after the scope ends); the
+   * abandoned promise gets a handler first, so its own rejection is not an unhandled one.
+   */
+  const refuseThenable = (r: unknown): void => {
+    if ((typeof r === 'object' || typeof r === 'function') && r !== null && typeof (r as { then?: unknown }).then === 'function') {
+      Promise.resolve(r as PromiseLike<unknown>).catch(() => undefined);
+      throw new ConfigError('resident(f)', 'f must be synchronous (it returned a Promise)');
+    }
   };
   function resident<T>(f: () => T): T {
-    if (inScope) return f();
+    if (inScope) {
+      const r = f();
+      refuseThenable(r);
+      return r;
+    }
     inScope = true;
     buffers = new WeakSet();
     try {
       const r = f();
-      // an async f would go on after the scope ends, its views overwritten by the next call
-      if (r instanceof Promise) throw new ConfigError('resident(f)', 'f must be synchronous (it returned a Promise)');
+      refuseThenable(r);
       return copyOut(r) as T;
     } finally {
       // thrown or not, the next call (in a scope or not) starts at the base again

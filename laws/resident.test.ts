@@ -19,6 +19,10 @@
  *   2 GiB shared memory less working room) or not a whole number ≥ 0 is a ConfigError; a call too
  *   large for wasm memory (in or out of a scope, shared or unshared build) is a ConfigError naming
  *   the bytes it needs and `residentBytes`, not a RangeError, and the backend goes on;
+ * - `resident()`'s result is copied once per object (a tensor held twice comes back as one copy,
+ *   cycles kept);
+ * - an async `f`, outer or nested, is refused with a ConfigError and its abandoned promise
+ *   raises no unhandled rejection;
  * - the steps' other calls split over threads (element-wise maps of ≥ 2¹⁶ elements into runs,
  *   max pooling and its gradient by images) give the values of one thread bit for bit (NaN,
  *   ±0 and ±∞ among them), at 2 and 3 threads;
@@ -179,6 +183,45 @@ example("resident: true where it cannot run (kernel 'relaxed', a source without 
   }
   // where it cannot run and was not asked for, the copying backend serves
   return (await createWasmBackend({ kernel: 'relaxed' }).catch(() => undefined))?.resident === undefined;
+});
+
+example('the result of resident() is copied once per object: a tensor held twice comes back as one copy, and cycles are kept', () => {
+  const x = t([2, 2], [1, -2, 3, -4]);
+  type Cyc = { y: Tensor; again: Tensor; list: unknown[]; self?: Cyc };
+  const out = on1.resident!(() => {
+    const y = on1.unary('neg', x);
+    const list: unknown[] = [y];
+    list.push(list);
+    const o: Cyc = { y, again: y, list };
+    o.self = o;
+    return o;
+  });
+  return out.y === out.again && out.self === out && out.list[0] === out.y && out.list[1] === out.list && !onWasm(out.y.data) &&
+    bits(out.y, off1.unary('neg', x));
+});
+
+example('an async f is refused with a ConfigError, outer or nested, and its abandoned promise raises no unhandled rejection', async () => {
+  const unhandled: unknown[] = [];
+  const listen = (e: unknown): void => void unhandled.push(e);
+  process.on('unhandledRejection', listen);
+  try {
+    const fresh = firstOffset(on1);
+    const outer = throwsWith(() => on1.resident!(async () => {
+      throw new Error('async body');
+    }), ConfigError, 'resident(f)', 'synchronous');
+    // the outer f drops the inner promise: only the nested scope can see it
+    const nested = throwsWith(() => on1.resident!(() => {
+      void on1.resident!(async () => {
+        await null;
+        throw new Error('nested async body');
+      });
+      return 1;
+    }), ConfigError, 'resident(f)', 'synchronous');
+    await new Promise((r) => setTimeout(r, 20));
+    return outer && nested && unhandled.length === 0 && firstOffset(on1) === fresh;
+  } finally {
+    process.off('unhandledRejection', listen);
+  }
 });
 
 example('a residentBytes past the memory minus working room, or not a whole number ≥ 0, is a ConfigError naming it', async () => {
