@@ -19,6 +19,8 @@
  *   2 GiB shared memory less working room) or not a whole number ≥ 0 is a ConfigError; a call too
  *   large for wasm memory (in or out of a scope, shared or unshared build) is a ConfigError naming
  *   the bytes it needs and `residentBytes`, not a RangeError, and the backend goes on;
+ * - a resident result survives the memory growing within its scope (a ~12 MB operand), and reads
+ *   back the copying bits;
  * - `resident()`'s result is copied once per object (a tensor held twice comes back as one copy,
  *   cycles kept);
  * - an async `f`, outer or nested, is refused with a ConfigError and its abandoned promise
@@ -27,7 +29,9 @@
  *   max pooling and its gradient by images) give the values of one thread bit for bit (NaN,
  *   ±0 and ±∞ among them), at 2 and 3 threads;
  * - resident mode is on by default, off with `resident: false`, and asking for it where it
- *   cannot run (`kernel: 'relaxed'`) is a ConfigError naming createWasmBackend.resident.
+ *   cannot run (`kernel: 'relaxed'`, `auto`, a source without a threads build, no
+ *   SharedArrayBuffer) is a ConfigError naming createWasmBackend.resident; not asked for, the
+ *   copying backend serves there.
  */
 import fc from 'fast-check';
 import { createWasmBackend, RESIDENT_MAX, type WasmBackend } from '../backends/wasm.js';
@@ -181,8 +185,38 @@ example("resident: true where it cannot run (kernel 'relaxed', a source without 
       if (!(e instanceof ConfigError) || !e.message.includes('createWasmBackend.resident')) return false;
     }
   }
-  // where it cannot run and was not asked for, the copying backend serves
-  return (await createWasmBackend({ kernel: 'relaxed' }).catch(() => undefined))?.resident === undefined;
+  // where it cannot run and was not asked for, the copying backend serves ('auto' always loads: relaxed or plain)
+  return (await createWasmBackend({ kernel: 'auto' })).resident === undefined;
+});
+
+example('without SharedArrayBuffer (a page without cross-origin isolation) the backend copies, and resident: true is a ConfigError', async () => {
+  const g = globalThis as { SharedArrayBuffer?: unknown };
+  const saved = Object.getOwnPropertyDescriptor(g, 'SharedArrayBuffer')!;
+  delete g.SharedArrayBuffer;
+  try {
+    const B = await createWasmBackend();
+    const y = B.unary('neg', t([3], [1, -2, 0]));
+    const asked = await createWasmBackend({ resident: true }).then(() => undefined, (e: unknown) => e);
+    return B.resident === undefined && !(y.data.buffer instanceof (saved.value as typeof SharedArrayBuffer)) && Object.is(y.data[2], -0) && asked instanceof ConfigError &&
+      asked.message.includes('createWasmBackend.resident') && asked.message.includes('SharedArrayBuffer');
+  } finally {
+    Object.defineProperty(g, 'SharedArrayBuffer', saved);
+  }
+});
+
+example('a resident result survives the memory growing inside the same scope (a ~12 MB operand): reused after, it gives the copying bits', async () => {
+  const B = await createWasmBackend(); // a fresh memory: 2 MiB
+  const x = t([1000], Array.from({ length: 1000 }, (_, i) => i / 7 - 60));
+  const big = { shape: [3 << 20], data: new Float32Array(3 << 20).fill(-0.5) };
+  const out = B.resident!(() => {
+    const y = B.unary('neg', x);
+    const grown = B.unary('abs', big);
+    const z = B.binary('mul', y, y);
+    // a view's buffer is the memory's buffer when it was made: a new one means the memory grew
+    return { y, z, grownOk: grown.data[(3 << 20) - 1] === 0.5 && onWasm(y.data) && grown.data.buffer !== y.data.buffer };
+  });
+  const y0 = off1.unary('neg', x);
+  return out.grownOk && bits(out.y, y0) && bits(out.z, off1.binary('mul', y0, y0));
 });
 
 example('the result of resident() is copied once per object: a tensor held twice comes back as one copy, and cycles are kept', () => {
