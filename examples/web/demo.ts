@@ -22,7 +22,7 @@ import { loadDigits, type Digits } from './digits.js';
 /** The page's files, relative to the page. */
 const FILES = {
   model: 'model.sttn',
-  wasm: { plain: 'wasm/sttn-simd.wasm', relaxed: 'wasm/sttn-relaxed-simd.wasm' },
+  wasm: { plain: 'wasm/sttn-simd.wasm', relaxed: 'wasm/sttn-relaxed-simd.wasm', threads: 'wasm/sttn-simd-threads.wasm' },
   ternary: 'wasm/sttn-ternary.wasm',
 } as const;
 
@@ -30,9 +30,14 @@ const here = (path: string): URL => new URL(path, document.baseURI);
 
 let wasmBackend: Promise<Backend> | undefined;
 
-/** The WebAssembly backend, compiled once (streaming, from the page's wasm/ folder). */
+/**
+ * The WebAssembly backend, compiled once (streaming, from the page's wasm/ folder). With the
+ * threads build given, a cross-origin isolated page (as `sttn serve` sends it) gets the resident
+ * training step (results kept in one shared wasm memory, no copies between layers); elsewhere
+ * the plain build serves and copies.
+ */
 export const wasm = (): Promise<Backend> =>
-  (wasmBackend ??= createWasmBackend({ source: { plain: here(FILES.wasm.plain), relaxed: here(FILES.wasm.relaxed) } }));
+  (wasmBackend ??= createWasmBackend({ source: { plain: here(FILES.wasm.plain), relaxed: here(FILES.wasm.relaxed), threads: here(FILES.wasm.threads) } }));
 
 export interface Classifier {
   readonly engine: Engine;
@@ -100,6 +105,7 @@ export interface TrainProgress {
 }
 
 export interface TrainRun {
+  /** the backend's name, then `, resident` where its training step keeps results in its memory */
   readonly backend: string;
   readonly losses: number[];
   readonly accuracies: number[];
@@ -141,7 +147,7 @@ export async function trainHere(
   // every 4th test digit (500, all classes): a full pass over 2,000 is slow on software WebGL
   const every4 = Int32Array.from({ length: Math.ceil(digits.test.labels.length / 4) }, (_, i) => 4 * i);
   const testAccuracy = evaluate(B, model, state, { ...digits.test, ...gather(digits.test, every4) }, 250).accuracy;
-  return { backend: B.name, losses, accuracies, samplesPerSecond: rate, testAccuracy, model, state };
+  return { backend: B.resident !== undefined ? `${B.name}, resident` : B.name, losses, accuracies, samplesPerSecond: rate, testAccuracy, model, state };
 }
 
 export interface Histogram {
