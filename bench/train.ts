@@ -55,7 +55,9 @@
  * laws/resident.test.ts). `STTN_TRAIN_PROFILE=1` also prints where the sttn steps' time goes
  * (per backend call), resident ones included.
  *
- * Timing: every contender first runs 30 warm-up steps (the checked ones above), then `ROUNDS` rounds in which each contender in turn runs `STEPS` steps;
+ * Timing: every contender first runs 30 warm-up steps (the checked ones above; the threaded and
+ * resident sttn steps' warm-up losses must equal the copying 1-thread step's bit for bit), then
+ * `ROUNDS` rounds in which each contender in turn runs `STEPS` steps;
  * samples/s = 64·STEPS / time, medians over the rounds, of process CPU time (the default clock of
  * bench/common.ts; `STTN_BENCH_CLOCK=wall` ranks by wall time), the other clock alongside.
  */
@@ -523,9 +525,24 @@ for (const t of TFJS) {
   if (!QUICK && !(tail(losses) < 0.6 * head(losses))) throw new Error(`${t.name} does not train: losses ${losses.map((x) => fmt(x, 3)).join(' ')}`);
   checks.push(`${t.name} trains: mean loss of steps 2–6 ${fmt(head(losses), 3)}, of steps ${WARM - 4}–${WARM} ${fmt(tail(losses), 3)}; ${after} tensors held before and after`);
 }
-for (const s of [sttnF, sttnT, sttnR]) {
+const warmLosses = new Map<SttnTrainer, number[]>();
+for (const s of [sttnF, sttnT, sttnTn, sttnR, sttnRn]) {
+  if (s === undefined) continue;
   const losses = await s.steps(WARM);
+  warmLosses.set(s, losses);
   checks.push(`${s.name}, the same warm-up: mean loss of steps 1–5 ${fmt(head(losses), 3)}, of steps ${WARM - 4}–${WARM} ${fmt(tail(losses), 3)}`);
+}
+// the threaded and resident steps compute what the copying 1-thread one does, from the same
+// initial state and batches: every warm-up loss bit for bit (laws/threads.test.ts, laws/resident.test.ts)
+{
+  const ref = warmLosses.get(sttnT)!;
+  for (const s of [sttnTn, sttnR, sttnRn]) {
+    if (s === undefined) continue;
+    const l = warmLosses.get(s)!;
+    const at = l.length === ref.length ? l.findIndex((x, i) => !Object.is(x, ref[i])) : 0;
+    if (at >= 0) throw new Error(`${s.name}: warm-up loss of step ${at + 1} is ${l[at]}, ${sttnT.name}'s ${ref[at]}: they must be the same bits`);
+    checks.push(`${s.name}: its ${WARM} warm-up losses equal ${sttnT.name}'s bit for bit (Object.is)`);
+  }
 }
 if (process.env.STTN_TRAIN_PROFILE === '1') {
   // sttn: wall time per backend call (method, and op name where there is one) over a few steps of
