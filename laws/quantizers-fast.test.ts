@@ -25,173 +25,182 @@ import type { Tensor } from '../src/tensor.js';
 import { example, law } from './law.js';
 
 const cpu32 = createCpuBackend('float32');
-const wasm = await createWasmBackend({ kernel: 'plain' });
+// both plain builds: the shared one (resident mode, the default) and the unshared one (pages without cross-origin isolation)
+const builds = [
+  ['plain, shared', await createWasmBackend({ kernel: 'plain' })],
+  ['plain, unshared', await createWasmBackend({ kernel: 'plain', resident: false })],
+] as const;
+for (const [build, wasm] of builds) {
 
-/** Counts calls into the wasm backend's fused kernels. */
-let fastCalls = 0;
-const spied: QuantizerKernels = Object.fromEntries(
-  Object.entries(wasm.quantizerKernels).map(([k, f]) => [k, (...a: unknown[]) => (fastCalls++, (f as (...a: unknown[]) => unknown)(...a))]),
-) as unknown as QuantizerKernels;
-const fast: Backend = { ...wasm, quantizerKernels: spied } as Backend;
+  /** Counts calls into the wasm backend's fused kernels. */
+  let fastCalls = 0;
+  const spied: QuantizerKernels = Object.fromEntries(
+    Object.entries(wasm.quantizerKernels).map(([k, f]) => [k, (...a: unknown[]) => (fastCalls++, (f as (...a: unknown[]) => unknown)(...a))]),
+  ) as unknown as QuantizerKernels;
+  const fast: Backend = { ...wasm, quantizerKernels: spied } as Backend;
 
-const identical = (a: Tensor, b: Tensor): boolean =>
-  a.shape.length === b.shape.length &&
-  a.shape.every((d, i) => d === b.shape[i]) &&
-  a.data.length === b.data.length &&
-  a.data.every((v, i) => Object.is(v, b.data[i]));
+  const identical = (a: Tensor, b: Tensor): boolean =>
+    a.shape.length === b.shape.length &&
+    a.shape.every((d, i) => d === b.shape[i]) &&
+    a.data.length === b.data.length &&
+    a.data.every((v, i) => Object.is(v, b.data[i]));
 
-const sameRecord = (a: Record<string, Tensor>, b: Record<string, Tensor>): boolean =>
-  Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => k in b && identical(a[k], b[k]));
+  const sameRecord = (a: Record<string, Tensor>, b: Record<string, Tensor>): boolean =>
+    Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => k in b && identical(a[k], b[k]));
 
-/** Float32 values with the edges a quantizer decides on: ±0, the window's ±1, and ties of small integers. */
-const valueArb = fc.oneof(
-  { weight: 6, arbitrary: fc.float({ min: -3, max: 3, noNaN: true, noDefaultInfinity: true }) },
-  { weight: 1, arbitrary: fc.float({ min: -1e4, max: 1e4, noNaN: true, noDefaultInfinity: true }) },
-  { weight: 1, arbitrary: fc.constantFrom(0, -0, 1, -1, 0.5, -0.5, 2, -2) },
-).map(Math.fround);
+  /** Float32 values with the edges a quantizer decides on: ±0, the window's ±1, and ties of small integers. */
+  const valueArb = fc.oneof(
+    { weight: 6, arbitrary: fc.float({ min: -3, max: 3, noNaN: true, noDefaultInfinity: true }) },
+    { weight: 1, arbitrary: fc.float({ min: -1e4, max: 1e4, noNaN: true, noDefaultInfinity: true }) },
+    { weight: 1, arbitrary: fc.constantFrom(0, -0, 1, -1, 0.5, -0.5, 2, -2) },
+  ).map(Math.fround);
 
-/** A float32 tensor of rank 2–4 (dims 1–9, so SIMD tails and several channels occur) and an upstream gradient. */
-const caseArb = fc
-  .array(fc.integer({ min: 1, max: 9 }), { minLength: 2, maxLength: 4 })
-  .chain((shape) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const t = fc.array(valueArb, { minLength: n, maxLength: n }).map((v) => ({ shape, data: Float32Array.from(v) }));
-    return fc.record({ w1: t, w2: t, g: t, wp: fc.float({ min: Math.fround(0.1), max: 3, noNaN: true }), wn: fc.float({ min: Math.fround(0.1), max: 3, noNaN: true }) });
-  });
+  /** A float32 tensor of rank 2–4 (dims 1–9, so SIMD tails and several channels occur) and an upstream gradient. */
+  const caseArb = fc
+    .array(fc.integer({ min: 1, max: 9 }), { minLength: 2, maxLength: 4 })
+    .chain((shape) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const t = fc.array(valueArb, { minLength: n, maxLength: n }).map((v) => ({ shape, data: Float32Array.from(v) }));
+      return fc.record({ w1: t, w2: t, g: t, wp: fc.float({ min: Math.fround(0.1), max: 3, noNaN: true }), wn: fc.float({ min: Math.fround(0.1), max: 3, noNaN: true }) });
+    });
 
-const specs: { id: string; config: Record<string, unknown> }[] = [];
-for (const granularity of ['tensor', 'channel']) {
-  for (const clip of [1, 0.75, null]) {
-    specs.push({ id: 'sttn', config: { granularity, clip } });
-    specs.push({ id: 'sign', config: { granularity, clip } });
-    specs.push({ id: 'sign', config: { granularity, clip, gradient: 'xnor' } });
+  const specs: { id: string; config: Record<string, unknown> }[] = [];
+  for (const granularity of ['tensor', 'channel']) {
+    for (const clip of [1, 0.75, null]) {
+      specs.push({ id: 'sttn', config: { granularity, clip } });
+      specs.push({ id: 'sign', config: { granularity, clip } });
+      specs.push({ id: 'sign', config: { granularity, clip, gradient: 'xnor' } });
+    }
+    specs.push({ id: 'sttn', config: { granularity, gradient: 'official' } });
+    specs.push({ id: 'sttn', config: { granularity, gradient: 'official', signOfZero: 0 } });
+    specs.push({ id: 'twn', config: { granularity } });
+    specs.push({ id: 'twn', config: { granularity, delta: 0.5 } });
+    specs.push({ id: 'ttq', config: { granularity } });
+    specs.push({ id: 'ttq', config: { granularity, threshold: 0.5 } });
   }
-  specs.push({ id: 'sttn', config: { granularity, gradient: 'official' } });
-  specs.push({ id: 'sttn', config: { granularity, gradient: 'official', signOfZero: 0 } });
-  specs.push({ id: 'twn', config: { granularity } });
-  specs.push({ id: 'twn', config: { granularity, delta: 0.5 } });
-  specs.push({ id: 'ttq', config: { granularity } });
-  specs.push({ id: 'ttq', config: { granularity, threshold: 0.5 } });
-}
 
-const paramsFor = (q: KernelQuantizer, c: { w1: Tensor; w2: Tensor; wp: number; wn: number }): Record<string, Tensor> => {
-  if (q.id === 'sttn') return { w1: c.w1, w2: c.w2 };
-  if (q.id !== 'ttq') return { w: c.w1 };
-  const groups = q.config.granularity === 'channel' ? c.w1.shape[0] : 1;
-  const s = q.config.granularity === 'channel' ? [groups] : [];
-  return { w: c.w1, wp: { shape: s, data: new Float32Array(groups).fill(c.wp) }, wn: { shape: s, data: new Float32Array(groups).fill(c.wn) } };
-};
-
-for (const spec of specs) {
-  const q = orThrow(kernelQuantizer(spec));
-  law(`fast path: ${spec.id} ${JSON.stringify(spec.config)} forward and backward equal cpu32's generic path bit for bit`, [caseArb], (c) => {
-    const p = paramsFor(q, c);
-    const before = fastCalls;
-    const fw = q.forward(fast, p);
-    const ref = q.forward(cpu32, p);
-    const gw = q.backward(fast, p, fw.res, c.g);
-    const gref = q.backward(cpu32, p, ref.res, c.g);
-    // twn's `ste` backward is the identity on either path: only the forward has a kernel
-    return fastCalls >= before + (spec.id === 'twn' ? 1 : 2) && identical(fw.w, ref.w) && sameRecord(gw, gref);
-  }, { numRuns: 60 });
-}
-
-law('fast path: forwards with all outputs (the neutral API) equal the generic fields bit for bit', [caseArb, fc.constantFrom('tensor', 'channel'), fc.boolean()], (c, granularity, official) => {
-  const k = kernelsOf(fast)!;
-  const G = granularity as 'tensor' | 'channel';
-  const sc = orThrow(sttnQ.decodeConfig({ granularity: G, ...(official ? { gradient: 'official', signOfZero: 0 } : {}) }));
-  const s1 = sttnQ.forwardFused(k, { w1: c.w1, w2: c.w2 }, sc, 'all');
-  const s2 = sttnQ.forward(cpu32, { w1: c.w1, w2: c.w2 }, sc);
-  const bc = orThrow(signQ.decodeConfig({ granularity: G }));
-  const b1 = signQ.forwardFused(k, { w: c.w1 }, bc, 'all');
-  const b2 = signQ.forward(cpu32, { w: c.w1 }, bc);
-  const tc = orThrow(twnQ.decodeConfig({ granularity: G }));
-  const t1 = twnQ.forwardFused(k, { w: c.w1 }, tc, true);
-  const t2 = twnQ.forward(cpu32, { w: c.w1 }, tc);
-  const qc = orThrow(ttqQ.decodeConfig({ granularity: G }));
-  const qp = { w: c.w1, ...ttqQ.initScales(c.w1.shape, qc, 'float32') };
-  const q1 = ttqQ.forwardFused(k, qp, qc, true);
-  const q2 = ttqQ.forward(cpu32, qp, qc);
-  return (
-    sameRecord({ w1q: s1.w1q!, w2q: s1.w2q!, merged: s1.merged!, codes: s1.codes!, alpha: s1.alpha }, { w1q: s2.w1q, w2q: s2.w2q, merged: s2.merged, codes: s2.codes, alpha: s2.alpha }) &&
-    sameRecord({ y: b1.y!, codes: b1.codes!, alpha: b1.alpha }, { y: b2.y, codes: b2.codes, alpha: b2.alpha }) &&
-    sameRecord({ y: t1.y, codes: t1.codes!, alpha: t1.alpha, delta: t1.delta, count: t1.count }, { y: t2.y, codes: t2.codes, alpha: t2.alpha, delta: t2.delta, count: t2.count }) &&
-    sameRecord({ y: q1.y, codes: q1.codes!, delta: q1.delta }, { y: q2.y, codes: q2.codes, delta: q2.delta })
-  );
-}, { numRuns: 60 });
-
-law('fast path: the activations\' straight-through gradient equals the generic one bit for bit', [caseArb, fc.constantFrom(1, 0.5, 0.3, null)], (c, clip) => {
-  const a = orThrow(activationQuantizer({ id: 'ternary', config: { clip } }));
-  const before = fastCalls;
-  return identical(a.backward(fast, c.w1, c.g), a.backward(cpu32, c.w1, c.g)) && fastCalls === before + 1;
-});
-
-law('clipDown(c) is the largest float32 ≤ c, so |x| ≤ clipDown(c) decides as |x| ≤ c for float32 x', [fc.double({ min: 1e-30, max: 1e39, noNaN: true })], (c) => {
-  const d = clipDown(c);
-  const up = new Float32Array([d]);
-  new Uint32Array(up.buffer)[0] += 1;
-  return Math.fround(d) === d && d <= c && up[0] > c;
-});
-
-/** The message of the error `f` throws, or '' if it returns. */
-const errorOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof OverflowError ? `overflow: ${e.message}` : e instanceof NonFiniteError ? `nonfinite: ${e.message}` : `other: ${(e as Error).message}`;
-  }
-  return '';
-};
-
-example('fast path: overflowing scales and gradients throw the same OverflowError as the generic path', () => {
-  const big = { shape: [2, 3], data: new Float32Array(6).fill(3e38) };
-  const g = { shape: [2, 3], data: new Float32Array(6).fill(3e38) };
-  const small = { shape: [2, 3], data: new Float32Array([0.5, -0.5, 0.25, 1, -1, 0.75]) };
-  const cases: [string, Record<string, Tensor>, Tensor][] = [
-    ['sttn', { w1: big, w2: big }, g],
-    ['sttn', { w1: small, w2: small }, g],
-    ['sign', { w: big }, g],
-    ['sign', { w: small }, g],
-    ['twn', { w: big }, g],
-    ['ttq', { w: small, wp: { shape: [], data: new Float32Array([3e38]) }, wn: { shape: [], data: new Float32Array([3e38]) } }, g],
-  ];
-  return cases.every(([id, p, up]) => {
-    const q = orThrow(kernelQuantizer(id));
-    const run = (B: Backend) => () => q.backward(B, p, q.forward(B, p).res, up);
-    const a = errorOf(run(fast));
-    return a.startsWith('overflow: ') && a === errorOf(run(cpu32));
-  });
-});
-
-law('fast path: a NaN or ±∞ in a latent, a scale or the upstream gradient throws the same NonFiniteError as the generic path', [
-  caseArb,
-  fc.constantFrom(NaN, Infinity, -Infinity),
-  fc.constantFrom('w1', 'w2', 'g', 'wp'),
-  fc.nat(),
-  fc.constantFrom(...specs.map((_, i) => i)),
-], (c, bad, where, at, si) => {
-  const q = orThrow(kernelQuantizer(specs[si]));
-  const poison = (t: Tensor): Tensor => {
-    const d = Float32Array.from(t.data);
-    d[at % d.length] = bad;
-    return { shape: t.shape, data: d };
+  const paramsFor = (q: KernelQuantizer, c: { w1: Tensor; w2: Tensor; wp: number; wn: number }): Record<string, Tensor> => {
+    if (q.id === 'sttn') return { w1: c.w1, w2: c.w2 };
+    if (q.id !== 'ttq') return { w: c.w1 };
+    const groups = q.config.granularity === 'channel' ? c.w1.shape[0] : 1;
+    const s = q.config.granularity === 'channel' ? [groups] : [];
+    return { w: c.w1, wp: { shape: s, data: new Float32Array(groups).fill(c.wp) }, wn: { shape: s, data: new Float32Array(groups).fill(c.wn) } };
   };
-  const p = paramsFor(q, c);
-  const key = where === 'w1' ? (q.id === 'sttn' ? 'w1' : 'w') : where === 'w2' ? (q.id === 'sttn' ? 'w2' : 'w') : where === 'wp' && q.id === 'ttq' ? 'wp' : null;
-  const pp = key === null ? p : { ...p, [key]: poison(p[key]) };
-  const g = where === 'g' ? poison(c.g) : c.g;
-  const run = (B: Backend) => () => q.backward(B, pp, q.forward(B, pp).res, g);
-  const a = errorOf(run(fast));
-  const poisoned = key !== null || where === 'g';
-  return a === errorOf(run(cpu32)) && (!poisoned || a.startsWith('nonfinite: '));
-}, { numRuns: 200 });
 
-law('fast path: the activation gradient with a NaN or ±∞ in x or g throws the same NonFiniteError', [caseArb, fc.constantFrom(NaN, Infinity, -Infinity), fc.boolean(), fc.nat()], (c, bad, inX, at) => {
-  const a = orThrow(activationQuantizer('ternary'));
-  const d = Float32Array.from(inX ? c.w1.data : c.g.data);
-  d[at % d.length] = bad;
-  const x = inX ? { shape: c.w1.shape, data: d } : c.w1;
-  const g = inX ? c.g : { shape: c.g.shape, data: d };
-  const e = errorOf(() => a.backward(fast, x, g));
-  return e.startsWith('nonfinite: ') && e === errorOf(() => a.backward(cpu32, x, g));
-});
+  for (const spec of specs) {
+    const q = orThrow(kernelQuantizer(spec));
+    law(`fast path: ${spec.id} ${JSON.stringify(spec.config)} forward and backward equal cpu32's generic path bit for bit [${build}]`, [caseArb], (c) => {
+      const p = paramsFor(q, c);
+      const before = fastCalls;
+      const fw = q.forward(fast, p);
+      const ref = q.forward(cpu32, p);
+      const gw = q.backward(fast, p, fw.res, c.g);
+      const gref = q.backward(cpu32, p, ref.res, c.g);
+      // twn's `ste` backward is the identity on either path: only the forward has a kernel
+      return fastCalls >= before + (spec.id === 'twn' ? 1 : 2) && identical(fw.w, ref.w) && sameRecord(gw, gref);
+    }, { numRuns: 60 });
+  }
+
+  law(`fast path: forwards with all outputs (the neutral API) equal the generic fields bit for bit [${build}]`, [caseArb, fc.constantFrom('tensor', 'channel'), fc.boolean()], (c, granularity, official) => {
+    const k = kernelsOf(fast)!;
+    const G = granularity as 'tensor' | 'channel';
+    const sc = orThrow(sttnQ.decodeConfig({ granularity: G, ...(official ? { gradient: 'official', signOfZero: 0 } : {}) }));
+    const s1 = sttnQ.forwardFused(k, { w1: c.w1, w2: c.w2 }, sc, 'all');
+    const s2 = sttnQ.forward(cpu32, { w1: c.w1, w2: c.w2 }, sc);
+    const bc = orThrow(signQ.decodeConfig({ granularity: G }));
+    const b1 = signQ.forwardFused(k, { w: c.w1 }, bc, 'all');
+    const b2 = signQ.forward(cpu32, { w: c.w1 }, bc);
+    const tc = orThrow(twnQ.decodeConfig({ granularity: G }));
+    const t1 = twnQ.forwardFused(k, { w: c.w1 }, tc, true);
+    const t2 = twnQ.forward(cpu32, { w: c.w1 }, tc);
+    const qc = orThrow(ttqQ.decodeConfig({ granularity: G }));
+    const qp = { w: c.w1, ...ttqQ.initScales(c.w1.shape, qc, 'float32') };
+    const q1 = ttqQ.forwardFused(k, qp, qc, true);
+    const q2 = ttqQ.forward(cpu32, qp, qc);
+    return (
+      sameRecord({ w1q: s1.w1q!, w2q: s1.w2q!, merged: s1.merged!, codes: s1.codes!, alpha: s1.alpha }, { w1q: s2.w1q, w2q: s2.w2q, merged: s2.merged, codes: s2.codes, alpha: s2.alpha }) &&
+      sameRecord({ y: b1.y!, codes: b1.codes!, alpha: b1.alpha }, { y: b2.y, codes: b2.codes, alpha: b2.alpha }) &&
+      sameRecord({ y: t1.y, codes: t1.codes!, alpha: t1.alpha, delta: t1.delta, count: t1.count }, { y: t2.y, codes: t2.codes, alpha: t2.alpha, delta: t2.delta, count: t2.count }) &&
+      sameRecord({ y: q1.y, codes: q1.codes!, delta: q1.delta }, { y: q2.y, codes: q2.codes, delta: q2.delta })
+    );
+  }, { numRuns: 60 });
+
+  law(`fast path: the activations' straight-through gradient equals the generic one bit for bit [${build}]`, [caseArb, fc.constantFrom(1, 0.5, 0.3, null)], (c, clip) => {
+    const a = orThrow(activationQuantizer({ id: 'ternary', config: { clip } }));
+    const before = fastCalls;
+    return identical(a.backward(fast, c.w1, c.g), a.backward(cpu32, c.w1, c.g)) && fastCalls === before + 1;
+  });
+
+  law(`clipDown(c) is the largest float32 ≤ c, so |x| ≤ clipDown(c) decides as |x| ≤ c for float32 x [${build}]`, [fc.double({ min: 1e-30, max: 1e39, noNaN: true })], (c) => {
+    const d = clipDown(c);
+    const up = new Float32Array([d]);
+    new Uint32Array(up.buffer)[0] += 1;
+    return Math.fround(d) === d && d <= c && up[0] > c;
+  });
+
+  /** The message of the error `f` throws, or '' if it returns. */
+  const errorOf = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      return e instanceof OverflowError ? `overflow: ${e.message}` : e instanceof NonFiniteError ? `nonfinite: ${e.message}` : `other: ${(e as Error).message}`;
+    }
+    return '';
+  };
+
+  example(`fast path: overflowing scales and gradients throw the same OverflowError as the generic path [${build}]`, () => {
+    const big = { shape: [2, 3], data: new Float32Array(6).fill(3e38) };
+    const g = { shape: [2, 3], data: new Float32Array(6).fill(3e38) };
+    const small = { shape: [2, 3], data: new Float32Array([0.5, -0.5, 0.25, 1, -1, 0.75]) };
+    const cases: [string, Record<string, Tensor>, Tensor][] = [
+      ['sttn', { w1: big, w2: big }, g],
+      ['sttn', { w1: small, w2: small }, g],
+      ['sign', { w: big }, g],
+      ['sign', { w: small }, g],
+      ['twn', { w: big }, g],
+      ['ttq', { w: small, wp: { shape: [], data: new Float32Array([3e38]) }, wn: { shape: [], data: new Float32Array([3e38]) } }, g],
+    ];
+    return cases.every(([id, p, up]) => {
+      const q = orThrow(kernelQuantizer(id));
+      const run = (B: Backend) => () => q.backward(B, p, q.forward(B, p).res, up);
+      const a = errorOf(run(fast));
+      return a.startsWith('overflow: ') && a === errorOf(run(cpu32));
+    });
+  });
+
+  law(`fast path: a NaN or ±∞ in a latent, a scale or the upstream gradient throws the same NonFiniteError as the generic path [${build}]`, [
+    caseArb,
+    fc.constantFrom(NaN, Infinity, -Infinity),
+    fc.constantFrom('w1', 'w2', 'g', 'wp'),
+    fc.nat(),
+    fc.constantFrom(...specs.map((_, i) => i)),
+  ], (c, bad, where, at, si) => {
+    const q = orThrow(kernelQuantizer(specs[si]));
+    const poison = (t: Tensor): Tensor => {
+      const d = Float32Array.from(t.data);
+      d[at % d.length] = bad;
+      return { shape: t.shape, data: d };
+    };
+    const p = paramsFor(q, c);
+    const key = where === 'w1' ? (q.id === 'sttn' ? 'w1' : 'w') : where === 'w2' ? (q.id === 'sttn' ? 'w2' : 'w') : where === 'wp' && q.id === 'ttq' ? 'wp' : null;
+    const pp = key === null ? p : { ...p, [key]: poison(p[key]) };
+    const g = where === 'g' ? poison(c.g) : c.g;
+    const run = (B: Backend) => () => q.backward(B, pp, q.forward(B, pp).res, g);
+    const a = errorOf(run(fast));
+    const poisoned = key !== null || where === 'g';
+    return a === errorOf(run(cpu32)) && (!poisoned || a.startsWith('nonfinite: '));
+  }, { numRuns: 200 });
+
+  law(`fast path: the activation gradient with a NaN or ±∞ in x or g throws the same NonFiniteError [${build}]`, [caseArb, fc.constantFrom(NaN, Infinity, -Infinity), fc.boolean(), fc.nat()], (c, bad, inX, at) => {
+    const a = orThrow(activationQuantizer('ternary'));
+    const d = Float32Array.from(inX ? c.w1.data : c.g.data);
+    d[at % d.length] = bad;
+    const x = inX ? { shape: c.w1.shape, data: d } : c.w1;
+    const g = inX ? c.g : { shape: c.g.shape, data: d };
+    const e = errorOf(() => a.backward(fast, x, g));
+    return e.startsWith('nonfinite: ') && e === errorOf(() => a.backward(cpu32, x, g));
+  });
+}
+
+example('the two builds above differ: the shared one runs resident scopes, the unshared one copies', () =>
+  typeof builds[0][1].resident === 'function' && builds[1][1].resident === undefined);
