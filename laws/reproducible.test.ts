@@ -5,7 +5,8 @@
  * V8 generate code as for a CPU without them — what a user on another x86-64 machine gets. (V8
  * refuses WebAssembly SIMD below SSE4.1, so that is the floor of any machine sttn's wasm runs on.)
  *
- * - default flags: the same tiny `sttn train` (cnn-small 2+2 through the CLI, a few steps on a
+ * - default flags: the same tiny `sttn train` (cnn-small 2+2 through the CLI, with the zoo's
+ *   rotation/zoom augmentation and label smoothing, a few steps on a
  *   small IDX set, the default wasm backend), `sttn export` and `sttn predict` under the full CPU
  *   on 3 threads and under the stripped one on 1 give the same parameters, optimizer state, RNG, progress, loss, the
  *   same `.sttn` bytes and the same probabilities;
@@ -55,7 +56,7 @@ function runDigest(out: string, trainJson: string): string {
   return sha(JSON.stringify([ck.model, ck.params, ck.state, ck.optimizer, ck.rng, ck.progress, t.loss, t.trainLoss, t.correct]));
 }
 
-const TRAIN = ['train', '--model', 'cnn-small', '--bits', '2+2', '--epochs', '1', '--max-steps', '5', '--batch', '16', '--data', `idx:${data}`, '--json'];
+const TRAIN = ['train', '--model', 'cnn-small', '--bits', '2+2', '--epochs', '1', '--max-steps', '5', '--batch', '16', '--augment-rotate', '10', '--augment-scale', '0.1', '--label-smoothing', '0.1', '--data', `idx:${data}`, '--json'];
 
 let runs = 0;
 
