@@ -21,7 +21,9 @@
  * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
  * JS loops). Products, convolutions, max pooling and the element-wise maps of 2¹⁶ elements or
  * more run on `threads` (backends/wasm/threads.ts; maps split into runs of whole elements,
- * pooling by images, so the same bits), reductions and the rest on the calling thread. Linear memory grows to the largest call's operands plus its work area and is
+ * pooling by images, so the same bits), and so do reductions of 2²⁰ elements or more (by rows,
+ * or by columns of a strided one: each output's sum in its one-thread order); the rest on the
+ * calling thread. Linear memory grows to the largest call's operands plus its work area and is
  * kept (wasm memory cannot shrink).
  *
  * Resident mode (`resident(f)`, src/backend.ts; on by default where it can run): inside `f` every
@@ -285,6 +287,8 @@ async function threadedBackend(opts: WasmBackendOptions, threads: number, reside
 
 /** Elements from which a map or a max pooling is split over the pool's threads. */
 const SPLIT_MIN = 1 << 16;
+/** Elements from which a reduction is split (by rows or columns, never along its sum). */
+const REDUCE_SPLIT_MIN = 1 << 20;
 /** Bytes of a split map's record (assembly/elementwise.ts `mapPart`). */
 const MAP_DESC = 48;
 
@@ -506,6 +510,14 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
   /** Whether a map over `n` elements is split over the pool's threads (waking them costs microseconds). */
   const split = (n: number): boolean => pool !== undefined && parts > 1 && n >= SPLIT_MIN;
   /**
+   * Whether a reduction of x viewed as [outer, len, inner] over len is split: never along a sum,
+   * so contiguous runs (inner 1) by rows, which needs two rows or more, strided ones by columns
+   * (in pairs: inner ≥ 4). A reduction reads each element once for one add: below 2²⁰ elements
+   * the workers' wake-up costs more than half of it saves (bench/TRAIN.md).
+   */
+  const splitReduce = (outer: number, len: number, inner: number): boolean =>
+    pool !== undefined && parts > 1 && outer * len * inner >= REDUCE_SPLIT_MIN && (inner === 1 ? outer >= 2 : inner >= 4);
+  /**
    * Runs the map described by the arguments (the record `mapPart` reads, in assembly/
    * elementwise.ts) on every thread; `desc` is MAP_DESC bytes of the call's work area.
    */
@@ -556,7 +568,9 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     if (c === undefined) return js.reduce(op, x, axis);
     const { shape, outer, len, inner } = reduceShape(x, axis);
     if (len === 0 && (op === 'max' || op === 'maxAbs')) throw new ShapeError(`reduce(${op}) over an empty axis`, 'non-empty', x.shape);
-    return mapped(shape, [x], inner * 8, ([px], po, acc) => wasm.reduce(c, po, px, outer, len, inner, acc));
+    const accBytes = alignUp(inner * 8);
+    return mapped(shape, [x], accBytes + MAP_DESC, ([px], po, acc) =>
+      splitReduce(outer, len, inner) ? mapTask(acc + accBytes, 5, c, 0, po, px, acc, 0, outer, len, inner, 0) : wasm.reduce(c, po, px, outer, len, inner, acc));
   }
 
   function maxPool(x: Tensor, opts: PoolOptions): Tensor {

@@ -26,7 +26,8 @@
  * - an async `f`, outer or nested, is refused with a ConfigError and its abandoned promise
  *   raises no unhandled rejection;
  * - the steps' other calls split over threads (element-wise maps of ≥ 2¹⁶ elements into runs,
- *   max pooling and its gradient by images) give the values of one thread bit for bit (NaN,
+ *   max pooling and its gradient by images, reductions of ≥ 2²⁰ elements by rows or by columns,
+ *   over every axis) give the values of one thread bit for bit (NaN,
  *   ±0 and ±∞ among them), at 2 and 3 threads;
  * - resident mode is on by default, off with `resident: false`, and asking for it where it
  *   cannot run (`kernel: 'relaxed'`, `auto`, a source without a threads build, no
@@ -343,3 +344,17 @@ law('max pooling and its gradient split over 2 and 3 threads by images equal 1 t
   const dx = off1.maxPoolGrad(x, dy, opts);
   return [on2, on3].every((B) => bits(B.maxPool(x, opts), y) && bits(B.maxPoolGrad(x, dy, opts), dx));
 }, { numRuns: 10 });
+
+law('reductions of 2^20 elements or more split over 2 and 3 threads (rows, or columns) equal 1 thread bit for bit', [
+  fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 70 }), fc.nat(),
+], (a, b, c, seed) => {
+  // [a, len, c] with len making it 2^20 elements or more: every axis, contiguous and strided
+  const len = Math.ceil((1 << 20) / (a * c)) + (b % 7);
+  const x = { shape: [a, len, c], data: values(a * len * c, seed) };
+  const flat = { shape: [a * len, c], data: x.data };
+  return (['sum', 'sumAbs', 'sumSquares', 'max', 'maxAbs'] as const).every((op) =>
+    ([[x, 0], [x, 1], [x, 2], [x, null], [flat, 0], [flat, 1]] as const).every(([t, axis]) => {
+      const ref = off1.reduce(op, t, axis);
+      return bits(on2.reduce(op, t, axis), ref) && bits(on3.reduce(op, t, axis), ref) && bits(on2.resident!(() => on2.reduce(op, t, axis)), ref);
+    }));
+}, { numRuns: 6 });

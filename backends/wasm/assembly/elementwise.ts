@@ -312,7 +312,10 @@ export function partStart(n: i32, part: i32, parts: i32, align: i32): i32 {
  * every element takes the SIMD or scalar path it takes unsplit), a broadcast binary into whole
  * rows of `outer`: each element is computed as on one thread, so the result is the same bits.
  * For unary, scalar, axpy and select, `outer` holds the element count; select's c, a, b are
- * a, b, c here.
+ * a, b, c here. Kind 5 is a reduction (`reduce`: op, y, x in a, its float64 work area in b,
+ * outer, len, inner), split never along its sum: contiguous runs (inner 1) by whole rows of
+ * `outer`, strided ones by columns of `inner` (each column's float64 accumulator is its own,
+ * folded over the rows in memory order as on one thread), so each output is the same bits.
  */
 export function mapPart(desc: usize, part: i32, parts: i32): void {
   const kind = load<i32>(desc);
@@ -326,6 +329,18 @@ export function mapPart(desc: usize, part: i32, parts: i32): void {
   const len = load<i32>(desc, 32);
   const inner = load<i32>(desc, 36);
   const s = load<f64>(desc, 40);
+  if (kind == 5) {
+    if (inner == 1) {
+      const lo = partStart(outer, part, parts, 1);
+      const hi = partStart(outer, part + 1, parts, 1);
+      if (hi > lo) reduce(op, y + (<usize>lo << 2), a + (<usize>(<i64>lo * <i64>len) << 2), hi - lo, len, 1, b);
+    } else {
+      const lo = partStart(inner, part, parts, 2);
+      const hi = partStart(inner, part + 1, parts, 2);
+      if (hi > lo) reduceColumns(op, y, a, outer, len, inner, lo, hi, b);
+    }
+    return;
+  }
   if (kind == 2 && !same && len != 1) {
     const lo = partStart(outer, part, parts, 1);
     const hi = partStart(outer, part + 1, parts, 1);
@@ -402,22 +417,80 @@ function reduceOp(op: i32, y: usize, x: usize, outer: i32, len: i32, inner: i32,
       p += <usize>len << 2;
       continue;
     }
-    // strided: one float64 accumulator per inner index, rows folded in memory order
-    let i = 0;
-    for (; i < inner; i++) store<f64>(acc + (<usize>i << 3), init);
+    stridedRow(op, yo, p, len, inner, 0, inner, acc);
+    p += <usize>len * ir;
+  }
+}
+
+/**
+ * Columns [c0, c1) of one strided row block (x: len rows of `inner`) into yo: one float64
+ * accumulator per column, the rows folded in memory order: blocks of 8 columns in registers, the
+ * rest at acc + 8·column. A column's result does not depend on c0, c1 or the block (the two-lane
+ * fold is the one-lane fold per lane).
+ */
+@inline
+function stridedRow(op: i32, yo: usize, x: usize, len: i32, inner: i32, c0: i32, c1: i32, acc: usize): void {
+  const init: f64 = op >= 3 ? -Infinity : 0;
+  const initv = f64x2.splat(init);
+  const ir = <usize>inner << 2;
+  let i = c0;
+  // blocks of 8 columns, their accumulators in locals (registers) over all the rows
+  for (; i + 8 <= c1; i += 8) {
+    let a0 = initv;
+    let a1 = initv;
+    let a2 = initv;
+    let a3 = initv;
+    let q = x + (<usize>i << 2);
     for (let j = 0; j < len; j++) {
-      i = 0;
-      for (; i + 2 <= inner; i += 2) {
-        const ap = acc + (<usize>i << 3);
-        v128.store(ap, fold2(op, v128.load(ap), f64x2.promote_low_f32x4(v128.load64_zero(p + (<usize>i << 2)))));
-      }
-      for (; i < inner; i++) {
-        const ap = acc + (<usize>i << 3);
-        store<f64>(ap, fold1(op, load<f64>(ap), <f64>load<f32>(p + (<usize>i << 2))));
-      }
-      p += ir;
+      a0 = fold2(op, a0, f64x2.promote_low_f32x4(v128.load64_zero(q)));
+      a1 = fold2(op, a1, f64x2.promote_low_f32x4(v128.load64_zero(q, 8)));
+      a2 = fold2(op, a2, f64x2.promote_low_f32x4(v128.load64_zero(q, 16)));
+      a3 = fold2(op, a3, f64x2.promote_low_f32x4(v128.load64_zero(q, 24)));
+      q += ir;
     }
-    for (i = 0; i < inner; i++) store<f32>(yo + (<usize>i << 2), <f32>load<f64>(acc + (<usize>i << 3)));
+    const yi = yo + (<usize>i << 2);
+    store<f32>(yi, <f32>f64x2.extract_lane(a0, 0));
+    store<f32>(yi, <f32>f64x2.extract_lane(a0, 1), 4);
+    store<f32>(yi, <f32>f64x2.extract_lane(a1, 0), 8);
+    store<f32>(yi, <f32>f64x2.extract_lane(a1, 1), 12);
+    store<f32>(yi, <f32>f64x2.extract_lane(a2, 0), 16);
+    store<f32>(yi, <f32>f64x2.extract_lane(a2, 1), 20);
+    store<f32>(yi, <f32>f64x2.extract_lane(a3, 0), 24);
+    store<f32>(yi, <f32>f64x2.extract_lane(a3, 1), 28);
+  }
+  if (i >= c1) return;
+  c0 = i;
+  let p = x;
+  for (; i < c1; i++) store<f64>(acc + (<usize>i << 3), init);
+  for (let j = 0; j < len; j++) {
+    i = c0;
+    for (; i + 2 <= c1; i += 2) {
+      const ap = acc + (<usize>i << 3);
+      v128.store(ap, fold2(op, v128.load(ap), f64x2.promote_low_f32x4(v128.load64_zero(p + (<usize>i << 2)))));
+    }
+    for (; i < c1; i++) {
+      const ap = acc + (<usize>i << 3);
+      store<f64>(ap, fold1(op, load<f64>(ap), <f64>load<f32>(p + (<usize>i << 2))));
+    }
+    p += ir;
+  }
+  for (i = c0; i < c1; i++) store<f32>(yo + (<usize>i << 2), <f32>load<f64>(acc + (<usize>i << 3)));
+}
+
+@inline
+function reduceColumnsOp(op: i32, y: usize, x: usize, outer: i32, len: i32, inner: i32, c0: i32, c1: i32, acc: usize): void {
+  const block = <usize>len * (<usize>inner << 2);
+  for (let o = 0; o < outer; o++) stridedRow(op, y + <usize>o * (<usize>inner << 2), x + <usize>o * block, len, inner, c0, c1, acc);
+}
+
+/** Columns [c0, c1) of `reduce` with inner > 1 (a part of a split reduction; `acc` as reduce's). */
+function reduceColumns(op: i32, y: usize, x: usize, outer: i32, len: i32, inner: i32, c0: i32, c1: i32, acc: usize): void {
+  switch (op) {
+    case 0: reduceColumnsOp(0, y, x, outer, len, inner, c0, c1, acc); break;
+    case 1: reduceColumnsOp(1, y, x, outer, len, inner, c0, c1, acc); break;
+    case 2: reduceColumnsOp(2, y, x, outer, len, inner, c0, c1, acc); break;
+    case 3: reduceColumnsOp(3, y, x, outer, len, inner, c0, c1, acc); break;
+    default: reduceColumnsOp(4, y, x, outer, len, inner, c0, c1, acc); break;
   }
 }
 
