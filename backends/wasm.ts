@@ -19,10 +19,10 @@
  * too (assembly/elementwise.ts, assembly/pool.ts): copying in and out is a memcpy, a few times
  * cheaper than a JS loop over a typed array, and the SIMD pass is cheaper still; each gives the
  * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
- * JS loops). Products, convolutions, max pooling and the element-wise maps of 2¹⁶ elements or
- * more run on `threads` (backends/wasm/threads.ts; maps split into runs of whole elements,
- * pooling by images, so the same bits), and so do reductions of 2²⁰ elements or more (by rows,
- * or by columns of a strided one: each output's sum in its one-thread order); the rest on the
+ * JS loops). Products, convolutions, max pooling of 2¹⁶ elements or more, and the element-wise
+ * maps and reductions of 2²⁰ elements or more run on `threads` (backends/wasm/threads.ts; maps
+ * split into runs of whole elements, pooling by images, reductions by rows, or by columns of a
+ * strided one, each output's sum in its one-thread order: so the same bits); the rest on the
  * calling thread. Linear memory grows to the largest call's operands plus its work area and is
  * kept (wasm memory cannot shrink).
  *
@@ -285,10 +285,15 @@ async function threadedBackend(opts: WasmBackendOptions, threads: number, reside
   return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads), resident ? (opts.residentBytes ?? RESIDENT_BYTES) : undefined);
 }
 
-/** Elements from which a map or a max pooling is split over the pool's threads. */
+/** Elements from which a max pooling is split over the pool's threads (by images). */
 const SPLIT_MIN = 1 << 16;
-/** Elements from which a reduction is split (by rows or columns, never along its sum). */
-const REDUCE_SPLIT_MIN = 1 << 20;
+/**
+ * Elements from which an element-wise map or a reduction is split (a reduction by rows or
+ * columns, never along its sum). They read each element once for one operation, so they are bound
+ * by memory and by the workers' wake-up (~40–70 µs on the 2-core benchmark machine while other
+ * processes run): below ~2²⁰ elements a split one was slower than one thread (bench/TRAIN.md).
+ */
+const STREAM_SPLIT_MIN = 1 << 20;
 /** Bytes of a split map's record (assembly/elementwise.ts `mapPart`). */
 const MAP_DESC = 48;
 
@@ -507,16 +512,16 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     return result(po, end, shape);
   }
 
-  /** Whether a map over `n` elements is split over the pool's threads (waking them costs microseconds). */
-  const split = (n: number): boolean => pool !== undefined && parts > 1 && n >= SPLIT_MIN;
+  /** Whether a map over `n` elements (a pooling: `splitPool`) is split over the pool's threads (waking them costs tens of microseconds). */
+  const split = (n: number): boolean => pool !== undefined && parts > 1 && n >= STREAM_SPLIT_MIN;
+  const splitPool = (n: number): boolean => pool !== undefined && parts > 1 && n >= SPLIT_MIN;
   /**
    * Whether a reduction of x viewed as [outer, len, inner] over len is split: never along a sum,
    * so contiguous runs (inner 1) by rows, which needs two rows or more, strided ones by columns
-   * (in pairs: inner ≥ 4). A reduction reads each element once for one add: below 2²⁰ elements
-   * the workers' wake-up costs more than half of it saves (bench/TRAIN.md).
+   * (in pairs: inner ≥ 4); from STREAM_SPLIT_MIN elements, as the maps.
    */
   const splitReduce = (outer: number, len: number, inner: number): boolean =>
-    pool !== undefined && parts > 1 && outer * len * inner >= REDUCE_SPLIT_MIN && (inner === 1 ? outer >= 2 : inner >= 4);
+    split(outer * len * inner) && (inner === 1 ? outer >= 2 : inner >= 4);
   /**
    * Runs the map described by the arguments (the record `mapPart` reads, in assembly/
    * elementwise.ts) on every thread; `desc` is MAP_DESC bytes of the call's work area.
@@ -578,7 +583,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     // the geometry record goes in the work area: `mapped` resets the arena
     return mapped([g.n, g.oh, g.ow, g.cin], [x], 13 * 4, ([px], po, geom) => {
       putGeometry(geom, g);
-      if (split(x.data.length) && g.n > 1) pool!.run(OP.maxPool, [geom, px, po]);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPool, [geom, px, po]);
       else wasm.maxPool(geom, px, po);
     });
   }
@@ -588,7 +593,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     assertConvOutput('maxPoolGrad dy', g, dy);
     return mapped(x.shape, [x, dy], 13 * 4, ([px, pdy], po, geom) => {
       putGeometry(geom, g);
-      if (split(x.data.length) && g.n > 1) pool!.run(OP.maxPoolGrad, [geom, px, pdy, po]);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolGrad, [geom, px, pdy, po]);
       else wasm.maxPoolGrad(geom, px, pdy, po);
     });
   }
