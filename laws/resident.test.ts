@@ -345,6 +345,46 @@ law('max pooling and its gradient split over 2 and 3 threads by images equal 1 t
   return [on2, on3].every((B) => bits(B.maxPool(x, opts), y) && bits(B.maxPoolGrad(x, dy, opts), dx));
 }, { numRuns: 10 });
 
+/**
+ * Finite data on which a float64 sum depends on its order: small float32 values, and along the
+ * reduced axis of each output a few pairs +2^30 (first half) and −2^30 (second half), which
+ * cancel exactly in the total but carry the running sum far from the result in between, so the
+ * small values' rounding depends on where each partial sum starts.
+ */
+const cancelling = (shape: readonly number[], axis: number | null, seed: number): Float32Array => {
+  const n = shape.reduce((x, y) => x * y, 1);
+  const d = values(n, seed).map((v) => (Number.isFinite(v) ? v : 0.25));
+  const len = axis === null ? n : shape[axis];
+  const inner = axis === null ? 1 : shape.slice(axis + 1).reduce((x, y) => x * y, 1);
+  const outer = n / (len * inner);
+  let r = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  const next = (m: number): number => ((r = (Math.imul(r, 1664525) + 1013904223) >>> 0), r % m);
+  if (len < 2) return d;
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++)
+      for (let k = 0; k < 3; k++) {
+        const p = next(len >> 1);
+        const q = (len >> 1) + next(len - (len >> 1));
+        d[(o * len + p) * inner + i] = 2 ** 30;
+        d[(o * len + q) * inner + i] = -(2 ** 30);
+      }
+  return d;
+};
+
+law('sums of 2^20 elements or more whose value depends on the order of addition: 2 and 3 threads equal 1 thread bit for bit (no split along a sum)', [
+  fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 70 }), fc.nat(),
+], (a, b, c, seed) => {
+  const len = Math.ceil((1 << 20) / (a * c)) + (b % 7);
+  const cases: [readonly number[], number | null][] = [[[a, len, c], 0], [[a, len, c], 1], [[a, len, c], 2], [[a, len, c], null], [[a * len, c], 0], [[a * len, c], 1]];
+  return cases.every(([shape, axis]) => {
+    const t = { shape: [...shape], data: cancelling(shape, axis, seed) };
+    return (['sum', 'sumAbs', 'sumSquares'] as const).every((op) => {
+      const ref = off1.reduce(op, t, axis);
+      return bits(on2.reduce(op, t, axis), ref) && bits(on3.reduce(op, t, axis), ref);
+    });
+  });
+}, { numRuns: 4 });
+
 law('reductions of 2^20 elements or more split over 2 and 3 threads (rows, or columns) equal 1 thread bit for bit', [
   fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 70 }), fc.nat(),
 ], (a, b, c, seed) => {
