@@ -45,7 +45,7 @@ law('label smoothing: L_ε = (1 − ε)·L_0 + ε·mean_n(logsumexp(z_n) − mea
 });
 
 example('label smoothing outside [0, 1) is a ConfigError naming it', () =>
-  [-0.1, 1, 2, NaN].every((e) => throwsWith(() => softmaxCrossEntropy(B, tensor([1, 3], [0, 0, 0]), [1], e), ConfigError, 'label smoothing')));
+  [-0.1, 1, 2, NaN, '0.1' as unknown as number, null as unknown as number].every((e) => throwsWith(() => softmaxCrossEntropy(B, tensor([1, 3], [0, 0, 0]), [1], e), ConfigError, 'label smoothing')));
 
 law('softmax cross-entropy: invariant under adding a constant to every logit', [logitsCase], ({ z, y, c }) =>
   Math.abs(softmaxCrossEntropy(B, z, y).loss - softmaxCrossEntropy(B, B.scalar('add', z, c), y).loss) < 1e-9);

@@ -6,6 +6,9 @@
  *
  * with targets q = (1 − ε)·onehot(y) + ε/K: ε = 0 (the default) is plain cross-entropy, ε > 0
  * label smoothing (Szegedy et al., 2016), which pulls each row's probabilities toward uniform by ε.
+ * The loss is computed with q in float64, the gradient with q stored in the backend's dtype (they
+ * differ by its rounding). A smoothed loss cannot fall below the entropy of q (≈ 0.5 for ε = 0.1,
+ * K = 10), so it is not comparable with an unsmoothed one (evaluation reports the plain loss).
  *
  * Law (laws/loss.test.ts): the gradient equals the finite differences of the loss, with and
  * without smoothing; smoothing 0 is plain cross-entropy bit for bit; the loss is invariant under
@@ -26,7 +29,7 @@ export interface LossResult {
 }
 
 export function softmaxCrossEntropy(B: Backend, logits: Tensor, labels: ArrayLike<number>, smoothing = 0): LossResult {
-  if (!(smoothing >= 0 && smoothing < 1)) throw new ConfigError('label smoothing', `must be a number in [0, 1), got ${smoothing}`);
+  if (typeof smoothing !== 'number' || !(smoothing >= 0 && smoothing < 1)) throw new ConfigError('label smoothing', `must be a number in [0, 1), got ${smoothing}`);
   if (logits.shape.length !== 2) throw new ShapeError('logits', '[batch, classes]', logits.shape);
   const [n, k] = logits.shape;
   if (labels.length !== n) throw new ShapeError('labels (one per row of logits)', [n], [labels.length]);
