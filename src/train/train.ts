@@ -168,9 +168,9 @@ export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainC
       x = augment(x, derive(cfg.seed, STREAM.AUGMENT, s.step), { pad: cfg.augmentPad, flip: cfg.augmentFlip, rotate: cfg.augmentRotate, scale: cfg.augmentScale });
     }
     // one step, inside the backend's resident scope where it has one (src/backend.ts): what
-    // survives the step (loss, parameters, batch-norm and optimizer state) is copied out of it
+    // survives the step (the next state and the loss) is copied out of it
     const step = s;
-    const runStep = () => {
+    const runStep = (): { next: TrainState; loss: number; correct: number } => {
       const f = forward(B, model, step.params, step.state, x, { training: true, rng: derive(cfg.seed, STREAM.DROPOUT, step.step) });
       const loss = softmaxCrossEntropy(B, f.logits, batch.labels, cfg.labelSmoothing);
       if (!Number.isFinite(loss.loss)) throw new TrainingDiverged(step.step, `loss is ${loss.loss}`);
@@ -180,18 +180,18 @@ export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainC
       const o = optimizerStep(B, cfg.optimizer, step.optimizer, step.params, grads, total, clipSelect);
       const badParam = firstNonFinite(o.params);
       if (badParam !== null) throw new TrainingDiverged(step.step, `non-finite parameter after the update ${badParam}`);
-      return { loss: { loss: loss.loss, correct: loss.correct }, f: { state: f.state }, o };
+      return { next: { params: o.params, state: f.state, optimizer: o.state, step: step.step + 1 }, loss: loss.loss, correct: loss.correct };
     };
-    let loss, f, o;
+    let done;
     // a non-finite value met by any check inside the step is this step's divergence
     try {
-      ({ loss, f, o } = B.resident ? B.resident(runStep) : runStep());
+      done = B.resident ? B.resident(runStep) : runStep();
     } catch (e) {
       if (e instanceof NonFiniteError || e instanceof OverflowError) throw new TrainingDiverged(s.step, e.message);
       throw e;
     }
-    s = { params: o.params, state: f.state, optimizer: o.state, step: s.step + 1 };
-    hooks.onStep?.({ step: s.step, epoch, stepInEpoch: k + 1, stepsPerEpoch: spe, totalSteps: total, loss: loss.loss, correct: loss.correct, batchSize: batch.labels.length }, s);
+    s = done.next;
+    hooks.onStep?.({ step: s.step, epoch, stepInEpoch: k + 1, stepsPerEpoch: spe, totalSteps: total, loss: done.loss, correct: done.correct, batchSize: batch.labels.length }, s);
     if (k + 1 === spe) await hooks.onEpoch?.(epoch, s);
     if (hooks.shouldStop?.()) return { state: s, stopped: true };
     // let signal handlers, timers and (in a page) rendering run between steps
