@@ -36,7 +36,7 @@
  * equal the plain build's kernels bit for bit, laws/threads.test.ts). Where there is no shared
  * memory (a page without cross-origin isolation), for the relaxed build and for a `source` with no
  * threads build, the backend has no `resident` and copies as before. The fused quantizer kernels
- * (./wasm/quantize.ts) stay copying, laying out their operands above the scope's results.
+ * (./wasm/quantize.ts) do the same inside a scope: resident operands read in place, outputs kept.
  *
  * Memory: the copying builds grow to the largest call (the unshared plain build up to 4 GiB); the
  * shared memory is capped at 2 GiB, of which a scope keeps at most `residentBytes` (default 1 GiB,

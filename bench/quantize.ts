@@ -12,10 +12,19 @@
  * weight = one element of W1; sign/TWN: 8 + 12; TTQ: 8 + 12).
  *
  * Contenders, through the layers' bound quantizers (`kernelQuantizer(id).forward/backward`):
- * wasm (the fused kernels), wasm-generic (the same backend without them), cpu32; and
- * `sttn/neutral` (float32: the fused kernels; float64: the reference). Each run's CPU time
- * (user + system of this process) and wall time are both recorded; medians of 5 rounds after 1
- * warm-up, round-robin. One thread everywhere.
+ * wasm (the fused kernels, called outside a resident scope: operands copied in, outputs copied
+ * out into new arrays); wasm, resident (the same inside `resident()`, the latents and g already
+ * views on wasm memory: read in place, outputs left there as views; only the quantizer calls
+ * are timed, not making the views); wasm, resident, weights copied in (the training step's case:
+ * g is a view, the latents are the caller's arrays); wasm-generic (the same backend without the
+ * kernels), cpu32; and `sttn/neutral` (float32: the fused kernels; float64: the reference). Each
+ * run's CPU time (user + system of this process) and wall time are both recorded; medians of 5
+ * rounds after 1 warm-up, round-robin. One thread everywhere.
+ *
+ * Then where the time goes: each kernel pass alone over data already in wasm memory (the plain
+ * build instantiated here), the copy of one 16 MB operand into wasm memory, a fresh output array
+ * (allocation + copy out), and the floor under bit-identity with cpu32: one float64 add chain in
+ * memory order (qSumAbs over one group: a dependent add per element).
  *
  * Not a test: nothing here asserts. `npx tsx bench/quantize.ts`.
  */
@@ -26,6 +35,8 @@ import type { Backend } from '../src/backend.js';
 import { orThrow } from '../src/codec.js';
 import { kernelQuantizer } from '../src/quantizers/index.js';
 import type { Tensor } from '../src/tensor.js';
+import { readFileSync } from 'node:fs';
+import type { QuantizeExports } from '../backends/wasm/quantize.js';
 import { fmt, machine, median, randomF32, table } from './common.js';
 
 const N = Number(process.env.STTN_BENCH_N ?? 4 * 1024 * 1024);
@@ -37,21 +48,32 @@ interface Timed {
   wall: number;
 }
 
-function time(runs: Map<string, () => void>, rounds = ROUNDS): Map<string, Timed> {
+/** Round-robin medians; a run that returns its own timing (of the part that counts) is taken at its word. */
+function time(runs: Map<string, () => Timed | void>, rounds = ROUNDS): Map<string, Timed> {
   for (const f of runs.values()) f();
   const t = new Map<string, { cpu: number[]; wall: number[] }>([...runs.keys()].map((k) => [k, { cpu: [], wall: [] }]));
   for (let r = 0; r < rounds; r++) {
     for (const [k, f] of runs) {
       const u0 = process.cpuUsage();
       const w0 = performance.now();
-      f();
+      const own = f();
       const w1 = performance.now();
       const u1 = process.cpuUsage(u0);
-      t.get(k)!.cpu.push((u1.user + u1.system) / 1000);
-      t.get(k)!.wall.push(w1 - w0);
+      t.get(k)!.cpu.push(own ? own.cpu : (u1.user + u1.system) / 1000);
+      t.get(k)!.wall.push(own ? own.wall : w1 - w0);
     }
   }
   return new Map([...t].map(([k, v]) => [k, { cpu: median(v.cpu), wall: median(v.wall) }]));
+}
+
+/** Times `f` alone (ms of CPU and wall). */
+function timed(f: () => void): Timed {
+  const u0 = process.cpuUsage();
+  const w0 = performance.now();
+  f();
+  const wall = performance.now() - w0;
+  const u1 = process.cpuUsage(u0);
+  return { cpu: (u1.user + u1.system) / 1000, wall };
 }
 
 // ---- copy bandwidth -----------------------------------------------------------------------------
@@ -91,20 +113,44 @@ const gd = { shape, data: Float64Array.from(g.data) };
 
 const BYTES: Record<string, number> = { sttn: 32, sign: 20, twn: 20, ttq: 20 };
 
+const paramsOf = (id: string): Record<string, Tensor> =>
+  id === 'sttn' ? { w1, w2 } : id === 'ttq' ? { w: w1, wp: { shape: [], data: new Float32Array([1]) }, wn: { shape: [], data: new Float32Array([1]) } } : { w: w1 };
+
 const bound = (id: string, B: Backend) => {
   const q = orThrow(kernelQuantizer(id));
-  const p: Record<string, Tensor> = id === 'sttn' ? { w1, w2 } : id === 'ttq' ? { w: w1, wp: { shape: [], data: new Float32Array([1]) }, wn: { shape: [], data: new Float32Array([1]) } } : { w: w1 };
+  const p = paramsOf(id);
   return () => {
     const f = q.forward(B, p);
     q.backward(B, p, f.res, g);
   };
 };
 
+/**
+ * Inside one resident scope: g (and with `weights`, the latents) made views on wasm memory
+ * first, then only the forward + backward timed; their outputs stay views.
+ */
+const residentRun = (id: string, weights: boolean) => {
+  const q = orThrow(kernelQuantizer(id));
+  const p = paramsOf(id);
+  return (): Timed =>
+    wasm.resident!(() => {
+      const view = (t: Tensor): Tensor => wasm.scalar('mul', t, 1);
+      const pp = weights ? Object.fromEntries(Object.entries(p).map(([k, t]) => [k, view(t)])) : p;
+      const gv = view(g);
+      return timed(() => {
+        const f = q.forward(wasm, pp);
+        q.backward(wasm, pp, f.res, gv);
+      });
+    });
+};
+
 const rows: string[][] = [];
 const slowOk = process.env.STTN_BENCH_SLOW !== '0';
 for (const id of ['sttn', 'sign', 'twn', 'ttq']) {
-  const runs = new Map<string, () => void>([
+  const runs = new Map<string, () => Timed | void>([
     ['wasm (fused)', bound(id, wasm)],
+    ['wasm, resident', residentRun(id, true)],
+    ['wasm, resident, weights copied in', residentRun(id, false)],
     ['wasm (generic)', bound(id, generic)],
   ]);
   if (slowOk) runs.set('cpu32', bound(id, cpu32));
@@ -135,3 +181,39 @@ console.log('\nCopy bandwidth (read + write, wall clock, median of 9):\n');
 console.log(table(['copy', 'ms (cpu)', 'ms (wall)', 'GB/s'], [...copies].map(([k, v]) => [k, fmt(v.cpu, 2), fmt(v.wall, 2), fmt(bw(v.wall), 1)])));
 console.log(`\nFraction of copy bandwidth = (minimal bytes per weight / wall ns per weight) / ${fmt(bestCopy, 1)} GB/s (the faster copy).\n`);
 console.log(table(['quantizer', 'path', 'ns/weight (cpu)', 'ns/weight (wall)', 'GB/s moved', 'fraction of copy bw', 'wall vs fused'], rows));
+
+// ---- where the time goes ----------------------------------------------------------------------------
+
+const mod = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(new URL('../build/wasm/sttn-simd.wasm', import.meta.url))), {
+  env: { abort: () => { throw new Error('abort'); } },
+}).exports as unknown as QuantizeExports;
+const at0 = Math.ceil(mod.heapBase() / 64) * 64;
+const slot = (i: number): number => at0 + i * N * 4;
+mod.memory.grow(Math.ceil((slot(7) + 4096 - mod.memory.buffer.byteLength) / 65536));
+const mview = (i: number): Float32Array => new Float32Array(mod.memory.buffer, slot(i), N);
+mview(0).set(w1.data);
+mview(1).set(w2.data);
+mview(2).set(g.data);
+const S = slot(6); // per-group scalars: α, s, Δ, Wp, Wn = 0.5; enough for every kernel below
+new Float32Array(mod.memory.buffer, S, 16).fill(0.5);
+const passes = new Map<string, () => void>([
+  ['floor: one float64 add chain (qSumAbs, 1 group)', () => mod.qSumAbs(S, slot(0), 1, N)],
+  ['qSumAbs2: Σ|W1|, Σ|W2| (2 chains, 1 pass)', () => mod.qSumAbs2(S, slot(0), slot(1), 1, N, 0)],
+  ['qSumGradSign: Σ g·B1, Σ g·B2 (2 chains)', () => mod.qSumGradSign(S, slot(0), slot(2), slot(1), slot(2), 1, N, 0)],
+  ['qSumGradSign: Σ g·sign(W) (1 chain)', () => mod.qSumGradSign(S, slot(0), slot(2), 0, 0, 1, N, 0)],
+  ['qTwnSums: |I|, Σ_I |W| (2 chains)', () => mod.qTwnSums(S, slot(0), S, 1, N)],
+  ['qMaxAbs (TTQ)', () => void mod.qMaxAbs(slot(0), N)],
+  ['qSttnMap (kernel only)', () => mod.qSttnMap(slot(3), 0, 0, 0, slot(0), slot(1), S, 1, N, 0)],
+  ['qBinaryGrad2 (STTN dW1, dW2)', () => void mod.qBinaryGrad2(slot(3), slot(4), slot(0), slot(1), slot(2), slot(2), S, S, 1, 1, N)],
+  ['qBinaryGrad (sign dW)', () => void mod.qBinaryGrad(slot(3), slot(0), slot(2), S, S, 1, 1, N)],
+  ['qSignMap', () => mod.qSignMap(slot(3), 0, slot(0), S, 1, N)],
+  ['qTwnMap', () => mod.qTwnMap(slot(3), 0, slot(0), S, S, 1, N)],
+  ['qTtqMap', () => mod.qTtqMap(slot(3), 0, slot(0), 0.05, S, S, 1, N)],
+  ['qTtqSumsGrad (TTQ backward, 2 chains + map)', () => void mod.qTtqSumsGrad(S, slot(3), slot(0), slot(2), 0.05, S, S, 1, N)],
+  ['copy one operand in (Float32Array.set into wasm)', () => mview(5).set(w1.data)],
+  ['one output out (new Float32Array + set)', () => new Float32Array(N).set(mview(3))],
+  ['one output into a given array (set)', () => dst.set(mview(3))],
+]);
+const pt = time(passes, 9);
+console.log('\nWhere the time goes: each pass alone over 4M weights already in wasm memory, and the copies around it (median of 9, wall):\n');
+console.log(table(['pass', 'ns/weight (cpu)', 'ns/weight (wall)'], [...pt].map(([k, v]) => [k, fmt((v.cpu * 1e6) / N, 3), fmt((v.wall * 1e6) / N, 3)])));

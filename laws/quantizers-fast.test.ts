@@ -101,6 +101,62 @@ for (const [build, wasm] of builds) {
     }, { numRuns: 60 });
   }
 
+  /**
+   * Forward then backward of `q` on the fast backend, inside a resident scope when `scope` (with the
+   * operands first made views on wasm memory when `viewsIn`): the results, copied out, and whether
+   * each kernel-sized output was a view there (outside a scope: always true).
+   */
+  const run = (q: KernelQuantizer, p: Record<string, Tensor>, g: Tensor, scope: boolean, viewsIn: boolean): { w: Tensor; grads: Record<string, Tensor>; views: boolean } => {
+    const body = () => {
+      const keep = (t: Tensor): Tensor => (viewsIn ? fast.scalar('mul', t, 1) : t);
+      const pp = Object.fromEntries(Object.entries(p).map(([k, t]) => [k, keep(t)]));
+      const fw = q.forward(fast, pp);
+      const grads = q.backward(fast, pp, fw.res, keep(g));
+      // twn's backward is the identity (no kernel); TTQ's Wp, Wn gradients are per-group scalars
+      const kernelSized = [fw.w, ...(q.id === 'twn' ? [] : ['w', 'w1', 'w2'].filter((k) => k in grads).map((k) => grads[k]))];
+      const views = !scope || kernelSized.every((t) => t.data.buffer instanceof SharedArrayBuffer);
+      return { w: fw.w, grads, views };
+    };
+    return scope ? wasm.resident!(body) : body();
+  };
+
+  /** Element counts that cross every block and tail of the kernels (4-lane blocks, qMaxAbs's 16-lane block). */
+  const sizes = [...Array.from({ length: 36 }, (_, i) => i + 1), 47, 48, 49, 63, 64, 65, 127, 128, 129];
+  const scopes: [boolean, boolean][] = wasm.resident ? [[false, false], [true, false], [true, true]] : [[false, false]];
+
+  law(`fast path at every block boundary (1..36, 47..49, 63..65, 127..129 elements per group; 1 or 3 groups), outside and inside a resident scope, with operands copied or read in place: equal to cpu32 bit for bit, and a scope's outputs are views [${build}]`, [
+    fc.array(valueArb, { minLength: 3 * 129 * 2, maxLength: 3 * 129 * 2 }),
+    fc.constantFrom(...specs.map((_, i) => i)),
+    fc.float({ min: Math.fround(0.1), max: 3, noNaN: true }),
+  ], (vals, si, scale) => {
+    const q = orThrow(kernelQuantizer(specs[si]));
+    return sizes.every((n) => [1, 3].every((rows) => {
+      const m = rows * n;
+      const t = (off: number): Tensor => ({ shape: [rows, n], data: Float32Array.from(vals.slice(off, off + m)) });
+      const c = { w1: t(0), w2: t(m), g: t(vals.length - m), wp: scale, wn: Math.fround(scale * 0.5) };
+      const p = paramsFor(q, c);
+      const ref = q.forward(cpu32, p);
+      const gref = q.backward(cpu32, p, ref.res, c.g);
+      // STTN with two different upstreams (the neutral API's g1 ≠ g2; a layer passes g1 = g2)
+      const cfg = q.id === 'sttn' ? orThrow(sttnQ.decodeConfig(specs[si].config)) : undefined;
+      const ref2 = cfg && sttnQ.backward(cpu32, sttnQ.forward(cpu32, { w1: c.w1, w2: c.w2 }, cfg), { g1: c.g, g2: c.w1 }, cfg);
+      return scopes.every(([scope, viewsIn]) => {
+        const before = fastCalls;
+        const r = run(q, p, c.g, scope, viewsIn);
+        const ok = fastCalls >= before + (q.id === 'twn' ? 1 : 2) && r.views && identical(r.w, ref.w) && sameRecord(r.grads, gref);
+        if (!ok || !cfg || !ref2) return ok;
+        const body = () => {
+          const keep = (t: Tensor): Tensor => (viewsIn ? fast.scalar('mul', t, 1) : t);
+          const k = kernelsOf(fast)!;
+          const f = sttnQ.forwardFused(k, { w1: keep(c.w1), w2: keep(c.w2) }, cfg, 'scale');
+          return sttnQ.backwardFused(k, f.res, { g1: keep(c.g), g2: keep(c.w1) }, cfg);
+        };
+        const d = scope ? wasm.resident!(body) : body();
+        return identical(d.w1, ref2.w1) && identical(d.w2, ref2.w2);
+      });
+    }));
+  }, { numRuns: 12 });
+
   law(`fast path: forwards with all outputs (the neutral API) equal the generic fields bit for bit [${build}]`, [caseArb, fc.constantFrom('tensor', 'channel'), fc.boolean()], (c, granularity, official) => {
     const k = kernelsOf(fast)!;
     const G = granularity as 'tensor' | 'channel';

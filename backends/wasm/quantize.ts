@@ -1,13 +1,14 @@
 /**
  * The wasm backend's fused quantizer kernels (src/quantizers/fast.ts's QuantizerKernels) over the
- * kernels of assembly/quantize.ts: each call copies its operands into linear memory once, runs a
- * reduction pass, asks the quantizer for the per-group scalars, runs one map pass and copies the
- * results out. Nothing else is allocated; the arena starts at the module's heap base (or, inside
- * the backend's resident scope, above the results it keeps) and is reset by every call, like the
- * backend's own (calls are synchronous, so they never overlap). In resident mode these calls
- * still copy their operands in and their outputs out (weights: small), except `steGrad`, whose
- * operands and output are activation-sized: it reads resident ones in place and leaves its
- * output resident, like the backend's own calls.
+ * kernels of assembly/quantize.ts: each call lays out its outputs, copies in the operands not
+ * already in linear memory, runs a reduction pass, asks the quantizer for the per-group scalars,
+ * and runs one map pass (TTQ's backward: its sums and its map in one pass). Nothing else is
+ * allocated; the arena starts at the module's heap base (or, inside the backend's resident scope,
+ * above the results it keeps) and is reset by every call, like the backend's own (calls are
+ * synchronous, so they never overlap). Outside a resident scope the outputs are copied out into
+ * new arrays; inside one, like the backend's own calls, an operand that is a resident view is
+ * read in place and the outputs stay in wasm memory as views (a training step's g, effective
+ * kernels and latent gradients never leave it; the latents, the caller's arrays, are copied in).
  *
  * `quantizerKernels()` gives the kernels without a backend (for `sttn/neutral`): in Node it
  * compiles the packaged plain build synchronously on first use (the file is read through
@@ -40,6 +41,8 @@ export interface QuantizeExports {
   qTwnMap(y: number, codes: number, w: number, delta: number, alpha: number, groups: number, len: number): void;
   qTtqMap(y: number, codes: number, w: number, delta: number, wp: number, wn: number, groups: number, len: number): void;
   qTtqGrad(dw: number, w: number, g: number, delta: number, wp: number, wn: number, groups: number, len: number): number;
+  qTtqSumsGrad(out: number, dw: number, w: number, g: number, delta: number, wp: number, wn: number, groups: number, len: number): number;
+  qBinaryGrad2(dw1: number, dw2: number, w1: number, w2: number, g1: number, g2: number, s: number, alpha: number, clipF: number, groups: number, len: number): number;
   qSteGrad(dx: number, x: number, g: number, clipF: number, n: number): number;
 }
 
@@ -60,8 +63,9 @@ export interface ArenaHooks {
 
 /**
  * The kernels over `wasm`'s memory, laying out from the heap base, or with `arena` from the
- * backend's floor; `steGrad` (activation-sized) then also reads resident operands in place and
- * leaves its output resident.
+ * backend's floor. With `arena`, every call lays out its outputs first (so a resident scope keeps
+ * them as views: `arena.result`), then copies in only the operands that are not already resident
+ * (`arena.resident`: read in place), then its small per-group scalars.
  */
 export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks): QuantizerKernels {
   const base = alignUp(wasm.heapBase());
@@ -71,23 +75,40 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
     top = alignUp(top + floats * 4);
     return p;
   };
-  /** Lays out `floats` per slot after a reset, grows memory once, and returns the pointers. */
-  const layout = (...floats: number[]): number[] => {
+  // views are made after `layout` (growing detaches the old buffer of an unshared memory) and never kept
+  const view = (ptr: number, n: number): Float32Array => new Float32Array(wasm.memory.buffer, ptr, n);
+  const put = (ptr: number, d: ArrayLike<number>): void => view(ptr, d.length).set(d);
+  /**
+   * One call's layout after a reset: `outs` (floats each) first, then a slot for each of `ins` not
+   * resident (0 for an absent one), then `scratch` (floats each); grows the memory once, copies the
+   * operands in, and returns the three lists of pointers.
+   */
+  const layout = (outs: readonly number[], ins: readonly (Tensor | undefined)[], scratch: readonly number[] = []): { o: number[]; i: number[]; s: number[] } => {
     top = arena === undefined ? base : alignUp(Math.max(base, arena.floor()));
-    const ptrs = floats.map(take);
+    const o = outs.map(take);
+    const copies: [number, Tensor][] = [];
+    const i = ins.map((t) => {
+      if (t === undefined) return 0;
+      const r = arena?.resident(t);
+      if (r !== undefined) return r;
+      const p = take(t.data.length);
+      copies.push([p, t]);
+      return p;
+    });
+    const sc = scratch.map(take);
     if (arena) arena.grow(top);
     else growTo(wasm.memory, top, { kept: 0, residentBytes: undefined });
-    return ptrs;
+    for (const [p, t] of copies) put(p, t.data);
+    return { o, i, s: sc };
   };
-  // views are made after `layout` (growing detaches the old buffer) and never kept
-  const view = (ptr: number, n: number): Float32Array => new Float32Array(wasm.memory.buffer, ptr, n);
-  const put = (ptr: number, t: Tensor | Float32Array): void => view(ptr, t instanceof Float32Array ? t.length : t.data.length).set(t instanceof Float32Array ? t : t.data);
   const getData = (ptr: number, n: number): Float32Array => {
     const d = new Float32Array(n);
     d.set(view(ptr, n));
     return d;
   };
-  const get = (ptr: number, shape: readonly number[]): Tensor => ({ shape: [...shape], data: getData(ptr, size(shape)) });
+  /** The output at `ptr` (laid out by `layout`'s `outs`): kept as a view in a resident scope, else copied out. Call in address order. */
+  const out = (ptr: number, shape: readonly number[]): Tensor =>
+    arena ? arena.result(ptr, alignUp(ptr + size(shape) * 4), shape) : { shape: [...shape], data: getData(ptr, size(shape)) };
   const lenOf = (t: Tensor, groups: number): number => t.data.length / groups;
 
   return {
@@ -95,44 +116,36 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       const n = w1.data.length;
       const len = lenOf(w1, groups);
       const all = outputs === 'all';
-      const [p1, p2, ps, pm, pq1, pq2, pc] = layout(n, n, groups, outputs === 'scale' ? 0 : n, all ? n : 0, all ? n : 0, all ? n : 0);
-      put(p1, w1);
-      put(p2, w2);
+      const k = outputs === 'scale' ? 0 : n;
+      const a = all ? n : 0;
+      const { o: [pm, pq1, pq2, pc], i: [p1, p2], s: [ps] } = layout([k, a, a, a], [w1, w2], [groups]);
       wasm.qSumAbs2(ps, p1, p2, groups, len, official ? 1 : 0);
-      const a = alpha(getData(ps, groups));
-      if (outputs === 'scale') return { alpha: a };
-      put(ps, a);
+      const al = alpha(getData(ps, groups));
+      if (outputs === 'scale') return { alpha: al };
+      put(ps, al);
       wasm.qSttnMap(pm, all ? pq1 : 0, all ? pq2 : 0, all ? pc : 0, p1, p2, ps, groups, len, official?.signOfZero === 0 ? 1 : 0);
-      const out = { merged: get(pm, w1.shape), alpha: a };
-      return all ? { ...out, w1q: get(pq1, w1.shape), w2q: get(pq2, w1.shape), codes: get(pc, w1.shape) } : out;
+      const merged = out(pm, w1.shape);
+      return all ? { merged, alpha: al, w1q: out(pq1, w1.shape), w2q: out(pq2, w1.shape), codes: out(pc, w1.shape) } : { merged, alpha: al };
     },
 
     sttnBackward(w1, w2, g1, g2, groups, alpha, clipF, scale) {
       const n = w1.data.length;
       const len = lenOf(w1, groups);
       const sameG = g1 === g2 || g1.data === g2.data;
-      const [p1, p2, pg1, pg2x, pa, ps, pd1, pd2] = layout(n, n, n, sameG ? 0 : n, groups, 2 * groups, n, n);
+      const { o: [pd1, pd2], i: [p1, p2, pg1, pg2x], s: [pa, ps] } = layout([n, n], [w1, w2, g1, sameG ? undefined : g2], [groups, 2 * groups]);
       const pg2 = sameG ? pg1 : pg2x;
-      put(p1, w1);
-      put(p2, w2);
-      put(pg1, g1);
-      if (!sameG) put(pg2, g2);
       put(pa, alpha);
       wasm.qSumGradSign(ps, p1, pg1, p2, pg2, groups, len, 0);
       put(ps, scale(getData(ps, 2 * groups)));
-      const bad = wasm.qBinaryGrad(pd1, p1, pg1, ps, pa, clipF, groups, len) | wasm.qBinaryGrad(pd2, p2, pg2, ps, pa, clipF, groups, len);
-      return { w1: get(pd1, w1.shape), w2: get(pd2, w1.shape), finite: bad === 0 };
+      const bad = wasm.qBinaryGrad2(pd1, pd2, p1, p2, pg1, pg2, ps, pa, clipF, groups, len);
+      return { w1: out(pd1, w1.shape), w2: out(pd2, w1.shape), finite: bad === 0 };
     },
 
     sttnOfficialBackward(w1, w2, g1, g2, groups, signOfZero, scale) {
-      const n = w1.data.length;
       const len = lenOf(w1, groups);
       const zero = signOfZero === 0 ? 1 : 0;
-      const [p1, p2, pg1, pg2, ps, ps1, ps2, pd1, pd2] = layout(n, n, n, n, 2 * groups, groups, groups, n, n);
-      put(p1, w1);
-      put(p2, w2);
-      put(pg1, g1);
-      put(pg2, g2);
+      const n = w1.data.length;
+      const { o: [pd1, pd2], i: [p1, p2, pg1, pg2], s: [ps, ps1, ps2] } = layout([n, n], [w1, w2, g1, g2], [2 * groups, groups, groups]);
       wasm.qSumGradSign(ps, p1, pg1, p2, pg2, groups, len, zero);
       const s = scale(getData(ps, 2 * groups));
       const s1 = new Float32Array(groups);
@@ -144,53 +157,46 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       put(ps1, s1);
       put(ps2, s2);
       const bad = wasm.qOfficialGrad(pd1, p1, pg1, ps1, groups, len, zero) | wasm.qOfficialGrad(pd2, p2, pg2, ps2, groups, len, zero);
-      return { w1: get(pd1, w1.shape), w2: get(pd2, w1.shape), finite: bad === 0 };
+      return { w1: out(pd1, w1.shape), w2: out(pd2, w1.shape), finite: bad === 0 };
     },
 
     signForward(w, groups, alpha, outputs) {
       const n = w.data.length;
       const len = lenOf(w, groups);
       const all = outputs === 'all';
-      const [pw, ps, py, pc] = layout(n, groups, outputs === 'scale' ? 0 : n, all ? n : 0);
-      put(pw, w);
+      const { o: [py, pc], i: [pw], s: [ps] } = layout([outputs === 'scale' ? 0 : n, all ? n : 0], [w], [groups]);
       wasm.qSumAbs(ps, pw, groups, len);
       const a = alpha(getData(ps, groups));
       if (outputs === 'scale') return { alpha: a };
       put(ps, a);
       wasm.qSignMap(py, all ? pc : 0, pw, ps, groups, len);
-      const out = { y: get(py, w.shape), alpha: a };
-      return all ? { ...out, codes: get(pc, w.shape) } : out;
+      const y = out(py, w.shape);
+      return all ? { y, alpha: a, codes: out(pc, w.shape) } : { y, alpha: a };
     },
 
     signBackward(w, g, groups, alpha, clipF, scale) {
       const n = w.data.length;
       const len = lenOf(w, groups);
-      const [pw, pg, pa, ps, pd] = layout(n, n, groups, 2 * groups, n);
-      put(pw, w);
-      put(pg, g);
+      const { o: [pd], i: [pw, pg], s: [pa, ps] } = layout([n], [w, g], [groups, 2 * groups]);
       put(pa, alpha);
       wasm.qSumGradSign(ps, pw, pg, 0, 0, groups, len, 0);
-      const s = scale(getData(ps, 2 * groups));
-      put(ps, s);
+      put(ps, scale(getData(ps, 2 * groups)));
       const bad = wasm.qBinaryGrad(pd, pw, pg, ps, pa, clipF, groups, len);
-      return { w: get(pd, w.shape), finite: bad === 0 };
+      return { w: out(pd, w.shape), finite: bad === 0 };
     },
 
     xnorBackward(w, g, groups, alpha, inv, clipF) {
       const n = w.data.length;
-      const [pw, pg, pa, pd] = layout(n, n, groups, n);
-      put(pw, w);
-      put(pg, g);
+      const { o: [pd], i: [pw, pg], s: [pa] } = layout([n], [w, g], [groups]);
       put(pa, alpha);
       const bad = wasm.qXnorGrad(pd, pw, pg, pa, inv, clipF, groups, lenOf(w, groups));
-      return { w: get(pd, w.shape), finite: bad === 0 };
+      return { w: out(pd, w.shape), finite: bad === 0 };
     },
 
     twnForward(w, groups, delta, alpha, all) {
       const n = w.data.length;
       const len = lenOf(w, groups);
-      const [pw, pd, pa, ps, py, pc] = layout(n, groups, groups, 2 * groups, n, all ? n : 0);
-      put(pw, w);
+      const { o: [py, pc], i: [pw], s: [pd, pa, ps] } = layout([n, all ? n : 0], [w], [groups, groups, 2 * groups]);
       wasm.qSumAbs(ps, pw, groups, len);
       const d = delta(getData(ps, groups));
       put(pd, d);
@@ -201,44 +207,35 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       wasm.qTwnMap(py, all ? pc : 0, pw, pd, pa, groups, len);
       const count = new Float32Array(groups);
       for (let i = 0; i < groups; i++) count[i] = sums[2 * i];
-      const out = { y: get(py, w.shape), delta: d, alpha: a, count };
-      return all ? { ...out, codes: get(pc, w.shape) } : out;
+      const y = out(py, w.shape);
+      return all ? { y, delta: d, alpha: a, count, codes: out(pc, w.shape) } : { y, delta: d, alpha: a, count };
     },
 
     ttqForward(w, delta, wp, wn, groups, all) {
       const n = w.data.length;
-      const [pw, pp, pn, py, pc] = layout(n, groups, groups, n, all ? n : 0);
-      put(pw, w);
+      const { o: [py, pc], i: [pw], s: [pp, pn] } = layout([n, all ? n : 0], [w], [groups, groups]);
       put(pp, wp);
       put(pn, wn);
       const d = delta(wasm.qMaxAbs(pw, n));
       wasm.qTtqMap(py, all ? pc : 0, pw, d, pp, pn, groups, lenOf(w, groups));
-      const out = { y: get(py, w.shape), delta: d };
-      return all ? { ...out, codes: get(pc, w.shape) } : out;
+      const y = out(py, w.shape);
+      return all ? { y, delta: d, codes: out(pc, w.shape) } : { y, delta: d };
     },
 
     ttqBackward(w, g, delta, wp, wn, groups) {
       const n = w.data.length;
-      const len = lenOf(w, groups);
-      const [pw, pg, pp, pn, ps, pd] = layout(n, n, groups, groups, 2 * groups, n);
-      put(pw, w);
-      put(pg, g);
+      const { o: [pd], i: [pw, pg], s: [pp, pn, ps] } = layout([n], [w, g], [groups, groups, 2 * groups]);
       put(pp, wp);
       put(pn, wn);
-      wasm.qTtqSums(ps, pw, pg, delta, groups, len);
-      const bad = wasm.qTtqGrad(pd, pw, pg, delta, pp, pn, groups, len);
-      return { w: get(pd, w.shape), sums: getData(ps, 2 * groups), finite: bad === 0 };
+      const bad = wasm.qTtqSumsGrad(ps, pd, pw, pg, delta, pp, pn, groups, lenOf(w, groups));
+      return { w: out(pd, w.shape), sums: getData(ps, 2 * groups), finite: bad === 0 };
     },
 
     steGrad(x, g, clipF) {
       const n = x.data.length;
-      const inX = arena?.resident(x);
-      const inG = arena?.resident(g);
-      const [pd, px, pg] = layout(n, inX === undefined ? n : 0, inG === undefined ? n : 0);
-      if (inX === undefined) put(px, x);
-      if (inG === undefined) put(pg, g);
-      const bad = wasm.qSteGrad(pd, inX ?? px, inG ?? pg, clipF, n);
-      return { x: arena ? arena.result(pd, alignUp(pd + n * 4), x.shape) : get(pd, x.shape), finite: bad === 0 };
+      const { o: [pd], i: [px, pg] } = layout([n], [x, g]);
+      const bad = wasm.qSteGrad(pd, px, pg, clipF, n);
+      return { x: out(pd, x.shape), finite: bad === 0 };
     },
   };
 }

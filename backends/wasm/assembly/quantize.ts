@@ -22,8 +22,14 @@
  * then runs the generic checks, which name the input (NonFiniteError) or the overflowing
  * quantity (OverflowError).
  *
+ * Speed (bench/quantize.ts): a float64 chain in memory order costs one dependent add per element
+ * (~0.85 ns on the 2-core benchmark machine), whatever else the loop does, so every reduction pass
+ * runs its independent sums as parallel chains in one loop, and a map that needs no sum rides in
+ * the same pass (TTQ's backward); the maps alone run near the copy bandwidth.
+ *
  * Law (laws/quantizers-fast.test.ts): every fast forward and backward equals the generic path on
- * cpu32 bit for bit, for both granularities, and throws the same OverflowError.
+ * cpu32 bit for bit, for both granularities, at every block boundary, and throws the same
+ * OverflowError.
  */
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -153,25 +159,47 @@ export function qSumAbs(out: usize, a: usize, groups: i32, len: i32): void {
   }
 }
 
-/** f32(max|a|) over all n elements (TTQ's max|W|; a max does not depend on order); NaN if an element is not finite. */
+/**
+ * f32(max|a|) over all n elements (TTQ's max|W|; a max does not depend on order); NaN if an
+ * element is not finite. Four independent running maxima (`pmax`: one instruction, where `max`
+ * is a NaN-propagating sequence whose latency would bound the loop); a NaN, which `pmax` skips,
+ * is caught by the finiteness flag.
+ */
 export function qMaxAbs(a: usize, n: i32): f32 {
-  let m = f32x4.splat(0);
-  let bad = f32x4.splat(0);
-  let m1: f32 = 0;
+  const inf = f32x4.splat(Infinity);
+  let m0 = f32x4.splat(0);
+  let m1 = m0;
+  let m2 = m0;
+  let m3 = m0;
+  let ok = v128.not(m0);
+  let m: f32 = 0;
   let bad1 = false;
   let j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const p = at(a, j);
+    const x0 = f32x4.abs(v128.load(p));
+    const x1 = f32x4.abs(v128.load(p, 16));
+    const x2 = f32x4.abs(v128.load(p, 32));
+    const x3 = f32x4.abs(v128.load(p, 48));
+    m0 = f32x4.pmax(m0, x0);
+    m1 = f32x4.pmax(m1, x1);
+    m2 = f32x4.pmax(m2, x2);
+    m3 = f32x4.pmax(m3, x3);
+    ok = v128.and(ok, v128.and(v128.and(f32x4.lt(x0, inf), f32x4.lt(x1, inf)), v128.and(f32x4.lt(x2, inf), f32x4.lt(x3, inf))));
+  }
   for (; j + 4 <= n; j += 4) {
-    const x = v128.load(at(a, j));
-    m = f32x4.max(m, f32x4.abs(x));
-    bad = v128.or(bad, notFinite4(x));
+    const x = f32x4.abs(v128.load(at(a, j)));
+    m0 = f32x4.pmax(m0, x);
+    ok = v128.and(ok, f32x4.lt(x, inf));
   }
   for (; j < n; j++) {
     const x = load<f32>(at(a, j));
-    m1 = max<f32>(m1, abs<f32>(x));
+    m = max<f32>(m, abs<f32>(x));
     bad1 = bad1 || notFinite1(x);
   }
-  if (bad1 || v128.any_true(bad)) return NaN;
-  return max<f32>(max<f32>(max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max<f32>(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3))), m1);
+  if (bad1 || !v128.all_true<i32>(ok)) return NaN;
+  const v = f32x4.pmax(f32x4.pmax(m0, m1), f32x4.pmax(m2, m3));
+  return max<f32>(max<f32>(max<f32>(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), max<f32>(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3))), m);
 }
 
 /**
@@ -343,6 +371,52 @@ export function qBinaryGrad(dw: usize, w: usize, gr: usize, s: usize, alpha: usi
     }
   }
   return bad1 || v128.any_true(bad) ? 1 : 0;
+}
+
+/**
+ * qBinaryGrad of STTN's two kernels in one pass (same s and α): dw1 from (w1, g1), dw2 from
+ * (w2, g2); a layer's g1 = g2 is then read once. Each output is the same float32 expression as
+ * qBinaryGrad's. Returns 1 if an output is not finite.
+ */
+export function qBinaryGrad2(dw1: usize, dw2: usize, w1: usize, w2: usize, g1: usize, g2: usize, s: usize, alpha: usize, clipF: f32, groups: i32, len: i32): i32 {
+  const one = f32x4.splat(1);
+  const cv = f32x4.splat(clipF);
+  const inf = f32x4.splat(Infinity);
+  let ok = v128.not(f32x4.splat(0));
+  let bad1 = false;
+  for (let g = 0; g < groups; g++) {
+    const base = <usize>g * <usize>len << 2;
+    const s1 = load<f32>(at(s, g));
+    const a1 = load<f32>(at(alpha, g));
+    const sv = f32x4.splat(s1);
+    const av = f32x4.splat(a1);
+    let j = 0;
+    for (; j + 4 <= len; j += 4) {
+      const o = base + (<usize>j << 2);
+      const x1 = v128.load(w1 + o);
+      const x2 = v128.load(w2 + o);
+      const win1 = v128.and(f32x4.le(f32x4.abs(x1), cv), one);
+      const win2 = v128.and(f32x4.le(f32x4.abs(x2), cv), one);
+      const y1 = f32x4.add(f32x4.mul(sign4(x1), sv), f32x4.mul(f32x4.mul(win1, v128.load(g1 + o)), av));
+      const y2 = f32x4.add(f32x4.mul(sign4(x2), sv), f32x4.mul(f32x4.mul(win2, v128.load(g2 + o)), av));
+      v128.store(dw1 + o, y1);
+      v128.store(dw2 + o, y2);
+      ok = v128.and(ok, v128.and(f32x4.lt(f32x4.abs(y1), inf), f32x4.lt(f32x4.abs(y2), inf)));
+    }
+    for (; j < len; j++) {
+      const o = base + (<usize>j << 2);
+      const x1 = load<f32>(w1 + o);
+      const x2 = load<f32>(w2 + o);
+      const win1: f32 = abs<f32>(x1) <= clipF ? 1 : 0;
+      const win2: f32 = abs<f32>(x2) <= clipF ? 1 : 0;
+      const y1 = sign1(x1) * s1 + (win1 * load<f32>(g1 + o)) * a1;
+      const y2 = sign1(x2) * s1 + (win2 * load<f32>(g2 + o)) * a1;
+      store<f32>(dw1 + o, y1);
+      store<f32>(dw2 + o, y2);
+      bad1 = bad1 || notFinite1(y1) || notFinite1(y2);
+    }
+  }
+  return bad1 || !v128.all_true<i32>(ok) ? 1 : 0;
 }
 
 /**
@@ -525,6 +599,60 @@ export function qTtqGrad(dw: usize, w: usize, gr: usize, delta: f32, wp: usize, 
     }
   }
   return bad1 || v128.any_true(bad) ? 1 : 0;
+}
+
+/**
+ * qTtqSums and qTtqGrad in one pass (the map needs neither sum): out[2g], out[2g+1] as qTtqSums,
+ * dw as qTtqGrad, each the same float32 expression, the sums the same float64 chains. Returns 1
+ * if an output of the map is not finite.
+ */
+export function qTtqSumsGrad(out: usize, dw: usize, w: usize, gr: usize, delta: f32, wp: usize, wn: usize, groups: i32, len: i32): i32 {
+  const one = f32x4.splat(1);
+  const zero = f32x4.splat(0);
+  const inf = f32x4.splat(Infinity);
+  const dv = f32x4.splat(delta);
+  let ok = v128.not(zero);
+  let bad1 = false;
+  for (let g = 0; g < groups; g++) {
+    const base = <usize>g * <usize>len << 2;
+    const p1 = load<f32>(at(wp, g));
+    const n1 = load<f32>(at(wn, g));
+    const pv = f32x4.splat(p1);
+    const nv = f32x4.splat(n1);
+    let sp: f64 = 0;
+    let sn: f64 = 0;
+    let j = 0;
+    for (; j + 4 <= len; j += 4) {
+      const o = base + (<usize>j << 2);
+      const x = v128.load(w + o);
+      const gv = v128.load(gr + o);
+      const pos = v128.and(f32x4.gt(x, dv), one);
+      const neg = v128.and(f32x4.gt(f32x4.neg(x), dv), one);
+      sp = acc4(sp, f32x4.mul(gv, pos));
+      sn = acc4(sn, f32x4.mul(gv, neg));
+      const mid = f32x4.add(f32x4.neg(f32x4.add(pos, neg)), one);
+      const slope = f32x4.add(f32x4.add(f32x4.mul(pos, pv), f32x4.mul(neg, nv)), mid);
+      const y = f32x4.add(f32x4.mul(gv, zero), f32x4.mul(gv, slope));
+      v128.store(dw + o, y);
+      ok = v128.and(ok, f32x4.lt(f32x4.abs(y), inf));
+    }
+    for (; j < len; j++) {
+      const o = base + (<usize>j << 2);
+      const x = load<f32>(w + o);
+      const gv = load<f32>(gr + o);
+      const pos: f32 = x > delta ? 1 : 0;
+      const neg: f32 = -x > delta ? 1 : 0;
+      sp += <f64>(gv * pos);
+      sn += <f64>(gv * neg);
+      const slope = (pos * p1 + neg * n1) + (-(pos + neg) + 1);
+      const y = gv * <f32>0 + gv * slope;
+      store<f32>(dw + o, y);
+      bad1 = bad1 || notFinite1(y);
+    }
+    store<f32>(at(out, 2 * g), <f32>sp);
+    store<f32>(at(out, 2 * g + 1), <f32>sn);
+  }
+  return bad1 || !v128.all_true<i32>(ok) ? 1 : 0;
 }
 
 /**
