@@ -20,9 +20,11 @@ import * as signQ from '../src/quantizers/sign.js';
 import * as twnQ from '../src/quantizers/twn.js';
 import * as ttqQ from '../src/quantizers/ttq.js';
 import { orThrow } from '../src/codec.js';
-import { NonFiniteError, OverflowError } from '../src/errors.js';
+import { ConfigError, NonFiniteError, OverflowError } from '../src/errors.js';
 import type { Tensor } from '../src/tensor.js';
-import { example, law } from './law.js';
+import * as neutral from '../backends/neutral.js';
+import { quantizerKernels } from '../backends/wasm/quantize.js';
+import { example, law, throwsWith } from './law.js';
 
 const cpu32 = createCpuBackend('float32');
 // both plain builds: the shared one (resident mode, the default) and the unshared one (pages without cross-origin isolation)
@@ -260,3 +262,63 @@ for (const [build, wasm] of builds) {
 
 example('the two builds above differ: the shared one runs resident scopes, the unshared one copies', () =>
   typeof builds[0][1].resident === 'function' && builds[1][1].resident === undefined);
+
+// ---- the neutral API's `out`: destination passing -------------------------------------------------
+
+/** Each neutral entry point with outputs, called on (w1, w2, g) with an optional `out`. */
+const entries: [string, readonly string[], (c: { w1: Tensor; w2: Tensor; g: Tensor }, out?: Record<string, Float32Array | Float64Array>) => Record<string, Tensor>][] = [
+  ['sttn.forward', ['w1q', 'w2q', 'merged', 'codes'], (c, out) => neutral.sttn.forward({ w1: c.w1, w2: c.w2 }, {}, out)],
+  ['sttn.gradient', ['w1', 'w2'], (c, out) => neutral.sttn.gradient({ w1: c.w1, w2: c.w2 }, { g1: c.g, g2: c.w2 }, {}, out)],
+  ['sign.forward', ['y', 'codes'], (c, out) => neutral.sign.forward({ w: c.w1 }, {}, out)],
+  ['sign.gradient', ['w'], (c, out) => neutral.sign.gradient({ w: c.w1 }, { g: c.g }, {}, out)],
+  ['twn.forward', ['y', 'codes'], (c, out) => neutral.twn.forward({ w: c.w1 }, {}, out)],
+  ['twn.gradient', ['w'], (c, out) => neutral.twn.gradient({ w: c.w1 }, { g: c.g }, {}, out)],
+  ['ttq.forward', ['y', 'codes'], (c, out) => neutral.ttq.forward({ w: c.w1 }, {}, out)],
+  ['ttq.gradient', ['w'], (c, out) => neutral.ttq.gradient({ w: c.w1 }, { g: c.g }, {}, out)],
+];
+
+const sameBits = (a: Tensor, b: Tensor): boolean =>
+  a.data.length === b.data.length && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]) && a.data.every((v, i) => Object.is(v, b.data[i]));
+
+law('neutral `out`: every output given an array comes back over that very array, with the bits of the call without `out` (float32: the fused kernels; float64: the reference), whatever the array held before', [
+  fc.constantFrom(...sizes129()),
+  fc.constantFrom(1, 3),
+  fc.constantFrom(...entries.map((_, i) => i)),
+  fc.boolean(),
+  fc.array(fc.float({ min: -3, max: 3, noNaN: true, noDefaultInfinity: true }).map(Math.fround), { minLength: 3 * 129 * 3, maxLength: 3 * 129 * 3 }),
+  fc.integer({ min: 1, max: 15 }),
+], (n, rows, ei, f64, vals, mask) => {
+  const [, keys, call] = entries[ei];
+  const m = rows * n;
+  const T = f64 ? Float64Array : Float32Array;
+  const t = (off: number): Tensor => ({ shape: [rows, n], data: T.from(vals.slice(off, off + m)) });
+  const c = { w1: t(0), w2: t(m), g: t(2 * m) };
+  const ref = call(c);
+  // a subset of the outputs (by `mask`), each array filled with NaN first
+  const given = keys.filter((_, i) => (mask >> i) & 1 || keys.length === 1);
+  const out = Object.fromEntries(given.map((k) => [k, new T(m).fill(NaN)]));
+  const got = call(c, out);
+  // float32 inputs must have had the fused kernels to take (else this compares the js path with itself)
+  return (f64 || quantizerKernels() !== undefined) && keys.every((k) => sameBits(got[k], ref[k]) && (!(k in out) || got[k].data === out[k]));
+}, { numRuns: 150 });
+
+/** Counts from 1 to 129 that cross the 4- and 16-lane blocks. */
+function sizes129(): number[] {
+  return [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129];
+}
+
+example('neutral `out`: a wrong type, a wrong length, an unknown name, two outputs sharing memory or a non-object `out` is a ConfigError naming out.<name>', () => {
+  const w1 = { shape: [2, 3], data: new Float32Array([0.5, -0.5, 0.25, 1, -1, 0.75]) };
+  const w2 = { shape: [2, 3], data: new Float32Array([0.1, 0.2, -0.3, 0.4, -0.5, 0.6]) };
+  const w64 = { shape: [2, 3], data: Float64Array.from(w1.data) };
+  const shared = new Float32Array(12);
+  return (
+    throwsWith(() => neutral.sttn.forward({ w1, w2 }, {}, { merged: new Float64Array(6) }), ConfigError, 'sttn.forward out.merged', 'Float32Array of 6', 'Float64Array of 6') &&
+    throwsWith(() => neutral.sttn.forward({ w1, w2 }, {}, { codes: new Float32Array(5) }), ConfigError, 'out.codes', 'Float32Array of 5') &&
+    throwsWith(() => neutral.sign.forward({ w: w64 }, {}, { y: new Float32Array(6) }), ConfigError, 'sign.forward out.y', 'Float64Array of 6') &&
+    throwsWith(() => neutral.twn.gradient({ w: w1 }, { g: w1 }, {}, { y: new Float32Array(6) } as never), ConfigError, 'twn.gradient out.y', 'its outputs are w') &&
+    throwsWith(() => neutral.sttn.gradient({ w1, w2 }, { g1: w1, g2: w2 }, {}, { w1: shared.subarray(0, 6), w2: shared.subarray(3, 9) }), ConfigError, 'out.w2', 'shares memory with out.w1') &&
+    throwsWith(() => neutral.ttq.forward({ w: w1 }, {}, [new Float32Array(6)] as never), ConfigError, 'ttq.forward out', 'an object') &&
+    throwsWith(() => neutral.ttq.gradient({ w: w1 }, { g: w1 }, {}, { w: [0, 0, 0, 0, 0, 0] } as never), ConfigError, 'ttq.gradient out.w', 'an array of 6')
+  );
+});

@@ -61,13 +61,26 @@ export interface ArenaHooks {
   result(ptr: number, end: number, shape: readonly number[]): Tensor;
 }
 
+/** Caller-given arrays for the outputs of a call, by name (the neutral API's `out`). */
+export interface OutputArrays {
+  readonly merged?: Float32Array;
+  readonly w1q?: Float32Array;
+  readonly w2q?: Float32Array;
+  readonly codes?: Float32Array;
+  readonly y?: Float32Array;
+  readonly w?: Float32Array;
+  readonly w1?: Float32Array;
+  readonly w2?: Float32Array;
+  readonly x?: Float32Array;
+}
+
 /**
  * The kernels over `wasm`'s memory, laying out from the heap base, or with `arena` from the
  * backend's floor. With `arena`, every call lays out its outputs first (so a resident scope keeps
  * them as views: `arena.result`), then copies in only the operands that are not already resident
  * (`arena.resident`: read in place), then its small per-group scalars.
  */
-export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks): QuantizerKernels {
+export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks, sink?: () => OutputArrays | undefined): QuantizerKernels {
   const base = alignUp(wasm.heapBase());
   let top = base;
   const take = (floats: number): number => {
@@ -106,9 +119,18 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
     d.set(view(ptr, n));
     return d;
   };
-  /** The output at `ptr` (laid out by `layout`'s `outs`): kept as a view in a resident scope, else copied out. Call in address order. */
-  const out = (ptr: number, shape: readonly number[]): Tensor =>
-    arena ? arena.result(ptr, alignUp(ptr + size(shape) * 4), shape) : { shape: [...shape], data: getData(ptr, size(shape)) };
+  /**
+   * The output `name` at `ptr` (laid out by `layout`'s `outs`): kept as a view in a resident scope,
+   * else copied out, into the array `sink` names for it if any (checked by the caller: a
+   * Float32Array of the output's size). Call in address order.
+   */
+  const out = (ptr: number, shape: readonly number[], name: keyof OutputArrays): Tensor => {
+    if (arena) return arena.result(ptr, alignUp(ptr + size(shape) * 4), shape);
+    const given = sink?.()?.[name];
+    if (given === undefined) return { shape: [...shape], data: getData(ptr, size(shape)) };
+    given.set(view(ptr, given.length));
+    return { shape: [...shape], data: given };
+  };
   const lenOf = (t: Tensor, groups: number): number => t.data.length / groups;
 
   return {
@@ -124,8 +146,8 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       if (outputs === 'scale') return { alpha: al };
       put(ps, al);
       wasm.qSttnMap(pm, all ? pq1 : 0, all ? pq2 : 0, all ? pc : 0, p1, p2, ps, groups, len, official?.signOfZero === 0 ? 1 : 0);
-      const merged = out(pm, w1.shape);
-      return all ? { merged, alpha: al, w1q: out(pq1, w1.shape), w2q: out(pq2, w1.shape), codes: out(pc, w1.shape) } : { merged, alpha: al };
+      const merged = out(pm, w1.shape, 'merged');
+      return all ? { merged, alpha: al, w1q: out(pq1, w1.shape, 'w1q'), w2q: out(pq2, w1.shape, 'w2q'), codes: out(pc, w1.shape, 'codes') } : { merged, alpha: al };
     },
 
     sttnBackward(w1, w2, g1, g2, groups, alpha, clipF, scale) {
@@ -138,7 +160,7 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       wasm.qSumGradSign(ps, p1, pg1, p2, pg2, groups, len, 0);
       put(ps, scale(getData(ps, 2 * groups)));
       const bad = wasm.qBinaryGrad2(pd1, pd2, p1, p2, pg1, pg2, ps, pa, clipF, groups, len);
-      return { w1: out(pd1, w1.shape), w2: out(pd2, w1.shape), finite: bad === 0 };
+      return { w1: out(pd1, w1.shape, 'w1'), w2: out(pd2, w1.shape, 'w2'), finite: bad === 0 };
     },
 
     sttnOfficialBackward(w1, w2, g1, g2, groups, signOfZero, scale) {
@@ -157,7 +179,7 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       put(ps1, s1);
       put(ps2, s2);
       const bad = wasm.qOfficialGrad(pd1, p1, pg1, ps1, groups, len, zero) | wasm.qOfficialGrad(pd2, p2, pg2, ps2, groups, len, zero);
-      return { w1: out(pd1, w1.shape), w2: out(pd2, w1.shape), finite: bad === 0 };
+      return { w1: out(pd1, w1.shape, 'w1'), w2: out(pd2, w1.shape, 'w2'), finite: bad === 0 };
     },
 
     signForward(w, groups, alpha, outputs) {
@@ -170,8 +192,8 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       if (outputs === 'scale') return { alpha: a };
       put(ps, a);
       wasm.qSignMap(py, all ? pc : 0, pw, ps, groups, len);
-      const y = out(py, w.shape);
-      return all ? { y, alpha: a, codes: out(pc, w.shape) } : { y, alpha: a };
+      const y = out(py, w.shape, 'y');
+      return all ? { y, alpha: a, codes: out(pc, w.shape, 'codes') } : { y, alpha: a };
     },
 
     signBackward(w, g, groups, alpha, clipF, scale) {
@@ -182,7 +204,7 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       wasm.qSumGradSign(ps, pw, pg, 0, 0, groups, len, 0);
       put(ps, scale(getData(ps, 2 * groups)));
       const bad = wasm.qBinaryGrad(pd, pw, pg, ps, pa, clipF, groups, len);
-      return { w: out(pd, w.shape), finite: bad === 0 };
+      return { w: out(pd, w.shape, 'w'), finite: bad === 0 };
     },
 
     xnorBackward(w, g, groups, alpha, inv, clipF) {
@@ -190,7 +212,7 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       const { o: [pd], i: [pw, pg], s: [pa] } = layout([n], [w, g], [groups]);
       put(pa, alpha);
       const bad = wasm.qXnorGrad(pd, pw, pg, pa, inv, clipF, groups, lenOf(w, groups));
-      return { w: out(pd, w.shape), finite: bad === 0 };
+      return { w: out(pd, w.shape, 'w'), finite: bad === 0 };
     },
 
     twnForward(w, groups, delta, alpha, all) {
@@ -207,8 +229,8 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       wasm.qTwnMap(py, all ? pc : 0, pw, pd, pa, groups, len);
       const count = new Float32Array(groups);
       for (let i = 0; i < groups; i++) count[i] = sums[2 * i];
-      const y = out(py, w.shape);
-      return all ? { y, delta: d, alpha: a, count, codes: out(pc, w.shape) } : { y, delta: d, alpha: a, count };
+      const y = out(py, w.shape, 'y');
+      return all ? { y, delta: d, alpha: a, count, codes: out(pc, w.shape, 'codes') } : { y, delta: d, alpha: a, count };
     },
 
     ttqForward(w, delta, wp, wn, groups, all) {
@@ -218,8 +240,8 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       put(pn, wn);
       const d = delta(wasm.qMaxAbs(pw, n));
       wasm.qTtqMap(py, all ? pc : 0, pw, d, pp, pn, groups, lenOf(w, groups));
-      const y = out(py, w.shape);
-      return all ? { y, delta: d, codes: out(pc, w.shape) } : { y, delta: d };
+      const y = out(py, w.shape, 'y');
+      return all ? { y, delta: d, codes: out(pc, w.shape, 'codes') } : { y, delta: d };
     },
 
     ttqBackward(w, g, delta, wp, wn, groups) {
@@ -228,14 +250,14 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       put(pp, wp);
       put(pn, wn);
       const bad = wasm.qTtqSumsGrad(ps, pd, pw, pg, delta, pp, pn, groups, lenOf(w, groups));
-      return { w: out(pd, w.shape), sums: getData(ps, 2 * groups), finite: bad === 0 };
+      return { w: out(pd, w.shape, 'w'), sums: getData(ps, 2 * groups), finite: bad === 0 };
     },
 
     steGrad(x, g, clipF) {
       const n = x.data.length;
       const { o: [pd], i: [px, pg] } = layout([n], [x, g]);
       const bad = wasm.qSteGrad(pd, px, pg, clipF, n);
-      return { x: out(pd, x.shape), finite: bad === 0 };
+      return { x: out(pd, x.shape, 'x'), finite: bad === 0 };
     },
   };
 }
@@ -252,6 +274,24 @@ const imports = {
 const packagedPlain = (): URL => new URL('../../build/wasm/sttn-simd.wasm', import.meta.url);
 
 let loaded: QuantizerKernels | undefined;
+/** The arrays `writingInto` gave the standalone kernels for the call in progress. */
+let into: OutputArrays | undefined;
+const sink = (): OutputArrays | undefined => into;
+
+/**
+ * Runs `f` with the standalone kernels (`quantizerKernels()`) writing each output that `arrays`
+ * names into that array instead of a new one (the caller checks type and length). Synchronous, so
+ * no other call sees them.
+ */
+export function writingInto<T>(arrays: OutputArrays, f: () => T): T {
+  const prev = into;
+  into = arrays;
+  try {
+    return f();
+  } finally {
+    into = prev;
+  }
+}
 let triedSync = false;
 
 /** Node's synchronous file read, without a `node:` import; undefined outside Node. */
@@ -273,7 +313,7 @@ export function quantizerKernels(): QuantizerKernels | undefined {
     const bytes = readFileSync(packagedPlain());
     if (bytes === undefined || !WebAssembly.validate(bytes)) return undefined;
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
-    loaded = createQuantizerKernels(instance.exports as unknown as QuantizeExports);
+    loaded = createQuantizerKernels(instance.exports as unknown as QuantizeExports, undefined, sink);
   } catch {
     // the generic path serves: same results, slower
   }
@@ -283,6 +323,6 @@ export function quantizerKernels(): QuantizerKernels | undefined {
 /** Loads the kernels from `source` (default: the packaged plain build) for `quantizerKernels()`. */
 export async function loadQuantizerKernels(source: WasmSource = packagedPlain()): Promise<QuantizerKernels> {
   const instance = await instantiateWasm(source, imports, 'quantizer kernels source');
-  loaded = createQuantizerKernels(instance.exports as unknown as QuantizeExports);
+  loaded = createQuantizerKernels(instance.exports as unknown as QuantizeExports, undefined, sink);
   return loaded;
 }
