@@ -231,7 +231,7 @@ try {
   const rate = (t: number): number => (STEPS * BATCH) / (t / 1000);
   const med = ms.map((t) => rate(median(t)));
   const medCpu = cpu.map((t) => rate(median(t)));
-  const [mTf2, mTf1t, mTf1, mSt2, mSt1] = med;
+  const mTf2 = med[0];
   console.log(`\n${machine().replace(/; clock: .*$/, '')}; clock: wall time inside each contender's worker; CPU time: the Chromium renderer process's (/proc, every thread: the page, its workers, their pools, V8's helpers), around each chunk`);
   console.log(`${version} (headless, --no-sandbox), one cross-origin isolated page, one dedicated worker per contender`);
   console.log(`load average (1, 5, 15 min) before the timed rounds ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}`);
@@ -248,10 +248,20 @@ try {
     ),
   );
   console.log('');
-  console.log(`- sttn ${THREADS} threads / tfjs-wasm threaded build ${THREADS} threads: ${fmt(mSt2 / mTf2, 2)}× (issue #16 target ≥ 1.5×: ${mSt2 / mTf2 >= 1.5 ? 'met' : 'missed'})`);
-  console.log(`- sttn ${THREADS} threads / sttn 1 thread: ${fmt(mSt2 / mSt1, 2)}× (issue #16 target ≥ 1.7×: ${mSt2 / mSt1 >= 1.7 ? 'met' : 'missed'})`);
-  console.log(`- tfjs-wasm threaded build ${THREADS} threads / plain SIMD build 1 thread: ${fmt(mTf2 / mTf1, 2)}×; / threaded build 1 thread: ${fmt(mTf2 / mTf1t, 2)}×`);
-  console.log(`- sttn 1 thread / tfjs-wasm 1 thread (plain SIMD build): ${fmt(mSt1 / mTf1, 2)}× wall, ${fmt(medCpu[4] / medCpu[2], 2)}× renderer CPU time`);
+  // each ratio: of the medians (wall), of the same round's chunks (median and range over rounds:
+  // adjacent chunks share the machine's state, which helps under load), and of the CPU-time medians
+  const ratio = (x: number, y: number, what: string, target?: [number, string]): string => {
+    const per = ms[x].map((t, r) => ms[y][r] / t);
+    const m = med[x] / med[y];
+    const verdict = target ? ` (issue #16 target ≥ ${target[0]}×${target[1]}: ${m >= target[0] ? 'met' : 'missed'} by the medians)` : '';
+    return `- ${what}: ${fmt(m, 2)}× wall${verdict}; per round ${fmt(median(per), 2)}× (${fmt(Math.min(...per), 2)}–${fmt(Math.max(...per), 2)}); renderer CPU time ${fmt(medCpu[x] / medCpu[y], 2)}×`;
+  };
+  const [iTf2, iTf1t, iTf1, iSt2, iSt1] = [0, 1, 2, 3, 4];
+  console.log(ratio(iSt2, iTf2, `sttn ${THREADS} threads / tfjs-wasm threaded build ${THREADS} threads`, [1.5, '']));
+  console.log(ratio(iSt2, iSt1, `sttn ${THREADS} threads / sttn 1 thread`, [1.7, ' wall']));
+  console.log(ratio(iTf2, iTf1, `tfjs-wasm threaded build ${THREADS} threads / plain SIMD build 1 thread`));
+  console.log(ratio(iTf2, iTf1t, `tfjs-wasm threaded build ${THREADS} threads / threaded build 1 thread`));
+  console.log(ratio(iSt1, iTf1, 'sttn 1 thread / tfjs-wasm plain SIMD build 1 thread'));
 } finally {
   await browser.close();
   server.close();
