@@ -206,6 +206,12 @@ export const twn = {
     const cfg = orThrow(twnQ.decodeConfig(config));
     const o = checkOut('twn.gradient', out, ['w'], allF32(p.w, up.g), p.w.data.length);
     const B = backendFor(p.w, up.g);
+    const k = fastFor(p.w, up.g);
+    if (k && twnQ.fusable(cfg)) {
+      // as a layer runs it: the fused forward (its checks and errors), then the `ste` identity's
+      twnQ.forwardFused(k, { w: asTensor(p.w) }, cfg);
+      return { w: into(o.w, twnQ.backwardFused(B, p.w.shape, asTensor(up.g)).w) };
+    }
     const d = twnQ.backward(B, twnQ.forward(B, { w: asTensor(p.w) }, cfg), asTensor(up.g), cfg);
     return { w: into(o.w, d.w) };
   },

@@ -17,7 +17,10 @@
  * views on wasm memory: read in place, outputs left there as views; only the quantizer calls
  * are timed, not making the views); wasm, resident, weights copied in (the training step's case:
  * g is a view, the latents are the caller's arrays); wasm-generic (the same backend without the
- * kernels), cpu32; and `sttn/neutral` (float32: the fused kernels; float64: the reference). Each
+ * kernels), cpu32; and `sttn/neutral` (float32: the fused kernels, with new output arrays or with
+ * `out` arrays given once; float64: the reference) — its forward writes every output (STTN: W̃1,
+ * W̃2, merged, codes: 12 more bytes per weight than the minimal traffic counted), and its
+ * gradient repeats the forward's reduction (the API is stateless). Each
  * run's CPU time (user + system of this process) and wall time are both recorded; medians of 5
  * rounds after 1 warm-up, round-robin. One thread everywhere.
  *
@@ -154,18 +157,25 @@ for (const id of ['sttn', 'sign', 'twn', 'ttq']) {
     ['wasm (generic)', bound(id, generic)],
   ]);
   if (slowOk) runs.set('cpu32', bound(id, cpu32));
-  if (id === 'sttn') {
-    runs.set('neutral float32', () => {
-      neutral.sttn.forward({ w1, w2 });
-      neutral.sttn.gradient({ w1, w2 }, { g1: g, g2: g });
-    });
-    if (slowOk) {
-      runs.set('neutral float64', () => {
-        neutral.sttn.forward({ w1: w1d, w2: w2d });
-        neutral.sttn.gradient({ w1: w1d, w2: w2d }, { g1: gd, g2: gd });
-      });
+  // sttn/neutral: forward with all its outputs (STTN: W̃1, W̃2, merged, codes; the others: y, codes), then gradient
+  const neutralRun = (f32: boolean, out: Record<string, Float32Array> | undefined) => {
+    const [a, b, gg] = f32 ? [w1, w2, g] : [w1d, w2d, gd];
+    const o = out ?? {};
+    if (id === 'sttn') {
+      return () => {
+        neutral.sttn.forward({ w1: a, w2: b }, {}, out && { w1q: o.w1q, w2q: o.w2q, merged: o.merged, codes: o.codes });
+        neutral.sttn.gradient({ w1: a, w2: b }, { g1: gg, g2: gg }, {}, out && { w1: o.w1, w2: o.w2 });
+      };
     }
-  }
+    const q = neutral[id as 'sign' | 'twn' | 'ttq'];
+    return () => {
+      q.forward({ w: a }, {}, out && { y: o.y, codes: o.codes });
+      q.gradient({ w: a }, { g: gg }, {}, out && { w: o.w });
+    };
+  };
+  runs.set('neutral float32', neutralRun(true, undefined));
+  runs.set('neutral float32, out', neutralRun(true, Object.fromEntries(['w1q', 'w2q', 'merged', 'codes', 'y', 'w', 'w1', 'w2'].map((k) => [k, new Float32Array(N)]))));
+  if (slowOk) runs.set('neutral float64', neutralRun(false, undefined));
   const t = time(runs, id === 'sttn' ? ROUNDS : Math.max(3, ROUNDS - 2));
   const fused = t.get('wasm (fused)')!;
   for (const [name, v] of t) {
