@@ -70,6 +70,11 @@ function imin(a: i32, b: i32): i32 {
   return a < b ? a : b;
 }
 
+@inline
+function imax(a: i32, b: i32): i32 {
+  return a > b ? a : b;
+}
+
 /**
  * C[mr×nr] (+)= Ap[4×k]·Bp[k×8] over packed panels: `ap` holds 4 floats per k (rows of op(A)),
  * `bp` 8 floats per k (columns of op(B)), both zero beyond the valid rows/columns.
@@ -795,6 +800,57 @@ function im2col(g: Geom, x: usize, r0: i32, rows: i32, cols: usize): void {
   }
 }
 
+/**
+ * Rows r0..r0+rows, columns c0..c1 of the patch matrix of NHWC `x` (`[n·oh·ow, kh·kw·cin]`),
+ * written as rows of c1 − c0 floats at `cols`, zero where a window hits padding. A window row (ky)
+ * inside the image is one contiguous run of kw·cin floats.
+ */
+function im2colColumns(g: Geom, x: usize, r0: i32, rows: i32, cols: usize, c0: i32, c1: i32): void {
+  if (c0 == 0 && c1 == g.kh * g.kw * g.cin) {
+    im2col(g, x, r0, rows, cols);
+    return;
+  }
+  const cin = g.cin;
+  const kwc = g.kw * cin;
+  const ohw = g.oh * g.ow;
+  const ky0 = c0 / kwc;
+  const ky1 = (c1 + kwc - 1) / kwc;
+  let d = cols;
+  for (let r = r0; r < r0 + rows; r++) {
+    const b = r / ohw;
+    const rem = r - b * ohw;
+    const oy = rem / g.ow;
+    const ox = rem - oy * g.ow;
+    const ix0 = ox * g.sw - g.pw;
+    const inside = ix0 >= 0 && ix0 + g.kw <= g.w;
+    for (let ky = ky0; ky < ky1; ky++) {
+      // this window row's columns [u0, u1) of its kw·cin, at column ky·kwc + u0 of the matrix
+      const u0 = imax(c0 - ky * kwc, 0);
+      const u1 = imin(c1 - ky * kwc, kwc);
+      const iy = oy * g.sh - g.ph + ky;
+      const dr = d + (<usize>(ky * kwc + u0 - c0) << 2);
+      if (iy < 0 || iy >= g.h) {
+        zeroF32(dr, u1 - u0);
+        continue;
+      }
+      const src = x + (<usize>((b * g.h + iy) * g.w) * <usize>cin << 2);
+      if (inside) {
+        copyF32(dr, src + (<usize>(ix0 * cin + u0) << 2), u1 - u0);
+      } else {
+        for (let kx = u0 / cin; kx * cin < u1; kx++) {
+          const v0 = imax(u0, kx * cin);
+          const v1 = imin(u1, kx * cin + cin);
+          const ix = ix0 + kx;
+          const dk = dr + (<usize>(v0 - u0) << 2);
+          if (ix < 0 || ix >= g.w) zeroF32(dk, v1 - v0);
+          else copyF32(dk, src + (<usize>(ix0 * cin + v0) << 2), v1 - v0);
+        }
+      }
+    }
+    d += <usize>(c1 - c0) << 2;
+  }
+}
+
 /** The adjoint of im2col for rows r0..r0+rows: adds each patch row back into NHWC `x`. */
 function col2im(g: Geom, cols: usize, r0: i32, rows: i32, x: usize): void {
   const cin = g.cin;
@@ -988,19 +1044,22 @@ export function conv2dGradInputPart(part: i32, parts: i32, geom: usize, dy: usiz
 }
 
 /**
- * Rows of dW (output channels; of dWᵀ, patch columns, when `gradFilterTransposed`) of
- * conv2dGradFilter: the sum over the batch stays whole and in order inside each part; every part
- * forms the patch matrix itself.
+ * Part `part` of `parts` of conv2dGradFilter, by columns of `gradFilterBlock`'s product: patch
+ * columns of dW, each part forming only its own columns of the patch matrix, or output channels
+ * of dWᵀ (a small patch matrix, formed whole by each part). The sum over the batch stays whole and
+ * in order inside each part — the same chunks of rows, KC blocks and k order as the single call —
+ * so every element is the same bits for any number of parts.
  */
 export function conv2dGradFilterPart(part: i32, parts: i32, geom: usize, x: usize, dy: usize, dw: usize, work: usize): void {
   const g = changetype<Geom>(geom);
   const kd = g.kh * g.kw * g.cin;
   const total = g.n * g.oh * g.ow;
   const tr = gradFilterTransposed(g);
-  const rowsOut = tr ? kd : g.cout;
-  const o0 = partStartRoundedUp(part, parts, rowsOut, MR);
-  const o1 = partStartRoundedUp(part + 1, parts, rowsOut, MR);
-  if (o1 <= o0) return;
+  const n = tr ? g.cout : kd;
+  const j0 = partStartRoundedUp(part, parts, n, NR);
+  const j1 = partStartRoundedUp(part + 1, parts, n, NR);
+  if (j1 <= j0) return;
+  const nj = j1 - j0;
   const pw = work + <usize>part * convPartWorkBytes(geom) + 64;
   const cols = pw + gemmWorkBytes();
   const dwt = cols + <usize>chunkRows(g) * <usize>kd * 4;
@@ -1008,20 +1067,31 @@ export function conv2dGradFilterPart(part: i32, parts: i32, geom: usize, x: usiz
   const ch = pt ? total : chunkRows(g);
   for (let r0 = 0; r0 < total; r0 += ch) {
     const rows = imin(ch, total - r0);
-    let a = x;
-    if (!pt) {
-      im2col(g, x, r0, rows, cols);
-      a = cols;
-    }
     const dyr = dy + <usize>r0 * <usize>g.cout * 4;
     const acc = r0 > 0;
-    // the rows [o0, o1) of gradFilterBlock's product
-    if (tr) gemm(true, false, o1 - o0, g.cout, rows, a + (<usize>o0 << 2), kd, dyr, g.cout, dwt + <usize>o0 * <usize>g.cout * 4, g.cout, acc, pw);
-    else gemm(true, false, o1 - o0, kd, rows, dyr + (<usize>o0 << 2), g.cout, a, kd, dw + <usize>o0 * <usize>kd * 4, kd, acc, pw);
+    if (tr) {
+      // dWᵀ[:, j0:j1] = colsᵀ · dY[:, j0:j1]
+      let a = x;
+      if (!pt) {
+        im2col(g, x, r0, rows, cols);
+        a = cols;
+      }
+      gemm(true, false, kd, nj, rows, a, kd, dyr + (<usize>j0 << 2), g.cout, dwt + (<usize>j0 << 2), g.cout, acc, pw);
+    } else {
+      // dW[:, j0:j1] = dYᵀ · the patch columns [j0, j1) (in place when the input is the patch matrix)
+      let b = x + (<usize>j0 << 2);
+      let ldb = kd;
+      if (!pt) {
+        im2colColumns(g, x, r0, rows, cols, j0, j1);
+        b = cols;
+        ldb = nj;
+      }
+      gemm(true, false, g.cout, nj, rows, dyr, g.cout, b, ldb, dw + (<usize>j0 << 2), kd, acc, pw);
+    }
   }
   if (tr) {
-    for (let i = o0; i < o1; i++) {
-      for (let o = 0; o < g.cout; o++) {
+    for (let i = 0; i < kd; i++) {
+      for (let o = j0; o < j1; o++) {
         store<f32>(dw + (<usize>(o * kd + i) << 2), load<f32>(dwt + (<usize>(i * g.cout + o) << 2)));
       }
     }
