@@ -76,203 +76,212 @@ function imax(a: i32, b: i32): i32 {
 }
 
 /**
- * C[mr×nr] (+)= Ap[4×k]·Bp[k×8] over packed panels: `ap` holds 4 floats per k (rows of op(A)),
- * `bp` 8 floats per k (columns of op(B)), both zero beyond the valid rows/columns.
+ * C[4·panels × nr] (+)= Ap·Bp[k×8] for `panels` 4-row panels of A lying end to end from `ap`
+ * (4 floats per k each: rows of op(A)) against one panel of B at `bp` (8 floats per k: columns of
+ * op(B), zero beyond the nr valid ones, 5 ≤ nr ≤ 8). One call per column panel and MC block
+ * rather than per 4×8 tile: with K = 9 (a first convolution) the per-call cost was ~20% of the
+ * product.
  */
-function kernel(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, mr: i32, nr: i32, acc: bool, tile: usize): void {
-  let c00 = f32x4.splat(0);
-  let c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0);
-  let c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0);
-  let c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0);
-  let c31 = f32x4.splat(0);
-  let b0: v128, b1: v128, a: v128;
-  // Eight k steps per trip, with an exit after each. The trip's bookkeeping (V8's loop stack check,
-  // index zero-extensions, the back branch) is then paid once per eight steps, which the plain
-  // build (mul + add: 16 arithmetic ops per step, front-end bound) turns into ~15% more GFLOP/s
-  // (4 steps per trip gave ~10%). A plain 4× unroll is slower: V8 hoists all 24 loads ahead of the arithmetic and spills; the
-  // exits keep each step's loads in its own block. `ap` advances per step because a splat load
-  // at an offset past 12 costs V8 an extra address computation. Each accumulator still sums k in
-  // order, so the bits are unchanged.
-  const end = ap + (<usize>k << 4);
-  do {
-    b0 = v128.load(bp, 0);
-    b1 = v128.load(bp, 16);
-    a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    ap += 16;
-    if (ap >= end) break;
-    b0 = v128.load(bp, 32);
-    b1 = v128.load(bp, 48);
-    a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    ap += 16;
-    if (ap >= end) break;
-    b0 = v128.load(bp, 64);
-    b1 = v128.load(bp, 80);
-    a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    ap += 16;
-    if (ap >= end) break;
-    b0 = v128.load(bp, 96);
-    b1 = v128.load(bp, 112);
-    a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    ap += 16;
-    if (ap >= end) break;
-    b0 = v128.load(bp, 128);
-    b1 = v128.load(bp, 144);
-    a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    ap += 16;
-    if (ap >= end) break;
-    b0 = v128.load(bp, 160);
-    b1 = v128.load(bp, 176);
-    a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    ap += 16;
-    if (ap >= end) break;
-    b0 = v128.load(bp, 192);
-    b1 = v128.load(bp, 208);
-    a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    ap += 16;
-    if (ap >= end) break;
-    b0 = v128.load(bp, 224);
-    b1 = v128.load(bp, 240);
-    a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    ap += 16;
-    bp += 256;
-  } while (ap < end);
-  if (mr == MR && nr == NR) {
-    let r = c;
-    if (acc) {
-      v128.store(r, f32x4.add(v128.load(r), c00));
-      v128.store(r, f32x4.add(v128.load(r, 16), c01), 16);
-      r += ldc;
-      v128.store(r, f32x4.add(v128.load(r), c10));
-      v128.store(r, f32x4.add(v128.load(r, 16), c11), 16);
-      r += ldc;
-      v128.store(r, f32x4.add(v128.load(r), c20));
-      v128.store(r, f32x4.add(v128.load(r, 16), c21), 16);
-      r += ldc;
-      v128.store(r, f32x4.add(v128.load(r), c30));
-      v128.store(r, f32x4.add(v128.load(r, 16), c31), 16);
-    } else {
-      v128.store(r, c00);
-      v128.store(r, c01, 16);
-      r += ldc;
-      v128.store(r, c10);
-      v128.store(r, c11, 16);
-      r += ldc;
-      v128.store(r, c20);
-      v128.store(r, c21, 16);
-      r += ldc;
-      v128.store(r, c30);
-      v128.store(r, c31, 16);
+function kernel(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, panels: i32, nr: i32, acc: bool, tile: usize): void {
+  const bp0 = bp;
+  for (let q = 0; q < panels; q++) {
+    bp = bp0;
+    let c00 = f32x4.splat(0);
+    let c01 = f32x4.splat(0);
+    let c10 = f32x4.splat(0);
+    let c11 = f32x4.splat(0);
+    let c20 = f32x4.splat(0);
+    let c21 = f32x4.splat(0);
+    let c30 = f32x4.splat(0);
+    let c31 = f32x4.splat(0);
+    let b0: v128, b1: v128, a: v128;
+    // Eight k steps per trip, with an exit after each. The trip's bookkeeping (V8's loop stack
+    // check, index zero-extensions, the back branch) is then paid once per eight steps, which the
+    // plain build (mul + add: 16 arithmetic ops per step, front-end bound) turns into ~15% more
+    // GFLOP/s (4 steps per trip gave ~10%). A plain 4× unroll is slower: V8 hoists all 24 loads
+    // ahead of the arithmetic and spills; the exits keep each step's loads in their own block.
+    // `ap` advances per step because a splat load at an offset past 12 costs V8 an extra address
+    // computation. Each accumulator still sums k in order, so the bits are unchanged.
+    const end = ap + (<usize>k << 4);
+    do {
+      b0 = v128.load(bp, 0);
+      b1 = v128.load(bp, 16);
+      a = v128.load32_splat(ap);
+      c00 = madd(a, b0, c00);
+      c01 = madd(a, b1, c01);
+      a = v128.load32_splat(ap, 4);
+      c10 = madd(a, b0, c10);
+      c11 = madd(a, b1, c11);
+      a = v128.load32_splat(ap, 8);
+      c20 = madd(a, b0, c20);
+      c21 = madd(a, b1, c21);
+      a = v128.load32_splat(ap, 12);
+      c30 = madd(a, b0, c30);
+      c31 = madd(a, b1, c31);
+      ap += 16;
+      if (ap >= end) break;
+      b0 = v128.load(bp, 32);
+      b1 = v128.load(bp, 48);
+      a = v128.load32_splat(ap);
+      c00 = madd(a, b0, c00);
+      c01 = madd(a, b1, c01);
+      a = v128.load32_splat(ap, 4);
+      c10 = madd(a, b0, c10);
+      c11 = madd(a, b1, c11);
+      a = v128.load32_splat(ap, 8);
+      c20 = madd(a, b0, c20);
+      c21 = madd(a, b1, c21);
+      a = v128.load32_splat(ap, 12);
+      c30 = madd(a, b0, c30);
+      c31 = madd(a, b1, c31);
+      ap += 16;
+      if (ap >= end) break;
+      b0 = v128.load(bp, 64);
+      b1 = v128.load(bp, 80);
+      a = v128.load32_splat(ap);
+      c00 = madd(a, b0, c00);
+      c01 = madd(a, b1, c01);
+      a = v128.load32_splat(ap, 4);
+      c10 = madd(a, b0, c10);
+      c11 = madd(a, b1, c11);
+      a = v128.load32_splat(ap, 8);
+      c20 = madd(a, b0, c20);
+      c21 = madd(a, b1, c21);
+      a = v128.load32_splat(ap, 12);
+      c30 = madd(a, b0, c30);
+      c31 = madd(a, b1, c31);
+      ap += 16;
+      if (ap >= end) break;
+      b0 = v128.load(bp, 96);
+      b1 = v128.load(bp, 112);
+      a = v128.load32_splat(ap);
+      c00 = madd(a, b0, c00);
+      c01 = madd(a, b1, c01);
+      a = v128.load32_splat(ap, 4);
+      c10 = madd(a, b0, c10);
+      c11 = madd(a, b1, c11);
+      a = v128.load32_splat(ap, 8);
+      c20 = madd(a, b0, c20);
+      c21 = madd(a, b1, c21);
+      a = v128.load32_splat(ap, 12);
+      c30 = madd(a, b0, c30);
+      c31 = madd(a, b1, c31);
+      ap += 16;
+      if (ap >= end) break;
+      b0 = v128.load(bp, 128);
+      b1 = v128.load(bp, 144);
+      a = v128.load32_splat(ap);
+      c00 = madd(a, b0, c00);
+      c01 = madd(a, b1, c01);
+      a = v128.load32_splat(ap, 4);
+      c10 = madd(a, b0, c10);
+      c11 = madd(a, b1, c11);
+      a = v128.load32_splat(ap, 8);
+      c20 = madd(a, b0, c20);
+      c21 = madd(a, b1, c21);
+      a = v128.load32_splat(ap, 12);
+      c30 = madd(a, b0, c30);
+      c31 = madd(a, b1, c31);
+      ap += 16;
+      if (ap >= end) break;
+      b0 = v128.load(bp, 160);
+      b1 = v128.load(bp, 176);
+      a = v128.load32_splat(ap);
+      c00 = madd(a, b0, c00);
+      c01 = madd(a, b1, c01);
+      a = v128.load32_splat(ap, 4);
+      c10 = madd(a, b0, c10);
+      c11 = madd(a, b1, c11);
+      a = v128.load32_splat(ap, 8);
+      c20 = madd(a, b0, c20);
+      c21 = madd(a, b1, c21);
+      a = v128.load32_splat(ap, 12);
+      c30 = madd(a, b0, c30);
+      c31 = madd(a, b1, c31);
+      ap += 16;
+      if (ap >= end) break;
+      b0 = v128.load(bp, 192);
+      b1 = v128.load(bp, 208);
+      a = v128.load32_splat(ap);
+      c00 = madd(a, b0, c00);
+      c01 = madd(a, b1, c01);
+      a = v128.load32_splat(ap, 4);
+      c10 = madd(a, b0, c10);
+      c11 = madd(a, b1, c11);
+      a = v128.load32_splat(ap, 8);
+      c20 = madd(a, b0, c20);
+      c21 = madd(a, b1, c21);
+      a = v128.load32_splat(ap, 12);
+      c30 = madd(a, b0, c30);
+      c31 = madd(a, b1, c31);
+      ap += 16;
+      if (ap >= end) break;
+      b0 = v128.load(bp, 224);
+      b1 = v128.load(bp, 240);
+      a = v128.load32_splat(ap);
+      c00 = madd(a, b0, c00);
+      c01 = madd(a, b1, c01);
+      a = v128.load32_splat(ap, 4);
+      c10 = madd(a, b0, c10);
+      c11 = madd(a, b1, c11);
+      a = v128.load32_splat(ap, 8);
+      c20 = madd(a, b0, c20);
+      c21 = madd(a, b1, c21);
+      a = v128.load32_splat(ap, 12);
+      c30 = madd(a, b0, c30);
+      c31 = madd(a, b1, c31);
+      ap += 16;
+      bp += 256;
+    } while (ap < end);
+    if (nr == NR) {
+      let r = c;
+      if (acc) {
+        v128.store(r, f32x4.add(v128.load(r), c00));
+        v128.store(r, f32x4.add(v128.load(r, 16), c01), 16);
+        r += ldc;
+        v128.store(r, f32x4.add(v128.load(r), c10));
+        v128.store(r, f32x4.add(v128.load(r, 16), c11), 16);
+        r += ldc;
+        v128.store(r, f32x4.add(v128.load(r), c20));
+        v128.store(r, f32x4.add(v128.load(r, 16), c21), 16);
+        r += ldc;
+        v128.store(r, f32x4.add(v128.load(r), c30));
+        v128.store(r, f32x4.add(v128.load(r, 16), c31), 16);
+      } else {
+        v128.store(r, c00);
+        v128.store(r, c01, 16);
+        r += ldc;
+        v128.store(r, c10);
+        v128.store(r, c11, 16);
+        r += ldc;
+        v128.store(r, c20);
+        v128.store(r, c21, 16);
+        r += ldc;
+        v128.store(r, c30);
+        v128.store(r, c31, 16);
+      }
+      c += ldc << 2;
+      continue;
     }
-    return;
-  }
-  // Edge tile: spill to the scratch tile, then copy the valid mr×nr corner.
-  v128.store(tile, c00);
-  v128.store(tile, c01, 16);
-  v128.store(tile, c10, 32);
-  v128.store(tile, c11, 48);
-  v128.store(tile, c20, 64);
-  v128.store(tile, c21, 80);
-  v128.store(tile, c30, 96);
-  v128.store(tile, c31, 112);
-  for (let i = 0; i < mr; i++) {
-    const row = c + <usize>i * ldc;
-    const t = tile + <usize>(i * NR * 4);
-    for (let j = 0; j < nr; j++) {
-      const o = <usize>(j * 4);
-      const v = load<f32>(t + o);
-      store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
+    // Edge tile (5–7 columns): spill to the scratch tile, then copy the valid 4×nr corner.
+    v128.store(tile, c00);
+    v128.store(tile, c01, 16);
+    v128.store(tile, c10, 32);
+    v128.store(tile, c11, 48);
+    v128.store(tile, c20, 64);
+    v128.store(tile, c21, 80);
+    v128.store(tile, c30, 96);
+    v128.store(tile, c31, 112);
+    for (let i = 0; i < MR; i++) {
+      const row = c + <usize>i * ldc;
+      const t = tile + <usize>(i * NR * 4);
+      for (let j = 0; j < nr; j++) {
+        const o = <usize>(j * 4);
+        const v = load<f32>(t + o);
+        store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
+      }
     }
+    c += ldc << 2;
   }
 }
 
@@ -691,14 +700,22 @@ export function gemm(
           const nr = imin(NR, nc - jr);
           const bp = bPack + <usize>(jr * kc) * 4;
           const cCol = c + (<usize>(jc + jr) << 2);
+          if (nr > 4) {
+            // the full 4-row panels in one call (its panels lie end to end in aPack), then the rest
+            const full = mc >> 2;
+            if (full > 0) kernel(kc, aPack, bp, cCol + <usize>ic * ldcB, ldcB, full, nr, acc, tile);
+            const ir = full << 2;
+            if (ir < mc) {
+              const cij = cCol + <usize>(ic + ir) * ldcB;
+              kernelRows(kc, aPack + <usize>(ir * kc) * 4, bp, cij, ldcB, mc - ir, nr, acc, tile);
+            }
+            continue;
+          }
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = imin(MR, mc - ir);
             const cij = cCol + <usize>(ic + ir) * ldcB;
             const ap = aPack + <usize>(ir * kc) * 4;
-            if (nr > 4) {
-              if (mr == MR) kernel(kc, ap, bp, cij, ldcB, mr, nr, acc, tile);
-              else kernelRows(kc, ap, bp, cij, ldcB, mr, nr, acc, tile);
-            } else if (nr == 4) kernel4(kc, ap, bp, cij, ldcB, mr, nr, acc, tile);
+            if (nr == 4) kernel4(kc, ap, bp, cij, ldcB, mr, nr, acc, tile);
             else kernelCols(kc, ap, bp, cij, ldcB, mr, nr, acc, tile);
           }
         }
