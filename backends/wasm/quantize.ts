@@ -42,6 +42,7 @@ export interface QuantizeExports {
   qTtqMap(y: number, codes: number, w: number, delta: number, wp: number, wn: number, groups: number, len: number): void;
   qTtqGrad(dw: number, w: number, g: number, delta: number, wp: number, wn: number, groups: number, len: number): number;
   qTtqSumsGrad(out: number, dw: number, w: number, g: number, delta: number, wp: number, wn: number, groups: number, len: number): number;
+  qOfficialGrad2(dw1: number, dw2: number, w1: number, w2: number, g1: number, g2: number, s1: number, s2: number, groups: number, len: number, zero: number): number;
   qBinaryGrad2(dw1: number, dw2: number, w1: number, w2: number, g1: number, g2: number, s: number, alpha: number, clipF: number, groups: number, len: number): number;
   qSteGrad(dx: number, x: number, g: number, clipF: number, n: number): number;
 }
@@ -167,7 +168,9 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       const len = lenOf(w1, groups);
       const zero = signOfZero === 0 ? 1 : 0;
       const n = w1.data.length;
-      const { o: [pd1, pd2], i: [p1, p2, pg1, pg2], s: [ps, ps1, ps2] } = layout([n, n], [w1, w2, g1, g2], [2 * groups, groups, groups]);
+      const sameG = g1 === g2 || g1.data === g2.data;
+      const { o: [pd1, pd2], i: [p1, p2, pg1, pg2x], s: [ps, ps1, ps2] } = layout([n, n], [w1, w2, g1, sameG ? undefined : g2], [2 * groups, groups, groups]);
+      const pg2 = sameG ? pg1 : pg2x;
       wasm.qSumGradSign(ps, p1, pg1, p2, pg2, groups, len, zero);
       const s = scale(getData(ps, 2 * groups));
       const s1 = new Float32Array(groups);
@@ -178,7 +181,7 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       }
       put(ps1, s1);
       put(ps2, s2);
-      const bad = wasm.qOfficialGrad(pd1, p1, pg1, ps1, groups, len, zero) | wasm.qOfficialGrad(pd2, p2, pg2, ps2, groups, len, zero);
+      const bad = wasm.qOfficialGrad2(pd1, pd2, p1, p2, pg1, pg2, ps1, ps2, groups, len, zero);
       return { w1: out(pd1, w1.shape, 'w1'), w2: out(pd2, w1.shape, 'w2'), finite: bad === 0 };
     },
 

@@ -447,6 +447,38 @@ export function qOfficialGrad(dw: usize, w: usize, gr: usize, s: usize, groups: 
   return bad1 || v128.any_true(bad) ? 1 : 0;
 }
 
+/** qOfficialGrad of STTN's two kernels in one pass: dw1 from (w1, g1, s1), dw2 from (w2, g2, s2). Returns 1 if an output is not finite. */
+export function qOfficialGrad2(dw1: usize, dw2: usize, w1: usize, w2: usize, g1: usize, g2: usize, s1p: usize, s2p: usize, groups: i32, len: i32, zero: bool): i32 {
+  const inf = f32x4.splat(Infinity);
+  let ok = v128.not(f32x4.splat(0));
+  let bad1 = false;
+  for (let g = 0; g < groups; g++) {
+    const base = <usize>g * <usize>len << 2;
+    const s1 = load<f32>(at(s1p, g));
+    const s2 = load<f32>(at(s2p, g));
+    const sv1 = f32x4.splat(s1);
+    const sv2 = f32x4.splat(s2);
+    let j = 0;
+    for (; j + 4 <= len; j += 4) {
+      const o = base + (<usize>j << 2);
+      const y1 = f32x4.add(v128.load(g1 + o), f32x4.mul(code4(v128.load(w1 + o), zero), sv1));
+      const y2 = f32x4.add(v128.load(g2 + o), f32x4.mul(code4(v128.load(w2 + o), zero), sv2));
+      v128.store(dw1 + o, y1);
+      v128.store(dw2 + o, y2);
+      ok = v128.and(ok, v128.and(f32x4.lt(f32x4.abs(y1), inf), f32x4.lt(f32x4.abs(y2), inf)));
+    }
+    for (; j < len; j++) {
+      const o = base + (<usize>j << 2);
+      const y1 = load<f32>(g1 + o) + code1(load<f32>(w1 + o), zero) * s1;
+      const y2 = load<f32>(g2 + o) + code1(load<f32>(w2 + o), zero) * s2;
+      store<f32>(dw1 + o, y1);
+      store<f32>(dw2 + o, y2);
+      bad1 = bad1 || notFinite1(y1) || notFinite1(y2);
+    }
+  }
+  return bad1 || !v128.all_true<i32>(ok) ? 1 : 0;
+}
+
 /** sign `xnor` (Eq. 11): dw = g·((win·α) + 1/n), `inv` = f32(1/n). Returns 1 if an output is not finite. */
 export function qXnorGrad(dw: usize, w: usize, gr: usize, alpha: usize, inv: f32, clipF: f32, groups: i32, len: i32): i32 {
   const one = f32x4.splat(1);
