@@ -57,20 +57,11 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../laws/chromium.js';
 import { fmt, machine, median, randomF32, table } from './common.js';
+import { envInt, trainCounts } from './train-env.js';
 import type { ContenderSpec, Ready } from './web/train-page.js';
 
-const QUICK = process.env.STTN_BENCH_QUICK === '1';
-const envInt = (name: string, dflt: number): number => {
-  const v = process.env[name];
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
-  return n;
-};
+const { quick: QUICK, steps: STEPS, rounds: ROUNDS, warm: WARM } = trainCounts(5);
 const BATCH = 64;
-const STEPS = envInt('STTN_TRAIN_STEPS', QUICK ? 2 : 20);
-const ROUNDS = envInt('STTN_TRAIN_ROUNDS', QUICK ? 1 : 5);
-const WARM = QUICK ? 7 : Math.max(10, envInt('STTN_TRAIN_WARMUP', 30));
 const THREADS = envInt('STTN_TRAIN_THREADS', 2);
 if (THREADS < 2) throw new Error('STTN_TRAIN_THREADS must be at least 2: the 1-thread contenders run anyway');
 

@@ -62,21 +62,11 @@ import { buildModel, type Model } from '../src/models/model.js';
 import { preset, type Bits } from '../src/models/presets.js';
 import { initTraining, train, TrainConfig, type TrainState } from '../src/train/train.js';
 import { CLOCK, fmt, machine, median, randomF32, table, tfjsWasm } from './common.js';
+import { trainCounts } from './train-env.js';
 import { batchSource, checkAgreement, checkShapesAndFlops, head, sttnGemms, stepFlops, tail, tfjsCnnSmall, warmUpTfjs } from './tfjs-train-step.js';
 
-const QUICK = process.env.STTN_BENCH_QUICK === '1';
-const envInt = (name: string, dflt: number): number => {
-  const v = process.env[name];
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
-  return n;
-};
+const { quick: QUICK, steps: STEPS, rounds: ROUNDS, warm: WARM } = trainCounts(7);
 const BATCH = 64;
-const STEPS = envInt('STTN_TRAIN_STEPS', QUICK ? 2 : 20);
-const ROUNDS = envInt('STTN_TRAIN_ROUNDS', QUICK ? 1 : 7);
-/** warm-up steps of every contender (checked: the losses fall) */
-const WARM = QUICK ? 7 : Math.max(10, envInt('STTN_TRAIN_WARMUP', 30));
 
 const tf = await tfjsWasm();
 // tfjs-core's CommonJS bundle (what Node loads) registers no gradients; @tensorflow/tfjs does it by

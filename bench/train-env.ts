@@ -1,0 +1,27 @@
+/**
+ * The training benchmarks' counts from the environment, read alike by bench/train.ts (Node) and
+ * bench/browser-train.ts (a browser page): `STTN_BENCH_QUICK=1` (a smoke run: tiny counts),
+ * `STTN_TRAIN_STEPS` (steps per timed chunk, default 20), `STTN_TRAIN_ROUNDS` (round-robin
+ * rounds, the program's default), `STTN_TRAIN_WARMUP` (checked warm-up steps, default 30, at
+ * least 10), and `envInt` for a program's own positive-integer variables.
+ */
+
+/** The positive integer in environment variable `name`, else `dflt`; anything else is an error naming it. */
+export function envInt(name: string, dflt: number): number {
+  const v = process.env[name];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return n;
+}
+
+/** The counts of a training benchmark whose default is `rounds` rounds. */
+export function trainCounts(rounds: number): { readonly quick: boolean; readonly steps: number; readonly rounds: number; readonly warm: number } {
+  const quick = process.env.STTN_BENCH_QUICK === '1';
+  return {
+    quick,
+    steps: envInt('STTN_TRAIN_STEPS', quick ? 2 : 20),
+    rounds: envInt('STTN_TRAIN_ROUNDS', quick ? 1 : rounds),
+    warm: quick ? 7 : Math.max(10, envInt('STTN_TRAIN_WARMUP', 30)),
+  };
+}
