@@ -44,7 +44,8 @@
  * time measured inside the contender's worker, medians over the rounds. A page has no CPU clock:
  * the CPU time beside it is the Chromium renderer process's (every thread: the page, its workers,
  * their thread pools, V8's helpers; read from /proc around each chunk, 10 ms ticks), which sums
- * a threaded contender's threads, so threads compare by wall time.
+ * a threaded contender's threads, so threads compare by wall time; CPU ÷ wall is how many threads
+ * were busy on average (on a quiet machine: whether the second thread worked).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -231,10 +232,10 @@ try {
   console.log('');
   console.log(
     table(
-      ['contender', 'threads', 'samples/s (median, wall time)', 'range over rounds', 'ms / step', 'samples/s (median, renderer CPU time)', `ratio to tfjs-wasm threaded build, ${THREADS} threads (wall)`],
+      ['contender', 'threads', 'samples/s (median, wall time)', 'range over rounds', 'ms / step', 'samples/s (median, renderer CPU time)', 'renderer CPU ÷ wall (busy threads, median)', `ratio to tfjs-wasm threaded build, ${THREADS} threads (wall)`],
       ready.map((c, i) => {
         const all = ms[i].map(rate);
-        return [c.name, String(c.threads), fmt(med[i]), `${fmt(Math.min(...all))}–${fmt(Math.max(...all))}`, fmt((1000 * BATCH) / med[i]), fmt(medCpu[i]), `${fmt(med[i] / mTf2, 2)}×`];
+        return [c.name, String(c.threads), fmt(med[i]), `${fmt(Math.min(...all))}–${fmt(Math.max(...all))}`, fmt((1000 * BATCH) / med[i]), fmt(medCpu[i]), fmt(median(cpu[i].map((c, r) => c / ms[i][r])), 2), `${fmt(med[i] / mTf2, 2)}×`];
       }),
     ),
   );
