@@ -287,112 +287,126 @@ function kernel(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, panels: i32,
 
 /**
  * The 4×4 variant of `kernel` for a last panel of 4 valid columns: it reads only the first half of
- * each 8-float row of the panel and does half the multiply-adds.
+ * each 8-float row of the panel and does half the multiply-adds. Like `kernel`, one call walks
+ * every row panel of the block (`rows` rows, the last panel possibly partial).
  */
-function kernel4(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, mr: i32, nr: i32, acc: bool, tile: usize): void {
-  let c0 = f32x4.splat(0);
-  let c1 = f32x4.splat(0);
-  let c2 = f32x4.splat(0);
-  let c3 = f32x4.splat(0);
-  let b: v128;
-  const end = ap + (<usize>k << 4);
-  do {
-    b = v128.load(bp);
-    c0 = madd(v128.load32_splat(ap), b, c0);
-    c1 = madd(v128.load32_splat(ap, 4), b, c1);
-    c2 = madd(v128.load32_splat(ap, 8), b, c2);
-    c3 = madd(v128.load32_splat(ap, 12), b, c3);
-    ap += 16;
-    if (ap >= end) break;
-    b = v128.load(bp, 32);
-    c0 = madd(v128.load32_splat(ap), b, c0);
-    c1 = madd(v128.load32_splat(ap, 4), b, c1);
-    c2 = madd(v128.load32_splat(ap, 8), b, c2);
-    c3 = madd(v128.load32_splat(ap, 12), b, c3);
-    ap += 16;
-    bp += 64;
-  } while (ap < end);
-  v128.store(tile, c0);
-  v128.store(tile, c1, 16);
-  v128.store(tile, c2, 32);
-  v128.store(tile, c3, 48);
-  for (let i = 0; i < mr; i++) {
-    const row = c + <usize>i * ldc;
-    const t = tile + <usize>(i * 16);
-    for (let j = 0; j < nr; j++) {
-      const o = <usize>(j * 4);
-      const v = load<f32>(t + o);
-      store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
+function kernel4(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, rows: i32, nr: i32, acc: bool, tile: usize): void {
+  const bp0 = bp;
+  for (let r0 = 0; r0 < rows; r0 += MR) {
+    const mr = imin(MR, rows - r0);
+    bp = bp0;
+    let c0 = f32x4.splat(0);
+    let c1 = f32x4.splat(0);
+    let c2 = f32x4.splat(0);
+    let c3 = f32x4.splat(0);
+    let b: v128;
+    const end = ap + (<usize>k << 4);
+    do {
+      b = v128.load(bp);
+      c0 = madd(v128.load32_splat(ap), b, c0);
+      c1 = madd(v128.load32_splat(ap, 4), b, c1);
+      c2 = madd(v128.load32_splat(ap, 8), b, c2);
+      c3 = madd(v128.load32_splat(ap, 12), b, c3);
+      ap += 16;
+      if (ap >= end) break;
+      b = v128.load(bp, 32);
+      c0 = madd(v128.load32_splat(ap), b, c0);
+      c1 = madd(v128.load32_splat(ap, 4), b, c1);
+      c2 = madd(v128.load32_splat(ap, 8), b, c2);
+      c3 = madd(v128.load32_splat(ap, 12), b, c3);
+      ap += 16;
+      bp += 64;
+    } while (ap < end);
+    v128.store(tile, c0);
+    v128.store(tile, c1, 16);
+    v128.store(tile, c2, 32);
+    v128.store(tile, c3, 48);
+    for (let i = 0; i < mr; i++) {
+      const row = c + <usize>i * ldc;
+      const t = tile + <usize>(i * 16);
+      for (let j = 0; j < nr; j++) {
+        const o = <usize>(j * 4);
+        const v = load<f32>(t + o);
+        store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
+      }
     }
+    c += ldc << 2;
   }
 }
 
 /**
  * A last panel of 1–3 valid columns (N = 9, 17, …): one accumulator per column, holding the 4 rows
  * of the A panel (loaded, not splatted) times that column's B value (splatted). Each element is
- * still the same chain of multiply-adds in k order, so the bits are those of `kernel`.
+ * still the same chain of multiply-adds in k order, so the bits are those of `kernel`. One call
+ * walks every row panel of the block (`rows` rows).
  */
-function kernelCols(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, mr: i32, nr: i32, acc: bool, tile: usize): void {
-  let x0 = f32x4.splat(0);
-  let x1 = f32x4.splat(0);
-  let x2 = f32x4.splat(0);
-  let a: v128;
-  const end = ap + (<usize>k << 4);
-  if (nr == 1) {
-    do {
-      x0 = madd(v128.load(ap), v128.load32_splat(bp), x0);
-      ap += 16;
-      if (ap >= end) break;
-      x0 = madd(v128.load(ap), v128.load32_splat(bp, 32), x0);
-      ap += 16;
-      if (ap >= end) break;
-      x0 = madd(v128.load(ap), v128.load32_splat(bp, 64), x0);
-      ap += 16;
-      if (ap >= end) break;
-      x0 = madd(v128.load(ap), v128.load32_splat(bp, 96), x0);
-      ap += 16;
-      bp += 128;
-    } while (ap < end);
-  } else if (nr == 2) {
-    do {
-      a = v128.load(ap);
-      x0 = madd(a, v128.load32_splat(bp), x0);
-      x1 = madd(a, v128.load32_splat(bp, 4), x1);
-      ap += 16;
-      if (ap >= end) break;
-      a = v128.load(ap);
-      x0 = madd(a, v128.load32_splat(bp, 32), x0);
-      x1 = madd(a, v128.load32_splat(bp, 36), x1);
-      ap += 16;
-      bp += 64;
-    } while (ap < end);
-  } else {
-    do {
-      a = v128.load(ap);
-      x0 = madd(a, v128.load32_splat(bp), x0);
-      x1 = madd(a, v128.load32_splat(bp, 4), x1);
-      x2 = madd(a, v128.load32_splat(bp, 8), x2);
-      ap += 16;
-      if (ap >= end) break;
-      a = v128.load(ap);
-      x0 = madd(a, v128.load32_splat(bp, 32), x0);
-      x1 = madd(a, v128.load32_splat(bp, 36), x1);
-      x2 = madd(a, v128.load32_splat(bp, 40), x2);
-      ap += 16;
-      bp += 64;
-    } while (ap < end);
-  }
-  // column j's rows are lanes of x_j: spill, then write C transposed
-  v128.store(tile, x0);
-  v128.store(tile, x1, 16);
-  v128.store(tile, x2, 32);
-  for (let i = 0; i < mr; i++) {
-    const row = c + <usize>i * ldc;
-    for (let j = 0; j < nr; j++) {
-      const o = <usize>(j * 4);
-      const v = load<f32>(tile + <usize>(j * 16 + i * 4));
-      store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
+function kernelCols(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, rows: i32, nr: i32, acc: bool, tile: usize): void {
+  const bp0 = bp;
+  for (let r0 = 0; r0 < rows; r0 += MR) {
+    const mr = imin(MR, rows - r0);
+    bp = bp0;
+    let x0 = f32x4.splat(0);
+    let x1 = f32x4.splat(0);
+    let x2 = f32x4.splat(0);
+    let a: v128;
+    const end = ap + (<usize>k << 4);
+    if (nr == 1) {
+      do {
+        x0 = madd(v128.load(ap), v128.load32_splat(bp), x0);
+        ap += 16;
+        if (ap >= end) break;
+        x0 = madd(v128.load(ap), v128.load32_splat(bp, 32), x0);
+        ap += 16;
+        if (ap >= end) break;
+        x0 = madd(v128.load(ap), v128.load32_splat(bp, 64), x0);
+        ap += 16;
+        if (ap >= end) break;
+        x0 = madd(v128.load(ap), v128.load32_splat(bp, 96), x0);
+        ap += 16;
+        bp += 128;
+      } while (ap < end);
+    } else if (nr == 2) {
+      do {
+        a = v128.load(ap);
+        x0 = madd(a, v128.load32_splat(bp), x0);
+        x1 = madd(a, v128.load32_splat(bp, 4), x1);
+        ap += 16;
+        if (ap >= end) break;
+        a = v128.load(ap);
+        x0 = madd(a, v128.load32_splat(bp, 32), x0);
+        x1 = madd(a, v128.load32_splat(bp, 36), x1);
+        ap += 16;
+        bp += 64;
+      } while (ap < end);
+    } else {
+      do {
+        a = v128.load(ap);
+        x0 = madd(a, v128.load32_splat(bp), x0);
+        x1 = madd(a, v128.load32_splat(bp, 4), x1);
+        x2 = madd(a, v128.load32_splat(bp, 8), x2);
+        ap += 16;
+        if (ap >= end) break;
+        a = v128.load(ap);
+        x0 = madd(a, v128.load32_splat(bp, 32), x0);
+        x1 = madd(a, v128.load32_splat(bp, 36), x1);
+        x2 = madd(a, v128.load32_splat(bp, 40), x2);
+        ap += 16;
+        bp += 64;
+      } while (ap < end);
     }
+    // column j's rows are lanes of x_j: spill, then write C transposed
+    v128.store(tile, x0);
+    v128.store(tile, x1, 16);
+    v128.store(tile, x2, 32);
+    for (let i = 0; i < mr; i++) {
+      const row = c + <usize>i * ldc;
+      for (let j = 0; j < nr; j++) {
+        const o = <usize>(j * 4);
+        const v = load<f32>(tile + <usize>(j * 16 + i * 4));
+        store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
+      }
+    }
+    c += ldc << 2;
   }
 }
 
@@ -711,13 +725,9 @@ export function gemm(
             }
             continue;
           }
-          for (let ir = 0; ir < mc; ir += MR) {
-            const mr = imin(MR, mc - ir);
-            const cij = cCol + <usize>(ic + ir) * ldcB;
-            const ap = aPack + <usize>(ir * kc) * 4;
-            if (nr == 4) kernel4(kc, ap, bp, cij, ldcB, mr, nr, acc, tile);
-            else kernelCols(kc, ap, bp, cij, ldcB, mr, nr, acc, tile);
-          }
+          const cij = cCol + <usize>ic * ldcB;
+          if (nr == 4) kernel4(kc, aPack, bp, cij, ldcB, mc, nr, acc, tile);
+          else kernelCols(kc, aPack, bp, cij, ldcB, mc, nr, acc, tile);
         }
       }
     }
