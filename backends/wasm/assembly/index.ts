@@ -341,6 +341,13 @@ function kernel4(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, rows: i32, 
  * walks every row panel of the block (`rows` rows).
  */
 function kernelCols(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, rows: i32, nr: i32, acc: bool, tile: usize): void {
+  if (nr == 1 && rows >= 16) {
+    const done = (rows >> 4) << 4;
+    kernelCol1x4(k, ap, bp, c, ldc, rows >> 4, acc, tile);
+    ap += <usize>done * (<usize>k << 2);
+    c += <usize>done * ldc;
+    rows -= done;
+  }
   const bp0 = bp;
   for (let r0 = 0; r0 < rows; r0 += MR) {
     const mr = imin(MR, rows - r0);
@@ -407,6 +414,52 @@ function kernelCols(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, rows: i3
       }
     }
     c += ldc << 2;
+  }
+}
+
+/**
+ * One valid column, four row panels (16 rows) at a time: `kernelCols` with one column keeps a
+ * single accumulator, whose add chain (~3 cycles per k) bounds it; four panels give four chains
+ * sharing each splatted B value. Per element the same multiply-adds in k order.
+ */
+function kernelCol1x4(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, quads: i32, acc: bool, tile: usize): void {
+  const ps = <usize>k << 4;
+  for (let q = 0; q < quads; q++) {
+    let x0 = f32x4.splat(0);
+    let x1 = f32x4.splat(0);
+    let x2 = f32x4.splat(0);
+    let x3 = f32x4.splat(0);
+    let p0 = ap;
+    let b = bp;
+    let s: v128;
+    const end = ap + ps;
+    do {
+      s = v128.load32_splat(b);
+      x0 = madd(v128.load(p0), s, x0);
+      x1 = madd(v128.load(p0 + ps), s, x1);
+      x2 = madd(v128.load(p0 + 2 * ps), s, x2);
+      x3 = madd(v128.load(p0 + 3 * ps), s, x3);
+      p0 += 16;
+      if (p0 >= end) break;
+      s = v128.load32_splat(b, 32);
+      x0 = madd(v128.load(p0), s, x0);
+      x1 = madd(v128.load(p0 + ps), s, x1);
+      x2 = madd(v128.load(p0 + 2 * ps), s, x2);
+      x3 = madd(v128.load(p0 + 3 * ps), s, x3);
+      p0 += 16;
+      b += 64;
+    } while (p0 < end);
+    v128.store(tile, x0);
+    v128.store(tile, x1, 16);
+    v128.store(tile, x2, 32);
+    v128.store(tile, x3, 48);
+    for (let i = 0; i < 16; i++) {
+      const row = c + <usize>i * ldc;
+      const v = load<f32>(tile + <usize>(i << 2));
+      store<f32>(row, acc ? load<f32>(row) + v : v);
+    }
+    ap += ps << 2;
+    c += ldc << 4;
   }
 }
 
