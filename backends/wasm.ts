@@ -23,7 +23,8 @@
  * maps and reductions of 2²⁰ elements or more run on `threads` (backends/wasm/threads.ts; maps
  * split into runs of whole elements, pooling by images, reductions by rows, or by columns of a
  * strided one, each output's sum in its one-thread order: so the same bits); the rest on the
- * calling thread. Linear memory grows to the largest call's operands plus its work area and is
+ * calling thread. A split task has a few parts per thread (`partsOf`), claimed by whichever
+ * thread is free, so a late worker slows it by little. Linear memory grows to the largest call's operands plus its work area and is
  * kept (wasm memory cannot shrink).
  *
  * Resident mode (`resident(f)`, src/backend.ts; on by default where it can run): inside `f` every
@@ -67,7 +68,7 @@ import { createJsBackend } from './js.js';
 import type { QuantizerKernels } from '../src/quantizers/fast.js';
 import { createQuantizerKernels, type QuantizeExports } from './wasm/quantize.js';
 import { growTo, PAGE } from './wasm/memory.js';
-import { canBlock, createThreadPool, OP, SHARED_MAX_PAGES, sharedMemory, type PartExports, type ThreadPool } from './wasm/threads.js';
+import { canBlock, createThreadPool, MAX_PARTS, OP, SHARED_MAX_PAGES, sharedMemory, type PartExports, type ThreadPool } from './wasm/threads.js';
 
 /** Which GEMM build to run: `auto` takes relaxed SIMD when this engine can run it, else plain. */
 export type WasmKernel = 'auto' | 'plain' | 'relaxed';
@@ -294,6 +295,11 @@ const SPLIT_MIN = 1 << 16;
  * processes run): below ~2²⁰ elements a split one was slower than one thread (bench/TRAIN.md).
  */
 const STREAM_SPLIT_MIN = 1 << 20;
+/** Parts per thread of a task split by images (convolutions, pooling), and of a map split into runs. */
+const IMAGE_PARTS = 4;
+const RUN_PARTS = 4;
+/** Elements of a split map's smallest part. */
+const MAP_PART_MIN = 1 << 14;
 /** Bytes of a split map's record (assembly/elementwise.ts `mapPart`). */
 const MAP_DESC = 48;
 
@@ -307,6 +313,12 @@ export const RESIDENT_MAX = SHARED_MAX_PAGES * PAGE - WORKING_ROOM;
 /** The backend over `wasm`; `residentBytes` undefined: no resident mode (the memory need not be shared). */
 function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined, residentBytes: number | undefined): WasmBackend {
   const parts = pool?.threads ?? 1;
+  /**
+   * Parts of a split task over `units` (images, runs of elements): `perThread` per thread, so that
+   * a thread that wakes late, or that other processes keep busy, leaves its parts to the others
+   * (backends/wasm/threads.ts); one at one thread.
+   */
+  const partsOf = (units: number, perThread: number): number => (parts === 1 ? 1 : Math.max(1, Math.min(units, parts * perThread, MAX_PARTS)));
   const js = createJsBackend('float32');
   const base = alignUp(wasm.heapBase());
   const gemmWork = wasm.gemmWorkBytes();
@@ -448,15 +460,15 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     new Int32Array(wasm.memory.buffer, ptr, 13).set([g.n, g.h, g.w, g.cin, g.cout, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw]);
   }
 
-  /** Lays out the output, the geometry, two inputs and the work area; returns their pointers. */
-  function convCall(g: ConvGeometry, in0: Tensor, in1: Tensor, outLen: number): { geom: number; p0: number; p1: number; po: number; end: number; work: number } {
+  /** Lays out the output, the geometry, two inputs and the work areas of `k` parts; returns their pointers. */
+  function convCall(g: ConvGeometry, in0: Tensor, in1: Tensor, outLen: number, k: number): { geom: number; p0: number; p1: number; po: number; end: number; work: number } {
     begin();
     const po = take(outLen * 4);
     const end = top;
     const geom = take(13 * 4);
     reserve();
     putGeometry(geom, g);
-    const workBytes = pool ? wasm.convPartWorkBytes(geom) * parts : wasm.convWorkBytes(geom);
+    const workBytes = pool ? wasm.convPartWorkBytes(geom) * k : wasm.convWorkBytes(geom);
     const { ptrs: [p0, p1], fill } = operands([in0, in1]);
     const work = take(workBytes);
     reserve();
@@ -470,8 +482,9 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     const g = convGeometry(x.shape, w.shape, opts);
     const shape = [g.n, g.oh, g.ow, g.cout];
     if (empty(shape) || empty(w.shape)) return { shape, data: new Float32Array(size(shape)) };
-    const p = convCall(g, x, w, size(shape));
-    if (pool) pool.run(OP.conv2d, [p.geom, p.p0, p.p1, p.po, p.work]);
+    const k = partsOf(g.n, IMAGE_PARTS);
+    const p = convCall(g, x, w, size(shape), k);
+    if (pool) pool.run(OP.conv2d, [p.geom, p.p0, p.p1, p.po, p.work], k);
     else wasm.conv2d(p.geom, p.p0, p.p1, p.po, p.work);
     return result(p.po, p.end, shape);
   }
@@ -480,8 +493,9 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     const g = convGeometry(xShape, w.shape, opts);
     assertConvOutput('conv2dGradInput dy', g, dy);
     if (empty(xShape) || empty(dy.shape) || empty(w.shape)) return { shape: [...xShape], data: new Float32Array(size(xShape)) };
-    const p = convCall(g, dy, w, size(xShape));
-    if (pool) pool.run(OP.conv2dGradInput, [p.geom, p.p0, p.p1, p.po, p.work]);
+    const k = partsOf(g.n, IMAGE_PARTS);
+    const p = convCall(g, dy, w, size(xShape), k);
+    if (pool) pool.run(OP.conv2dGradInput, [p.geom, p.p0, p.p1, p.po, p.work], k);
     else wasm.conv2dGradInput(p.geom, p.p0, p.p1, p.po, p.work);
     return result(p.po, p.end, xShape);
   }
@@ -490,8 +504,9 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     const g = convGeometry(x.shape, wShape, opts);
     assertConvOutput('conv2dGradFilter dy', g, dy);
     if (empty(wShape) || empty(dy.shape) || empty(x.shape)) return { shape: [...wShape], data: new Float32Array(size(wShape)) };
-    const p = convCall(g, x, dy, size(wShape));
-    if (pool) pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work]);
+    // one part per thread: every part packs all of dY again
+    const p = convCall(g, x, dy, size(wShape), parts);
+    if (pool) pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work], parts);
     else wasm.conv2dGradFilter(p.geom, p.p0, p.p1, p.po, p.work);
     return result(p.po, p.end, wShape);
   }
@@ -529,7 +544,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
   function mapTask(desc: number, kind: number, op: number, same: number, y: number, a: number, b: number, c: number, outer: number, len: number, inner: number, s: number): void {
     new Int32Array(wasm.memory.buffer, desc, 10).set([kind, op, same, y, a, b, c, outer, len, inner]);
     new Float64Array(wasm.memory.buffer, desc + 40, 1)[0] = s;
-    pool!.run(OP.map, [desc]);
+    pool!.run(OP.map, [desc], partsOf(Math.ceil((outer * Math.max(len, 1) * Math.max(inner, 1)) / MAP_PART_MIN), RUN_PARTS));
   }
 
   function unary(op: UnaryOp, x: Tensor): Tensor {
@@ -583,7 +598,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     // the geometry record goes in the work area: `mapped` resets the arena
     return mapped([g.n, g.oh, g.ow, g.cin], [x], 13 * 4, ([px], po, geom) => {
       putGeometry(geom, g);
-      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPool, [geom, px, po]);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPool, [geom, px, po], partsOf(g.n, IMAGE_PARTS));
       else wasm.maxPool(geom, px, po);
     });
   }
@@ -593,7 +608,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     assertConvOutput('maxPoolGrad dy', g, dy);
     return mapped(x.shape, [x, dy], 13 * 4, ([px, pdy], po, geom) => {
       putGeometry(geom, g);
-      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolGrad, [geom, px, pdy, po]);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolGrad, [geom, px, pdy, po], partsOf(g.n, IMAGE_PARTS));
       else wasm.maxPoolGrad(geom, px, pdy, po);
     });
   }

@@ -15,7 +15,11 @@
  * - a part that traps in a worker (Node's evaluated loop, and worker.ts's run in Node workers) or
  *   throws on the calling thread makes `run()` throw a ThreadTaskError naming the op, the part and
  *   the message instead of hanging, and the pool's next task is exact; a worker failing before it
- *   is ready rejects the pool and the workers that started exit.
+ *   is ready rejects the pool and the workers that started exit;
+ * - a pool's task split into any number of parts (more than threads: claimed by whichever thread
+ *   is free) gives the one-call product bit for bit, and so do thousands of back-to-back tasks of
+ *   changing shapes and part counts (a late worker never runs a part of a later task with an
+ *   earlier task's arguments, and `run()` returns only once every part is done).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -147,7 +151,7 @@ interface GemmExports extends PartExports {
   gemm(...args: number[]): void;
 }
 async function handPool(threads: number, opts: { boom?: () => boolean; webWorker?: () => WebWorkerLike } = {}) {
-  const memory = sharedMemory(256);
+  const memory = sharedMemory(768);
   const wasm = (await WebAssembly.instantiate(threadsBuild, { env: { memory } })).exports as unknown as GemmExports;
   // the calling thread's part may throw (a JS error) when `boom` says so; the workers run the module
   const main: PartExports = { ...wasm, gemmPart: (...a: number[]) => {
@@ -158,13 +162,13 @@ async function handPool(threads: number, opts: { boom?: () => boolean; webWorker
   const W = wasm.gemmWorkBytes();
   const base = Math.ceil(wasm.heapBase() / 64) * 64;
   const f32 = (ptr: number, n: number) => new Float32Array(memory.buffer, ptr, n);
-  /** C = A·B (m×m, float32) on the pool, work areas at `work` (default: in bounds); returns C. */
-  const gemm = (m: number, seed: number, work?: number): Float32Array => {
+  /** C = A·B (m×m, float32) on the pool in `parts` parts, work areas at `work` (default: in bounds); returns C. */
+  const gemm = (m: number, seed: number, work?: number, parts?: number): Float32Array => {
     const [a, b, c] = [base, base + m * m * 4, base + 2 * m * m * 4];
     f32(a, m * m).set(rand([m, m], seed).data);
     f32(b, m * m).set(rand([m, m], seed + 1).data);
     f32(c, m * m).fill(NaN);
-    pool.run(OP.gemm, [0, 0, m, m, m, a, m, b, m, c, m, 0, work ?? base + 3 * m * m * 4]);
+    pool.run(OP.gemm, [0, 0, m, m, m, a, m, b, m, c, m, 0, work ?? base + 3 * m * m * 4], parts);
     return Float32Array.from(f32(c, m * m));
   };
   const single = (m: number, seed: number): Float32Array => {
@@ -197,7 +201,16 @@ const TRAP_CHILD = `
   const module = await WebAssembly.compile(fs.readFileSync(${JSON.stringify(threadsFile)}));
   const memory = T.sharedMemory(256);
   const w = (await WebAssembly.instantiate(module, { env: { memory } })).exports;
-  const pool = await T.createThreadPool(module, memory, w, 2, WEB);
+  // part 1 must run on the worker: this thread's part 0 gives it 2 s to claim part 1, and this
+  // thread refuses part 1 should it come here
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const main = { ...w, gemmPart: (part, ...a) => {
+    if (trapping && part === 1) throw new Error('part 1 came to the calling thread');
+    if (trapping) Atomics.wait(pause, 0, 0, 2000);
+    w.gemmPart(part, ...a);
+  } };
+  let trapping = true;
+  const pool = await T.createThreadPool(module, memory, main, 2, WEB);
   const base = Math.ceil(w.heapBase() / 64) * 64, m = 8;
   const f32 = (p, n) => new Float32Array(memory.buffer, p, n);
   f32(base, 2 * m * m).fill(1);
@@ -209,6 +222,7 @@ const TRAP_CHILD = `
     verdict = e instanceof T.ThreadTaskError && e.op === 'gemm' && e.part === 1 && /gemm/.test(e.message) && /out of bounds/.test(e.message);
     if (!verdict) console.error(e);
   }
+  trapping = false;
   pool.run(T.OP.gemm, args(base + 1024));
   verdict &&= f32(base + 512, m * m).every((v) => v === m);
   pool.dispose();
@@ -263,6 +277,35 @@ example('a calling-thread part that throws waits for the workers: the error name
   const ok = [0, 1, 2].every((i) => sameF32(P.gemm(384, 7 + i), P.single(384, 7 + i)));
   P.pool.dispose();
   return threw && ok && (await settlesAt(before));
+});
+
+/** Pools of 2 and 3 threads made at the first call (not while the tests above count workers). */
+let pools: Awaited<ReturnType<typeof handPool>>[] | undefined;
+let livePools = 0;
+const handPools = async () => {
+  if (pools === undefined) livePools = liveWorkers();
+  return (pools ??= await Promise.all([handPool(2), handPool(3)]));
+};
+
+example("a pool's task in any number of parts (claimed by whichever thread is free) equals the one-call product bit for bit", async () => {
+  const ps = await handPools();
+  return holdsAsync(fc.tuple(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 8 }), fc.nat()), async ([m, parts, seed]) =>
+    ps.every((P) => sameF32(P.gemm(m, seed, undefined, parts), P.single(m, seed))), 30);
+});
+
+example('thousands of back-to-back tasks of changing sizes and part counts are each exact (no part runs with another task\'s arguments, none is left undone)', async () => {
+  const ps = await handPools();
+  const exact = ps.every((P) => {
+    const sizes = [1, 5, 8, 13, 24, 40];
+    const want = sizes.map((m) => P.single(m, m));
+    for (let i = 0; i < 3000; i++) {
+      const j = (i * 7 + (i >> 3)) % sizes.length;
+      if (!sameF32(P.gemm(sizes[j], sizes[j], undefined, 1 + (i % 5)), want[j])) return false;
+    }
+    return true;
+  });
+  for (const P of ps) P.pool.dispose();
+  return exact && (await settlesAt(livePools));
 });
 
 example('after dispose, the pool refuses work instead of hanging', async () => {

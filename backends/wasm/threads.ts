@@ -4,12 +4,16 @@
  *
  * Every instance runs the threaded build (build/wasm/sttn-simd-threads.wasm: imported shared
  * memory) on the same memory. Workers never allocate: the calling thread lays out operands and one
- * work area per part, writes a task (op code and i32 arguments) into a shared control block, bumps
- * its generation and wakes the workers with `Atomics.notify`; each participant runs its part of
- * the product (assembly/index.ts: `gemmPart`, `conv2dPart`, …), split by output rows or images,
- * never along a sum, so the result is bit-identical for any thread count (likewise the large
- * element-wise maps, split into runs of elements, and max pooling, by images); the caller runs part 0
- * and then `Atomics.wait`s for the count of pending parts to reach 0.
+ * work area per part, writes a task (op code, part count and i32 arguments) into a shared control
+ * block, bumps its generation and wakes the workers with `Atomics.notify`. A part of the product
+ * (assembly/index.ts: `gemmPart`, `conv2dPart`, …) is a range of output rows, images or patch
+ * columns, never a piece of a sum, so the result is bit-identical for any thread count and any
+ * part count (likewise the element-wise maps, split into runs of elements, and max pooling, by
+ * images). A task may have more parts than threads: the caller runs part 0 and every thread then
+ * claims the next unclaimed part (an atomic counter tagged with the task's generation, so a late
+ * worker never claims a part of a later task), so a worker that wakes late, or is descheduled by
+ * other processes, only leaves more parts to the others. The caller returns once every part is
+ * done. A waiting thread polls briefly before it sleeps in `Atomics.wait` (WORKER_SPIN_MS).
  *
  * Where threads come from: Node's worker_threads (reached through `process.getBuiltinModule`, no
  * `node:` import; the worker is evaluated code, NODE_WORKER), or module Web Workers (./worker.ts) where the page is cross-origin isolated and the calling
@@ -17,12 +21,13 @@
  * one thread). `availableThreads()` says how many a platform gives.
  *
  * A part that throws (a wasm trap, out of memory), on a worker or on the calling thread, is
- * recorded in the control block (its part and message); every part still counts down, so `run()`
+ * recorded in the control block (its part and message); every part still counts as done, so `run()`
  * always returns once all parts are done, then throws a ThreadTaskError naming the op, and the pool
  * stays usable. Both kinds of worker dispatch on one table, PART_FNS.
  *
  * Law (laws/threads.test.ts, laws/engine-threads.test.ts): products, convolutions, ternary layers
- * and a training step give identical results at 1, 2 and 3 threads; `dispose()` ends every worker
+ * and a training step give identical results at 1, 2 and 3 threads, and a pool's task gives the
+ * same results for any part count (parts claimed by whichever thread is free); `dispose()` ends every worker
  * (counted by `liveWorkers()`) and an undisposed pool lets the process exit; a trap in a worker's
  * part (Node's and ./worker.ts's loop) or a throw in the calling thread's is a ThreadTaskError and
  * the next task is exact; a worker failing before it is ready ends the others.
@@ -66,18 +71,63 @@ export const PART_FNS: readonly (readonly [keyof PartExports, number, boolean])[
 /** A name for op code `op` in errors. */
 export const opName = (op: number): string => Object.entries(OP).find(([, c]) => c === op)?.[0] ?? `op ${op}`;
 
-// Control block layout (Int32Array): generation, pending parts, op, parts, the first failed part + 1
-// (0: none), arguments, then the failure's message (length, then UTF-16 code units).
+// Control block layout (Int32Array): generation, parts done, op, parts, the first failed part + 1
+// (0: none), the claim word (the generation's low 21 bits, then the next unclaimed part in 10 bits),
+// the threads asleep on the generation and on the parts done, arguments, then the failure's
+// message (length, then UTF-16 code units).
 const GEN = 0;
-const PENDING = 1;
+const DONE = 1;
 const OPC = 2;
 const PARTS = 3;
 const FAILED = 4;
-const ARGS = 5;
+const CLAIM = 5;
+const GEN_SLEEPERS = 6;
+const DONE_SLEEPERS = 7;
+const ARGS = 8;
 const MAX_ARGS = 16;
 const MSG = ARGS + MAX_ARGS;
 const MSG_CHARS = 200;
 const CTRL_LEN = MSG + 1 + MSG_CHARS;
+
+/** The most parts a task may have (the claim word's 10 bits). */
+export const MAX_PARTS = 1023;
+const PART_BITS = 10;
+const PART_MASK = (1 << PART_BITS) - 1;
+/** The claim word of generation `gen` with `next` parts claimed. */
+const claimWord = (gen: number, next: number): number => ((gen & 0x1fffff) << PART_BITS) | next;
+
+/**
+ * How long a worker polls for the next task before it sleeps in `Atomics.wait`, and the caller for
+ * the parts still running elsewhere, in ms. Waking a sleeping thread (a futex, and on a virtual
+ * machine its halted CPU) costs ~15–70 µs, a polled task ~2 µs; but on a loaded machine the woken
+ * thread may share the waker's core, and then a poll holds back the thread it waits for (a 2-part
+ * task's round trip became the poll's length), so the polls stay short.
+ */
+export const WORKER_SPIN_MS = 0.02;
+export const CALLER_SPIN_MS = 0.1;
+
+/**
+ * Returns once `ctrl[i]` is not `v`: polls for up to `spinMs`, then sleeps in `Atomics.wait`,
+ * counted in `ctrl[sleepers]` so that a change wakes it (`changed`) without the notify's cost,
+ * ~90 µs on a loaded virtual machine, when nobody sleeps.
+ */
+function awaitChange(ctrl: Int32Array, i: number, v: number, spinMs: number, sleepers: number): void {
+  if (Atomics.load(ctrl, i) !== v) return;
+  const t0 = performance.now();
+  for (let k = 1; Atomics.load(ctrl, i) === v; k++) {
+    if ((k & 127) === 0 && performance.now() - t0 > spinMs) {
+      Atomics.add(ctrl, sleepers, 1);
+      while (Atomics.load(ctrl, i) === v) Atomics.wait(ctrl, i, v);
+      Atomics.sub(ctrl, sleepers, 1);
+      return;
+    }
+  }
+}
+
+/** Wakes the threads asleep on `ctrl[i]` (after a change to it), if there are any. */
+function changed(ctrl: Int32Array, i: number, sleepers: number): void {
+  if (Atomics.load(ctrl, sleepers) !== 0) Atomics.notify(ctrl, i);
+}
 
 /** Runs part `part` of `parts` of task `op` on `wasm`. */
 export function runPart(wasm: PartExports, op: number, part: number, parts: number, a: ArrayLike<number>): void {
@@ -102,23 +152,40 @@ function recordFailure(ctrl: Int32Array, part: number, e: unknown): void {
 }
 
 /**
- * The worker loop: wait for a generation after `seen`, run this worker's part (a throw is recorded
- * in the control block, never lost), count down, repeat until `exit`.
+ * Claims and runs parts of task `gen` until none is left (a throw is recorded in the control
+ * block, never lost); each part done counts up, the last one wakes the caller. A claim is a
+ * compare-and-swap on the claim word, which fails once the caller has posted a later task, so
+ * `op`, `parts` and `args`, read before it, are always that of the claimed part's task.
  */
-export function workerLoop(wasm: PartExports, ctrl: Int32Array, part: number, seen: number): void {
+function claimParts(wasm: PartExports, ctrl: Int32Array, gen: number, op: number, parts: number, args: ArrayLike<number>): void {
+  const tag = claimWord(gen, 0);
   for (;;) {
-    Atomics.wait(ctrl, GEN, seen);
-    seen = Atomics.load(ctrl, GEN);
-    const op = Atomics.load(ctrl, OPC);
-    if (op === OP.exit) return;
-    const parts = Atomics.load(ctrl, PARTS);
+    const w = Atomics.load(ctrl, CLAIM);
+    const part = w & PART_MASK;
+    if (w - part !== tag || part >= parts) return;
+    if (Atomics.compareExchange(ctrl, CLAIM, w, w + 1) !== w) continue;
     try {
-      if (part < parts) runPart(wasm, op, part, parts, ctrl.subarray(ARGS, ARGS + MAX_ARGS));
+      runPart(wasm, op, part, parts, args);
     } catch (e) {
       recordFailure(ctrl, part, e);
     } finally {
-      if (Atomics.sub(ctrl, PENDING, 1) === 1) Atomics.notify(ctrl, PENDING);
+      if (Atomics.add(ctrl, DONE, 1) === parts - 1) changed(ctrl, DONE, DONE_SLEEPERS);
     }
+  }
+}
+
+/**
+ * The worker loop: wait for a generation after `seen`, claim and run parts of its task, repeat
+ * until `exit`. (`part` numbers the worker; parts go to whichever thread claims them.)
+ */
+export function workerLoop(wasm: PartExports, ctrl: Int32Array, part: number, seen: number): void {
+  void part;
+  for (;;) {
+    awaitChange(ctrl, GEN, seen, WORKER_SPIN_MS, GEN_SLEEPERS);
+    seen = Atomics.load(ctrl, GEN);
+    const op = Atomics.load(ctrl, OPC);
+    if (op === OP.exit) return;
+    claimParts(wasm, ctrl, seen, op, Atomics.load(ctrl, PARTS), Array.prototype.slice.call(ctrl, ARGS, ARGS + MAX_ARGS) as number[]);
   }
 }
 
@@ -137,8 +204,11 @@ export class ThreadTaskError extends SttnError {
 export interface ThreadPool {
   /** Threads taking part in each task (the calling thread included). */
   readonly threads: number;
-  /** Runs every part of task `op` (arguments are i32) and returns when all are done. */
-  run(op: number, args: readonly number[]): void;
+  /**
+   * Runs every part of task `op` (arguments are i32) and returns when all are done: `parts` parts
+   * (default: one per thread, at most MAX_PARTS), each with its own work area where the op has one.
+   */
+  run(op: number, args: readonly number[], parts?: number): void;
   /** Ends the workers (idempotent). */
   dispose(): void;
 }
@@ -198,36 +268,52 @@ const workerUrl = (): URL => new URL('./worker.js', import.meta.url);
  */
 const NODE_WORKER = `
 const { workerData, parentPort } = process.getBuiltinModule('node:worker_threads');
-const { module, memory, ctrl, part } = workerData;
+const { module, memory, ctrl } = workerData;
 const w = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const fns = ${JSON.stringify(PART_FNS)};
 // read before saying ready: the first task may be posted as soon as the caller hears it
 let seen = Atomics.load(ctrl, ${GEN});
 parentPort.postMessage('ready');
 for (;;) {
-  Atomics.wait(ctrl, ${GEN}, seen);
+  if (Atomics.load(ctrl, ${GEN}) === seen) {
+    const t0 = performance.now();
+    for (let k = 1; Atomics.load(ctrl, ${GEN}) === seen; k++) {
+      if ((k & 127) === 0 && performance.now() - t0 > ${WORKER_SPIN_MS}) {
+        Atomics.add(ctrl, ${GEN_SLEEPERS}, 1);
+        while (Atomics.load(ctrl, ${GEN}) === seen) Atomics.wait(ctrl, ${GEN}, seen);
+        Atomics.sub(ctrl, ${GEN_SLEEPERS}, 1);
+        break;
+      }
+    }
+  }
   seen = Atomics.load(ctrl, ${GEN});
   const op = Atomics.load(ctrl, ${OPC});
   if (op === ${OP.exit}) break;
   const parts = Atomics.load(ctrl, ${PARTS});
-  try {
-    if (part < parts) {
+  const args = Array.prototype.slice.call(ctrl, ${ARGS}, ${ARGS + MAX_ARGS});
+  const tag = (seen & 0x1fffff) << ${PART_BITS};
+  for (;;) {
+    const c = Atomics.load(ctrl, ${CLAIM});
+    const part = c & ${PART_MASK};
+    if (c - part !== tag || part >= parts) break;
+    if (Atomics.compareExchange(ctrl, ${CLAIM}, c, c + 1) !== c) continue;
+    try {
       const fn = fns[op];
       if (fn === undefined) throw new Error('unknown op code ' + op);
       const f = w[fn[0]];
       if (typeof f !== 'function') throw new Error('the module has no ' + fn[0] + ' export');
-      const a = Array.prototype.slice.call(ctrl, ${ARGS}, ${ARGS} + fn[1]);
+      const a = args.slice(0, fn[1]);
       if (fn[2]) f(part, parts, ...a);
       else f(...a, part, parts);
+    } catch (e) {
+      if (Atomics.compareExchange(ctrl, ${FAILED}, 0, part + 1) === 0) {
+        const text = String(e?.message ?? e).slice(0, ${MSG_CHARS});
+        for (let i = 0; i < text.length; i++) ctrl[${MSG + 1} + i] = text.charCodeAt(i);
+        Atomics.store(ctrl, ${MSG}, text.length);
+      }
+    } finally {
+      if (Atomics.add(ctrl, ${DONE}, 1) === parts - 1 && Atomics.load(ctrl, ${DONE_SLEEPERS}) !== 0) Atomics.notify(ctrl, ${DONE});
     }
-  } catch (e) {
-    if (Atomics.compareExchange(ctrl, ${FAILED}, 0, part + 1) === 0) {
-      const text = String(e?.message ?? e).slice(0, ${MSG_CHARS});
-      for (let i = 0; i < text.length; i++) ctrl[${MSG + 1} + i] = text.charCodeAt(i);
-      Atomics.store(ctrl, ${MSG}, text.length);
-    }
-  } finally {
-    if (Atomics.sub(ctrl, ${PENDING}, 1) === 1) Atomics.notify(ctrl, ${PENDING});
   }
 }
 `;
@@ -258,7 +344,14 @@ export async function createThreadPool(
 ): Promise<ThreadPool> {
   const n = Math.max(1, Math.floor(threads));
   if (n === 1 || !canBlock()) {
-    return { threads: 1, run: (op, args) => runPart(main, op, 0, 1, args), dispose: () => {} };
+    // parts in order on this thread: the same results as any split
+    return {
+      threads: 1,
+      run(op, args, parts = 1) {
+        for (let p = 0; p < parts; p++) runPart(main, op, p, parts, args);
+      },
+      dispose: () => {},
+    };
   }
   const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_LEN * 4));
   const disposers: (() => void)[] = [];
@@ -310,24 +403,29 @@ export async function createThreadPool(
   let disposed = false;
   return {
     threads: n,
-    run(op, args) {
+    run(op, args, parts = n) {
       if (disposed) throw new Error('sttn wasm thread pool: used after dispose()');
       if (args.length > MAX_ARGS) throw new Error(`sttn wasm thread pool: ${args.length} arguments, at most ${MAX_ARGS}`);
+      if (!Number.isInteger(parts) || parts < 1 || parts > MAX_PARTS) throw new Error(`sttn wasm thread pool: ${parts} parts, from 1 to ${MAX_PARTS}`);
       ctrl[OPC] = op;
-      ctrl[PARTS] = n;
+      ctrl[PARTS] = parts;
       ctrl[FAILED] = 0;
       for (let i = 0; i < args.length; i++) ctrl[ARGS + i] = args[i];
-      Atomics.store(ctrl, PENDING, n - 1);
-      Atomics.add(ctrl, GEN, 1);
-      Atomics.notify(ctrl, GEN);
+      Atomics.store(ctrl, DONE, 0);
+      // part 0 is this thread's, claimed before the workers can see the task
+      const gen = (Atomics.load(ctrl, GEN) + 1) | 0;
+      Atomics.store(ctrl, CLAIM, claimWord(gen, 1));
+      Atomics.store(ctrl, GEN, gen);
+      changed(ctrl, GEN, GEN_SLEEPERS);
       try {
-        runPart(main, op, 0, n, args);
+        runPart(main, op, 0, parts, args);
       } catch (e) {
         recordFailure(ctrl, 0, e);
-      } finally {
-        // every worker's part ends before the next task may overwrite the control block
-        for (let left = Atomics.load(ctrl, PENDING); left !== 0; left = Atomics.load(ctrl, PENDING)) Atomics.wait(ctrl, PENDING, left);
       }
+      Atomics.add(ctrl, DONE, 1);
+      claimParts(main, ctrl, gen, op, parts, args);
+      // every part ends before the next task may overwrite the control block
+      for (let done = Atomics.load(ctrl, DONE); done !== parts; done = Atomics.load(ctrl, DONE)) awaitChange(ctrl, DONE, done, CALLER_SPIN_MS, DONE_SLEEPERS);
       const failed = Atomics.load(ctrl, FAILED);
       if (failed !== 0) {
         const len = Atomics.load(ctrl, MSG);
