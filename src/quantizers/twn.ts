@@ -36,7 +36,7 @@ import type { Backend } from '../backend.js';
 import { decodeWith, oneOf, PositiveNumber, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
 import { full, size, type Tensor } from '../tensor.js';
-import type { QuantizerKernels } from './fast.js';
+import { kernelsOf, type QuantizerKernels } from './fast.js';
 import { checkGrads, checkScale, checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, scaleShape, steWindow, sumGrads, type Term, anyNonFinite, weightShapeOk } from './common.js';
 
 export const id = 'twn';
@@ -152,9 +152,20 @@ export function forwardFused(k: QuantizerKernels, p: TwnParams, cfg: TwnConfig, 
   return { ...f, alpha: { shape: sShape, data: f.alpha }, delta: { shape: sShape, data: f.delta }, count: { shape: sShape, data: f.count } };
 }
 
-/** The `ste` backward (the identity) with its checks, for `forwardFused`'s callers. */
+/**
+ * The `ste` backward (the identity) with its checks, for `forwardFused`'s callers. With the
+ * kernels it is one pass, g·1[|g| ≤ ∞], which is g bit for bit (−0 included) and flags a
+ * non-finite g; the result stays wherever the backend keeps its results (in a resident scope, in
+ * wasm memory). Without them, g is checked finite and copied.
+ */
 export function backwardFused(B: Backend, wShape: readonly number[], g: Tensor): TwnParams {
-  // g is checked finite here, and the identity keeps it so: checkGrads would find nothing
-  checkUpstream('g', g, wShape);
-  return { w: B.from(g) };
+  const k = kernelsOf(B);
+  if (k === undefined || g.shape.length !== wShape.length || g.shape.some((d, i) => d !== wShape[i])) {
+    // g is checked finite here, and the identity keeps it so: checkGrads would find nothing
+    checkUpstream('g', g, wShape);
+    return { w: B.from(g) };
+  }
+  const d = k.steGrad(g, g, Infinity);
+  if (!d.finite) checkUpstream('g', g, wShape); // names the non-finite g
+  return { w: d.x };
 }
