@@ -1,8 +1,8 @@
 /**
  * A browser worker of the wasm backend's thread pool (./threads.ts; Node's workers run the same
  * loop as evaluated code there): a module Web Worker that instantiates the threaded build on the
- * shared memory of its first message, says it is ready, and runs its part of every task until
- * told to exit. It never allocates in the shared memory.
+ * shared memory of its first message, says it is ready, and claims and runs parts of every task
+ * until told to exit. It never allocates in the shared memory.
  *
  * Law (laws/threads.test.ts): this module, run in Node workers with a Web Worker's globals
  * shimmed, computes a pool's parts exactly and reports a trap in its part as a ThreadTaskError
