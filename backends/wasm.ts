@@ -544,7 +544,9 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
   function mapTask(desc: number, kind: number, op: number, same: number, y: number, a: number, b: number, c: number, outer: number, len: number, inner: number, s: number): void {
     new Int32Array(wasm.memory.buffer, desc, 10).set([kind, op, same, y, a, b, c, outer, len, inner]);
     new Float64Array(wasm.memory.buffer, desc + 40, 1)[0] = s;
-    pool!.run(OP.map, [desc], partsOf(Math.ceil((outer * Math.max(len, 1) * Math.max(inner, 1)) / MAP_PART_MIN), RUN_PARTS));
+    // a reduction, one part per thread: a strided one split by columns reads every row's cache
+    // lines once per part (8 parts took [50176, 32]'s column sums from 0.18 to 1.1 ms)
+    pool!.run(OP.map, [desc], kind === 5 ? parts : partsOf(Math.ceil((outer * Math.max(len, 1) * Math.max(inner, 1)) / MAP_PART_MIN), RUN_PARTS));
   }
 
   function unary(op: UnaryOp, x: Tensor): Tensor {
