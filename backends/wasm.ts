@@ -20,7 +20,7 @@
  * cheaper than a JS loop over a typed array, and the SIMD pass is cheaper still; each gives the
  * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
  * JS loops). Products, convolutions, max pooling of 2¹⁶ elements or more, and the element-wise
- * maps and reductions of 2²⁰ elements or more run on `threads` (backends/wasm/threads.ts; maps
+ * maps and reductions of 2¹⁷ elements or more run on `threads` (backends/wasm/threads.ts; maps
  * split into runs of whole elements, pooling by images, reductions by rows, or by columns of a
  * strided one, each output's sum in its one-thread order: so the same bits); the rest on the
  * calling thread. A split task has a few parts per thread (`partsOf`), claimed by whichever
@@ -291,10 +291,12 @@ const SPLIT_MIN = 1 << 16;
 /**
  * Elements from which an element-wise map or a reduction is split (a reduction by rows or
  * columns, never along its sum). They read each element once for one operation, so they are bound
- * by memory and by the workers' wake-up (~40–70 µs on the 2-core benchmark machine while other
- * processes run): below ~2²⁰ elements a split one was slower than one thread (bench/TRAIN.md).
+ * by memory and by the workers' wake-up (~15–70 µs on the 2-core benchmark machine): with one part
+ * per thread that made splits below ~2²⁰ elements slower than one thread; with parts claimed by
+ * whichever thread is free, splitting from 2¹⁷ took the cnn-small 2-thread step from 30.6–32.8 to
+ * 29.1–30.0 ms (p10 of 60 steps, three idle-machine A/B runs; bench/TRAIN.md).
  */
-const STREAM_SPLIT_MIN = 1 << 20;
+const STREAM_SPLIT_MIN = 1 << 17;
 /** Parts per thread of a task split by images (convolutions, pooling), and of a map split into runs. */
 const IMAGE_PARTS = 4;
 const RUN_PARTS = 4;

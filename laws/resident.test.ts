@@ -25,8 +25,8 @@
  *   cycles kept);
  * - an async `f`, outer or nested, is refused with a ConfigError and its abandoned promise
  *   raises no unhandled rejection;
- * - the steps' other calls split over threads (element-wise maps of ≥ 2²⁰ elements into runs,
- *   max pooling and its gradient by images, reductions of ≥ 2²⁰ elements by rows or by columns,
+ * - the steps' other calls split over threads (element-wise maps of ≥ 2¹⁷ elements into runs,
+ *   max pooling and its gradient by images, reductions of ≥ 2¹⁷ elements by rows or by columns,
  *   over every axis) give the values of one thread bit for bit (NaN,
  *   ±0 and ±∞ among them), at 2 and 3 threads;
  * - resident mode is on by default, off with `resident: false`, and asking for it where it
@@ -314,8 +314,8 @@ const values = (n: number, seed: number): Float32Array => {
 const bits = (a: Tensor, b: Tensor): boolean =>
   a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]) && a.data.length === b.data.length && a.data.every((v, i) => Object.is(v, b.data[i]));
 
-law('element-wise maps of 2^20 elements or more split over 2 and 3 threads equal 1 thread bit for bit', [
-  fc.integer({ min: (1 << 20) + 40, max: (1 << 20) + (3 << 16) }), fc.integer({ min: 1, max: 40 }), fc.nat(), fc.double({ min: -2, max: 2, noNaN: true }),
+law('element-wise maps of 2^17 elements or more split over 2 and 3 threads equal 1 thread bit for bit', [
+  fc.integer({ min: (1 << 17) + 40, max: (1 << 20) + (3 << 16) }), fc.integer({ min: 1, max: 40 }), fc.nat(), fc.double({ min: -2, max: 2, noNaN: true }),
 ], (n, c, seed, s) => {
   const shape = [Math.floor(n / c), c];
   const m = shape[0] * c;
@@ -380,10 +380,10 @@ const cancelling = (shape: readonly number[], axis: number | null, seed: number)
   return d;
 };
 
-law('sums of 2^20 elements or more whose value depends on the order of addition: 2 and 3 threads equal 1 thread bit for bit (no split along a sum)', [
+law('sums of 2^17 elements or more whose value depends on the order of addition: 2 and 3 threads equal 1 thread bit for bit (no split along a sum)', [
   fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 70 }), fc.nat(),
 ], (a, b, c, seed) => {
-  const len = Math.ceil((1 << 20) / (a * c)) + (b % 7);
+  const len = Math.ceil((1 << 17) / (a * c)) + (b % 7);
   const cases: [readonly number[], number | null][] = [[[a, len, c], 0], [[a, len, c], 1], [[a, len, c], 2], [[a, len, c], null], [[a * len, c], 0], [[a * len, c], 1]];
   return cases.every(([shape, axis]) => {
     const t = { shape: [...shape], data: cancelling(shape, axis, seed) };
@@ -394,11 +394,11 @@ law('sums of 2^20 elements or more whose value depends on the order of addition:
   });
 }, { numRuns: 4 });
 
-law('reductions of 2^20 elements or more split over 2 and 3 threads (rows, or columns) equal 1 thread bit for bit', [
+law('reductions of 2^17 elements or more split over 2 and 3 threads (rows, or columns) equal 1 thread bit for bit', [
   fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 70 }), fc.nat(),
 ], (a, b, c, seed) => {
-  // [a, len, c] with len making it 2^20 elements or more: every axis, contiguous and strided
-  const len = Math.ceil((1 << 20) / (a * c)) + (b % 7);
+  // [a, len, c] with len making it 2^17 elements or more: every axis, contiguous and strided
+  const len = Math.ceil((1 << 17) / (a * c)) + (b % 7);
   const x = { shape: [a, len, c], data: values(a * len * c, seed) };
   const flat = { shape: [a * len, c], data: x.data };
   return (['sum', 'sumAbs', 'sumSquares', 'max', 'maxAbs'] as const).every((op) =>
