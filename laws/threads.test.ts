@@ -18,15 +18,19 @@
  *   is ready rejects the pool and the workers that started exit;
  * - a pool's task split into any number of parts (more than threads: claimed by whichever thread
  *   is free) gives the one-call product bit for bit, and so do thousands of back-to-back tasks of
- *   changing shapes and part counts (a late worker never runs a part of a later task with an
- *   earlier task's arguments, and `run()` returns only once every part is done).
+ *   changing shapes and part counts (`run()` returns only once every part is done);
+ * - posting a task, stepped store by store (`taskWrites`): a late worker that still holds the
+ *   previous generation, reading the control block after any prefix of the stores, claims no part
+ *   (so it never runs a part of the new task with half-written arguments), while a worker that sees
+ *   the new generation reads exactly the new task and claims its parts from 1 (part 0 is the
+ *   poster's).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { createWasmBackend, type WasmBackend } from '../backends/wasm.js';
-import { createThreadPool, liveWorkers, OP, sharedMemory, ThreadTaskError, type PartExports, type WebWorkerLike } from '../backends/wasm/threads.js';
+import { claimNext, controlBlock, createThreadPool, liveWorkers, MAX_PARTS, OP, readTask, sharedMemory, taskWrites, ThreadTaskError, type PartExports, type WebWorkerLike } from '../backends/wasm/threads.js';
 import { ConfigError } from '../src/errors.js';
 import type { Tensor } from '../src/tensor.js';
 import { initTraining, train } from '../src/train/train.js';
@@ -351,3 +355,30 @@ example('a worker that fails before it is ready: the pool rejects naming the wor
 });
 
 // the workers of one, two and three are unref'd: the test process ends without disposing them
+
+law('a task posted store by store: a worker of the previous generation claims nothing after any prefix of the stores; one of the new generation reads the whole task', [
+  fc.integer({ min: 1, max: 1 << 20 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: MAX_PARTS }),
+  fc.constantFrom(...Object.values(OP).filter((o) => o !== OP.exit)), fc.array(fc.integer(), { maxLength: 16 }),
+], (gen, oldParts, newParts, op, args) => {
+  const ctrl = controlBlock();
+  const post = (writes: readonly (readonly [number, number])[]): void => {
+    for (const [i, v] of writes) Atomics.store(ctrl, i, v);
+  };
+  post(taskWrites(gen, OP.gemm, oldParts, [7, 8, 9]));
+  while (claimNext(ctrl, gen, oldParts) >= 0); // the previous task's parts are all claimed
+  const writes = taskWrites(gen + 1, op, newParts, args);
+  const snapshot = ctrl.slice();
+  let staleClaimsNothing = true;
+  for (let k = 0; k <= writes.length; k++) {
+    ctrl.set(snapshot);
+    post(writes.slice(0, k));
+    // the late worker read generation `gen` before this task; it now reads what is there and tries to claim
+    const t = readTask(ctrl);
+    if (claimNext(ctrl, gen, t.parts) !== -1) staleClaimsNothing = false;
+  }
+  const t = readTask(ctrl);
+  const sameTask = t.gen === gen + 1 && t.op === op && t.parts === newParts && args.every((a, i) => t.args[i] === a);
+  const claims: number[] = [];
+  for (let c = claimNext(ctrl, t.gen, t.parts); c >= 0; c = claimNext(ctrl, t.gen, t.parts)) claims.push(c);
+  return staleClaimsNothing && sameTask && claims.length === newParts - 1 && claims.every((c, i) => c === i + 1);
+});

@@ -5,7 +5,8 @@
  * Every instance runs the threaded build (build/wasm/sttn-simd-threads.wasm: imported shared
  * memory) on the same memory. Workers never allocate: the calling thread lays out operands and one
  * work area per part, writes a task (op code, part count and i32 arguments) into a shared control
- * block, bumps its generation and wakes the workers with `Atomics.notify`. A part of the product
+ * block (`taskWrites`: the claim word first), bumps its generation and wakes the workers that
+ * sleep with `Atomics.notify`. A part of the product
  * (assembly/index.ts: `gemmPart`, `conv2dPart`, …) is a range of output rows, images or patch
  * columns, never a piece of a sum, so the result is bit-identical for any thread count and any
  * part count (likewise the element-wise maps, split into runs of elements, and max pooling, by
@@ -13,7 +14,8 @@
  * claims the next unclaimed part (an atomic counter tagged with the task's generation, so a late
  * worker never claims a part of a later task), so a worker that wakes late, or is descheduled by
  * other processes, only leaves more parts to the others. The caller returns once every part is
- * done. A waiting thread polls briefly before it sleeps in `Atomics.wait` (WORKER_SPIN_MS).
+ * done. A waiting thread polls briefly before it sleeps in `Atomics.wait` (WORKER_SPIN_MS for a
+ * worker, CALLER_SPIN_MS for the caller waiting on the last parts).
  *
  * Where threads come from: Node's worker_threads (reached through `process.getBuiltinModule`, no
  * `node:` import; the worker is evaluated code, NODE_WORKER), or module Web Workers (./worker.ts) where the page is cross-origin isolated and the calling
@@ -152,18 +154,63 @@ function recordFailure(ctrl: Int32Array, part: number, e: unknown): void {
 }
 
 /**
+ * The stores that post task `op` as generation `gen`, in the order they must happen, each an
+ * `Atomics.store` (sequentially consistent): first the claim word, tagged with the new generation
+ * and with part 0 already claimed (the poster's), so that a worker still holding an earlier
+ * generation can claim nothing while the rest of the task is half written; then the op, the part
+ * count, the failure slot, the arguments and the parts-done count; the generation last. A worker
+ * reads the task with atomic loads (`readTask`), so whatever it reads of the new task comes after
+ * the new claim word in that single order, and its claim of an earlier generation fails.
+ */
+export function taskWrites(gen: number, op: number, parts: number, args: readonly number[]): readonly (readonly [number, number])[] {
+  return [
+    [CLAIM, claimWord(gen, 1)],
+    [OPC, op],
+    [PARTS, parts],
+    [FAILED, 0],
+    ...args.map((a, i) => [ARGS + i, a] as const),
+    [DONE, 0],
+    [GEN, gen],
+  ];
+}
+
+/** The task in the control block as a worker reads it (atomic loads only): its generation, op, part count and arguments. */
+export function readTask(ctrl: Int32Array): { gen: number; op: number; parts: number; args: number[] } {
+  const gen = Atomics.load(ctrl, GEN);
+  const op = Atomics.load(ctrl, OPC);
+  const parts = Atomics.load(ctrl, PARTS);
+  const args: number[] = [];
+  for (let i = 0; i < MAX_ARGS; i++) args.push(Atomics.load(ctrl, ARGS + i));
+  return { gen, op, parts, args };
+}
+
+/**
+ * Claims the next unclaimed part of task `gen` (of `parts` parts): its number, or −1 when every
+ * part is claimed or the claim word belongs to another generation (a later task was posted).
+ */
+export function claimNext(ctrl: Int32Array, gen: number, parts: number): number {
+  const tag = claimWord(gen, 0);
+  for (;;) {
+    const w = Atomics.load(ctrl, CLAIM);
+    const part = w & PART_MASK;
+    if (w - part !== tag || part >= parts) return -1;
+    if (Atomics.compareExchange(ctrl, CLAIM, w, w + 1) === w) return part;
+  }
+}
+
+/** A control block of this module's layout (for a pool, and for the laws that step one by hand). */
+export const controlBlock = (): Int32Array => new Int32Array(new SharedArrayBuffer(CTRL_LEN * 4));
+
+/**
  * Claims and runs parts of task `gen` until none is left (a throw is recorded in the control
  * block, never lost); each part done counts up, the last one wakes the caller. A claim is a
  * compare-and-swap on the claim word, which fails once the caller has posted a later task, so
  * `op`, `parts` and `args`, read before it, are always that of the claimed part's task.
  */
 function claimParts(wasm: PartExports, ctrl: Int32Array, gen: number, op: number, parts: number, args: ArrayLike<number>): void {
-  const tag = claimWord(gen, 0);
   for (;;) {
-    const w = Atomics.load(ctrl, CLAIM);
-    const part = w & PART_MASK;
-    if (w - part !== tag || part >= parts) return;
-    if (Atomics.compareExchange(ctrl, CLAIM, w, w + 1) !== w) continue;
+    const part = claimNext(ctrl, gen, parts);
+    if (part < 0) return;
     try {
       runPart(wasm, op, part, parts, args);
     } catch (e) {
@@ -182,10 +229,10 @@ export function workerLoop(wasm: PartExports, ctrl: Int32Array, part: number, se
   void part;
   for (;;) {
     awaitChange(ctrl, GEN, seen, WORKER_SPIN_MS, GEN_SLEEPERS);
-    seen = Atomics.load(ctrl, GEN);
-    const op = Atomics.load(ctrl, OPC);
-    if (op === OP.exit) return;
-    claimParts(wasm, ctrl, seen, op, Atomics.load(ctrl, PARTS), Array.prototype.slice.call(ctrl, ARGS, ARGS + MAX_ARGS) as number[]);
+    const t = readTask(ctrl);
+    seen = t.gen;
+    if (t.op === OP.exit) return;
+    claimParts(wasm, ctrl, t.gen, t.op, t.parts, t.args);
   }
 }
 
@@ -290,7 +337,8 @@ for (;;) {
   const op = Atomics.load(ctrl, ${OPC});
   if (op === ${OP.exit}) break;
   const parts = Atomics.load(ctrl, ${PARTS});
-  const args = Array.prototype.slice.call(ctrl, ${ARGS}, ${ARGS + MAX_ARGS});
+  const args = [];
+  for (let i = 0; i < ${MAX_ARGS}; i++) args.push(Atomics.load(ctrl, ${ARGS} + i));
   const tag = (seen & 0x1fffff) << ${PART_BITS};
   for (;;) {
     const c = Atomics.load(ctrl, ${CLAIM});
@@ -353,7 +401,7 @@ export async function createThreadPool(
       dispose: () => {},
     };
   }
-  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_LEN * 4));
+  const ctrl = controlBlock();
   const disposers: (() => void)[] = [];
   const ready: Promise<void>[] = [];
   const p = nodeProcess();
@@ -407,15 +455,9 @@ export async function createThreadPool(
       if (disposed) throw new Error('sttn wasm thread pool: used after dispose()');
       if (args.length > MAX_ARGS) throw new Error(`sttn wasm thread pool: ${args.length} arguments, at most ${MAX_ARGS}`);
       if (!Number.isInteger(parts) || parts < 1 || parts > MAX_PARTS) throw new Error(`sttn wasm thread pool: ${parts} parts, from 1 to ${MAX_PARTS}`);
-      ctrl[OPC] = op;
-      ctrl[PARTS] = parts;
-      ctrl[FAILED] = 0;
-      for (let i = 0; i < args.length; i++) ctrl[ARGS + i] = args[i];
-      Atomics.store(ctrl, DONE, 0);
-      // part 0 is this thread's, claimed before the workers can see the task
+      // part 0 is this thread's, claimed in the first store, before the workers can see the task
       const gen = (Atomics.load(ctrl, GEN) + 1) | 0;
-      Atomics.store(ctrl, CLAIM, claimWord(gen, 1));
-      Atomics.store(ctrl, GEN, gen);
+      for (const [i, v] of taskWrites(gen, op, parts, args)) Atomics.store(ctrl, i, v);
       changed(ctrl, GEN, GEN_SLEEPERS);
       try {
         runPart(main, op, 0, parts, args);
@@ -425,7 +467,7 @@ export async function createThreadPool(
       Atomics.add(ctrl, DONE, 1);
       claimParts(main, ctrl, gen, op, parts, args);
       // every part ends before the next task may overwrite the control block
-      for (let done = Atomics.load(ctrl, DONE); done !== parts; done = Atomics.load(ctrl, DONE)) awaitChange(ctrl, DONE, done, CALLER_SPIN_MS, DONE_SLEEPERS);
+      for (let done = Atomics.load(ctrl, DONE); done < parts; done = Atomics.load(ctrl, DONE)) awaitChange(ctrl, DONE, done, CALLER_SPIN_MS, DONE_SLEEPERS);
       const failed = Atomics.load(ctrl, FAILED);
       if (failed !== 0) {
         const len = Atomics.load(ctrl, MSG);
