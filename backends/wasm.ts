@@ -300,6 +300,12 @@ const STREAM_SPLIT_MIN = 1 << 17;
 /** Parts per thread of a task split by images (convolutions, pooling), and of a map split into runs. */
 const IMAGE_PARTS = 4;
 const RUN_PARTS = 4;
+/**
+ * The most bytes of work areas one convolution lays out when it splits into more parts than
+ * threads (each part has its own, ~2.4 MB for cnn-small's layers): beyond it the parts fall back
+ * towards one per thread, so memory grows with the thread count, not with the parts.
+ */
+const CONV_WORK_BUDGET = 32 << 20;
 /** Elements of a split map's smallest part. */
 const MAP_PART_MIN = 1 << 14;
 /** Bytes of a split map's record (assembly/elementwise.ts `mapPart`). */
@@ -462,20 +468,22 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     new Int32Array(wasm.memory.buffer, ptr, 13).set([g.n, g.h, g.w, g.cin, g.cout, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw]);
   }
 
-  /** Lays out the output, the geometry, two inputs and the work areas of `k` parts; returns their pointers. */
-  function convCall(g: ConvGeometry, in0: Tensor, in1: Tensor, outLen: number, k: number): { geom: number; p0: number; p1: number; po: number; end: number; work: number } {
+  /** Lays out the output, the geometry, two inputs and the work areas of up to `want` parts (fewer past CONV_WORK_BUDGET, never under one per thread); returns their pointers and the parts `k`. */
+  function convCall(g: ConvGeometry, in0: Tensor, in1: Tensor, outLen: number, want: number): { geom: number; p0: number; p1: number; po: number; end: number; work: number; k: number } {
     begin();
     const po = take(outLen * 4);
     const end = top;
     const geom = take(13 * 4);
     reserve();
     putGeometry(geom, g);
-    const workBytes = pool ? wasm.convPartWorkBytes(geom) * k : wasm.convWorkBytes(geom);
+    const perPart = pool ? wasm.convPartWorkBytes(geom) : 0;
+    const k = pool ? Math.min(want, Math.max(parts, Math.floor(CONV_WORK_BUDGET / perPart))) : want;
+    const workBytes = pool ? perPart * k : wasm.convWorkBytes(geom);
     const { ptrs: [p0, p1], fill } = operands([in0, in1]);
     const work = take(workBytes);
     reserve();
     fill();
-    return { geom, p0, p1, po, end, work };
+    return { geom, p0, p1, po, end, work, k };
   }
 
   const empty = (shape: readonly number[]): boolean => size(shape) === 0;
@@ -486,7 +494,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     if (empty(shape) || empty(w.shape)) return { shape, data: new Float32Array(size(shape)) };
     const k = partsOf(g.n, IMAGE_PARTS);
     const p = convCall(g, x, w, size(shape), k);
-    if (pool) pool.run(OP.conv2d, [p.geom, p.p0, p.p1, p.po, p.work], k);
+    if (pool) pool.run(OP.conv2d, [p.geom, p.p0, p.p1, p.po, p.work], p.k);
     else wasm.conv2d(p.geom, p.p0, p.p1, p.po, p.work);
     return result(p.po, p.end, shape);
   }
@@ -497,7 +505,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     if (empty(xShape) || empty(dy.shape) || empty(w.shape)) return { shape: [...xShape], data: new Float32Array(size(xShape)) };
     const k = partsOf(g.n, IMAGE_PARTS);
     const p = convCall(g, dy, w, size(xShape), k);
-    if (pool) pool.run(OP.conv2dGradInput, [p.geom, p.p0, p.p1, p.po, p.work], k);
+    if (pool) pool.run(OP.conv2dGradInput, [p.geom, p.p0, p.p1, p.po, p.work], p.k);
     else wasm.conv2dGradInput(p.geom, p.p0, p.p1, p.po, p.work);
     return result(p.po, p.end, xShape);
   }
