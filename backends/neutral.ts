@@ -88,8 +88,9 @@ export async function ready(source?: WasmSource): Promise<boolean> {
  * Arrays a call writes its named outputs into instead of new ones (destination passing): that
  * output's `data` is then the given array, so a caller that quantizes every step allocates
  * nothing. Each must be a Float32Array for float32 inputs (a Float64Array otherwise) of the
- * output's element count, distinct from the other given arrays (an input may be one: inputs are
- * read before any output is written); else a ConfigError naming `out.<name>`. After an error
+ * output's element count, sharing no memory with the other given arrays nor with an input (after
+ * the kernel has written an output, a bad input is named by reading it again); else a ConfigError
+ * naming `out.<name>`. After an error
  * their contents are unspecified.
  */
 export type Out<K extends string> = { readonly [k in K]?: Float32Array | Float64Array };
@@ -97,9 +98,15 @@ export type Out<K extends string> = { readonly [k in K]?: Float32Array | Float64
 const describe = (v: unknown): string =>
   ArrayBuffer.isView(v) ? `a ${v.constructor.name} of ${(v as unknown as ArrayLike<number>).length}` : Array.isArray(v) ? `an array of ${v.length}` : v === null ? 'null' : `a ${typeof v}`;
 
-/** `out` checked against the outputs `keys` of `where` for inputs of `n` elements in float32 (or not). */
-function checkOut<K extends string>(where: string, out: Out<K> | undefined, keys: readonly K[], float32: boolean, n: number): Out<K> {
+/** Whether two views share a byte of the same buffer. */
+const overlaps = (u: ArrayBufferView, v: ArrayBufferView): boolean =>
+  u.buffer === v.buffer && u.byteOffset < v.byteOffset + v.byteLength && v.byteOffset < u.byteOffset + u.byteLength;
+
+/** `out` checked against the outputs `keys` of `where` and its `inputs` (the first one's length is the outputs'). */
+function checkOut<K extends string>(where: string, out: Out<K> | undefined, keys: readonly K[], inputs: readonly TensorLike[]): Out<K> {
   if (out === undefined) return {};
+  const float32 = allF32(...inputs);
+  const n = inputs[0].data.length;
   if (typeof out !== 'object' || out === null || Array.isArray(out)) throw new ConfigError(`${where} out`, `must be an object of arrays by output name (${keys.join(', ')}), got ${describe(out)}`);
   const want = float32 ? Float32Array : Float64Array;
   const taken: [string, Float32Array | Float64Array][] = [];
@@ -109,8 +116,12 @@ function checkOut<K extends string>(where: string, out: Out<K> | undefined, keys
     if (!(v instanceof want) || v.length !== n) {
       throw new ConfigError(`${where} out.${k}`, `must be a ${want.name} of ${n} elements (the inputs are ${float32 ? 'float32' : 'float64'}, ${n} elements), got ${describe(v)}`);
     }
-    const clash = taken.find(([, u]) => u.buffer === v.buffer && u.byteOffset < v.byteOffset + v.byteLength && v.byteOffset < u.byteOffset + u.byteLength);
+    const clash = taken.find(([, u]) => overlaps(u, v));
     if (clash) throw new ConfigError(`${where} out.${k}`, `shares memory with out.${clash[0]}: each output needs its own array`);
+    // an input an output overwrites could not be read again to name a bad value after the kernel ran
+    if (inputs.some((t) => ArrayBuffer.isView(t.data) && overlaps(t.data as unknown as ArrayBufferView, v))) {
+      throw new ConfigError(`${where} out.${k}`, 'shares memory with an input: give an array of its own');
+    }
     taken.push([k, v]);
   }
   return out;
@@ -136,7 +147,7 @@ export const sttn = {
   /** Eq. 10, 12 and 6–7: `{ w1q, w2q, merged, codes, alpha }`; `out` may give arrays for the first four. */
   forward(p: { w1: TensorLike; w2: TensorLike }, config?: SttnOptions, out?: Out<(typeof STTN_FORWARD)[number]>) {
     const cfg = orThrow(sttnQ.decodeConfig(config));
-    const o = checkOut('sttn.forward', out, STTN_FORWARD, allF32(p.w1, p.w2), p.w1.data.length);
+    const o = checkOut('sttn.forward', out, STTN_FORWARD, [p.w1, p.w2]);
     const k = fastFor(p.w1, p.w2);
     if (k && sttnQ.fusable(cfg)) {
       const f = writingInto(o as OutputArrays, () => sttnQ.forwardFused(k, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg, 'all'));
@@ -149,7 +160,7 @@ export const sttn = {
   /** dL/dW1, dL/dW2 given dL/dW̃1 = g1 and dL/dW̃2 = g2 (in a layer g1 = g2); `out` may give their arrays. */
   gradient(p: { w1: TensorLike; w2: TensorLike }, up: { g1: TensorLike; g2: TensorLike }, config?: SttnOptions, out?: Out<'w1' | 'w2'>): { w1: Tensor; w2: Tensor } {
     const cfg = orThrow(sttnQ.decodeConfig(config));
-    const o = checkOut('sttn.gradient', out, ['w1', 'w2'], allF32(p.w1, p.w2, up.g1, up.g2), p.w1.data.length);
+    const o = checkOut('sttn.gradient', out, ['w1', 'w2'], [p.w1, p.w2, up.g1, up.g2]);
     const k = fastFor(p.w1, p.w2, up.g1, up.g2);
     if (k && sttnQ.fusable(cfg)) {
       const f = sttnQ.forwardFused(k, { w1: asTensor(p.w1), w2: asTensor(p.w2) }, cfg, 'scale');
@@ -166,7 +177,7 @@ export const sign = {
   /** `{ y: α·sign(W), codes, alpha }`; `out` may give arrays for y and codes. */
   forward(p: { w: TensorLike }, config?: SignOptions, out?: Out<'y' | 'codes'>) {
     const cfg = orThrow(signQ.decodeConfig(config));
-    const o = checkOut('sign.forward', out, ONE_KERNEL, allF32(p.w), p.w.data.length);
+    const o = checkOut('sign.forward', out, ONE_KERNEL, [p.w]);
     const k = fastFor(p.w);
     if (k) {
       const f = writingInto(o as OutputArrays, () => signQ.forwardFused(k, { w: asTensor(p.w) }, cfg, 'all'));
@@ -177,7 +188,7 @@ export const sign = {
   },
   gradient(p: { w: TensorLike }, up: { g: TensorLike }, config?: SignOptions, out?: Out<'w'>): { w: Tensor } {
     const cfg = orThrow(signQ.decodeConfig(config));
-    const o = checkOut('sign.gradient', out, ['w'], allF32(p.w, up.g), p.w.data.length);
+    const o = checkOut('sign.gradient', out, ['w'], [p.w, up.g]);
     const k = fastFor(p.w, up.g);
     if (k) {
       const f = signQ.forwardFused(k, { w: asTensor(p.w) }, cfg, 'scale');
@@ -193,7 +204,7 @@ export const twn = {
   /** `{ y: α·T, codes: T, alpha, delta }`; `out` may give arrays for y and codes. */
   forward(p: { w: TensorLike }, config?: TwnOptions, out?: Out<'y' | 'codes'>) {
     const cfg = orThrow(twnQ.decodeConfig(config));
-    const o = checkOut('twn.forward', out, ONE_KERNEL, allF32(p.w), p.w.data.length);
+    const o = checkOut('twn.forward', out, ONE_KERNEL, [p.w]);
     const k = fastFor(p.w);
     if (k && twnQ.fusable(cfg)) {
       const f = writingInto(o as OutputArrays, () => twnQ.forwardFused(k, { w: asTensor(p.w) }, cfg, true));
@@ -204,7 +215,7 @@ export const twn = {
   },
   gradient(p: { w: TensorLike }, up: { g: TensorLike }, config?: TwnOptions, out?: Out<'w'>): { w: Tensor } {
     const cfg = orThrow(twnQ.decodeConfig(config));
-    const o = checkOut('twn.gradient', out, ['w'], allF32(p.w, up.g), p.w.data.length);
+    const o = checkOut('twn.gradient', out, ['w'], [p.w, up.g]);
     const B = backendFor(p.w, up.g);
     const k = fastFor(p.w, up.g);
     if (k && twnQ.fusable(cfg)) {
@@ -221,7 +232,7 @@ export const ttq = {
   /** `{ y, codes, delta }`; `wp`, `wn` default to 1 of the granularity's scale shape; `out` may give arrays for y and codes. */
   forward(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, config?: TtqOptions, out?: Out<'y' | 'codes'>) {
     const cfg = orThrow(ttqQ.decodeConfig(config));
-    const o = checkOut('ttq.forward', out, ONE_KERNEL, allF32(...ttqInputs(p)), p.w.data.length);
+    const o = checkOut('ttq.forward', out, ONE_KERNEL, [...ttqInputs(p)]);
     const B = backendFor(...ttqInputs(p));
     const k = fastFor(...ttqInputs(p));
     if (k) {
@@ -234,7 +245,7 @@ export const ttq = {
   /** `{ w, wp, wn }`, with dWn = −Σ_{W<−Δ} g (the true derivative); `out` may give w's array. */
   gradient(p: { w: TensorLike; wp?: TensorLike; wn?: TensorLike }, up: { g: TensorLike }, config?: TtqOptions, out?: Out<'w'>): { w: Tensor; wp: Tensor; wn: Tensor } {
     const cfg = orThrow(ttqQ.decodeConfig(config));
-    const o = checkOut('ttq.gradient', out, ['w'], allF32(...ttqInputs(p), up.g), p.w.data.length);
+    const o = checkOut('ttq.gradient', out, ['w'], [...ttqInputs(p), up.g]);
     const B = backendFor(...ttqInputs(p), up.g);
     const k = fastFor(...ttqInputs(p), up.g);
     if (k) {

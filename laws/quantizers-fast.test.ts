@@ -307,7 +307,7 @@ function sizes129(): number[] {
   return [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129];
 }
 
-example('neutral `out`: a wrong type, a wrong length, an unknown name, two outputs sharing memory or a non-object `out` is a ConfigError naming out.<name>', () => {
+example('neutral `out`: a wrong type, a wrong length, an unknown name, two outputs sharing memory, an output sharing memory with an input or a non-object `out` is a ConfigError naming out.<name>', () => {
   const w1 = { shape: [2, 3], data: new Float32Array([0.5, -0.5, 0.25, 1, -1, 0.75]) };
   const w2 = { shape: [2, 3], data: new Float32Array([0.1, 0.2, -0.3, 0.4, -0.5, 0.6]) };
   const w64 = { shape: [2, 3], data: Float64Array.from(w1.data) };
@@ -319,6 +319,10 @@ example('neutral `out`: a wrong type, a wrong length, an unknown name, two outpu
     throwsWith(() => neutral.twn.gradient({ w: w1 }, { g: w1 }, {}, { y: new Float32Array(6) } as never), ConfigError, 'twn.gradient out.y', 'its outputs are w') &&
     throwsWith(() => neutral.sttn.gradient({ w1, w2 }, { g1: w1, g2: w2 }, {}, { w1: shared.subarray(0, 6), w2: shared.subarray(3, 9) }), ConfigError, 'out.w2', 'shares memory with out.w1') &&
     throwsWith(() => neutral.ttq.forward({ w: w1 }, {}, [new Float32Array(6)] as never), ConfigError, 'ttq.forward out', 'an object') &&
+    // an output over an input: the input could not be read again to name a bad value
+    throwsWith(() => neutral.ttq.gradient({ w: w1 }, { g: w2 }, {}, { w: w2.data }), ConfigError, 'ttq.gradient out.w', 'shares memory with an input') &&
+    throwsWith(() => neutral.sttn.gradient({ w1, w2 }, { g1: w1, g2: w2 }, {}, { w1: new Float32Array(6), w2: w1.data }), ConfigError, 'sttn.gradient out.w2', 'shares memory with an input') &&
+    throwsWith(() => neutral.sign.forward({ w: { shape: [6], data: shared.subarray(2, 8) } }, {}, { y: shared.subarray(6, 12) }), ConfigError, 'sign.forward out.y', 'shares memory with an input') &&
     throwsWith(() => neutral.ttq.gradient({ w: w1 }, { g: w1 }, {}, { w: [0, 0, 0, 0, 0, 0] } as never), ConfigError, 'ttq.gradient out.w', 'an array of 6')
   );
 });
