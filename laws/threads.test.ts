@@ -219,12 +219,19 @@ const TRAP_CHILD = `
   const f32 = (p, n) => new Float32Array(memory.buffer, p, n);
   f32(base, 2 * m * m).fill(1);
   const args = (work) => [0, 0, m, m, m, base, m, base + 256, m, base + 512, m, 0, work];
+  // on a loaded machine the worker may not claim part 1 within the 2 s: then the task is tried
+  // again (at most 10 times); a run that does not throw, or throws anything else, is the verdict
   let verdict = false;
-  try {
-    pool.run(T.OP.gemm, args(memory.buffer.byteLength - w.gemmWorkBytes()));
-  } catch (e) {
-    verdict = e instanceof T.ThreadTaskError && e.op === 'gemm' && e.part === 1 && /gemm/.test(e.message) && /out of bounds/.test(e.message);
-    if (!verdict) console.error(e);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      pool.run(T.OP.gemm, args(memory.buffer.byteLength - w.gemmWorkBytes()));
+      break;
+    } catch (e) {
+      if (/came to the calling thread/.test(String(e?.message))) continue;
+      verdict = e instanceof T.ThreadTaskError && e.op === 'gemm' && e.part === 1 && /gemm/.test(e.message) && /out of bounds/.test(e.message);
+      if (!verdict) console.error(e);
+      break;
+    }
   }
   trapping = false;
   pool.run(T.OP.gemm, args(base + 1024));
