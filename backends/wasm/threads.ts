@@ -101,11 +101,14 @@ const claimWord = (gen: number, next: number): number => ((gen & 0x1fffff) << PA
 /**
  * How long a worker polls for the next task before it sleeps in `Atomics.wait`, and the caller for
  * the parts still running elsewhere, in ms. Waking a sleeping thread (a futex, and on a virtual
- * machine its halted CPU) costs ~15–70 µs, a polled task ~2 µs; but on a loaded machine the woken
- * thread may share the waker's core, and then a poll holds back the thread it waits for (a 2-part
- * task's round trip became the poll's length), so the polls stay short.
+ * machine its halted CPU) costs ~15–90 µs, a polled task ~2 µs. A training step posts hundreds of
+ * tasks with JS between them, mostly well under a millisecond apart, so a worker polls for 1 ms
+ * (OpenMP runtimes poll for far longer by default): on the quiet 2-core guest that took the
+ * cnn-small 2-thread step from 1.22× to 1.56–1.76× the 1-thread step (0.02 ms and 0.2 ms polls:
+ * 1.22× and 1.38×; bench/TRAIN.md). The caller's poll stays short: on a loaded machine the thread
+ * it waits for may share its core, and then a poll only holds that thread back.
  */
-export const WORKER_SPIN_MS = 0.02;
+export const WORKER_SPIN_MS = 1;
 export const CALLER_SPIN_MS = 0.1;
 
 /**
