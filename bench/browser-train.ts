@@ -58,7 +58,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../laws/chromium.js';
 import { fmt, machine, median, randomF32, table } from './common.js';
-import { envInt, trainCounts } from './train-env.js';
+import { envInt, runPreamble, trainCounts } from './train-env.js';
 import type { ContenderSpec, Ready } from './web/train-page.js';
 
 const { quick: QUICK, steps: STEPS, rounds: ROUNDS, warm: WARM } = trainCounts(5);
@@ -226,10 +226,7 @@ try {
   const mTf2 = med[0];
   console.log(`\n${machine().replace(/; clock: .*$/, '')}; clock: wall time inside each contender's worker; CPU time: the Chromium renderer process's (/proc, every thread: the page, its workers, their pools, V8's helpers), around each chunk`);
   console.log(`${version} (headless, --no-sandbox), one cross-origin isolated page, one dedicated worker per contender`);
-  console.log(`load average (1, 5, 15 min) before the timed rounds ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`cnn-small, batch ${BATCH}; ${WARM} warm-up steps per contender, then ${ROUNDS} round-robin rounds of ${STEPS} steps per contender; medians over rounds\n`);
-  for (const c of checks) console.log(`- ${c}`);
-  console.log('');
+  console.log(runPreamble(loadBefore, loadAfter, BATCH, { steps: STEPS, rounds: ROUNDS, warm: WARM }, checks));
   console.log(
     table(
       ['contender', 'threads', 'samples/s (median, wall time)', 'range over rounds', 'ms / step', 'samples/s (median, renderer CPU time)', 'renderer CPU ÷ wall (busy threads, median)', `ratio to tfjs-wasm threaded build, ${THREADS} threads (wall)`],

@@ -62,7 +62,7 @@ import { buildModel, type Model } from '../src/models/model.js';
 import { preset, type Bits } from '../src/models/presets.js';
 import { initTraining, train, TrainConfig, type TrainState } from '../src/train/train.js';
 import { CLOCK, fmt, machine, median, randomF32, table, tfjsWasm } from './common.js';
-import { trainCounts } from './train-env.js';
+import { runPreamble, trainCounts } from './train-env.js';
 import { batchSource, checkAgreement, checkShapesAndFlops, head, sttnGemms, stepFlops, tail, tfjsCnnSmall, warmUpTfjs } from './tfjs-train-step.js';
 
 const { quick: QUICK, steps: STEPS, rounds: ROUNDS, warm: WARM } = trainCounts(7);
@@ -264,10 +264,7 @@ const rows = contenders.map((c) => {
 });
 const clockName = (c: 'cpu' | 'wall'): string => (c === 'cpu' ? 'CPU' : 'wall');
 console.log(`\n${machine()}`);
-console.log(`load average (1, 5, 15 min) before the timed rounds ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}`);
-console.log(`cnn-small, batch ${BATCH}; ${WARM} warm-up steps per contender, then ${ROUNDS} round-robin rounds of ${STEPS} steps per contender; medians over rounds\n`);
-for (const c of checks) console.log(`- ${c}`);
-console.log('');
+console.log(runPreamble(loadBefore, loadAfter, BATCH, { steps: STEPS, rounds: ROUNDS, warm: WARM }, checks));
 console.log(
   table(
     [
