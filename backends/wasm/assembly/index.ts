@@ -58,6 +58,24 @@ export function gemmWorkBytes(): usize {
   return PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES;
 }
 
+/**
+ * Writes the first `mr` rows and `nr` columns of a spilled micro-tile into C (row stride `ldc`
+ * bytes), element (i, j) read at tile + i·rowBytes + j·colBytes (a row-major tile, or a transposed
+ * one), added to C's value when `acc`.
+ */
+@inline
+function storeTile(tile: usize, rowBytes: i32, colBytes: i32, c: usize, ldc: usize, mr: i32, nr: i32, acc: bool): void {
+  for (let i = 0; i < mr; i++) {
+    const row = c + <usize>i * ldc;
+    const t = tile + <usize>(i * rowBytes);
+    for (let j = 0; j < nr; j++) {
+      const o = <usize>(j * 4);
+      const v = load<f32>(t + <usize>(j * colBytes));
+      store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
+    }
+  }
+}
+
 @inline
 function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
@@ -274,15 +292,7 @@ function kernel(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, panels: i32,
     v128.store(tile, c21, 80);
     v128.store(tile, c30, 96);
     v128.store(tile, c31, 112);
-    for (let i = 0; i < MR; i++) {
-      const row = c + <usize>i * ldc;
-      const t = tile + <usize>(i * NR * 4);
-      for (let j = 0; j < nr; j++) {
-        const o = <usize>(j * 4);
-        const v = load<f32>(t + o);
-        store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
-      }
-    }
+    storeTile(tile, NR * 4, 4, c, ldc, MR, nr, acc);
     c += ldc << 2;
   }
 }
@@ -323,15 +333,7 @@ function kernel4(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, rows: i32, 
     v128.store(tile, c1, 16);
     v128.store(tile, c2, 32);
     v128.store(tile, c3, 48);
-    for (let i = 0; i < mr; i++) {
-      const row = c + <usize>i * ldc;
-      const t = tile + <usize>(i * 16);
-      for (let j = 0; j < nr; j++) {
-        const o = <usize>(j * 4);
-        const v = load<f32>(t + o);
-        store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
-      }
-    }
+    storeTile(tile, 16, 4, c, ldc, mr, nr, acc);
     c += ldc << 2;
   }
 }
@@ -407,14 +409,7 @@ function kernelCols(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, rows: i3
     v128.store(tile, x0);
     v128.store(tile, x1, 16);
     v128.store(tile, x2, 32);
-    for (let i = 0; i < mr; i++) {
-      const row = c + <usize>i * ldc;
-      for (let j = 0; j < nr; j++) {
-        const o = <usize>(j * 4);
-        const v = load<f32>(tile + <usize>(j * 16 + i * 4));
-        store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
-      }
-    }
+    storeTile(tile, 4, 16, c, ldc, mr, nr, acc);
     c += ldc << 2;
   }
 }
@@ -560,15 +555,7 @@ function kernelRows(k: i32, ap: usize, bp: usize, c: usize, ldc: usize, mr: i32,
   v128.store(tile, c11, 48);
   v128.store(tile, c20, 64);
   v128.store(tile, c21, 80);
-  for (let i = 0; i < mr; i++) {
-    const row = c + <usize>i * ldc;
-    const t = tile + <usize>(i * NR * 4);
-    for (let j = 0; j < nr; j++) {
-      const o = <usize>(j * 4);
-      const v = load<f32>(t + o);
-      store<f32>(row + o, acc ? load<f32>(row + o) + v : v);
-    }
-  }
+  storeTile(tile, NR * 4, 4, c, ldc, mr, nr, acc);
 }
 
 /** Packs op(B)[pc:pc+kc, jc:jc+nc] into 8-column panels (kc×8 floats each, zero padded). */
