@@ -35,7 +35,7 @@ import type { Either } from 'fp-ts/lib/Either.js';
 import type { Backend } from '../backend.js';
 import { decodeWith, oneOf, PositiveNumber, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
-import { full, size, type Tensor } from '../tensor.js';
+import { full, sameShape, size, type Tensor } from '../tensor.js';
 import { kernelsOf, type QuantizerKernels } from './fast.js';
 import { checkGrads, checkScale, checkUpstream, checkWeights, Clip, Granularity, groupReduce, groupSize, hardTanh, scaleBy, scaleShape, steWindow, sumGrads, type Term, anyNonFinite, weightShapeOk } from './common.js';
 
@@ -160,7 +160,7 @@ export function forwardFused(k: QuantizerKernels, p: TwnParams, cfg: TwnConfig, 
  */
 export function backwardFused(B: Backend, wShape: readonly number[], g: Tensor): TwnParams {
   const k = kernelsOf(B);
-  if (k === undefined || g.shape.length !== wShape.length || g.shape.some((d, i) => d !== wShape[i])) {
+  if (k === undefined || !sameShape(g.shape, wShape)) {
     // g is checked finite here, and the identity keeps it so: checkGrads would find nothing
     checkUpstream('g', g, wShape);
     return { w: B.from(g) };
