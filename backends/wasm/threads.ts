@@ -226,10 +226,9 @@ function claimParts(wasm: PartExports, ctrl: Int32Array, gen: number, op: number
 
 /**
  * The worker loop: wait for a generation after `seen`, claim and run parts of its task, repeat
- * until `exit`. (`part` numbers the worker; parts go to whichever thread claims them.)
+ * until `exit` (parts go to whichever thread claims them, so a worker needs no number of its own).
  */
-export function workerLoop(wasm: PartExports, ctrl: Int32Array, part: number, seen: number): void {
-  void part;
+export function workerLoop(wasm: PartExports, ctrl: Int32Array, seen: number): void {
   for (;;) {
     awaitChange(ctrl, GEN, seen, WORKER_SPIN_MS, GEN_SLEEPERS);
     const t = readTask(ctrl);

@@ -21,10 +21,10 @@ interface Init {
 const self = globalThis as unknown as { onmessage: ((e: { data: Init }) => void) | null; postMessage(m: unknown): void; close(): void };
 self.onmessage = (e) => {
   self.onmessage = null;
-  const { module, memory, ctrl, part } = e.data;
+  const { module, memory, ctrl } = e.data;
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const seen = generation(ctrl);
   self.postMessage('ready');
-  workerLoop(instance.exports as unknown as PartExports, ctrl, part, seen);
+  workerLoop(instance.exports as unknown as PartExports, ctrl, seen);
   self.close();
 };
