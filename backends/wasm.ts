@@ -19,7 +19,9 @@
  * too (assembly/elementwise.ts, assembly/pool.ts): copying in and out is a memcpy, a few times
  * cheaper than a JS loop over a typed array, and the SIMD pass is cheaper still; each gives the
  * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
- * JS loops). Products, convolutions, max pooling of 2¹⁶ elements or more, and the element-wise
+ * JS loops), as do the fused batch-norm passes (`batchNormMoments`, …: ./wasm/batchnorm.ts, the
+ * bits of the compositions they replace, laws/fused-batchnorm.test.ts). Products, convolutions,
+ * max pooling of 2¹⁶ elements or more, and the element-wise
  * maps and reductions of 2¹⁷ elements or more run on `threads` (backends/wasm/threads.ts; maps
  * split into runs of whole elements, pooling by images, reductions by rows, or by columns of a
  * strided one, each output's sum in its one-thread order: so the same bits); the rest on the
@@ -67,6 +69,7 @@ import { enableRelaxedSimd, packagedBytesOrModule, wasmBytesOrModule, type WasmS
 import { createJsBackend } from './js.js';
 import type { QuantizerKernels } from '../src/quantizers/fast.js';
 import { createQuantizerKernels, type QuantizeExports } from './wasm/quantize.js';
+import { createBatchNormOps, type BatchNormExports } from './wasm/batchnorm.js';
 import { growTo, PAGE } from './wasm/memory.js';
 import { canBlock, createThreadPool, MAX_PARTS, OP, SHARED_MAX_PAGES, sharedMemory, type PartExports, type ThreadPool } from './wasm/threads.js';
 
@@ -124,7 +127,7 @@ export interface WasmBackend extends Backend {
   dispose(): void;
 }
 
-interface Exports extends QuantizeExports, PartExports {
+interface Exports extends QuantizeExports, PartExports, BatchNormExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
   relaxed(): number;
@@ -648,6 +651,15 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
       grow: (bytes) => growTo(wasm.memory, bytes, { kept: floor - base, residentBytes }),
       resident: (t) => (isResident(t.data) ? t.data.byteOffset : undefined),
       result,
+    }),
+    ...createBatchNormOps(wasm, {
+      mapped,
+      split,
+      mapParts: (n) => partsOf(Math.ceil(n / MAP_PART_MIN), RUN_PARTS),
+      threads: parts,
+      run: (desc, k) => pool!.run(OP.batchNorm, [desc], k),
+      reduce,
+      binary,
     }),
     threads: parts,
     dispose: () => pool?.dispose(),

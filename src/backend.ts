@@ -128,6 +128,19 @@ export interface Backend {
    * when present.
    */
   resident?<T>(f: () => T): T;
+
+  // Optional fused batch-norm passes (src/layers/batch-norm.ts takes them when present, the
+  // composition otherwise). `x` and `dy` are `[m, c]` (channels last), the vectors `[c]`. Each
+  // returns exactly the bits of the composition of this backend's primitives written beside it,
+  // in one pass over its operands instead of one per primitive (laws/fused-batchnorm.test.ts).
+  /** `[reduce('sum', x, 0), reduce('sumSquares', x, 0)]`. */
+  batchNormMoments?(x: Tensor): [Tensor, Tensor];
+  /** `binary('add', binary('mul', x, a, 1), b, 1)`. */
+  batchNormAffine?(x: Tensor, a: Tensor, b: Tensor): Tensor;
+  /** `[reduce('sum', dy, 0), reduce('sum', binary('mul', dy, x), 0)]`. */
+  batchNormGradMoments?(dy: Tensor, x: Tensor): [Tensor, Tensor];
+  /** `binary('add', binary('add', binary('mul', dy, g, 1), binary('mul', x, k, 1)), d, 1)`. */
+  batchNormGradAffine?(dy: Tensor, x: Tensor, g: Tensor, k: Tensor, d: Tensor): Tensor;
 }
 
 /** The unit roundoff of a dtype. */

@@ -50,10 +50,12 @@ export interface PartExports {
   mapPart?(desc: number, part: number, parts: number): void;
   maxPoolPart?(part: number, parts: number, geom: number, x: number, y: number): void;
   maxPoolGradPart?(part: number, parts: number, geom: number, x: number, dy: number, dx: number): void;
+  /** the float builds: a fused batch-norm pass, its sums split by channels, its maps by rows (assembly/batchnorm.ts) */
+  bnPart?(desc: number, part: number, parts: number): void;
 }
 
 /** Task op codes; both workers (Node's NODE_WORKER below, the browser's ./worker.ts) run `runPart`'s table. */
-export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, map: 5, maxPool: 6, maxPoolGrad: 7, exit: 99 } as const;
+export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, map: 5, maxPool: 6, maxPoolGrad: 7, batchNorm: 8, exit: 99 } as const;
 
 /**
  * The part of each op code: [export, i32 arguments, whether `part, parts` come first or last].
@@ -68,6 +70,7 @@ export const PART_FNS: readonly (readonly [keyof PartExports, number, boolean])[
   ['mapPart', 1, false], // an element-wise map described in memory (backends/wasm.ts)
   ['maxPoolPart', 3, true],
   ['maxPoolGradPart', 4, true],
+  ['bnPart', 1, false], // a fused batch-norm pass described in memory (backends/wasm/batchnorm.ts)
 ];
 
 /** A name for op code `op` in errors. */

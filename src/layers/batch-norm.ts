@@ -9,7 +9,12 @@
  * computed without materialising x̂ (it is an affine function of x per channel).
  * Backward (inference): dx = γ/√(var+ε)·dy.
  *
+ * A backend's fused passes (`batchNormMoments`, `batchNormAffine`, `batchNormGradMoments`,
+ * `batchNormGradAffine`; src/backend.ts) replace the compositions they equal bit for bit: the sums
+ * in one pass over x (dy and x), the affine maps in one pass each.
+ *
  * Law (laws/layers.test.ts): backward = finite differences of forward in both modes.
+ * Law (laws/fused-batchnorm.test.ts): with the fused passes, the same bits as without.
  */
 import type { Backend } from '../backend.js';
 import { ShapeError } from '../errors.js';
@@ -53,8 +58,9 @@ export function batchNorm(o: BatchNormOptions): Layer {
       if (ctx.training) {
         // σ² = E[x²] − μ²: two reductions and no centred copy. The backends accumulate
         // reductions in float64, so the cancellation costs nothing at activation scales.
-        mean = B.scalar('mul', B.reduce('sum', x2, 0), 1 / m);
-        variance = B.scalar('max', B.binary('sub', B.scalar('mul', B.reduce('sumSquares', x2, 0), 1 / m), B.unary('square', mean)), 0);
+        const [sum, sumSquares] = B.batchNormMoments ? B.batchNormMoments(x2) : [B.reduce('sum', x2, 0), B.reduce('sumSquares', x2, 0)];
+        mean = B.scalar('mul', sum, 1 / m);
+        variance = B.scalar('max', B.binary('sub', B.scalar('mul', sumSquares, 1 / m), B.unary('square', mean)), 0);
         const unbiased = m > 1 ? B.scalar('mul', variance, m / (m - 1)) : variance;
         next = {
           mean: B.axpy(B.scalar('mul', state.mean, o.momentum), 1 - o.momentum, mean),
@@ -68,7 +74,7 @@ export function batchNorm(o: BatchNormOptions): Layer {
       // y = γ·(x − μ)·s + β = x·a + b with a = γ·s, b = β − μ·a: two passes over x
       const a = B.binary('mul', params.gamma, invStd);
       const b = B.binary('sub', params.beta, B.binary('mul', mean, a));
-      const y = B.binary('add', B.binary('mul', x2, a, 1), b, 1);
+      const y = B.batchNormAffine ? B.batchNormAffine(x2, a, b) : B.binary('add', B.binary('mul', x2, a, 1), b, 1);
       const res: BnRes = { x2, mean, invStd, shape: x.shape, training: ctx.training };
       return { y: reshape(y, x.shape), res, state: next };
     },
@@ -78,8 +84,8 @@ export function batchNorm(o: BatchNormOptions): Layer {
       const m = size(shape) / c;
       const dy2 = reshape(dy, [m, c]);
       // dβ = Σ dy,  dγ = Σ dy·x̂ = s·(Σ dy·x − μ·Σ dy)
-      const dbeta = B.reduce('sum', dy2, 0);
-      const dgamma = B.binary('mul', invStd, B.binary('sub', B.reduce('sum', B.binary('mul', dy2, x2), 0), B.binary('mul', mean, dbeta)));
+      const [dbeta, sumDyX] = B.batchNormGradMoments ? B.batchNormGradMoments(dy2, x2) : [B.reduce('sum', dy2, 0), B.reduce('sum', B.binary('mul', dy2, x2), 0)];
+      const dgamma = B.binary('mul', invStd, B.binary('sub', sumDyX, B.binary('mul', mean, dbeta)));
       if (!needDx) return { dparams: { gamma: dgamma, beta: dbeta }, dx: NO_DX };
       const gs = B.binary('mul', params.gamma, invStd);
       if (!training) return { dparams: { gamma: dgamma, beta: dbeta }, dx: reshape(B.binary('mul', dy2, gs, 1), shape) };
@@ -88,7 +94,9 @@ export function batchNorm(o: BatchNormOptions): Layer {
       const k = B.scalar('mul', B.binary('mul', B.binary('mul', gs, invStd), dgamma), 1 / m);
       const C = B.unary('neg', k);
       const D = B.binary('sub', B.binary('mul', k, mean), B.scalar('mul', B.binary('mul', gs, dbeta), 1 / m));
-      const dx = B.binary('add', B.binary('add', B.binary('mul', dy2, gs, 1), B.binary('mul', x2, C, 1)), D, 1);
+      const dx = B.batchNormGradAffine
+        ? B.batchNormGradAffine(dy2, x2, gs, C, D)
+        : B.binary('add', B.binary('add', B.binary('mul', dy2, gs, 1), B.binary('mul', x2, C, 1)), D, 1);
       return { dparams: { gamma: dgamma, beta: dbeta }, dx: reshape(dx, shape) };
     },
   };

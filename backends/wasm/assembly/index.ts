@@ -27,6 +27,7 @@ import { Geom } from './geom';
 export { binary, unary, scalar, axpy, select, reduce, mapPart } from './elementwise';
 export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart } from './pool';
 export * from './quantize';
+export { bnMoments, bnAffine, bnGradMoments, bnGradAffine, bnPart } from './batchnorm';
 
 // Blocking (measured plateau on a 2-core EPYC: MC=128, KC=384, NC=1024).
 const MR: i32 = 4;

@@ -1,0 +1,121 @@
+/**
+ * The wasm backend's fused batch-norm passes (src/backend.ts `batchNormMoments`, …) over the
+ * kernels of assembly/batchnorm.ts: each lays out its outputs and operands through the backend's
+ * arena (`mapped`, so resident operands are read in place and, inside a resident scope, outputs
+ * stay in wasm memory), runs one pass, and returns what the composition of the backend's own
+ * primitives returns, bit for bit. Passes of STREAM_SPLIT_MIN elements or more run on the pool:
+ * the sums split by channels (one part per thread, as the backend's strided reductions), the maps
+ * by rows. With one channel (`reduce` then sums a contiguous run in two interleaved partial sums,
+ * another order) or no rows, the sums run the composition itself.
+ *
+ * Law (laws/fused-batchnorm.test.ts): the fused batch-norm layer equals the composed one bit for
+ * bit on this backend, resident and copying, at 1 and 2 threads.
+ */
+import type { Backend } from '../../src/backend.js';
+import { ShapeError } from '../../src/errors.js';
+import type { Tensor } from '../../src/tensor.js';
+
+/** The exports these passes need (every build of backends/wasm/assembly has them). */
+export interface BatchNormExports {
+  readonly memory: WebAssembly.Memory;
+  bnMoments(s1: number, s2: number, x: number, m: number, c: number, c0: number, c1: number, acc: number): void;
+  bnGradMoments(s1: number, s2: number, dy: number, x: number, m: number, c: number, c0: number, c1: number, acc: number): void;
+  bnAffine(y: number, x: number, a: number, b: number, c: number, r0: number, r1: number): void;
+  bnGradAffine(dx: number, dy: number, x: number, g: number, k: number, d: number, c: number, r0: number, r1: number): void;
+}
+
+/** What the backend lends these passes (backends/wasm.ts). */
+export interface BatchNormHooks {
+  /** The backend's `mapped`: lays out the output, the operands and `extra` work bytes, runs `k`. */
+  mapped(shape: readonly number[], inputs: readonly Tensor[], extra: number, k: (p: number[], out: number, work: number) => void): Tensor;
+  /** Whether a pass over `n` elements is split over the pool's threads. */
+  split(n: number): boolean;
+  /** Parts of a map over `n` elements split by rows; `threads`, one per thread, for the sums. */
+  mapParts(n: number): number;
+  readonly threads: number;
+  /** Runs `bnPart` on the pool with the record at `desc`, in `parts` parts. */
+  run(desc: number, parts: number): void;
+  /** The backend's own primitives, for the cases the kernels leave to the composition. */
+  readonly reduce: Backend['reduce'];
+  readonly binary: Backend['binary'];
+}
+
+/** Bytes of the record `bnPart` reads (11 i32), rounded up. */
+const DESC = 48;
+const ALIGN = 64;
+const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+type Fused = Required<Pick<Backend, 'batchNormMoments' | 'batchNormAffine' | 'batchNormGradMoments' | 'batchNormGradAffine'>>;
+
+export function createBatchNormOps(wasm: BatchNormExports, h: BatchNormHooks): Fused {
+  const rows = (what: string, x: Tensor): [number, number] => {
+    if (x.shape.length !== 2) throw new ShapeError(what, '[m, c]', x.shape);
+    return [x.shape[0], x.shape[1]];
+  };
+  const vector = (what: string, v: Tensor, c: number): void => {
+    if (v.shape.length !== 1 || v.shape[0] !== c) throw new ShapeError(what, [c], v.shape);
+  };
+  const same = (what: string, a: Tensor, m: number, c: number): void => {
+    if (a.shape.length !== 2 || a.shape[0] !== m || a.shape[1] !== c) throw new ShapeError(what, [m, c], a.shape);
+  };
+  const desc = (p: number, kind: number, out: number, out2: number, in0: number, in1: number, v0: number, v1: number, v2: number, m: number, c: number, acc: number): void => {
+    new Int32Array(wasm.memory.buffer, p, 11).set([kind, out, out2, in0, in1, v0, v1, v2, m, c, acc]);
+  };
+
+  /** Both per-channel sums of kind 0 (x, x²) or 2 (dy, dy·x) as two [c] tensors. */
+  function sums(kind: 0 | 2, inputs: readonly Tensor[], m: number, c: number): [Tensor, Tensor] {
+    const accBytes = alignUp(c * 16);
+    const both = h.mapped([2, c], inputs, accBytes + DESC, ([p0, p1], po, acc) => {
+      const o2 = po + c * 4;
+      const in1 = kind === 2 ? p1 : p0;
+      if (h.split(m * c) && c >= 4) {
+        desc(acc + accBytes, kind, po, o2, p0, in1, 0, 0, 0, m, c, acc);
+        h.run(acc + accBytes, h.threads);
+      } else if (kind === 0) wasm.bnMoments(po, o2, p0, m, c, 0, c, acc);
+      else wasm.bnGradMoments(po, o2, p0, in1, m, c, 0, c, acc);
+    });
+    const d = both.data as Float32Array;
+    return [
+      { shape: [c], data: d.subarray(0, c) },
+      { shape: [c], data: d.subarray(c, 2 * c) },
+    ];
+  }
+
+  return {
+    batchNormMoments(x) {
+      const [m, c] = rows('batchNormMoments x', x);
+      if (c < 2 || m === 0) return [h.reduce('sum', x, 0), h.reduce('sumSquares', x, 0)];
+      return sums(0, [x], m, c);
+    },
+    batchNormGradMoments(dy, x) {
+      const [m, c] = rows('batchNormGradMoments dy', dy);
+      same('batchNormGradMoments x', x, m, c);
+      if (c < 2 || m === 0) return [h.reduce('sum', dy, 0), h.reduce('sum', h.binary('mul', dy, x), 0)];
+      return sums(2, [dy, x], m, c);
+    },
+    batchNormAffine(x, a, b) {
+      const [m, c] = rows('batchNormAffine x', x);
+      vector('batchNormAffine a', a, c);
+      vector('batchNormAffine b', b, c);
+      return h.mapped(x.shape, [x, a, b], DESC, ([px, pa, pb], po, work) => {
+        if (h.split(m * c) && m >= 2) {
+          desc(work, 1, po, 0, px, 0, pa, pb, 0, m, c, 0);
+          h.run(work, Math.min(m, h.mapParts(m * c)));
+        } else wasm.bnAffine(po, px, pa, pb, c, 0, m);
+      });
+    },
+    batchNormGradAffine(dy, x, g, k, d) {
+      const [m, c] = rows('batchNormGradAffine dy', dy);
+      same('batchNormGradAffine x', x, m, c);
+      vector('batchNormGradAffine g', g, c);
+      vector('batchNormGradAffine k', k, c);
+      vector('batchNormGradAffine d', d, c);
+      return h.mapped(dy.shape, [dy, x, g, k, d], DESC, ([pdy, px, pg, pk, pd], po, work) => {
+        if (h.split(m * c) && m >= 2) {
+          desc(work, 3, po, 0, pdy, px, pg, pk, pd, m, c, 0);
+          h.run(work, Math.min(m, h.mapParts(m * c)));
+        } else wasm.bnGradAffine(po, pdy, px, pg, pk, pd, c, 0, m);
+      });
+    },
+  };
+}
