@@ -17,8 +17,10 @@
  *
  * Each instance owns its memory: what a compiled layer keeps is resident there, each call's
  * scratch lies above it (backends/ternary/memory.ts). With `threads` N > 1 the threaded build runs
- * on a shared memory and each layer's row chunks (`layerChunks`) run as N parts on the thread pool
- * of backends/wasm/threads.ts, bit for bit as on one thread. A call copies its input in and its result
+ * on a shared memory and every kernel of a batch (a layer's quantize-and-pack and its row chunks,
+ * the first float convolution, the float dense layer, max pooling) runs as up to N parts on the
+ * thread pool of backends/wasm/threads.ts (`layerChunks`, split by rows, images or chunks of rows,
+ * never along a sum), bit for bit as on one thread. A call copies its input in and its result
  * out: into the caller's array when one is given (the engine reuses one per step), else a fresh
  * one. `pack` reads Int8Array and Float32Array values as they are and any other
  * array through a Float64Array copy, so every value is checked exactly. The float thresholds of
@@ -39,7 +41,7 @@ import type { TernaryKernels } from '../src/infer/ternary-kernels.js';
 import { floatConv, floatDense } from './ternary/float.js';
 import { gemm } from './ternary/gemm.js';
 import { layer } from './ternary/layer.js';
-import { kernelMemory, type TernaryExports } from './ternary/memory.js';
+import { kernelMemory, type KernelMemory, type TernaryExports } from './ternary/memory.js';
 import { pack } from './ternary/pack.js';
 import { maxPool } from './ternary/pool.js';
 
@@ -61,17 +63,18 @@ export interface WasmTernaryOptions {
    */
   readonly fma?: boolean;
   /**
-   * Splits each ternary layer's output rows into this many parts (default 1), run in turn: the
-   * split a thread pool runs at once, each part with its own scratch; results are the same bit
-   * for bit for any number of parts.
+   * Splits each kernel's work into this many parts (default 1), run in turn: the split a thread
+   * pool runs at once, each part with its own scratch; results are the same bit for bit for any
+   * number of parts.
    */
   readonly parts?: number;
   /**
    * Threads for the ternary layers (default 1): with N > 1 where a thread may block (Node's
    * worker_threads; an isolated Web Worker; N above the cores oversubscribes them), the threaded build
-   * (build/wasm/sttn-ternary-threads.wasm, a shared memory) runs each layer's N parts of row
-   * chunks on the pool of backends/wasm/threads.ts, N − 1 workers and the calling thread; results
-   * are the same bit for bit as on one thread. Not with `fma`. `dispose()` ends the workers.
+   * (build/wasm/sttn-ternary-threads.wasm, a shared memory) runs each kernel's work of a batch in
+   * up to N parts on the pool of backends/wasm/threads.ts, N − 1 workers and the calling thread
+   * (a task of one part, batch 1 mostly, stays on the calling thread); results are the same bit
+   * for bit as on one thread. Not with `fma`. `dispose()` ends the workers.
    */
   readonly threads?: number;
 }
@@ -117,9 +120,7 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   }
   const fused = typeof exports.fused === 'function' && exports.fused() === 1;
   if (fused !== (opts.fma === true)) throw new ConfigError('createWasmTernaryKernels.source', `the module is the ${fused ? 'fma' : 'plain'} build, but fma is ${opts.fma === true}`);
-  return makeKernels(exports, fused, (desc) => {
-    for (let part = 0; part < parts; part++) exports.layerChunks(desc, part, parts);
-  }, parts, 1, () => {});
+  return makeKernels(kernelMemory(exports, parts), fused, 1, () => {});
 }
 
 /** The threaded build on a shared memory, with a pool of `threads` running each layer's parts. */
@@ -134,14 +135,13 @@ async function threadedKernels(opts: WasmTernaryOptions, threads: number): Promi
   const exports = { ...(instance.exports as unknown as TernaryExports), memory };
   if (typeof exports.layerChunks !== 'function') throw new ConfigError(what, "the module is not sttn's ternary kernels (no layerChunks export)");
   const pool = await createThreadPool(module, memory, exports as unknown as PartExports, threads);
-  // a layer of one chunk (batch 1, most often) runs here: waking the workers would cost more than it could save
-  const chunks = (desc: number, n: number): void => (n > 1 ? pool.run(OP.layerChunks, [desc]) : exports.layerChunks(desc, 0, 1));
-  return makeKernels(exports, false, chunks, pool.threads, pool.threads, () => pool.dispose());
+  // a task of one part (batch 1, most often) runs here: waking the workers would cost more than it could save
+  const run = (desc: number, parts: number): void => (parts > 1 ? pool.run(OP.layerChunks, [desc], parts) : exports.layerChunks(desc, 0, 1));
+  return makeKernels(kernelMemory(exports, pool.threads, run), false, pool.threads, () => pool.dispose());
 }
 
 /** The contract's record over one instance: every kernel shares its memory. */
-function makeKernels(wasm: TernaryExports, fused: boolean, chunks: (desc: number, n: number) => void, parts: number, threads: number, dispose: () => void): WasmTernaryKernels {
-  const mem = kernelMemory(wasm);
+function makeKernels(mem: KernelMemory, fused: boolean, threads: number, dispose: () => void): WasmTernaryKernels {
   return {
     name: fused ? 'wasm-fma' : threads > 1 ? `wasm-threads-${threads}` : 'wasm',
     threads,
@@ -149,7 +149,7 @@ function makeKernels(wasm: TernaryExports, fused: boolean, chunks: (desc: number
     fast: true,
     pack: (values, rows, k, out) => pack(mem, values, rows, k, out),
     gemm: (a, w, m, n, k, out) => gemm(mem, a, w, m, n, k, out),
-    layer: (spec) => layer(mem, spec, chunks, parts),
+    layer: (spec) => layer(mem, spec),
     maxPool: (x, shape, size, strides, relu, out) => maxPool(mem, x, shape, size, strides, relu, out),
     floatConv: (spec) => floatConv(mem, spec),
     floatDense: (spec) => floatDense(mem, spec),

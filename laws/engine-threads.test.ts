@@ -1,11 +1,15 @@
 /**
  * Threads for the ternary kernels (`createWasmTernaryKernels({ threads })`, the pool of
- * backends/wasm/threads.ts running each layer's row chunks, `layerChunks`): inference is
- * bit-identical for any thread count, because a layer splits by chunks of output rows, never
- * along a sum, and each part has its own scratch.
+ * backends/wasm/threads.ts running the parts of each task, `layerChunks`): inference is
+ * bit-identical for any thread count, because every kernel splits by output rows, images or
+ * chunks of rows, never along a sum, and each part has its own scratch.
  *
  * - ternary layers (conv and dense, pools, relus, pre ops, small chunks so that every thread has
- *   chunks) on 2 and 3 threads equal the reference layer bit for bit;
+ *   chunks and a part of quantize-and-pack) on 2 and 3 threads, and with 3 parts in turn, equal
+ *   the reference layer bit for bit;
+ * - the float kernels split by images or rows (the direct first convolution with its pools, the
+ *   dense layer, max pooling on its own) on 2 and 3 threads and with 3 parts in turn equal the
+ *   reference bit for bit, run and in place;
  * - the engine on exported cnn-small and vgg7 (2+2 STTN) gives the same logits (Object.is) on 1
  *   and 2 threads, at batch 1 and 5, run after run;
  * - a bad `threads` is a ConfigError naming it, and so is `threads` with `fma`; `dispose()` ends
@@ -22,7 +26,8 @@ import { orThrow } from '../src/codec.js';
 import { ConfigError } from '../src/errors.js';
 import { exportModel } from '../src/export/export.js';
 import { createEngine } from '../src/infer/engine.js';
-import { referenceTernaryKernels, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
+import { referenceTernaryKernels, type Pool, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
+import { outSize } from '../src/backend.js';
 import { buildModel, forward, initModel } from '../src/models/model.js';
 import { preset } from '../src/models/presets.js';
 import { rng, uniform } from '../src/random.js';
@@ -32,6 +37,7 @@ import { example, law } from './law.js';
 const one = await createWasmTernaryKernels();
 const two = await createWasmTernaryKernels({ threads: 2 });
 const three = await createWasmTernaryKernels({ threads: 3 });
+const inTurn = await createWasmTernaryKernels({ parts: 3 });
 after(() => {
   two.dispose();
   three.dispose();
@@ -82,9 +88,58 @@ law(
   (t) => {
     const { spec, x, n } = layerSpec(t);
     const want = referenceTernaryKernels.layer(spec).run(x, n);
-    return [two, three].every((K) => {
+    return [two, three, inTurn].every((K) => {
       const L = K.layer(spec);
       return sameBits(L.run(x, n), want) && sameBits(Float32Array.from(L.runInPlace!(x, n)), want);
+    });
+  },
+  { numRuns: 150 },
+);
+
+const floatCase = fc.record({
+  n: fc.integer({ min: 1, max: 7 }),
+  h: fc.integer({ min: 2, max: 9 }),
+  w: fc.integer({ min: 2, max: 9 }),
+  cin: fc.integer({ min: 1, max: 4 }),
+  o: fc.integer({ min: 1, max: 20 }),
+  k3: fc.boolean(),
+  s: fc.integer({ min: 1, max: 2 }),
+  relu: fc.boolean(),
+  // none, the fused 2×2/2 pool, or a pool run after the convolution (`poolInto`)
+  pool: fc.constantFrom(null, { size: [2, 2], strides: [2, 2] }, { size: [2, 2], strides: [1, 1] }, { size: [3, 2], strides: [2, 1] }),
+  poolRelu: fc.boolean(),
+  dk: fc.integer({ min: 1, max: 40 }),
+  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+});
+
+law(
+  'engine threads: the float kernels (direct convolution and its pools, dense, max pooling) on 2 and 3 threads and in 3 parts equal the reference bit for bit, run and in place',
+  [floatCase],
+  (t) => {
+    const r = rng(t.seed);
+    const f = (len: number, lo: number, hi: number) => Float32Array.from({ length: len }, () => Math.fround(lo + (hi - lo) * uniform(r)));
+    const kk = t.k3 ? 3 : 1;
+    const g = { h: t.h, w: t.w, cin: t.cin, kh: kk, kw: kk, sh: t.s, sw: t.s, ph: kk >> 1, pw: kk >> 1 };
+    const [oh, ow] = [outSize(g.h, kk, t.s, g.ph), outSize(g.w, kk, t.s, g.pw)];
+    const pool: Pool | null = t.pool === null || t.pool.size[0] > oh || t.pool.size[1] > ow ? null : { ...(t.pool as Pool), relu: t.poolRelu };
+    const conv = { weights: f(t.o * kk * kk * t.cin, -1, 1), o: t.o, conv: g, bias: f(t.o, -0.5, 0.5), relu: t.relu, pool };
+    const x = f(t.n * t.h * t.w * t.cin, -2, 2);
+    const dense = { weights: f(t.o * t.dk, -1, 1), o: t.o, k: t.dk, bias: f(t.o, -0.5, 0.5), relu: t.relu };
+    const xd = f(t.n * t.dk, -2, 2);
+    const shape = [t.n, t.h, t.w, t.cin] as const;
+    const wantConv = referenceTernaryKernels.floatConv(conv).run(x, t.n);
+    const wantDense = referenceTernaryKernels.floatDense(dense).run(xd, t.n);
+    const wantPool = referenceTernaryKernels.maxPool(x, shape, [2, 2], [1, 2], t.poolRelu);
+    return [two, three, inTurn].every((K) => {
+      const C = K.floatConv(conv);
+      const D = K.floatDense(dense);
+      return (
+        sameBits(C.run(x, t.n), wantConv) &&
+        sameBits(Float32Array.from(C.runInPlace!(x, t.n)), wantConv) &&
+        sameBits(D.run(xd, t.n), wantDense) &&
+        sameBits(Float32Array.from(D.runInPlace!(xd, t.n)), wantDense) &&
+        sameBits(K.maxPool(x, shape, [2, 2], [1, 2], t.poolRelu), wantPool)
+      );
     });
   },
   { numRuns: 150 },
@@ -103,12 +158,12 @@ function exported(name: 'cnn-small' | 'vgg7') {
 }
 
 for (const name of ['cnn-small', 'vgg7'] as const) {
-  example(`engine threads: ${name} 2+2 gives the same logits bit for bit on 1 and 2 threads, at batch 1 and 5, run after run`, () => {
+  example(`engine threads: ${name} 2+2 gives the same logits bit for bit on 1 and 2 threads, at batch 1, 5 and 64, run after run`, () => {
     const { d, per } = exported(name);
     const e1 = createEngine(d, { backend: cpu32, kernels: one });
     const e2 = createEngine(d, { backend: cpu32, kernels: two });
     const r = rng(9);
-    return [1, 5, 1].every((n) => {
+    return [1, 5, 64, 1].every((n) => {
       const x: Tensor = { shape: [n, ...d.inputShape], data: Float32Array.from({ length: n * per }, () => uniform(r)) };
       const want = e1.run(x).data;
       return sameBits(e2.run(x).data, want) && sameBits(e2.run(x).data, want);

@@ -13,14 +13,14 @@
 import { outSize } from '../../src/backend.js';
 import { referenceTernaryKernels, type FloatConvSpec, type FloatDenseSpec, type TernaryLayer } from '../../src/infer/ternary-kernels.js';
 import type { Data } from '../../src/tensor.js';
-import type { KernelMemory } from './memory.js';
+import { TASK, type KernelMemory } from './memory.js';
 import { pooledLen, poolInto } from './pool.js';
 
 export function floatConv(mem: KernelMemory, spec: FloatConvSpec): TernaryLayer {
   const { o, conv: g } = spec;
   // the kernel reads taps outside the image as zeros: 0·w must be ±0, so every weight finite
   if (!spec.weights.subarray(0, o * g.kh * g.kw * g.cin).every(Number.isFinite)) return referenceTernaryKernels.floatConv(spec);
-  const { wasm, resident, arena, inMemory, input, keeper, deliver } = mem;
+  const { wasm, resident, arena, inMemory, input, keeper, deliver, run, task } = mem;
   const { h, w, cin, kh, kw, sh, sw, ph, pw } = g;
   const oh = outSize(h, kh, sh, ph);
   const ow = outSize(w, kw, sw, pw);
@@ -35,7 +35,11 @@ export function floatConv(mem: KernelMemory, spec: FloatConvSpec): TernaryLayer 
   const pool = spec.pool;
   // a 2×2 pooling with stride 2 is fused into the kernel; any other runs after it
   const fused = pool !== null && pool.size[0] === 2 && pool.size[1] === 2 && pool.strides[0] === 2 && pool.strides[1] === 2;
-  const scratchB = wasm.convDirectScratchBytes(h, w, cin, kh, kw, ph, pw);
+  const scratchB = Math.ceil(wasm.convDirectScratchBytes(h, w, cin, kh, kw, ph, pw) / 64) * 64;
+  const imgOut = (fused ? pooledLen(pool, 1, oh, ow, o) : oh * ow * o) * 4;
+  // the kernel in parts of whole images (`mem.run`), each part with its own scratch
+  const t = task(TASK.conv, 24);
+  t.i32().set([0, 0, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, pbias, spec.relu ? 1 : 0, fused ? 1 : 0, fused && pool.relu ? 1 : 0, 0, scratchB, 0, imgOut]);
   const keep = keeper();
   const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
     const len = n * h * w * cin;
@@ -45,10 +49,17 @@ export function floatConv(mem: KernelMemory, spec: FloatConvSpec): TernaryLayer 
     const direct = pool === null || fused; // the kernel's output is the result
     const pooled = direct ? 0 : pooledLen(pool, n, oh, ow, o);
     const kept = inPlace ? keep((direct ? convLen : pooled) * 4) : 0;
-    const [pxScratch, scratch, pyScratch, pzScratch] = arena(xAt >= 0 ? 0 : len * 4, scratchB, inPlace && direct ? 0 : convLen * 4, inPlace ? 0 : pooled * 4);
+    // one part where the input is this layer's own kept output (a part's output would overwrite another's input)
+    const parts = inPlace && xAt >= 0 && xAt < kept + convLen * 4 && kept < xAt + len * 4 ? 1 : Math.min(mem.parts, n);
+    const [pxScratch, scratch, pyScratch, pzScratch] = arena(xAt >= 0 ? 0 : len * 4, parts * scratchB, inPlace && direct ? 0 : convLen * 4, inPlace ? 0 : pooled * 4);
     const px = input(x, xAt, len, pxScratch, 'floatConv');
     const py = inPlace && direct ? kept : pyScratch;
-    wasm.convDirectF32(px, n, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, pbias, spec.relu ? 1 : 0, fused ? 1 : 0, fused && pool.relu ? 1 : 0, scratch, py);
+    const ti = t.i32();
+    ti[0] = px;
+    ti[1] = n;
+    ti[20] = scratch;
+    ti[22] = py;
+    run(t.at, parts);
     if (direct) return deliver(py, convLen, out, inPlace);
     const pz = inPlace ? kept : pzScratch;
     poolInto(mem, pool, py, n, oh, ow, o, pz);
@@ -59,12 +70,15 @@ export function floatConv(mem: KernelMemory, spec: FloatConvSpec): TernaryLayer 
 
 export function floatDense(mem: KernelMemory, spec: FloatDenseSpec): TernaryLayer {
   const { o, k } = spec;
-  const { wasm, resident, arena, inMemory, input, keeper, deliver } = mem;
+  const { wasm, resident, arena, inMemory, input, keeper, deliver, run, task } = mem;
   // rows are read up to 3 values past their ends: 16 bytes of slack after the weights
   const wt = resident(o * k * 4 + 16);
   new Float32Array(wasm.memory.buffer, wt, o * k).set(spec.weights.subarray(0, o * k));
   const pbias = resident(o * 4);
   new Float32Array(wasm.memory.buffer, pbias, o).set(Float32Array.from(spec.bias));
+  // the kernel in parts of whole rows (`mem.run`)
+  const t = task(TASK.dense, 8);
+  t.i32().set([0, wt, pbias, 0, k, o, spec.relu ? 1 : 0, 0]);
   const keep = keeper();
   const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
     const len = n * k;
@@ -75,7 +89,12 @@ export function floatDense(mem: KernelMemory, spec: FloatDenseSpec): TernaryLaye
     const [pxScratch, pyScratch] = arena(xAt >= 0 ? 0 : len * 4 + 16, inPlace ? 0 : n * o * 4);
     const px = input(x, xAt, len, pxScratch, 'floatDense');
     const py = inPlace ? kept : pyScratch;
-    wasm.denseF32(px, wt, pbias, n, k, o, spec.relu ? 1 : 0, py);
+    const ti = t.i32();
+    ti[0] = px;
+    ti[3] = n;
+    ti[7] = py;
+    // one part where the input is this layer's own kept output (a part's output would overwrite another's input)
+    run(t.at, inPlace && xAt >= 0 && xAt < kept + n * o * 4 && kept < xAt + len * 4 ? 1 : Math.min(mem.parts, n));
     return deliver(py, n * o, out, inPlace);
   };
   return { run: (x, n, out) => go(x, n, out, false), runInPlace: (x, n) => go(x, n, undefined, true) };

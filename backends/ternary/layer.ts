@@ -10,15 +10,15 @@
  * (`runInPlace`). Where the epilogue is monotone in each channel's sum (one product, a ≠ 0, a and
  * bias on the float32 grid: `sumsPool`), the max-pool runs on the integer sums first (`poolSums`:
  * a channel's largest sum where a > 0, its smallest where a < 0) and the epilogue on the pooled
- * sums only, a quarter of them under a 2×2 pool. After quantize-and-pack, the row chunks run in
- * one wasm call per part (`layerChunks`, backends/ternary/assembly/layer.ts, reading a resident
- * descriptor of the layer): `parts` parts of chunks, each with its own scratch, run in turn here,
- * the split a thread pool would run at once. The float thresholds of Eq. 14 need not be float32
+ * sums only, a quarter of them under a 2×2 pool. Quantize-and-pack runs in parts of whole units of
+ * rows, then the row chunks in parts of chunks, each part with its own scratch, each part one
+ * wasm call (`layerChunks` of backends/ternary/assembly/tasks.ts, reading a resident descriptor):
+ * up to `mem.parts` parts, in turn or at once on a thread pool (`mem.run`). The float thresholds of Eq. 14 need not be float32
  * values: a layer compares float32 activations with the float32 bounds that give the same answers
  * as the float64 comparison (`f32Bounds`). Float64 layers (a float64 backend) run on the
  * reference implementation.
  *
- * Law (laws/ternary-kernels.test.ts, laws/engine.test.ts): `layer` equals the reference
+ * Law (laws/ternary-kernels.test.ts, laws/engine.test.ts, laws/engine-threads.test.ts): `layer` equals the reference
  * implementation's bit for bit, for 1, 2 or 3 parts, and so does a chain of `runInPlace` runs,
  * each reading the previous one's output in place; laws/engine.test.ts checks it against the
  * float64 evaluation of the same layer.
@@ -27,7 +27,7 @@ import { outSize } from '../../src/backend.js';
 import { referenceTernaryKernels, wordsPerRow, type CodeAct, type TernaryLayer, type TernaryLayerSpec } from '../../src/infer/ternary-kernels.js';
 import type { Data } from '../../src/tensor.js';
 import { residentPanels } from './gemm.js';
-import type { KernelMemory } from './memory.js';
+import { TASK, type KernelMemory } from './memory.js';
 import { pooledLen, poolInto } from './pool.js';
 
 const f32Bits = new Float32Array(1);
@@ -60,7 +60,7 @@ function f32Bounds(act: Extract<CodeAct, { kind: 'ternary' }>): [number, number]
 /** Rows of the patch matrix per GEMM chunk: A rows and their sums stay within about this many bytes (L2). */
 const LAYER_CHUNK_BYTES = 192 * 1024;
 
-/** Field indices of a layer descriptor (the `F_*` of backends/ternary/assembly/layer.ts). */
+/** Field indices of a layer descriptor, after its kind word (the `F_*` of backends/ternary/assembly/layer.ts). */
 const F = { unfold: 0, pix: 1, h: 4, M: 15, R: 16, rowB: 17, relu: 31, out: 32, early: 33, scratch: 44, fields: 50 } as const;
 
 const align = (n: number): number => Math.ceil(n / 64) * 64;
@@ -101,15 +101,15 @@ function sumsPool(spec: TernaryLayerSpec, g: { oh: number; ow: number }, nPad: n
   return { unit, perUnit, rows: Math.max(1, Math.floor(chunkRows / unit)) * unit, negAt: 0, relu: spec.relu || p.relu };
 }
 
-/**
- * `chunks(desc, n)` runs every part of the layer described at `desc` (`layerChunks`), n chunks in
- * all, in turn or on a thread pool; `parts` is their number, each with its own scratch.
- */
-export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: number, n: number) => void = (d) => mem.wasm.layerChunks(d, 0, 1), parts = 1): TernaryLayer {
+/** Values quantized and packed per part at most (a part of fewer runs on the calling thread). */
+const QUANT_VALUES = 16384;
+
+/** A ternary layer compiled on `mem`; its quantize-and-pack and its row chunks run as up to `mem.parts` parts (`mem.run`). */
+export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
   const bounds = spec.act.kind === 'sign' ? ([0, 0] as [number, number]) : f32Bounds(spec.act);
   // float64 layers (the pre ops round differently) and odd thresholds run on the reference
   if (spec.dtype !== 'float32' || bounds === null) return referenceTernaryKernels.layer(spec);
-  const { wasm, resident, residentF64, arena, inMemory, input, keeper, deliver } = mem;
+  const { wasm, resident, residentF64, arena, inMemory, input, keeper, deliver, run, task } = mem;
   const { o, k, conv: g } = spec;
   const C = g === null ? k : g.cin;
   const groups = wordsPerRow(k) / 4;
@@ -168,10 +168,10 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: 
   }
 
   // the layer's descriptor for `layerChunks` (backends/ternary/assembly/layer.ts): what is fixed now, the rest per call
-  const desc = resident(wasm.layerDescBytes());
-  const D = (): Int32Array => new Int32Array(wasm.memory.buffer, desc, F.fields);
+  const desc = task(TASK.layer, F.fields);
+  const D = desc.i32;
   {
-    const d = D().fill(0); // resident memory may hold an earlier call's scratch
+    const d = D();
     const q = geo;
     d[F.unfold] = identity ? 0 : bitplanes ? 1 : unfold === wasm.im2colTaps ? 2 : unfold === wasm.im2colStream ? 3 : 4;
     if (q !== null) d.set([q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow], F.h);
@@ -184,6 +184,18 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: 
     }
   }
   const R0 = early?.rows ?? chunk;
+  // quantize-and-pack in parts of whole units of rows, each unit packing into whole 16-byte groups:
+  // 64/C rows when C divides 64 (one stream, or one group per row), else one row (its groups)
+  const q = task(TASK.quant, 12);
+  const unitRows = C < 64 && 64 % C === 0 ? 64 / C : 1;
+  const unitB = !(C < 64 && 64 % C === 0) ? (geo === null ? rowB : geo.pg * 16) : stream ? 16 : 16 * unitRows;
+  {
+    const qi = q.i32();
+    qi.set([C, 0, stream ? 1 : 0, table, spec.pre.length, sign], 2);
+    qi.set([unitRows, unitB], 10);
+    q.f32().set([pos, neg], 8);
+  }
+  const quantGrain = Math.max(64, Math.min(QUANT_VALUES, spec.chunkValues));
 
   const keep = keeper();
   const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
@@ -204,6 +216,7 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: 
     const offPc2 = offPc + align(R * nPad * 4);
     const offPs = offPc2 + align(spec.b === null ? 0 : R * nPad * 4);
     const stride = offPs + align(early === null ? 0 : (R / early.unit) * early.perUnit * nPad * 4);
+    const parts = Math.min(mem.parts, Math.ceil(M / R));
     const unpooled = early === null && !(inPlace && pool === null); // the epilogue's full output, pooled after
     const [pxScratch, pix, pl, scratch, pyScratch, pzScratch] = arena(
       xAt >= 0 ? 0 : rows * C * 4 + wasm.packSlack(),
@@ -216,8 +229,11 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: 
     const px = input(x, xAt, rows * C, pxScratch, 'layer');
     const pz = inPlace ? kept : pzScratch;
     const py = early !== null ? pz : inPlace && pool === null ? kept : pyScratch;
-    wasm.setQuantizer(table, spec.pre.length, sign, pos, neg);
-    wasm.quantPack(px, rows, C, pix, stream ? 1 : 0);
+    const qi = q.i32();
+    qi[0] = px;
+    qi[1] = rows;
+    qi[3] = pix;
+    run(q.at, Math.max(1, Math.min(mem.parts, Math.ceil(rows / unitRows), Math.floor((rows * C) / quantGrain))));
     if (bitplanes) wasm.planes(pix, streamGroups, pl);
     const d = D();
     d.set([pix, pl, streamGroups], F.pix);
@@ -225,7 +241,7 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec, chunks: (desc: 
     d[F.R] = R;
     d[F.out] = py;
     d.set([scratch, stride, offWork, offPc, offPc2, offPs], F.scratch);
-    chunks(desc, Math.ceil(M / R));
+    run(desc.at, parts);
     if (pool === null) return deliver(py, M * o, out, inPlace);
     if (early !== null) return deliver(pz, pooled, out, inPlace);
     poolInto(mem, pool, py, n, geo!.oh, geo!.ow, o, pz);

@@ -41,6 +41,8 @@ export interface TernaryExports {
   epilogueF32(c: number, c2: number, m: number, n: number, ldc: number, a: number, b: number, bias: number, relu: number, y: number): void;
   poolSums(c: number, ldc: number, imgs: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, poh: number, pow: number, neg: number, y: number): void;
   layerDescBytes(): number;
+  taskDescBytes(fields: number): number;
+  /** part `part` of `parts` of the task described at `desc` (a layer's chunks, or runs of quantPack, convDirectF32, denseF32, maxPoolF32: backends/ternary/assembly/tasks.ts) */
   layerChunks(desc: number, part: number, parts: number): void;
   convDirectScratchBytes(h: number, w: number, cin: number, kh: number, kw: number, ph: number, pw: number): number;
   convDirectF32(x: number, n: number, h: number, w: number, cin: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, oh: number, ow: number, wt: number, o: number, opad: number, bias: number, relu: number, pool: number, poolRelu: number, scratch: number, y: number): void;
@@ -50,9 +52,26 @@ export interface TernaryExports {
   maxPoolF32(x: number, n: number, h: number, w: number, c: number, kh: number, kw: number, sh: number, sw: number, oh: number, ow: number, relu: number, y: number): void;
 }
 
+/** The kinds of task a descriptor names in its first word (backends/ternary/assembly/tasks.ts). */
+export const TASK = { layer: 0, quant: 1, conv: 2, dense: 3, pool: 4 } as const;
+
 /** One instance's exports and its memory's resident and scratch regions (byte offsets). */
 export interface KernelMemory {
   readonly wasm: TernaryExports;
+  /** The most parts a task is split into (each part's scratch is laid out by the caller): the threads, or the `parts` option. */
+  readonly parts: number;
+  /**
+   * Runs every part of the task described at `desc`, `parts` (1 … `this.parts`) of them: at once on
+   * a thread pool, or in turn; one part runs on the calling thread.
+   */
+  run(desc: number, parts: number): void;
+  /**
+   * A resident task descriptor of kind `kind` (TASK) with `fields` i32 fields, as i32 and f32 views
+   * made on demand. Made when a layer is compiled, never during a call: it would land on the call's scratch.
+   */
+  task(kind: number, fields: number): TaskDesc;
+  /** The instance's max-pooling task (./pool.ts), filled by each call that pools (one call at a time). */
+  readonly poolTask: TaskDesc;
   /** A resident region of `bytes` bytes (kept for the kernels' lifetime). */
   resident(bytes: number): number;
   /** `v` copied into a resident region. */
@@ -83,11 +102,24 @@ export interface KernelMemory {
   deliver(at: number, len: number, out: Data | undefined, inPlace: boolean): Data;
 }
 
+/** A resident task descriptor: `at` for `run`, its fields (after the kind word) as views of the current buffer. */
+export interface TaskDesc {
+  readonly at: number;
+  i32(): Int32Array;
+  f32(): Float32Array;
+}
+
 const ALIGN = 64;
 const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 const PAGE = 65536;
 
-export function kernelMemory(wasm: TernaryExports): KernelMemory {
+/**
+ * `run(desc, parts)` runs a task's parts (default: in turn on this thread), `parts` the most a task
+ * is split into.
+ */
+export function kernelMemory(wasm: TernaryExports, parts = 1, run: (desc: number, parts: number) => void = (d, n) => {
+  for (let p = 0; p < n; p++) wasm.layerChunks(d, p, n);
+}): KernelMemory {
   /** Everything below `perm` is resident (packed weights, scales); scratch areas start there. */
   let perm = alignUp(wasm.heapBase());
 
@@ -152,5 +184,13 @@ export function kernelMemory(wasm: TernaryExports): KernelMemory {
 
   const deliver = (at: number, len: number, out: Data | undefined, inPlace: boolean): Data => (inPlace ? new Float32Array(wasm.memory.buffer, at, len) : emit(at, len, out));
 
-  return { wasm, resident, residentF64, arena, emit, inMemory, input, keeper, deliver };
+  function task(kind: number, fields: number): TaskDesc {
+    const at = resident(wasm.taskDescBytes(fields));
+    new Int32Array(wasm.memory.buffer, at, fields + 1).fill(0)[0] = kind; // resident memory may hold an earlier call's scratch
+    return { at, i32: () => new Int32Array(wasm.memory.buffer, at + 4, fields), f32: () => new Float32Array(wasm.memory.buffer, at + 4, fields) };
+  }
+
+  const poolTask = task(TASK.pool, 13);
+
+  return { wasm, parts, run, task, poolTask, resident, residentF64, arena, emit, inMemory, input, keeper, deliver };
 }

@@ -14,7 +14,9 @@
  * - ./pool.ts: max pooling of float32 values;
  * - ./float.ts: the direct float32 convolution and the float32 dense layer;
  * - ./layer.ts: a layer's row chunks in one call (`layerChunks`: im2col → GEMM → tails → epilogue,
- *   or pooled sums then the epilogue), a part of them at a time.
+ *   or pooled sums then the epilogue), a part of them at a time;
+ * - ./tasks.ts: the parts a thread pool runs (`layerChunks`: a layer's chunks, or a run of rows or
+ *   images of quantize-and-pack, the direct convolution, the dense layer or max pooling).
  *
  * A layer (`TernaryKernels.layer`) runs quantPack → im2col → gemmPanelled (+ tailDots) →
  * epilogueF32 (→ maxPoolF32) in wasm memory. Every float32 operation is a plain (unfused) SIMD or
@@ -33,4 +35,5 @@ export { im2col, im2colStream, im2colTaps, planesBytes, planes, im2col3x3 } from
 export { epilogueF32, poolSums } from './epilogue';
 export { maxPoolF32 } from './pool';
 export { convDirectScratchBytes, convDirectF32, denseF32, fused } from './float';
-export { layerDescBytes, layerChunks } from './layer';
+export { layerDescBytes } from './layer';
+export { taskDescBytes, layerChunks } from './tasks';

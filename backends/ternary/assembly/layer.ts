@@ -1,6 +1,6 @@
 /**
- * A ternary layer's row chunks in one call (`layerChunks`): for each chunk of R rows of the patch
- * matrix that this part owns (chunks part, part + parts, …), the packed patch rows (one of the
+ * A ternary layer's row chunks in one call (`layerPart`, run by ./tasks.ts's `layerChunks`): for
+ * each chunk of R rows of the patch matrix that this part owns (chunks part, part + parts, …), the packed patch rows (one of the
  * im2col variants of ./im2col.ts, or the packed pixels themselves), the popcount GEMM against the
  * resident weight panels (./gemm.ts, with the SIMD tail dots), and either the epilogue
  * (./epilogue.ts) or, where the layer pools its integer sums first, `poolSums` then the epilogue on
@@ -8,9 +8,9 @@
  * so the result is the same bit for bit for any number of parts (a thread pool runs them at once;
  * backends/ternary/layer.ts runs them in turn).
  *
- * The layer is described by i32 fields at `d` (the `F_*` offsets below, mirrored in
- * backends/ternary/layer.ts), written once when the layer is compiled and per call for the
- * call's pointers and row counts.
+ * The layer is described by i32 fields at `d` (the `F_*` offsets below, after the task's kind
+ * word of ./tasks.ts; mirrored in backends/ternary/layer.ts), written once when the layer is
+ * compiled and per call for the call's pointers and row counts.
  *
  * Law (laws/ternary-kernels.test.ts): a layer equals the reference layer bit for bit, for any
  * number of parts.
@@ -73,9 +73,9 @@ const F_OFF_PS = 49;
 /** Fields of a descriptor. */
 const FIELDS = 50;
 
-/** Bytes of a layer descriptor. */
+/** Bytes of a layer descriptor: its kind (./tasks.ts), then its fields. */
 export function layerDescBytes(): i32 {
-  return FIELDS * 4;
+  return (FIELDS + 1) * 4;
 }
 
 @inline
@@ -88,8 +88,8 @@ function ptr(d: usize, i: i32): usize {
   return <usize>load<u32>(d + (<usize>i << 2));
 }
 
-/** Runs the chunks of part `part` of `parts` of the layer described at `d`. */
-export function layerChunks(d: usize, part: i32, parts: i32): void {
+/** Runs the chunks of part `part` of `parts` of the layer whose fields are at `d` (./tasks.ts's `layerChunks` calls it). */
+export function layerPart(d: usize, part: i32, parts: i32): void {
   const unfold = fld(d, F_UNFOLD);
   const pix = ptr(d, F_PIX);
   const M = fld(d, F_M);
