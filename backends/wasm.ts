@@ -141,6 +141,7 @@ interface Exports extends QuantizeExports, PartExports, BatchNormExports {
   conv2d(geom: number, x: number, w: number, y: number, work: number): void;
   conv2dGradInput(geom: number, dy: number, w: number, dx: number, work: number): void;
   conv2dGradFilter(geom: number, x: number, dy: number, dw: number, work: number): void;
+  gradFilterSharedColsBytes(geom: number): number;
   binary(op: number, same: number, y: number, a: number, b: number, outer: number, len: number, inner: number): void;
   unary(op: number, y: number, x: number, n: number): void;
   scalar(op: number, y: number, x: number, s: number, n: number): void;
@@ -519,8 +520,18 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     if (empty(wShape) || empty(dy.shape) || empty(x.shape)) return { shape: [...wShape], data: new Float32Array(size(wShape)) };
     // one part per thread: every part packs all of dY again
     const p = convCall(g, x, dy, size(wShape), parts);
-    if (pool) pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work], parts);
-    else wasm.conv2dGradFilter(p.geom, p.p0, p.p1, p.po, p.work);
+    if (!pool) wasm.conv2dGradFilter(p.geom, p.p0, p.p1, p.po, p.work);
+    else {
+      // The transposed product (a first layer's few patch columns) splits by output channels, so
+      // every part reads the whole patch matrix: the threads form it once, by rows, and share it.
+      const colsBytes = wasm.gradFilterSharedColsBytes(p.geom);
+      if (colsBytes > 0 && colsBytes <= CONV_WORK_BUDGET) {
+        const cols = take(colsBytes);
+        reserve();
+        pool.run(OP.im2col, [p.geom, p.p0, cols], parts * IMAGE_PARTS);
+        pool.run(OP.conv2dGradFilterCols, [p.geom, cols, p.p1, p.po, p.work], parts);
+      } else pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work], parts);
+    }
     return result(p.po, p.end, wShape);
   }
 

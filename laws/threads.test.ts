@@ -6,7 +6,8 @@
  * - matmul (every transpose combination, shapes around the micro-kernel's 4×8 tile and the MC/KC
  *   blocks), conv2d, conv2dGradInput and conv2dGradFilter (strides, padding, 1×1, batch 1 to 5)
  *   give at 2 and 3 threads the same float32 values (Object.is, ±0 told apart) as the unshared
- *   plain build at 1 thread (`resident: false`, what serves without shared memory);
+ *   plain build at 1 thread (`resident: false`, what serves without shared memory), and so does a
+ *   first layer's weight gradient over several im2col chunks (its parts share one patch matrix);
  * - a few training steps (conv → batch norm → relu → pool → STTN conv → dense) give the same
  *   parameters at 2 threads as that 1-thread build;
  * - a process that makes a 2-thread backend and never disposes it still exits, and `dispose()`
@@ -91,6 +92,19 @@ law('conv2d, conv2dGradInput and conv2dGradFilter at 2 and 3 threads equal 1 thr
     identical(B.conv2dGradInput(dy, wt, x.shape, opts), dx1) &&
     identical(B.conv2dGradFilter(x, dy, wt.shape, opts), dw1));
 }, { numRuns: 40 });
+
+// A first layer's weight gradient (few patch columns: the transposed product, whose parts share
+// one patch matrix formed by all threads, backends/wasm.ts) over more patch rows than one im2col
+// chunk holds (~14.5k for 3×3×1), so the chunks' block boundaries must be the single call's.
+law('a first layer\'s weight gradient over several im2col chunks at 2 and 3 threads equals 1 thread bit for bit', [
+  fc.record({ n: fc.integer({ min: 19, max: 40 }), cin: fc.constantFrom(1, 2), cout: fc.constantFrom(8, 16, 20, 32), seed: fc.nat() }),
+], ({ n, cin, cout, seed }) => {
+  const opts = { strides: [1, 1] as [number, number], pads: [1, 1] as [number, number] };
+  const x = rand([n, 28, 28, cin], seed);
+  const dy = rand([n, 28, 28, cout], seed + 1);
+  const dw1 = one.conv2dGradFilter(x, dy, [cout, 3, 3, cin], opts);
+  return many.every((B) => identical(B.conv2dGradFilter(x, dy, [cout, 3, 3, cin], opts), dw1));
+}, { numRuns: 6 });
 
 example('training steps at 2 threads give the parameters of 1 thread bit for bit (data and run seeds drawn)', () =>
   holdsAsync(fc.tuple(fc.nat(1 << 20), fc.nat(1 << 20)), async ([dataSeed, seed]) => {

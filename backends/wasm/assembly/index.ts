@@ -23,6 +23,7 @@
  */
 
 import { Geom } from './geom';
+import { partStart } from './elementwise';
 
 export { binary, unary, scalar, axpy, select, reduce, mapPart } from './elementwise';
 export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart } from './pool';
@@ -835,42 +836,108 @@ function addF32(dst: usize, src: usize, n: i32): void {
 }
 
 /**
+ * Copies `n` floats as whole vectors: it reads and writes up to 3 floats past the run (see
+ * `im2col` for when that is safe).
+ */
+@inline
+function copyF32Over(dst: usize, src: usize, n: i32): void {
+  for (let i = 0; i < n; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
+}
+
+/**
+ * Row (b, oy, ox) of the patch matrix of NHWC `x` at `d`. With `over`, runs are copied as whole
+ * vectors (`copyF32Over`): the up to 3 floats written past a run land on the next run of the row
+ * or the next row, written after it.
+ */
+@inline
+function patchRow(g: Geom, x: usize, b: i32, oy: i32, ox: i32, d: usize, over: bool): void {
+  const cin = g.cin;
+  const kwc = g.kw * cin;
+  const ix0 = ox * g.sw - g.pw;
+  const inside = ix0 >= 0 && ix0 + g.kw <= g.w;
+  for (let ky = 0; ky < g.kh; ky++) {
+    const iy = oy * g.sh - g.ph + ky;
+    const dr = d + <usize>(ky * kwc) * 4;
+    if (iy < 0 || iy >= g.h) {
+      zeroF32(dr, kwc);
+      continue;
+    }
+    const src = x + (<usize>((b * g.h + iy) * g.w) * <usize>cin << 2);
+    if (inside) {
+      if (over) copyF32Over(dr, src + (<usize>(ix0 * cin) << 2), kwc);
+      else copyF32(dr, src + (<usize>(ix0 * cin) << 2), kwc);
+    } else {
+      for (let kx = 0; kx < g.kw; kx++) {
+        const ix = ix0 + kx;
+        const dk = dr + <usize>(kx * cin) * 4;
+        if (ix < 0 || ix >= g.w) zeroF32(dk, cin);
+        else if (over) copyF32Over(dk, src + (<usize>(ix * cin) << 2), cin);
+        else copyF32(dk, src + (<usize>(ix * cin) << 2), cin);
+      }
+    }
+  }
+}
+
+/**
  * Rows r0..r0+rows of the patch matrix of NHWC `x` (`[n·oh·ow, kh·kw·cin]`), zero where a window
- * hits padding. A window row (ky) inside the image is one contiguous run of kw·cin floats.
+ * hits padding. A window row (ky) inside the image is one contiguous run of kw·cin floats. Every
+ * row but the last copies whole vectors (a first layer's runs are 3 floats): what it writes past
+ * its end is rewritten by the next row of this call, and what it reads past x's end is inside
+ * memory (checked), so only the last row, which another part's rows may follow, copies exactly.
  */
 function im2col(g: Geom, x: usize, r0: i32, rows: i32, cols: usize): void {
   const cin = g.cin;
-  const kwc = g.kw * cin;
-  const kd = g.kh * kwc;
+  const kh = g.kh;
+  const kw = g.kw;
+  const kwc = kw * cin;
+  const kdB = <usize>(kh * kwc) << 2;
+  const runB = <usize>kwc << 2;
+  const imageRowB = <usize>(g.w * cin) << 2;
   const ohw = g.oh * g.ow;
+  const gw = g.w, gh = g.h, gow = g.ow, goh = g.oh, gsh = g.sh, gsw = g.sw, gph = g.ph, gpw = g.pw;
+  const xEnd = x + ((<usize>g.n * <usize>gh * <usize>gw * <usize>cin) << 2);
+  const over = xEnd + 16 <= (<usize>memory.size() << 16);
+  const end = r0 + rows;
   let d = cols;
-  for (let r = r0; r < r0 + rows; r++) {
-    const b = r / ohw;
-    const rem = r - b * ohw;
-    const oy = rem / g.ow;
-    const ox = rem - oy * g.ow;
-    const ix0 = ox * g.sw - g.pw;
-    const inside = ix0 >= 0 && ix0 + g.kw <= g.w;
-    for (let ky = 0; ky < g.kh; ky++) {
-      const iy = oy * g.sh - g.ph + ky;
-      const dr = d + <usize>(ky * kwc) * 4;
-      if (iy < 0 || iy >= g.h) {
-        zeroF32(dr, kwc);
-        continue;
-      }
-      const src = x + (<usize>((b * g.h + iy) * g.w) * <usize>cin << 2);
-      if (inside) {
-        copyF32(dr, src + (<usize>(ix0 * cin) << 2), kwc);
-      } else {
-        for (let kx = 0; kx < g.kw; kx++) {
-          const ix = ix0 + kx;
-          const dk = dr + <usize>(kx * cin) * 4;
-          if (ix < 0 || ix >= g.w) zeroF32(dk, cin);
-          else copyF32(dk, src + (<usize>(ix * cin) << 2), cin);
+  // the window of row r0, then stepped row by row (no division per row)
+  let b = r0 / ohw;
+  let oy = (r0 - b * ohw) / gow;
+  let ox = r0 - b * ohw - oy * gow;
+  let r = r0;
+  while (r < end) {
+    // the rows of output row (b, oy) from ox on: `full` when every window row is inside the image
+    const runEnd = imin(end, r + gow - ox);
+    const iy0 = oy * gsh - gph;
+    const kyLo = imax(0, -iy0);
+    const kyHi = imin(kh, gh - iy0);
+    const full = over && kyLo == 0 && kyHi == kh;
+    for (; r < runEnd; r++) {
+      const ix0 = ox * gsw - gpw;
+      if (full && r + 1 < end && ix0 >= 0 && ix0 + kw <= gw) {
+        // a window wholly inside the image: kh runs, as whole vectors (one for a first layer's 3 floats)
+        let src = x + <usize>((b * gh + iy0) * gw + ix0) * <usize>cin * 4;
+        let dd = d;
+        for (let ky = 0; ky < kh; ky++) {
+          if (kwc <= 4) v128.store(dd, v128.load(src));
+          else copyF32Over(dd, src, kwc);
+          src += imageRowB;
+          dd += runB;
         }
+      } else if (over && r + 1 < end) {
+        patchRow(g, x, b, oy, ox, d, true);
+      } else {
+        patchRow(g, x, b, oy, ox, d, false);
+      }
+      d += kdB;
+      ox++;
+    }
+    if (ox == gow) {
+      ox = 0;
+      if (++oy == goh) {
+        oy = 0;
+        b++;
       }
     }
-    d += <usize>kd << 2;
   }
 }
 
@@ -890,11 +957,11 @@ function im2colColumns(g: Geom, x: usize, r0: i32, rows: i32, cols: usize, c0: i
   const ky0 = c0 / kwc;
   const ky1 = (c1 + kwc - 1) / kwc;
   let d = cols;
+  // the window of row r0, then stepped row by row (no division per row)
+  let b = r0 / ohw;
+  let oy = (r0 - b * ohw) / g.ow;
+  let ox = r0 - b * ohw - oy * g.ow;
   for (let r = r0; r < r0 + rows; r++) {
-    const b = r / ohw;
-    const rem = r - b * ohw;
-    const oy = rem / g.ow;
-    const ox = rem - oy * g.ow;
     const ix0 = ox * g.sw - g.pw;
     const inside = ix0 >= 0 && ix0 + g.kw <= g.w;
     for (let ky = ky0; ky < ky1; ky++) {
@@ -922,6 +989,13 @@ function im2colColumns(g: Geom, x: usize, r0: i32, rows: i32, cols: usize, c0: i
       }
     }
     d += <usize>(c1 - c0) << 2;
+    if (++ox == g.ow) {
+      ox = 0;
+      if (++oy == g.oh) {
+        oy = 0;
+        b++;
+      }
+    }
   }
 }
 
@@ -932,11 +1006,10 @@ function col2im(g: Geom, cols: usize, r0: i32, rows: i32, x: usize): void {
   const kd = g.kh * kwc;
   const ohw = g.oh * g.ow;
   let s = cols;
+  let b = r0 / ohw;
+  let oy = (r0 - b * ohw) / g.ow;
+  let ox = r0 - b * ohw - oy * g.ow;
   for (let r = r0; r < r0 + rows; r++) {
-    const b = r / ohw;
-    const rem = r - b * ohw;
-    const oy = rem / g.ow;
-    const ox = rem - oy * g.ow;
     const ix0 = ox * g.sw - g.pw;
     const inside = ix0 >= 0 && ix0 + g.kw <= g.w;
     for (let ky = 0; ky < g.kh; ky++) {
@@ -955,6 +1028,13 @@ function col2im(g: Geom, cols: usize, r0: i32, rows: i32, x: usize): void {
       }
     }
     s += <usize>kd << 2;
+    if (++ox == g.ow) {
+      ox = 0;
+      if (++oy == g.oh) {
+        oy = 0;
+        b++;
+      }
+    }
   }
 }
 
@@ -1125,6 +1205,26 @@ export function conv2dGradInputPart(part: i32, parts: i32, geom: usize, dy: usiz
  * so every element is the same bits for any number of parts.
  */
 export function conv2dGradFilterPart(part: i32, parts: i32, geom: usize, x: usize, dy: usize, dw: usize, work: usize): void {
+  gradFilterPart(part, parts, geom, x, false, dy, dw, work);
+}
+
+/**
+ * conv2dGradFilterPart with the whole patch matrix of the input already at `cols` (im2colPart):
+ * the parts share it instead of each forming it again, with the same chunks, blocks and order.
+ */
+export function conv2dGradFilterColsPart(part: i32, parts: i32, geom: usize, cols: usize, dy: usize, dw: usize, work: usize): void {
+  gradFilterPart(part, parts, geom, cols, true, dy, dw, work);
+}
+
+/** Bytes of the whole patch matrix when the parts of conv2dGradFilter should share it (the transposed product: every part reads all of it), else 0. */
+export function gradFilterSharedColsBytes(geom: usize): usize {
+  const g = changetype<Geom>(geom);
+  if (pointwiseConv(g) || !gradFilterTransposed(g)) return 0;
+  return <usize>(g.n * g.oh * g.ow) * <usize>(g.kh * g.kw * g.cin) * 4;
+}
+
+/** Part `part` of `parts` of the weight gradient; `whole`: `x` is the input's whole patch matrix. */
+function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: bool, dy: usize, dw: usize, work: usize): void {
   const g = changetype<Geom>(geom);
   const kd = g.kh * g.kw * g.cin;
   const total = g.n * g.oh * g.ow;
@@ -1138,24 +1238,27 @@ export function conv2dGradFilterPart(part: i32, parts: i32, geom: usize, x: usiz
   const cols = pw + gemmWorkBytes();
   const dwt = cols + <usize>chunkRows(g) * <usize>kd * 4;
   const pt = pointwiseConv(g);
+  // the patch rows are read in place when the input is the patch matrix or it was formed whole
+  const given = pt || whole;
   const ch = pt ? total : chunkRows(g);
   for (let r0 = 0; r0 < total; r0 += ch) {
     const rows = imin(ch, total - r0);
     const dyr = dy + <usize>r0 * <usize>g.cout * 4;
     const acc = r0 > 0;
+    const patches = x + <usize>r0 * <usize>kd * 4;
     if (tr) {
       // dWᵀ[:, j0:j1] = colsᵀ · dY[:, j0:j1]
-      let a = x;
-      if (!pt) {
+      let a = patches;
+      if (!given) {
         im2col(g, x, r0, rows, cols);
         a = cols;
       }
       gemm(true, false, kd, nj, rows, a, kd, dyr + (<usize>j0 << 2), g.cout, dwt + (<usize>j0 << 2), g.cout, acc, pw);
     } else {
-      // dW[:, j0:j1] = dYᵀ · the patch columns [j0, j1) (in place when the input is the patch matrix)
-      let b = x + (<usize>j0 << 2);
+      // dW[:, j0:j1] = dYᵀ · the patch columns [j0, j1)
+      let b = patches + (<usize>j0 << 2);
       let ldb = kd;
-      if (!pt) {
+      if (!given) {
         im2colColumns(g, x, r0, rows, cols, j0, j1);
         b = cols;
         ldb = nj;
@@ -1170,4 +1273,16 @@ export function conv2dGradFilterPart(part: i32, parts: i32, geom: usize, x: usiz
       }
     }
   }
+}
+
+/**
+ * Part `part` of `parts` of the whole patch matrix of geometry `geom` into `cols` (`[n·oh·ow,
+ * kh·kw·cin]`), by rows: any split writes the same matrix (conv2dGradFilterColsPart reads it).
+ */
+export function im2colPart(part: i32, parts: i32, geom: usize, x: usize, cols: usize): void {
+  const g = changetype<Geom>(geom);
+  const total = g.n * g.oh * g.ow;
+  const r0 = partStart(total, part, parts, 1);
+  const r1 = partStart(total, part + 1, parts, 1);
+  if (r1 > r0) im2col(g, x, r0, r1 - r0, cols + <usize>r0 * <usize>(g.kh * g.kw * g.cin) * 4);
 }
