@@ -191,4 +191,30 @@ for (const [tag, w] of builds) {
     },
     { numRuns: 300 },
   );
+
+  // windows that tile the image (stride = window, nothing left over) take pool.ts's write-once path
+  law(
+    `${tag}: maxPool's gradient over windows that tile the image equals cpu32 bit for bit (ties, NaN, ±0 in dy)`,
+    [
+      fc
+        .record({
+          n: fc.integer({ min: 1, max: 3 }),
+          oh: fc.integer({ min: 1, max: 5 }),
+          ow: fc.integer({ min: 1, max: 5 }),
+          c: fc.integer({ min: 1, max: 11 }),
+          kh: fc.integer({ min: 1, max: 3 }),
+          kw: fc.integer({ min: 1, max: 3 }),
+        })
+        .chain((g) => {
+          const vals = fc.oneof(fc.constantFrom(-1, 0, -0, 1, 2, NaN), f32Arb);
+          const dys = fc.oneof(fc.constantFrom(0, -0, NaN, 1), f32Arb);
+          return fc.tuple(fc.constant(g), tensorOf([g.n, g.oh * g.kh, g.ow * g.kw, g.c], vals), tensorOf([g.n, g.oh, g.ow, g.c], dys));
+        }),
+    ],
+    ([g, x, dy]) => {
+      const opts = { size: [g.kh, g.kw] as const, strides: [g.kh, g.kw] as const };
+      return identical(w.maxPoolGrad(x, dy, opts), cpu32.maxPoolGrad(x, dy, opts));
+    },
+    { numRuns: 300 },
+  );
 }

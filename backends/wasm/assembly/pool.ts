@@ -100,6 +100,10 @@ export function maxPoolGradPart(part: i32, parts: i32, geom: usize, x: usize, dy
 /** maxPoolGrad of images [b0, b1). */
 @inline
 function maxPoolGradImages(g: Geom, x: usize, dy: usize, dx: usize, b0: i32, b1: i32): void {
+  if (g.sh == g.kh && g.sw == g.kw && g.oh * g.kh == g.h && g.ow * g.kw == g.w) {
+    maxPoolGradTiled(g, x, dy, dx, b0, b1);
+    return;
+  }
   const c = g.cin;
   const image = (<usize>g.h * <usize>g.w * <usize>c) << 2;
   memory.fill(dx + <usize>b0 * image, 0, <usize>(b1 - b0) * image);
@@ -155,6 +159,84 @@ function maxPoolGradImages(g: Geom, x: usize, dy: usize, dx: usize, b0: i32, b1:
           }
           const p = dat + arg;
           store<f32>(p, load<f32>(p) + load<f32>(q));
+          q += 4;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * maxPoolGrad of images [b0, b1) when the windows tile the image (stride = window, no rows or
+ * columns left over): every element of dx lies in exactly one window, so each is written once,
+ * as 0 + (its window's dy where it is the first maximum, else 0) — the bits of the general loop's
+ * zero fill and add — with no fill and no read of dx.
+ */
+function maxPoolGradTiled(g: Geom, x: usize, dy: usize, dx: usize, b0: i32, b1: i32): void {
+  const c = g.cin;
+  const kh = g.kh;
+  const kw = g.kw;
+  const rowStep = (<usize>g.w * <usize>c) << 2;
+  const colStep = <usize>c << 2;
+  const zero = f32x4.splat(0);
+  let q = dy + <usize>b0 * outImage(g);
+  for (let b = b0; b < b1; b++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      for (let ox = 0; ox < g.ow; ox++) {
+        const off = corner(g, b, oy, ox);
+        const at = x + off;
+        const dat = dx + off;
+        let ch = 0;
+        for (; ch + 4 <= c; ch += 4) {
+          const o = <usize>ch << 2;
+          let best = v128.load(at + o);
+          let arg = i32x4.splat(0);
+          let k = 0;
+          for (let ky = 0; ky < kh; ky++) {
+            const r = at + <usize>ky * rowStep + o;
+            for (let kx = 0; kx < kw; kx++) {
+              const v = v128.load(r + <usize>kx * colStep);
+              const m = f32x4.gt(v, best);
+              best = v128.bitselect(v, best, m);
+              arg = v128.bitselect(i32x4.splat(k), arg, m);
+              k++;
+            }
+          }
+          const d = v128.load(q);
+          k = 0;
+          for (let ky = 0; ky < kh; ky++) {
+            const r = dat + <usize>ky * rowStep + o;
+            for (let kx = 0; kx < kw; kx++) {
+              const m = i32x4.eq(arg, i32x4.splat(k));
+              v128.store(r + <usize>kx * colStep, f32x4.add(zero, v128.and(d, m)));
+              k++;
+            }
+          }
+          q += 16;
+        }
+        for (; ch < c; ch++) {
+          const o = <usize>ch << 2;
+          let best = load<f32>(at + o);
+          let arg: usize = o;
+          for (let ky = 0; ky < kh; ky++) {
+            const r = <usize>ky * rowStep + o;
+            for (let kx = 0; kx < kw; kx++) {
+              const p = r + <usize>kx * colStep;
+              const v = load<f32>(at + p);
+              if (v > best) {
+                best = v;
+                arg = p;
+              }
+            }
+          }
+          const d = load<f32>(q);
+          for (let ky = 0; ky < kh; ky++) {
+            const r = <usize>ky * rowStep + o;
+            for (let kx = 0; kx < kw; kx++) {
+              const p = r + <usize>kx * colStep;
+              store<f32>(dat + p, p == arg ? <f32>0 + d : <f32>0);
+            }
+          }
           q += 4;
         }
       }
