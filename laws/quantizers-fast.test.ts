@@ -258,6 +258,20 @@ for (const [build, wasm] of builds) {
     const e = errorOf(() => a.backward(fast, x, g));
     return e.startsWith('nonfinite: ') && e === errorOf(() => a.backward(cpu32, x, g));
   });
+
+  law(`fast path: the activations' forward checks x in one pass — every finite x passes, a NaN or ±∞ anywhere throws the generic NonFiniteError [${build}]`, [
+    caseArb, fc.option(fc.tuple(fc.constantFrom(NaN, Infinity, -Infinity), fc.nat()), { nil: undefined }), fc.constantFrom('ternary', 'ste_sign'),
+  ], (c, bad, id) => {
+    const a = orThrow(activationQuantizer(id));
+    const d = Float32Array.from(c.w1.data);
+    if (bad) d[bad[1] % d.length] = bad[0];
+    const x = { shape: c.w1.shape, data: d };
+    const before = fastCalls;
+    const e = errorOf(() => a.forward(fast, x));
+    const checked = fastCalls === before + 1;
+    if (!bad) return e === '' && checked && identical(a.forward(fast, x), a.forward(cpu32, x)) && wasm.quantizerKernels.allFinite(x);
+    return checked && e.startsWith('nonfinite: ') && e === errorOf(() => a.forward(cpu32, x)) && !wasm.quantizerKernels.allFinite(x);
+  });
 }
 
 example('the two builds above differ: the shared one runs resident scopes, the unshared one copies', () =>

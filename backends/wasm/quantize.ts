@@ -45,6 +45,7 @@ export interface QuantizeExports {
   qOfficialGrad2(dw1: number, dw2: number, w1: number, w2: number, g1: number, g2: number, s1: number, s2: number, groups: number, len: number, zero: number): number;
   qBinaryGrad2(dw1: number, dw2: number, w1: number, w2: number, g1: number, g2: number, s: number, alpha: number, clipF: number, groups: number, len: number): number;
   qSteGrad(dx: number, x: number, g: number, clipF: number, n: number): number;
+  qAllFinite(x: number, n: number): number;
 }
 
 const ALIGN = 64;
@@ -261,6 +262,11 @@ export function createQuantizerKernels(wasm: QuantizeExports, arena?: ArenaHooks
       const { o: [pd], i: [px, pg] } = layout([n], [x, g]);
       const bad = wasm.qSteGrad(pd, px, pg, clipF, n);
       return { x: out(pd, x.shape, 'x'), finite: bad === 0 };
+    },
+
+    allFinite(x) {
+      const { i: [px] } = layout([], [x]);
+      return wasm.qAllFinite(px, x.data.length) === 1;
     },
   };
 }

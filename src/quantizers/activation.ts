@@ -10,7 +10,8 @@
  * Overflow cannot happen here: outputs are in {−1, 0, 1} and g·{0, 1}, finite for finite input in
  *   the backend's dtype (laws/neutral.test.ts checks it up to the dtype's max): nothing to check.
  *
- * Fused path (src/quantizers/fast.ts): on a backend with QuantizerKernels the gradient is one pass.
+ * Fused path (src/quantizers/fast.ts): on a backend with QuantizerKernels the gradient is one pass,
+ * and the forward's finiteness check of x is one wasm pass (the JS check runs only to name a bad value).
  *
  * Law (laws/quantizers-activation.test.ts): the gradient equals the finite differences of
  * hardtanh_clip (its surrogate); the two boundaries of Eq. 14 agree except at x = ±θ, where the
@@ -39,13 +40,19 @@ export const SteSignConfig = withDefaults('ste_sign', { clip: Clip }, { clip: 1 
 export type SteSignConfig = t.TypeOf<typeof SteSignConfig>;
 export const decodeSteSignConfig = (raw: unknown): Either<ConfigError, SteSignConfig> => decodeWith(SteSignConfig, raw, 'ste_sign');
 
+/** `assertFinite('x', x)`, with the backend's one-pass check first where it has the fused kernels. */
+function checkInput(B: Backend, x: Tensor): void {
+  const k = kernelsOf(B);
+  if (k === undefined || !k.allFinite(x)) assertFinite('x', x);
+}
+
 export function ternaryForward(B: Backend, x: Tensor, cfg: TernaryConfig): Tensor {
-  assertFinite('x', x);
+  checkInput(B, x);
   return B.scalar(cfg.boundary === 'paper' ? 'ternarize' : 'ternarizeOfficial', x, cfg.threshold);
 }
 
 export function steSignForward(B: Backend, x: Tensor, _cfg: SteSignConfig): Tensor {
-  assertFinite('x', x);
+  checkInput(B, x);
   return B.unary('sign', x);
 }
 

@@ -69,6 +69,8 @@ export interface QuantizerKernels {
   };
   /** The activations' straight-through gradient g·1[|x| ≤ clipF]; `finite` is false if an x or g is not. */
   steGrad(x: Tensor, g: Tensor, clipF: number): { x: Tensor; finite: boolean };
+  /** Whether every value of `x` is finite (one pass; the activations' forward check, which then names the first bad one). */
+  allFinite(x: Tensor): boolean;
 }
 
 /** A backend that carries the fused kernels. */

@@ -715,3 +715,17 @@ export function qSteGrad(dx: usize, x: usize, gr: usize, clipF: f32, n: i32): i3
   }
   return bad1 || v128.any_true(bad) ? 1 : 0;
 }
+
+/** 1 when each of the `n` floats at `x` is finite, else 0 (the activations' input check, one pass). */
+export function qAllFinite(x: usize, n: i32): i32 {
+  let b0 = i32x4.splat(0);
+  let b1 = i32x4.splat(0);
+  let j = 0;
+  for (; j + 8 <= n; j += 8) {
+    b0 = v128.or(b0, notFinite4(v128.load(at(x, j))));
+    b1 = v128.or(b1, notFinite4(v128.load(at(x, j + 4))));
+  }
+  let bad = v128.any_true(v128.or(b0, b1));
+  for (; j < n; j++) bad = bad || notFinite1(load<f32>(at(x, j)));
+  return bad ? 0 : 1;
+}
