@@ -22,7 +22,10 @@
  * network as float32, 2-bit and base-3.
  *
  * Run: `npx tsx bench/infer.ts` (after `npm run build:wasm`); `STTN_BENCH_QUICK=1` for a smoke run
- * that only checks the contenders. It ends with per-step profiles (`engine.profile`) of the
+ * that only checks the contenders. Shorter runs: `STTN_BENCH_BATCHES=64` (batch sizes, comma
+ * separated: 1, 64), `STTN_BENCH_NETS=vgg7` (network names: cnn-small, vgg7), `STTN_BENCH_FAST=1`
+ * (times only the ternary engines on the WebAssembly kernels and onnxruntime-node; the float
+ * engine still gives the agreement's reference). It ends with per-step profiles (`engine.profile`) of the
  * ternary engine at batch 64 and 1 and of the float engine at batch 64. Results: bench/INFER.md.
  *
  * Parameters are random (He init) with batch-norm statistics calibrated on one random batch, so
@@ -203,10 +206,18 @@ const maxRelDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return m / scale;
 };
 
+const listed = (v: string | undefined, all: readonly string[]): readonly string[] => {
+  const want = v === undefined || v === '' ? all : v.split(',').map((s) => s.trim());
+  const bad = want.filter((s) => !all.includes(s));
+  if (bad.length > 0) throw new Error(`unknown ${bad.join(', ')}: one of ${all.join(', ')}`);
+  return want;
+};
+const BATCHES = listed(process.env.STTN_BENCH_BATCHES, ['1', '64']).map(Number);
+const FAST = process.env.STTN_BENCH_FAST === '1';
 const nets = [
-  { label: 'cnn-small 2+2 STTN, 28×28×1', spec: preset('cnn-small', { bits: '2+2' }) },
-  { label: 'vgg7 ×1/8 2+2 STTN, 32×32×3', spec: preset('vgg7', { bits: '2+2', inputShape: [32, 32, 3] }) },
-];
+  { name: 'cnn-small', label: 'cnn-small 2+2 STTN, 28×28×1', spec: preset('cnn-small', { bits: '2+2' }) },
+  { name: 'vgg7', label: 'vgg7 ×1/8 2+2 STTN, 32×32×3', spec: preset('vgg7', { bits: '2+2', inputShape: [32, 32, 3] }) },
+].filter((n) => listed(process.env.STTN_BENCH_NETS, ['cnn-small', 'vgg7']).includes(n.name));
 
 const ort = loadOrt();
 const speedRows: string[][] = [];
@@ -241,7 +252,7 @@ for (const { label, spec } of nets) {
     const out = await webSession.run({ [ONNX_INPUT]: new ortWeb.Tensor('float32', x, [n, ...d.inputShape]) });
     return out[ONNX_LOGITS].data as Float32Array;
   };
-  for (const batch of [1, 64]) {
+  for (const batch of BATCHES) {
     const x: Tensor = { shape: [batch, ...d.inputShape], data: randomF32(batch * per, 5 + batch).map((v) => (v + 1) / 2) };
     const xd = x.data as Float32Array;
     // agreement before timing
@@ -253,10 +264,10 @@ for (const { label, spec } of nets) {
       checks.push(`${label}: onnxruntime-web vs float engine: ${maxRelDiff(await webRun(xd, batch), ref).toExponential(1)}`);
     }
     const contenders: Contender[] = [
-      ...engines.map(([name, e]) => ({ name, run: () => void e.run(x) })),
-      { name: 'tfjs-wasm 4.22 (SIMD, 1 thread), float weights', run: () => void tfRun(xd, batch) },
+      ...engines.filter(([name]) => !FAST || name.startsWith('sttn ternary engine (wasm')).map(([name, e]) => ({ name, run: () => void e.run(x) })),
+      ...(FAST ? [] : [{ name: 'tfjs-wasm 4.22 (SIMD, 1 thread), float weights', run: () => void tfRun(xd, batch) }]),
       ...(session ? [{ name: `onnxruntime-node (native CPU, ${THREADS} thread${THREADS > 1 ? 's' : ''}), exportOnnx`, run: async () => void (await ortRun(xd, batch)) }] : []),
-      { name: `onnxruntime-web ${ortWeb.env.versions.web} (wasm SIMD, ${THREADS} thread${THREADS > 1 ? 's' : ''}), exportOnnx`, run: async () => void (await webRun(xd, batch)) },
+      ...(FAST ? [] : [{ name: `onnxruntime-web ${ortWeb.env.versions.web} (wasm SIMD, ${THREADS} thread${THREADS > 1 ? 's' : ''}), exportOnnx`, run: async () => void (await webRun(xd, batch)) }]),
     ];
     const quick = process.env.STTN_BENCH_QUICK === '1'; // a smoke run: checks the contenders, times nothing worth reporting
     // batch 1: 25 rounds of 40 back-to-back inferences each; batch 64: 11 rounds of one
@@ -292,10 +303,17 @@ for (const { label, spec } of nets) {
   }
   const prof = engines[0][1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
   notes.push(`${label}, ${engines[0][0]}, batch 64, median ms per step: ${prof.map((p) => `${p.step} ${fmt(p.ms, 1)}`).join('; ')}`);
+  const threaded = engines.find(([name]) => name.includes(' threads)'));
+  if (threaded) {
+    const tprof = threaded[1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
+    notes.push(`${label}, ${threaded[0]}, batch 64, median ms per step: ${tprof.map((p) => `${p.step} ${fmt(p.ms, 1)}`).join('; ')}`);
+  }
   const prof1 = engines[0][1].profile({ shape: [1, ...d.inputShape], data: randomF32(per, 4).map((v) => (v + 1) / 2) }, 101);
   notes.push(`${label}, ${engines[0][0]}, batch 1, median µs per step: ${prof1.map((p) => `${p.step} ${fmt(1000 * p.ms, 0)}`).join('; ')}`);
-  const fprof = engines[engines.length - 1][1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
-  notes.push(`${label}, ${engines[engines.length - 1][0]}, batch 64, median ms per step: ${fprof.map((p) => `${p.step} ${fmt(p.ms, 1)}`).join('; ')}`);
+  if (!FAST) {
+    const fprof = engines[engines.length - 1][1].profile({ shape: [64, ...d.inputShape], data: randomF32(64 * per, 3).map((v) => (v + 1) / 2) }, 5);
+    notes.push(`${label}, ${engines[engines.length - 1][0]}, batch 64, median ms per step: ${fprof.map((p) => `${p.step} ${fmt(p.ms, 1)}`).join('; ')}`);
+  }
   const r = sizeReport(d);
   const f = r.fileBytes;
   const q = r.quantized.bytes;

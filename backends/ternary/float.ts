@@ -16,6 +16,9 @@ import type { Data } from '../../src/tensor.js';
 import { TASK, type KernelMemory } from './memory.js';
 import { pooledLen, poolInto } from './pool.js';
 
+/** Parts per thread of a split convolution: a thread that starts late or is slowed leaves its runs of images to the others. */
+const CONV_PARTS_PER_THREAD = 4;
+
 export function floatConv(mem: KernelMemory, spec: FloatConvSpec): TernaryLayer {
   const { o, conv: g } = spec;
   // the kernel reads taps outside the image as zeros: 0·w must be ±0, so every weight finite
@@ -37,9 +40,9 @@ export function floatConv(mem: KernelMemory, spec: FloatConvSpec): TernaryLayer 
   const fused = pool !== null && pool.size[0] === 2 && pool.size[1] === 2 && pool.strides[0] === 2 && pool.strides[1] === 2;
   const scratchB = Math.ceil(wasm.convDirectScratchBytes(h, w, cin, kh, kw, ph, pw) / 64) * 64;
   const imgOut = (fused ? pooledLen(pool, 1, oh, ow, o) : oh * ow * o) * 4;
-  // the kernel in parts of whole images (`mem.run`), each part with its own scratch
-  const t = task(TASK.conv, 24);
-  t.i32().set([0, 0, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, pbias, spec.relu ? 1 : 0, fused ? 1 : 0, fused && pool.relu ? 1 : 0, 0, scratchB, 0, imgOut]);
+  // the kernel in parts of whole images (`mem.run`), each thread with its own scratch
+  const t = task(TASK.conv, 25);
+  t.i32().set([0, 0, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, pbias, spec.relu ? 1 : 0, fused ? 1 : 0, fused && pool.relu ? 1 : 0, 0, scratchB, 0, imgOut, mem.slots]);
   const keep = keeper();
   const go = (x: Data, n: number, out: Data | undefined, inPlace: boolean): Data => {
     const len = n * h * w * cin;
@@ -50,8 +53,9 @@ export function floatConv(mem: KernelMemory, spec: FloatConvSpec): TernaryLayer 
     const pooled = direct ? 0 : pooledLen(pool, n, oh, ow, o);
     const kept = inPlace ? keep((direct ? convLen : pooled) * 4) : 0;
     // one part where the input is this layer's own kept output (a part's output would overwrite another's input)
-    const parts = inPlace && xAt >= 0 && xAt < kept + convLen * 4 && kept < xAt + len * 4 ? 1 : Math.min(mem.parts, n);
-    const [pxScratch, scratch, pyScratch, pzScratch] = arena(xAt >= 0 ? 0 : len * 4, parts * scratchB, inPlace && direct ? 0 : convLen * 4, inPlace ? 0 : pooled * 4);
+    // else runs of images, CONV_PARTS_PER_THREAD per thread, claimed by whichever thread is free
+    const parts = inPlace && xAt >= 0 && xAt < kept + convLen * 4 && kept < xAt + len * 4 ? 1 : mem.parts > 1 ? Math.min(n, CONV_PARTS_PER_THREAD * mem.parts) : 1;
+    const [pxScratch, scratch, pyScratch, pzScratch] = arena(xAt >= 0 ? 0 : len * 4, mem.parts * scratchB, inPlace && direct ? 0 : convLen * 4, inPlace ? 0 : pooled * 4);
     const px = input(x, xAt, len, pxScratch, 'floatConv');
     const py = inPlace && direct ? kept : pyScratch;
     const ti = t.i32();

@@ -11,7 +11,7 @@
  * bias on the float32 grid: `sumsPool`), the max-pool runs on the integer sums first (`poolSums`:
  * a channel's largest sum where a > 0, its smallest where a < 0) and the epilogue on the pooled
  * sums only, a quarter of them under a 2×2 pool. Quantize-and-pack runs in parts of whole units of
- * rows, then the row chunks in parts of chunks, each part with its own scratch, each part one
+ * rows, then the row chunks, a part per chunk, each thread with its own scratch, each part one
  * wasm call (`layerChunks` of backends/ternary/assembly/tasks.ts, reading a resident descriptor):
  * up to `mem.parts` parts, in turn or at once on a thread pool (`mem.run`). The float thresholds of Eq. 14 need not be float32
  * values: a layer compares float32 activations with the float32 bounds that give the same answers
@@ -27,6 +27,7 @@ import { outSize } from '../../src/backend.js';
 import { referenceTernaryKernels, wordsPerRow, type CodeAct, type TernaryLayer, type TernaryLayerSpec } from '../../src/infer/ternary-kernels.js';
 import type { Data } from '../../src/tensor.js';
 import { residentPanels } from './gemm.js';
+import { MAX_PARTS } from '../wasm/threads.js';
 import { TASK, type KernelMemory } from './memory.js';
 import { pooledLen, poolInto } from './pool.js';
 
@@ -61,7 +62,7 @@ function f32Bounds(act: Extract<CodeAct, { kind: 'ternary' }>): [number, number]
 const LAYER_CHUNK_BYTES = 192 * 1024;
 
 /** Field indices of a layer descriptor, after its kind word (the `F_*` of backends/ternary/assembly/layer.ts). */
-const F = { unfold: 0, pix: 1, h: 4, M: 15, R: 16, rowB: 17, relu: 31, out: 32, early: 33, scratch: 44, fields: 50 } as const;
+const F = { unfold: 0, pix: 1, h: 4, M: 15, R: 16, rowB: 17, relu: 31, out: 32, early: 33, scratch: 44, slots: 50, fields: 51 } as const;
 
 const align = (n: number): number => Math.ceil(n / 64) * 64;
 
@@ -177,6 +178,7 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
     if (q !== null) d.set([q.h, q.w, q.cin, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, q.oh, q.ow], F.h);
     d.set([rowB, W.panels, o, head, groups, tail, W.tails, tailPanels, nPad, WAbs?.panels ?? 0, WAbs?.tails ?? 0, pa, pb, pbias], F.rowB);
     d[F.relu] = (early?.relu ?? spec.relu) ? 1 : 0;
+    d[F.slots] = mem.slots;
     if (early !== null) {
       const p = spec.pool!;
       const bh = early.unit / q!.ow;
@@ -216,13 +218,14 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
     const offPc2 = offPc + align(R * nPad * 4);
     const offPs = offPc2 + align(spec.b === null ? 0 : R * nPad * 4);
     const stride = offPs + align(early === null ? 0 : (R / early.unit) * early.perUnit * nPad * 4);
-    const parts = Math.min(mem.parts, Math.ceil(M / R));
+    // a part per chunk, claimed by whichever thread is free, each thread on its own scratch
+    const parts = mem.parts > 1 ? Math.min(MAX_PARTS, Math.ceil(M / R)) : 1;
     const unpooled = early === null && !(inPlace && pool === null); // the epilogue's full output, pooled after
     const [pxScratch, pix, pl, scratch, pyScratch, pzScratch] = arena(
       xAt >= 0 ? 0 : rows * C * 4 + wasm.packSlack(),
       packedB,
       bitplanes ? wasm.planesBytes(streamGroups) : 0,
-      parts * stride,
+      mem.parts * stride,
       unpooled ? M * o * 4 : 0,
       inPlace || pool === null ? 0 : pooled * 4,
     );

@@ -72,6 +72,12 @@ export interface KernelMemory {
   task(kind: number, fields: number): TaskDesc;
   /** The instance's max-pooling task (./pool.ts), filled by each call that pools (one call at a time). */
   readonly poolTask: TaskDesc;
+  /**
+   * The i32 that numbers the threads' scratch slots (`scratchSlot` of
+   * backends/ternary/assembly/memory.ts): a task with scratch lays out `parts` areas, one per
+   * thread, whatever its number of parts.
+   */
+  readonly slots: number;
   /** A resident region of `bytes` bytes (kept for the kernels' lifetime). */
   resident(bytes: number): number;
   /** `v` copied into a resident region. */
@@ -191,6 +197,8 @@ export function kernelMemory(wasm: TernaryExports, parts = 1, run: (desc: number
   }
 
   const poolTask = task(TASK.pool, 13);
+  const slots = resident(4);
+  new Int32Array(wasm.memory.buffer, slots, 1)[0] = 0;
 
-  return { wasm, parts, run, task, poolTask, resident, residentF64, arena, emit, inMemory, input, keeper, deliver };
+  return { wasm, parts, run, task, poolTask, slots, resident, residentF64, arena, emit, inMemory, input, keeper, deliver };
 }

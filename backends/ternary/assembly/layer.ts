@@ -4,8 +4,8 @@
  * im2col variants of ./im2col.ts, or the packed pixels themselves), the popcount GEMM against the
  * resident weight panels (./gemm.ts, with the SIMD tail dots), and either the epilogue
  * (./epilogue.ts) or, where the layer pools its integer sums first, `poolSums` then the epilogue on
- * the pooled sums. Parts split the output rows, never a sum, and each part has its own scratch,
- * so the result is the same bit for bit for any number of parts (a thread pool runs them at once;
+ * the pooled sums. Parts split the output rows, never a sum, and each thread has its own scratch
+ * (`scratchSlot`), so the result is the same bit for bit for any number of parts (a thread pool runs them at once;
  * backends/ternary/layer.ts runs them in turn).
  *
  * The layer is described by i32 fields at `d` (the `F_*` offsets below, after the task's kind
@@ -18,6 +18,7 @@
 import { gemmPanelled, tailDots } from './gemm';
 import { im2col, im2col3x3, im2colStream, im2colTaps } from './im2col';
 import { epilogueF32, poolSums } from './epilogue';
+import { scratchSlot } from './memory';
 
 // field indices (i32) of a layer descriptor
 const F_UNFOLD = 0; // 0 the packed pixels are the rows, 1 im2col3x3 (bitplanes), 2 im2colTaps, 3 im2colStream, 4 im2col
@@ -70,8 +71,9 @@ const F_OFF_WORK = 46;
 const F_OFF_PC = 47;
 const F_OFF_PC2 = 48;
 const F_OFF_PS = 49;
+const F_SLOTS = 50;
 /** Fields of a descriptor. */
-const FIELDS = 50;
+const FIELDS = 51;
 
 /** Bytes of a layer descriptor: its kind (./tasks.ts), then its fields. */
 export function layerDescBytes(): i32 {
@@ -103,7 +105,7 @@ export function layerPart(d: usize, part: i32, parts: i32): void {
   const wabs = ptr(d, F_WABS);
   const early = fld(d, F_EARLY) != 0;
   const out = ptr(d, F_OUT);
-  const base = ptr(d, F_SCRATCH) + <usize>part * ptr(d, F_STRIDE);
+  const base = ptr(d, F_SCRATCH) + <usize>scratchSlot(ptr(d, F_SLOTS)) * ptr(d, F_STRIDE);
   const pA = base;
   const work = base + ptr(d, F_OFF_WORK);
   const pc = base + ptr(d, F_OFF_PC);

@@ -5,8 +5,8 @@
  * - a ternary layer's row chunks (./layer.ts, `layerPart`: chunks part, part + parts, …);
  * - quantize-and-pack (./pack.ts, `quantPack`): a run of whole units of rows (a unit packs into
  *   whole 16-byte groups: 64/k rows when k divides 64, else one row);
- * - the direct float convolution (./float.ts, `convDirectF32`): a run of images, each part with its
- *   own scratch (the zero-padded image and the tap table);
+ * - the direct float convolution (./float.ts, `convDirectF32`): a run of images, each thread with its
+ *   own scratch (the zero-padded image and the tap table; `scratchSlot`);
  * - the float dense layer (`denseF32`): a run of rows;
  * - max pooling (./pool.ts, `maxPoolF32`): a run of images.
  * Every part is a range of outputs computed exactly as the whole call computes them, never a piece
@@ -20,6 +20,7 @@ import { layerPart } from './layer';
 import { quantPack, setQuantizer } from './pack';
 import { convDirectF32, denseF32 } from './float';
 import { maxPoolF32 } from './pool';
+import { scratchSlot } from './memory';
 
 const KIND_LAYER = 0;
 const KIND_QUANT = 1;
@@ -76,7 +77,7 @@ function quantPart(d: usize, part: i32, parts: i32): void {
 }
 
 // the direct convolution: x, n, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, bias, relu,
-// pool, poolRelu, scratch, scratch bytes per part, y, output bytes per image
+// pool, poolRelu, scratch, scratch bytes per thread, y, output bytes per image, the slot counter
 function convPart(d: usize, part: i32, parts: i32): void {
   const n = fld(d, 1);
   const b0 = first(n, part, parts);
@@ -84,7 +85,7 @@ function convPart(d: usize, part: i32, parts: i32): void {
   if (b1 <= b0) return;
   const h = fld(d, 2), w = fld(d, 3), cin = fld(d, 4);
   const x = ptr(d, 0) + ((<usize>b0 * <usize>(h * w * cin)) << 2);
-  const scratch = ptr(d, 20) + <usize>part * ptr(d, 21);
+  const scratch = ptr(d, 20) + <usize>scratchSlot(ptr(d, 24)) * ptr(d, 21);
   const y = ptr(d, 22) + <usize>b0 * ptr(d, 23);
   convDirectF32(x, b1 - b0, h, w, cin, fld(d, 5), fld(d, 6), fld(d, 7), fld(d, 8), fld(d, 9), fld(d, 10), fld(d, 11), fld(d, 12), ptr(d, 13), fld(d, 14), fld(d, 15), ptr(d, 16), fld(d, 17), fld(d, 18), fld(d, 19), scratch, y);
 }
