@@ -4,7 +4,9 @@
  * resumed from its state (round-tripped through plain data) equals the uninterrupted run; a
  * non-finite loss stops the run with TrainingDiverged naming the step; so does a non-finite value
  * anywhere in a step (forward, loss, backward, optimizer) under any huge learning rate; evaluating
- * an empty dataset is a ConfigError naming it, never NaN.
+ * an empty dataset is a ConfigError naming it, never NaN; the step's check of gradients and
+ * parameters names the same first non-finite value on the wasm backend (its one-pass check) as on
+ * cpu32.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
@@ -13,7 +15,8 @@ import { ConfigError } from '../src/errors.js';
 import { buildModel, type Model } from '../src/models/model.js';
 import { tensor } from '../src/tensor.js';
 import type { Tree } from '../src/train/optim.js';
-import { evaluate, initTraining, stepsPerEpoch, train, TrainingDiverged, type TrainState } from '../src/train/train.js';
+import { evaluate, firstNonFinite, initTraining, stepsPerEpoch, train, TrainingDiverged, type TrainState } from '../src/train/train.js';
+import { createWasmBackend } from '../backends/wasm.js';
 import { holdsAsync } from './async-law.js';
 import { example, law, throwsWith } from './law.js';
 import { cfgOf, sameTree, tiny, toyData } from './toy.js';
@@ -93,6 +96,23 @@ example('any huge learning rate, either optimizer, either model: training stops 
     },
     8,
   );
+});
+
+const wasmB = await createWasmBackend();
+law('the step\'s finiteness check names the same first NaN or ±∞ of a gradient or parameter tree on wasm (one pass per tensor) as on cpu32, and nothing for a finite tree', [
+  fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 5 }),
+  fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(NaN, Infinity, -Infinity)), { maxLength: 3 }),
+  fc.boolean(),
+], (lengths, bad, inScope) => {
+  const tree: Tree = Object.fromEntries(lengths.map((n, i) => [`l${i}`, { w: tensor([n], new Float32Array(n).map((_, j) => Math.fround(Math.sin(j + i)))) }]));
+  for (const [l, at, v] of bad) {
+    const d = tree[`l${l % lengths.length}`].w.data as Float32Array;
+    if (d.length > 0) d[at % d.length] = v;
+  }
+  const want = firstNonFinite(cpu32, tree);
+  const got = inScope ? wasmB.resident!(() => firstNonFinite(wasmB, tree)) : firstNonFinite(wasmB, tree);
+  const anyBad = lengths.some((_, i) => (tree[`l${i}`].w.data as Float32Array).some((v) => !Number.isFinite(v)));
+  return got === want && (want === null) === !anyBad;
 });
 
 law('evaluate on an empty dataset throws a ConfigError naming the dataset, whatever the batch size: never a NaN accuracy', [fc.integer({ min: 1, max: 1000 })], (batch) => {

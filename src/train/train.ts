@@ -16,7 +16,7 @@
  * Law (laws/train.test.ts): a few steps on a small problem lower the loss; two runs with one seed
  * are bit-identical; a run stopped at step k and resumed equals the uninterrupted run; a NaN in
  * the parameters, or any huge learning rate, stops the run with TrainingDiverged naming the step;
- * evaluating an empty dataset throws.
+ * evaluating an empty dataset throws; `firstNonFinite` names the same value on every backend.
  */
 import * as t from 'io-ts';
 import type { Backend } from '../backend.js';
@@ -30,6 +30,7 @@ import { OverflowError } from '../errors.js';
 import { softmaxCrossEntropy } from './loss.js';
 import { backward, forward, initModel, type Model } from '../models/model.js';
 import { initOptimizer, OptimizerConfig, step as optimizerStep, type OptimizerState, type Tree } from './optim.js';
+import { kernelsOf } from '../quantizers/fast.js';
 import { derive } from '../random.js';
 import type { Tensor } from '../tensor.js';
 
@@ -137,10 +138,13 @@ export function latentSelector(model: Model): (layer: string, name: string) => b
   return (layer, name) => latent.has(`${layer}/${name}`);
 }
 
-function firstNonFinite(tree: Tree): string | null {
+/** The first non-finite value of `tree`, named (null if none); a backend with the fused kernels clears each tensor in one wasm pass first. */
+export function firstNonFinite(B: Backend, tree: Tree): string | null {
+  const k = kernelsOf(B);
   for (const [l, ps] of Object.entries(tree)) {
-    for (const [k, v] of Object.entries(ps)) {
-      for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i])) return `${l}.${k}[${i}] = ${v.data[i]}`;
+    for (const [name, v] of Object.entries(ps)) {
+      if (k !== undefined && k.allFinite(v)) continue;
+      for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i])) return `${l}.${name}[${i}] = ${v.data[i]}`;
     }
   }
   return null;
@@ -175,10 +179,10 @@ export async function train(B: Backend, model: Model, data: Dataset, cfg: TrainC
       const loss = softmaxCrossEntropy(B, f.logits, batch.labels, cfg.labelSmoothing);
       if (!Number.isFinite(loss.loss)) throw new TrainingDiverged(step.step, `loss is ${loss.loss}`);
       const grads = backward(B, model, step.params, f.res, loss.dlogits);
-      const bad = firstNonFinite(grads);
+      const bad = firstNonFinite(B, grads);
       if (bad !== null) throw new TrainingDiverged(step.step, `non-finite gradient ${bad}`);
       const o = optimizerStep(B, cfg.optimizer, step.optimizer, step.params, grads, total, clipSelect);
-      const badParam = firstNonFinite(o.params);
+      const badParam = firstNonFinite(B, o.params);
       if (badParam !== null) throw new TrainingDiverged(step.step, `non-finite parameter after the update ${badParam}`);
       return { next: { params: o.params, state: f.state, optimizer: o.state, step: step.step + 1 }, loss: loss.loss, correct: loss.correct };
     };
