@@ -184,6 +184,28 @@ example('engine: an input of the wrong shape is a ShapeError naming the expected
   );
 });
 
+law(
+  'engine: a float32 batch of any length with one ±∞ or NaN anywhere (or two) is a NonFiniteError naming the first; with none (±0, ±3.4e38, subnormals) it runs',
+  [
+    fc.record({
+      n: fc.integer({ min: 1, max: 53 }),
+      vals: fc.array(fc.constantFrom(0, -0, 1, -2.5, 3.4e38, -3.4e38, 1e-45, -1e-45, 1.2e-38), { minLength: 160, maxLength: 160 }),
+      bad: fc.option(fc.record({ at: fc.nat(), v: fc.constantFrom(Infinity, -Infinity, NaN), later: fc.option(fc.nat()) })),
+    }),
+  ],
+  ({ n, vals, bad }) => {
+    // three values per input: batches of every length mod 4
+    const e = createEngine({ ...tiny, inputShape: [3, 1, 1], classes: 3 }, { backend: cpu32 });
+    const data = Float32Array.from({ length: 3 * n }, (_, i) => vals[i]);
+    if (bad === null) return e.run({ shape: [n, 3, 1, 1], data }).shape[0] === n;
+    const at = bad.at % data.length;
+    data[at] = bad.v;
+    if (bad.later !== null && at + 1 < data.length) data[at + 1 + (bad.later % (data.length - at - 1))] = NaN;
+    return throwsWith(() => e.run({ shape: [n, 3, 1, 1], data }), NonFiniteError, 'engine input', `${String(bad.v)} at flat index ${at}`);
+  },
+  { numRuns: 300 },
+);
+
 example('engine: predict gives softmax probabilities that sum to 1 and the argmax class', () => {
   const r = createEngine(tiny, { backend: cpu32 }).predict({ shape: [2, 2, 2, 1], data: Float32Array.of(0, 3, 1, 2, 5, 1, 1, 1) });
   const sums = [0, 1].map((i) => r.probabilities.subarray(4 * i, 4 * i + 4).reduce((a, b) => a + b, 0));

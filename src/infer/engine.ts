@@ -436,10 +436,29 @@ function compile(c: Compiler, ops: readonly DeployedOp[], shapes: readonly (read
   return steps;
 }
 
-/** The index of the first ±∞ or NaN of `d`, or −1: its exponent bits all set, read as integers (a third of the time of Number.isFinite per value). */
+/**
+ * The index of the first ±∞ or NaN of `d`, or −1. First Σ v·0 in four chains (v·0 is NaN exactly
+ * when v is not finite, else ±0, and a sum of zeros is zero): half the time of testing each value's
+ * exponent bits (0.10 against 0.17–0.20 ms for vgg7's batch of 64, serial work ahead of the
+ * threads); only a batch that has one is searched, by its exponent bits (all set).
+ */
 function nonFiniteF32(d: Float32Array): number {
-  const bits = new Int32Array(d.buffer, d.byteOffset, d.length);
-  for (let i = 0, n = bits.length; i < n; i++) if ((bits[i] & 0x7f800000) === 0x7f800000) return i;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n = d.length;
+  let i = 0;
+  for (const n4 = n & ~3; i < n4; i += 4) {
+    s0 += d[i] * 0;
+    s1 += d[i + 1] * 0;
+    s2 += d[i + 2] * 0;
+    s3 += d[i + 3] * 0;
+  }
+  for (; i < n; i++) s0 += d[i] * 0;
+  if (s0 + s1 + s2 + s3 === 0) return -1;
+  const bits = new Int32Array(d.buffer, d.byteOffset, n);
+  for (let j = 0; j < n; j++) if ((bits[j] & 0x7f800000) === 0x7f800000) return j;
   return -1;
 }
 
