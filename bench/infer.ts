@@ -24,8 +24,12 @@
  * Run: `npx tsx bench/infer.ts` (after `npm run build:wasm`); `STTN_BENCH_QUICK=1` for a smoke run
  * that only checks the contenders. Shorter runs: `STTN_BENCH_BATCHES=64` (batch sizes, comma
  * separated: 1, 64), `STTN_BENCH_NETS=vgg7` (network names: cnn-small, vgg7), `STTN_BENCH_FAST=1`
- * (times only the ternary engines on the WebAssembly kernels and onnxruntime-node; the float
- * engine still gives the agreement's reference). It ends with per-step profiles (`engine.profile`) of the
+ * (times only the ternary engines on the WebAssembly kernels and onnxruntime-node, and neither
+ * runs tfjs nor creates onnxruntime-web's session; the float engine still gives the agreement's
+ * reference). At `STTN_BENCH_THREADS=2` onnxruntime-web's idle threads keep burning CPU after its
+ * first run (process CPU time ≈ 2× wall for the contenders after it; when they share a core with
+ * the timed thread, that one runs at half speed): judge our 2-thread engine against
+ * onnxruntime-node in a FAST run, or with our 1-thread engine in the same rotation as a check. It ends with per-step profiles (`engine.profile`) of the
  * ternary engine at batch 64 and 1 and of the float engine at batch 64. Results: bench/INFER.md.
  *
  * Parameters are random (He init) with batch-norm statistics calibrated on one random batch, so
@@ -247,9 +251,11 @@ for (const { label, spec } of nets) {
     const out = await session!.run({ [ONNX_INPUT]: new (ort as Ort).Tensor('float32', x, [n, ...d.inputShape]) });
     return out[ONNX_LOGITS].data;
   };
-  const webSession = await ortWeb.InferenceSession.create(onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  // not in a FAST run: after its first run onnxruntime-web's idle threads (STTN_BENCH_THREADS > 1)
+  // keep burning CPU, which slows whatever runs next in this process
+  const webSession = FAST ? null : await ortWeb.InferenceSession.create(onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
   const webRun = async (x: Float32Array, n: number): Promise<Float32Array> => {
-    const out = await webSession.run({ [ONNX_INPUT]: new ortWeb.Tensor('float32', x, [n, ...d.inputShape]) });
+    const out = await webSession!.run({ [ONNX_INPUT]: new ortWeb.Tensor('float32', x, [n, ...d.inputShape]) });
     return out[ONNX_LOGITS].data as Float32Array;
   };
   for (const batch of BATCHES) {
@@ -259,9 +265,9 @@ for (const { label, spec } of nets) {
     const ref = engines[engines.length - 1][1].run(x).data;
     if (batch === 64) {
       for (const [name, e] of engines.slice(0, -1)) checks.push(`${label}: ${name} vs float engine: max |Δlogit| / max|logit| = ${maxRelDiff(e.run(x).data, ref).toExponential(1)}`);
-      checks.push(`${label}: tfjs-wasm vs float engine: ${maxRelDiff(tfRun(xd, batch), ref).toExponential(1)}`);
+      if (!FAST) checks.push(`${label}: tfjs-wasm vs float engine: ${maxRelDiff(tfRun(xd, batch), ref).toExponential(1)}`);
       if (session) checks.push(`${label}: onnxruntime-node vs float engine: ${maxRelDiff(await ortRun(xd, batch), ref).toExponential(1)}`);
-      checks.push(`${label}: onnxruntime-web vs float engine: ${maxRelDiff(await webRun(xd, batch), ref).toExponential(1)}`);
+      if (!FAST) checks.push(`${label}: onnxruntime-web vs float engine: ${maxRelDiff(await webRun(xd, batch), ref).toExponential(1)}`);
     }
     const contenders: Contender[] = [
       ...engines.filter(([name]) => !FAST || name.startsWith('sttn ternary engine (wasm')).map(([name, e]) => ({ name, run: () => void e.run(x) })),
