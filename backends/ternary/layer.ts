@@ -102,8 +102,13 @@ function sumsPool(spec: TernaryLayerSpec, g: { oh: number; ow: number }, nPad: n
   return { unit, perUnit, rows: Math.max(1, Math.floor(chunkRows / unit)) * unit, negAt: 0, relu: spec.relu || p.relu };
 }
 
-/** Chunks per thread a layer's rows are cut into at least, where it has threads (fewer when a chunk would hold under 32 rows or one pooling unit). */
+/**
+ * Chunks per thread a layer's rows are cut into at least, where it has threads: fewer where a
+ * chunk would then hold under CHUNK_MIN_MACS products (a part costs a claim and a call, ~1 µs) or
+ * under one pooling unit.
+ */
 const CHUNKS_PER_THREAD = 8;
+const CHUNK_MIN_MACS = 1 << 20;
 
 /** Values quantized and packed per part at most (a part of fewer runs on the calling thread). */
 const QUANT_VALUES = 16384;
@@ -209,8 +214,8 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
     const M = geo === null ? n : n * geo.oh * geo.ow; // rows of the patch matrix
     // on threads, chunks small enough that each thread gets CHUNKS_PER_THREAD of them: the last
     // chunks then leave a thread idle for less (a chunk's patch rows are cheap to form again)
-    const few = mem.parts > 1 ? Math.ceil(M / (CHUNKS_PER_THREAD * mem.parts)) : M;
-    const R = early === null ? Math.min(R0, Math.max(32, Math.ceil(few / 8) * 8), M) : Math.min(R0, Math.max(1, Math.ceil(few / early.unit)) * early.unit);
+    const few = mem.parts > 1 ? Math.max(Math.ceil(M / (CHUNKS_PER_THREAD * mem.parts)), Math.ceil(CHUNK_MIN_MACS / (k * o))) : M;
+    const R = early === null ? Math.min(R0, Math.ceil(few / 8) * 8, M) : Math.min(R0, Math.max(1, Math.ceil(few / early.unit)) * early.unit);
     // bytes of packed input: a group per row (per 64 values of the stream), and one group of slack for im2colStream
     const packedB = stream ? (Math.ceil((rows * C) / 64) + 1) * 16 : rows * (geo === null ? rowB : geo.pg * 16);
     const pool = geo === null ? null : spec.pool;
