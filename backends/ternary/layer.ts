@@ -196,7 +196,7 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
   const R0 = early?.rows ?? chunk;
   // quantize-and-pack in parts of whole units of rows, each unit packing into whole 16-byte groups:
   // 64/C rows when C divides 64 (one stream, or one group per row), else one row (its groups)
-  const q = task(TASK.quant, 12);
+  const q = task(TASK.quant, 14);
   const unitRows = C < 64 && 64 % C === 0 ? 64 / C : 1;
   const unitB = !(C < 64 && 64 % C === 0) ? (geo === null ? rowB : geo.pg * 16) : stream ? 16 : 16 * unitRows;
   {
@@ -247,8 +247,10 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
     qi[0] = px;
     qi[1] = rows;
     qi[3] = pix;
+    // the bitplanes (`planes`) written by the same parts, each its own groups (a unit is a group of the stream)
+    qi[12] = bitplanes ? pl : 0;
+    qi[13] = streamGroups;
     run(q.at, Math.max(1, Math.min(mem.parts, Math.ceil(rows / unitRows), Math.floor((rows * C) / quantGrain))));
-    if (bitplanes) wasm.planes(pix, streamGroups, pl);
     const d = D();
     d.set([pix, pl, streamGroups], F.pix);
     d[F.M] = M;

@@ -262,13 +262,23 @@ export function planesBytes(groups: i32): usize {
  * multiple of 8) start at byte q·cin/8.
  */
 export function planes(pix: usize, groups: i32, dst: usize): void {
+  planesRange(pix, groups, dst, 0, groups);
+}
+
+/**
+ * Groups g0 … g1 − 1 of `planes` (the slack too when g0 is 0): the part of the bitplanes that a part
+ * of quantize-and-pack writes right after packing those groups (./tasks.ts).
+ */
+export function planesRange(pix: usize, groups: i32, dst: usize, g0: i32, g1: i32): void {
   const planeB = (<usize>groups << 3) + 2 * PLANE_SLACK;
   const nz = dst + PLANE_SLACK;
   const sg = nz + planeB;
-  memory.fill(dst, 0, PLANE_SLACK);
-  memory.fill(nz + (<usize>groups << 3), 0, 2 * PLANE_SLACK);
-  memory.fill(sg + (<usize>groups << 3), 0, PLANE_SLACK);
-  for (let g: usize = 0; g < <usize>groups; g++) {
+  if (g0 == 0) {
+    memory.fill(dst, 0, PLANE_SLACK);
+    memory.fill(nz + (<usize>groups << 3), 0, 2 * PLANE_SLACK);
+    memory.fill(sg + (<usize>groups << 3), 0, PLANE_SLACK);
+  }
+  for (let g = <usize>g0; g < <usize>g1; g++) {
     store<u64>(nz + (g << 3), load<u64>(pix + (g << 4)));
     store<u64>(sg + (g << 3), load<u64>(pix + (g << 4), 8));
   }

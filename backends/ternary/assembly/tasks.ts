@@ -4,7 +4,8 @@
  * kind, and runs part `part` of `parts` of it:
  * - a ternary layer's row chunks (./layer.ts, `layerPart`: chunks part, part + parts, …);
  * - quantize-and-pack (./pack.ts, `quantPack`): a run of whole units of rows (a unit packs into
- *   whole 16-byte groups: 64/k rows when k divides 64, else one row);
+ *   whole 16-byte groups: 64/k rows when k divides 64, else one row), and where the layer reads
+ *   bitplanes, those groups' part of them (./im2col.ts, `planesRange`);
  * - the direct float convolution (./float.ts, `convDirectF32`): a run of images, each thread with its
  *   own scratch (the zero-padded image and the tap table; `scratchSlot`);
  * - the float dense layer (`denseF32`): a run of rows;
@@ -18,6 +19,7 @@
  */
 import { layerPart } from './layer';
 import { quantPack, setQuantizer } from './pack';
+import { planesRange } from './im2col';
 import { convDirectF32, denseF32 } from './float';
 import { maxPoolF32 } from './pool';
 import { scratchSlot } from './memory';
@@ -61,7 +63,8 @@ export function layerChunks(d: usize, part: i32, parts: i32): void {
   else unreachable();
 }
 
-// quantize-and-pack: x, rows, k, dst, stream, ops, nOps, sign, pos (f32), neg (f32), unit rows, unit bytes
+// quantize-and-pack: x, rows, k, dst, stream, ops, nOps, sign, pos (f32), neg (f32), unit rows,
+// unit bytes, then the bitplanes to write (0: none) and the stream's groups (a unit is one group)
 function quantPart(d: usize, part: i32, parts: i32): void {
   const rows = fld(d, 1);
   const k = fld(d, 2);
@@ -74,6 +77,8 @@ function quantPart(d: usize, part: i32, parts: i32): void {
   const r1 = min(rows, u1 * unitRows);
   setQuantizer(ptr(d, 5), fld(d, 6), fld(d, 7), load<f32>(d + 32), load<f32>(d + 36));
   quantPack(ptr(d, 0) + ((<usize>r0 * <usize>k) << 2), r1 - r0, k, ptr(d, 3) + <usize>u0 * ptr(d, 11), fld(d, 4));
+  const pl = ptr(d, 12);
+  if (pl != 0) planesRange(ptr(d, 3), fld(d, 13), pl, u0, u1);
 }
 
 // the direct convolution: x, n, h, w, cin, kh, kw, sh, sw, ph, pw, oh, ow, wt, o, opad, bias, relu,
