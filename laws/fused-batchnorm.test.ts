@@ -7,7 +7,8 @@
  *   them (the same backend, the four members removed) its y, running mean and variance, dγ, dβ
  *   and dx, in training and in inference, on the wasm backend resident and copying, at 1 and 2
  *   threads; shapes drawn with odd channel counts, c = 1, c not a multiple of 4, m = 1, and
- *   values with zeros, −0, negatives and scales from 10⁻³ to 10³;
+ *   values with zeros, −0, negatives, scales from 10⁻³ to 10³ and, in some tensors, ±2⁴⁰ times
+ *   the scale (so a sum folded in another order gives other bits);
  * - the same with passes of 2¹⁷ elements or more, the size from which they split over threads
  *   (sums by channels, maps by rows);
  * - each pass alone equals its composition on drawn operands;
@@ -45,16 +46,20 @@ const sameBits = (a: Tensor, b: Tensor): boolean =>
 /**
  * `n` float32 values from `seed`: a tenth +0, a twentieth −0, the rest normal·scale + offset with
  * a scale and offset per channel (so a mean far from 0 and cancellation in σ² = E[x²] − μ² occur).
+ * In a third of the tensors, 3 in 10 values are ±2⁴⁰·scale instead: the float64 sums then absorb
+ * the small values in between and cancel, so a sum folded in another order than the composition's
+ * gives other float32 bits (a law that only drew the rest could not tell the orders apart).
  */
 function values(n: number, c: number, seed: number): Float32Array {
   const r = rng(seed);
   const scale = Array.from({ length: c }, () => 10 ** (uniform(r) * 6 - 3));
   const offset = Array.from({ length: c }, (_, j) => (uniform(r) < 0.5 ? 0 : (uniform(r) * 8 - 4) * scale[j]));
+  const huge = uniform(r) < 1 / 3 ? 0.45 : 0.15;
   const d = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const u = uniform(r);
     const j = i % c;
-    d[i] = u < 0.1 ? 0 : u < 0.15 ? -0 : normal(r) * scale[j] + offset[j];
+    d[i] = u < 0.1 ? 0 : u < 0.15 ? -0 : u < huge ? (uniform(r) < 0.5 ? -1 : 1) * 2 ** 40 * scale[j] : normal(r) * scale[j] + offset[j];
   }
   return d;
 }

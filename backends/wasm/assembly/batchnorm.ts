@@ -20,98 +20,127 @@
 
 // ---- per-channel sums, float64 chains in row order ---------------------------------------------
 
+/** Bytes of one operand's rows that a chunk of rows spans, at most (they stay in L1 over its channel blocks). */
+const CHUNK_BYTES = 8192;
+
 /**
  * Channels [c0, c1) of both sums. `prod` 0: s1 = Σ x, s2 = Σ x² (x = in0); 1: s1 = Σ in0,
- * s2 = Σ f32(in0·in1). Blocks of 8 channels keep their accumulators in registers over all the
- * rows; the rest go through `acc` (two float64 per channel, at acc + 16·channel).
+ * s2 = Σ f32(in0·in1). The rows go in chunks that fit L1: each chunk is read from memory once,
+ * then every block of 8 channels folds its rows with its accumulators in registers (the rest of
+ * the channels in pairs, then one by one), carried from chunk to chunk in `acc` (Σ at acc + 8·j,
+ * the second sum at acc + 8·(c + j)). Each channel's sums are one chain over the rows in order
+ * whatever the chunks and blocks.
  */
 @inline
 function sumsOp(prod: i32, s1: usize, s2: usize, in0: usize, in1: usize, m: i32, c: i32, c0: i32, c1: i32, acc: usize): void {
   const row = <usize>c << 2;
-  const zero = f64x2.splat(0);
-  let j = c0;
-  for (; j + 8 <= c1; j += 8) {
-    let a0 = zero;
-    let a1 = zero;
-    let a2 = zero;
-    let a3 = zero;
-    let b0 = zero;
-    let b1 = zero;
-    let b2 = zero;
-    let b3 = zero;
-    let p = in0 + (<usize>j << 2);
-    let q = in1 + (<usize>j << 2);
-    for (let i = 0; i < m; i++) {
-      const x0 = v128.load(p);
-      const x1 = v128.load(p, 16);
-      let w0: v128;
-      let w1: v128;
-      if (prod) {
-        w0 = f32x4.mul(x0, v128.load(q));
-        w1 = f32x4.mul(x1, v128.load(q, 16));
-      } else {
-        w0 = x0;
-        w1 = x1;
+  const acc2 = acc + (<usize>c << 3);
+  for (let k = c0; k < c1; k++) {
+    store<f64>(acc + (<usize>k << 3), 0);
+    store<f64>(acc2 + (<usize>k << 3), 0);
+  }
+  const chunk = max<i32>(8, CHUNK_BYTES / ((c1 - c0) << 2));
+  for (let r0 = 0; r0 < m; r0 += chunk) {
+    const r1 = min<i32>(m, r0 + chunk);
+    const first = <usize>r0 * row;
+    let j = c0;
+    for (; j + 8 <= c1; j += 8) {
+      const pa = acc + (<usize>j << 3);
+      const pb = acc2 + (<usize>j << 3);
+      let a0 = v128.load(pa);
+      let a1 = v128.load(pa, 16);
+      let a2 = v128.load(pa, 32);
+      let a3 = v128.load(pa, 48);
+      let b0 = v128.load(pb);
+      let b1 = v128.load(pb, 16);
+      let b2 = v128.load(pb, 32);
+      let b3 = v128.load(pb, 48);
+      let p = in0 + first + (<usize>j << 2);
+      let q = in1 + first + (<usize>j << 2);
+      for (let i = r0; i < r1; i++) {
+        const x0 = v128.load(p);
+        const x1 = v128.load(p, 16);
+        const l0 = f64x2.promote_low_f32x4(x0);
+        const h0 = f64x2.promote_low_f32x4(i32x4.shuffle(x0, x0, 2, 3, 0, 1));
+        const l1 = f64x2.promote_low_f32x4(x1);
+        const h1 = f64x2.promote_low_f32x4(i32x4.shuffle(x1, x1, 2, 3, 0, 1));
+        a0 = f64x2.add(a0, l0);
+        a1 = f64x2.add(a1, h0);
+        a2 = f64x2.add(a2, l1);
+        a3 = f64x2.add(a3, h1);
+        if (prod) {
+          const w0 = f32x4.mul(x0, v128.load(q));
+          const w1 = f32x4.mul(x1, v128.load(q, 16));
+          b0 = f64x2.add(b0, f64x2.promote_low_f32x4(w0));
+          b1 = f64x2.add(b1, f64x2.promote_low_f32x4(i32x4.shuffle(w0, w0, 2, 3, 0, 1)));
+          b2 = f64x2.add(b2, f64x2.promote_low_f32x4(w1));
+          b3 = f64x2.add(b3, f64x2.promote_low_f32x4(i32x4.shuffle(w1, w1, 2, 3, 0, 1)));
+        } else {
+          b0 = f64x2.add(b0, f64x2.mul(l0, l0));
+          b1 = f64x2.add(b1, f64x2.mul(h0, h0));
+          b2 = f64x2.add(b2, f64x2.mul(l1, l1));
+          b3 = f64x2.add(b3, f64x2.mul(h1, h1));
+        }
+        p += row;
+        q += row;
       }
-      const l0 = f64x2.promote_low_f32x4(x0);
-      const h0 = f64x2.promote_low_f32x4(i32x4.shuffle(x0, x0, 2, 3, 0, 1));
-      const l1 = f64x2.promote_low_f32x4(x1);
-      const h1 = f64x2.promote_low_f32x4(i32x4.shuffle(x1, x1, 2, 3, 0, 1));
-      a0 = f64x2.add(a0, l0);
-      a1 = f64x2.add(a1, h0);
-      a2 = f64x2.add(a2, l1);
-      a3 = f64x2.add(a3, h1);
-      if (prod) {
-        b0 = f64x2.add(b0, f64x2.promote_low_f32x4(w0));
-        b1 = f64x2.add(b1, f64x2.promote_low_f32x4(i32x4.shuffle(w0, w0, 2, 3, 0, 1)));
-        b2 = f64x2.add(b2, f64x2.promote_low_f32x4(w1));
-        b3 = f64x2.add(b3, f64x2.promote_low_f32x4(i32x4.shuffle(w1, w1, 2, 3, 0, 1)));
-      } else {
-        b0 = f64x2.add(b0, f64x2.mul(l0, l0));
-        b1 = f64x2.add(b1, f64x2.mul(h0, h0));
-        b2 = f64x2.add(b2, f64x2.mul(l1, l1));
-        b3 = f64x2.add(b3, f64x2.mul(h1, h1));
+      v128.store(pa, a0);
+      v128.store(pa, a1, 16);
+      v128.store(pa, a2, 32);
+      v128.store(pa, a3, 48);
+      v128.store(pb, b0);
+      v128.store(pb, b1, 16);
+      v128.store(pb, b2, 32);
+      v128.store(pb, b3, 48);
+    }
+    for (; j + 2 <= c1; j += 2) {
+      const pa = acc + (<usize>j << 3);
+      const pb = acc2 + (<usize>j << 3);
+      let a = v128.load(pa);
+      let b = v128.load(pb);
+      let p = in0 + first + (<usize>j << 2);
+      let q = in1 + first + (<usize>j << 2);
+      for (let i = r0; i < r1; i++) {
+        const x = v128.load64_zero(p);
+        const v = f64x2.promote_low_f32x4(x);
+        a = f64x2.add(a, v);
+        if (prod) b = f64x2.add(b, f64x2.promote_low_f32x4(f32x4.mul(x, v128.load64_zero(q))));
+        else b = f64x2.add(b, f64x2.mul(v, v));
+        p += row;
+        q += row;
       }
-      p += row;
-      q += row;
+      v128.store(pa, a);
+      v128.store(pb, b);
     }
-    const o1 = s1 + (<usize>j << 2);
-    const o2 = s2 + (<usize>j << 2);
-    v128.store(o1, i64x2.shuffle(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1), 0, 2));
-    v128.store(o1, i64x2.shuffle(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3), 0, 2), 16);
-    v128.store(o2, i64x2.shuffle(f32x4.demote_f64x2_zero(b0), f32x4.demote_f64x2_zero(b1), 0, 2));
-    v128.store(o2, i64x2.shuffle(f32x4.demote_f64x2_zero(b2), f32x4.demote_f64x2_zero(b3), 0, 2), 16);
-  }
-  if (j >= c1) return;
-  const r0 = j;
-  for (let k = r0; k < c1; k++) {
-    store<f64>(acc + (<usize>k << 4), 0);
-    store<f64>(acc + (<usize>k << 4), 0, 8);
-  }
-  let p = in0;
-  let q = in1;
-  for (let i = 0; i < m; i++) {
-    for (let k = r0; k < c1; k++) {
-      const o = <usize>k << 2;
-      const x = load<f32>(p + o);
-      const v = <f64>x;
-      const ap = acc + (<usize>k << 4);
-      store<f64>(ap, load<f64>(ap) + v);
-      if (prod) store<f64>(ap, load<f64>(ap, 8) + <f64>(x * load<f32>(q + o)), 8);
-      else store<f64>(ap, load<f64>(ap, 8) + v * v, 8);
+    for (; j < c1; j++) {
+      const pa = acc + (<usize>j << 3);
+      const pb = acc2 + (<usize>j << 3);
+      let a = load<f64>(pa);
+      let b = load<f64>(pb);
+      let p = in0 + first + (<usize>j << 2);
+      let q = in1 + first + (<usize>j << 2);
+      for (let i = r0; i < r1; i++) {
+        const x = load<f32>(p);
+        const v = <f64>x;
+        a += v;
+        if (prod) b += <f64>(x * load<f32>(q));
+        else b += v * v;
+        p += row;
+        q += row;
+      }
+      store<f64>(pa, a);
+      store<f64>(pb, b);
     }
-    p += row;
-    q += row;
   }
-  for (let k = r0; k < c1; k++) {
-    store<f32>(s1 + (<usize>k << 2), <f32>load<f64>(acc + (<usize>k << 4)));
-    store<f32>(s2 + (<usize>k << 2), <f32>load<f64>(acc + (<usize>k << 4), 8));
+  for (let k = c0; k < c1; k++) {
+    store<f32>(s1 + (<usize>k << 2), <f32>load<f64>(acc + (<usize>k << 3)));
+    store<f32>(s2 + (<usize>k << 2), <f32>load<f64>(acc2 + (<usize>k << 3)));
   }
 }
 
 /**
  * s1 = Σᵢ x[i, ·], s2 = Σᵢ x[i, ·]² (each `reduce(sum | sumSquares)` over axis 0), channels
- * [c0, c1); `acc` holds 16 bytes per channel.
+ * [c0, c1); `acc` holds 16 bytes per channel (of all c).
  */
 export function bnMoments(s1: usize, s2: usize, x: usize, m: i32, c: i32, c0: i32, c1: i32, acc: usize): void {
   sumsOp(0, s1, s2, x, x, m, c, c0, c1, acc);
