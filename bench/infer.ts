@@ -29,8 +29,10 @@
  * reference). At `STTN_BENCH_THREADS=2` onnxruntime-web's idle threads keep burning CPU after its
  * first run (process CPU time ≈ 2× wall for the contenders after it; when they share a core with
  * the timed thread, that one runs at half speed): judge our 2-thread engine against
- * onnxruntime-node in a FAST run, or with our 1-thread engine in the same rotation as a check. It ends with per-step profiles (`engine.profile`) of the
- * ternary engine at batch 64 and 1 and of the float engine at batch 64. Results: bench/INFER.md.
+ * onnxruntime-node in a FAST run, or with our 1-thread engine in the same rotation as a check.
+ * With threads each timed run starts after 3 ms idle (`STTN_BENCH_GAP_MS`, see `timeAll`). It
+ * ends with per-step profiles (`engine.profile`) of the ternary engine at batch 64 and 1 (and of
+ * the 2-thread one at 64) and of the float engine at batch 64. Results: bench/INFER.md.
  *
  * Parameters are random (He init) with batch-norm statistics calibrated on one random batch, so
  * the ternary activations have realistic sparsity; timings do not depend on the values otherwise.
@@ -183,7 +185,10 @@ interface Contender {
 /**
  * Median wall and CPU ms per run of each contender: `rounds` round-robin rounds, each timing
  * `inner` back-to-back runs of a contender (so a sub-millisecond batch-1 run is not measured
- * against the timer's and cpuUsage's resolution), after `warmup` runs of each.
+ * against the timer's and cpuUsage's resolution), after `warmup` runs of each. With GAP_MS > 0
+ * each timed run starts after that long idle, so that no pool still polls from the run before it
+ * (our workers poll 1 ms after a task: they would take a core from onnxruntime's threads, which
+ * start from sleep, spinning off), and ours start from sleep too.
  */
 async function timeAll(contenders: readonly Contender[], rounds: number, warmup: number, inner = 1): Promise<Map<string, { wall: number; cpu: number; rounds: number[] }>> {
   for (const c of contenders) for (let i = 0; i < warmup; i++) await c.run();
@@ -191,6 +196,7 @@ async function timeAll(contenders: readonly Contender[], rounds: number, warmup:
   const cpu = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const c of contenders) {
+      if (GAP_MS > 0) await new Promise((resolve) => setTimeout(resolve, GAP_MS));
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < inner; i++) await c.run();
@@ -218,6 +224,9 @@ const listed = (v: string | undefined, all: readonly string[]): readonly string[
 };
 const BATCHES = listed(process.env.STTN_BENCH_BATCHES, ['1', '64']).map(Number);
 const FAST = process.env.STTN_BENCH_FAST === '1';
+/** Idle ms before each timed run (`STTN_BENCH_GAP_MS`; default 3 with threads, else 0): see `timeAll`. */
+const GAP_MS = Number(process.env.STTN_BENCH_GAP_MS ?? (THREADS > 1 ? 3 : 0));
+if (!(Number.isFinite(GAP_MS) && GAP_MS >= 0)) throw new Error(`STTN_BENCH_GAP_MS must be a number ≥ 0, got ${process.env.STTN_BENCH_GAP_MS}`);
 const nets = [
   { name: 'cnn-small', label: 'cnn-small 2+2 STTN, 28×28×1', spec: preset('cnn-small', { bits: '2+2' }) },
   { name: 'vgg7', label: 'vgg7 ×1/8 2+2 STTN, 32×32×3', spec: preset('vgg7', { bits: '2+2', inputShape: [32, 32, 3] }) },
