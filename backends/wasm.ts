@@ -528,7 +528,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
       if (colsBytes > 0 && colsBytes <= CONV_WORK_BUDGET) {
         const cols = take(colsBytes);
         reserve();
-        pool.run(OP.im2col, [p.geom, p.p0, cols], parts * IMAGE_PARTS);
+        pool.run(OP.im2col, [p.geom, p.p0, cols], partsOf(g.n * g.oh * g.ow, IMAGE_PARTS));
         pool.run(OP.conv2dGradFilterCols, [p.geom, cols, p.p1, p.po, p.work], parts);
       } else pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work], parts);
     }

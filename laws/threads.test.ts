@@ -7,7 +7,8 @@
  *   blocks), conv2d, conv2dGradInput and conv2dGradFilter (strides, padding, 1×1, batch 1 to 5)
  *   give at 2 and 3 threads the same float32 values (Object.is, ±0 told apart) as the unshared
  *   plain build at 1 thread (`resident: false`, what serves without shared memory), and so does a
- *   first layer's weight gradient over several im2col chunks (its parts share one patch matrix);
+ *   first layer's weight gradient over several im2col chunks (its parts share one patch matrix),
+ *   also with patch rows of 1 or 2 floats, where it is float64's sum within float32 rounding;
  * - a few training steps (conv → batch norm → relu → pool → STTN conv → dense) give the same
  *   parameters at 2 threads as that 1-thread build;
  * - a process that makes a 2-thread backend and never disposes it still exits, and `dispose()`
@@ -105,6 +106,38 @@ law('a first layer\'s weight gradient over several im2col chunks at 2 and 3 thre
   const dw1 = one.conv2dGradFilter(x, dy, [cout, 3, 3, cin], opts);
   return many.every((B) => identical(B.conv2dGradFilter(x, dy, [cout, 3, 3, cin], opts), dw1));
 }, { numRuns: 6 });
+
+// Patch rows of 1 or 2 floats (a 1×1 or 2×1 kernel on one channel) over more rows than two im2col
+// chunks (131072 rows of 1 float each): im2col must copy them exactly, as a whole-vector copy
+// would write past the next row (into the weight gradient's buffer at 1 thread, into another
+// part's rows at 2). Positive values, so a lost partial sum is far outside float32 rounding: the
+// 1-thread result is within γ(n+1)·Σ|x·dy| of float64's sum, and 2 and 3 threads give its bits.
+law('a weight gradient with 1- or 2-float patch rows over several im2col chunks is float64\'s within float32 rounding, and the same bits at 2 and 3 threads', [
+  fc.record({ kh: fc.constantFrom(1, 2), cout: fc.integer({ min: 1, max: 9 }), seed: fc.nat() }),
+], ({ kh, cout, seed }) => {
+  const [n, h, w] = [2, 726, 726];
+  const opts = { strides: [2, 2] as [number, number], pads: [0, 0] as [number, number] };
+  const [oh, ow] = [Math.floor((h - kh) / 2) + 1, Math.floor((w - 1) / 2) + 1];
+  const pos = (t: Tensor): Tensor => ({ shape: t.shape, data: t.data.map((v) => 0.75 + v / 4) });
+  const x = pos(rand([n, h, w, 1], seed));
+  const dy = pos(rand([n, oh, ow, cout], seed + 1));
+  const shape = [cout, kh, 1, 1];
+  const dw1 = one.conv2dGradFilter(x, dy, shape, opts);
+  const rows = n * oh * ow;
+  const gamma = ((rows + 1) * 2 ** -24) / (1 - (rows + 1) * 2 ** -24);
+  const close = Array.from(dw1.data).every((v, i) => {
+    const [o, ky] = [Math.floor(i / kh), i % kh];
+    let sum = 0;
+    let abs = 0;
+    for (let b = 0; b < n; b++) for (let y = 0; y < oh; y++) for (let xx = 0; xx < ow; xx++) {
+      const t = x.data[(b * h + 2 * y + ky) * w + 2 * xx] * dy.data[((b * oh + y) * ow + xx) * cout + o];
+      sum += t;
+      abs += Math.abs(t);
+    }
+    return Math.abs(v - sum) <= gamma * abs;
+  });
+  return close && many.every((B) => [0, 1, 2].every(() => identical(B.conv2dGradFilter(x, dy, shape, opts), dw1)));
+}, { numRuns: 4 });
 
 example('training steps at 2 threads give the parameters of 1 thread bit for bit (data and run seeds drawn)', () =>
   holdsAsync(fc.tuple(fc.nat(1 << 20), fc.nat(1 << 20)), async ([dataSeed, seed]) => {

@@ -880,10 +880,11 @@ function patchRow(g: Geom, x: usize, b: i32, oy: i32, ox: i32, d: usize, over: b
 
 /**
  * Rows r0..r0+rows of the patch matrix of NHWC `x` (`[n·oh·ow, kh·kw·cin]`), zero where a window
- * hits padding. A window row (ky) inside the image is one contiguous run of kw·cin floats. Every
- * row but the last copies whole vectors (a first layer's runs are 3 floats): what it writes past
- * its end is rewritten by the next row of this call, and what it reads past x's end is inside
- * memory (checked), so only the last row, which another part's rows may follow, copies exactly.
+ * hits padding. A window row (ky) inside the image is one contiguous run of kw·cin floats. Where a
+ * patch row has at least 3 floats, every row but the last copies whole vectors (a first layer's
+ * runs are 3 floats): the ≤ 3 floats it writes past its end land in the next row of this call,
+ * rewritten after, and what it reads past x's end is inside memory (checked); the last row, which
+ * another part's rows or the caller's buffers may follow, copies exactly.
  */
 function im2col(g: Geom, x: usize, r0: i32, rows: i32, cols: usize): void {
   const cin = g.cin;
@@ -896,7 +897,8 @@ function im2col(g: Geom, x: usize, r0: i32, rows: i32, cols: usize): void {
   const ohw = g.oh * g.ow;
   const gw = g.w, gh = g.h, gow = g.ow, goh = g.oh, gsh = g.sh, gsw = g.sw, gph = g.ph, gpw = g.pw;
   const xEnd = x + ((<usize>g.n * <usize>gh * <usize>gw * <usize>cin) << 2);
-  const over = xEnd + 16 <= (<usize>memory.size() << 16);
+  // a run's overflow (≤ 3 floats) stays inside the next row only when a row has at least 3 floats
+  const over = kh * kwc >= 3 && xEnd + 16 <= (<usize>memory.size() << 16);
   const end = r0 + rows;
   let d = cols;
   // the window of row r0, then stepped row by row (no division per row)
