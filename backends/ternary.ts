@@ -74,7 +74,8 @@ export interface WasmTernaryOptions {
    * (build/wasm/sttn-ternary-threads.wasm, a shared memory) runs each kernel's work of a batch in
    * up to N parts on the pool of backends/wasm/threads.ts, N − 1 workers and the calling thread
    * (a task of one part, batch 1 mostly, stays on the calling thread); results are the same bit
-   * for bit as on one thread. Not with `fma`. `dispose()` ends the workers.
+   * for bit as on one thread; with `fma`, build/wasm/sttn-ternary-threads-fma.wasm, the same bits
+   * as the fma build on one thread. `dispose()` ends the workers.
    */
   readonly threads?: number;
 }
@@ -103,7 +104,6 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   if (!Number.isInteger(parts) || parts < 1) throw new ConfigError('createWasmTernaryKernels.parts', `must be an integer ≥ 1, got ${String(parts)}`);
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmTernaryKernels.threads', `must be an integer ≥ 1, got ${String(threads)}`);
-  if (threads > 1 && opts.fma === true) throw new ConfigError('createWasmTernaryKernels.threads', 'the fma build has no threaded build: use threads: 1 with fma');
   // where a thread may block; more threads than cores oversubscribe, still bit for bit
   if (threads > 1 && canBlock()) return threadedKernels(opts, threads);
   const module = await ternaryModule(opts);
@@ -127,23 +127,28 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
 async function threadedKernels(opts: WasmTernaryOptions, threads: number): Promise<WasmTernaryKernels> {
   const what = 'createWasmTernaryKernels.source';
   const given = opts.source ?? (opts.module === undefined ? undefined : asSource(opts.module));
-  const module = given === undefined ? await compilePackaged(new URL('../build/wasm/sttn-ternary-threads.wasm', import.meta.url), what) : await compileWasm(given, what);
+  const fma = opts.fma === true;
+  const file = fma ? 'sttn-ternary-threads-fma.wasm' : 'sttn-ternary-threads.wasm';
+  if (fma) enableRelaxedSimd();
+  const module = given === undefined ? await compilePackaged(new URL(`../build/wasm/${file}`, import.meta.url), what) : await compileWasm(given, what);
   const imports = WebAssembly.Module.imports(module);
-  if (!imports.some((i) => i.kind === 'memory')) throw new ConfigError(what, 'threads > 1 need the threaded build (build/wasm/sttn-ternary-threads.wasm: an imported shared memory)');
+  if (!imports.some((i) => i.kind === 'memory')) throw new ConfigError(what, `threads > 1 need the threaded build (build/wasm/${file}: an imported shared memory)`);
   const memory = sharedMemory(16);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const exports = { ...(instance.exports as unknown as TernaryExports), memory };
   if (typeof exports.layerChunks !== 'function') throw new ConfigError(what, "the module is not sttn's ternary kernels (no layerChunks export)");
+  const fused = typeof exports.fused === 'function' && exports.fused() === 1;
+  if (fused !== fma) throw new ConfigError(what, `the module is the threaded ${fused ? 'fma' : 'plain'} build, but fma is ${fma}`);
   const pool = await createThreadPool(module, memory, exports as unknown as PartExports, threads);
   // a task of one part (batch 1, most often) runs here: waking the workers would cost more than it could save
   const run = (desc: number, parts: number): void => (parts > 1 ? pool.run(OP.layerChunks, [desc], parts) : exports.layerChunks(desc, 0, 1));
-  return makeKernels(kernelMemory(exports, pool.threads, run), false, pool.threads, () => pool.dispose());
+  return makeKernels(kernelMemory(exports, pool.threads, run), fused, pool.threads, () => pool.dispose());
 }
 
 /** The contract's record over one instance: every kernel shares its memory. */
 function makeKernels(mem: KernelMemory, fused: boolean, threads: number, dispose: () => void): WasmTernaryKernels {
   return {
-    name: fused ? 'wasm-fma' : threads > 1 ? `wasm-threads-${threads}` : 'wasm',
+    name: (fused ? 'wasm-fma' : 'wasm') + (threads > 1 ? `-threads-${threads}` : ''),
     threads,
     dispose,
     fast: true,

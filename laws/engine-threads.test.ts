@@ -12,7 +12,9 @@
  *   reference bit for bit, run and in place;
  * - the engine on exported cnn-small and vgg7 (2+2 STTN) gives the same logits (Object.is) on 1
  *   and 2 threads, at batch 1 and 5, run after run;
- * - a bad `threads` is a ConfigError naming it, and so is `threads` with `fma`; `dispose()` ends
+ * - the fma build on 2 threads gives the fma build's 1-thread logits bit for bit (cnn-small, vgg7,
+ *   batch 1, 5, 64);
+ * - a bad `threads` is a ConfigError naming it; `dispose()` ends
  *   the workers (each one's exit event counted); on a one-core host `threads: 2` still gives 2.
  */
 import { spawnSync } from 'node:child_process';
@@ -171,13 +173,31 @@ for (const name of ['cnn-small', 'vgg7'] as const) {
   });
 }
 
-example('engine threads: threads must be an integer ≥ 1, and has no fma build (ConfigErrors naming the option)', async () => {
+// the fma build (relaxed-SIMD multiply-adds in the float layers) on threads: its own threaded
+// build, the same bits as the fma build on one thread
+const fmaOne = await createWasmTernaryKernels({ fma: true });
+const fmaTwo = await createWasmTernaryKernels({ fma: true, threads: 2 });
+after(() => fmaTwo.dispose());
+for (const name of ['cnn-small', 'vgg7'] as const) {
+  law(`engine threads: ${name} 2+2 on the fma build gives the same logits bit for bit on 1 and 2 threads, at batch 1, 5 and 64`, [fc.nat()], (seed) => {
+    const { d, per } = exported(name);
+    const e1 = createEngine(d, { backend: cpu32, kernels: fmaOne });
+    const e2 = createEngine(d, { backend: cpu32, kernels: fmaTwo });
+    const r = rng(seed);
+    return [1, 5, 64].every((n) => {
+      const x: Tensor = { shape: [n, ...d.inputShape], data: Float32Array.from({ length: n * per }, () => uniform(r)) };
+      return sameBits(e2.run(x).data, e1.run(x).data);
+    });
+  }, { numRuns: 3 });
+}
+
+example('engine threads: threads must be an integer ≥ 1 (ConfigErrors naming the option); the fma build runs threads too', async () => {
   const refused = (p: Promise<unknown>): Promise<boolean> =>
     p.then(
       () => false,
       (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmTernaryKernels.threads'),
     );
-  return (await refused(createWasmTernaryKernels({ threads: 0 }))) && (await refused(createWasmTernaryKernels({ threads: 1.5 }))) && (await refused(createWasmTernaryKernels({ threads: 2, fma: true }))) && two.threads === 2 && three.threads === 3 && one.threads === 1;
+  return (await refused(createWasmTernaryKernels({ threads: 0 }))) && (await refused(createWasmTernaryKernels({ threads: 1.5 }))) && fmaTwo.threads === 2 && fmaTwo.name === 'wasm-fma-threads-2' && two.name === 'wasm-threads-2' && two.threads === 2 && three.threads === 3 && one.threads === 1;
 });
 
 example('engine threads: dispose() ends the workers of a 3-thread instance (each one\'s exit event), and is idempotent', async () => {
