@@ -41,8 +41,8 @@
  * 40 inferences back to back and divides) with medians of wall time and of process CPU time (the machine may be shared: CPU time is less disturbed by
  * neighbours; CPU time above wall time means more than one thread worked). The sttn engines and
  * tfjs-wasm run on one thread; `STTN_BENCH_THREADS=2` gives the onnxruntimes two and adds the
- * ternary engine on two threads (`createWasmTernaryKernels({ threads })`), and every name says its
- * thread count.
+ * ternary engine on two threads (`createWasmTernaryKernels({ threads })`, plain and fma builds),
+ * and every name says its thread count.
  */
 import type { Tensor as TfTensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
@@ -72,6 +72,7 @@ const B = await createWasmBackend();
 let wasmKernels: TernaryKernels | null = null;
 let fmaKernels: TernaryKernels | null = null;
 let threadKernels: TernaryKernels | null = null;
+let fmaThreadKernels: TernaryKernels | null = null;
 let kernelsNote = '';
 try {
   const { createWasmTernaryKernels } = await import('../backends/ternary.js');
@@ -81,6 +82,7 @@ try {
     kernelsNote = `the fma build of the ternary kernels is unavailable (${e.message})`;
     return null;
   });
+  if (THREADS > 1 && fmaKernels) fmaThreadKernels = await createWasmTernaryKernels({ fma: true, threads: THREADS });
 } catch (e) {
   kernelsNote = `WebAssembly ternary kernels unavailable (${(e as Error).message}); only the reference kernels are timed`;
 }
@@ -248,6 +250,7 @@ for (const { label, spec } of nets) {
     ...(wasmKernels ? ([['sttn ternary engine (wasm ternary kernels)', createEngine(d, { backend: B, kernels: wasmKernels })]] as [string, Engine][]) : []),
     ...(fmaKernels ? ([['sttn ternary engine (wasm ternary kernels, fma build)', createEngine(d, { backend: B, kernels: fmaKernels })]] as [string, Engine][]) : []),
     ...(threadKernels ? ([[`sttn ternary engine (wasm ternary kernels, ${THREADS} threads)`, createEngine(d, { backend: B, kernels: threadKernels })]] as [string, Engine][]) : []),
+    ...(fmaThreadKernels ? ([[`sttn ternary engine (wasm ternary kernels, fma build, ${THREADS} threads)`, createEngine(d, { backend: B, kernels: fmaThreadKernels })]] as [string, Engine][]) : []),
     ['sttn ternary engine (reference TS kernels)', createEngine(d, { backend: B, kernels: referenceTernaryKernels })],
     ['sttn float engine (wasm backend)', createEngine(d, { backend: B, mode: 'float' })],
   ];
