@@ -110,13 +110,15 @@ const claimWord = (gen: number, next: number): number => ((gen & 0x1fffff) << PA
  * How long a worker polls for the next task before it sleeps in `Atomics.wait`, and the caller for
  * the parts still running elsewhere, in ms. Waking a sleeping thread (a futex, and on a virtual
  * machine its halted CPU) costs ~15–90 µs, a polled task ~2 µs. A training step posts hundreds of
- * tasks with JS between them, mostly well under a millisecond apart, so a worker polls for 1 ms
- * (OpenMP runtimes poll for far longer by default): on the quiet 2-core guest that took the
- * cnn-small 2-thread step from 1.22× to 1.56–1.76× the 1-thread step (0.02 ms and 0.2 ms polls:
- * 1.22× and 1.38×; bench/TRAIN.md). The caller's poll stays short: on a loaded machine the thread
- * it waits for may share its core, and then a poll only holds that thread back.
+ * tasks with JS between them, most well under a millisecond apart but some gaps longer, so a
+ * worker polls for 4 ms (OpenMP runtimes poll for 200 ms or more by default): on the quiet 2-core
+ * guest polls of 0.02, 0.2 and 1 ms gave the cnn-small 2-thread step 1.22×, 1.38× and 1.56–1.76×
+ * the 1-thread step, and 4 ms a further ~13% over 1 ms (30.6 against 35.2 ms per step, means of
+ * interleaved runs; 10 and 25 ms no better; bench/TRAIN.md). The caller's poll stays short: on a
+ * loaded machine the thread it waits for may share its core, and then a poll only holds that
+ * thread back.
  */
-export const WORKER_SPIN_MS = 1;
+export const WORKER_SPIN_MS = 4;
 export const CALLER_SPIN_MS = 0.1;
 
 /**
