@@ -80,13 +80,15 @@ export function layerDescBytes(): i32 {
   return (FIELDS + 1) * 4;
 }
 
+/** Field `i` of the descriptor at `d` (the task descriptors of ./tasks.ts read their fields the same way). */
 @inline
-function fld(d: usize, i: i32): i32 {
+export function fld(d: usize, i: i32): i32 {
   return load<i32>(d + (<usize>i << 2));
 }
 
+/** Field `i` of the descriptor at `d`, as a pointer. */
 @inline
-function ptr(d: usize, i: i32): usize {
+export function ptr(d: usize, i: i32): usize {
   return <usize>load<u32>(d + (<usize>i << 2));
 }
 

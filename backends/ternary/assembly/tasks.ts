@@ -17,7 +17,7 @@
  * Law (laws/engine-threads.test.ts, laws/ternary-kernels.test.ts): every kernel on 2 and 3
  * threads, and with 1, 2 or 3 parts run in turn, equals the reference implementation bit for bit.
  */
-import { layerPart } from './layer';
+import { fld, layerPart, ptr } from './layer';
 import { quantPack, setQuantizer } from './pack';
 import { planesRange } from './im2col';
 import { convDirectF32, denseF32 } from './float';
@@ -33,16 +33,6 @@ const KIND_POOL = 4;
 /** Bytes of a task descriptor with `fields` fields after its kind. */
 export function taskDescBytes(fields: i32): i32 {
   return (fields + 1) * 4;
-}
-
-@inline
-function fld(d: usize, i: i32): i32 {
-  return load<i32>(d + (<usize>i << 2));
-}
-
-@inline
-function ptr(d: usize, i: i32): usize {
-  return <usize>load<u32>(d + (<usize>i << 2));
 }
 
 /** The first of `n` items that part `part` of `parts` owns (a run of them, in order). */

@@ -26,6 +26,47 @@ function outImage(g: Geom): usize {
   return (<usize>g.oh * <usize>g.ow * <usize>g.cin) << 2;
 }
 
+/**
+ * Per lane of the 4 channels at `at`, the index (ky·kw + kx, row-major) of its window's first
+ * maximum: the running maximum starts at the first element and moves only to a strictly greater one.
+ */
+@inline
+function firstMax4(at: usize, kh: i32, kw: i32, rowStep: usize, colStep: usize): v128 {
+  let best = v128.load(at);
+  let arg = i32x4.splat(0);
+  let k = 0;
+  for (let ky = 0; ky < kh; ky++) {
+    const r = at + <usize>ky * rowStep;
+    for (let kx = 0; kx < kw; kx++) {
+      const v = v128.load(r + <usize>kx * colStep);
+      const m = f32x4.gt(v, best);
+      best = v128.bitselect(v, best, m);
+      arg = v128.bitselect(i32x4.splat(k), arg, m);
+      k++;
+    }
+  }
+  return arg;
+}
+
+/** `firstMax4` for the one channel at byte `o` of the window at `at`: the first maximum's byte offset from `at`. */
+@inline
+function firstMax1(at: usize, o: usize, kh: i32, kw: i32, rowStep: usize, colStep: usize): usize {
+  let best = load<f32>(at + o);
+  let arg: usize = o;
+  for (let ky = 0; ky < kh; ky++) {
+    const r = <usize>ky * rowStep + o;
+    for (let kx = 0; kx < kw; kx++) {
+      const p = r + <usize>kx * colStep;
+      const v = load<f32>(at + p);
+      if (v > best) {
+        best = v;
+        arg = p;
+      }
+    }
+  }
+  return arg;
+}
+
 /** y = maxPool(x). */
 export function maxPool(geom: usize, x: usize, y: usize): void {
   const g = changetype<Geom>(geom);
@@ -120,21 +161,9 @@ function maxPoolGradImages(g: Geom, x: usize, dy: usize, dx: usize, b0: i32, b1:
         let ch = 0;
         for (; ch + 4 <= c; ch += 4) {
           const o = <usize>ch << 2;
-          let best = v128.load(at + o);
-          let arg = i32x4.splat(0);
-          let k = 0;
-          for (let ky = 0; ky < g.kh; ky++) {
-            const r = at + <usize>ky * rowStep + o;
-            for (let kx = 0; kx < g.kw; kx++) {
-              const v = v128.load(r + <usize>kx * colStep);
-              const m = f32x4.gt(v, best);
-              best = v128.bitselect(v, best, m);
-              arg = v128.bitselect(i32x4.splat(k), arg, m);
-              k++;
-            }
-          }
+          const arg = firstMax4(at + o, g.kh, g.kw, rowStep, colStep);
           const d = v128.load(q);
-          for (k = 0; k < ks; k++) {
+          for (let k = 0; k < ks; k++) {
             const m = i32x4.eq(arg, i32x4.splat(k));
             if (!v128.any_true(m)) continue;
             const p = dat + <usize>(k / g.kw) * rowStep + <usize>(k % g.kw) * colStep + o;
@@ -144,19 +173,7 @@ function maxPoolGradImages(g: Geom, x: usize, dy: usize, dx: usize, b0: i32, b1:
         }
         for (; ch < c; ch++) {
           const o = <usize>ch << 2;
-          let best = load<f32>(at + o);
-          let arg: usize = o;
-          for (let ky = 0; ky < g.kh; ky++) {
-            const r = <usize>ky * rowStep + o;
-            for (let kx = 0; kx < g.kw; kx++) {
-              const p = r + <usize>kx * colStep;
-              const v = load<f32>(at + p);
-              if (v > best) {
-                best = v;
-                arg = p;
-              }
-            }
-          }
+          const arg = firstMax1(at, o, g.kh, g.kw, rowStep, colStep);
           const p = dat + arg;
           store<f32>(p, load<f32>(p) + load<f32>(q));
           q += 4;
@@ -189,21 +206,9 @@ function maxPoolGradTiled(g: Geom, x: usize, dy: usize, dx: usize, b0: i32, b1: 
         let ch = 0;
         for (; ch + 4 <= c; ch += 4) {
           const o = <usize>ch << 2;
-          let best = v128.load(at + o);
-          let arg = i32x4.splat(0);
-          let k = 0;
-          for (let ky = 0; ky < kh; ky++) {
-            const r = at + <usize>ky * rowStep + o;
-            for (let kx = 0; kx < kw; kx++) {
-              const v = v128.load(r + <usize>kx * colStep);
-              const m = f32x4.gt(v, best);
-              best = v128.bitselect(v, best, m);
-              arg = v128.bitselect(i32x4.splat(k), arg, m);
-              k++;
-            }
-          }
+          const arg = firstMax4(at + o, kh, kw, rowStep, colStep);
           const d = v128.load(q);
-          k = 0;
+          let k = 0;
           for (let ky = 0; ky < kh; ky++) {
             const r = dat + <usize>ky * rowStep + o;
             for (let kx = 0; kx < kw; kx++) {
@@ -216,19 +221,7 @@ function maxPoolGradTiled(g: Geom, x: usize, dy: usize, dx: usize, b0: i32, b1: 
         }
         for (; ch < c; ch++) {
           const o = <usize>ch << 2;
-          let best = load<f32>(at + o);
-          let arg: usize = o;
-          for (let ky = 0; ky < kh; ky++) {
-            const r = <usize>ky * rowStep + o;
-            for (let kx = 0; kx < kw; kx++) {
-              const p = r + <usize>kx * colStep;
-              const v = load<f32>(at + p);
-              if (v > best) {
-                best = v;
-                arg = p;
-              }
-            }
-          }
+          const arg = firstMax1(at, o, kh, kw, rowStep, colStep);
           const d = load<f32>(q);
           for (let ky = 0; ky < kh; ky++) {
             const r = <usize>ky * rowStep + o;
