@@ -30,7 +30,7 @@
  * first run (process CPU time ≈ 2× wall for the contenders after it; when they share a core with
  * the timed thread, that one runs at half speed): judge our 2-thread engine against
  * onnxruntime-node in a FAST run, or with our 1-thread engine in the same rotation as a check.
- * With threads each timed run starts after 3 ms idle (`STTN_BENCH_GAP_MS`, see `timeAll`). It
+ * With threads each timed run starts after 6 ms idle (`STTN_BENCH_GAP_MS`, see `timeAll`). It
  * ends with per-step profiles (`engine.profile`) of the ternary engine at batch 64 and 1 (and of
  * the 2-thread one at 64) and of the float engine at batch 64. Results: bench/INFER.md.
  *
@@ -61,6 +61,7 @@ import { preset } from '../src/models/presets.js';
 import { rng } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { fmt, machine, median, randomF32, table, tfjsWasm } from './common.js';
+import { WORKER_SPIN_MS } from '../backends/wasm/threads.js';
 
 /** Threads of the onnxruntime contenders (the sttn engines and tfjs-wasm use one). */
 const THREADS = Number(process.env.STTN_BENCH_THREADS ?? 1);
@@ -68,7 +69,8 @@ if (!(Number.isInteger(THREADS) && THREADS >= 1)) throw new Error(`STTN_BENCH_TH
 const tf = await tfjsWasm();
 const ortWeb = await import('onnxruntime-web');
 ortWeb.env.wasm.numThreads = THREADS;
-const B = await createWasmBackend();
+// one thread, as the header says of the sttn engines (its pool's worker would poll beside the timed runs)
+const B = await createWasmBackend({ threads: 1 });
 let wasmKernels: TernaryKernels | null = null;
 let fmaKernels: TernaryKernels | null = null;
 let threadKernels: TernaryKernels | null = null;
@@ -189,7 +191,7 @@ interface Contender {
  * `inner` back-to-back runs of a contender (so a sub-millisecond batch-1 run is not measured
  * against the timer's and cpuUsage's resolution), after `warmup` runs of each. With GAP_MS > 0
  * each timed run starts after that long idle, so that no pool still polls from the run before it
- * (our workers poll 1 ms after a task: they would take a core from onnxruntime's threads, which
+ * (our workers poll WORKER_SPIN_MS after a task: they would take a core from onnxruntime's threads, which
  * start from sleep, spinning off), and ours start from sleep too.
  */
 async function timeAll(contenders: readonly Contender[], rounds: number, warmup: number, inner = 1): Promise<Map<string, { wall: number; cpu: number; rounds: number[] }>> {
@@ -226,8 +228,8 @@ const listed = (v: string | undefined, all: readonly string[]): readonly string[
 };
 const BATCHES = listed(process.env.STTN_BENCH_BATCHES, ['1', '64']).map(Number);
 const FAST = process.env.STTN_BENCH_FAST === '1';
-/** Idle ms before each timed run (`STTN_BENCH_GAP_MS`; default 3 with threads, else 0): see `timeAll`. */
-const GAP_MS = Number(process.env.STTN_BENCH_GAP_MS ?? (THREADS > 1 ? 3 : 0));
+/** Idle ms before each timed run (`STTN_BENCH_GAP_MS`; default 2 ms past a worker's poll with threads, else 0): see `timeAll`. */
+const GAP_MS = Number(process.env.STTN_BENCH_GAP_MS ?? (THREADS > 1 ? WORKER_SPIN_MS + 2 : 0));
 if (!(Number.isFinite(GAP_MS) && GAP_MS >= 0)) throw new Error(`STTN_BENCH_GAP_MS must be a number ≥ 0, got ${process.env.STTN_BENCH_GAP_MS}`);
 const nets = [
   { name: 'cnn-small', label: 'cnn-small 2+2 STTN, 28×28×1', spec: preset('cnn-small', { bits: '2+2' }) },
