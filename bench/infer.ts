@@ -69,7 +69,7 @@ if (!(Number.isInteger(THREADS) && THREADS >= 1)) throw new Error(`STTN_BENCH_TH
 const tf = await tfjsWasm();
 const ortWeb = await import('onnxruntime-web');
 ortWeb.env.wasm.numThreads = THREADS;
-// one thread, as the header says of the sttn engines (its pool's worker would poll beside the timed runs)
+// one thread, as the header says of the sttn engines (createWasmBackend's default, said here)
 const B = await createWasmBackend({ threads: 1 });
 let wasmKernels: TernaryKernels | null = null;
 let fmaKernels: TernaryKernels | null = null;
@@ -84,7 +84,12 @@ try {
     kernelsNote = `the fma build of the ternary kernels is unavailable (${e.message})`;
     return null;
   });
-  if (THREADS > 1 && fmaKernels) fmaThreadKernels = await createWasmTernaryKernels({ fma: true, threads: THREADS });
+  if (THREADS > 1 && fmaKernels) {
+    fmaThreadKernels = await createWasmTernaryKernels({ fma: true, threads: THREADS }).catch((e: Error) => {
+      kernelsNote = `the threaded fma build of the ternary kernels is unavailable (${e.message})`;
+      return null;
+    });
+  }
 } catch (e) {
   kernelsNote = `WebAssembly ternary kernels unavailable (${(e as Error).message}); only the reference kernels are timed`;
 }

@@ -14,10 +14,12 @@
  *   and 2 threads, at batch 1 and 5, run after run;
  * - the fma build on 2 threads gives the fma build's 1-thread logits bit for bit (cnn-small, vgg7,
  *   batch 1, 5, 64);
- * - a bad `threads` is a ConfigError naming it; `dispose()` ends
+ * - a bad `threads` is a ConfigError naming it, and so is a threaded module of the other build
+ *   (plain for fma or fma for plain); `dispose()` ends
  *   the workers (each one's exit event counted); on a one-core host `threads: 2` still gives 2.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { after } from 'node:test';
@@ -190,6 +192,19 @@ for (const name of ['cnn-small', 'vgg7'] as const) {
     });
   }, { numRuns: 3 });
 }
+
+example('engine threads: a threaded module of the other build (plain for fma, fma for plain) is a ConfigError naming the source', async () => {
+  const bytes = (file: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../build/wasm/${file}`, import.meta.url)));
+  const refused = (p: Promise<unknown>, build: string): Promise<boolean> =>
+    p.then(
+      () => false,
+      (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmTernaryKernels.source') && e.message.includes(build),
+    );
+  return (
+    (await refused(createWasmTernaryKernels({ threads: 2, fma: true, source: bytes('sttn-ternary-threads.wasm') }), 'threaded plain build')) &&
+    (await refused(createWasmTernaryKernels({ threads: 2, source: bytes('sttn-ternary-threads-fma.wasm') }), 'threaded fma build'))
+  );
+});
 
 example('engine threads: threads must be an integer ≥ 1 (ConfigErrors naming the option); the fma build runs threads too', async () => {
   const refused = (p: Promise<unknown>): Promise<boolean> =>

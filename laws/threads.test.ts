@@ -112,9 +112,12 @@ law('a first layer\'s weight gradient over several im2col chunks at 2 and 3 thre
 // would write past the next row (into the weight gradient's buffer at 1 thread, into another
 // part's rows at 2). Positive values, so a lost partial sum is far outside float32 rounding: the
 // 1-thread result is within γ(n+1)·Σ|x·dy| of float64's sum, and 2 and 3 threads give its bits.
+// Every run takes both row lengths and both products: cout ≥ 5 is the transposed product (its
+// buffer right behind the chunk, its parts sharing one patch matrix), cout 3 the plain one.
+const weightGradCases = [1, 2].flatMap((kh) => [3, 5, 8].map((cout) => ({ kh, cout })));
 law('a weight gradient with 1- or 2-float patch rows over several im2col chunks is float64\'s within float32 rounding, and the same bits at 2 and 3 threads', [
-  fc.record({ kh: fc.constantFrom(1, 2), cout: fc.integer({ min: 1, max: 9 }), seed: fc.nat() }),
-], ({ kh, cout, seed }) => {
+  fc.nat(),
+], (seed) => weightGradCases.every(({ kh, cout }) => {
   const [n, h, w] = [2, 726, 726];
   const opts = { strides: [2, 2] as [number, number], pads: [0, 0] as [number, number] };
   const [oh, ow] = [Math.floor((h - kh) / 2) + 1, Math.floor((w - 1) / 2) + 1];
@@ -137,7 +140,7 @@ law('a weight gradient with 1- or 2-float patch rows over several im2col chunks 
     return Math.abs(v - sum) <= gamma * abs;
   });
   return close && many.every((B) => [0, 1, 2].every(() => identical(B.conv2dGradFilter(x, dy, shape, opts), dw1)));
-}, { numRuns: 4 });
+}), { numRuns: 2 });
 
 example('training steps at 2 threads give the parameters of 1 thread bit for bit (data and run seeds drawn)', () =>
   holdsAsync(fc.tuple(fc.nat(1 << 20), fc.nat(1 << 20)), async ([dataSeed, seed]) => {
