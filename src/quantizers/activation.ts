@@ -24,7 +24,7 @@ import { decodeWith, oneOf, PositiveNumber, withDefaults } from '../codec.js';
 import type { ConfigError } from '../errors.js';
 import { assertFinite, sameShape, type Tensor } from '../tensor.js';
 import { checkUpstream, Clip, hardTanh, steWindow, type Term } from './common.js';
-import { clipDown, kernelsOf } from './fast.js';
+import { clipDown, kernelsOf, knownFinite } from './fast.js';
 
 export type Boundary = 'paper' | 'official';
 
@@ -42,8 +42,7 @@ export const decodeSteSignConfig = (raw: unknown): Either<ConfigError, SteSignCo
 
 /** `assertFinite('x', x)`, with the backend's one-pass check first where it has the fused kernels. */
 function checkInput(B: Backend, x: Tensor): void {
-  const k = kernelsOf(B);
-  if (k === undefined || !k.allFinite(x)) assertFinite('x', x);
+  if (!knownFinite(B, x)) assertFinite('x', x);
 }
 
 export function ternaryForward(B: Backend, x: Tensor, cfg: TernaryConfig): Tensor {

@@ -82,6 +82,9 @@ export interface WithQuantizerKernels {
 export const kernelsOf = (B: Backend): QuantizerKernels | undefined =>
   B.dtype === 'float32' ? (B as Backend & Partial<WithQuantizerKernels>).quantizerKernels : undefined;
 
+/** True when the backend's fused kernels find every value of `t` finite in one pass; false means "not known": walk `t` to name a bad value. */
+export const knownFinite = (B: Backend, t: Tensor): boolean => kernelsOf(B)?.allFinite(t) === true;
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 

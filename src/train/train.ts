@@ -30,7 +30,7 @@ import { OverflowError } from '../errors.js';
 import { softmaxCrossEntropy } from './loss.js';
 import { backward, forward, initModel, type Model } from '../models/model.js';
 import { initOptimizer, OptimizerConfig, step as optimizerStep, type OptimizerState, type Tree } from './optim.js';
-import { kernelsOf } from '../quantizers/fast.js';
+import { knownFinite } from '../quantizers/fast.js';
 import { derive } from '../random.js';
 import type { Tensor } from '../tensor.js';
 
@@ -140,10 +140,9 @@ export function latentSelector(model: Model): (layer: string, name: string) => b
 
 /** The first non-finite value of `tree`, named (null if none); a backend with the fused kernels clears each tensor in one wasm pass first. */
 export function firstNonFinite(B: Backend, tree: Tree): string | null {
-  const k = kernelsOf(B);
   for (const [l, ps] of Object.entries(tree)) {
     for (const [name, v] of Object.entries(ps)) {
-      if (k !== undefined && k.allFinite(v)) continue;
+      if (knownFinite(B, v)) continue;
       for (let i = 0; i < v.data.length; i++) if (!Number.isFinite(v.data[i])) return `${l}.${name}[${i}] = ${v.data[i]}`;
     }
   }
