@@ -138,7 +138,7 @@ interface Exports extends QuantizeExports, PartExports, BatchNormExports {
     a: number, lda: number, b: number, ldb: number, c: number, ldc: number,
     accumulate: number, work: number,
   ): void;
-  conv2d(geom: number, x: number, w: number, y: number, work: number): void;
+  conv2d(geom: number, x: number, w: number, y: number, work: number, b: number): void;
   conv2dGradInput(geom: number, dy: number, w: number, dx: number, work: number): void;
   conv2dGradFilter(geom: number, x: number, dy: number, dw: number, work: number): void;
   gradFilterSharedColsBytes(geom: number): number;
@@ -472,8 +472,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     new Int32Array(wasm.memory.buffer, ptr, 13).set([g.n, g.h, g.w, g.cin, g.cout, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw]);
   }
 
-  /** Lays out the output, the geometry, two inputs and the work areas of up to `want` parts (fewer past CONV_WORK_BUDGET, never under one per thread); returns their pointers and the parts `k`. */
-  function convCall(g: ConvGeometry, in0: Tensor, in1: Tensor, outLen: number, want: number): { geom: number; p0: number; p1: number; po: number; end: number; work: number; k: number } {
+  /** Lays out the output, the geometry, two inputs (and a bias) and the work areas of up to `want` parts (fewer past CONV_WORK_BUDGET, never under one per thread); returns their pointers (`pb` 0 without a bias) and the parts `k`. */
+  function convCall(g: ConvGeometry, in0: Tensor, in1: Tensor, outLen: number, want: number, bias?: Tensor): { geom: number; p0: number; p1: number; pb: number; po: number; end: number; work: number; k: number } {
     begin();
     const po = take(outLen * 4);
     const end = top;
@@ -483,23 +483,36 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     const perPart = pool ? wasm.convPartWorkBytes(geom) : 0;
     const k = pool ? Math.min(want, Math.max(parts, Math.floor(CONV_WORK_BUDGET / perPart))) : want;
     const workBytes = pool ? perPart * k : wasm.convWorkBytes(geom);
-    const { ptrs: [p0, p1], fill } = operands([in0, in1]);
+    const { ptrs: [p0, p1, pb], fill } = operands(bias ? [in0, in1, bias] : [in0, in1]);
     const work = take(workBytes);
     reserve();
     fill();
-    return { geom, p0, p1, po, end, work, k };
+    return { geom, p0, p1, pb: pb ?? 0, po, end, work, k };
   }
 
   const empty = (shape: readonly number[]): boolean => size(shape) === 0;
 
   function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions): Tensor {
+    return convolve(x, w, undefined, opts);
+  }
+
+  function conv2dBias(x: Tensor, w: Tensor, b: Tensor, opts: Conv2dOptions): Tensor {
+    const cout = w.shape[0];
+    if (b.shape.length !== 1 || b.shape[0] !== cout || b.data.length !== cout) throw new ShapeError('conv2dBias bias', [cout], b.shape);
+    return convolve(x, w, b, opts);
+  }
+
+  /** conv2d, with `bias` added to each chunk of output rows right after its product (assembly `conv2d`). */
+  function convolve(x: Tensor, w: Tensor, bias: Tensor | undefined, opts: Conv2dOptions): Tensor {
     const g = convGeometry(x.shape, w.shape, opts);
     const shape = [g.n, g.oh, g.ow, g.cout];
-    if (empty(shape) || empty(w.shape)) return { shape, data: new Float32Array(size(shape)) };
+    if (empty(shape)) return { shape, data: new Float32Array(size(shape)) };
+    // an empty kernel (kh·kw·cin = 0) sums nothing: 0, plus the bias where there is one
+    if (empty(w.shape)) return bias ? js.binary('add', { shape, data: new Float32Array(size(shape)) }, bias, 3) : { shape, data: new Float32Array(size(shape)) };
     const k = partsOf(g.n, IMAGE_PARTS);
-    const p = convCall(g, x, w, size(shape), k);
-    if (pool) pool.run(OP.conv2d, [p.geom, p.p0, p.p1, p.po, p.work], p.k);
-    else wasm.conv2d(p.geom, p.p0, p.p1, p.po, p.work);
+    const p = convCall(g, x, w, size(shape), k, bias);
+    if (pool) pool.run(OP.conv2d, [p.geom, p.p0, p.p1, p.po, p.work, p.pb], p.k);
+    else wasm.conv2d(p.geom, p.p0, p.p1, p.po, p.work, p.pb);
     return result(p.po, p.end, shape);
   }
 
@@ -653,6 +666,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     reduce,
     matmul,
     conv2d,
+    conv2dBias,
     conv2dGradInput,
     conv2dGradFilter,
     maxPool,

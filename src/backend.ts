@@ -108,6 +108,12 @@ export interface Backend {
 
   /** NHWC `x` ⋆ OHWI `w` → NHWC. */
   conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions): Tensor;
+  /**
+   * Optional: `conv2d` with the bias `b` (`[cout]`) added to every output pixel as each part of
+   * the output is made, not in a pass of its own: the bits of
+   * `binary('add', conv2d(x, w, opts), b, 3)` (laws/conv-bias.test.ts).
+   */
+  conv2dBias?(x: Tensor, w: Tensor, b: Tensor, opts: Conv2dOptions): Tensor;
   /** dL/dx of `conv2d`, given dL/dy; `xShape` is the input's NHWC shape. */
   conv2dGradInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts: Conv2dOptions): Tensor;
   /** dL/dw of `conv2d`, given dL/dy; `wShape` is the kernel's OHWI shape. */

@@ -41,7 +41,8 @@ import { SttnError } from '../../src/errors.js';
 export interface PartExports {
   convPartWorkBytes(geom: number): number;
   gemmPart(part: number, parts: number, ...args: number[]): void;
-  conv2dPart(part: number, parts: number, geom: number, x: number, w: number, y: number, work: number): void;
+  /** `b`: the bias's pointer, 0 for none */
+  conv2dPart(part: number, parts: number, geom: number, x: number, w: number, y: number, work: number, b: number): void;
   conv2dGradInputPart(part: number, parts: number, geom: number, dy: number, w: number, dx: number, work: number): void;
   conv2dGradFilterPart(part: number, parts: number, geom: number, x: number, dy: number, dw: number, work: number): void;
   /** the ternary kernels' threaded build only */
@@ -66,7 +67,7 @@ export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3,
  */
 export const PART_FNS: readonly (readonly [keyof PartExports, number, boolean])[] = [
   ['gemmPart', 13, true],
-  ['conv2dPart', 5, true],
+  ['conv2dPart', 6, true],
   ['conv2dGradInputPart', 5, true],
   ['conv2dGradFilterPart', 5, true],
   ['layerChunks', 1, false], // the ternary kernels' threaded build (backends/ternary.ts): a layer's row chunks

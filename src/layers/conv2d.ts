@@ -70,8 +70,8 @@ export function conv2d(o: Conv2dLayerOptions): Layer {
     forward(B, params, state, x) {
       const xq = o.inputQuantizer.forward(B, x);
       const { w, res: kres } = o.kernelQuantizer.forward(B, kernelParams(params));
-      let y = B.conv2d(xq, w, opts);
-      if (o.useBias) y = B.binary('add', y, params.b, 3);
+      // the bias in the convolution's own pass where the backend has one (the same bits)
+      const y = !o.useBias ? B.conv2d(xq, w, opts) : B.conv2dBias ? B.conv2dBias(xq, w, params.b, opts) : B.binary('add', B.conv2d(xq, w, opts), params.b, 3);
       const res: ConvRes = { x, xq, w, kres };
       return { y, res, state };
     },

@@ -1046,13 +1046,26 @@ function pointwiseConv(g: Geom): bool {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
 
-/** y[n·oh·ow, cout] = im2col(x) · wᵀ, with w OHWI = [cout, kh·kw·cin]. */
-export function conv2d(geom: usize, x: usize, w: usize, y: usize, work: usize): void {
+/**
+ * y[r, c] += b[c] for `rows` rows of `cout` floats: float32 adds, each the same bits as the
+ * broadcast `binary add` of assembly/elementwise.ts (one correctly rounded f32 add per element).
+ */
+function addBiasRows(y: usize, rows: i32, cout: i32, b: usize): void {
+  for (let r = 0; r < rows; r++) addF32(y + <usize>r * <usize>cout * 4, b, cout);
+}
+
+/**
+ * y[n·oh·ow, cout] = im2col(x) · wᵀ (+ b), with w OHWI = [cout, kh·kw·cin]; `b` 0: no bias, else
+ * cout floats added to every row of each chunk right after its product, while the chunk is in
+ * cache (the bits of the product then a broadcast add: each sum is complete before its add).
+ */
+export function conv2d(geom: usize, x: usize, w: usize, y: usize, work: usize, b: usize): void {
   const g = changetype<Geom>(geom);
   const kd = g.kh * g.kw * g.cin;
   const total = g.n * g.oh * g.ow;
   if (pointwiseConv(g)) {
     gemm(false, true, total, g.cout, kd, x, kd, w, kd, y, g.cout, false, work);
+    if (b != 0) addBiasRows(y, total, g.cout, b);
     return;
   }
   const cols = work + gemmWorkBytes();
@@ -1060,7 +1073,9 @@ export function conv2d(geom: usize, x: usize, w: usize, y: usize, work: usize): 
   for (let r0 = 0; r0 < total; r0 += ch) {
     const rows = imin(ch, total - r0);
     im2col(g, x, r0, rows, cols);
-    gemm(false, true, rows, g.cout, kd, cols, kd, w, kd, y + <usize>r0 * <usize>g.cout * 4, g.cout, false, work);
+    const yr = y + <usize>r0 * <usize>g.cout * 4;
+    gemm(false, true, rows, g.cout, kd, cols, kd, w, kd, yr, g.cout, false, work);
+    if (b != 0) addBiasRows(yr, rows, g.cout, b);
   }
 }
 
@@ -1178,14 +1193,14 @@ function subBatch(geom: usize, dst: usize, n0: i32, n1: i32): usize {
 }
 
 /** conv2d of images [n0, n1) (each image's output rows depend on that image only). */
-export function conv2dPart(part: i32, parts: i32, geom: usize, x: usize, w: usize, y: usize, work: usize): void {
+export function conv2dPart(part: i32, parts: i32, geom: usize, x: usize, w: usize, y: usize, work: usize, b: usize): void {
   const g = changetype<Geom>(geom);
   const n0 = partStartRoundedUp(part, parts, g.n, 1);
   const n1 = partStartRoundedUp(part + 1, parts, g.n, 1);
   if (n1 <= n0) return;
   const pw = work + <usize>part * convPartWorkBytes(geom);
   const sub = subBatch(geom, pw, n0, n1);
-  conv2d(sub, x + <usize>n0 * <usize>(g.h * g.w * g.cin) * 4, w, y + <usize>n0 * <usize>(g.oh * g.ow * g.cout) * 4, pw + 64);
+  conv2d(sub, x + <usize>n0 * <usize>(g.h * g.w * g.cin) * 4, w, y + <usize>n0 * <usize>(g.oh * g.ow * g.cout) * 4, pw + 64, b);
 }
 
 /** conv2dGradInput of images [n0, n1) (col2im adds only within an image). */

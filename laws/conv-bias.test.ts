@@ -1,0 +1,165 @@
+/**
+ * The convolution with its bias in one pass (src/backend.ts `conv2dBias`; on the wasm backend
+ * assembly/index.ts `conv2d` adds the bias to each chunk of output rows right after its product)
+ * replaces `binary('add', conv2d(x, w, opts), b, 3)`, so the claim is bit-identity (Object.is per
+ * element, ±0 told apart), not a tolerance:
+ * - on drawn geometries (batch, size, channels, kernel, strides, padding, the 1×1 pointwise case
+ *   that skips im2col, kernels wider than the padded input's rows) and values (zeros, −0, scales
+ *   from 10⁻³ to 10³, biases that cancel the product), on the wasm backend resident and copying,
+ *   at 1, 2 and 3 threads (a split by images);
+ * - the conv2d layer with the fused pass gives the layer without it (the same backend, the member
+ *   removed) its y, dW, db and dx;
+ * - a bias of the wrong shape is a ShapeError naming the bias.
+ */
+import fc from 'fast-check';
+import { createWasmBackend } from '../backends/wasm.js';
+import type { Backend, Conv2dOptions } from '../src/backend.js';
+import { ShapeError } from '../src/errors.js';
+import { orThrow } from '../src/codec.js';
+import { buildLayer, decodeLayerSpec } from '../src/layers/index.js';
+import { normal, rng, uniform } from '../src/random.js';
+import type { Tensor } from '../src/tensor.js';
+import { example, law, throwsWith } from './law.js';
+
+const backends: [string, Backend][] = [
+  ['resident, 1 thread', await createWasmBackend()],
+  ['copying, 1 thread', await createWasmBackend({ resident: false })],
+  ['resident, 2 threads', await createWasmBackend({ threads: 2 })],
+  ['copying, 3 threads', await createWasmBackend({ threads: 3, resident: false })],
+];
+
+const withoutFusion = (B: Backend): Backend => {
+  const { conv2dBias: _c, ...rest } = B;
+  return rest;
+};
+
+const sameBits = (a: Tensor, b: Tensor): boolean =>
+  a.shape.length === b.shape.length &&
+  a.shape.every((d, i) => d === b.shape[i]) &&
+  a.data.length === b.data.length &&
+  a.data.every((v, i) => Object.is(v, b.data[i]));
+
+/** `n` float32 values: a tenth +0, a twentieth −0, the rest normal · a scale from 10⁻³ to 10³. */
+function values(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const scale = 10 ** (uniform(r) * 6 - 3);
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = uniform(r);
+    d[i] = u < 0.1 ? 0 : u < 0.15 ? -0 : normal(r) * scale;
+  }
+  return d;
+}
+
+interface Case {
+  readonly n: number;
+  readonly h: number;
+  readonly w: number;
+  readonly cin: number;
+  readonly cout: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly ph: number;
+  readonly pw: number;
+  readonly seed: number;
+}
+
+const geometry: fc.Arbitrary<Case> = fc
+  .record({
+    n: fc.integer({ min: 1, max: 9 }),
+    h: fc.integer({ min: 1, max: 12 }),
+    w: fc.integer({ min: 1, max: 12 }),
+    cin: fc.oneof(fc.constantFrom(1, 3, 4, 8, 32), fc.integer({ min: 1, max: 20 })),
+    cout: fc.oneof(fc.constantFrom(1, 4, 5, 16, 32, 64), fc.integer({ min: 1, max: 40 })),
+    kh: fc.integer({ min: 1, max: 4 }),
+    kw: fc.integer({ min: 1, max: 4 }),
+    sh: fc.integer({ min: 1, max: 3 }),
+    sw: fc.integer({ min: 1, max: 3 }),
+    ph: fc.integer({ min: 0, max: 2 }),
+    pw: fc.integer({ min: 0, max: 2 }),
+    seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  })
+  // a quarter of the cases pointwise (1×1, stride 1, no padding: the product without im2col)
+  .chain((k) => fc.oneof({ weight: 3, arbitrary: fc.constant(k) }, { weight: 1, arbitrary: fc.constant({ ...k, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 }) }))
+  .filter((k) => k.h + 2 * k.ph >= k.kh && k.w + 2 * k.pw >= k.kw);
+
+const operandsOf = (k: Case): { x: Tensor; w: Tensor; b: Tensor; opts: Conv2dOptions } => {
+  const b = values(k.cout, k.seed + 3);
+  // some biases are minus a product's value, so sums that cancel to ±0 occur
+  return {
+    x: { shape: [k.n, k.h, k.w, k.cin], data: values(k.n * k.h * k.w * k.cin, k.seed + 1) },
+    w: { shape: [k.cout, k.kh, k.kw, k.cin], data: values(k.cout * k.kh * k.kw * k.cin, k.seed + 2) },
+    b: { shape: [k.cout], data: b },
+    opts: { strides: [k.sh, k.sw], pads: [k.ph, k.pw] },
+  };
+};
+
+const inScope = <T>(B: Backend, f: () => T): T => (B.resident ? B.resident(f) : f());
+
+law(
+  'conv2dBias gives binary(add, conv2d(x, w), b, 3) its bits, at 1, 2 and 3 threads, resident and copying',
+  [geometry],
+  (k) => {
+    const { x, w, b, opts } = operandsOf(k);
+    return backends.every(([, B]) => {
+      const [fused, composed] = inScope(B, () => {
+        // resident operands too: made by the backend inside the scope, read in place
+        const [xr, wr, br] = [B.from(x), B.from(w), B.from(b)];
+        const c = B.conv2d(xr, wr, opts);
+        // a bias that cancels the first output's product where that is not 0
+        const bc = c.data.length > 0 && c.data[0] !== 0 ? { shape: b.shape, data: Float32Array.from(b.data, (v, i) => (i === 0 ? -c.data[0] : v)) } : br;
+        return [B.conv2dBias!(xr, wr, B.from(bc), opts), B.binary('add', c, B.from(bc), 3)];
+      });
+      return sameBits(fused, composed);
+    });
+  },
+  { numRuns: 80 },
+);
+
+law(
+  'the same on a batch large enough to split over the threads by images (64 images of 14×14×8)',
+  [fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.constantFrom(8, 16, 33)],
+  (seed, cout) => {
+    const { x, w, b, opts } = operandsOf({ n: 64, h: 14, w: 14, cin: 8, cout, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, seed });
+    return backends.every(([, B]) => inScope(B, () => sameBits(B.conv2dBias!(x, w, b, opts), B.binary('add', B.conv2d(x, w, opts), b, 3))));
+  },
+  { numRuns: 4 },
+);
+
+law(
+  'the conv2d layer with conv2dBias gives the layer without it its y, dW, db and dx',
+  [geometry],
+  (k) => {
+    const { x } = operandsOf(k);
+    const layer = buildLayer(orThrow(decodeLayerSpec({ type: 'conv2d', filters: k.cout, kernelSize: [k.kh, k.kw], strides: [k.sh, k.sw], padding: [k.ph, k.pw], useBias: true })));
+    const init = layer.init([k.h, k.w, k.cin], rng(k.seed), 'float32');
+    const params = { ...init.params, b: { shape: [k.cout], data: values(k.cout, k.seed + 5) } };
+    const run = (B: Backend): Tensor[] =>
+      inScope(B, () => {
+        const f = layer.forward(B, params, init.state, x, { training: true, rng: rng(0) });
+        const dy = { shape: f.y.shape, data: values(f.y.data.length, k.seed + 6) };
+        const g = layer.backward(B, params, f.res, dy, true);
+        return [f.y, ...Object.values(g.dparams), g.dx];
+      });
+    return backends.every(([, B]) => {
+      const a = run(B);
+      const c = run(withoutFusion(B));
+      return a.length === c.length && a.every((t, i) => sameBits(t, c[i]));
+    });
+  },
+  { numRuns: 40 },
+);
+
+example('every wasm backend has conv2dBias, and a bias of the wrong shape is a ShapeError naming it', () => {
+  const x = { shape: [1, 4, 4, 2], data: new Float32Array(32) };
+  const w = { shape: [3, 3, 3, 2], data: new Float32Array(54) };
+  const opts: Conv2dOptions = { strides: [1, 1], pads: [1, 1] };
+  return backends.every(
+    ([, B]) =>
+      typeof B.conv2dBias === 'function' &&
+      throwsWith(() => B.conv2dBias!(x, w, { shape: [2], data: new Float32Array(2) }, opts), ShapeError, 'conv2dBias bias', '[3]') &&
+      throwsWith(() => B.conv2dBias!(x, w, { shape: [3, 1], data: new Float32Array(3) }, opts), ShapeError, 'conv2dBias bias'),
+  );
+});
