@@ -140,7 +140,7 @@ interface Exports extends QuantizeExports, PartExports, BatchNormExports {
   ): void;
   conv2d(geom: number, x: number, w: number, y: number, work: number, b: number): void;
   conv2dGradInput(geom: number, dy: number, w: number, dx: number, work: number): void;
-  conv2dGradFilter(geom: number, x: number, dy: number, dw: number, work: number): void;
+  conv2dGradFilter(geom: number, x: number, dy: number, dw: number, work: number, db: number): void;
   gradFilterSharedColsBytes(geom: number): number;
   binary(op: number, same: number, y: number, a: number, b: number, outer: number, len: number, inner: number): void;
   unary(op: number, y: number, x: number, n: number): void;
@@ -528,12 +528,30 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
   }
 
   function conv2dGradFilter(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): Tensor {
+    return gradFilter(x, dy, wShape, opts, false)[0];
+  }
+
+  function conv2dGradFilterBias(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): [Tensor, Tensor] {
+    const [dw, db] = gradFilter(x, dy, wShape, opts, true);
+    return [dw, db!];
+  }
+
+  /**
+   * dW, and with `bias` the bias gradient (Σ of dy over n·oh·ow, per output channel) folded in the
+   * same pass over dy (assembly `conv2dGradFilter`); the output holds dW then db.
+   */
+  function gradFilter(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions, bias: boolean): [Tensor, Tensor | undefined] {
     const g = convGeometry(x.shape, wShape, opts);
-    assertConvOutput('conv2dGradFilter dy', g, dy);
-    if (empty(wShape) || empty(dy.shape) || empty(x.shape)) return { shape: [...wShape], data: new Float32Array(size(wShape)) };
+    assertConvOutput(bias ? 'conv2dGradFilterBias dy' : 'conv2dGradFilter dy', g, dy);
+    const nw = size(wShape);
+    if (empty(wShape) || empty(dy.shape) || empty(x.shape)) {
+      const db = bias ? (empty(dy.shape) ? { shape: [g.cout], data: new Float32Array(g.cout) } : js.reduce('sum', { shape: [g.n * g.oh * g.ow, g.cout], data: dy.data }, 0)) : undefined;
+      return [{ shape: [...wShape], data: new Float32Array(nw) }, db];
+    }
     // one part per thread: every part packs all of dY again
-    const p = convCall(g, x, dy, size(wShape), parts);
-    if (!pool) wasm.conv2dGradFilter(p.geom, p.p0, p.p1, p.po, p.work);
+    const p = convCall(g, x, dy, nw + (bias ? g.cout : 0), parts);
+    const pdb = bias ? p.po + nw * 4 : 0;
+    if (!pool) wasm.conv2dGradFilter(p.geom, p.p0, p.p1, p.po, p.work, pdb);
     else {
       // The transposed product (a first layer's few patch columns) splits by output channels, so
       // every part reads the whole patch matrix: the threads form it once, by rows, and share it.
@@ -542,10 +560,18 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
         const cols = take(colsBytes);
         reserve();
         pool.run(OP.im2col, [p.geom, p.p0, cols], partsOf(g.n * g.oh * g.ow, IMAGE_PARTS));
-        pool.run(OP.conv2dGradFilterCols, [p.geom, cols, p.p1, p.po, p.work], parts);
-      } else pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work], parts);
+        pool.run(OP.conv2dGradFilterCols, [p.geom, cols, p.p1, p.po, p.work, pdb], parts);
+      } else pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work, pdb], parts);
     }
-    return result(p.po, p.end, wShape);
+    if (!bias) return [result(p.po, p.end, wShape), undefined];
+    const both = result(p.po, p.end, [nw + g.cout]).data as Float32Array;
+    // views on the scope's memory stay views; a copied-out result is split into arrays of their own
+    const inPlace: boolean = isResident(both);
+    const [dw, db] = inPlace ? [both.subarray(0, nw), both.subarray(nw)] : [both.slice(0, nw), both.slice(nw)];
+    return [
+      { shape: [...wShape], data: dw },
+      { shape: [g.cout], data: db },
+    ];
   }
 
   /**
@@ -669,6 +695,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     conv2dBias,
     conv2dGradInput,
     conv2dGradFilter,
+    conv2dGradFilterBias,
     maxPool,
     maxPoolGrad,
     quantizerKernels: createQuantizerKernels(wasm, {

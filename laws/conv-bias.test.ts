@@ -1,14 +1,20 @@
 /**
  * The convolution with its bias in one pass (src/backend.ts `conv2dBias`; on the wasm backend
  * assembly/index.ts `conv2d` adds the bias to each chunk of output rows right after its product)
- * replaces `binary('add', conv2d(x, w, opts), b, 3)`, so the claim is bit-identity (Object.is per
- * element, ±0 told apart), not a tolerance:
+ * replaces `binary('add', conv2d(x, w, opts), b, 3)`, and the weight gradient with the bias
+ * gradient folded in its pass over dy (`conv2dGradFilterBias`; assembly `conv2dGradFilter`'s
+ * `columnSums`) replaces `[conv2dGradFilter(x, dy, …), reduce('sum', dy as [n·oh·ow, cout], 0)]`,
+ * so the claim is bit-identity (Object.is per element, ±0 told apart), not a tolerance:
  * - on drawn geometries (batch, size, channels, kernel, strides, padding, the 1×1 pointwise case
  *   that skips im2col, kernels wider than the padded input's rows) and values (zeros, −0, scales
  *   from 10⁻³ to 10³, biases that cancel the product), on the wasm backend resident and copying,
  *   at 1, 2 and 3 threads (a split by images);
- * - the conv2d layer with the fused pass gives the layer without it (the same backend, the member
- *   removed) its y, dW, db and dx;
+ * - the same for the bias gradient, with values that in a third of the tensors hold ±2⁴⁰ times
+ *   the scale (so a sum folded in another order gives other bits), on geometries whose weight
+ *   gradient is transposed (a first layer: each part sums its own channels) or not (every part
+ *   reads all of dy and sums a share of the channels), over several chunks of rows;
+ * - the conv2d layer with the fused passes gives the layer without them (the same backend, the
+ *   members removed) its y, dW, db and dx;
  * - a bias of the wrong shape is a ShapeError naming the bias.
  */
 import fc from 'fast-check';
@@ -29,7 +35,7 @@ const backends: [string, Backend][] = [
 ];
 
 const withoutFusion = (B: Backend): Backend => {
-  const { conv2dBias: _c, ...rest } = B;
+  const { conv2dBias: _c, conv2dGradFilterBias: _g, ...rest } = B;
   return rest;
 };
 
@@ -39,14 +45,19 @@ const sameBits = (a: Tensor, b: Tensor): boolean =>
   a.data.length === b.data.length &&
   a.data.every((v, i) => Object.is(v, b.data[i]));
 
-/** `n` float32 values: a tenth +0, a twentieth −0, the rest normal · a scale from 10⁻³ to 10³. */
+/**
+ * `n` float32 values: a tenth +0, a twentieth −0, the rest normal · a scale from 10⁻³ to 10³; in a
+ * third of the tensors 3 in 10 values are ±2⁴⁰·scale instead (float64 sums then absorb and cancel,
+ * so another order of folding gives other float32 bits).
+ */
 function values(n: number, seed: number): Float32Array {
   const r = rng(seed);
   const scale = 10 ** (uniform(r) * 6 - 3);
+  const huge = uniform(r) < 1 / 3 ? 0.45 : 0.15;
   const d = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const u = uniform(r);
-    d[i] = u < 0.1 ? 0 : u < 0.15 ? -0 : normal(r) * scale;
+    d[i] = u < 0.1 ? 0 : u < 0.15 ? -0 : u < huge ? (uniform(r) < 0.5 ? -1 : 1) * 2 ** 40 * scale : normal(r) * scale;
   }
   return d;
 }
@@ -128,8 +139,47 @@ law(
   { numRuns: 4 },
 );
 
+/** [dW, db] fused and composed on `B` (inside its scope), dy drawn for the geometry. */
+const gradPairs = (B: Backend, k: Case): [Tensor[], Tensor[]] => {
+  const { x, w, opts } = operandsOf(k);
+  return inScope(B, () => {
+    const oh = Math.floor((k.h + 2 * k.ph - k.kh) / k.sh) + 1;
+    const ow = Math.floor((k.w + 2 * k.pw - k.kw) / k.sw) + 1;
+    const dy = B.from({ shape: [k.n, oh, ow, k.cout], data: values(k.n * oh * ow * k.cout, k.seed + 7) });
+    const xr = B.from(x);
+    const fused = B.conv2dGradFilterBias!(xr, dy, w.shape, opts);
+    return [fused, [B.conv2dGradFilter(xr, dy, w.shape, opts), B.reduce('sum', { shape: [k.n * oh * ow, k.cout], data: dy.data }, 0)]];
+  });
+};
+
 law(
-  'the conv2d layer with conv2dBias gives the layer without it its y, dW, db and dx',
+  'conv2dGradFilterBias gives [conv2dGradFilter, reduce(sum) of dy over its pixels] their bits, at 1, 2 and 3 threads, resident and copying',
+  [geometry],
+  (k) =>
+    backends.every(([, B]) => {
+      const [f, c] = gradPairs(B, k);
+      return sameBits(f[0], c[0]) && sameBits(f[1], c[1]);
+    }),
+  { numRuns: 80 },
+);
+
+law(
+  'the same over several chunks of rows and split over the threads: a first layer (transposed product, 1 channel) and a 32-channel layer',
+  [fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.constantFrom(1, 32), fc.constantFrom(8, 32, 33, 64)],
+  (seed, cin, cout) => {
+    // 1 channel: 9-float patch rows, chunks of ~14,500 rows, 2 images of 96×96 = 18,432 rows;
+    // 32 channels: 288-float rows, chunks of ~456, 8 images of 14×14
+    const k: Case = cin === 1 ? { n: 2, h: 96, w: 96, cin, cout, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, seed } : { n: 8, h: 14, w: 14, cin, cout, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, seed };
+    return backends.every(([, B]) => {
+      const [f, c] = gradPairs(B, k);
+      return sameBits(f[0], c[0]) && sameBits(f[1], c[1]);
+    });
+  },
+  { numRuns: 6 },
+);
+
+law(
+  'the conv2d layer with conv2dBias and conv2dGradFilterBias gives the layer without them its y, dW, db and dx',
   [geometry],
   (k) => {
     const { x } = operandsOf(k);
@@ -152,13 +202,14 @@ law(
   { numRuns: 40 },
 );
 
-example('every wasm backend has conv2dBias, and a bias of the wrong shape is a ShapeError naming it', () => {
+example('every wasm backend has conv2dBias and conv2dGradFilterBias, and a bias of the wrong shape is a ShapeError naming it', () => {
   const x = { shape: [1, 4, 4, 2], data: new Float32Array(32) };
   const w = { shape: [3, 3, 3, 2], data: new Float32Array(54) };
   const opts: Conv2dOptions = { strides: [1, 1], pads: [1, 1] };
   return backends.every(
     ([, B]) =>
       typeof B.conv2dBias === 'function' &&
+      typeof B.conv2dGradFilterBias === 'function' &&
       throwsWith(() => B.conv2dBias!(x, w, { shape: [2], data: new Float32Array(2) }, opts), ShapeError, 'conv2dBias bias', '[3]') &&
       throwsWith(() => B.conv2dBias!(x, w, { shape: [3, 1], data: new Float32Array(3) }, opts), ShapeError, 'conv2dBias bias'),
   );

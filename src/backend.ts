@@ -118,6 +118,13 @@ export interface Backend {
   conv2dGradInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts: Conv2dOptions): Tensor;
   /** dL/dw of `conv2d`, given dL/dy; `wShape` is the kernel's OHWI shape. */
   conv2dGradFilter(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): Tensor;
+  /**
+   * Optional: `conv2dGradFilter` and the bias gradient (dy summed over its n·oh·ow pixels, per
+   * output channel) in one pass over dy: the bits of
+   * `[conv2dGradFilter(x, dy, wShape, opts), reduce('sum', dy as [n·oh·ow, cout], 0)]`
+   * (laws/conv-bias.test.ts).
+   */
+  conv2dGradFilterBias?(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): [Tensor, Tensor];
 
   /** NHWC max pooling (no padding); ties go to the first maximum in row-major window order. */
   maxPool(x: Tensor, opts: PoolOptions): Tensor;

@@ -44,7 +44,8 @@ export interface PartExports {
   /** `b`: the bias's pointer, 0 for none */
   conv2dPart(part: number, parts: number, geom: number, x: number, w: number, y: number, work: number, b: number): void;
   conv2dGradInputPart(part: number, parts: number, geom: number, dy: number, w: number, dx: number, work: number): void;
-  conv2dGradFilterPart(part: number, parts: number, geom: number, x: number, dy: number, dw: number, work: number): void;
+  /** `db`: where the bias gradient goes, 0 for none */
+  conv2dGradFilterPart(part: number, parts: number, geom: number, x: number, dy: number, dw: number, work: number, db: number): void;
   /** the ternary kernels' threaded build only */
   layerChunks?(desc: number, part: number, parts: number): void;
   /** the float builds: an element-wise map split into runs, max pooling by images (assembly/elementwise.ts, pool.ts) */
@@ -55,7 +56,7 @@ export interface PartExports {
   bnPart?(desc: number, part: number, parts: number): void;
   /** the float builds: the whole patch matrix of a convolution's input by rows, and the weight gradient's parts reading it (assembly/index.ts) */
   im2colPart?(part: number, parts: number, geom: number, x: number, cols: number): void;
-  conv2dGradFilterColsPart?(part: number, parts: number, geom: number, cols: number, dy: number, dw: number, work: number): void;
+  conv2dGradFilterColsPart?(part: number, parts: number, geom: number, cols: number, dy: number, dw: number, work: number, db: number): void;
 }
 
 /** Task op codes; both workers (Node's NODE_WORKER below, the browser's ./worker.ts) run `runPart`'s table. */
@@ -69,14 +70,14 @@ export const PART_FNS: readonly (readonly [keyof PartExports, number, boolean])[
   ['gemmPart', 13, true],
   ['conv2dPart', 6, true],
   ['conv2dGradInputPart', 5, true],
-  ['conv2dGradFilterPart', 5, true],
+  ['conv2dGradFilterPart', 6, true],
   ['layerChunks', 1, false], // the ternary kernels' threaded build (backends/ternary.ts): a layer's row chunks
   ['mapPart', 1, false], // an element-wise map described in memory (backends/wasm.ts)
   ['maxPoolPart', 3, true],
   ['maxPoolGradPart', 4, true],
   ['bnPart', 1, false], // a fused batch-norm pass described in memory (backends/wasm/batchnorm.ts)
   ['im2colPart', 3, true],
-  ['conv2dGradFilterColsPart', 5, true],
+  ['conv2dGradFilterColsPart', 6, true],
 ];
 
 /** A name for op code `op` in errors. */

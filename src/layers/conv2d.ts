@@ -77,10 +77,15 @@ export function conv2d(o: Conv2dLayerOptions): Layer {
     },
     backward(B, params, r, dy, needDx) {
       const { x, xq, w, kres } = r as ConvRes;
-      const dw = B.conv2dGradFilter(xq, dy, w.shape, opts);
-      const dk = o.kernelQuantizer.backward(B, kernelParams(params), kres, dw);
       const c = dy.shape[3];
-      const dparams: Params = o.useBias ? { ...dk, b: B.reduce('sum', reshape(dy, [size(dy.shape) / c, c]), 0) } : dk;
+      // the bias gradient in the weight gradient's pass over dy where the backend has one (the same bits)
+      const [dw, db] = !o.useBias
+        ? [B.conv2dGradFilter(xq, dy, w.shape, opts), undefined]
+        : B.conv2dGradFilterBias
+          ? B.conv2dGradFilterBias(xq, dy, w.shape, opts)
+          : [B.conv2dGradFilter(xq, dy, w.shape, opts), B.reduce('sum', reshape(dy, [size(dy.shape) / c, c]), 0)];
+      const dk = o.kernelQuantizer.backward(B, kernelParams(params), kres, dw);
+      const dparams: Params = db ? { ...dk, b: db } : dk;
       const dx = needDx ? o.inputQuantizer.backward(B, x, B.conv2dGradInput(dy, w, x.shape, opts)) : NO_DX;
       return { dparams, dx };
     },

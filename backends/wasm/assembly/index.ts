@@ -804,7 +804,69 @@ function chunkRows(g: Geom): i32 {
 export function convWorkBytes(geom: usize): usize {
   const g = changetype<Geom>(geom);
   const kd = g.kh * g.kw * g.cin;
-  return gemmWorkBytes() + <usize>chunkRows(g) * <usize>kd * 4 + (gradFilterTransposed(g) ? <usize>kd * <usize>g.cout * 4 : 0);
+  return gemmWorkBytes() + <usize>chunkRows(g) * <usize>kd * 4 + (gradFilterTransposed(g) ? <usize>kd * <usize>g.cout * 4 : 0) + <usize>g.cout * 8;
+}
+
+/** Where the weight gradient's bias sums (cout float64s) sit in a work area laid out by convWorkBytes. */
+function biasSumsAt(g: Geom, work: usize): usize {
+  const kd = g.kh * g.kw * g.cin;
+  return work + gemmWorkBytes() + <usize>chunkRows(g) * <usize>kd * 4 + (gradFilterTransposed(g) ? <usize>kd * <usize>g.cout * 4 : 0);
+}
+
+/**
+ * acc[c] += x[r, c] for rows r = 0 … rows−1 in order, columns [c0, c1) of rows `ld` floats apart:
+ * one float64 chain per column, each value promoted from float32, so that chunks folded one after
+ * another give each column exactly the chain of `reduce('sum', ·, 0)` (assembly/elementwise.ts
+ * `stridedRow`: blocks of 8 columns in registers, the rest two and one at a time, all in memory
+ * order), and the float32 rounding of acc[c] at the end its bits.
+ */
+function columnSums(acc: usize, x: usize, rows: i32, ld: i32, c0: i32, c1: i32): void {
+  const lr = <usize>ld << 2;
+  let i = c0;
+  for (; i + 8 <= c1; i += 8) {
+    const ap = acc + (<usize>i << 3);
+    let a0 = v128.load(ap);
+    let a1 = v128.load(ap, 16);
+    let a2 = v128.load(ap, 32);
+    let a3 = v128.load(ap, 48);
+    let q = x + (<usize>i << 2);
+    for (let r = 0; r < rows; r++) {
+      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(v128.load64_zero(q)));
+      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(v128.load64_zero(q, 8)));
+      a2 = f64x2.add(a2, f64x2.promote_low_f32x4(v128.load64_zero(q, 16)));
+      a3 = f64x2.add(a3, f64x2.promote_low_f32x4(v128.load64_zero(q, 24)));
+      q += lr;
+    }
+    v128.store(ap, a0);
+    v128.store(ap, a1, 16);
+    v128.store(ap, a2, 32);
+    v128.store(ap, a3, 48);
+  }
+  if (i >= c1) return;
+  const rest = i;
+  let p = x;
+  for (let r = 0; r < rows; r++) {
+    i = rest;
+    for (; i + 2 <= c1; i += 2) {
+      const ap = acc + (<usize>i << 3);
+      v128.store(ap, f64x2.add(v128.load(ap), f64x2.promote_low_f32x4(v128.load64_zero(p + (<usize>i << 2)))));
+    }
+    for (; i < c1; i++) {
+      const ap = acc + (<usize>i << 3);
+      store<f64>(ap, load<f64>(ap) + <f64>load<f32>(p + (<usize>i << 2)));
+    }
+    p += lr;
+  }
+}
+
+/** acc[c0 … c1) = +0 (a chain's start, as `reduce` starts each column). */
+function zeroSums(acc: usize, c0: i32, c1: i32): void {
+  for (let i = c0; i < c1; i++) store<f64>(acc + (<usize>i << 3), 0);
+}
+
+/** db[c] = float32(acc[c]) for c in [c0, c1). */
+function storeSums(db: usize, acc: usize, c0: i32, c1: i32): void {
+  for (let i = c0; i < c1; i++) store<f32>(db + (<usize>i << 2), <f32>load<f64>(acc + (<usize>i << 3)));
 }
 
 @inline
@@ -1124,24 +1186,34 @@ function gradFilterBlock(g: Geom, a: usize, dyr: usize, rows: i32, dw: usize, dw
   else gemm(true, false, g.cout, kd, rows, dyr, g.cout, a, kd, dw, kd, acc, work);
 }
 
-/** dw[cout, kh·kw·cin] = dyᵀ · im2col(x), accumulated over column chunks. */
-export function conv2dGradFilter(geom: usize, x: usize, dy: usize, dw: usize, work: usize): void {
+/**
+ * dw[cout, kh·kw·cin] = dyᵀ · im2col(x), accumulated over column chunks; `db` 0: no bias, else
+ * db[c] = Σ over the n·oh·ow rows of dy[·, c], folded chunk by chunk as each chunk of dy is read
+ * (the bits of `reduce('sum', dy as [n·oh·ow, cout], 0)`: `columnSums`).
+ */
+export function conv2dGradFilter(geom: usize, x: usize, dy: usize, dw: usize, work: usize, db: usize): void {
   const g = changetype<Geom>(geom);
   const kd = g.kh * g.kw * g.cin;
   const total = g.n * g.oh * g.ow;
   const cols = work + gemmWorkBytes();
   const dwt = cols + <usize>chunkRows(g) * <usize>kd * 4;
+  const sums = biasSumsAt(g, work);
+  if (db != 0) zeroSums(sums, 0, g.cout);
   if (pointwiseConv(g)) {
     gradFilterBlock(g, x, dy, total, dw, dwt, false, work);
+    if (db != 0) columnSums(sums, dy, total, g.cout, 0, g.cout);
   } else {
     const ch = chunkRows(g);
     for (let r0 = 0; r0 < total; r0 += ch) {
       const rows = imin(ch, total - r0);
       im2col(g, x, r0, rows, cols);
+      const dyr = dy + <usize>r0 * <usize>g.cout * 4;
       // every chunk after the first adds to what the earlier chunks wrote
-      gradFilterBlock(g, cols, dy + <usize>r0 * <usize>g.cout * 4, rows, dw, dwt, r0 > 0, work);
+      gradFilterBlock(g, cols, dyr, rows, dw, dwt, r0 > 0, work);
+      if (db != 0) columnSums(sums, dyr, rows, g.cout, 0, g.cout);
     }
   }
+  if (db != 0) storeSums(db, sums, 0, g.cout);
   if (gradFilterTransposed(g)) {
     for (let i = 0; i < kd; i++) {
       for (let o = 0; o < g.cout; o++) {
@@ -1221,16 +1293,16 @@ export function conv2dGradInputPart(part: i32, parts: i32, geom: usize, dy: usiz
  * in order inside each part — the same chunks of rows, KC blocks and k order as the single call —
  * so every element is the same bits for any number of parts.
  */
-export function conv2dGradFilterPart(part: i32, parts: i32, geom: usize, x: usize, dy: usize, dw: usize, work: usize): void {
-  gradFilterPart(part, parts, geom, x, false, dy, dw, work);
+export function conv2dGradFilterPart(part: i32, parts: i32, geom: usize, x: usize, dy: usize, dw: usize, work: usize, db: usize): void {
+  gradFilterPart(part, parts, geom, x, false, dy, dw, work, db);
 }
 
 /**
  * conv2dGradFilterPart with the whole patch matrix of the input already at `cols` (im2colPart):
  * the parts share it instead of each forming it again, with the same chunks, blocks and order.
  */
-export function conv2dGradFilterColsPart(part: i32, parts: i32, geom: usize, cols: usize, dy: usize, dw: usize, work: usize): void {
-  gradFilterPart(part, parts, geom, cols, true, dy, dw, work);
+export function conv2dGradFilterColsPart(part: i32, parts: i32, geom: usize, cols: usize, dy: usize, dw: usize, work: usize, db: usize): void {
+  gradFilterPart(part, parts, geom, cols, true, dy, dw, work, db);
 }
 
 /** Bytes of the whole patch matrix when the parts of conv2dGradFilter should share it (the transposed product: every part reads all of it), else 0. */
@@ -1240,8 +1312,13 @@ export function gradFilterSharedColsBytes(geom: usize): usize {
   return <usize>(g.n * g.oh * g.ow) * <usize>(g.kh * g.kw * g.cin) * 4;
 }
 
-/** Part `part` of `parts` of the weight gradient; `whole`: `x` is the input's whole patch matrix. */
-function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: bool, dy: usize, dw: usize, work: usize): void {
+/**
+ * Part `part` of `parts` of the weight gradient; `whole`: `x` is the input's whole patch matrix.
+ * With a bias (`db` ≠ 0) the part also folds the bias sums of some output channels, chunk by chunk
+ * as conv2dGradFilter does: its own channels when the product is transposed (it reads only those
+ * columns of dY), else an even share of them (every part reads all of dY).
+ */
+function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: bool, dy: usize, dw: usize, work: usize, db: usize): void {
   const g = changetype<Geom>(geom);
   const kd = g.kh * g.kw * g.cin;
   const total = g.n * g.oh * g.ow;
@@ -1249,11 +1326,15 @@ function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: boo
   const n = tr ? g.cout : kd;
   const j0 = partStartRoundedUp(part, parts, n, NR);
   const j1 = partStartRoundedUp(part + 1, parts, n, NR);
-  if (j1 <= j0) return;
+  const b0 = db == 0 ? 0 : tr ? imin(j0, g.cout) : partStart(g.cout, part, parts, 1);
+  const b1 = db == 0 ? 0 : tr ? imin(j1, g.cout) : partStart(g.cout, part + 1, parts, 1);
+  if (j1 <= j0 && b1 <= b0) return;
   const nj = j1 - j0;
   const pw = work + <usize>part * convPartWorkBytes(geom) + 64;
   const cols = pw + gemmWorkBytes();
   const dwt = cols + <usize>chunkRows(g) * <usize>kd * 4;
+  const sums = biasSumsAt(g, pw);
+  zeroSums(sums, b0, b1);
   const pt = pointwiseConv(g);
   // the patch rows are read in place when the input is the patch matrix or it was formed whole
   const given = pt || whole;
@@ -1263,7 +1344,9 @@ function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: boo
     const dyr = dy + <usize>r0 * <usize>g.cout * 4;
     const acc = r0 > 0;
     const patches = x + <usize>r0 * <usize>kd * 4;
-    if (tr) {
+    if (nj <= 0) {
+      // no columns of the product here, only bias sums
+    } else if (tr) {
       // dWᵀ[:, j0:j1] = colsᵀ · dY[:, j0:j1]
       let a = patches;
       if (!given) {
@@ -1282,6 +1365,7 @@ function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: boo
       }
       gemm(true, false, g.cout, nj, rows, dyr, g.cout, b, ldb, dw + (<usize>j0 << 2), kd, acc, pw);
     }
+    if (b1 > b0) columnSums(sums, dyr, rows, g.cout, b0, b1);
   }
   if (tr) {
     for (let i = 0; i < kd; i++) {
@@ -1290,6 +1374,7 @@ function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: boo
       }
     }
   }
+  storeSums(db, sums, b0, b1);
 }
 
 /**
