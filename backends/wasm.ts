@@ -150,6 +150,10 @@ interface Exports extends QuantizeExports, PartExports, BatchNormExports {
   reduce(op: number, y: number, x: number, outer: number, len: number, inner: number, acc: number): void;
   maxPool(geom: number, x: number, y: number): void;
   maxPoolGrad(geom: number, x: number, dy: number, dx: number): void;
+  maxPoolArg(geom: number, x: number, y: number, arg: number): void;
+  maxPoolGradArg(geom: number, arg: number, dy: number, dx: number): void;
+  conv2dPool(geom: number, pgeom: number, x: number, w: number, b: number, y: number, arg: number, work: number): void;
+  conv2dPoolWorkBytes(geom: number): number;
 }
 
 // Op codes of the element-wise kernels (backends/wasm/assembly/elementwise.ts). `exp` and `log`
@@ -678,6 +682,66 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     });
   }
 
+  /** A result of two tensors laid out one after the other (`both`, `n0` floats then the rest) as tensors of their own: views stay views, a copied-out result is split into arrays of their own. */
+  function split2(both: Tensor, n0: number, s0: readonly number[], s1: readonly number[]): [Tensor, Tensor] {
+    const d = both.data as Float32Array;
+    const inPlace: boolean = isResident(d);
+    return [
+      { shape: [...s0], data: inPlace ? d.subarray(0, n0) : d.slice(0, n0) },
+      { shape: [...s1], data: inPlace ? d.subarray(n0) : d.slice(n0) },
+    ];
+  }
+
+  function maxPoolArgmax(x: Tensor, opts: PoolOptions): [Tensor, Tensor] {
+    const g = poolGeometry(x.shape, opts);
+    const shape = [g.n, g.oh, g.ow, g.cin];
+    const n = size(shape);
+    const both = mapped([2 * n], [x], 13 * 4, ([px], po, geom) => {
+      putGeometry(geom, g);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolArg, [geom, px, po, po + 4 * n], partsOf(g.n, IMAGE_PARTS));
+      else wasm.maxPoolArg(geom, px, po, po + 4 * n);
+    });
+    return split2(both, n, shape, shape);
+  }
+
+  function maxPoolGradArgmax(arg: Tensor, dy: Tensor, xShape: readonly number[], opts: PoolOptions): Tensor {
+    const g = poolGeometry(xShape, opts);
+    assertConvOutput('maxPoolGradArgmax dy', g, dy);
+    assertConvOutput('maxPoolGradArgmax arg', g, arg);
+    return mapped(xShape, [arg, dy], 13 * 4, ([pa, pdy], po, geom) => {
+      putGeometry(geom, g);
+      if (splitPool(size(xShape)) && g.n > 1) pool!.run(OP.maxPoolGradArg, [geom, pa, pdy, po], partsOf(g.n, IMAGE_PARTS));
+      else wasm.maxPoolGradArg(geom, pa, pdy, po);
+    });
+  }
+
+  function conv2dPoolArgmax(x: Tensor, w: Tensor, b: Tensor | undefined, convOpts: Conv2dOptions, poolOpts: PoolOptions): [Tensor, Tensor] {
+    const g = convGeometry(x.shape, w.shape, convOpts);
+    if (b !== undefined && (b.shape.length !== 1 || b.shape[0] !== g.cout || b.data.length !== g.cout)) throw new ShapeError('conv2dPoolArgmax bias', [g.cout], b.shape);
+    const pg = poolGeometry([g.n, g.oh, g.ow, g.cout], poolOpts);
+    const shape = [pg.n, pg.oh, pg.ow, pg.cin];
+    const n = size(shape);
+    // nothing to fuse for an empty batch or kernel: the composition
+    if (n === 0 || empty(w.shape) || empty(x.shape)) return maxPoolArgmax(b ? conv2dBias(x, w, b, convOpts) : conv2d(x, w, convOpts), poolOpts);
+    begin();
+    const po = take(2 * n * 4);
+    const end = top;
+    const geom = take(13 * 4);
+    const pgeom = take(13 * 4);
+    reserve();
+    putGeometry(geom, g);
+    putGeometry(pgeom, pg);
+    // by images, as conv2d splits
+    const k = pool && g.n > 1 ? partsOf(g.n, IMAGE_PARTS) : 1;
+    const { ptrs: [px, pw, pb], fill } = operands(b ? [x, w, b] : [x, w]);
+    const work = take(wasm.conv2dPoolWorkBytes(geom) * k);
+    reserve();
+    fill();
+    if (k > 1) pool!.run(OP.conv2dPool, [geom, pgeom, px, pw, pb ?? 0, po, po + 4 * n, work], k);
+    else wasm.conv2dPool(geom, pgeom, px, pw, pb ?? 0, po, po + 4 * n, work);
+    return split2(result(po, end, [2 * n]), n, shape, shape);
+  }
+
   return {
     name: 'wasm',
     dtype: 'float32',
@@ -698,6 +762,9 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     conv2dGradFilterBias,
     maxPool,
     maxPoolGrad,
+    maxPoolArgmax,
+    maxPoolGradArgmax,
+    conv2dPoolArgmax,
     quantizerKernels: createQuantizerKernels(wasm, {
       floor: () => floor,
       grow: (bytes) => growTo(wasm.memory, bytes, { kept: floor - base, residentBytes }),

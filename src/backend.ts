@@ -130,6 +130,20 @@ export interface Backend {
   maxPool(x: Tensor, opts: PoolOptions): Tensor;
   /** dL/dx of `maxPool`: each window's dL/dy goes to its (first) maximum. */
   maxPoolGrad(x: Tensor, dy: Tensor, opts: PoolOptions): Tensor;
+  /**
+   * Optional: `[maxPool(x, opts), arg]`, arg of y's shape holding for each output element the
+   * row-major index ky·kw + kx (a float32) of its window's first maximum: the element
+   * `maxPoolGrad` sends that output's gradient to (laws/pool-argmax.test.ts).
+   */
+  maxPoolArgmax?(x: Tensor, opts: PoolOptions): [Tensor, Tensor];
+  /** Optional: the bits of `maxPoolGrad(x, dy, opts)` from `arg = maxPoolArgmax(x, opts)[1]` and x's shape, without x. */
+  maxPoolGradArgmax?(arg: Tensor, dy: Tensor, xShape: readonly number[], opts: PoolOptions): Tensor;
+  /**
+   * Optional: the bits of `maxPoolArgmax(c, poolOpts)` with c = `conv2dBias(x, w, b, convOpts)`
+   * (`conv2d(x, w, convOpts)` when b is undefined), made image by image so that c is never
+   * written whole (laws/pool-argmax.test.ts).
+   */
+  conv2dPoolArgmax?(x: Tensor, w: Tensor, b: Tensor | undefined, convOpts: Conv2dOptions, poolOpts: PoolOptions): [Tensor, Tensor];
 
   /**
    * Optional: runs `f` with the results of this backend's calls kept in its own memory (the wasm

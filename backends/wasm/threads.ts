@@ -57,10 +57,14 @@ export interface PartExports {
   /** the float builds: the whole patch matrix of a convolution's input by rows, and the weight gradient's parts reading it (assembly/index.ts) */
   im2colPart?(part: number, parts: number, geom: number, x: number, cols: number): void;
   conv2dGradFilterColsPart?(part: number, parts: number, geom: number, cols: number, dy: number, dw: number, work: number, db: number): void;
+  /** the float builds: max pooling with its first maxima's indices, the gradient from them, and a convolution pooled image by image (assembly/pool-argmax.ts, index.ts) */
+  maxPoolArgPart?(part: number, parts: number, geom: number, x: number, y: number, arg: number): void;
+  maxPoolGradArgPart?(part: number, parts: number, geom: number, arg: number, dy: number, dx: number): void;
+  conv2dPoolPart?(part: number, parts: number, geom: number, pgeom: number, x: number, w: number, b: number, y: number, arg: number, work: number): void;
 }
 
 /** Task op codes; both workers (Node's NODE_WORKER below, the browser's ./worker.ts) run `runPart`'s table. */
-export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, map: 5, maxPool: 6, maxPoolGrad: 7, batchNorm: 8, im2col: 9, conv2dGradFilterCols: 10, exit: 99 } as const;
+export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, map: 5, maxPool: 6, maxPoolGrad: 7, batchNorm: 8, im2col: 9, conv2dGradFilterCols: 10, maxPoolArg: 11, maxPoolGradArg: 12, conv2dPool: 13, exit: 99 } as const;
 
 /**
  * The part of each op code: [export, i32 arguments, whether `part, parts` come first or last].
@@ -78,6 +82,9 @@ export const PART_FNS: readonly (readonly [keyof PartExports, number, boolean])[
   ['bnPart', 1, false], // a fused batch-norm pass described in memory (backends/wasm/batchnorm.ts)
   ['im2colPart', 3, true],
   ['conv2dGradFilterColsPart', 6, true],
+  ['maxPoolArgPart', 4, true],
+  ['maxPoolGradArgPart', 4, true],
+  ['conv2dPoolPart', 8, true],
 ];
 
 /** A name for op code `op` in errors. */

@@ -24,9 +24,11 @@
 
 import { Geom } from './geom';
 import { partStart } from './elementwise';
+import { maxPoolArgImages } from './pool-argmax';
 
 export { binary, unary, scalar, axpy, select, reduce, mapPart } from './elementwise';
 export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart } from './pool';
+export { maxPoolArg, maxPoolArgPart, maxPoolGradArg, maxPoolGradArgPart } from './pool-argmax';
 export * from './quantize';
 export { bnMoments, bnAffine, bnGradMoments, bnGradAffine, bnPart } from './batchnorm';
 
@@ -1139,6 +1141,61 @@ export function conv2d(geom: usize, x: usize, w: usize, y: usize, work: usize, b
     gemm(false, true, rows, g.cout, kd, cols, kd, w, kd, yr, g.cout, false, work);
     if (b != 0) addBiasRows(yr, rows, g.cout, b);
   }
+}
+
+/** The 16-byte multiple at or above `n`. */
+@inline
+function align16(n: usize): usize {
+  return (n + 15) & ~(<usize>15);
+}
+
+/**
+ * Work bytes of one part of conv2dPool (and of the single call): two geometry records, one
+ * image of the convolution's output, and a convolution's work area.
+ */
+export function conv2dPoolWorkBytes(geom: usize): usize {
+  const g = changetype<Geom>(geom);
+  return 128 + align16(<usize>g.oh * <usize>g.ow * <usize>g.cout * 4) + convWorkBytes(geom);
+}
+
+/**
+ * [y, arg] = maxPoolArgmax(conv2d(x, w) + b) for images [n0, n1) (`b` 0: no bias), one image at a
+ * time: the image's convolution output is made in the work area by `conv2d` on a one-image
+ * geometry (each output element's sum is the same arithmetic however the rows are chunked, which
+ * is why conv2d's parts by images give its bits) and pooled from there (pool-argmax.ts), so the
+ * whole output is never written. `pgeom` is the pooling's geometry over that output (n, oh, ow,
+ * cout as its n, h, w, cin).
+ */
+function conv2dPoolImages(geom: usize, pgeom: usize, x: usize, w: usize, b: usize, y: usize, arg: usize, work: usize, n0: i32, n1: i32): void {
+  const g = changetype<Geom>(geom);
+  const sub = work;
+  const psub = work + 64;
+  memory.copy(sub, geom, 13 * 4);
+  memory.copy(psub, pgeom, 13 * 4);
+  changetype<Geom>(sub).n = 1;
+  changetype<Geom>(psub).n = 1;
+  const img = work + 128;
+  const cw = img + align16(<usize>g.oh * <usize>g.ow * <usize>g.cout * 4);
+  const pg = changetype<Geom>(pgeom);
+  const xImage = <usize>(g.h * g.w * g.cin) * 4;
+  const yImage = <usize>(pg.oh * pg.ow * pg.cin) * 4;
+  for (let n = n0; n < n1; n++) {
+    conv2d(sub, x + <usize>n * xImage, w, img, cw, b);
+    maxPoolArgImages(changetype<Geom>(psub), img, y + <usize>n * yImage, arg + <usize>n * yImage, 0, 1);
+  }
+}
+
+/** conv2dPool over every image. */
+export function conv2dPool(geom: usize, pgeom: usize, x: usize, w: usize, b: usize, y: usize, arg: usize, work: usize): void {
+  conv2dPoolImages(geom, pgeom, x, w, b, y, arg, work, 0, changetype<Geom>(geom).n);
+}
+
+/** Part `part` of `parts` of conv2dPool: whole images, each part with its own work area. */
+export function conv2dPoolPart(part: i32, parts: i32, geom: usize, pgeom: usize, x: usize, w: usize, b: usize, y: usize, arg: usize, work: usize): void {
+  const n = changetype<Geom>(geom).n;
+  const n0 = partStart(n, part, parts, 1);
+  const n1 = partStart(n, part + 1, parts, 1);
+  if (n1 > n0) conv2dPoolImages(geom, pgeom, x, w, b, y, arg, work + <usize>part * conv2dPoolWorkBytes(geom), n0, n1);
 }
 
 /** dx = col2im(dy · w): dy is [n·oh·ow, cout], w is [cout, kh·kw·cin]. */

@@ -1,0 +1,215 @@
+/**
+ * Max pooling that records each window's first maximum (src/backend.ts `maxPoolArgmax`,
+ * `maxPoolGradArgmax`, `conv2dPoolArgmax`; on the wasm backend assembly/pool-argmax.ts and
+ * index.ts `conv2dPool`) replaces compositions of the backend's own calls, so the claim is
+ * bit-identity (Object.is per element), not a tolerance:
+ * - maxPoolArgmax's y is maxPool's, and its arg is the row-major index of the window's first
+ *   maximum under maxPool's rule (the running maximum moves only to a strictly greater value, so
+ *   ties and a NaN in first place keep the earlier element), computed here independently;
+ * - maxPoolGradArgmax(arg, dy, xShape) is maxPoolGrad(x, dy): windows that overlap (the adds in
+ *   window order), tile the image, or leave rows and columns over; channel counts that are and are
+ *   not multiples of 4; values drawn from ties, ±0, NaN and normals;
+ * - conv2dPoolArgmax is maxPoolArgmax of conv2dBias (or conv2d without a bias), both outputs;
+ * - all of it on the wasm backend resident and copying, at 1, 2 and 3 threads, including batches
+ *   large enough to split by images;
+ * - an operand of the wrong shape is a ShapeError naming the call and the operand.
+ */
+import fc from 'fast-check';
+import { createWasmBackend } from '../backends/wasm.js';
+import type { Backend, Conv2dOptions, PoolOptions } from '../src/backend.js';
+import { ShapeError } from '../src/errors.js';
+import { normal, rng, uniform } from '../src/random.js';
+import type { Tensor } from '../src/tensor.js';
+import { example, law, throwsWith } from './law.js';
+
+const backends: [string, Backend][] = [
+  ['resident, 1 thread', await createWasmBackend()],
+  ['copying, 1 thread', await createWasmBackend({ resident: false })],
+  ['resident, 2 threads', await createWasmBackend({ threads: 2 })],
+  ['copying, 3 threads', await createWasmBackend({ threads: 3, resident: false })],
+];
+
+const sameBits = (a: Tensor, b: Tensor): boolean =>
+  a.shape.length === b.shape.length &&
+  a.shape.every((d, i) => d === b.shape[i]) &&
+  a.data.length === b.data.length &&
+  a.data.every((v, i) => Object.is(v, b.data[i]));
+
+const inScope = <T>(B: Backend, f: () => T): T => (B.resident ? B.resident(f) : f());
+
+/**
+ * `n` float32 values: in half the tensors drawn from {−1, −0, 0, 1, 2} (ties everywhere) with a
+ * NaN now and then, in the others normals with a twentieth NaN and a tenth ±0.
+ */
+function values(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const ties = uniform(r) < 0.5;
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = uniform(r);
+    if (ties) d[i] = u < 0.03 ? NaN : [-1, -0, 0, 1, 2][Math.floor(uniform(r) * 5)];
+    else d[i] = u < 0.05 ? NaN : u < 0.1 ? 0 : u < 0.15 ? -0 : normal(r);
+  }
+  return d;
+}
+
+interface PoolCase {
+  readonly n: number;
+  readonly h: number;
+  readonly w: number;
+  readonly c: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly seed: number;
+}
+
+const poolCase: fc.Arbitrary<PoolCase> = fc
+  .record({
+    n: fc.integer({ min: 1, max: 5 }),
+    h: fc.integer({ min: 1, max: 11 }),
+    w: fc.integer({ min: 1, max: 11 }),
+    c: fc.oneof(fc.constantFrom(1, 3, 4, 8, 9, 32), fc.integer({ min: 1, max: 20 })),
+    kh: fc.integer({ min: 1, max: 3 }),
+    kw: fc.integer({ min: 1, max: 3 }),
+    sh: fc.integer({ min: 1, max: 3 }),
+    sw: fc.integer({ min: 1, max: 3 }),
+    seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  })
+  // a third of the cases tile the image (stride = window, no rows or columns over)
+  .chain((k) => fc.oneof({ weight: 2, arbitrary: fc.constant(k) }, { weight: 1, arbitrary: fc.constant({ ...k, sh: k.kh, sw: k.kw, h: k.kh * Math.max(1, Math.floor(k.h / k.kh)), w: k.kw * Math.max(1, Math.floor(k.w / k.kw)) }) }))
+  .filter((k) => k.h >= k.kh && k.w >= k.kw);
+
+const poolOpts = (k: PoolCase): PoolOptions => ({ size: [k.kh, k.kw], strides: [k.sh, k.sw] });
+
+/** The index of each window's first maximum under maxPool's rule, by a plain loop. */
+function firstMaxima(x: Tensor, k: PoolCase): number[] {
+  const [n, h, w, c] = x.shape;
+  const oh = Math.floor((h - k.kh) / k.sh) + 1;
+  const ow = Math.floor((w - k.kw) / k.sw) + 1;
+  const out: number[] = [];
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        for (let ch = 0; ch < c; ch++) {
+          let best = NaN;
+          let arg = -1;
+          for (let ky = 0; ky < k.kh; ky++)
+            for (let kx = 0; kx < k.kw; kx++) {
+              const v = x.data[((b * h + oy * k.sh + ky) * w + ox * k.sw + kx) * c + ch];
+              if (arg < 0 || v > best) {
+                best = v;
+                arg = ky * k.kw + kx;
+              }
+            }
+          out.push(arg);
+        }
+  return out;
+}
+
+law(
+  'maxPoolArgmax: y is maxPool(x) and arg the index of each window’s first maximum; maxPoolGradArgmax(arg, dy) is maxPoolGrad(x, dy), at 1–3 threads, resident and copying',
+  [poolCase],
+  (k) => {
+    const x: Tensor = { shape: [k.n, k.h, k.w, k.c], data: values(k.n * k.h * k.w * k.c, k.seed) };
+    const want = firstMaxima(x, k);
+    return backends.every(([, B]) =>
+      inScope(B, () => {
+        const xr = B.from(x);
+        const [y, arg] = B.maxPoolArgmax!(xr, poolOpts(k));
+        const dy = B.from({ shape: y.shape, data: values(y.data.length, k.seed + 1) });
+        return (
+          sameBits(y, B.maxPool(xr, poolOpts(k))) &&
+          arg.data.length === want.length &&
+          want.every((a, i) => arg.data[i] === a) &&
+          sameBits(B.maxPoolGradArgmax!(arg, dy, x.shape, poolOpts(k)), B.maxPoolGrad(xr, dy, poolOpts(k)))
+        );
+      }),
+    );
+  },
+  { numRuns: 120 },
+);
+
+law(
+  'the same on batches large enough to split over the threads by images (2×2 tiling and 3×3 stride-2 overlapping windows)',
+  [fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.constantFrom(1, 2), fc.constantFrom(8, 32, 35)],
+  (seed, kind, c) => {
+    const k: PoolCase = kind === 1 ? { n: 16, h: 28, w: 28, c, kh: 2, kw: 2, sh: 2, sw: 2, seed } : { n: 16, h: 27, w: 27, c, kh: 3, kw: 3, sh: 2, sw: 2, seed };
+    const x: Tensor = { shape: [k.n, k.h, k.w, k.c], data: values(k.n * k.h * k.w * k.c, seed) };
+    return backends.every(([, B]) =>
+      inScope(B, () => {
+        const [y, arg] = B.maxPoolArgmax!(x, poolOpts(k));
+        const dy = { shape: y.shape, data: values(y.data.length, seed + 1) };
+        return sameBits(y, B.maxPool(x, poolOpts(k))) && sameBits(B.maxPoolGradArgmax!(arg, dy, x.shape, poolOpts(k)), B.maxPoolGrad(x, dy, poolOpts(k)));
+      }),
+    );
+  },
+  { numRuns: 6 },
+);
+
+interface ConvPoolCase {
+  readonly n: number;
+  readonly h: number;
+  readonly w: number;
+  readonly cin: number;
+  readonly cout: number;
+  readonly k: number;
+  readonly pad: number;
+  readonly pool: number;
+  readonly bias: boolean;
+  readonly seed: number;
+}
+
+const convPoolCase: fc.Arbitrary<ConvPoolCase> = fc
+  .record({
+    n: fc.oneof(fc.integer({ min: 1, max: 4 }), fc.constant(12)),
+    h: fc.integer({ min: 2, max: 14 }),
+    w: fc.integer({ min: 2, max: 14 }),
+    cin: fc.constantFrom(1, 2, 3, 8),
+    cout: fc.constantFrom(1, 4, 7, 16, 32),
+    k: fc.constantFrom(1, 3),
+    pad: fc.constantFrom(0, 1),
+    pool: fc.constantFrom(1, 2, 3),
+    bias: fc.boolean(),
+    seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  })
+  .filter((c) => c.h + 2 * c.pad - c.k + 1 >= c.pool && c.w + 2 * c.pad - c.k + 1 >= c.pool);
+
+law(
+  'conv2dPoolArgmax gives maxPoolArgmax(conv2dBias(x, w, b)) (or of conv2d without a bias) its bits, both outputs, at 1–3 threads, resident and copying',
+  [convPoolCase],
+  (c) => {
+    const x: Tensor = { shape: [c.n, c.h, c.w, c.cin], data: values(c.n * c.h * c.w * c.cin, c.seed) };
+    const w: Tensor = { shape: [c.cout, c.k, c.k, c.cin], data: values(c.cout * c.k * c.k * c.cin, c.seed + 1) };
+    const b: Tensor | undefined = c.bias ? { shape: [c.cout], data: values(c.cout, c.seed + 2) } : undefined;
+    const co: Conv2dOptions = { strides: [1, 1], pads: [c.pad, c.pad] };
+    const po: PoolOptions = { size: [c.pool, c.pool], strides: [c.pool, c.pool] };
+    return backends.every(([, B]) =>
+      inScope(B, () => {
+        const [y, arg] = B.conv2dPoolArgmax!(x, w, b, co, po);
+        const conv = b ? B.conv2dBias!(x, w, b, co) : B.conv2d(x, w, co);
+        const [y2, arg2] = B.maxPoolArgmax!(conv, po);
+        return sameBits(y, y2) && sameBits(arg, arg2) && sameBits(y, B.maxPool(conv, po));
+      }),
+    );
+  },
+  { numRuns: 60 },
+);
+
+example('every wasm backend has the three passes, and an operand of the wrong shape is a ShapeError naming it', () => {
+  const x = { shape: [2, 4, 4, 3], data: new Float32Array(96) };
+  const po: PoolOptions = { size: [2, 2], strides: [2, 2] };
+  const w = { shape: [5, 3, 3, 3], data: new Float32Array(135) };
+  const co: Conv2dOptions = { strides: [1, 1], pads: [1, 1] };
+  return backends.every(([, B]) => {
+    const [y, arg] = B.maxPoolArgmax!(x, po);
+    return (
+      typeof B.maxPoolGradArgmax === 'function' &&
+      typeof B.conv2dPoolArgmax === 'function' &&
+      throwsWith(() => B.maxPoolGradArgmax!(arg, { shape: [2, 2, 2, 2], data: new Float32Array(16) }, x.shape, po), ShapeError, 'maxPoolGradArgmax dy') &&
+      throwsWith(() => B.maxPoolGradArgmax!({ shape: [2, 2, 3], data: new Float32Array(12) }, y, x.shape, po), ShapeError, 'maxPoolGradArgmax arg') &&
+      throwsWith(() => B.conv2dPoolArgmax!(x, w, { shape: [4], data: new Float32Array(4) }, co, po), ShapeError, 'conv2dPoolArgmax bias', '[5]')
+    );
+  });
+});
