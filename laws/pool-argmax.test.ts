@@ -10,6 +10,8 @@
  *   window order), tile the image, or leave rows and columns over; channel counts that are and are
  *   not multiples of 4; values drawn from ties, ±0, NaN and normals;
  * - conv2dPoolArgmax is maxPoolArgmax of conv2dBias (or conv2d without a bias), both outputs;
+ * - the maxPool layer, which keeps the indices instead of x where the backend has the passes,
+ *   gives the layer without them (the members removed) its y and dx;
  * - all of it on the wasm backend resident and copying, at 1, 2 and 3 threads, including batches
  *   large enough to split by images;
  * - an operand of the wrong shape is a ShapeError naming the call and the operand.
@@ -17,7 +19,9 @@
 import fc from 'fast-check';
 import { createWasmBackend } from '../backends/wasm.js';
 import type { Backend, Conv2dOptions, PoolOptions } from '../src/backend.js';
+import { orThrow } from '../src/codec.js';
 import { ShapeError } from '../src/errors.js';
+import { buildLayer, decodeLayerSpec } from '../src/layers/index.js';
 import { normal, rng, uniform } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { example, law, throwsWith } from './law.js';
@@ -193,6 +197,34 @@ law(
         return sameBits(y, y2) && sameBits(arg, arg2) && sameBits(y, B.maxPool(conv, po));
       }),
     );
+  },
+  { numRuns: 60 },
+);
+
+/** `B` without the argmax passes: the maxPool layer then keeps x and runs maxPoolGrad. */
+const withoutArgmax = (B: Backend): Backend => {
+  const { maxPoolArgmax: _a, maxPoolGradArgmax: _g, conv2dPoolArgmax: _c, ...rest } = B;
+  return rest;
+};
+
+law(
+  'the maxPool layer with the argmax passes gives the layer without them its y and dx, and keeps a quarter of x for a 2×2 window',
+  [poolCase],
+  (k) => {
+    const layer = buildLayer(orThrow(decodeLayerSpec({ type: 'maxPool', size: [k.kh, k.kw], strides: [k.sh, k.sw] })));
+    const x: Tensor = { shape: [k.n, k.h, k.w, k.c], data: values(k.n * k.h * k.w * k.c, k.seed) };
+    const run = (B: Backend): [Tensor, Tensor, unknown] =>
+      inScope(B, () => {
+        const f = layer.forward(B, {}, {}, x, { training: true, rng: rng(0) });
+        const dy = { shape: f.y.shape, data: values(f.y.data.length, k.seed + 1) };
+        return [f.y, layer.backward(B, {}, f.res, dy, true).dx, f.res];
+      });
+    return backends.every(([, B]) => {
+      const [y, dx, res] = run(B);
+      const [y0, dx0] = run(withoutArgmax(B));
+      const kept = (res as { arg?: Tensor }).arg;
+      return sameBits(y, y0) && sameBits(dx, dx0) && kept !== undefined && kept.data.length === y.data.length;
+    });
   },
   { numRuns: 60 },
 );

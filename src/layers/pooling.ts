@@ -1,14 +1,24 @@
 /**
  * Pooling over NHWC: `maxPool` (window and strides, no padding; the gradient goes to each window's
- * first maximum) and `globalAvgPool` ([n, h, w, c] → [n, c], the mean over h·w).
+ * first maximum; on a backend with `maxPoolArgmax` the forward keeps the maxima's indices, not x)
+ * and `globalAvgPool` ([n, h, w, c] → [n, c], the mean over h·w).
  *
- * Law (laws/layers.test.ts): backward = finite differences of forward (inputs drawn without ties).
+ * Law (laws/layers.test.ts): backward = finite differences of forward (inputs drawn without ties);
+ * laws/pool-argmax.test.ts: the layer with the indices gives the layer without them its bits.
  */
 import type { Backend, PoolOptions } from '../backend.js';
 import { outSize } from '../backend.js';
 import { ShapeError } from '../errors.js';
 import { alloc, reshape, type Tensor } from '../tensor.js';
 import { NO_DX, NONE, type Layer } from './layer.js';
+
+/** What a maxPool forward keeps where the backend records its maxima: their indices and x's shape. */
+interface ArgmaxRes {
+  readonly arg: Tensor;
+  readonly xShape: readonly number[];
+}
+
+const isArgmaxRes = (r: unknown): r is ArgmaxRes => typeof r === 'object' && r !== null && 'arg' in r && 'xShape' in r;
 
 export function maxPool(opts: PoolOptions): Layer {
   return {
@@ -23,8 +33,21 @@ export function maxPool(opts: PoolOptions): Layer {
     init(inShape) {
       return { params: NONE, state: NONE, outShape: this.outShape(inShape) };
     },
-    forward: (B, _p, state, x) => ({ y: B.maxPool(x, opts), res: x, state }),
-    backward: (B, _p, res, dy, needDx) => ({ dparams: NONE, dx: needDx ? B.maxPoolGrad(res as Tensor, dy, opts) : NO_DX }),
+    forward(B, _p, state, x) {
+      // where the backend records each window's maximum, backward reads that (a quarter of x for
+      // a 2×2 window) instead of x: the same bits (src/backend.ts maxPoolArgmax)
+      if (B.maxPoolArgmax && B.maxPoolGradArgmax) {
+        const [y, arg] = B.maxPoolArgmax(x, opts);
+        const res: ArgmaxRes = { arg, xShape: [...x.shape] };
+        return { y, res, state };
+      }
+      return { y: B.maxPool(x, opts), res: x, state };
+    },
+    backward(B, _p, res, dy, needDx) {
+      if (!needDx) return { dparams: NONE, dx: NO_DX };
+      if (isArgmaxRes(res) && B.maxPoolGradArgmax) return { dparams: NONE, dx: B.maxPoolGradArgmax(res.arg, dy, res.xShape, opts) };
+      return { dparams: NONE, dx: B.maxPoolGrad(res as Tensor, dy, opts) };
+    },
   };
 }
 
