@@ -13,8 +13,8 @@
  *    add (i8 sums, widened into the i32 outputs every 31 groups, before |sum| can pass 124). The
  *    table needs no arithmetic: the activation's 4 lanes as one byte (nz nibble | sign nibble << 4,
  *    `tlPackA`, a shuffle of the 2+2 packing) index a static 256 × 16 byte table of tables.
- * 2. Ternary × float without decoding (2+32): y[r, o] = s_o·(Σ_{k: c_ok = +1} x_rk − Σ_{k: c_ok =
- *    −1} x_rk), zero codes skipped. Each output keeps the lists of its +1 and −1 inputs (`dfPackW`);
+ * 2. Ternary × float without decoding (2+32): y[r, o] = sp_o·Σ_{k: c_ok = +1} x_rk − sn_o·Σ_{k:
+ *    c_ok = −1} x_rk, zero codes skipped. Each output keeps the lists of its +1 and −1 inputs (`dfPackW`);
  *    16 rows of x are transposed into a K × 16 tile so each listed input adds 16 rows with four
  *    `f32x4.add` and no multiply; the scale is applied once per output.
  *
@@ -238,11 +238,12 @@ export function dfTileBytes(k: i32): usize {
 }
 
 /**
- * y[r, o] = scale[o]·(Σ_{+1} x[r, k] − Σ_{−1} x[r, k]) for m rows of k float32 at `x`, the lists
- * at `lists` (`dfPackW`), n outputs; y is [m, n] row-major; `tile` has `dfTileBytes(k)` bytes.
- * Each sum is a float32 sum (two partial sums, alternate listed inputs), then one multiply.
+ * y[r, o] = sp[o]·Σ_{+1} x[r, k] − sn[o]·Σ_{−1} x[r, k] (a ternary layer's two scales, `scalePos`
+ * and `scaleNeg`; equal for TWN) for m rows of k float32 at `x`, the lists at `lists` (`dfPackW`),
+ * n outputs; y is [m, n] row-major; `tile` has `dfTileBytes(k)` bytes. Each of the two sums is a
+ * float32 sum (two partial sums, alternate listed inputs), then one multiply each.
  */
-export function dfGemm(x: usize, m: i32, k: i32, lists: usize, n: i32, scale: usize, y: usize, tile: usize): void {
+export function dfGemm(x: usize, m: i32, k: i32, lists: usize, n: i32, sp: usize, sn: usize, y: usize, tile: usize): void {
   const rowB = <usize>k << 2;
   for (let r0 = 0; r0 < m; r0 += DR) {
     const rows = min(DR, m - r0);
@@ -303,32 +304,35 @@ export function dfGemm(x: usize, m: i32, k: i32, lists: usize, n: i32, scale: us
         a3 = f32x4.add(a3, v128.load(p, 48));
         q += 2;
       }
+      const pos0 = f32x4.add(a0, b0), pos1 = f32x4.add(a1, b1), pos2 = f32x4.add(a2, b2), pos3 = f32x4.add(a3, b3);
+      a0 = z; a1 = z; a2 = z; a3 = z; b0 = z; b1 = z; b2 = z; b3 = z;
       e = q + (<usize>(nn & ~1) << 1);
       for (; q < e; q += 4) {
         const p = tile + (<usize>load<u16>(q) << 6);
         const p2 = tile + (<usize>load<u16>(q, 2) << 6);
-        a0 = f32x4.sub(a0, v128.load(p));
-        a1 = f32x4.sub(a1, v128.load(p, 16));
-        a2 = f32x4.sub(a2, v128.load(p, 32));
-        a3 = f32x4.sub(a3, v128.load(p, 48));
-        b0 = f32x4.sub(b0, v128.load(p2));
-        b1 = f32x4.sub(b1, v128.load(p2, 16));
-        b2 = f32x4.sub(b2, v128.load(p2, 32));
-        b3 = f32x4.sub(b3, v128.load(p2, 48));
+        a0 = f32x4.add(a0, v128.load(p));
+        a1 = f32x4.add(a1, v128.load(p, 16));
+        a2 = f32x4.add(a2, v128.load(p, 32));
+        a3 = f32x4.add(a3, v128.load(p, 48));
+        b0 = f32x4.add(b0, v128.load(p2));
+        b1 = f32x4.add(b1, v128.load(p2, 16));
+        b2 = f32x4.add(b2, v128.load(p2, 32));
+        b3 = f32x4.add(b3, v128.load(p2, 48));
       }
       if ((nn & 1) != 0) {
         const p = tile + (<usize>load<u16>(q) << 6);
-        a0 = f32x4.sub(a0, v128.load(p));
-        a1 = f32x4.sub(a1, v128.load(p, 16));
-        a2 = f32x4.sub(a2, v128.load(p, 32));
-        a3 = f32x4.sub(a3, v128.load(p, 48));
+        a0 = f32x4.add(a0, v128.load(p));
+        a1 = f32x4.add(a1, v128.load(p, 16));
+        a2 = f32x4.add(a2, v128.load(p, 32));
+        a3 = f32x4.add(a3, v128.load(p, 48));
         q += 2;
       }
-      const s = f32x4.splat(load<f32>(scale + (<usize>o << 2)));
-      const v0 = f32x4.mul(f32x4.add(a0, b0), s);
-      const v1 = f32x4.mul(f32x4.add(a1, b1), s);
-      const v2 = f32x4.mul(f32x4.add(a2, b2), s);
-      const v3 = f32x4.mul(f32x4.add(a3, b3), s);
+      const s = f32x4.splat(load<f32>(sp + (<usize>o << 2)));
+      const t = f32x4.splat(load<f32>(sn + (<usize>o << 2)));
+      const v0 = f32x4.sub(f32x4.mul(pos0, s), f32x4.mul(f32x4.add(a0, b0), t));
+      const v1 = f32x4.sub(f32x4.mul(pos1, s), f32x4.mul(f32x4.add(a1, b1), t));
+      const v2 = f32x4.sub(f32x4.mul(pos2, s), f32x4.mul(f32x4.add(a2, b2), t));
+      const v3 = f32x4.sub(f32x4.mul(pos3, s), f32x4.mul(f32x4.add(a3, b3), t));
       const nB = <usize>n << 2;
       let d = yb + (<usize>o << 2);
       // scatter the 16 rows of this output (rows past m are not stored)
