@@ -335,7 +335,7 @@ function checkTT(label: string, t: TTCase): void {
 }
 
 // odd shapes and the largest sums (all codes equal), then drawn codes on the timed shapes
-for (const [m, k, n] of [[13, 101, 40], [3, 1024, 17], [9, 16, 8], [31, 200, 64], [2, 64, 128]] as const) {
+for (const [m, k, n] of [[13, 101, 40], [3, 1024, 17], [9, 16, 8], [6, 300, 48], [31, 200, 64], [2, 64, 128]] as const) {
   for (const [fa, fw] of [[1, 1], [-1, 1], [undefined, undefined]] as const) {
     const zeros = next() * 0.7;
     checkTT(`check ${m}×${k}×${n}`, ttCase(codes(m * k, zeros, fa), codes(n * k, zeros, fw), m, k, n));
