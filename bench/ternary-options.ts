@@ -293,8 +293,8 @@ function ttCase(aCodes: Int8Array, wCodes: Int8Array, m: number, k: number, n: n
     const width = Math.ceil(n / 16) * 16;
     const c = ar.alloc(mod.tlOutBytes(m, n));
     const spare = ar.alloc(width * 4);
-    const bytesChunk = ar.alloc(chunk * rowB);
-    const bytesAll = ar.alloc(m * rowB);
+    const bytesChunk = ar.alloc(chunk * rowB * 2); // a u16 table address per 4 lanes
+    const bytesAll = ar.alloc(m * rowB * 2);
     mod.tlPackA(a, m, groups, groups, bytesAll);
     calls.push({
       name: `TL${tag}`,
@@ -312,7 +312,7 @@ function ttCase(aCodes: Int8Array, wCodes: Int8Array, m: number, k: number, n: n
       call: () => {
         for (let r = 0; r < m; r += chunk) {
           const rows = Math.min(chunk, m - r);
-          mod.tlGemm(bytesAll + r * rowB, wi, c + r * width * 4, rows, n, k, groups, spare);
+          mod.tlGemm(bytesAll + r * rowB * 2, wi, c + r * width * 4, rows, n, k, groups, spare);
         }
       },
       result: unpad(() => mod.memory.buffer, c, width),

@@ -12,7 +12,8 @@
  *    up 16 output channels at once, so 16 outputs × 4 lanes cost two swizzles, a subtract and an
  *    add (i8 sums, widened into the i32 outputs every 31 groups, before |sum| can pass 124). The
  *    table needs no arithmetic: the activation's 4 lanes as one byte (nz nibble | sign nibble << 4,
- *    `tlPackA`, a shuffle of the 2+2 packing) index a static 256 × 16 byte table of tables.
+ *    a shuffle of the 2+2 packing) index a static 256 × 16 byte table of tables; `tlPackA` stores
+ *    each as its table's address (u16), so the kernel fetches a table with two loads.
  * 2. Ternary × float without decoding (2+32): y[r, o] = sp_o·Σ_{k: c_ok = +1} x_rk − sn_o·Σ_{k:
  *    c_ok = −1} x_rk, zero codes skipped. Each output keeps the lists of its +1 and −1 inputs (`dfPackW`);
  *    16 rows of x are transposed into a K × 16 tile so each listed input adds 16 rows with four
@@ -51,8 +52,9 @@ export function tlInit(): void {
 
 /**
  * Activation bytes from packed rows: `m` rows at `a` (2+2 packing, 16 bytes per 64 lanes: nz i64,
- * sign i64; rows `stride` groups apart, their first `groups` groups), one byte per 4 lanes
- * (nz nibble | sign nibble << 4), rows of groups·16 bytes at `dst`.
+ * sign i64; rows `stride` groups apart, their first `groups` groups), one u16 per 4 lanes: the
+ * address of the table of its byte b = nz nibble | sign nibble << 4 (LUT + 16·b < 2¹⁶), rows of
+ * groups·32 bytes at `dst`.
  */
 export function tlPackA(a: usize, m: i32, groups: i32, stride: i32, dst: usize): void {
   const rowB = <usize>stride << 4;
@@ -60,7 +62,7 @@ export function tlPackA(a: usize, m: i32, groups: i32, stride: i32, dst: usize):
   const lo4 = i8x16.splat(15);
   for (let i = 0; i < m; i++) {
     const s = a + <usize>i * rowB;
-    const d = dst + <usize>i * useB;
+    const d = dst + 2 * <usize>i * useB;
     for (let o: usize = 0; o < useB; o += 16) {
       const v = v128.load(s + o);
       const lo = v128.and(v, lo4);
@@ -68,7 +70,11 @@ export function tlPackA(a: usize, m: i32, groups: i32, stride: i32, dst: usize):
       // byte i of nz holds 4-lane groups 2i (low nibble) and 2i + 1 (high nibble)
       const nz = i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
       const sg = i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-      v128.store(d + o, v128.or(nz, i8x16.shl(sg, 4)));
+      const b = v128.or(nz, i8x16.shl(sg, 4));
+      // as the address of its table: one load in the kernel instead of load, shift and add
+      const lut = i16x8.splat(<i16>LUT);
+      v128.store(d + 2 * o, i16x8.add(i16x8.shl(i16x8.extend_low_i8x16_u(b), 4), lut));
+      v128.store(d + 2 * o, i16x8.add(i16x8.shl(i16x8.extend_high_i8x16_u(b), 4), lut), 16);
     }
   }
 }
@@ -144,12 +150,12 @@ function tile(a0: usize, a1: usize, a2: usize, a3: usize, w: usize, wStep: usize
     let x20 = z, x21 = z, x30 = z, x31 = z;
     let p = w + <usize>j0 * wStep;
     for (let j = j0; j < j1; j++, p += wStep) {
-      const t0 = v128.load(LUT + (<usize>load<u8>(a0 + <usize>j) << 4));
-      const t1 = v128.load(LUT + (<usize>load<u8>(a1 + <usize>j) << 4));
+      const t0 = v128.load(<usize>load<u16>(a0 + (<usize>j << 1)));
+      const t1 = v128.load(<usize>load<u16>(a1 + (<usize>j << 1)));
       let t2 = z, t3 = z;
       if (R == 4) {
-        t2 = v128.load(LUT + (<usize>load<u8>(a2 + <usize>j) << 4));
-        t3 = v128.load(LUT + (<usize>load<u8>(a3 + <usize>j) << 4));
+        t2 = v128.load(<usize>load<u16>(a2 + (<usize>j << 1)));
+        t3 = v128.load(<usize>load<u16>(a3 + (<usize>j << 1)));
       }
       let ip = v128.load(p), in_ = v128.load(p, 16);
       x00 = i8x16.add(x00, look(t0, ip, in_));
@@ -209,8 +215,8 @@ export function tlOutBytes(m: i32, n: i32): usize {
 }
 
 /**
- * C[i, o] = Σ_k A[i, k]·W[o, k] over K = k lanes: `a` m rows of activation bytes (`tlPackA`,
- * rows groups·16 bytes apart), `wi` the index layout (`tlPackW`, same groups), `c` m rows of
+ * C[i, o] = Σ_k A[i, k]·W[o, k] over K = k lanes: `a` m rows of table addresses (`tlPackA`,
+ * rows groups·32 bytes apart), `wi` the index layout (`tlPackW`, same groups), `c` m rows of
  * 16·⌈n/16⌉ i32, `spare` one such row (the partner of an odd last row). Tiles of four rows × 16
  * or 32 outputs where N < 64 (fewer table loads per lookup; measured 1.0–1.2× the two-row tile
  * there), else two rows × 64 outputs.
@@ -218,7 +224,7 @@ export function tlOutBytes(m: i32, n: i32): usize {
 export function tlGemm(a: usize, wi: usize, c: usize, m: i32, n: i32, k: i32, groups: i32, spare: usize): void {
   const nb = (n + 15) >> 4;
   const g4 = (k + 3) >> 2;
-  const rowA = <usize>groups << 4;
+  const rowA = <usize>groups << 5;
   const ldc = <usize>nb << 6;
   const wStep = <usize>nb << 5;
   let i = 0;
