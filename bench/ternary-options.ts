@@ -13,8 +13,9 @@
  *      SIMD tail dots for a last group of ≤ 32 lanes (`gemmPanelled` + `tailDots` of
  *      build/wasm/sttn-ternary.wasm), from packed rows in wasm memory, as a layer runs them;
  *    - `TL`: table lookup (T-MAC, bitplane g = 4, `tlGemm`), from the same packed rows: the
- *      activation bytes made per chunk (`tlPackA`) are included; `TL kernel` leaves them out (as if
- *      quantize-and-pack wrote them); each in the plain and the relaxed-SIMD build (`relaxed`).
+ *      table addresses made per chunk from them (`tlPackA`) are included; `TL kernel` leaves
+ *      them out (as if quantize-and-pack wrote them); each in the plain and the relaxed-SIMD
+ *      build (`relaxed`).
  *    Every result is compared with the shipped module's `gemm` (itself checked against a plain
  *    JavaScript dot product on sampled rows) on drawn codes, on these shapes and on small odd ones
  *    with all-equal codes (the largest sums), before anything is timed; a difference throws.
