@@ -107,7 +107,7 @@ export function tlPackW(w: usize, n: i32, groups: i32, stride: i32, dst: usize):
   }
 }
 
-/** T[P] − T[N] for 16 outputs: table t, their masks at p (P) and p + 16 (N). */
+/** T[P] − T[N] for 16 outputs: table t, their +1 masks ip and −1 masks in_. */
 @inline
 function look(t: v128, ip: v128, in_: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return i8x16.sub(i8x16.relaxed_swizzle(t, ip), i8x16.relaxed_swizzle(t, in_));
@@ -137,7 +137,7 @@ function flush(acc: v128, c: usize, first: bool): void {
 }
 
 /**
- * R rows of activation bytes (a0 … a3; R = 2 or 4) × B blocks of 16 outputs (B = 1, 2, 4): C rows
+ * R rows of table addresses (a0 … a3; R = 2 or 4) × B blocks of 16 outputs (B = 1, 2, 4): C rows
  * c0 … c3 (the blocks 64 bytes apart), g4 groups. R and B are constants after inlining, so the
  * unused sums vanish.
  */
