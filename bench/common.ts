@@ -93,6 +93,32 @@ export function roundRobin(contenders: readonly Contender[], rounds = 9, warmup 
   return new Map([...times].map(([k, v]) => [k, median(v)]));
 }
 
+/**
+ * A contender that repeats `call` often enough that one run lasts about `targetMs` (so short calls
+ * are measured too), with its repeat count. Sized on the clock the medians use, after 5 untimed
+ * calls that let V8 tier the kernels up.
+ */
+export function repeated(name: string, call: () => void, targetMs = 40): { contender: Contender; reps: number } {
+  for (let i = 0; i < 5; i++) call();
+  const t0 = now();
+  let calls = 0;
+  while (now() - t0 < 10) {
+    call();
+    calls++;
+  }
+  const per = (now() - t0) / calls;
+  const reps = Math.max(1, Math.round(targetMs / Math.max(per, 1e-3)));
+  return {
+    reps,
+    contender: {
+      name,
+      run: () => {
+        for (let i = 0; i < reps; i++) call();
+      },
+    },
+  };
+}
+
 /** Float32 values uniform in [−1, 1) from a fixed linear congruential stream (data does not matter, only sizes). */
 export function randomF32(n: number, seed = 1): Float32Array {
   const out = new Float32Array(n);

@@ -21,7 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { createWasmTernaryKernels } from '../backends/ternary.js';
 import { createWasmBackend } from '../backends/wasm.js';
 import { wordsPerRow } from '../src/infer/ternary-kernels.js';
-import { CLOCK, type Contender, fmt, machine, randomF32, roundRobin, table, tfjsWasm } from './common.js';
+import { CLOCK, fmt, machine, randomF32, repeated, roundRobin, table, tfjsWasm } from './common.js';
 
 interface Shape {
   readonly label: string;
@@ -38,7 +38,6 @@ const shapes: readonly Shape[] = [
 ];
 
 const ROUNDS = 9;
-const TARGET_MS = 40;
 
 /** Ternary codes with about 1/3 each of −1, 0, +1 (the kernels' speed does not depend on them). */
 function codes(n: number, seed: number): Int8Array {
@@ -49,34 +48,6 @@ function codes(n: number, seed: number): Int8Array {
     out[i] = Math.floor((s / 2 ** 32) * 3) - 1;
   }
   return out;
-}
-
-const clockNow = (): number => {
-  if (CLOCK === 'wall') return performance.now();
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
-/** Repeats `call` often enough that one run lasts about TARGET_MS; returns the contender and its repeat count. */
-function repeated(name: string, call: () => void): { contender: Contender; reps: number } {
-  for (let i = 0; i < 5; i++) call(); // let V8 tier the kernels up before sizing
-  const t0 = clockNow();
-  let calls = 0;
-  while (clockNow() - t0 < 10) {
-    call();
-    calls++;
-  }
-  const per = (clockNow() - t0) / calls;
-  const reps = Math.max(1, Math.round(TARGET_MS / Math.max(per, 1e-3)));
-  return {
-    reps,
-    contender: {
-      name,
-      run: () => {
-        for (let i = 0; i < reps; i++) call();
-      },
-    },
-  };
 }
 
 const sh = (cmd: string): string => {
