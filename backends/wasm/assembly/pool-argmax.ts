@@ -40,6 +40,30 @@ export function maxPoolArgImages(g: Geom, x: usize, y: usize, arg: usize, b0: i3
       for (let ox = 0; ox < g.ow; ox++) {
         const at = x + corner(g, b, oy, ox);
         let ch = 0;
+        if (g.kh == 2 && g.kw == 2) {
+          // the 2×2 window unrolled, the index kept as the float32 it is stored as
+          for (; ch + 4 <= c; ch += 4) {
+            const p = at + (<usize>ch << 2);
+            let best = v128.load(p);
+            let idx = f32x4.splat(0);
+            let v = v128.load(p + colStep);
+            let m = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, m);
+            idx = v128.bitselect(f32x4.splat(1), idx, m);
+            v = v128.load(p + rowStep);
+            m = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, m);
+            idx = v128.bitselect(f32x4.splat(2), idx, m);
+            v = v128.load(p + rowStep + colStep);
+            m = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, m);
+            idx = v128.bitselect(f32x4.splat(3), idx, m);
+            v128.store(q, best);
+            v128.store(a, idx);
+            q += 16;
+            a += 16;
+          }
+        }
         for (; ch + 4 <= c; ch += 4) {
           const o = <usize>ch << 2;
           let best = v128.load(at + o);
@@ -137,6 +161,20 @@ function maxPoolGradArgImages(g: Geom, arg: usize, dy: usize, dx: usize, b0: i32
       for (let ox = 0; ox < g.ow; ox++) {
         const dat = dx + corner(g, b, oy, ox);
         let ch = 0;
+        if (tiled && g.kh == 2 && kw == 2) {
+          // the 2×2 tile unrolled, the float32 index compared as it is stored
+          for (; ch + 4 <= c; ch += 4) {
+            const p = dat + (<usize>ch << 2);
+            const f = v128.load(a);
+            const d = v128.load(q);
+            v128.store(p, f32x4.add(zero, v128.and(d, f32x4.eq(f, f32x4.splat(0)))));
+            v128.store(p + colStep, f32x4.add(zero, v128.and(d, f32x4.eq(f, f32x4.splat(1)))));
+            v128.store(p + rowStep, f32x4.add(zero, v128.and(d, f32x4.eq(f, f32x4.splat(2)))));
+            v128.store(p + rowStep + colStep, f32x4.add(zero, v128.and(d, f32x4.eq(f, f32x4.splat(3)))));
+            q += 16;
+            a += 16;
+          }
+        }
         for (; ch + 4 <= c; ch += 4) {
           const o = <usize>ch << 2;
           const idx = i32x4.trunc_sat_f32x4_s(v128.load(a));
