@@ -4,8 +4,9 @@
  * Each weighted op is compiled once, when the engine is created, into one of two paths:
  * - **float** (weights 32 bits, or 2/1-bit weights with float activations, `2+32`, `1+32`): the
  *   codes are decoded once into a float kernel w = scale·code and the op runs as a float conv or
- *   GEMM. Storage is 2 bits, compute is float: on FMA hardware a multiply-free add/subtract loop
- *   is slower than a float GEMM, so it is not used.
+ *   GEMM. Storage is 2 bits, compute is float: a multiply-free add/subtract loop over the ±1
+ *   codes measured 0.74–0.86× the FMA float GEMM at the ~1/3 zero codes the models have, paying off
+ *   only above ~1/2 zeros (bench/ternary-options.ts, bench/INFER.md), so it is not used.
  * - **ternary × ternary** (binary/ternary weights with ternary or sign activations, `2+2`, `1+1`):
  *   one `TernaryKernels.layer`: the activations are quantized once per layer into codes (with the
  *   layer's threshold; the affines and relus, and a `quantize` op, right before are fused into
