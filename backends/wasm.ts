@@ -540,6 +540,49 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     return [dw, db!];
   }
 
+  function conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, opts: Conv2dOptions, bias: boolean): [Tensor, Tensor | undefined, Tensor] {
+    const g = convGeometry(x.shape, w.shape, opts);
+    assertConvOutput('conv2dBackward dy', g, dy);
+    const nw = size(w.shape);
+    const nx = size(x.shape);
+    // one task only where both products split and the weight gradient needs no shared patch
+    // matrix (a first layer's, which has no input gradient to compute in a network anyway)
+    if (!pool || empty(w.shape) || empty(dy.shape) || empty(x.shape) || g.n < 2) {
+      const [dw, db] = gradFilter(x, dy, w.shape, opts, bias);
+      return [dw, db, conv2dGradInput(dy, w, x.shape, opts)];
+    }
+    begin();
+    const cb = bias ? g.cout : 0;
+    const po = take((nw + cb + nx) * 4);
+    const end = top;
+    const geom = take(13 * 4);
+    const desc = take(11 * 4);
+    reserve();
+    putGeometry(geom, g);
+    if (wasm.gradFilterSharedColsBytes(geom) > 0) {
+      const [dw, db] = gradFilter(x, dy, w.shape, opts, bias);
+      return [dw, db, conv2dGradInput(dy, w, x.shape, opts)];
+    }
+    const perPart = wasm.convPartWorkBytes(geom);
+    const pw = parts;
+    const px = Math.min(partsOf(g.n, IMAGE_PARTS), Math.max(parts, Math.floor(CONV_WORK_BUDGET / perPart)));
+    const { ptrs: [px0, pdy, pw0], fill } = operands([x, dy, w]);
+    const workW = take(perPart * pw);
+    const workX = take(perPart * px);
+    reserve();
+    fill();
+    new Int32Array(wasm.memory.buffer, desc, 11).set([geom, px0, pdy, pw0, po, bias ? po + nw * 4 : 0, po + (nw + cb) * 4, workW, workX, pw, px]);
+    pool.run(OP.convGrads, [desc], pw + px);
+    const all = result(po, end, [nw + cb + nx]).data as Float32Array;
+    const inPlace: boolean = isResident(all);
+    const part = (a: number, b: number): Float32Array => (inPlace ? all.subarray(a, b) : all.slice(a, b));
+    return [
+      { shape: [...w.shape], data: part(0, nw) },
+      bias ? { shape: [g.cout], data: part(nw, nw + cb) } : undefined,
+      { shape: [...x.shape], data: part(nw + cb, nw + cb + nx) },
+    ];
+  }
+
   /**
    * dW, and with `bias` the bias gradient (Σ of dy over n·oh·ow, per output channel) folded in the
    * same pass over dy (assembly `conv2dGradFilter`); the output holds dW then db.
@@ -760,6 +803,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     conv2dGradInput,
     conv2dGradFilter,
     conv2dGradFilterBias,
+    conv2dBackward,
     maxPool,
     maxPoolGrad,
     maxPoolArgmax,

@@ -9,10 +9,13 @@
  *   that skips im2col, kernels wider than the padded input's rows) and values (zeros, −0, scales
  *   from 10⁻³ to 10³, biases that cancel the product), on the wasm backend resident and copying,
  *   at 1, 2 and 3 threads (a split by images);
- * - the same for the bias gradient, with values that in a third of the tensors hold ±2⁴⁰ times
- *   the scale (so a sum folded in another order gives other bits), on geometries whose weight
+ * - the same for the bias gradient, with dy whose channels hold pairs of ±2⁴⁰ times the scale
+ *   that cancel (so a sum folded in another order gives other bits), on geometries whose weight
  *   gradient is transposed (a first layer: each part sums its own channels) or not (every part
- *   reads all of dy and sums a share of the channels), over several chunks of rows;
+ *   reads all of dy and sums a share of the channels), over several chunks of rows, odd and even
+ *   row counts, and one channel (whose `reduce` is a contiguous run: two interleaved chains);
+ * - conv2dBackward (both gradients in one call; on the wasm backend with threads one task whose
+ *   parts are the two products' parts) gives the two calls' bits, with and without a bias;
  * - the conv2d layer with the fused passes gives the layer without them (the same backend, the
  *   members removed) its y, dW, db and dx;
  * - a bias of the wrong shape is a ShapeError naming the bias.
@@ -35,7 +38,7 @@ const backends: [string, Backend][] = [
 ];
 
 const withoutFusion = (B: Backend): Backend => {
-  const { conv2dBias: _c, conv2dGradFilterBias: _g, ...rest } = B;
+  const { conv2dBias: _c, conv2dGradFilterBias: _g, conv2dBackward: _b, ...rest } = B;
   return rest;
 };
 
@@ -58,6 +61,31 @@ function values(n: number, seed: number): Float32Array {
   for (let i = 0; i < n; i++) {
     const u = uniform(r);
     d[i] = u < 0.1 ? 0 : u < 0.15 ? -0 : u < huge ? (uniform(r) < 0.5 ? -1 : 1) * 2 ** 40 * scale : normal(r) * scale;
+  }
+  return d;
+}
+
+/**
+ * `n` float32 values of `c` channels (last axis): normals · scale, and in each channel pairs of
+ * +H and −H (H = 2⁴⁰·scale, the − after the +) at drawn rows. The H's cancel exactly, so a
+ * channel's sum is the small values' sum, and the small values added while an H was pending were
+ * rounded to H's float64 grain: a sum folded in another order, or in other chains, gives other
+ * float32 bits.
+ */
+function cancelling(n: number, c: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const scale = 10 ** (uniform(r) * 4 - 2);
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; i++) d[i] = normal(r) * scale;
+  const rows = Math.floor(n / c);
+  if (rows < 2) return d;
+  for (let ch = 0; ch < c; ch++) {
+    for (let p = 0; p < 3; p++) {
+      const a = Math.floor(uniform(r) * (rows - 1));
+      const b = a + 1 + Math.floor(uniform(r) * (rows - 1 - a));
+      d[a * c + ch] = 2 ** 40 * scale;
+      d[b * c + ch] = -(2 ** 40) * scale;
+    }
   }
   return d;
 }
@@ -140,12 +168,13 @@ law(
 );
 
 /** [dW, db] fused and composed on `B` (inside its scope), dy drawn for the geometry. */
-const gradPairs = (B: Backend, k: Case): [Tensor[], Tensor[]] => {
+const gradPairs = (B: Backend, k: Case, cancel: boolean): [Tensor[], Tensor[]] => {
   const { x, w, opts } = operandsOf(k);
   return inScope(B, () => {
     const oh = Math.floor((k.h + 2 * k.ph - k.kh) / k.sh) + 1;
     const ow = Math.floor((k.w + 2 * k.pw - k.kw) / k.sw) + 1;
-    const dy = B.from({ shape: [k.n, oh, ow, k.cout], data: values(k.n * oh * ow * k.cout, k.seed + 7) });
+    const len = k.n * oh * ow * k.cout;
+    const dy = B.from({ shape: [k.n, oh, ow, k.cout], data: cancel ? cancelling(len, k.cout, k.seed + 7) : values(len, k.seed + 7) });
     const xr = B.from(x);
     const fused = B.conv2dGradFilterBias!(xr, dy, w.shape, opts);
     return [fused, [B.conv2dGradFilter(xr, dy, w.shape, opts), B.reduce('sum', { shape: [k.n * oh * ow, k.cout], data: dy.data }, 0)]];
@@ -154,10 +183,10 @@ const gradPairs = (B: Backend, k: Case): [Tensor[], Tensor[]] => {
 
 law(
   'conv2dGradFilterBias gives [conv2dGradFilter, reduce(sum) of dy over its pixels] their bits, at 1, 2 and 3 threads, resident and copying',
-  [geometry],
-  (k) =>
+  [geometry, fc.boolean()],
+  (k, cancel) =>
     backends.every(([, B]) => {
-      const [f, c] = gradPairs(B, k);
+      const [f, c] = gradPairs(B, k, cancel);
       return sameBits(f[0], c[0]) && sameBits(f[1], c[1]);
     }),
   { numRuns: 80 },
@@ -165,21 +194,43 @@ law(
 
 law(
   'the same over several chunks of rows and split over the threads: a first layer (transposed product, 1 channel) and a 32-channel layer',
-  [fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.constantFrom(1, 32), fc.constantFrom(8, 32, 33, 64)],
-  (seed, cin, cout) => {
-    // 1 channel: 9-float patch rows, chunks of ~14,500 rows, 2 images of 96×96 = 18,432 rows;
-    // 32 channels: 288-float rows, chunks of ~456, 8 images of 14×14
-    const k: Case = cin === 1 ? { n: 2, h: 96, w: 96, cin, cout, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, seed } : { n: 8, h: 14, w: 14, cin, cout, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, seed };
+  [fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.constantFrom(1, 32), fc.oneof(fc.constant(1), fc.constantFrom(8, 32, 33, 64)), fc.boolean()],
+  (seed, cin, cout, odd) => {
+    // 1 channel: 9-float patch rows, chunks of ~14,500 rows: 2 images of 96×96 = 18,432 rows, or
+    // 3 of 73×73 = 15,987 (odd: a one-channel dy's sum is two interleaved chains and a last row);
+    // 32 channels: 288-float rows, chunks of ~456: 8 images of 14×14, or 7 of 13×13 = 1,183
+    const [n, h] = cin === 1 ? (odd ? [3, 73] : [2, 96]) : odd ? [7, 13] : [8, 14];
+    const k: Case = { n, h, w: h, cin, cout, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, seed };
     return backends.every(([, B]) => {
-      const [f, c] = gradPairs(B, k);
+      const [f, c] = gradPairs(B, k, true);
       return sameBits(f[0], c[0]) && sameBits(f[1], c[1]);
     });
   },
-  { numRuns: 6 },
+  { numRuns: 10 },
 );
 
 law(
-  'the conv2d layer with conv2dBias and conv2dGradFilterBias gives the layer without them its y, dW, db and dx',
+  'conv2dBackward gives [conv2dGradFilter(Bias), conv2dGradInput] their bits, at 1, 2 and 3 threads, resident and copying',
+  [fc.oneof(geometry, geometry.map((k) => ({ ...k, n: k.n + 16 }))), fc.boolean()],
+  (k, bias) => {
+    const { x, w, opts } = operandsOf(k);
+    return backends.every(([, B]) =>
+      inScope(B, () => {
+        const oh = Math.floor((k.h + 2 * k.ph - k.kh) / k.sh) + 1;
+        const ow = Math.floor((k.w + 2 * k.pw - k.kw) / k.sw) + 1;
+        const dy = B.from({ shape: [k.n, oh, ow, k.cout], data: values(k.n * oh * ow * k.cout, k.seed + 7) });
+        const [dw, db, dx] = B.conv2dBackward!(x, w, dy, opts, bias);
+        const [dw0, db0] = bias ? B.conv2dGradFilterBias!(x, dy, w.shape, opts) : [B.conv2dGradFilter(x, dy, w.shape, opts), undefined];
+        const dx0 = B.conv2dGradInput(dy, w, x.shape, opts);
+        return sameBits(dw, dw0) && sameBits(dx, dx0) && (db === undefined ? db0 === undefined : db0 !== undefined && sameBits(db, db0));
+      }),
+    );
+  },
+  { numRuns: 60 },
+);
+
+law(
+  'the conv2d layer with conv2dBias, conv2dGradFilterBias and conv2dBackward gives the layer without them its y, dW, db and dx',
   [geometry],
   (k) => {
     const { x } = operandsOf(k);

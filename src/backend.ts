@@ -125,6 +125,13 @@ export interface Backend {
    * (laws/conv-bias.test.ts).
    */
   conv2dGradFilterBias?(x: Tensor, dy: Tensor, wShape: readonly number[], opts: Conv2dOptions): [Tensor, Tensor];
+  /**
+   * Optional: every gradient of `conv2d` (with `bias`, of `conv2dBias`) given dy in one call, so a
+   * backend may run the two independent products together: `[dW, db or undefined, dx]`, the bits
+   * of `conv2dGradFilterBias` (`conv2dGradFilter` without a bias) and `conv2dGradInput`
+   * (laws/conv-bias.test.ts).
+   */
+  conv2dBackward?(x: Tensor, w: Tensor, dy: Tensor, opts: Conv2dOptions, bias: boolean): [Tensor, Tensor | undefined, Tensor];
 
   /** NHWC max pooling (no padding); ties go to the first maximum in row-major window order. */
   maxPool(x: Tensor, opts: PoolOptions): Tensor;

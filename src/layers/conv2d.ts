@@ -78,6 +78,12 @@ export function conv2d(o: Conv2dLayerOptions): Layer {
     backward(B, params, r, dy, needDx) {
       const { x, xq, w, kres } = r as ConvRes;
       const c = dy.shape[3];
+      if (needDx && B.conv2dBackward) {
+        // both products in one call where the backend has it (the same bits)
+        const [dw, db, dxq] = B.conv2dBackward(xq, w, dy, opts, o.useBias);
+        const dk = o.kernelQuantizer.backward(B, kernelParams(params), kres, dw);
+        return { dparams: db ? { ...dk, b: db } : dk, dx: o.inputQuantizer.backward(B, x, dxq) };
+      }
       // the bias gradient in the weight gradient's pass over dy where the backend has one (the same bits)
       const [dw, db] = !o.useBias
         ? [B.conv2dGradFilter(xq, dy, w.shape, opts), undefined]

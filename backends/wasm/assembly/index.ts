@@ -806,7 +806,7 @@ function chunkRows(g: Geom): i32 {
 export function convWorkBytes(geom: usize): usize {
   const g = changetype<Geom>(geom);
   const kd = g.kh * g.kw * g.cin;
-  return gemmWorkBytes() + <usize>chunkRows(g) * <usize>kd * 4 + (gradFilterTransposed(g) ? <usize>kd * <usize>g.cout * 4 : 0) + <usize>g.cout * 8;
+  return gemmWorkBytes() + <usize>chunkRows(g) * <usize>kd * 4 + (gradFilterTransposed(g) ? <usize>kd * <usize>g.cout * 4 : 0) + <usize>imax(g.cout, 4) * 8;
 }
 
 /** Where the weight gradient's bias sums (cout float64s) sit in a work area laid out by convWorkBytes. */
@@ -861,13 +861,45 @@ function columnSums(acc: usize, x: usize, rows: i32, ld: i32, c0: i32, c1: i32):
   }
 }
 
-/** acc[c0 … c1) = +0 (a chain's start, as `reduce` starts each column). */
-function zeroSums(acc: usize, c0: i32, c1: i32): void {
+/**
+ * The bias sums of a one-channel dy, whose `reduce('sum', ·, 0)` is a contiguous run (inner 1):
+ * elementwise.ts `reduceOp` folds it in two interleaved float64 chains (even rows, odd rows) up to
+ * the last even count, adds the two, then the last row when the count is odd. Rows r0 … r0+rows−1
+ * of `total` fold into acc[0] (even), acc[1] (odd), acc[2] (the odd count's last row).
+ */
+function columnSums1(acc: usize, x: usize, r0: i32, rows: i32, total: i32): void {
+  const paired = total & ~1;
+  for (let r = 0; r < rows; r++) {
+    const j = r0 + r;
+    const v = <f64>load<f32>(x + (<usize>r << 2));
+    if (j < paired) {
+      const ap = acc + (<usize>(j & 1) << 3);
+      store<f64>(ap, load<f64>(ap) + v);
+    } else store<f64>(acc, v, 16);
+  }
+}
+
+/** The bias sums of rows r0 … r0+rows−1 (of `total`) of dy, columns [c0, c1) of `cout`, folded into acc as `reduce` folds them. */
+function biasSums(acc: usize, dyr: usize, r0: i32, rows: i32, total: i32, cout: i32, c0: i32, c1: i32): void {
+  if (cout == 1) columnSums1(acc, dyr, r0, rows, total);
+  else columnSums(acc, dyr, rows, cout, c0, c1);
+}
+
+/** acc[c0 … c1) = +0 (a chain's start, as `reduce` starts each column; a one-channel dy's three chains). */
+function zeroSums(acc: usize, c0: i32, c1: i32, cout: i32): void {
+  if (cout == 1 && c1 > c0) c1 = 3;
   for (let i = c0; i < c1; i++) store<f64>(acc + (<usize>i << 3), 0);
 }
 
-/** db[c] = float32(acc[c]) for c in [c0, c1). */
-function storeSums(db: usize, acc: usize, c0: i32, c1: i32): void {
+/** db[c] = float32(acc[c]) for c in [c0, c1) (a one-channel dy: its chains combined as `reduce` combines them). */
+function storeSums(db: usize, acc: usize, c0: i32, c1: i32, cout: i32, total: i32): void {
+  if (cout == 1) {
+    if (c1 <= c0) return;
+    let r = load<f64>(acc) + load<f64>(acc, 8);
+    if ((total & 1) != 0) r += load<f64>(acc, 16);
+    store<f32>(db, <f32>r);
+    return;
+  }
   for (let i = c0; i < c1; i++) store<f32>(db + (<usize>i << 2), <f32>load<f64>(acc + (<usize>i << 3)));
 }
 
@@ -1255,10 +1287,10 @@ export function conv2dGradFilter(geom: usize, x: usize, dy: usize, dw: usize, wo
   const cols = work + gemmWorkBytes();
   const dwt = cols + <usize>chunkRows(g) * <usize>kd * 4;
   const sums = biasSumsAt(g, work);
-  if (db != 0) zeroSums(sums, 0, g.cout);
+  if (db != 0) zeroSums(sums, 0, g.cout, g.cout);
   if (pointwiseConv(g)) {
     gradFilterBlock(g, x, dy, total, dw, dwt, false, work);
-    if (db != 0) columnSums(sums, dy, total, g.cout, 0, g.cout);
+    if (db != 0) biasSums(sums, dy, 0, total, total, g.cout, 0, g.cout);
   } else {
     const ch = chunkRows(g);
     for (let r0 = 0; r0 < total; r0 += ch) {
@@ -1267,10 +1299,10 @@ export function conv2dGradFilter(geom: usize, x: usize, dy: usize, dw: usize, wo
       const dyr = dy + <usize>r0 * <usize>g.cout * 4;
       // every chunk after the first adds to what the earlier chunks wrote
       gradFilterBlock(g, cols, dyr, rows, dw, dwt, r0 > 0, work);
-      if (db != 0) columnSums(sums, dyr, rows, g.cout, 0, g.cout);
+      if (db != 0) biasSums(sums, dyr, r0, rows, total, g.cout, 0, g.cout);
     }
   }
-  if (db != 0) storeSums(db, sums, 0, g.cout);
+  if (db != 0) storeSums(db, sums, 0, g.cout, g.cout, total);
   if (gradFilterTransposed(g)) {
     for (let i = 0; i < kd; i++) {
       for (let o = 0; o < g.cout; o++) {
@@ -1362,6 +1394,24 @@ export function conv2dGradFilterColsPart(part: i32, parts: i32, geom: usize, col
   gradFilterPart(part, parts, geom, cols, true, dy, dw, work, db);
 }
 
+/**
+ * A convolution's weight gradient and input gradient as one task (the two products are
+ * independent): parts [0, pw) are conv2dGradFilterPart's parts of pw, the rest
+ * conv2dGradInputPart's parts of px, each with the arithmetic of its own call, so a thread done
+ * with its share of one claims parts of the other instead of waiting. Descriptor (i32): geom, x,
+ * dy, w, dw, db (0: none), dx, the weight gradient's work, the input gradient's work, pw, px.
+ */
+export function convGradsPart(desc: usize, part: i32, parts: i32): void {
+  const geom = <usize>load<i32>(desc);
+  const pw = load<i32>(desc, 36);
+  const px = load<i32>(desc, 40);
+  if (part < pw) {
+    gradFilterPart(part, pw, geom, <usize>load<i32>(desc, 4), false, <usize>load<i32>(desc, 8), <usize>load<i32>(desc, 16), <usize>load<i32>(desc, 28), <usize>load<i32>(desc, 20));
+  } else if (part - pw < px) {
+    conv2dGradInputPart(part - pw, px, geom, <usize>load<i32>(desc, 8), <usize>load<i32>(desc, 12), <usize>load<i32>(desc, 24), <usize>load<i32>(desc, 32));
+  }
+}
+
 /** Bytes of the whole patch matrix when the parts of conv2dGradFilter should share it (the transposed product: every part reads all of it), else 0. */
 export function gradFilterSharedColsBytes(geom: usize): usize {
   const g = changetype<Geom>(geom);
@@ -1391,7 +1441,7 @@ function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: boo
   const cols = pw + gemmWorkBytes();
   const dwt = cols + <usize>chunkRows(g) * <usize>kd * 4;
   const sums = biasSumsAt(g, pw);
-  zeroSums(sums, b0, b1);
+  zeroSums(sums, b0, b1, g.cout);
   const pt = pointwiseConv(g);
   // the patch rows are read in place when the input is the patch matrix or it was formed whole
   const given = pt || whole;
@@ -1422,7 +1472,7 @@ function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: boo
       }
       gemm(true, false, g.cout, nj, rows, dyr, g.cout, b, ldb, dw + (<usize>j0 << 2), kd, acc, pw);
     }
-    if (b1 > b0) columnSums(sums, dyr, rows, g.cout, b0, b1);
+    if (b1 > b0) biasSums(sums, dyr, r0, rows, total, g.cout, b0, b1);
   }
   if (tr) {
     for (let i = 0; i < kd; i++) {
@@ -1431,7 +1481,7 @@ function gradFilterPart(part: i32, parts: i32, geom: usize, x: usize, whole: boo
       }
     }
   }
-  storeSums(db, sums, b0, b1);
+  storeSums(db, sums, b0, b1, g.cout, total);
 }
 
 /**
