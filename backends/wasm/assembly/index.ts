@@ -1187,15 +1187,21 @@ function align16(n: usize): usize {
  */
 export function conv2dPoolWorkBytes(geom: usize): usize {
   const g = changetype<Geom>(geom);
-  return 128 + align16(<usize>g.oh * <usize>g.ow * <usize>g.cout * 4) + convWorkBytes(geom);
+  return 128 + align16(<usize>poolGroup(g) * <usize>g.oh * <usize>g.ow * <usize>g.cout * 4) + convWorkBytes(geom);
+}
+
+/** Images convolved per call of conv2dPool: their output about CHUNK_BYTES (at least one image), so the product's packing of w is paid once per group, not per image. */
+function poolGroup(g: Geom): i32 {
+  const img = g.oh * g.ow * g.cout * 4;
+  return imax(1, imin(g.n, CHUNK_BYTES / imax(img, 1)));
 }
 
 /**
- * [y, arg] = maxPoolArgmax(conv2d(x, w) + b) for images [n0, n1) (`b` 0: no bias), one image at a
- * time: the image's convolution output is made in the work area by `conv2d` on a one-image
- * geometry (each output element's sum is the same arithmetic however the rows are chunked, which
- * is why conv2d's parts by images give its bits) and pooled from there (pool-argmax.ts), so the
- * whole output is never written. `pgeom` is the pooling's geometry over that output (n, oh, ow,
+ * [y, arg] = maxPoolArgmax(conv2d(x, w) + b) for images [n0, n1) (`b` 0: no bias), a group of
+ * images at a time (`poolGroup`): the group's convolution output is made in the work area by
+ * `conv2d` on the group's geometry (each output element's sum is the same arithmetic however the
+ * rows are chunked, which is why conv2d's parts by images give its bits) and pooled from there
+ * (pool-argmax.ts) while it is in cache, so the whole output is never written. `pgeom` is the pooling's geometry over that output (n, oh, ow,
  * cout as its n, h, w, cin).
  */
 function conv2dPoolImages(geom: usize, pgeom: usize, x: usize, w: usize, b: usize, y: usize, arg: usize, work: usize, n0: i32, n1: i32): void {
@@ -1204,16 +1210,18 @@ function conv2dPoolImages(geom: usize, pgeom: usize, x: usize, w: usize, b: usiz
   const psub = work + 64;
   memory.copy(sub, geom, 13 * 4);
   memory.copy(psub, pgeom, 13 * 4);
-  changetype<Geom>(sub).n = 1;
-  changetype<Geom>(psub).n = 1;
+  const group = poolGroup(g);
   const img = work + 128;
-  const cw = img + align16(<usize>g.oh * <usize>g.ow * <usize>g.cout * 4);
+  const cw = img + align16(<usize>group * <usize>g.oh * <usize>g.ow * <usize>g.cout * 4);
   const pg = changetype<Geom>(pgeom);
   const xImage = <usize>(g.h * g.w * g.cin) * 4;
   const yImage = <usize>(pg.oh * pg.ow * pg.cin) * 4;
-  for (let n = n0; n < n1; n++) {
+  for (let n = n0; n < n1; n += group) {
+    const k = imin(group, n1 - n);
+    changetype<Geom>(sub).n = k;
+    changetype<Geom>(psub).n = k;
     conv2d(sub, x + <usize>n * xImage, w, img, cw, b);
-    maxPoolArgImages(changetype<Geom>(psub), img, y + <usize>n * yImage, arg + <usize>n * yImage, 0, 1);
+    maxPoolArgImages(changetype<Geom>(psub), img, y + <usize>n * yImage, arg + <usize>n * yImage, 0, k);
   }
 }
 
