@@ -44,7 +44,11 @@ const one = await createWasmTernaryKernels();
 const two = await createWasmTernaryKernels({ threads: 2 });
 const three = await createWasmTernaryKernels({ threads: 3 });
 const inTurn = await createWasmTernaryKernels({ parts: 3 });
-// the fma build (relaxed SIMD): its ternary layers on the table-lookup GEMM, its float layers' multiply-adds fused
+// the fma build (relaxed SIMD): its ternary layers on the table-lookup GEMM (or, `tables: false`,
+// on the popcount GEMM), its float layers' multiply-adds fused. Made before `after`: the runner
+// may run the hooks while a later top-level await waits
+const fmaOne = await createWasmTernaryKernels({ fma: true });
+const fmaPopcount = await createWasmTernaryKernels({ fma: true, tables: false });
 const fmaTwo = await createWasmTernaryKernels({ fma: true, threads: 2 });
 after(() => {
   two.dispose();
@@ -183,8 +187,6 @@ for (const name of ['cnn-small', 'vgg7'] as const) {
 // the fma build (relaxed-SIMD multiply-adds in the float layers) on threads: its own threaded
 // build, the same bits as the fma build on one thread; and its ternary layers' table lookup the
 // same bits as the popcount GEMM (`tables: false`), so the lookup changes no logit
-const fmaOne = await createWasmTernaryKernels({ fma: true });
-const fmaPopcount = await createWasmTernaryKernels({ fma: true, tables: false });
 for (const name of ['cnn-small', 'vgg7'] as const) {
   law(`engine threads: ${name} 2+2 on the fma build gives the same logits bit for bit on 1 and 2 threads and with the popcount GEMM instead of the table lookup, at batch 1, 5 and 64`, [fc.nat()], (seed) => {
     const { d, per } = exported(name);
