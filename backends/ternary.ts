@@ -8,7 +8,9 @@
  * the float `floatConv` (direct) and `floatDense`; compiled by AssemblyScript from
  * backends/ternary/assembly into build/wasm/sttn-ternary.wasm (`npm run build:wasm`; the opt-in
  * `fma` build, sttn-ternary-fma.wasm, runs the float kernels' multiply-adds as relaxed-SIMD
- * `relaxed_madd`, fused where the CPU has FMA, within float32 rounding of the reference). This file
+ * `relaxed_madd`, fused where the CPU has FMA, within float32 rounding of the reference, and the
+ * ternary layers' products on the table-lookup GEMM of backends/ternary/assembly/lookup.ts,
+ * `i8x16.relaxed_swizzle`: the same integer sums, so those layers' outputs are the same bits). This file
  * loads it and joins the glue of backends/ternary/, one file per concept: memory.ts (the resident
  * and scratch regions), pack.ts, gemm.ts (with the weight panels), layer.ts, pool.ts, float.ts.
  *

@@ -4,7 +4,8 @@
  * and its pre ops' vectors resident — and run in one pass through wasm memory: quantize-and-pack
  * with the fused pre ops (`quantPack`), the packed patch matrix (one of the im2col variants of
  * backends/ternary/assembly/im2col.ts), the GEMM (`gemmPanelled`; a last group of at most 16 or
- * 32 lanes on `tailDots`), per output channel
+ * 32 lanes on `tailDots`; in the relaxed-SIMD builds the table-lookup GEMM on the weights' masks,
+ * `lookupWeights`, the same integer sums), per output channel
  *   y_o = relu?(a_o·Σ x·c + b_o·Σ x·|c| + bias_o)          (`epilogueF32`, in float64)
  * and an optional max-pool, its output copied out (`run`) or left in memory for the next step
  * (`runInPlace`). Where the epilogue is monotone in each channel's sum (one product, a ≠ 0, a and

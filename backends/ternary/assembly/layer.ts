@@ -2,7 +2,9 @@
  * A ternary layer's row chunks in one call (`layerPart`, run by ./tasks.ts's `layerChunks`): for
  * each chunk of R rows of the patch matrix that this part owns (chunks part, part + parts, …), the packed patch rows (one of the
  * im2col variants of ./im2col.ts, or the packed pixels themselves), the popcount GEMM against the
- * resident weight panels (./gemm.ts, with the SIMD tail dots), and either the epilogue
+ * resident weight panels (./gemm.ts, with the SIMD tail dots) — in the relaxed-SIMD builds, where
+ * the descriptor asks, the table-lookup GEMM against the weights' masks instead (./lookup.ts: the
+ * same integer sums; the popcount code stays for `tables: false`) — and either the epilogue
  * (./epilogue.ts) or, where the layer pools its integer sums first, `poolSums` then the epilogue on
  * the pooled sums. Parts split the output rows, never a sum, and each thread has its own scratch
  * (`scratchSlot`), so the result is the same bit for bit for any number of parts (a thread pool runs them at once;
