@@ -8,7 +8,9 @@
  * the float `floatConv` (direct) and `floatDense`; compiled by AssemblyScript from
  * backends/ternary/assembly into build/wasm/sttn-ternary.wasm (`npm run build:wasm`; the opt-in
  * `fma` build, sttn-ternary-fma.wasm, runs the float kernels' multiply-adds as relaxed-SIMD
- * `relaxed_madd`, fused where the CPU has FMA, within float32 rounding of the reference). This file
+ * `relaxed_madd`, fused where the CPU has FMA, within float32 rounding of the reference, and the
+ * ternary layers' products on the table-lookup GEMM of backends/ternary/assembly/lookup.ts,
+ * `i8x16.relaxed_swizzle`: the same integer sums, so those layers' outputs are the same bits). This file
  * loads it and joins the glue of backends/ternary/, one file per concept: memory.ts (the resident
  * and scratch regions), pack.ts, gemm.ts (with the weight panels), layer.ts, pool.ts, float.ts.
  *
@@ -63,6 +65,12 @@ export interface WasmTernaryOptions {
    */
   readonly fma?: boolean;
   /**
+   * With `fma`: the ternary layers' products on the table-lookup GEMM of the relaxed-SIMD builds
+   * (backends/ternary/assembly/lookup.ts; default true) or, false, on the popcount GEMM of the
+   * plain build. The same integer sums either way, so the same outputs bit for bit.
+   */
+  readonly tables?: boolean;
+  /**
    * Splits each kernel's work into this many parts (default 1), run in turn: the split a thread
    * pool runs at once, each part with its own scratch; results are the same bit for bit for any
    * number of parts.
@@ -104,6 +112,7 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   if (!Number.isInteger(parts) || parts < 1) throw new ConfigError('createWasmTernaryKernels.parts', `must be an integer ≥ 1, got ${String(parts)}`);
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmTernaryKernels.threads', `must be an integer ≥ 1, got ${String(threads)}`);
+  if (opts.tables === true && opts.fma !== true) throw new ConfigError('createWasmTernaryKernels.tables', 'the table-lookup GEMM is in the relaxed-SIMD builds only: tables: true needs fma: true');
   // where a thread may block; more threads than cores oversubscribe, still bit for bit
   if (threads > 1 && canBlock()) return threadedKernels(opts, threads);
   const module = await ternaryModule(opts);
@@ -120,7 +129,7 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   }
   const fused = typeof exports.fused === 'function' && exports.fused() === 1;
   if (fused !== (opts.fma === true)) throw new ConfigError('createWasmTernaryKernels.source', `the module is the ${fused ? 'fma' : 'plain'} build, but fma is ${opts.fma === true}`);
-  return makeKernels(kernelMemory(exports, parts), fused, 1, () => {});
+  return makeKernels(kernelMemory(exports, parts), fused, 1, () => {}, fused && opts.tables !== false);
 }
 
 /** The threaded build on a shared memory, with a pool of `threads` running each layer's parts. */
@@ -142,11 +151,11 @@ async function threadedKernels(opts: WasmTernaryOptions, threads: number): Promi
   const pool = await createThreadPool(module, memory, exports as unknown as PartExports, threads);
   // a task of one part (batch 1, most often) runs here: waking the workers would cost more than it could save
   const run = (desc: number, parts: number): void => (parts > 1 ? pool.run(OP.layerChunks, [desc], parts) : exports.layerChunks(desc, 0, 1));
-  return makeKernels(kernelMemory(exports, pool.threads, run), fused, pool.threads, () => pool.dispose());
+  return makeKernels(kernelMemory(exports, pool.threads, run), fused, pool.threads, () => pool.dispose(), fused && opts.tables !== false);
 }
 
 /** The contract's record over one instance: every kernel shares its memory. */
-function makeKernels(mem: KernelMemory, fused: boolean, threads: number, dispose: () => void): WasmTernaryKernels {
+function makeKernels(mem: KernelMemory, fused: boolean, threads: number, dispose: () => void, tables: boolean): WasmTernaryKernels {
   return {
     name: (fused ? 'wasm-fma' : 'wasm') + (threads > 1 ? `-threads-${threads}` : ''),
     threads,
@@ -154,7 +163,7 @@ function makeKernels(mem: KernelMemory, fused: boolean, threads: number, dispose
     fast: true,
     pack: (values, rows, k, out) => pack(mem, values, rows, k, out),
     gemm: (a, w, m, n, k, out) => gemm(mem, a, w, m, n, k, out),
-    layer: (spec) => layer(mem, spec),
+    layer: (spec) => layer(mem, spec, tables),
     maxPool: (x, shape, size, strides, relu, out) => maxPool(mem, x, shape, size, strides, relu, out),
     floatConv: (spec) => floatConv(mem, spec),
     floatDense: (spec) => floatDense(mem, spec),

@@ -3,7 +3,8 @@
  * VGG-7 2+2 (STTN), batch-1 latency and batch-64 throughput, against
  *   - the same engine on the `fma` build of the WebAssembly kernels (the first float convolution and
  *     the float dense layer with relaxed-SIMD multiply-adds, within float32 rounding of the
- *     reference instead of bit for bit),
+ *     reference instead of bit for bit; the ternary layers' products by table lookup, the same
+ *     integer sums as the popcount GEMM),
  *   - the same engine with its ternary × ternary layers on the reference (plain TypeScript) kernels,
  *   - "our float engine": the same network with every kernel decoded to float32, on the wasm
  *     backend (`mode: 'float'`),
@@ -32,7 +33,9 @@
  * onnxruntime-node in a FAST run, or with our 1-thread engine in the same rotation as a check.
  * With threads each timed run starts after 6 ms idle (`STTN_BENCH_GAP_MS`, see `timeAll`). It
  * ends with per-step profiles (`engine.profile`) of the ternary engine at batch 64 and 1 (and of
- * the 2-thread one at 64) and of the float engine at batch 64. Results: bench/INFER.md.
+ * the 2-thread one at 64) and of the float engine at batch 64. `STTN_BENCH_POPCOUNT=1` adds the fma
+ * build with its ternary layers on the popcount GEMM instead of the table lookup (`tables: false`:
+ * the same logits), at 1 and `STTN_BENCH_THREADS` threads. Results: bench/INFER.md.
  *
  * Parameters are random (He init) with batch-norm statistics calibrated on one random batch, so
  * the ternary activations have realistic sparsity; timings do not depend on the values otherwise.
@@ -75,6 +78,9 @@ let wasmKernels: TernaryKernels | null = null;
 let fmaKernels: TernaryKernels | null = null;
 let threadKernels: TernaryKernels | null = null;
 let fmaThreadKernels: TernaryKernels | null = null;
+/** STTN_BENCH_POPCOUNT=1: the fma build with its ternary layers on the popcount GEMM (`tables: false`) too, 1 and THREADS threads. */
+const POPCOUNT = process.env.STTN_BENCH_POPCOUNT === '1';
+const popKernels: TernaryKernels[] = [];
 let kernelsNote = '';
 try {
   const { createWasmTernaryKernels } = await import('../backends/ternary.js');
@@ -89,6 +95,10 @@ try {
       kernelsNote = `the threaded fma build of the ternary kernels is unavailable (${e.message})`;
       return null;
     });
+  }
+  if (POPCOUNT && fmaKernels) {
+    popKernels.push(await createWasmTernaryKernels({ fma: true, tables: false }));
+    if (THREADS > 1) popKernels.push(await createWasmTernaryKernels({ fma: true, tables: false, threads: THREADS }));
   }
 } catch (e) {
   kernelsNote = `WebAssembly ternary kernels unavailable (${(e as Error).message}); only the reference kernels are timed`;
@@ -258,6 +268,7 @@ for (const { label, spec } of nets) {
     ...(fmaKernels ? ([['sttn ternary engine (wasm ternary kernels, fma build)', createEngine(d, { backend: B, kernels: fmaKernels })]] as [string, Engine][]) : []),
     ...(threadKernels ? ([[`sttn ternary engine (wasm ternary kernels, ${THREADS} threads)`, createEngine(d, { backend: B, kernels: threadKernels })]] as [string, Engine][]) : []),
     ...(fmaThreadKernels ? ([[`sttn ternary engine (wasm ternary kernels, fma build, ${THREADS} threads)`, createEngine(d, { backend: B, kernels: fmaThreadKernels })]] as [string, Engine][]) : []),
+    ...popKernels.map((K, i): [string, Engine] => [`sttn ternary engine (wasm ternary kernels, fma build, popcount GEMM${i > 0 ? `, ${THREADS} threads` : ''})`, createEngine(d, { backend: B, kernels: K })]),
     ['sttn ternary engine (reference TS kernels)', createEngine(d, { backend: B, kernels: referenceTernaryKernels })],
     ['sttn float engine (wasm backend)', createEngine(d, { backend: B, mode: 'float' })],
   ];
@@ -315,7 +326,7 @@ for (const { label, spec } of nets) {
     // the caches with their own data (and tfjs leaves garbage to collect); onnxruntime pays that
     // most (its batch-1 time on cnn-small doubles), so the targets are judged on these pairs.
     // (the fma build of the ternary engine as well, against the onnxruntimes)
-    const ours = [contenders[0], ...contenders.filter((q) => q.name.startsWith('sttn ternary engine') && (q.name.includes('fma build') || q.name.includes(' threads)')))];
+    const ours = [contenders[0], ...contenders.filter((q) => q.name.startsWith('sttn ternary engine') && !q.name.includes('popcount') && (q.name.includes('fma build') || q.name.includes(' threads)')))];
     for (const mine of ours) {
       for (const c of contenders.slice(1).filter((q) => !q.name.startsWith('sttn') && ((batch === 1 && mine === contenders[0]) || q.name.startsWith('onnxruntime')))) {
         const pair = batch === 1 ? await timeAll([mine, c], quick ? 1 : 25, quick ? 0 : 20, quick ? 1 : 40) : await timeAll([mine, c], quick ? 1 : 15, quick ? 0 : 3, 1);

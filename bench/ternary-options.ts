@@ -80,7 +80,6 @@ interface ShippedExports extends Mod {
   denseF32(x: number, w: number, bias: number, m: number, k: number, o: number, relu: number, y: number): void;
 }
 interface OptionExports extends Mod {
-  tlInit(): void;
   tlPackA(a: number, m: number, groups: number, stride: number, dst: number): void;
   tlWBytes(n: number, groups: number): number;
   tlPackW(w: number, n: number, groups: number, stride: number, dst: number): void;
@@ -127,8 +126,6 @@ const floatPlain = load<FloatExports>('build/wasm/sttn-simd.wasm');
 const floatFma = load<FloatExports>('build/wasm/sttn-relaxed-simd.wasm');
 const tlPlain = load<OptionExports>('build/bench/ternary-options.wasm');
 const tlRelaxed = load<OptionExports>('build/bench/ternary-options-relaxed.wasm');
-tlPlain.tlInit();
-tlRelaxed.tlInit();
 
 // ---------------------------------------------------------------- drawn operands
 

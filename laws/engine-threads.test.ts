@@ -12,8 +12,10 @@
  *   reference bit for bit, run and in place;
  * - the engine on exported cnn-small and vgg7 (2+2 STTN) gives the same logits (Object.is) on 1
  *   and 2 threads, at batch 1 and 5, run after run;
- * - the fma build on 2 threads gives the fma build's 1-thread logits bit for bit (cnn-small, vgg7,
- *   batch 1, 5, 64);
+ * - the fma build on 2 threads gives the fma build's 1-thread logits bit for bit, and so does the
+ *   fma build with its ternary layers on the popcount GEMM instead of the table lookup (cnn-small,
+ *   vgg7, batch 1, 5, 64); a ternary layer on the threaded fma build (table lookup) equals the
+ *   reference layer bit for bit;
  * - a bad `threads` is a ConfigError naming it, and so is a threaded module of the other build
  *   (plain for fma or fma for plain); `dispose()` ends
  *   the workers (each one's exit event counted); on a one-core host `threads: 2` still gives 2.
@@ -42,9 +44,16 @@ const one = await createWasmTernaryKernels();
 const two = await createWasmTernaryKernels({ threads: 2 });
 const three = await createWasmTernaryKernels({ threads: 3 });
 const inTurn = await createWasmTernaryKernels({ parts: 3 });
+// the fma build (relaxed SIMD): its ternary layers on the table-lookup GEMM (or, `tables: false`,
+// on the popcount GEMM), its float layers' multiply-adds fused. Made before `after`: the runner
+// may run the hooks while a later top-level await waits
+const fmaOne = await createWasmTernaryKernels({ fma: true });
+const fmaPopcount = await createWasmTernaryKernels({ fma: true, tables: false });
+const fmaTwo = await createWasmTernaryKernels({ fma: true, threads: 2 });
 after(() => {
   two.dispose();
   three.dispose();
+  fmaTwo.dispose();
 });
 
 const sameBits = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i]));
@@ -87,12 +96,12 @@ function layerSpec(t: typeof layerCase extends fc.Arbitrary<infer T> ? T : never
 }
 
 law(
-  'engine threads: a ternary layer on 2 and 3 threads (chunks of rows on the pool) equals the reference layer bit for bit, run and in place',
+  'engine threads: a ternary layer on 2 and 3 threads (chunks of rows on the pool; the fma build\'s table lookup on 2) equals the reference layer bit for bit, run and in place',
   [layerCase],
   (t) => {
     const { spec, x, n } = layerSpec(t);
     const want = referenceTernaryKernels.layer(spec).run(x, n);
-    return [two, three, inTurn].every((K) => {
+    return [two, three, inTurn, fmaTwo].every((K) => {
       const L = K.layer(spec);
       return sameBits(L.run(x, n), want) && sameBits(Float32Array.from(L.runInPlace!(x, n)), want);
     });
@@ -176,19 +185,19 @@ for (const name of ['cnn-small', 'vgg7'] as const) {
 }
 
 // the fma build (relaxed-SIMD multiply-adds in the float layers) on threads: its own threaded
-// build, the same bits as the fma build on one thread
-const fmaOne = await createWasmTernaryKernels({ fma: true });
-const fmaTwo = await createWasmTernaryKernels({ fma: true, threads: 2 });
-after(() => fmaTwo.dispose());
+// build, the same bits as the fma build on one thread; and its ternary layers' table lookup the
+// same bits as the popcount GEMM (`tables: false`), so the lookup changes no logit
 for (const name of ['cnn-small', 'vgg7'] as const) {
-  law(`engine threads: ${name} 2+2 on the fma build gives the same logits bit for bit on 1 and 2 threads, at batch 1, 5 and 64`, [fc.nat()], (seed) => {
+  law(`engine threads: ${name} 2+2 on the fma build gives the same logits bit for bit on 1 and 2 threads and with the popcount GEMM instead of the table lookup, at batch 1, 5 and 64`, [fc.nat()], (seed) => {
     const { d, per } = exported(name);
     const e1 = createEngine(d, { backend: cpu32, kernels: fmaOne });
     const e2 = createEngine(d, { backend: cpu32, kernels: fmaTwo });
+    const e0 = createEngine(d, { backend: cpu32, kernels: fmaPopcount });
     const r = rng(seed);
     return [1, 5, 64].every((n) => {
       const x: Tensor = { shape: [n, ...d.inputShape], data: Float32Array.from({ length: n * per }, () => uniform(r)) };
-      return sameBits(e2.run(x).data, e1.run(x).data);
+      const want = e1.run(x).data;
+      return sameBits(e2.run(x).data, want) && sameBits(e0.run(x).data, want);
     });
   }, { numRuns: 3 });
 }

@@ -13,7 +13,9 @@
  * - A value other than −1, 0, +1 (2, 0.5, NaN, −2, a missing value) is a RangeError naming its
  *   row and column.
  * - The wasm layer (quantize-and-pack with pre ops, packed im2col, GEMM on resident weight panels,
- *   scale/bias/relu epilogue) equals the reference layer bit for bit: conv and dense, any
+ *   scale/bias/relu epilogue) equals the reference layer bit for bit, on the plain build and on
+ *   the fma build, whose products run on the table-lookup GEMM (largest sums included: every code
+ *   and activation equal, K up to 2080): conv and dense, any
  *   geometry, cin straddling 64-lane words or not, chains of affines and relus, sign and ternary
  *   activations (thresholds that are not float32 values, inputs on and next to them), TTQ's second
  *   product, a max-pool after; into a given array or a fresh one; after other layers were
@@ -34,8 +36,12 @@ import { example, law, throwsWith } from './law.js';
 const wasm = await createWasmTernaryKernels();
 // the opt-in fma build: float kernels with relaxed-SIMD multiply-adds (fused where the CPU has FMA)
 const wasmFma = await createWasmTernaryKernels({ fma: true });
-// layers split into 2 and 3 parts of row chunks (what a thread pool runs at once), run in turn
+// layers split into 2 and 3 parts of row chunks (what a thread pool runs at once), run in turn;
+// the fma build's too (its ternary products on the table-lookup GEMM)
 const wasmParts = await Promise.all([2, 3].map((parts) => createWasmTernaryKernels({ parts })));
+const wasmFmaParts = await Promise.all([2, 3].map((parts) => createWasmTernaryKernels({ parts, fma: true })));
+/** The layers that must equal the reference bit for bit: the plain build, and the fma build (table lookup). */
+const layerImpls = [wasm, wasmFma];
 const impls: readonly TernaryKernels[] = [referenceTernaryKernels, wasm];
 
 type Fill = 'random' | 'sparse' | 'dense' | 'zeros' | 'plus' | 'minus';
@@ -328,64 +334,82 @@ function layerSpec(t: typeof layerCase extends fc.Arbitrary<infer T> ? T : never
 }
 
 law(
-  'wasm: a layer (quantize and pack, im2col, GEMM on resident weights, epilogue, optional max-pool) equals the reference layer bit for bit',
+  'wasm: a layer (quantize and pack, im2col, GEMM on resident weights, epilogue, optional max-pool) equals the reference layer bit for bit, on the plain build and on the fma build (table lookup)',
   [layerCase],
   (t) => {
     const made = layerSpec(t);
     if (made === null) return true;
     const { spec, x, n } = made;
     const want = referenceTernaryKernels.layer(spec).run(x, n);
-    const L = wasm.layer(spec);
-    // into a given array (as the engine reuses one) or a fresh one
-    const into = t.into ? new Float32Array(want.length).fill(NaN) : undefined;
-    const got = L.run(x, n, into);
-    // a second layer, run in between, must not disturb the first one's resident weights
-    const other = layerSpec({ ...t, seed: t.seed + 11, o: t.o + 1 });
-    if (other !== null) wasm.layer(other.spec).run(other.x, other.n);
-    return got instanceof Float32Array && (into === undefined || got === into) && sameBits(got, want) && sameBits(L.run(x, n), want);
+    return layerImpls.every((K) => {
+      const L = K.layer(spec);
+      // into a given array (as the engine reuses one) or a fresh one
+      const into = t.into ? new Float32Array(want.length).fill(NaN) : undefined;
+      const got = L.run(x, n, into);
+      // a second layer, run in between, must not disturb the first one's resident weights
+      const other = layerSpec({ ...t, seed: t.seed + 11, o: t.o + 1 });
+      if (other !== null) K.layer(other.spec).run(other.x, other.n);
+      return got instanceof Float32Array && (into === undefined || got === into) && sameBits(got, want) && sameBits(L.run(x, n), want);
+    });
   },
   { numRuns: 250 },
 );
 
 law(
-  'wasm: a conv layer with 16, 32 or 64 input channels (the aligned patch-row paths: whole taps, and 3×3 kernel rows read from bitplanes) equals the reference layer bit for bit',
+  'wasm: a conv layer with 16, 32 or 64 input channels (the aligned patch-row paths: whole taps, and 3×3 kernel rows read from bitplanes) equals the reference layer bit for bit, plain and fma builds',
   [layerCase, fc.constantFrom(16, 32, 64), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 3, max: 9 }), fc.boolean(), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })],
   (t, c, h, w, k3, ph, pw) => {
     const made = layerSpec({ ...t, conv: true, c, h, w, ph, pw, ...(k3 ? { kh: 3, kw: 3 } : {}) });
     if (made === null) return true;
     const { spec, x, n } = made;
-    return sameBits(wasm.layer(spec).run(x, n), referenceTernaryKernels.layer(spec).run(x, n));
+    const want = referenceTernaryKernels.layer(spec).run(x, n);
+    return layerImpls.every((K) => sameBits(K.layer(spec).run(x, n), want));
   },
   { numRuns: 150 },
 );
 
 law(
-  'wasm: a pooled conv layer with scales of both signs, zero or off the float32 grid, −0 biases and no relu (the pool on the sums or on the float outputs) equals the reference layer bit for bit',
+  'wasm: a pooled conv layer with scales of both signs, zero or off the float32 grid, −0 biases and no relu (the pool on the sums or on the float outputs) equals the reference layer bit for bit, plain and fma builds',
   [layerCase, fc.integer({ min: 2, max: 6 }), fc.integer({ min: 2, max: 6 }), fc.constantFrom<'mixed' | 'edge'>('mixed', 'edge'), fc.boolean()],
   (t, h, w, scales, square) => {
     const pool = { size: (square ? [2, 2] : [Math.min(2, h), 1]) as [number, number], strides: (square ? [2, 2] : [1, 1]) as [number, number], relu: false };
     const made = layerSpec({ ...t, conv: true, h, w, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, relu: false, pool, asym: false, scales });
     if (made === null) return true;
     const { spec, x, n } = made;
-    return sameBits(wasm.layer(spec).run(x, n), referenceTernaryKernels.layer(spec).run(x, n));
+    const want = referenceTernaryKernels.layer(spec).run(x, n);
+    return layerImpls.every((K) => sameBits(K.layer(spec).run(x, n), want));
   },
   { numRuns: 150 },
 );
 
 law(
-  'wasm: a layer split into 2 or 3 parts (chunks of rows, each part its own scratch; small chunks) equals the reference layer bit for bit, in place too',
+  'wasm: a layer split into 2 or 3 parts (chunks of rows, each part its own scratch; small chunks) equals the reference layer bit for bit, in place too, plain and fma builds',
   [layerCase],
   (t) => {
     const made = layerSpec(t);
     if (made === null) return true;
     const { spec, x, n } = made;
     const want = referenceTernaryKernels.layer(spec).run(x, n);
-    return wasmParts.every((K) => {
+    return [...wasmParts, ...wasmFmaParts].every((K) => {
       const L = K.layer(spec);
       return sameBits(L.run(x, n), want) && sameBits(Float32Array.from(L.runInPlace!(x, n)), want);
     });
   },
   { numRuns: 200 },
+);
+
+law(
+  'wasm fma build: a layer with the largest sums (every code and activation equal, K up to 2080 and not a multiple of 4, 16 or 64; TTQ, pools, 1 to 3 parts) equals the reference and the plain build bit for bit',
+  [layerCase, fc.constantFrom<Fill>('plus', 'minus'), fc.constantFrom(2, -2), fc.oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 100, max: 130 }))],
+  (t, fill, v, c) => {
+    const made = layerSpec({ ...t, fill, c, pre: [], ph: 0, pw: 0 });
+    if (made === null) return true;
+    const { spec, x, n } = made;
+    x.fill(v);
+    const want = referenceTernaryKernels.layer(spec).run(x, n);
+    return [wasmFma, ...wasmFmaParts, wasm].every((K) => sameBits(K.layer(spec).run(x, n), want));
+  },
+  { numRuns: 60 },
 );
 
 example('wasm: parts must be an integer ≥ 1 (a ConfigError naming the option)', async () => {
@@ -647,7 +671,7 @@ law(
   { numRuns: 100 },
 );
 
-example('wasm fma build: a module that is not the fma build is refused for fma: true, and the fma build for fma: false', async () => {
+example('wasm fma build: a module that is not the fma build is refused for fma: true, and the fma build for fma: false; tables: true without fma is a ConfigError naming it', async () => {
   const { readFileSync } = await import('node:fs');
   const plain = new Uint8Array(readFileSync(new URL('../build/wasm/sttn-ternary.wasm', import.meta.url)));
   const fused = new Uint8Array(readFileSync(new URL('../build/wasm/sttn-ternary-fma.wasm', import.meta.url)));
@@ -656,5 +680,9 @@ example('wasm fma build: a module that is not the fma build is refused for fma: 
       () => false,
       (e: unknown) => e instanceof ConfigError && e.message.includes(pattern),
     );
-  return (await refused(createWasmTernaryKernels({ source: plain, fma: true }), 'plain build')) && (await refused(createWasmTernaryKernels({ source: fused }), 'fma build')) && wasmFma.name === 'wasm-fma' && wasm.name === 'wasm';
+  const tablesRefused = await createWasmTernaryKernels({ tables: true }).then(
+    () => false,
+    (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmTernaryKernels.tables'),
+  );
+  return tablesRefused && (await refused(createWasmTernaryKernels({ source: plain, fma: true }), 'plain build')) && (await refused(createWasmTernaryKernels({ source: fused }), 'fma build')) && wasmFma.name === 'wasm-fma' && wasm.name === 'wasm';
 });

@@ -4,7 +4,8 @@
  * t = m & (sign_x ^ sign_w),
  *   Σ_j x_j·w_j = popcount(m ^ t) − popcount(t)        (64 lanes per i64.popcnt pair)
  * both operands copied into wasm memory per call; and the resident weight panels a compiled layer
- * keeps (`residentPanels`), read by `gemmPanelled` and `tailDots`.
+ * keeps (`residentPanels`), read by `gemmPanelled` and `tailDots`; in the relaxed-SIMD builds, the
+ * weights' +1 and −1 masks the table-lookup GEMM reads instead (`lookupWeights`).
  *
  * Law (laws/ternary-kernels.test.ts, laws/engine.test.ts): `gemm` equals the plain integer dot
  * product exactly, for every K and row count; a layer over the panels equals the reference's.
@@ -62,4 +63,28 @@ export function residentPanels(mem: KernelMemory, codes: Int8Array, o: number, k
     view[q * 2 * per + per + lane] = rows[w + 2] & (tail === 16 ? 0xffff : 0xffffffff);
   }
   return { panels, tails };
+}
+
+/**
+ * The weights' masks for the table-lookup GEMM of the relaxed-SIMD builds
+ * (backends/ternary/assembly/lookup.ts), resident: for each group of 4 lanes j < ⌈k/4⌉, for each
+ * block of 16 output rows (zero past o), 16 bytes of +1 masks P, then 16 of −1 masks N (bit l of
+ * a mask: lane 4j + l). Laid out once per layer.
+ */
+export function lookupWeights(mem: KernelMemory, codes: Int8Array, o: number, k: number): number {
+  pack(mem, codes, o, k); // a code other than −1, 0, +1 is the RangeError naming its row and column
+  const g4 = Math.ceil(k / 4);
+  const nb = Math.ceil(o / 16);
+  const bytes = g4 * nb * 32;
+  const at = mem.resident(bytes);
+  const m = new Uint8Array(mem.wasm.memory.buffer, at, bytes).fill(0); // resident memory may hold an earlier call's scratch
+  for (let r = 0; r < o; r++) {
+    const row = r * k;
+    const base = (r >> 4) * 32 + (r & 15);
+    for (let l = 0; l < k; l++) {
+      const c = codes[row + l];
+      if (c !== 0) m[((l >> 2) * nb << 5) + base + (c < 0 ? 16 : 0)] |= 1 << (l & 3);
+    }
+  }
+  return at;
 }

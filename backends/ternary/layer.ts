@@ -4,7 +4,8 @@
  * and its pre ops' vectors resident — and run in one pass through wasm memory: quantize-and-pack
  * with the fused pre ops (`quantPack`), the packed patch matrix (one of the im2col variants of
  * backends/ternary/assembly/im2col.ts), the GEMM (`gemmPanelled`; a last group of at most 16 or
- * 32 lanes on `tailDots`), per output channel
+ * 32 lanes on `tailDots`; in the relaxed-SIMD builds the table-lookup GEMM on the weights' masks,
+ * `lookupWeights`, the same integer sums), per output channel
  *   y_o = relu?(a_o·Σ x·c + b_o·Σ x·|c| + bias_o)          (`epilogueF32`, in float64)
  * and an optional max-pool, its output copied out (`run`) or left in memory for the next step
  * (`runInPlace`). Where the epilogue is monotone in each channel's sum (one product, a ≠ 0, a and
@@ -26,7 +27,7 @@
 import { outSize } from '../../src/backend.js';
 import { referenceTernaryKernels, wordsPerRow, type CodeAct, type TernaryLayer, type TernaryLayerSpec } from '../../src/infer/ternary-kernels.js';
 import type { Data } from '../../src/tensor.js';
-import { residentPanels } from './gemm.js';
+import { lookupWeights, residentPanels } from './gemm.js';
 import { MAX_PARTS } from '../wasm/threads.js';
 import { TASK, type KernelMemory } from './memory.js';
 import { pooledLen, poolInto } from './pool.js';
@@ -62,7 +63,7 @@ function f32Bounds(act: Extract<CodeAct, { kind: 'ternary' }>): [number, number]
 const LAYER_CHUNK_BYTES = 192 * 1024;
 
 /** Field indices of a layer descriptor, after its kind word (the `F_*` of backends/ternary/assembly/layer.ts). */
-const F = { unfold: 0, pix: 1, h: 4, M: 15, R: 16, rowB: 17, relu: 31, out: 32, early: 33, scratch: 44, slots: 50, fields: 51 } as const;
+const F = { unfold: 0, pix: 1, h: 4, M: 15, R: 16, rowB: 17, relu: 31, out: 32, early: 33, scratch: 44, slots: 50, tables: 51, fields: 53 } as const;
 
 const align = (n: number): number => Math.ceil(n / 64) * 64;
 
@@ -113,8 +114,13 @@ const CHUNK_MIN_MACS = 1 << 20;
 /** Values quantized and packed per part at most (a part of fewer runs on the calling thread). */
 const QUANT_VALUES = 16384;
 
-/** A ternary layer compiled on `mem`; its quantize-and-pack and its row chunks run as up to `mem.parts` parts (`mem.run`). */
-export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
+/**
+ * A ternary layer compiled on `mem`; its quantize-and-pack and its row chunks run as up to
+ * `mem.parts` parts (`mem.run`). With `tables` (a relaxed-SIMD build) its products run on the
+ * table-lookup GEMM (backends/ternary/assembly/lookup.ts) instead of the popcount panels: the same
+ * integer sums, so the same bits.
+ */
+export function layer(mem: KernelMemory, spec: TernaryLayerSpec, tables = false): TernaryLayer {
   const bounds = spec.act.kind === 'sign' ? ([0, 0] as [number, number]) : f32Bounds(spec.act);
   // float64 layers (the pre ops round differently) and odd thresholds run on the reference
   if (spec.dtype !== 'float32' || bounds === null) return referenceTernaryKernels.layer(spec);
@@ -123,14 +129,17 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
   const C = g === null ? k : g.cin;
   const groups = wordsPerRow(k) / 4;
   const rowB = groups * 16;
-  const nPad = Math.ceil(o / 8) * 8;
+  // sums rows of 8·⌈o/8⌉ columns (the popcount panels), or of 16·⌈o/16⌉ (the lookup's blocks)
+  const nPad = tables ? Math.ceil(o / 16) * 16 : Math.ceil(o / 8) * 8;
   // a last group of at most 16 or 32 lanes goes to tailDots (eight or four columns per
-  // SIMD step) instead of a whole 64-lane step of the GEMM per column
+  // SIMD step) instead of a whole 64-lane step of the GEMM per column; the lookup covers every K
   const lastLanes = k - 64 * (groups - 1);
-  const tail: 0 | 16 | 32 = groups === 0 ? 0 : lastLanes <= 16 ? 16 : lastLanes <= 32 ? 32 : 0;
+  const tail: 0 | 16 | 32 = tables || groups === 0 ? 0 : lastLanes <= 16 ? 16 : lastLanes <= 32 ? 32 : 0;
   const head = tail === 0 ? groups : groups - 1;
-  const W = residentPanels(mem, spec.codes, o, k, head, tail);
-  const WAbs = spec.b === null ? null : residentPanels(mem, Int8Array.from(spec.codes, Math.abs), o, k, head, tail);
+  const absCodes = spec.b === null ? null : Int8Array.from(spec.codes, Math.abs);
+  const weights = (codes: Int8Array): { panels: number; tails: number } => (tables ? { panels: lookupWeights(mem, codes, o, k), tails: 0 } : residentPanels(mem, codes, o, k, head, tail));
+  const W = weights(spec.codes);
+  const WAbs = absCodes === null ? null : weights(absCodes);
   const tailPanels = tail === 0 ? 0 : Math.ceil(o / (128 / tail));
   const pa = residentF64(spec.a);
   const pb = spec.b === null ? 0 : residentF64(spec.b);
@@ -187,6 +196,7 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
     d.set([rowB, W.panels, o, head, groups, tail, W.tails, tailPanels, nPad, WAbs?.panels ?? 0, WAbs?.tails ?? 0, pa, pb, pbias], F.rowB);
     d[F.relu] = (early?.relu ?? spec.relu) ? 1 : 0;
     d[F.slots] = mem.slots;
+    d.set([tables ? 1 : 0, k], F.tables);
     if (early !== null) {
       const p = spec.pool!;
       const bh = early.unit / q!.ow;
@@ -225,7 +235,8 @@ export function layer(mem: KernelMemory, spec: TernaryLayerSpec): TernaryLayer {
     const streamGroups = Math.ceil((rows * C) / 64);
     // each part's scratch: its patch rows, the GEMM's A panels, its sums (two products: two), its pooled sums
     const offWork = align(identity ? 0 : R * rowB);
-    const offPc = offWork + align(wasm.gemmPanelledWorkBytes(R, head));
+    // the GEMM's work: the A panels, or the lookup's table addresses (32 bytes per group) and a spare row of sums
+    const offPc = offWork + align(tables ? align(R * groups * 32) + nPad * 4 : wasm.gemmPanelledWorkBytes(R, head));
     const offPc2 = offPc + align(R * nPad * 4);
     const offPs = offPc2 + align(spec.b === null ? 0 : R * nPad * 4);
     const stride = offPs + align(early === null ? 0 : (R / early.unit) * early.perUnit * nPad * 4);

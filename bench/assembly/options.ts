@@ -19,64 +19,22 @@
  *    16 rows of x are transposed into a K × 16 tile so each listed input adds 16 rows with four
  *    `f32x4.add` and no multiply; the scale is applied once per output.
  *
- * Checked by bench/ternary-options.ts (not a law: the kernels are not shipped), which compares
+ * The table-lookup kernel now ships in the relaxed-SIMD builds of the engine (its code lives in
+ * backends/ternary/assembly/lookup.ts, re-exported here). Checked by bench/ternary-options.ts
+ * (not a law for the decode-free kernel, which is not shipped), which compares
  * every result with the shipped kernels / a float64 reference before timing and throws if one
  * differs.
  */
 
 // ---------------------------------------------------------------- 1. table lookup (T-MAC)
 
-/** 256 tables of 16 i8: table b (b = nz nibble | sign nibble << 4 of 4 activation lanes), entry idx = Σ_{j ∈ idx} x_j. */
-const LUT: usize = memory.data(256 * 16, 16);
-
-/** Groups of 4 lanes summed in i8 before widening: |Σ| ≤ 4 per group, 31·4 = 124 ≤ 127. */
-const CH: i32 = 31;
+// the kernel itself is the library's (backends/ternary/assembly/lookup.ts: its static table of
+// tables, `tlPackA`, `tlGemm`); this file keeps the weight layout and sizes the script needs
+export { tlPackA, tlGemm } from '../../backends/ternary/assembly/lookup';
 
 /** The first free byte after static data. */
 export function heapBase(): usize {
   return __heap_base;
-}
-
-/** Fills the table of tables (once per instance). */
-export function tlInit(): void {
-  for (let b = 0; b < 256; b++) {
-    const nz = b & 15;
-    const sg = (b >> 4) & 15;
-    for (let idx = 0; idx < 16; idx++) {
-      let t = 0;
-      for (let j = 0; j < 4; j++) if (((idx >> j) & (nz >> j) & 1) != 0) t += ((sg >> j) & 1) != 0 ? -1 : 1;
-      store<i8>(LUT + (<usize>b << 4) + <usize>idx, <i8>t);
-    }
-  }
-}
-
-/**
- * Activation bytes from packed rows: `m` rows at `a` (2+2 packing, 16 bytes per 64 lanes: nz i64,
- * sign i64; rows `stride` groups apart, their first `groups` groups), one u16 per 4 lanes: the
- * address of the table of its byte b = nz nibble | sign nibble << 4 (LUT + 16·b < 2¹⁶), rows of
- * groups·32 bytes at `dst`.
- */
-export function tlPackA(a: usize, m: i32, groups: i32, stride: i32, dst: usize): void {
-  const rowB = <usize>stride << 4;
-  const useB = <usize>groups << 4;
-  const lo4 = i8x16.splat(15);
-  for (let i = 0; i < m; i++) {
-    const s = a + <usize>i * rowB;
-    const d = dst + 2 * <usize>i * useB;
-    for (let o: usize = 0; o < useB; o += 16) {
-      const v = v128.load(s + o);
-      const lo = v128.and(v, lo4);
-      const hi = i8x16.shr_u(v, 4);
-      // byte i of nz holds 4-lane groups 2i (low nibble) and 2i + 1 (high nibble)
-      const nz = i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-      const sg = i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-      const b = v128.or(nz, i8x16.shl(sg, 4));
-      // as the address of its table: one load in the kernel instead of load, shift and add
-      const lut = i16x8.splat(<i16>LUT);
-      v128.store(d + 2 * o, i16x8.add(i16x8.shl(i16x8.extend_low_i8x16_u(b), 4), lut));
-      v128.store(d + 2 * o, i16x8.add(i16x8.shl(i16x8.extend_high_i8x16_u(b), 4), lut), 16);
-    }
-  }
 }
 
 /** Bytes of the weight index layout of n rows of `groups` groups. */
@@ -107,153 +65,9 @@ export function tlPackW(w: usize, n: i32, groups: i32, stride: i32, dst: usize):
   }
 }
 
-/** T[P] − T[N] for 16 outputs: table t, their +1 masks ip and −1 masks in_. */
-@inline
-function look(t: v128, ip: v128, in_: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.sub(i8x16.relaxed_swizzle(t, ip), i8x16.relaxed_swizzle(t, in_));
-  return i8x16.sub(i8x16.swizzle(t, ip), i8x16.swizzle(t, in_));
-}
-
-/** Adds (or, on the first chunk, stores) 16 i8 sums into 16 i32 at c. */
-@inline
-function flush(acc: v128, c: usize, first: bool): void {
-  const lo = i16x8.extend_low_i8x16_s(acc);
-  const hi = i16x8.extend_high_i8x16_s(acc);
-  const s0 = i32x4.extend_low_i16x8_s(lo);
-  const s1 = i32x4.extend_high_i16x8_s(lo);
-  const s2 = i32x4.extend_low_i16x8_s(hi);
-  const s3 = i32x4.extend_high_i16x8_s(hi);
-  if (first) {
-    v128.store(c, s0);
-    v128.store(c, s1, 16);
-    v128.store(c, s2, 32);
-    v128.store(c, s3, 48);
-  } else {
-    v128.store(c, i32x4.add(v128.load(c), s0));
-    v128.store(c, i32x4.add(v128.load(c, 16), s1), 16);
-    v128.store(c, i32x4.add(v128.load(c, 32), s2), 32);
-    v128.store(c, i32x4.add(v128.load(c, 48), s3), 48);
-  }
-}
-
-/**
- * R rows of table addresses (a0 … a3; R = 2 or 4) × B blocks of 16 outputs (B = 1, 2, 4): C rows
- * c0 … c3 (the blocks 64 bytes apart), g4 groups. R and B are constants after inlining, so the
- * unused sums vanish.
- */
-@inline
-function tile(a0: usize, a1: usize, a2: usize, a3: usize, w: usize, wStep: usize, c0: usize, c1: usize, c2: usize, c3: usize, g4: i32, R: i32, B: i32): void {
-  for (let j0 = 0; j0 < g4; j0 += CH) {
-    const j1 = min(g4, j0 + CH);
-    const z = i8x16.splat(0);
-    let x00 = z, x01 = z, x02 = z, x03 = z, x10 = z, x11 = z, x12 = z, x13 = z;
-    let x20 = z, x21 = z, x30 = z, x31 = z;
-    let p = w + <usize>j0 * wStep;
-    for (let j = j0; j < j1; j++, p += wStep) {
-      const t0 = v128.load(<usize>load<u16>(a0 + (<usize>j << 1)));
-      const t1 = v128.load(<usize>load<u16>(a1 + (<usize>j << 1)));
-      let t2 = z, t3 = z;
-      if (R == 4) {
-        t2 = v128.load(<usize>load<u16>(a2 + (<usize>j << 1)));
-        t3 = v128.load(<usize>load<u16>(a3 + (<usize>j << 1)));
-      }
-      let ip = v128.load(p), in_ = v128.load(p, 16);
-      x00 = i8x16.add(x00, look(t0, ip, in_));
-      x10 = i8x16.add(x10, look(t1, ip, in_));
-      if (R == 4) {
-        x20 = i8x16.add(x20, look(t2, ip, in_));
-        x30 = i8x16.add(x30, look(t3, ip, in_));
-      }
-      if (B >= 2) {
-        ip = v128.load(p, 32);
-        in_ = v128.load(p, 48);
-        x01 = i8x16.add(x01, look(t0, ip, in_));
-        x11 = i8x16.add(x11, look(t1, ip, in_));
-        if (R == 4) {
-          x21 = i8x16.add(x21, look(t2, ip, in_));
-          x31 = i8x16.add(x31, look(t3, ip, in_));
-        }
-      }
-      if (B >= 4) {
-        ip = v128.load(p, 64);
-        in_ = v128.load(p, 80);
-        x02 = i8x16.add(x02, look(t0, ip, in_));
-        x12 = i8x16.add(x12, look(t1, ip, in_));
-        ip = v128.load(p, 96);
-        in_ = v128.load(p, 112);
-        x03 = i8x16.add(x03, look(t0, ip, in_));
-        x13 = i8x16.add(x13, look(t1, ip, in_));
-      }
-    }
-    const first = j0 == 0;
-    flush(x00, c0, first);
-    flush(x10, c1, first);
-    if (R == 4) {
-      flush(x20, c2, first);
-      flush(x30, c3, first);
-    }
-    if (B >= 2) {
-      flush(x01, c0 + 64, first);
-      flush(x11, c1 + 64, first);
-      if (R == 4) {
-        flush(x21, c2 + 64, first);
-        flush(x31, c3 + 64, first);
-      }
-    }
-    if (B >= 4) {
-      flush(x02, c0 + 128, first);
-      flush(x12, c1 + 128, first);
-      flush(x03, c0 + 192, first);
-      flush(x13, c1 + 192, first);
-    }
-  }
-}
-
 /** Bytes of C `tlGemm` writes: m rows of 16·⌈n/16⌉ i32. */
 export function tlOutBytes(m: i32, n: i32): usize {
   return <usize>m * (<usize>((n + 15) >> 4) << 6);
-}
-
-/**
- * C[i, o] = Σ_k A[i, k]·W[o, k] over K = k lanes: `a` m rows of table addresses (`tlPackA`,
- * rows groups·32 bytes apart), `wi` the index layout (`tlPackW`, same groups), `c` m rows of
- * 16·⌈n/16⌉ i32, `spare` one such row (the partner of an odd last row). Tiles of four rows × 16
- * or 32 outputs where N < 64 (fewer table loads per lookup; measured 1.0–1.2× the two-row tile
- * there), else two rows × 64 outputs.
- */
-export function tlGemm(a: usize, wi: usize, c: usize, m: i32, n: i32, k: i32, groups: i32, spare: usize): void {
-  const nb = (n + 15) >> 4;
-  const g4 = (k + 3) >> 2;
-  const rowA = <usize>groups << 5;
-  const ldc = <usize>nb << 6;
-  const wStep = <usize>nb << 5;
-  let i = 0;
-  if (nb < 4) {
-    // four rows × up to two blocks (4 × 4 would need 16 sums: more than x86 has vector registers)
-    for (; i + 4 <= m; i += 4) {
-      const a0 = a + <usize>i * rowA;
-      const c0 = c + <usize>i * ldc;
-      let b = 0;
-      for (; b + 2 <= nb; b += 2) {
-        const o = <usize>b << 6;
-        tile(a0, a0 + rowA, a0 + 2 * rowA, a0 + 3 * rowA, wi + (<usize>b << 5), wStep, c0 + o, c0 + ldc + o, c0 + 2 * ldc + o, c0 + 3 * ldc + o, g4, 4, 2);
-      }
-      for (; b < nb; b++) {
-        const o = <usize>b << 6;
-        tile(a0, a0 + rowA, a0 + 2 * rowA, a0 + 3 * rowA, wi + (<usize>b << 5), wStep, c0 + o, c0 + ldc + o, c0 + 2 * ldc + o, c0 + 3 * ldc + o, g4, 4, 1);
-      }
-    }
-  }
-  for (; i < m; i += 2) {
-    const a0 = a + <usize>i * rowA;
-    const a1 = i + 1 < m ? a0 + rowA : a0;
-    const c0 = c + <usize>i * ldc;
-    const c1 = i + 1 < m ? c0 + ldc : spare;
-    let b = 0;
-    for (; b + 4 <= nb; b += 4) tile(a0, a1, 0, 0, wi + (<usize>b << 5), wStep, c0 + (<usize>b << 6), c1 + (<usize>b << 6), 0, 0, g4, 2, 4);
-    for (; b + 2 <= nb; b += 2) tile(a0, a1, 0, 0, wi + (<usize>b << 5), wStep, c0 + (<usize>b << 6), c1 + (<usize>b << 6), 0, 0, g4, 2, 2);
-    for (; b < nb; b++) tile(a0, a1, 0, 0, wi + (<usize>b << 5), wStep, c0 + (<usize>b << 6), c1 + (<usize>b << 6), 0, 0, g4, 2, 1);
-  }
 }
 
 // ---------------------------------------------------------------- 2. decode-free ternary × float

@@ -6,6 +6,8 @@
  * - ./gemm.ts: the popcount GEMM, Σ_j x_j·w_j = popcnt(m ^ t) − popcnt(t) with m = nz_x & nz_w
  *   and t = m & (sign_x ^ sign_w), over 8×8 tiles of panels, the weight panels a layer keeps, and
  *   the SIMD kernels for a last group of at most 16 or 32 lanes;
+ * - ./lookup.ts: the table-lookup GEMM (T-MAC style, `i8x16.relaxed_swizzle`) that the relaxed-SIMD
+ *   builds (`fma`, `threads-fma`) run a layer's products on instead: the same integer sums;
  * - ./pack.ts: `pack*` (values that must be ternary) and a layer's `quantPack` (pre ops, then
  *   the activation's codes, packed 64 at a time) with its quantizer state;
  * - ./im2col.ts: the packed patch matrix from packed pixels (four variants, one result);
@@ -18,8 +20,8 @@
  * - ./tasks.ts: the parts a thread pool runs (`layerChunks`: a layer's chunks, or a run of rows or
  *   images of quantize-and-pack, the direct convolution, the dense layer or max pooling).
  *
- * A layer (`TernaryKernels.layer`) runs quantPack → im2col → gemmPanelled (+ tailDots) →
- * epilogueF32 (→ maxPoolF32) in wasm memory. Every float32 operation is a plain (unfused) SIMD or
+ * A layer (`TernaryKernels.layer`) runs quantPack → im2col → gemmPanelled (+ tailDots; in the
+ * relaxed-SIMD builds tlPackA → tlGemm) → epilogueF32 (→ maxPoolF32) in wasm memory. Every float32 operation is a plain (unfused) SIMD or
  * scalar operation, so each result is the one the reference TypeScript computes with Math.fround
  * after every step.
  *

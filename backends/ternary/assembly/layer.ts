@@ -2,7 +2,9 @@
  * A ternary layer's row chunks in one call (`layerPart`, run by ./tasks.ts's `layerChunks`): for
  * each chunk of R rows of the patch matrix that this part owns (chunks part, part + parts, …), the packed patch rows (one of the
  * im2col variants of ./im2col.ts, or the packed pixels themselves), the popcount GEMM against the
- * resident weight panels (./gemm.ts, with the SIMD tail dots), and either the epilogue
+ * resident weight panels (./gemm.ts, with the SIMD tail dots) — in the relaxed-SIMD builds, where
+ * the descriptor asks, the table-lookup GEMM against the weights' masks instead (./lookup.ts: the
+ * same integer sums; the popcount code stays for `tables: false`) — and either the epilogue
  * (./epilogue.ts) or, where the layer pools its integer sums first, `poolSums` then the epilogue on
  * the pooled sums. Parts split the output rows, never a sum, and each thread has its own scratch
  * (`scratchSlot`), so the result is the same bit for bit for any number of parts (a thread pool runs them at once;
@@ -16,6 +18,7 @@
  * number of parts.
  */
 import { gemmPanelled, tailDots } from './gemm';
+import { tlAddrBytes, tlGemm, tlPackA } from './lookup';
 import { im2col, im2col3x3, im2colStream, im2colTaps } from './im2col';
 import { epilogueF32, poolSums } from './epilogue';
 import { scratchSlot } from './memory';
@@ -72,8 +75,10 @@ const F_OFF_PC = 47;
 const F_OFF_PC2 = 48;
 const F_OFF_PS = 49;
 const F_SLOTS = 50;
+const F_TABLES = 51; // 1: the products by table lookup (relaxed-SIMD builds only; F_WP, F_WABS then hold ./lookup.ts's masks)
+const F_K = 52;
 /** Fields of a descriptor. */
-const FIELDS = 51;
+const FIELDS = 53;
 
 /** Bytes of a layer descriptor: its kind (./tasks.ts), then its fields. */
 export function layerDescBytes(): i32 {
@@ -124,11 +129,26 @@ export function layerPart(d: usize, part: i32, parts: i32): void {
       else im2col(pix, h, w, cin, fld(d, F_KH), fld(d, F_KW), sh, sw, ph, pw, oh, ow, r0, count, pA);
       a = pA;
     }
-    gemmPanelled(a, ptr(d, F_WP), pc, count, o, head, work, groups);
-    if (tail != 0) tailDots(a, groups, count, ptr(d, F_WT), fld(d, F_TPANELS), pc, <usize>nPad << 2, tail);
-    if (wabs != 0) {
-      gemmPanelled(a, wabs, pc2, count, o, head, work, groups);
-      if (tail != 0) tailDots(a, groups, count, ptr(d, F_WABST), fld(d, F_TPANELS), pc2, <usize>nPad << 2, tail);
+    let looked = false;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      // the table-lookup GEMM (./lookup.ts): the rows' table addresses in the work area, then the
+      // spare C row its tiles write an odd last row's partner into
+      if (fld(d, F_TABLES) != 0) {
+        const k = fld(d, F_K);
+        const spare = work + ((tlAddrBytes(R, groups) + 63) & ~63);
+        tlPackA(a, count, groups, groups, work);
+        tlGemm(work, ptr(d, F_WP), pc, count, o, k, groups, spare);
+        if (wabs != 0) tlGemm(work, wabs, pc2, count, o, k, groups, spare);
+        looked = true;
+      }
+    }
+    if (!looked) {
+      gemmPanelled(a, ptr(d, F_WP), pc, count, o, head, work, groups);
+      if (tail != 0) tailDots(a, groups, count, ptr(d, F_WT), fld(d, F_TPANELS), pc, <usize>nPad << 2, tail);
+      if (wabs != 0) {
+        gemmPanelled(a, wabs, pc2, count, o, head, work, groups);
+        if (tail != 0) tailDots(a, groups, count, ptr(d, F_WABST), fld(d, F_TPANELS), pc2, <usize>nPad << 2, tail);
+      }
     }
     if (early) {
       const unit = fld(d, F_UNIT);
