@@ -20,7 +20,9 @@
  * cheaper than a JS loop over a typed array, and the SIMD pass is cheaper still; each gives the
  * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
  * JS loops), as do the fused batch-norm passes (`batchNormMoments`, …: ./wasm/batchnorm.ts, the
- * bits of the compositions they replace, laws/fused-batchnorm.test.ts). Products, convolutions,
+ * bits of the compositions they replace, laws/fused-batchnorm.test.ts) and the fused layer pairs
+ * (`maxPoolRelu`, `batchNormAffineRelu`, …: a maxPool → relu or batchNorm → relu pair in one pass
+ * each way, option `fuse`, laws/fused-layers.test.ts). Products, convolutions,
  * max pooling of 2¹⁶ elements or more, and the element-wise
  * maps and reductions of 2¹⁷ elements or more run on `threads` (backends/wasm/threads.ts; maps
  * split into runs of whole elements, pooling by images, reductions by rows, or by columns of a
@@ -114,6 +116,13 @@ export interface WasmBackendOptions {
    * what the memory grows to (it never shrinks) at the cost of the copies past it.
    */
   readonly residentBytes?: number;
+  /**
+   * Whether the backend has the fused layer pairs (`maxPoolRelu`, `batchNormAffineRelu`, …;
+   * src/backend.ts), so that a model runs a maxPool → relu or batchNorm → relu pair in one pass
+   * each way (src/models/fuse.ts). Default true; false leaves them out (the two layers then run one
+   * by one): the same bits either way, so it only serves to measure what the fusion saves.
+   */
+  readonly fuse?: boolean;
 }
 
 /** The wasm Backend, plus which build it runs. */
@@ -150,6 +159,8 @@ interface Exports extends QuantizeExports, PartExports, BatchNormExports {
   reduce(op: number, y: number, x: number, outer: number, len: number, inner: number, acc: number): void;
   maxPool(geom: number, x: number, y: number): void;
   maxPoolGrad(geom: number, x: number, dy: number, dx: number): void;
+  maxPoolRelu(geom: number, x: number, y: number): void;
+  maxPoolReluGrad(geom: number, x: number, y: number, dy: number, dx: number): void;
 }
 
 // Op codes of the element-wise kernels (backends/wasm/assembly/elementwise.ts). `exp` and `log`
@@ -257,7 +268,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     if (opts.resident === true) throw new ConfigError('createWasmBackend.resident', `resident mode is unavailable: ${why}`);
   }
   const { wasm, which } = await instantiateBackendModule(opts);
-  return makeBackend(wasm, which, undefined, undefined);
+  return makeBackend(wasm, which, undefined, undefined, opts.fuse !== false);
 }
 
 /** Why resident mode cannot run with `opts` on this platform, or undefined when it can. */
@@ -287,7 +298,7 @@ async function threadedBackend(opts: WasmBackendOptions, threads: number, reside
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const wasm = { ...(instance.exports as unknown as Exports), memory };
   if (typeof wasm.gemmPart !== 'function') throw new ConfigError('createWasmBackend.source.threads', "the module is not sttn's threaded wasm build (no gemmPart export)");
-  return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads), resident ? (opts.residentBytes ?? RESIDENT_BYTES) : undefined);
+  return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads), resident ? (opts.residentBytes ?? RESIDENT_BYTES) : undefined, opts.fuse !== false);
 }
 
 /** Elements from which a max pooling is split over the pool's threads (by images). */
@@ -323,7 +334,7 @@ const WORKING_ROOM = 2 ** 29;
 export const RESIDENT_MAX = SHARED_MAX_PAGES * PAGE - WORKING_ROOM;
 
 /** The backend over `wasm`; `residentBytes` undefined: no resident mode (the memory need not be shared). */
-function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined, residentBytes: number | undefined): WasmBackend {
+function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined, residentBytes: number | undefined, fuse: boolean): WasmBackend {
   const parts = pool?.threads ?? 1;
   /**
    * Parts of a split task over `units` (images, runs of elements): `perThread` per thread, so that
@@ -639,6 +650,39 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     });
   }
 
+  /** relu(maxPool(x)) in one pass, split as maxPool (src/backend.ts `maxPoolRelu`). */
+  function maxPoolRelu(x: Tensor, opts: PoolOptions): Tensor {
+    const g = poolGeometry(x.shape, opts);
+    return mapped([g.n, g.oh, g.ow, g.cin], [x], 13 * 4, ([px], po, geom) => {
+      putGeometry(geom, g);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolRelu, [geom, px, po], partsOf(g.n, IMAGE_PARTS));
+      else wasm.maxPoolRelu(geom, px, po);
+    });
+  }
+
+  /** maxPoolGrad(x, dy·step(y)) in one pass, split as maxPoolGrad (src/backend.ts `maxPoolReluGrad`). */
+  function maxPoolReluGrad(x: Tensor, y: Tensor, dy: Tensor, opts: PoolOptions): Tensor {
+    const g = poolGeometry(x.shape, opts);
+    assertConvOutput('maxPoolReluGrad dy', g, dy);
+    assertSameShape('maxPoolReluGrad (y vs dy)', y, dy);
+    return mapped(x.shape, [x, y, dy], 13 * 4, ([px, py, pdy], po, geom) => {
+      putGeometry(geom, g);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolReluGrad, [geom, px, py, pdy, po], partsOf(g.n, IMAGE_PARTS));
+      else wasm.maxPoolReluGrad(geom, px, py, pdy, po);
+    });
+  }
+
+  const { batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu, ...batchNormOps } = createBatchNormOps(wasm, {
+    mapped,
+    split,
+    mapParts: (n) => partsOf(Math.ceil(n / MAP_PART_MIN), RUN_PARTS),
+    threads: parts,
+    run: (desc, k) => pool!.run(OP.batchNorm, [desc], k),
+    reduce,
+    binary,
+    unary,
+  });
+
   return {
     name: 'wasm',
     dtype: 'float32',
@@ -663,15 +707,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
       resident: (t) => (isResident(t.data) ? t.data.byteOffset : undefined),
       result,
     }),
-    ...createBatchNormOps(wasm, {
-      mapped,
-      split,
-      mapParts: (n) => partsOf(Math.ceil(n / MAP_PART_MIN), RUN_PARTS),
-      threads: parts,
-      run: (desc, k) => pool!.run(OP.batchNorm, [desc], k),
-      reduce,
-      binary,
-    }),
+    ...batchNormOps,
+    ...(fuse ? { maxPoolRelu, maxPoolReluGrad, batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu } : {}),
     threads: parts,
     dispose: () => pool?.dispose(),
     ...(residentBytes !== undefined ? { resident } : {}),

@@ -55,10 +55,13 @@ export interface PartExports {
   /** the float builds: the whole patch matrix of a convolution's input by rows, and the weight gradient's parts reading it (assembly/index.ts) */
   im2colPart?(part: number, parts: number, geom: number, x: number, cols: number): void;
   conv2dGradFilterColsPart?(part: number, parts: number, geom: number, cols: number, dy: number, dw: number, work: number): void;
+  /** the float builds: a maxPool → relu pair, forward and backward, by images (assembly/pool.ts) */
+  maxPoolReluPart?(part: number, parts: number, geom: number, x: number, y: number): void;
+  maxPoolReluGradPart?(part: number, parts: number, geom: number, x: number, y: number, dy: number, dx: number): void;
 }
 
 /** Task op codes; both workers (Node's NODE_WORKER below, the browser's ./worker.ts) run `runPart`'s table. */
-export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, map: 5, maxPool: 6, maxPoolGrad: 7, batchNorm: 8, im2col: 9, conv2dGradFilterCols: 10, exit: 99 } as const;
+export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, map: 5, maxPool: 6, maxPoolGrad: 7, batchNorm: 8, im2col: 9, conv2dGradFilterCols: 10, maxPoolRelu: 11, maxPoolReluGrad: 12, exit: 99 } as const;
 
 /**
  * The part of each op code: [export, i32 arguments, whether `part, parts` come first or last].
@@ -76,6 +79,8 @@ export const PART_FNS: readonly (readonly [keyof PartExports, number, boolean])[
   ['bnPart', 1, false], // a fused batch-norm pass described in memory (backends/wasm/batchnorm.ts)
   ['im2colPart', 3, true],
   ['conv2dGradFilterColsPart', 5, true],
+  ['maxPoolReluPart', 3, true], // a maxPool → relu pair (src/models/fuse.ts), by images
+  ['maxPoolReluGradPart', 5, true],
 ];
 
 /** A name for op code `op` in errors. */

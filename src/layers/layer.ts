@@ -41,6 +41,24 @@ export interface Layer {
   init(inShape: readonly number[], rng: Rng, dtype: DType): { params: Params; state: Params; outShape: number[] };
   forward(B: Backend, params: Params, state: Params, x: Tensor, ctx: ForwardCtx): Forward;
   backward(B: Backend, params: Params, res: unknown, dy: Tensor, needDx: boolean): Backward;
+  /**
+   * Optional: this layer and a `relu` right after it as one pair, for the backends that have the
+   * fused passes it needs (src/models/fuse.ts plans where it runs).
+   */
+  readonly thenRelu?: FusedPair;
+}
+
+/**
+ * Two neighbouring layers run as one, with the bits of running them one by one. `forward` takes the
+ * first layer's params, state and input and returns the second's output, one residual for both and
+ * the first's new state (the second has no parameters or state); `backward` takes dL/d(that
+ * output) and returns the first layer's dparams and dL/dx.
+ */
+export interface FusedPair {
+  /** Whether `B` has every fused pass the pair calls. */
+  available(B: Backend): boolean;
+  forward(B: Backend, params: Params, state: Params, x: Tensor, ctx: ForwardCtx): Forward;
+  backward(B: Backend, params: Params, res: unknown, dy: Tensor, needDx: boolean): Backward;
 }
 
 /** He (Kaiming) normal initialisation: N(0, 2/fanIn), the usual choice before ReLU-like units. */

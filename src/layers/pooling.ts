@@ -2,7 +2,11 @@
  * Pooling over NHWC: `maxPool` (window and strides, no padding; the gradient goes to each window's
  * first maximum) and `globalAvgPool` ([n, h, w, c] → [n, c], the mean over h·w).
  *
+ * `maxPool` followed by `relu` runs as one pair on a backend with `maxPoolRelu`/`maxPoolReluGrad`
+ * (src/models/fuse.ts): y = relu(maxPool(x)), dx = maxPoolGrad(x, dy·step(y)).
+ *
  * Law (laws/layers.test.ts): backward = finite differences of forward (inputs drawn without ties).
+ * Law (laws/fused-layers.test.ts): the pair equals the two layers one by one, bit for bit.
  */
 import type { Backend, PoolOptions } from '../backend.js';
 import { outSize } from '../backend.js';
@@ -25,6 +29,17 @@ export function maxPool(opts: PoolOptions): Layer {
     },
     forward: (B, _p, state, x) => ({ y: B.maxPool(x, opts), res: x, state }),
     backward: (B, _p, res, dy, needDx) => ({ dparams: NONE, dx: needDx ? B.maxPoolGrad(res as Tensor, dy, opts) : NO_DX }),
+    thenRelu: {
+      available: (B) => B.maxPoolRelu !== undefined && B.maxPoolReluGrad !== undefined,
+      forward(B, _p, state, x) {
+        const y = B.maxPoolRelu!(x, opts);
+        return { y, res: { x, y }, state };
+      },
+      backward(B, _p, res, dy, needDx) {
+        const { x, y } = res as { x: Tensor; y: Tensor };
+        return { dparams: NONE, dx: needDx ? B.maxPoolReluGrad!(x, y, dy, opts) : NO_DX };
+      },
+    },
   };
 }
 

@@ -3,6 +3,8 @@
  * built into named layers whose shapes are checked end to end, and run forward and backward over
  * parameter trees (layer name → parameter record).
  *
+ * Neighbouring layers run as one fused pair where the backend can (./fuse.ts), with the same bits.
+ *
  * Law (laws/model.test.ts): the model's backward equals finite differences of its forward;
  * decode(encode(spec)) = spec; a spec whose shapes do not chain, or whose output is not
  * `[classes]`, is a Left naming the layer; input of the wrong shape is a ShapeError naming both.
@@ -13,7 +15,8 @@ import type { Backend } from '../backend.js';
 import { decodeWith, PositiveInt, withDefaults } from '../codec.js';
 import { ConfigError, ShapeError, SttnError } from '../errors.js';
 import { buildLayer, LayerSpec, type Layer } from '../layers/index.js';
-import type { ForwardCtx } from '../layers/layer.js';
+import { NONE, type ForwardCtx } from '../layers/layer.js';
+import { PAIRED, plan } from './fuse.js';
 import type { Tree } from '../train/optim.js';
 import type { Params } from '../quantizers/common.js';
 import type { Rng } from '../random.js';
@@ -87,13 +90,17 @@ export function forward(B: Backend, m: Model, params: Tree, state: Tree, x: Tens
   let y = B.from(x);
   const res: unknown[] = [];
   const next: Record<string, Params> = {};
-  m.layers.forEach((layer, i) => {
+  for (const { i, pair } of plan(B, m.layers)) {
     const name = m.names[i];
-    const f = layer.forward(B, params[name], state[name], y, ctx);
+    const f = (pair ?? m.layers[i]).forward(B, params[name], state[name], y, ctx);
     y = f.y;
     res.push(f.res);
     next[name] = f.state;
-  });
+    if (pair) {
+      res.push(PAIRED);
+      next[m.names[i + 1]] = state[m.names[i + 1]];
+    }
+  }
   return { logits: y, res, state: next };
 }
 
@@ -103,7 +110,13 @@ export function backward(B: Backend, m: Model, params: Tree, res: readonly unkno
   let dy = dlogits;
   for (let i = m.layers.length - 1; i >= 0; i--) {
     const name = m.names[i];
-    const b = m.layers[i].backward(B, params[name], res[i], dy, i > 0);
+    const paired = res[i + 1] === PAIRED;
+    if (res[i] === PAIRED) {
+      grads[name] = NONE; // the relu's, whose gradient its pair (layer i − 1) applies
+      continue;
+    }
+    const layer = m.layers[i];
+    const b = (paired ? layer.thenRelu! : layer).backward(B, params[name], res[i], dy, i > 0);
     grads[name] = b.dparams;
     dy = b.dx;
   }

@@ -26,9 +26,9 @@ import { Geom } from './geom';
 import { partStart } from './elementwise';
 
 export { binary, unary, scalar, axpy, select, reduce, mapPart } from './elementwise';
-export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart } from './pool';
+export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart, maxPoolRelu, maxPoolReluPart, maxPoolReluGrad, maxPoolReluGradPart } from './pool';
 export * from './quantize';
-export { bnMoments, bnAffine, bnGradMoments, bnGradAffine, bnPart } from './batchnorm';
+export { bnMoments, bnAffine, bnGradMoments, bnGradAffine, bnAffineRelu, bnGradMomentsRelu, bnGradAffineRelu, bnPart } from './batchnorm';
 
 // Blocking (measured plateau on a 2-core EPYC: MC=128, KC=384, NC=1024).
 const MR: i32 = 4;
