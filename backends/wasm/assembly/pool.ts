@@ -240,7 +240,9 @@ function maxPoolGradImages(g: Geom, x: usize, dy: usize, mask: usize, dx: usize,
  * columns left over): every element of dx lies in exactly one window, so each is written once,
  * as 0 + (its window's dy where it is the first maximum, else 0) — the bits of the general loop's
  * zero fill and add — with no fill and no read of dx.
+ * Inlined, so that the unmasked callers' `mask` is the constant 0 and the mask's test folds away.
  */
+@inline
 function maxPoolGradTiled(g: Geom, x: usize, dy: usize, mask: usize, dx: usize, b0: i32, b1: i32): void {
   const c = g.cin;
   const kh = g.kh;
