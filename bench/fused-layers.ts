@@ -8,6 +8,9 @@
  * Both runs start from one state and see the same batches; the fusion is exact, so their losses
  * must be equal step for step (checked: the run stops if they differ).
  *
+ * First, the two pairs alone at cnn-small's shapes (STTN_FUSE_REPS, default 200; STTN_FUSE_PASSES_ONLY=1
+ * stops there).
+ *
  * Run: `npx tsx bench/fused-layers.ts` (after `npm run build:wasm`). STTN_FUSE_ROUNDS (default 8),
  * STTN_FUSE_STEPS (steps per chunk, default 10), STTN_FUSE_THREADS (default "1,2"), STTN_FUSE_ALL=1
  * (profile every call, not only those whose count differs).
@@ -15,6 +18,7 @@
  */
 import { createWasmBackend, type WasmBackend } from '../backends/wasm.js';
 import type { Backend } from '../src/backend.js';
+import type { Tensor } from '../src/tensor.js';
 import { decodeWith, orThrow } from '../src/codec.js';
 import { loadEmbeddedMnist } from '../src/data/index.js';
 import { buildModel } from '../src/models/model.js';
@@ -61,6 +65,67 @@ function timed(B: WasmBackend, spent: Map<string, [number, number]>): Backend {
     },
   }) as Backend;
 }
+
+/**
+ * The two pairs of cnn-small alone, at its shapes, fused against composed, forward and backward
+ * (the work one training step does in them), inside a resident scope; interleaved, REPS times
+ * each. The minimum is the least disturbed by other processes.
+ */
+function passes(B: WasmBackend, reps: number): void {
+  const fill = (shape: number[]): Tensor => ({ shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.37) * 2) });
+  const pool = { size: [2, 2] as const, strides: [2, 2] as const };
+  const xp0 = fill([64, 14, 14, 64]);
+  const dyp0 = fill([64, 7, 7, 64]);
+  const xb0 = fill([12544, 32]);
+  const dyb0 = fill([12544, 32]);
+  const v0 = fill([32]);
+  // the operands, made resident (untimed) at the start of each scope, as a step's activations are
+  let xp = xp0, dyp = dyp0, xb = xb0, dyb = dyb0, v = v0;
+  const kinds = {
+    'maxPool → relu, composed': () => {
+      const z = B.maxPool(xp, pool);
+      B.unary('relu', z);
+      B.maxPoolGrad(xp, B.binary('mul', dyp, B.unary('step', z)), pool);
+    },
+    'maxPool → relu, fused': () => {
+      const y = B.maxPoolRelu!(xp, pool);
+      B.maxPoolReluGrad!(xp, y, dyp, pool);
+    },
+    'batchNorm → relu (its affine and gradient passes), composed': () => {
+      const z = B.batchNormAffine!(xb, v, v);
+      B.unary('relu', z);
+      const d = B.binary('mul', dyb, B.unary('step', z));
+      B.batchNormGradMoments!(d, xb);
+      B.batchNormGradAffine!(d, xb, v, v, v);
+    },
+    'batchNorm → relu (its affine and gradient passes), fused': () => {
+      const y = B.batchNormAffineRelu!(xb, v, v);
+      B.batchNormGradMomentsRelu!(dyb, xb, y);
+      B.batchNormGradAffineRelu!(dyb, xb, y, v, v, v);
+    },
+  };
+  const times = new Map<string, number[]>(Object.keys(kinds).map((k) => [k, []]));
+  for (let r = 0; r < reps; r++) {
+    for (const [k, f] of Object.entries(kinds)) {
+      B.resident!(() => {
+        [xp, dyp, xb, dyb, v] = [xp0, dyp0, xb0, dyb0, v0].map((t) => B.scalar('add', t, 0));
+        const t0 = performance.now();
+        f();
+        times.get(k)!.push(performance.now() - t0);
+      });
+    }
+  }
+  console.log(`threads ${B.threads}: the pairs alone, ms per step's worth (forward + backward), ${reps} interleaved reps`);
+  for (const [k, t] of times) console.log(`  ${k.padEnd(62)} min ${min(t).toFixed(3)} median ${median(t).toFixed(3)}`);
+}
+
+const REPS = Number(process.env.STTN_FUSE_REPS ?? 200);
+for (const threads of THREADS) {
+  const B = await createWasmBackend({ threads, resident: true });
+  passes(B, REPS);
+  B.dispose();
+}
+if (process.env.STTN_FUSE_PASSES_ONLY === '1') process.exit(0);
 
 for (const threads of THREADS) {
   const fused = await createWasmBackend({ threads, resident: true });
