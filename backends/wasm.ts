@@ -21,7 +21,8 @@
  * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
  * JS loops), as do the fused batch-norm passes (`batchNormMoments`, …: ./wasm/batchnorm.ts, the
  * bits of the compositions they replace, laws/fused-batchnorm.test.ts) and the fused layer pairs
- * (`maxPoolRelu`, `batchNormAffineRelu`, …: a maxPool → relu or batchNorm → relu pair in one pass
+ * (`maxPoolRelu`, `batchNormAffineRelu`, `batchNormMomentsOfRelu`, …: a maxPool → relu, batchNorm →
+ * relu or relu → batchNorm pair in one pass
  * each way, option `fuse`, laws/fused-layers.test.ts). Products, convolutions,
  * max pooling of 2¹⁶ elements or more, and the element-wise
  * maps and reductions of 2¹⁷ elements or more run on `threads` (backends/wasm/threads.ts; maps
@@ -117,9 +118,9 @@ export interface WasmBackendOptions {
    */
   readonly residentBytes?: number;
   /**
-   * Whether the backend has the fused layer pairs (`maxPoolRelu`, `batchNormAffineRelu`, …;
-   * src/backend.ts), so that a model runs a maxPool → relu or batchNorm → relu pair in one pass
-   * each way (src/models/fuse.ts). Default true; false leaves them out (the two layers then run one
+   * Whether the backend has the fused layer pairs (`maxPoolRelu`, `batchNormAffineRelu`,
+   * `batchNormMomentsOfRelu`, …; src/backend.ts), so that a model runs a maxPool → relu,
+   * batchNorm → relu or relu → batchNorm pair with fewer passes (src/models/fuse.ts). Default true; false leaves them out (the two layers then run one
    * by one): the same bits either way, so it only serves to measure what the fusion saves.
    */
   readonly fuse?: boolean;
@@ -672,7 +673,11 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     });
   }
 
-  const { batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu, ...batchNormOps } = createBatchNormOps(wasm, {
+  const {
+    batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu,
+    batchNormMomentsOfRelu, batchNormAffineOfRelu, batchNormGradMomentsOfRelu, batchNormGradAffineOfRelu,
+    ...batchNormOps
+  } = createBatchNormOps(wasm, {
     mapped,
     split,
     mapParts: (n) => partsOf(Math.ceil(n / MAP_PART_MIN), RUN_PARTS),
@@ -708,7 +713,12 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
       result,
     }),
     ...batchNormOps,
-    ...(fuse ? { maxPoolRelu, maxPoolReluGrad, batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu } : {}),
+    ...(fuse
+      ? {
+          maxPoolRelu, maxPoolReluGrad, batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu,
+          batchNormMomentsOfRelu, batchNormAffineOfRelu, batchNormGradMomentsOfRelu, batchNormGradAffineOfRelu,
+        }
+      : {}),
     threads: parts,
     dispose: () => pool?.dispose(),
     ...(residentBytes !== undefined ? { resident } : {}),

@@ -49,7 +49,10 @@ const unfused: WasmBackend[] = [
   await createWasmBackend({ threads: 2, resident: false, fuse: false }),
 ];
 
-const PAIR_PASSES = ['maxPoolRelu', 'maxPoolReluGrad', 'batchNormAffineRelu', 'batchNormGradMomentsRelu', 'batchNormGradAffineRelu'] as const;
+const POOL_RELU = ['maxPoolRelu', 'maxPoolReluGrad'] as const;
+const BN_RELU = ['batchNormAffineRelu', 'batchNormGradMomentsRelu', 'batchNormGradAffineRelu'] as const;
+const RELU_BN = ['batchNormMomentsOfRelu', 'batchNormAffineOfRelu', 'batchNormGradMomentsOfRelu', 'batchNormGradAffineOfRelu'] as const;
+const PAIR_PASSES = [...POOL_RELU, ...BN_RELU, ...RELU_BN] as const;
 
 /** `B` without the named passes. */
 const without = (B: Backend, names: readonly string[]): Backend => Object.fromEntries(Object.entries(B).filter(([k]) => !names.includes(k))) as unknown as Backend;
@@ -125,17 +128,29 @@ const bnPassesEqual = (m: number, c: number, seed: number): boolean => {
       const masked = B.binary('mul', dy, B.unary('step', yRef));
       const [s1, s2] = B.batchNormGradMomentsRelu!(dy, x, y);
       const [r1, r2] = B.batchNormGradMoments!(masked, x);
+      // relu → batchNorm: x is the relu's input z
+      const rx = B.unary('relu', x);
+      const [m1, m2] = B.batchNormMomentsOfRelu!(x);
+      const [n1, n2] = B.batchNormMoments!(rx);
+      const [q1, q2] = B.batchNormGradMomentsOfRelu!(dy, x);
+      const [p1, p2] = B.batchNormGradMoments!(dy, rx);
       return (
         sameBits(y, yRef) &&
         sameBits(s1, r1) &&
         sameBits(s2, r2) &&
-        sameBits(B.batchNormGradAffineRelu!(dy, x, y, g, kk, d), B.batchNormGradAffine!(masked, x, g, kk, d))
+        sameBits(B.batchNormGradAffineRelu!(dy, x, y, g, kk, d), B.batchNormGradAffine!(masked, x, g, kk, d)) &&
+        sameBits(m1, n1) &&
+        sameBits(m2, n2) &&
+        sameBits(q1, p1) &&
+        sameBits(q2, p2) &&
+        sameBits(B.batchNormAffineOfRelu!(x, a, b), B.batchNormAffine!(rx, a, b)) &&
+        sameBits(B.batchNormGradAffineOfRelu!(dy, x, g, kk, d), B.binary('mul', B.batchNormGradAffine!(dy, rx, g, kk, d), B.unary('step', x)))
       );
     }),
   );
 };
 
-example('every wasm backend has the five pair passes, and none with fuse: false', () =>
+example('every wasm backend has the nine pair passes, and none with fuse: false', () =>
   backends.every(([, B]) => PAIR_PASSES.every((p) => typeof B[p] === 'function')) && unfused.every((B) => PAIR_PASSES.every((p) => B[p] === undefined)),
 );
 
@@ -149,7 +164,7 @@ law(
 );
 
 law(
-  'batchNormAffineRelu, batchNormGradMomentsRelu and batchNormGradAffineRelu equal their compositions bit for bit',
+  'the batchNorm → relu passes (…Relu) and the relu → batchNorm passes (…OfRelu) equal their compositions bit for bit',
   [fc.integer({ min: 1, max: 90 }), fc.oneof(fc.constantFrom(1, 2, 3, 4, 5, 7, 8, 9, 17), fc.integer({ min: 1, max: 40 })), fc.nat(2 ** 31 - 1)],
   bnPassesEqual,
   { numRuns: 50 },
@@ -170,19 +185,34 @@ const modelOf = (raw: unknown): Model => {
   return m.right;
 };
 
-/** The pairs a model's plan should fuse: a maxPool or batchNorm right before a relu. */
-const expectedPairs = (m: Model): number[] =>
-  m.layers.flatMap((l, i) => ((l.type === 'maxPool' || l.type === 'batchNorm') && m.layers[i + 1]?.type === 'relu' ? [i] : []));
+/**
+ * The first layers of the pairs a model's plan should fuse, left to right: a maxPool or batchNorm
+ * and the relu after it, else a relu and the batchNorm after it; `has` says which kinds of pair the
+ * backend has every pass of.
+ */
+function expectedPairs(m: Model, has = { poolRelu: true, bnRelu: true, reluBn: true }): number[] {
+  const out: number[] = [];
+  const t = (i: number) => m.layers[i]?.type;
+  for (let i = 0; i < m.layers.length; i++) {
+    const then = t(i + 1) === 'relu' && ((t(i) === 'maxPool' && has.poolRelu) || (t(i) === 'batchNorm' && has.bnRelu));
+    if (then || (t(i) === 'relu' && t(i + 1) === 'batchNorm' && has.reluBn)) out.push(i++);
+  }
+  return out;
+}
 
 const fusedAt = (B: Backend, m: Model): number[] => plan(B, m.layers).flatMap((s) => (s.pair ? [s.i] : []));
 
-example('cnn-small fuses its batchNorm → relu (layers 2, 3) and maxPool → relu (6, 7)', () => {
+example('cnn-small fuses its batchNorm → relu (layers 2, 3) and maxPool → relu (6, 7); mlp its relu → batchNorm (2, 3 and 5, 6)', () => {
   const m = modelOf(preset('cnn-small'));
-  return fusedAt(backends[0][1], m).join() === '2,6' && m.layers[2].type === 'batchNorm' && m.layers[6].type === 'maxPool';
+  const mlp = modelOf(preset('mlp'));
+  return (
+    fusedAt(backends[0][1], m).join() === '2,6' && m.layers[2].type === 'batchNorm' && m.layers[6].type === 'maxPool' &&
+    fusedAt(backends[0][1], mlp).join() === '2,5' && mlp.layers[2].type === 'relu' && mlp.layers[3].type === 'batchNorm'
+  );
 });
 
 interface ModelCase {
-  readonly name: 'cnn-small' | 'vgg7' | 'cnn-ternary';
+  readonly name: 'cnn-small' | 'vgg7' | 'cnn-ternary' | 'mlp';
   readonly bits: Bits;
   readonly side: number;
   readonly batch: number;
@@ -191,7 +221,7 @@ interface ModelCase {
 }
 
 const modelCase: fc.Arbitrary<ModelCase> = fc.record({
-  name: fc.constantFrom('cnn-small' as const, 'vgg7' as const, 'cnn-ternary' as const),
+  name: fc.constantFrom('cnn-small' as const, 'vgg7' as const, 'cnn-ternary' as const, 'mlp' as const),
   bits: fc.constantFrom<Bits>('32+32', '2+2', '2+32', '1+1'),
   side: fc.constantFrom(8, 12),
   batch: fc.integer({ min: 1, max: 5 }),
@@ -199,7 +229,8 @@ const modelCase: fc.Arbitrary<ModelCase> = fc.record({
   training: fc.boolean(),
 });
 
-const buildCase = (k: ModelCase): Model => modelOf(preset(k.name, { bits: k.bits, inputShape: [k.side, k.side, 1], classes: 3, ...(k.name === 'vgg7' ? { width: 1 / 16 } : {}) }));
+const buildCase = (k: ModelCase): Model =>
+  modelOf(preset(k.name, { bits: k.bits, inputShape: [k.side, k.side, 1], classes: 3, ...(k.name === 'vgg7' ? { width: 1 / 16 } : k.name === 'mlp' ? { width: 1 / 8 } : {}) }));
 
 /** Logits, next state and every gradient of one forward and backward on `B`. */
 function passOf(B: Backend, m: Model, k: ModelCase): { logits: Tensor; state: Tree; grads: Tree } {
@@ -217,14 +248,13 @@ const samePass = (a: ReturnType<typeof passOf>, b: ReturnType<typeof passOf>): b
   Object.keys(a.grads).length === Object.keys(b.grads).length && Object.keys(a.state).length === Object.keys(b.state).length;
 
 law(
-  "a model's forward and backward with its pairs fused equal the backend without the passes, bit for bit (training and inference), and the plan fuses every maxPool/batchNorm → relu",
+  "a model's forward and backward with its pairs fused equal the backend without the passes, bit for bit (training and inference), and the plan fuses every maxPool/batchNorm → relu and relu → batchNorm",
   [modelCase],
   (k) => {
     const m = buildCase(k);
     const want = expectedPairs(m);
-    // vgg7 has no pair (its relus follow convolutions): there the plan must fuse nothing
     return (
-      (want.length > 0) === (k.name !== 'vgg7') &&
+      want.length > 0 &&
       backends.every(([, B], j) => {
         const fused = passOf(B, m, k);
         return (
@@ -241,14 +271,13 @@ law(
 
 law(
   'a backend with only some of a pair’s passes runs its layers alone, with the same bits; cpu32 (no passes) fuses nothing',
-  [modelCase, fc.subarray([...PAIR_PASSES], { minLength: 1, maxLength: 4 })],
+  [modelCase, fc.subarray([...PAIR_PASSES], { minLength: 1, maxLength: 8 })],
   (k, drop) => {
     const m = buildCase(k);
     const B = backends[k.seed % backends.length][1];
     const partial = without(B, drop);
-    const poolPair = drop.includes('maxPoolRelu') || drop.includes('maxPoolReluGrad');
-    const bnPair = drop.some((p) => p.startsWith('batchNorm'));
-    const want = expectedPairs(m).filter((i) => (m.layers[i].type === 'maxPool' ? !poolPair : !bnPair));
+    const all = (names: readonly string[]) => names.every((p) => !drop.includes(p as (typeof PAIR_PASSES)[number]));
+    const want = expectedPairs(m, { poolRelu: all(POOL_RELU), bnRelu: all(BN_RELU), reluBn: all(RELU_BN) });
     return fusedAt(partial, m).join() === want.join() && samePass(passOf(partial, m, k), passOf(B, m, k)) && fusedAt(cpu32, m).length === 0;
   },
   { numRuns: 8 },
@@ -287,9 +316,9 @@ const sameRun = (a: Awaited<ReturnType<typeof runTraining>>, b: Awaited<ReturnTy
 
 example('training steps with the pairs fused give the params, state, optimizer slots and losses of fuse: false, at 1 and 2 threads, resident and copying (seeds, model, optimizer drawn)', () =>
   holdsAsync(
-    fc.record({ dataSeed: fc.nat(1 << 20), seed: fc.nat(1 << 20), name: fc.constantFrom('cnn-small' as const, 'cnn-ternary' as const), bits: fc.constantFrom<Bits>('2+2', '32+32'), kind: fc.constantFrom('adam', 'sgd') }),
+    fc.record({ dataSeed: fc.nat(1 << 20), seed: fc.nat(1 << 20), name: fc.constantFrom('cnn-small' as const, 'cnn-ternary' as const, 'mlp' as const), bits: fc.constantFrom<Bits>('2+2', '32+32'), kind: fc.constantFrom('adam', 'sgd') }),
     async ({ dataSeed, seed, name, bits, kind }) => {
-      const m = modelOf(preset(name, { bits, inputShape: [8, 8, 1], classes: 3 }));
+      const m = modelOf(preset(name, { bits, inputShape: [8, 8, 1], classes: 3, ...(name === 'mlp' ? { width: 1 / 8 } : {}) }));
       const raw = { seed, optimizer: { kind } };
       for (let j = 0; j < backends.length; j++) {
         const a = await runTraining(backends[j][1], m, dataSeed, raw);

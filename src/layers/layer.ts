@@ -46,13 +46,19 @@ export interface Layer {
    * fused passes it needs (src/models/fuse.ts plans where it runs).
    */
   readonly thenRelu?: FusedPair;
+  /**
+   * Optional: a `relu` right before this layer and this layer as one pair (its `forward` takes the
+   * relu's input, its `backward` returns dL/d(the relu's input)).
+   */
+  readonly afterRelu?: FusedPair;
 }
 
 /**
  * Two neighbouring layers run as one, with the bits of running them one by one. `forward` takes the
- * first layer's params, state and input and returns the second's output, one residual for both and
- * the first's new state (the second has no parameters or state); `backward` takes dL/d(that
- * output) and returns the first layer's dparams and dL/dx.
+ * owning layer's params and state (the one that holds the pair; the other, a relu, has neither) and
+ * the first layer's input, and returns the second's output, one residual for both and the owner's
+ * new state; `backward` takes dL/d(that output) and returns the owner's dparams and dL/d(the first
+ * layer's input).
  */
 export interface FusedPair {
   /** Whether `B` has every fused pass the pair calls. */

@@ -28,7 +28,7 @@ import { partStart } from './elementwise';
 export { binary, unary, scalar, axpy, select, reduce, mapPart } from './elementwise';
 export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart, maxPoolRelu, maxPoolReluPart, maxPoolReluGrad, maxPoolReluGradPart } from './pool';
 export * from './quantize';
-export { bnMoments, bnAffine, bnGradMoments, bnGradAffine, bnAffineRelu, bnGradMomentsRelu, bnGradAffineRelu, bnPart } from './batchnorm';
+export { bnMoments, bnAffine, bnGradMoments, bnGradAffine, bnAffineRelu, bnGradMomentsRelu, bnGradAffineRelu, bnMomentsOfRelu, bnAffineOfRelu, bnGradMomentsOfRelu, bnGradAffineOfRelu, bnPart } from './batchnorm';
 
 // Blocking (measured plateau on a 2-core EPYC: MC=128, KC=384, NC=1024).
 const MR: i32 = 4;
