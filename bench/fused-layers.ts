@@ -8,7 +8,8 @@
  * Both runs start from one state and see the same batches; the fusion is exact, so their losses
  * must be equal step for step (checked: the run stops if they differ).
  *
- * First, the two pairs alone at cnn-small's shapes (STTN_FUSE_REPS, default 200; STTN_FUSE_PASSES_ONLY=1
+ * First, the two pairs alone at cnn-small's shapes (and a relu → batchNorm pair, which cnn-small does
+ * not have, at its batch norm's shape) (STTN_FUSE_REPS, default 200; STTN_FUSE_PASSES_ONLY=1
  * stops there).
  *
  * Run: `npx tsx bench/fused-layers.ts` (after `npm run build:wasm`). STTN_FUSE_ROUNDS (default 8),
@@ -67,7 +68,7 @@ function timed(B: WasmBackend, spent: Map<string, [number, number]>): Backend {
 }
 
 /**
- * The two pairs of cnn-small alone, at its shapes, fused against composed, forward and backward
+ * The two pairs of cnn-small alone, at its shapes (and relu → batchNorm at [12544, 32]), fused against composed, forward and backward
  * (the work one training step does in them), inside a resident scope; interleaved, REPS times
  * each. The minimum is the least disturbed by other processes.
  */
@@ -102,6 +103,19 @@ function passes(B: WasmBackend, reps: number): void {
       const y = B.batchNormAffineRelu!(xb, v, v);
       B.batchNormGradMomentsRelu!(dyb, xb, y);
       B.batchNormGradAffineRelu!(dyb, xb, y, v, v, v);
+    },
+    'relu → batchNorm (at the same shape), composed': () => {
+      const x = B.unary('relu', xb);
+      B.batchNormMoments!(x);
+      B.batchNormAffine!(x, v, v);
+      B.batchNormGradMoments!(dyb, x);
+      B.binary('mul', B.batchNormGradAffine!(dyb, x, v, v, v), B.unary('step', xb));
+    },
+    'relu → batchNorm (at the same shape), fused': () => {
+      B.batchNormMomentsOfRelu!(xb);
+      B.batchNormAffineOfRelu!(xb, v, v);
+      B.batchNormGradMomentsOfRelu!(dyb, xb);
+      B.batchNormGradAffineOfRelu!(dyb, xb, v, v, v);
     },
   };
   const times = new Map<string, number[]>(Object.keys(kinds).map((k) => [k, []]));
