@@ -23,6 +23,17 @@
  * Law (laws/fused-batchnorm.test.ts): the fused layer equals the composed one bit for bit.
  */
 
+/**
+ * `unary('relu')`'s f32x4.max(x, 0) as pmax(x, 0) + 0: pmax (x < 0 ? 0 : x, one instruction where
+ * max is several, for its NaN and ±0 rules) keeps NaN and −0, and adding +0 turns −0 into +0 and
+ * leaves every other value as it is, so each lane gets max's value (NaN for NaN).
+ */
+@inline
+export function relu4(x: v128): v128 {
+  const zero = f32x4.splat(0);
+  return f32x4.add(f32x4.pmax(x, zero), zero);
+}
+
 // ---- per-channel sums, float64 chains in row order ---------------------------------------------
 
 /** Bytes of one operand's rows that a chunk of rows spans, at most (they stay in L1 over its channel blocks). */
@@ -70,8 +81,8 @@ function sumsOp(prod: i32, reluX: bool, s1: usize, s2: usize, in0: usize, in1: u
         let x0 = v128.load(p);
         let x1 = v128.load(p, 16);
         if (reluX && prod == 0) {
-          x0 = f32x4.max(x0, zero);
-          x1 = f32x4.max(x1, zero);
+          x0 = relu4(x0);
+          x1 = relu4(x1);
         }
         if (prod == 2) {
           x0 = f32x4.mul(x0, v128.and(f32x4.gt(v128.load(r), zero), one));
@@ -90,8 +101,8 @@ function sumsOp(prod: i32, reluX: bool, s1: usize, s2: usize, in0: usize, in1: u
           let y0 = v128.load(q);
           let y1 = v128.load(q, 16);
           if (reluX) {
-            y0 = f32x4.max(y0, zero);
-            y1 = f32x4.max(y1, zero);
+            y0 = relu4(y0);
+            y1 = relu4(y1);
           }
           const w0 = f32x4.mul(x0, y0);
           const w1 = f32x4.mul(x1, y1);
@@ -127,7 +138,7 @@ function sumsOp(prod: i32, reluX: bool, s1: usize, s2: usize, in0: usize, in1: u
       let r = mk + first + (<usize>j << 2);
       for (let i = r0; i < r1; i++) {
         let x = v128.load64_zero(p);
-        if (reluX && prod == 0) x = f32x4.max(x, zero);
+        if (reluX && prod == 0) x = relu4(x);
         if (prod == 2) {
           x = f32x4.mul(x, v128.and(f32x4.gt(v128.load64_zero(r), zero), one));
           r += row;
@@ -136,7 +147,7 @@ function sumsOp(prod: i32, reluX: bool, s1: usize, s2: usize, in0: usize, in1: u
         a = f64x2.add(a, v);
         if (prod) {
           let y = v128.load64_zero(q);
-          if (reluX) y = f32x4.max(y, zero);
+          if (reluX) y = relu4(y);
           b = f64x2.add(b, f64x2.promote_low_f32x4(f32x4.mul(x, y)));
         }
         else b = f64x2.add(b, f64x2.mul(v, v));
@@ -237,9 +248,9 @@ function affineOp(reluIn: bool, relu: bool, y: usize, x: usize, a: usize, b: usi
     for (; j + 4 <= c; j += 4) {
       const o = <usize>j << 2;
       let xv = v128.load(px + o);
-      if (reluIn) xv = f32x4.max(xv, zero);
+      if (reluIn) xv = relu4(xv);
       const v = f32x4.add(f32x4.mul(xv, v128.load(a + o)), v128.load(b + o));
-      v128.store(py + o, relu ? f32x4.max(v, zero) : v);
+      v128.store(py + o, relu ? relu4(v) : v);
     }
     for (; j < c; j++) {
       const o = <usize>j << 2;
@@ -289,7 +300,7 @@ function gradAffineOp(reluIn: bool, dx: usize, dy: usize, x: usize, mk: usize, g
       if (mk != 0) e = f32x4.mul(e, v128.and(f32x4.gt(v128.load(pm + o), zero), one));
       const u = f32x4.mul(e, v128.load(g + o));
       const z = v128.load(px + o);
-      const v = f32x4.mul(reluIn ? f32x4.max(z, zero) : z, v128.load(k + o));
+      const v = f32x4.mul(reluIn ? relu4(z) : z, v128.load(k + o));
       const w = f32x4.add(f32x4.add(u, v), v128.load(d + o));
       v128.store(pdx + o, reluIn ? f32x4.mul(w, v128.and(f32x4.gt(z, zero), one)) : w);
     }

@@ -17,6 +17,7 @@
  */
 import { Geom } from './geom';
 import { partStart } from './elementwise';
+import { relu4 } from './batchnorm';
 
 /** Byte offset of window (b, oy, ox)'s top-left element's channel 0. */
 @inline
@@ -121,7 +122,7 @@ function maxPoolImages(g: Geom, x: usize, y: usize, b0: i32, b1: i32, relu: bool
               best = v128.bitselect(v, best, f32x4.gt(v, best));
             }
           }
-          v128.store(q, relu ? f32x4.max(best, f32x4.splat(0)) : best);
+          v128.store(q, relu ? relu4(best) : best);
           q += 16;
         }
         for (; ch < c; ch++) {
