@@ -258,6 +258,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmBackend.threads', `must be an integer ≥ 1, got ${String(threads)}`);
   if (opts.resident !== undefined && typeof opts.resident !== 'boolean') throw new ConfigError('createWasmBackend.resident', `must be true or false, got ${String(opts.resident)}`);
+  if (opts.fuse !== undefined && typeof opts.fuse !== 'boolean') throw new ConfigError('createWasmBackend.fuse', `must be true or false, got ${String(opts.fuse)}`);
   const rb = opts.residentBytes;
   if (rb !== undefined && !(typeof rb === 'number' && Number.isInteger(rb) && rb >= 0 && rb <= RESIDENT_MAX)) {
     throw new ConfigError('createWasmBackend.residentBytes', `must be an integer from 0 to ${RESIDENT_MAX} (the 2 GiB shared memory less ${WORKING_ROOM} bytes of working room), got ${String(rb)}`);

@@ -18,13 +18,14 @@
  * - training steps (params, batch-norm state, optimizer slots, every loss) equal those of the
  *   backend with `fuse: false`, at 1 and 2 threads, resident and copying;
  * - a backend without the passes (cpu32), or with only some of a pair's passes, runs every layer
- *   alone and gives the same results.
+ *   alone and gives the same results; a `fuse` option that is not a boolean is a ConfigError.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { cpu32 } from '../backends/cpu.js';
 import { createWasmBackend, type WasmBackend } from '../backends/wasm.js';
 import type { Backend, PoolOptions } from '../src/backend.js';
+import { ConfigError } from '../src/errors.js';
 import { outSize } from '../src/backend.js';
 import { plan } from '../src/models/fuse.js';
 import { backward, buildModel, forward, initModel, type Model } from '../src/models/model.js';
@@ -155,6 +156,18 @@ const bnPassesEqual = (m: number, c: number, seed: number): boolean => {
 example('every wasm backend has the nine pair passes, and none with fuse: false', () =>
   backends.every(([, B]) => PAIR_PASSES.every((p) => typeof B[p] === 'function')) && unfused.every((B) => PAIR_PASSES.every((p) => B[p] === undefined)),
 );
+
+example('a fuse option that is not true or false is a ConfigError naming createWasmBackend.fuse', async () => {
+  const refused = await Promise.all(
+    ['no', 0, 1, null].map((fuse) =>
+      createWasmBackend({ fuse: fuse as unknown as boolean }).then(
+        (B) => (B.dispose(), false),
+        (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmBackend.fuse'),
+      ),
+    ),
+  );
+  return refused.every(Boolean);
+});
 
 law('maxPoolRelu = relu(maxPool(x)) and maxPoolReluGrad = maxPoolGrad(x, dy·step(y)) bit for bit (ties, ±0, ±∞, NaN; windows and strides drawn)', [poolCase(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 11 }))], poolPassesEqual, { numRuns: 60 });
 
