@@ -20,7 +20,10 @@
  * cheaper than a JS loop over a typed array, and the SIMD pass is cheaper still; each gives the
  * cpu backend's float32 result bit for bit (only `exp` and `log`, which WebAssembly lacks, stay
  * JS loops), as do the fused batch-norm passes (`batchNormMoments`, …: ./wasm/batchnorm.ts, the
- * bits of the compositions they replace, laws/fused-batchnorm.test.ts). Products, convolutions,
+ * bits of the compositions they replace, laws/fused-batchnorm.test.ts) and the fused layer pairs
+ * (`maxPoolRelu`, `batchNormAffineRelu`, `batchNormMomentsOfRelu`, …: a maxPool → relu, batchNorm →
+ * relu or relu → batchNorm pair in one pass
+ * each way, option `fuse`, laws/fused-layers.test.ts). Products, convolutions,
  * max pooling of 2¹⁶ elements or more, and the element-wise
  * maps and reductions of 2¹⁷ elements or more run on `threads` (backends/wasm/threads.ts; maps
  * split into runs of whole elements, pooling by images, reductions by rows, or by columns of a
@@ -114,6 +117,13 @@ export interface WasmBackendOptions {
    * what the memory grows to (it never shrinks) at the cost of the copies past it.
    */
   readonly residentBytes?: number;
+  /**
+   * Whether the backend has the fused layer pairs (`maxPoolRelu`, `batchNormAffineRelu`,
+   * `batchNormMomentsOfRelu`, …; src/backend.ts), so that a model runs a maxPool → relu,
+   * batchNorm → relu or relu → batchNorm pair with fewer passes (src/models/fuse.ts). Default true; false leaves them out (the two layers then run one
+   * by one): the same bits either way, so it only serves to measure what the fusion saves.
+   */
+  readonly fuse?: boolean;
 }
 
 /** The wasm Backend, plus which build it runs. */
@@ -154,6 +164,8 @@ interface Exports extends QuantizeExports, PartExports, BatchNormExports {
   maxPoolGradArg(geom: number, arg: number, dy: number, dx: number): void;
   conv2dPool(geom: number, pgeom: number, x: number, w: number, b: number, y: number, arg: number, work: number): void;
   conv2dPoolWorkBytes(geom: number): number;
+  maxPoolRelu(geom: number, x: number, y: number): void;
+  maxPoolReluGrad(geom: number, x: number, y: number, dy: number, dx: number): void;
 }
 
 // Op codes of the element-wise kernels (backends/wasm/assembly/elementwise.ts). `exp` and `log`
@@ -250,6 +262,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmBackend.threads', `must be an integer ≥ 1, got ${String(threads)}`);
   if (opts.resident !== undefined && typeof opts.resident !== 'boolean') throw new ConfigError('createWasmBackend.resident', `must be true or false, got ${String(opts.resident)}`);
+  if (opts.fuse !== undefined && typeof opts.fuse !== 'boolean') throw new ConfigError('createWasmBackend.fuse', `must be true or false, got ${String(opts.fuse)}`);
   const rb = opts.residentBytes;
   if (rb !== undefined && !(typeof rb === 'number' && Number.isInteger(rb) && rb >= 0 && rb <= RESIDENT_MAX)) {
     throw new ConfigError('createWasmBackend.residentBytes', `must be an integer from 0 to ${RESIDENT_MAX} (the 2 GiB shared memory less ${WORKING_ROOM} bytes of working room), got ${String(rb)}`);
@@ -261,7 +274,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     if (opts.resident === true) throw new ConfigError('createWasmBackend.resident', `resident mode is unavailable: ${why}`);
   }
   const { wasm, which } = await instantiateBackendModule(opts);
-  return makeBackend(wasm, which, undefined, undefined);
+  return makeBackend(wasm, which, undefined, undefined, opts.fuse !== false);
 }
 
 /** Why resident mode cannot run with `opts` on this platform, or undefined when it can. */
@@ -291,7 +304,7 @@ async function threadedBackend(opts: WasmBackendOptions, threads: number, reside
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const wasm = { ...(instance.exports as unknown as Exports), memory };
   if (typeof wasm.gemmPart !== 'function') throw new ConfigError('createWasmBackend.source.threads', "the module is not sttn's threaded wasm build (no gemmPart export)");
-  return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads), resident ? (opts.residentBytes ?? RESIDENT_BYTES) : undefined);
+  return makeBackend(wasm, 'plain', await createThreadPool(module, memory, wasm, threads), resident ? (opts.residentBytes ?? RESIDENT_BYTES) : undefined, opts.fuse !== false);
 }
 
 /** Elements from which a max pooling is split over the pool's threads (by images). */
@@ -327,7 +340,7 @@ const WORKING_ROOM = 2 ** 29;
 export const RESIDENT_MAX = SHARED_MAX_PAGES * PAGE - WORKING_ROOM;
 
 /** The backend over `wasm`; `residentBytes` undefined: no resident mode (the memory need not be shared). */
-function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined, residentBytes: number | undefined): WasmBackend {
+function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPool | undefined, residentBytes: number | undefined, fuse: boolean): WasmBackend {
   const parts = pool?.threads ?? 1;
   /**
    * Parts of a split task over `units` (images, runs of elements): `perThread` per thread, so that
@@ -785,6 +798,43 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     return split2(result(po, end, [2 * n]), n, shape, shape);
   }
 
+  /** relu(maxPool(x)) in one pass, split as maxPool (src/backend.ts `maxPoolRelu`). */
+  function maxPoolRelu(x: Tensor, opts: PoolOptions): Tensor {
+    const g = poolGeometry(x.shape, opts);
+    return mapped([g.n, g.oh, g.ow, g.cin], [x], 13 * 4, ([px], po, geom) => {
+      putGeometry(geom, g);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolRelu, [geom, px, po], partsOf(g.n, IMAGE_PARTS));
+      else wasm.maxPoolRelu(geom, px, po);
+    });
+  }
+
+  /** maxPoolGrad(x, dy·step(y)) in one pass, split as maxPoolGrad (src/backend.ts `maxPoolReluGrad`). */
+  function maxPoolReluGrad(x: Tensor, y: Tensor, dy: Tensor, opts: PoolOptions): Tensor {
+    const g = poolGeometry(x.shape, opts);
+    assertConvOutput('maxPoolReluGrad dy', g, dy);
+    assertSameShape('maxPoolReluGrad (y vs dy)', y, dy);
+    return mapped(x.shape, [x, y, dy], 13 * 4, ([px, py, pdy], po, geom) => {
+      putGeometry(geom, g);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolReluGrad, [geom, px, py, pdy, po], partsOf(g.n, IMAGE_PARTS));
+      else wasm.maxPoolReluGrad(geom, px, py, pdy, po);
+    });
+  }
+
+  const {
+    batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu,
+    batchNormMomentsOfRelu, batchNormAffineOfRelu, batchNormGradMomentsOfRelu, batchNormGradAffineOfRelu,
+    ...batchNormOps
+  } = createBatchNormOps(wasm, {
+    mapped,
+    split,
+    mapParts: (n) => partsOf(Math.ceil(n / MAP_PART_MIN), RUN_PARTS),
+    threads: parts,
+    run: (desc, k) => pool!.run(OP.batchNorm, [desc], k),
+    reduce,
+    binary,
+    unary,
+  });
+
   return {
     name: 'wasm',
     dtype: 'float32',
@@ -815,15 +865,13 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
       resident: (t) => (isResident(t.data) ? t.data.byteOffset : undefined),
       result,
     }),
-    ...createBatchNormOps(wasm, {
-      mapped,
-      split,
-      mapParts: (n) => partsOf(Math.ceil(n / MAP_PART_MIN), RUN_PARTS),
-      threads: parts,
-      run: (desc, k) => pool!.run(OP.batchNorm, [desc], k),
-      reduce,
-      binary,
-    }),
+    ...batchNormOps,
+    ...(fuse
+      ? {
+          maxPoolRelu, maxPoolReluGrad, batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu,
+          batchNormMomentsOfRelu, batchNormAffineOfRelu, batchNormGradMomentsOfRelu, batchNormGradAffineOfRelu,
+        }
+      : {}),
     threads: parts,
     dispose: () => pool?.dispose(),
     ...(residentBytes !== undefined ? { resident } : {}),

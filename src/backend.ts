@@ -175,6 +175,32 @@ export interface Backend {
   batchNormGradMoments?(dy: Tensor, x: Tensor): [Tensor, Tensor];
   /** `binary('add', binary('add', binary('mul', dy, g, 1), binary('mul', x, k, 1)), d, 1)`. */
   batchNormGradAffine?(dy: Tensor, x: Tensor, g: Tensor, k: Tensor, d: Tensor): Tensor;
+
+  // Optional fused layer pairs (src/models/fuse.ts runs a maxPool → relu, batchNorm → relu or relu → batchNorm pair
+  // through them when present, the two layers one by one otherwise). Each returns exactly the bits
+  // of the composition written beside it, in one pass; `y` is the pair's output, relu(z), whose
+  // step is step(z) (both send NaN, ±0 and negatives to 0), so the relu's input is never kept
+  // (laws/fused-layers.test.ts).
+  /** `unary('relu', maxPool(x, opts))`. */
+  maxPoolRelu?(x: Tensor, opts: PoolOptions): Tensor;
+  /** `maxPoolGrad(x, binary('mul', dy, unary('step', y)), opts)`. */
+  maxPoolReluGrad?(x: Tensor, y: Tensor, dy: Tensor, opts: PoolOptions): Tensor;
+  /** `unary('relu', batchNormAffine(x, a, b))`. */
+  batchNormAffineRelu?(x: Tensor, a: Tensor, b: Tensor): Tensor;
+  /** `batchNormGradMoments(binary('mul', dy, unary('step', y)), x)`. */
+  batchNormGradMomentsRelu?(dy: Tensor, x: Tensor, y: Tensor): [Tensor, Tensor];
+  /** `batchNormGradAffine(binary('mul', dy, unary('step', y)), x, g, k, d)`. */
+  batchNormGradAffineRelu?(dy: Tensor, x: Tensor, y: Tensor, g: Tensor, k: Tensor, d: Tensor): Tensor;
+  // A relu → batchNorm pair: the batch norm reads relu(z) as it reads its input z (relu's output
+  // is never written), and its dx carries the relu's gradient.
+  /** `batchNormMoments(unary('relu', z))`. */
+  batchNormMomentsOfRelu?(z: Tensor): [Tensor, Tensor];
+  /** `batchNormAffine(unary('relu', z), a, b)`. */
+  batchNormAffineOfRelu?(z: Tensor, a: Tensor, b: Tensor): Tensor;
+  /** `batchNormGradMoments(dy, unary('relu', z))`. */
+  batchNormGradMomentsOfRelu?(dy: Tensor, z: Tensor): [Tensor, Tensor];
+  /** `binary('mul', batchNormGradAffine(dy, unary('relu', z), g, k, d), unary('step', z))`. */
+  batchNormGradAffineOfRelu?(dy: Tensor, z: Tensor, g: Tensor, k: Tensor, d: Tensor): Tensor;
 }
 
 /** The unit roundoff of a dtype. */

@@ -8,8 +8,12 @@
  * by rows. With one channel (`reduce` then sums a contiguous run in two interleaved partial sums,
  * another order) or no rows, the sums run the composition itself.
  *
+ * The `…Relu` passes are a batchNorm → relu pair's (src/models/fuse.ts): relu applied as y is
+ * written, dy multiplied by step(y) as it is read, split as their unmasked neighbours.
+ *
  * Law (laws/fused-batchnorm.test.ts): the fused batch-norm layer equals the composed one bit for
- * bit on this backend, resident and copying, at 1 and 2 threads.
+ * bit on this backend, resident and copying, at 1 and 2 threads; laws/fused-layers.test.ts: the
+ * same for the `…Relu` passes and a model whose pairs run through them.
  */
 import type { Backend } from '../../src/backend.js';
 import { ShapeError } from '../../src/errors.js';
@@ -22,6 +26,13 @@ export interface BatchNormExports {
   bnGradMoments(s1: number, s2: number, dy: number, x: number, m: number, c: number, c0: number, c1: number, acc: number): void;
   bnAffine(y: number, x: number, a: number, b: number, c: number, r0: number, r1: number): void;
   bnGradAffine(dx: number, dy: number, x: number, g: number, k: number, d: number, c: number, r0: number, r1: number): void;
+  bnAffineRelu(y: number, x: number, a: number, b: number, c: number, r0: number, r1: number): void;
+  bnGradMomentsRelu(s1: number, s2: number, dy: number, x: number, y: number, m: number, c: number, c0: number, c1: number, acc: number): void;
+  bnGradAffineRelu(dx: number, dy: number, x: number, y: number, g: number, k: number, d: number, c: number, r0: number, r1: number): void;
+  bnMomentsOfRelu(s1: number, s2: number, z: number, m: number, c: number, c0: number, c1: number, acc: number): void;
+  bnAffineOfRelu(y: number, z: number, a: number, b: number, c: number, r0: number, r1: number): void;
+  bnGradMomentsOfRelu(s1: number, s2: number, dy: number, z: number, m: number, c: number, c0: number, c1: number, acc: number): void;
+  bnGradAffineOfRelu(dx: number, dy: number, z: number, g: number, k: number, d: number, c: number, r0: number, r1: number): void;
 }
 
 /** What the backend lends these passes (backends/wasm.ts). */
@@ -38,6 +49,7 @@ export interface BatchNormHooks {
   /** The backend's own primitives, for the cases the kernels leave to the composition. */
   readonly reduce: Backend['reduce'];
   readonly binary: Backend['binary'];
+  readonly unary: Backend['unary'];
 }
 
 /** Bytes of the record `bnPart` reads (11 i32), rounded up. */
@@ -46,8 +58,9 @@ const ALIGN = 64;
 const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
 type Fused = Required<Pick<Backend, 'batchNormMoments' | 'batchNormAffine' | 'batchNormGradMoments' | 'batchNormGradAffine'>>;
+type FusedRelu = Required<Pick<Backend, 'batchNormAffineRelu' | 'batchNormGradMomentsRelu' | 'batchNormGradAffineRelu' | 'batchNormMomentsOfRelu' | 'batchNormAffineOfRelu' | 'batchNormGradMomentsOfRelu' | 'batchNormGradAffineOfRelu'>>;
 
-export function createBatchNormOps(wasm: BatchNormExports, h: BatchNormHooks): Fused {
+export function createBatchNormOps(wasm: BatchNormExports, h: BatchNormHooks): Fused & FusedRelu {
   const rows = (what: string, x: Tensor): [number, number] => {
     if (x.shape.length !== 2) throw new ShapeError(what, '[m, c]', x.shape);
     return [x.shape[0], x.shape[1]];
@@ -62,17 +75,23 @@ export function createBatchNormOps(wasm: BatchNormExports, h: BatchNormHooks): F
     new Int32Array(wasm.memory.buffer, p, 11).set([kind, out, out2, in0, in1, v0, v1, v2, m, c, acc]);
   };
 
-  /** Both per-channel sums of kind 0 (x, x²) or 2 (dy, dy·x) as two [c] tensors. */
-  function sums(kind: 0 | 2, inputs: readonly Tensor[], m: number, c: number): [Tensor, Tensor] {
+  /**
+   * Both per-channel sums of kind 0 (x, x²), 2 (dy, dy·x), 5 (the same of dy·step(y)), 7 (kind 0
+   * of relu(x)) or 9 (kind 2 of relu(x)) as two [c] tensors.
+   */
+  function sums(kind: 0 | 2 | 5 | 7 | 9, inputs: readonly Tensor[], m: number, c: number): [Tensor, Tensor] {
     const accBytes = alignUp(c * 16);
-    const both = h.mapped([2, c], inputs, accBytes + DESC, ([p0, p1], po, acc) => {
+    const both = h.mapped([2, c], inputs, accBytes + DESC, ([p0, p1, p2], po, acc) => {
       const o2 = po + c * 4;
-      const in1 = kind === 2 ? p1 : p0;
+      const in1 = kind === 0 || kind === 7 ? p0 : p1;
       if (h.split(m * c) && c >= 4) {
-        desc(acc + accBytes, kind, po, o2, p0, in1, 0, 0, 0, m, c, acc);
+        desc(acc + accBytes, kind, po, o2, p0, in1, kind === 5 ? p2 : 0, 0, 0, m, c, acc);
         h.run(acc + accBytes, h.threads);
       } else if (kind === 0) wasm.bnMoments(po, o2, p0, m, c, 0, c, acc);
-      else wasm.bnGradMoments(po, o2, p0, in1, m, c, 0, c, acc);
+      else if (kind === 2) wasm.bnGradMoments(po, o2, p0, in1, m, c, 0, c, acc);
+      else if (kind === 5) wasm.bnGradMomentsRelu(po, o2, p0, in1, p2, m, c, 0, c, acc);
+      else if (kind === 7) wasm.bnMomentsOfRelu(po, o2, p0, m, c, 0, c, acc);
+      else wasm.bnGradMomentsOfRelu(po, o2, p0, in1, m, c, 0, c, acc);
     });
     const d = both.data as Float32Array;
     return [
@@ -80,6 +99,36 @@ export function createBatchNormOps(wasm: BatchNormExports, h: BatchNormHooks): F
       { shape: [c], data: d.subarray(c, 2 * c) },
     ];
   }
+
+  /** `binary('mul', dy, unary('step', y))`: the relu's gradient, for the cases left to the composition. */
+  const masked = (dy: Tensor, y: Tensor): Tensor => h.binary('mul', dy, h.unary('step', y));
+  const gradAffine = (kind: 3 | 10, what: string, dy: Tensor, x: Tensor, g: Tensor, k: Tensor, d: Tensor): Tensor => {
+    const [m, c] = rows(`${what} dy`, dy);
+    same(`${what} ${kind === 10 ? 'z' : 'x'}`, x, m, c);
+    vector(`${what} g`, g, c);
+    vector(`${what} k`, k, c);
+    vector(`${what} d`, d, c);
+    return h.mapped(dy.shape, [dy, x, g, k, d], DESC, ([pdy, px, pg, pk, pd], po, work) => {
+      if (h.split(m * c) && m >= 2) {
+        desc(work, kind, po, 0, pdy, px, pg, pk, pd, m, c, 0);
+        h.run(work, Math.min(m, h.mapParts(m * c)));
+      } else if (kind === 3) wasm.bnGradAffine(po, pdy, px, pg, pk, pd, c, 0, m);
+      else wasm.bnGradAffineOfRelu(po, pdy, px, pg, pk, pd, c, 0, m);
+    });
+  };
+  const affine = (kind: 1 | 4 | 8, what: string, x: Tensor, a: Tensor, b: Tensor): Tensor => {
+    const [m, c] = rows(`${what} x`, x);
+    vector(`${what} a`, a, c);
+    vector(`${what} b`, b, c);
+    return h.mapped(x.shape, [x, a, b], DESC, ([px, pa, pb], po, work) => {
+      if (h.split(m * c) && m >= 2) {
+        desc(work, kind, po, 0, px, 0, pa, pb, 0, m, c, 0);
+        h.run(work, Math.min(m, h.mapParts(m * c)));
+      } else if (kind === 1) wasm.bnAffine(po, px, pa, pb, c, 0, m);
+      else if (kind === 4) wasm.bnAffineRelu(po, px, pa, pb, c, 0, m);
+      else wasm.bnAffineOfRelu(po, px, pa, pb, c, 0, m);
+    });
+  };
 
   return {
     batchNormMoments(x) {
@@ -93,29 +142,48 @@ export function createBatchNormOps(wasm: BatchNormExports, h: BatchNormHooks): F
       if (c < 2 || m === 0) return [h.reduce('sum', dy, 0), h.reduce('sum', h.binary('mul', dy, x), 0)];
       return sums(2, [dy, x], m, c);
     },
-    batchNormAffine(x, a, b) {
-      const [m, c] = rows('batchNormAffine x', x);
-      vector('batchNormAffine a', a, c);
-      vector('batchNormAffine b', b, c);
-      return h.mapped(x.shape, [x, a, b], DESC, ([px, pa, pb], po, work) => {
+    batchNormAffine: (x, a, b) => affine(1, 'batchNormAffine', x, a, b),
+    batchNormAffineRelu: (x, a, b) => affine(4, 'batchNormAffineRelu', x, a, b),
+    batchNormGradMomentsRelu(dy, x, y) {
+      const [m, c] = rows('batchNormGradMomentsRelu dy', dy);
+      same('batchNormGradMomentsRelu x', x, m, c);
+      same('batchNormGradMomentsRelu y', y, m, c);
+      if (c < 2 || m === 0) {
+        const d = masked(dy, y);
+        return [h.reduce('sum', d, 0), h.reduce('sum', h.binary('mul', d, x), 0)];
+      }
+      return sums(5, [dy, x, y], m, c);
+    },
+    batchNormGradAffineRelu(dy, x, y, g, k, d) {
+      const [m, c] = rows('batchNormGradAffineRelu dy', dy);
+      same('batchNormGradAffineRelu x', x, m, c);
+      same('batchNormGradAffineRelu y', y, m, c);
+      vector('batchNormGradAffineRelu g', g, c);
+      vector('batchNormGradAffineRelu k', k, c);
+      vector('batchNormGradAffineRelu d', d, c);
+      return h.mapped(dy.shape, [dy, x, y, g, k, d], DESC, ([pdy, px, py, pg, pk, pd], po, work) => {
         if (h.split(m * c) && m >= 2) {
-          desc(work, 1, po, 0, px, 0, pa, pb, 0, m, c, 0);
+          desc(work, 6, po, py, pdy, px, pg, pk, pd, m, c, 0);
           h.run(work, Math.min(m, h.mapParts(m * c)));
-        } else wasm.bnAffine(po, px, pa, pb, c, 0, m);
+        } else wasm.bnGradAffineRelu(po, pdy, px, py, pg, pk, pd, c, 0, m);
       });
     },
-    batchNormGradAffine(dy, x, g, k, d) {
-      const [m, c] = rows('batchNormGradAffine dy', dy);
-      same('batchNormGradAffine x', x, m, c);
-      vector('batchNormGradAffine g', g, c);
-      vector('batchNormGradAffine k', k, c);
-      vector('batchNormGradAffine d', d, c);
-      return h.mapped(dy.shape, [dy, x, g, k, d], DESC, ([pdy, px, pg, pk, pd], po, work) => {
-        if (h.split(m * c) && m >= 2) {
-          desc(work, 3, po, 0, pdy, px, pg, pk, pd, m, c, 0);
-          h.run(work, Math.min(m, h.mapParts(m * c)));
-        } else wasm.bnGradAffine(po, pdy, px, pg, pk, pd, c, 0, m);
-      });
+    batchNormGradAffine: (dy, x, g, k, d) => gradAffine(3, 'batchNormGradAffine', dy, x, g, k, d),
+    batchNormGradAffineOfRelu: (dy, z, g, k, d) => gradAffine(10, 'batchNormGradAffineOfRelu', dy, z, g, k, d),
+    batchNormAffineOfRelu: (z, a, b) => affine(8, 'batchNormAffineOfRelu', z, a, b),
+    batchNormMomentsOfRelu(z) {
+      const [m, c] = rows('batchNormMomentsOfRelu z', z);
+      if (c < 2 || m === 0) {
+        const x = h.unary('relu', z);
+        return [h.reduce('sum', x, 0), h.reduce('sumSquares', x, 0)];
+      }
+      return sums(7, [z], m, c);
+    },
+    batchNormGradMomentsOfRelu(dy, z) {
+      const [m, c] = rows('batchNormGradMomentsOfRelu dy', dy);
+      same('batchNormGradMomentsOfRelu z', z, m, c);
+      if (c < 2 || m === 0) return [h.reduce('sum', dy, 0), h.reduce('sum', h.binary('mul', dy, h.unary('relu', z)), 0)];
+      return sums(9, [dy, z], m, c);
     },
   };
 }

@@ -63,10 +63,13 @@ export interface PartExports {
   conv2dPoolPart?(part: number, parts: number, geom: number, pgeom: number, x: number, w: number, b: number, y: number, arg: number, work: number): void;
   /** the float builds: a convolution's weight and input gradients as one task (assembly/index.ts) */
   convGradsPart?(desc: number, part: number, parts: number): void;
+  /** the float builds: a maxPool → relu pair, forward and backward, by images (assembly/pool.ts) */
+  maxPoolReluPart?(part: number, parts: number, geom: number, x: number, y: number): void;
+  maxPoolReluGradPart?(part: number, parts: number, geom: number, x: number, y: number, dy: number, dx: number): void;
 }
 
 /** Task op codes; both workers (Node's NODE_WORKER below, the browser's ./worker.ts) run `runPart`'s table. */
-export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, map: 5, maxPool: 6, maxPoolGrad: 7, batchNorm: 8, im2col: 9, conv2dGradFilterCols: 10, maxPoolArg: 11, maxPoolGradArg: 12, conv2dPool: 13, convGrads: 14, exit: 99 } as const;
+export const OP = { gemm: 0, conv2d: 1, conv2dGradInput: 2, conv2dGradFilter: 3, layerChunks: 4, map: 5, maxPool: 6, maxPoolGrad: 7, batchNorm: 8, im2col: 9, conv2dGradFilterCols: 10, maxPoolArg: 11, maxPoolGradArg: 12, conv2dPool: 13, convGrads: 14, maxPoolRelu: 15, maxPoolReluGrad: 16, exit: 99 } as const;
 
 /**
  * The part of each op code: [export, i32 arguments, whether `part, parts` come first or last].
@@ -88,6 +91,8 @@ export const PART_FNS: readonly (readonly [keyof PartExports, number, boolean])[
   ['maxPoolGradArgPart', 4, true],
   ['conv2dPoolPart', 8, true],
   ['convGradsPart', 1, false], // a convolution's two gradients described in memory (backends/wasm.ts)
+  ['maxPoolReluPart', 3, true], // a maxPool → relu pair (src/models/fuse.ts), by images
+  ['maxPoolReluGradPart', 5, true],
 ];
 
 /** A name for op code `op` in errors. */

@@ -5,6 +5,7 @@
  *
  * relu: dy·1[x > 0].  prelu: y = x (x > 0), a·x (x ≤ 0); dx = dy·slope, da = Σ dy·x·1[x ≤ 0].
  * quantize: the quantizer's own straight-through VJP.
+ * A relu next to a maxPool or batchNorm may run inside that layer's fused pair (src/models/fuse.ts).
  *
  * Law (laws/layers.test.ts): backward = finite differences of forward away from kinks (relu,
  * prelu) and = the surrogate's finite differences (quantize, via the quantizer laws).

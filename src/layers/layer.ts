@@ -41,6 +41,30 @@ export interface Layer {
   init(inShape: readonly number[], rng: Rng, dtype: DType): { params: Params; state: Params; outShape: number[] };
   forward(B: Backend, params: Params, state: Params, x: Tensor, ctx: ForwardCtx): Forward;
   backward(B: Backend, params: Params, res: unknown, dy: Tensor, needDx: boolean): Backward;
+  /**
+   * Optional: this layer and a `relu` right after it as one pair, for the backends that have the
+   * fused passes it needs (src/models/fuse.ts plans where it runs).
+   */
+  readonly thenRelu?: FusedPair;
+  /**
+   * Optional: a `relu` right before this layer and this layer as one pair (its `forward` takes the
+   * relu's input, its `backward` returns dL/d(the relu's input)).
+   */
+  readonly afterRelu?: FusedPair;
+}
+
+/**
+ * Two neighbouring layers run as one, with the bits of running them one by one. `forward` takes the
+ * owning layer's params and state (the one that holds the pair; the other, a relu, has neither) and
+ * the first layer's input, and returns the second's output, one residual for both and the owner's
+ * new state; `backward` takes dL/d(that output) and returns the owner's dparams and dL/d(the first
+ * layer's input).
+ */
+export interface FusedPair {
+  /** Whether `B` has every fused pass the pair calls. */
+  available(B: Backend): boolean;
+  forward(B: Backend, params: Params, state: Params, x: Tensor, ctx: ForwardCtx): Forward;
+  backward(B: Backend, params: Params, res: unknown, dy: Tensor, needDx: boolean): Backward;
 }
 
 /** He (Kaiming) normal initialisation: N(0, 2/fanIn), the usual choice before ReLU-like units. */

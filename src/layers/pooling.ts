@@ -3,8 +3,12 @@
  * first maximum; on a backend with `maxPoolArgmax` the forward keeps the maxima's indices, not x)
  * and `globalAvgPool` ([n, h, w, c] → [n, c], the mean over h·w).
  *
+ * `maxPool` followed by `relu` runs as one pair on a backend with `maxPoolRelu`/`maxPoolReluGrad`
+ * (src/models/fuse.ts): y = relu(maxPool(x)), dx = maxPoolGrad(x, dy·step(y)).
+ *
  * Law (laws/layers.test.ts): backward = finite differences of forward (inputs drawn without ties);
  * laws/pool-argmax.test.ts: the layer with the indices gives the layer without them its bits.
+ * Law (laws/fused-layers.test.ts): the pair equals the two layers one by one, bit for bit.
  */
 import type { Backend, PoolOptions } from '../backend.js';
 import { outSize } from '../backend.js';
@@ -47,6 +51,17 @@ export function maxPool(opts: PoolOptions): Layer {
       if (!needDx) return { dparams: NONE, dx: NO_DX };
       if (isArgmaxRes(res) && B.maxPoolGradArgmax) return { dparams: NONE, dx: B.maxPoolGradArgmax(res.arg, dy, res.xShape, opts) };
       return { dparams: NONE, dx: B.maxPoolGrad(res as Tensor, dy, opts) };
+    },
+    thenRelu: {
+      available: (B) => B.maxPoolRelu !== undefined && B.maxPoolReluGrad !== undefined,
+      forward(B, _p, state, x) {
+        const y = B.maxPoolRelu!(x, opts);
+        return { y, res: { x, y }, state };
+      },
+      backward(B, _p, res, dy, needDx) {
+        const { x, y } = res as { x: Tensor; y: Tensor };
+        return { dparams: NONE, dx: needDx ? B.maxPoolReluGrad!(x, y, dy, opts) : NO_DX };
+      },
     },
   };
 }

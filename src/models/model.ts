@@ -3,6 +3,8 @@
  * built into named layers whose shapes are checked end to end, and run forward and backward over
  * parameter trees (layer name → parameter record).
  *
+ * Neighbouring layers run as one fused pair where the backend can (./fuse.ts), with the same bits.
+ *
  * Law (laws/model.test.ts): the model's backward equals finite differences of its forward;
  * decode(encode(spec)) = spec; a spec whose shapes do not chain, or whose output is not
  * `[classes]`, is a Left naming the layer; input of the wrong shape is a ShapeError naming both.
@@ -13,7 +15,8 @@ import type { Backend } from '../backend.js';
 import { decodeWith, PositiveInt, withDefaults } from '../codec.js';
 import { ConfigError, ShapeError, SttnError } from '../errors.js';
 import { buildLayer, LayerSpec, type Layer } from '../layers/index.js';
-import type { ForwardCtx } from '../layers/layer.js';
+import { NONE, type ForwardCtx } from '../layers/layer.js';
+import { INTO_NEXT, INTO_PREVIOUS, plan } from './fuse.js';
 import type { Tree } from '../train/optim.js';
 import type { Params } from '../quantizers/common.js';
 import type { Rng } from '../random.js';
@@ -87,13 +90,25 @@ export function forward(B: Backend, m: Model, params: Tree, state: Tree, x: Tens
   let y = B.from(x);
   const res: unknown[] = [];
   const next: Record<string, Params> = {};
-  m.layers.forEach((layer, i) => {
-    const name = m.names[i];
-    const f = layer.forward(B, params[name], state[name], y, ctx);
+  for (const step of plan(B, m.layers)) {
+    const { i } = step;
+    if (step.pair === undefined) {
+      const name = m.names[i];
+      const f = m.layers[i].forward(B, params[name], state[name], y, ctx);
+      y = f.y;
+      res.push(f.res);
+      next[name] = f.state;
+      continue;
+    }
+    // the pair's owner (i or i + 1) keeps the residual and its new state; the relu, a marker
+    const owner = m.names[i + step.owner];
+    const relu = m.names[i + 1 - step.owner];
+    const f = step.pair.forward(B, params[owner], state[owner], y, ctx);
     y = f.y;
-    res.push(f.res);
-    next[name] = f.state;
-  });
+    res.push(...(step.owner === 0 ? [f.res, INTO_PREVIOUS] : [INTO_NEXT, f.res]));
+    next[owner] = f.state;
+    next[relu] = state[relu];
+  }
   return { logits: y, res, state: next };
 }
 
@@ -103,7 +118,15 @@ export function backward(B: Backend, m: Model, params: Tree, res: readonly unkno
   let dy = dlogits;
   for (let i = m.layers.length - 1; i >= 0; i--) {
     const name = m.names[i];
-    const b = m.layers[i].backward(B, params[name], res[i], dy, i > 0);
+    if (res[i] === INTO_PREVIOUS || res[i] === INTO_NEXT) {
+      grads[name] = NONE; // a relu's, whose gradient its pair applies
+      continue;
+    }
+    const layer = m.layers[i];
+    // the pair this layer holds, if any; dx is then dL/d(the pair's input), at layer i − 1 for afterRelu
+    const run = res[i + 1] === INTO_PREVIOUS ? layer.thenRelu! : res[i - 1] === INTO_NEXT ? layer.afterRelu! : layer;
+    const first = run === layer.afterRelu ? i - 1 : i;
+    const b = run.backward(B, params[name], res[i], dy, first > 0);
     grads[name] = b.dparams;
     dy = b.dx;
   }

@@ -27,10 +27,10 @@ import { partStart } from './elementwise';
 import { maxPoolArgImages } from './pool-argmax';
 
 export { binary, unary, scalar, axpy, select, reduce, mapPart } from './elementwise';
-export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart } from './pool';
+export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart, maxPoolRelu, maxPoolReluPart, maxPoolReluGrad, maxPoolReluGradPart } from './pool';
 export { maxPoolArg, maxPoolArgPart, maxPoolGradArg, maxPoolGradArgPart } from './pool-argmax';
 export * from './quantize';
-export { bnMoments, bnAffine, bnGradMoments, bnGradAffine, bnPart } from './batchnorm';
+export { bnMoments, bnAffine, bnGradMoments, bnGradAffine, bnAffineRelu, bnGradMomentsRelu, bnGradAffineRelu, bnMomentsOfRelu, bnAffineOfRelu, bnGradMomentsOfRelu, bnGradAffineOfRelu, bnPart } from './batchnorm';
 
 // Blocking (measured plateau on a 2-core EPYC: MC=128, KC=384, NC=1024).
 const MR: i32 = 4;
