@@ -118,10 +118,13 @@ export interface WasmBackendOptions {
    */
   readonly residentBytes?: number;
   /**
-   * Whether the backend has the fused layer pairs (`maxPoolRelu`, `batchNormAffineRelu`,
-   * `batchNormMomentsOfRelu`, …; src/backend.ts), so that a model runs a maxPool → relu,
-   * batchNorm → relu or relu → batchNorm pair with fewer passes (src/models/fuse.ts). Default true; false leaves them out (the two layers then run one
-   * by one): the same bits either way, so it only serves to measure what the fusion saves.
+   * Whether the backend has the fused passes: the layer pairs (`maxPoolRelu`, `batchNormAffineRelu`,
+   * `batchNormMomentsOfRelu`, …; src/backend.ts), so that a model runs a conv2d → maxPool,
+   * maxPool → relu, batchNorm → relu or relu → batchNorm pair with fewer passes
+   * (src/models/fuse.ts), and the convolution's and pooling's own (`conv2dBias`,
+   * `conv2dGradFilterBias`, `conv2dBackward`, `maxPoolArgmax`, `maxPoolGradArgmax`,
+   * `conv2dPoolArgmax`). Default true; false leaves them out (the layers then run one by one, each
+   * as a composition): the same bits either way, so it only serves to measure what fusion saves.
    */
   readonly fuse?: boolean;
 }
@@ -849,16 +852,10 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     reduce,
     matmul,
     conv2d,
-    conv2dBias,
     conv2dGradInput,
     conv2dGradFilter,
-    conv2dGradFilterBias,
-    conv2dBackward,
     maxPool,
     maxPoolGrad,
-    maxPoolArgmax,
-    maxPoolGradArgmax,
-    conv2dPoolArgmax,
     quantizerKernels: createQuantizerKernels(wasm, {
       floor: () => floor,
       grow: (bytes) => growTo(wasm.memory, bytes, { kept: floor - base, residentBytes }),
@@ -868,6 +865,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     ...batchNormOps,
     ...(fuse
       ? {
+          conv2dBias, conv2dGradFilterBias, conv2dBackward, maxPoolArgmax, maxPoolGradArgmax, conv2dPoolArgmax,
           maxPoolRelu, maxPoolReluGrad, batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu,
           batchNormMomentsOfRelu, batchNormAffineOfRelu, batchNormGradMomentsOfRelu, batchNormGradAffineOfRelu,
         }

@@ -11,10 +11,10 @@
  *   inputs; sizes both
  *   under and over the sizes from which the passes split over threads;
  * - a model's forward (logits, state) and backward (every gradient), in training and in inference,
- *   with the pairs fused equals the same backend without the passes, for cnn-small and
- *   cnn-ternary (their maxPool → relu and batchNorm → relu pairs) and vgg7 (none: its relus follow
- *   convolutions) at drawn bits, sizes and batches, and the plan fuses exactly those pairs
- *   (cnn-small: layers 2–3 and 6–7);
+ *   with the pairs fused equals the same backend without the passes, for cnn-small, cnn-ternary,
+ *   vgg7 and mlp (their conv2d → maxPool pairs, `conv2dPoolArgmax` with the pool's backward from
+ *   its maxima, and their relu pairs) at drawn bits, sizes and batches, and the plan fuses exactly
+ *   those pairs (cnn-small: layers 0–1, 2–3, 5–6 and 7–8);
  * - training steps (params, batch-norm state, optimizer slots, every loss) equal those of the
  *   backend with `fuse: false`, at 1 and 2 threads, resident and copying;
  * - a backend without the passes (cpu32), or with only some of a pair's passes, runs every layer
@@ -54,7 +54,10 @@ const unfused: WasmBackend[] = [
 const POOL_RELU = ['maxPoolRelu', 'maxPoolReluGrad'] as const;
 const BN_RELU = ['batchNormAffineRelu', 'batchNormGradMomentsRelu', 'batchNormGradAffineRelu'] as const;
 const RELU_BN = ['batchNormMomentsOfRelu', 'batchNormAffineOfRelu', 'batchNormGradMomentsOfRelu', 'batchNormGradAffineOfRelu'] as const;
-const PAIR_PASSES = [...POOL_RELU, ...BN_RELU, ...RELU_BN] as const;
+const CONV_POOL = ['conv2dPoolArgmax', 'maxPoolGradArgmax'] as const;
+/** The convolution's and pooling's own fused passes (laws/conv-bias.test.ts, laws/pool-argmax.test.ts), also left out by fuse: false. */
+const CONV_OWN = ['conv2dBias', 'conv2dGradFilterBias', 'conv2dBackward', 'maxPoolArgmax'] as const;
+const PAIR_PASSES = [...POOL_RELU, ...BN_RELU, ...RELU_BN, ...CONV_POOL] as const;
 
 /** `B` without the named passes. */
 const without = (B: Backend, names: readonly string[]): Backend => Object.fromEntries(Object.entries(B).filter(([k]) => !names.includes(k))) as unknown as Backend;
@@ -153,8 +156,9 @@ const bnPassesEqual = (m: number, c: number, seed: number): boolean => {
   );
 };
 
-example('every wasm backend has the nine pair passes, and none with fuse: false', () =>
-  backends.every(([, B]) => PAIR_PASSES.every((p) => typeof B[p] === 'function')) && unfused.every((B) => PAIR_PASSES.every((p) => B[p] === undefined)),
+example('every wasm backend has the eleven pair passes and the convolution’s four, and none with fuse: false', () =>
+  backends.every(([, B]) => [...PAIR_PASSES, ...CONV_OWN].every((p) => typeof B[p] === 'function')) &&
+  unfused.every((B) => [...PAIR_PASSES, ...CONV_OWN].every((p) => B[p] === undefined)),
 );
 
 example('a fuse option that is not true or false is a ConfigError naming createWasmBackend.fuse', async () => {
@@ -205,10 +209,14 @@ const modelOf = (raw: unknown): Model => {
  * and the relu after it, else a relu and the batchNorm after it; `has` says which kinds of pair the
  * backend has every pass of.
  */
-function expectedPairs(m: Model, has = { poolRelu: true, bnRelu: true, reluBn: true }): number[] {
+function expectedPairs(m: Model, has = { poolRelu: true, bnRelu: true, reluBn: true, convPool: true }): number[] {
   const out: number[] = [];
   const t = (i: number) => m.layers[i]?.type;
   for (let i = 0; i < m.layers.length; i++) {
+    if (t(i) === 'conv2d' && t(i + 1) === 'maxPool' && has.convPool) {
+      out.push(i++);
+      continue;
+    }
     const then = t(i + 1) === 'relu' && ((t(i) === 'maxPool' && has.poolRelu) || (t(i) === 'batchNorm' && has.bnRelu));
     if (then || (t(i) === 'relu' && t(i + 1) === 'batchNorm' && has.reluBn)) out.push(i++);
   }
@@ -217,11 +225,12 @@ function expectedPairs(m: Model, has = { poolRelu: true, bnRelu: true, reluBn: t
 
 const fusedAt = (B: Backend, m: Model): number[] => plan(B, m.layers).flatMap((s) => (s.pair ? [s.i] : []));
 
-example('cnn-small fuses its batchNorm → relu (layers 2, 3) and maxPool → relu (6, 7); mlp its relu → batchNorm (2, 3 and 5, 6)', () => {
+example('cnn-small fuses conv2d → maxPool (layers 0, 1 and 5, 6), batchNorm → relu (2, 3) and relu → batchNorm (7, 8); mlp its relu → batchNorm (2, 3 and 5, 6)', () => {
   const m = modelOf(preset('cnn-small'));
   const mlp = modelOf(preset('mlp'));
   return (
-    fusedAt(backends[0][1], m).join() === '2,6' && m.layers[2].type === 'batchNorm' && m.layers[6].type === 'maxPool' &&
+    fusedAt(backends[0][1], m).join() === '0,2,5,7' && m.layers[0].type === 'conv2d' && m.layers[1].type === 'maxPool' && m.layers[2].type === 'batchNorm' &&
+    m.layers[5].type === 'conv2d' && m.layers[7].type === 'relu' && m.layers[8].type === 'batchNorm' &&
     fusedAt(backends[0][1], mlp).join() === '2,5' && mlp.layers[2].type === 'relu' && mlp.layers[3].type === 'batchNorm'
   );
 });
@@ -292,7 +301,7 @@ law(
     const B = backends[k.seed % backends.length][1];
     const partial = without(B, drop);
     const all = (names: readonly string[]) => names.every((p) => !drop.includes(p as (typeof PAIR_PASSES)[number]));
-    const want = expectedPairs(m, { poolRelu: all(POOL_RELU), bnRelu: all(BN_RELU), reluBn: all(RELU_BN) });
+    const want = expectedPairs(m, { poolRelu: all(POOL_RELU), bnRelu: all(BN_RELU), reluBn: all(RELU_BN), convPool: all(CONV_POOL) });
     return fusedAt(partial, m).join() === want.join() && samePass(passOf(partial, m, k), passOf(B, m, k)) && fusedAt(cpu32, m).length === 0;
   },
   { numRuns: 8 },

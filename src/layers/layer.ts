@@ -12,7 +12,7 @@
  * Law (laws/layers.test.ts): every layer's backward equals the central finite differences of its
  * forward (float64, cpu backend) for every parameter and the input; every backward is linear in dy.
  */
-import type { Backend } from '../backend.js';
+import type { Backend, PoolOptions } from '../backend.js';
 import type { Params } from '../quantizers/common.js';
 import { normal, type Rng } from '../random.js';
 import { alloc, size, type DType, type Tensor } from '../tensor.js';
@@ -51,6 +51,10 @@ export interface Layer {
    * relu's input, its `backward` returns dL/d(the relu's input)).
    */
   readonly afterRelu?: FusedPair;
+  /** Optional: this layer and a maxPool of `pool` right after it as one pair (conv2d). */
+  readonly thenMaxPool?: (pool: PoolOptions) => FusedPair;
+  /** A maxPool layer's window and strides (for a pair with the layer before it). */
+  readonly poolOptions?: PoolOptions;
 }
 
 /**

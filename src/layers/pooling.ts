@@ -27,6 +27,7 @@ const isArgmaxRes = (r: unknown): r is ArgmaxRes => typeof r === 'object' && r !
 export function maxPool(opts: PoolOptions): Layer {
   return {
     type: 'maxPool',
+    poolOptions: opts,
     outShape: (s) => {
       if (s.length !== 3) throw new ShapeError('maxPool input (per example, HWC)', '[height, width, channels]', s);
       const oh = outSize(s[0], opts.size[0], opts.strides[0], 0);

@@ -5,8 +5,11 @@
  * - a layer with a `thenRelu` (maxPool, batchNorm; src/layers/layer.ts `FusedPair`) and the relu
  *   after it: relu applied as the layer writes, its mask as the layer's backward reads dy;
  * - a relu and the layer after it with an `afterRelu` (batchNorm): the batch norm reads relu(z) as
- *   it reads z, so relu's output is never written, and its dx pass applies the relu's gradient.
- * Left to right, a relu joins the layer before it first (cnn-small: batchNorm → relu, then the next
+ *   it reads z, so relu's output is never written, and its dx pass applies the relu's gradient;
+ * - a layer with a `thenMaxPool` (conv2d) and the maxPool after it: the output pooled as it is
+ *   made (`conv2dPoolArgmax`), never written whole, the pool's backward from its maxima's indices.
+ * Left to right, a convolution takes the pool after it first (cnn-small: conv2 → maxPool, then
+ * the relu alone), and a relu joins the layer before it first (cnn-small: batchNorm → relu, then the next
  * batchNorm alone). Every other layer, and every layer on a backend without the passes, runs alone
  * as before. A pair returns the bits of its two layers run one by one (every sum the same chain in
  * the same order), so the plan changes the time a step takes and nothing else: the parameter, state
@@ -23,12 +26,21 @@ import type { Backend } from '../backend.js';
 import type { FusedPair, Layer } from '../layers/layer.js';
 
 /** One unit of the plan: layer `i` alone, or layers `i` and `i + 1` as `pair`, held by layer `i + owner`. */
-export type Step = { readonly i: number; readonly pair?: undefined } | { readonly i: number; readonly pair: FusedPair; readonly owner: 0 | 1 };
+export type Step =
+  | { readonly i: number; readonly pair?: undefined }
+  | { readonly i: number; readonly pair: FusedPair; readonly owner: 0 | 1; readonly pooled?: boolean };
 
 /** The layers of `layers` in order, neighbours fused where `B` has the passes. */
 export function plan(B: Backend, layers: readonly Layer[]): Step[] {
   const steps: Step[] = [];
   for (let i = 0; i < layers.length; i++) {
+    const pool = layers[i + 1]?.poolOptions;
+    const pooled = pool !== undefined ? layers[i].thenMaxPool?.(pool) : undefined;
+    if (pooled !== undefined && pooled.available(B)) {
+      steps.push({ i, pair: pooled, owner: 0, pooled: true });
+      i++;
+      continue;
+    }
     const then = layers[i].thenRelu;
     const after = layers[i].type === 'relu' ? layers[i + 1]?.afterRelu : undefined;
     if (then !== undefined && layers[i + 1]?.type === 'relu' && then.available(B)) {
@@ -49,3 +61,5 @@ export function plan(B: Backend, layers: readonly Layer[]): Step[] {
  */
 export const INTO_PREVIOUS: unique symbol = Symbol('sttn: fused into the layer before');
 export const INTO_NEXT: unique symbol = Symbol('sttn: fused into the layer after');
+/** The residual kept for a maxPool fused into the convolution before it. */
+export const POOLED_INTO_PREVIOUS: unique symbol = Symbol('sttn: pooled in the layer before');

@@ -16,7 +16,7 @@ import { decodeWith, PositiveInt, withDefaults } from '../codec.js';
 import { ConfigError, ShapeError, SttnError } from '../errors.js';
 import { buildLayer, LayerSpec, type Layer } from '../layers/index.js';
 import { NONE, type ForwardCtx } from '../layers/layer.js';
-import { INTO_NEXT, INTO_PREVIOUS, plan } from './fuse.js';
+import { INTO_NEXT, INTO_PREVIOUS, plan, POOLED_INTO_PREVIOUS } from './fuse.js';
 import type { Tree } from '../train/optim.js';
 import type { Params } from '../quantizers/common.js';
 import type { Rng } from '../random.js';
@@ -105,7 +105,7 @@ export function forward(B: Backend, m: Model, params: Tree, state: Tree, x: Tens
     const relu = m.names[i + 1 - step.owner];
     const f = step.pair.forward(B, params[owner], state[owner], y, ctx);
     y = f.y;
-    res.push(...(step.owner === 0 ? [f.res, INTO_PREVIOUS] : [INTO_NEXT, f.res]));
+    res.push(...(step.owner === 0 ? [f.res, step.pooled ? POOLED_INTO_PREVIOUS : INTO_PREVIOUS] : [INTO_NEXT, f.res]));
     next[owner] = f.state;
     next[relu] = state[relu];
   }
@@ -118,13 +118,20 @@ export function backward(B: Backend, m: Model, params: Tree, res: readonly unkno
   let dy = dlogits;
   for (let i = m.layers.length - 1; i >= 0; i--) {
     const name = m.names[i];
-    if (res[i] === INTO_PREVIOUS || res[i] === INTO_NEXT) {
-      grads[name] = NONE; // a relu's, whose gradient its pair applies
+    if (res[i] === INTO_PREVIOUS || res[i] === INTO_NEXT || res[i] === POOLED_INTO_PREVIOUS) {
+      grads[name] = NONE; // a relu's or maxPool's, whose gradient its pair applies
       continue;
     }
     const layer = m.layers[i];
     // the pair this layer holds, if any; dx is then dL/d(the pair's input), at layer i − 1 for afterRelu
-    const run = res[i + 1] === INTO_PREVIOUS ? layer.thenRelu! : res[i - 1] === INTO_NEXT ? layer.afterRelu! : layer;
+    const run =
+      res[i + 1] === POOLED_INTO_PREVIOUS
+        ? layer.thenMaxPool!(m.layers[i + 1].poolOptions!)
+        : res[i + 1] === INTO_PREVIOUS
+          ? layer.thenRelu!
+          : res[i - 1] === INTO_NEXT
+            ? layer.afterRelu!
+            : layer;
     const first = run === layer.afterRelu ? i - 1 : i;
     const b = run.backward(B, params[name], res[i], dy, first > 0);
     grads[name] = b.dparams;
