@@ -8,9 +8,10 @@
  *   - holds fp-ts once (sttn's `fp-ts/lib` imports map to io-ts's `fp-ts/es6` through the
  *     package's `browser` field);
  *   - the neutral quantizers and the wasm backend hold no ndarray / ndarray-ops;
- *   - stays within its size: neutral ≤ 30 kB gzipped, the wasm backend with its module ≤ 30 kB
+ *   - stays within its size: neutral ≤ 30 kB gzipped, the wasm backend with its module ≤ 36 kB
  *     (25 kB until issue #16's fused batch-norm, im2col, pooling and finiteness kernels and their
- *     glue took it to 25.6 kB), engine + wasm ternary kernels + the cnn-small model ≤ 250 kB (the
+ *     glue took it to 25.6 kB, 30 kB until its fused layer pairs and the convolution's and
+ *     pooling's fused passes took it to 31.4 kB), engine + wasm ternary kernels + the cnn-small model ≤ 250 kB (the
  *     sizes are printed).
  * The detectors are shown to fire: `sttn/backends/cpu` (ndarray-ops compiles its loops) is found
  * to hold ndarray and code generation, and a module importing `node:fs` is found to need it.
@@ -45,11 +46,11 @@ example('the neutral quantizers and the wasm backend hold no ndarray or ndarray-
   [byName('neutral'), byName('wasm backend')].every((b) => report(b, 'ndarray', holdsNdarray(b) ? b.inputs.filter((i) => i.includes('ndarray')) : [])),
 );
 
-example('sizes: neutral ≤ 30 kB gz, wasm backend + module ≤ 30 kB, engine + ternary kernels + cnn-small ≤ 250 kB', () => {
+example('sizes: neutral ≤ 30 kB gz, wasm backend + module ≤ 36 kB, engine + ternary kernels + cnn-small ≤ 250 kB', () => {
   const total = (b: Bundle): number => b.gzipBytes + b.assetGzipBytes;
   const limits: [Bundle, number][] = [
     [byName('neutral'), 30_000],
-    [byName('wasm backend'), 30_000],
+    [byName('wasm backend'), 36_000],
     [byName('engine'), 250_000],
   ];
   return limits.every(([b, max]) => report(b, `total gzipped ${total(b)} > ${max}`, total(b) > max ? ['over'] : [])) && byName('engine').assetGzipBytes > 0;
