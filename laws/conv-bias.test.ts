@@ -29,6 +29,7 @@ import { buildLayer, decodeLayerSpec } from '../src/layers/index.js';
 import { normal, rng, uniform } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { example, law, throwsWith } from './law.js';
+import { sameBits, inScope } from './bits.js';
 
 const backends: [string, Backend][] = [
   ['resident, 1 thread', await createWasmBackend()],
@@ -42,11 +43,6 @@ const withoutFusion = (B: Backend): Backend => {
   return rest;
 };
 
-const sameBits = (a: Tensor, b: Tensor): boolean =>
-  a.shape.length === b.shape.length &&
-  a.shape.every((d, i) => d === b.shape[i]) &&
-  a.data.length === b.data.length &&
-  a.data.every((v, i) => Object.is(v, b.data[i]));
 
 /**
  * `n` float32 values: a tenth +0, a twentieth −0, the rest normal · a scale from 10⁻³ to 10³; in a
@@ -135,7 +131,6 @@ const operandsOf = (k: Case): { x: Tensor; w: Tensor; b: Tensor; opts: Conv2dOpt
   };
 };
 
-const inScope = <T>(B: Backend, f: () => T): T => (B.resident ? B.resident(f) : f());
 
 law(
   'conv2dBias gives binary(add, conv2d(x, w), b, 3) its bits, at 1, 2 and 3 threads, resident and copying',

@@ -23,6 +23,7 @@ import { batchNorm } from '../src/layers/batch-norm.js';
 import { normal, rng, uniform } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { example, law, throwsWith } from './law.js';
+import { sameBits } from './bits.js';
 
 const backends: [string, Backend][] = [
   ['resident, 1 thread', await createWasmBackend()],
@@ -37,11 +38,6 @@ const composedOf = (B: Backend): Backend => {
   return rest;
 };
 
-const sameBits = (a: Tensor, b: Tensor): boolean =>
-  a.shape.length === b.shape.length &&
-  a.shape.every((d, i) => d === b.shape[i]) &&
-  a.data.length === b.data.length &&
-  a.data.every((v, i) => Object.is(v, b.data[i]));
 
 /**
  * `n` float32 values from `seed`: a tenth +0, a twentieth −0, the rest normal·scale + offset with

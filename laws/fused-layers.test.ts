@@ -37,6 +37,7 @@ import { initTraining, train, type TrainState } from '../src/train/train.js';
 import { holdsAsync } from './async-law.js';
 import { example, law } from './law.js';
 import { cfgOf, sameTree } from './toy.js';
+import { sameBits, inScope } from './bits.js';
 
 const backends: [string, WasmBackend][] = [
   ['resident, 1 thread', await createWasmBackend()],
@@ -62,14 +63,7 @@ const PAIR_PASSES = [...POOL_RELU, ...BN_RELU, ...RELU_BN, ...CONV_POOL] as cons
 /** `B` without the named passes. */
 const without = (B: Backend, names: readonly string[]): Backend => Object.fromEntries(Object.entries(B).filter(([k]) => !names.includes(k))) as unknown as Backend;
 
-const sameBits = (a: Tensor, b: Tensor): boolean =>
-  a.shape.length === b.shape.length &&
-  a.shape.every((d, i) => d === b.shape[i]) &&
-  a.data.length === b.data.length &&
-  a.data.every((v, i) => Object.is(v, b.data[i]));
 
-/** Runs `f` inside `B.resident` where it has one (so operands and results stay in wasm memory). */
-const inScope = <T>(B: Backend, f: () => T): T => (B.resident ? B.resident(f) : f());
 
 /**
  * `n` float32 values from `seed`: mostly small integers in [−3, 3] (windows then hold ties, and

@@ -25,6 +25,7 @@ import { buildLayer, decodeLayerSpec } from '../src/layers/index.js';
 import { normal, rng, uniform } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { example, law, throwsWith } from './law.js';
+import { sameBits, inScope } from './bits.js';
 
 const backends: [string, Backend][] = [
   ['resident, 1 thread', await createWasmBackend()],
@@ -33,13 +34,7 @@ const backends: [string, Backend][] = [
   ['copying, 3 threads', await createWasmBackend({ threads: 3, resident: false })],
 ];
 
-const sameBits = (a: Tensor, b: Tensor): boolean =>
-  a.shape.length === b.shape.length &&
-  a.shape.every((d, i) => d === b.shape[i]) &&
-  a.data.length === b.data.length &&
-  a.data.every((v, i) => Object.is(v, b.data[i]));
 
-const inScope = <T>(B: Backend, f: () => T): T => (B.resident ? B.resident(f) : f());
 
 /**
  * `n` float32 values: in half the tensors drawn from {−1, −0, 0, 1, 2} (ties everywhere) with a

@@ -25,6 +25,7 @@ import type { Tensor } from '../src/tensor.js';
 import * as neutral from '../backends/neutral.js';
 import { quantizerKernels } from '../backends/wasm/quantize.js';
 import { example, law, throwsWith } from './law.js';
+import { sameBits } from './bits.js';
 
 const cpu32 = createCpuBackend('float32');
 // both plain builds: the shared one (resident mode, the default) and the unshared one (pages without cross-origin isolation)
@@ -290,9 +291,6 @@ const entries: [string, readonly string[], (c: { w1: Tensor; w2: Tensor; g: Tens
   ['ttq.forward', ['y', 'codes'], (c, out) => neutral.ttq.forward({ w: c.w1 }, {}, out)],
   ['ttq.gradient', ['w'], (c, out) => neutral.ttq.gradient({ w: c.w1 }, { g: c.g }, {}, out)],
 ];
-
-const sameBits = (a: Tensor, b: Tensor): boolean =>
-  a.data.length === b.data.length && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]) && a.data.every((v, i) => Object.is(v, b.data[i]));
 
 law('neutral `out`: every output given an array comes back over that very array, with the bits of the call without `out` (float32: the fused kernels; float64: the reference), whatever the array held before', [
   fc.constantFrom(...sizes129()),
