@@ -112,6 +112,7 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   if (!Number.isInteger(parts) || parts < 1) throw new ConfigError('createWasmTernaryKernels.parts', `must be an integer ≥ 1, got ${String(parts)}`);
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmTernaryKernels.threads', `must be an integer ≥ 1, got ${String(threads)}`);
+  if (opts.tables !== undefined && typeof opts.tables !== 'boolean') throw new ConfigError('createWasmTernaryKernels.tables', `must be true or false, got ${String(opts.tables)}`);
   if (opts.tables === true && opts.fma !== true) throw new ConfigError('createWasmTernaryKernels.tables', 'the table-lookup GEMM is in the relaxed-SIMD builds only: tables: true needs fma: true');
   // where a thread may block; more threads than cores oversubscribe, still bit for bit
   if (threads > 1 && canBlock()) return threadedKernels(opts, threads);

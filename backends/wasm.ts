@@ -608,7 +608,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     assertConvOutput(bias ? 'conv2dGradFilterBias dy' : 'conv2dGradFilter dy', g, dy);
     const nw = size(wShape);
     if (empty(wShape) || empty(dy.shape) || empty(x.shape)) {
-      const db = bias ? (empty(dy.shape) ? { shape: [g.cout], data: new Float32Array(g.cout) } : js.reduce('sum', { shape: [g.n * g.oh * g.ow, g.cout], data: dy.data }, 0)) : undefined;
+      const db = bias ? (empty(dy.shape) ? { shape: [g.cout], data: new Float32Array(g.cout) } : reduce('sum', { shape: [g.n * g.oh * g.ow, g.cout], data: dy.data }, 0)) : undefined;
       return [{ shape: [...wShape], data: new Float32Array(nw) }, db];
     }
     // one part per thread: every part packs all of dY again

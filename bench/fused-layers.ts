@@ -1,7 +1,8 @@
 /**
- * What the fused layer pairs save (src/models/fuse.ts: maxPool → relu, batchNorm → relu): the
- * cnn-small STTN 2+2 training step at batch 64 on the wasm backend, resident, with the pairs
- * (default) and with `fuse: false`, interleaved in one process (chunks of steps, A then B, each
+ * What the fused passes save (src/models/fuse.ts: conv2d → maxPool, maxPool → relu, batchNorm →
+ * relu, relu → batchNorm; and the convolution's and pooling's own fused passes, which `fuse:
+ * false` also leaves out): the cnn-small STTN 2+2 training step at batch 64 on the wasm backend,
+ * resident, with them (default) and with `fuse: false`, interleaved in one process (chunks of steps, A then B, each
  * round), at 1 and 2 threads; then a per-call profile of one chunk each way (which Backend calls a
  * step makes and the milliseconds in them), so the passes that went away show.
  *

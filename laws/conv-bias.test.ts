@@ -248,6 +248,18 @@ law(
   { numRuns: 40 },
 );
 
+example('an empty kernel (0 input channels): conv2dGradFilterBias\'s bias gradient is the backend\'s own reduce, one channel\'s two chains included', () => {
+  const x = { shape: [1, 2, 2, 0], data: new Float32Array(0) };
+  const dy = { shape: [1, 2, 2, 1], data: Float32Array.from([1, 2 ** 60, 1, -(2 ** 60)]) };
+  const opts: Conv2dOptions = { strides: [1, 1], pads: [0, 0] };
+  return backends.every(([, B]) =>
+    inScope(B, () => {
+      const [dw, db] = B.conv2dGradFilterBias!(x, dy, [1, 1, 1, 0], opts);
+      return dw.data.length === 0 && sameBits(db, B.reduce('sum', { shape: [4, 1], data: dy.data }, 0));
+    }),
+  );
+});
+
 example('every wasm backend has conv2dBias and conv2dGradFilterBias, and a bias of the wrong shape is a ShapeError naming it', () => {
   const x = { shape: [1, 4, 4, 2], data: new Float32Array(32) };
   const w = { shape: [3, 3, 3, 2], data: new Float32Array(54) };

@@ -9,7 +9,10 @@
  * - maxPoolGradArgmax(arg, dy, xShape) is maxPoolGrad(x, dy): windows that overlap (the adds in
  *   window order), tile the image, or leave rows and columns over; channel counts that are and are
  *   not multiples of 4; values drawn from ties, ±0, NaN and normals;
- * - conv2dPoolArgmax is maxPoolArgmax of conv2dBias (or conv2d without a bias), both outputs;
+ * - conv2dPoolArgmax is maxPoolArgmax of conv2dBias (or conv2d without a bias), both outputs,
+ *   also over several image groups per part, strided convolutions and overlapping pools;
+ * - maxPoolGradArgmax given entries that are not window indices sends their dy nowhere and
+ *   writes nothing outside dx (an earlier resident tensor is unchanged);
  * - the maxPool layer, which keeps the indices instead of x where the backend has the passes,
  *   gives the layer without them (the members removed) its y and dx;
  * - all of it on the wasm backend resident and copying, at 1, 2 and 3 threads, including batches
@@ -220,6 +223,63 @@ law(
       const kept = (res as { arg?: Tensor }).arg;
       return sameBits(y, y0) && sameBits(dx, dx0) && kept !== undefined && kept.data.length === y.data.length;
     });
+  },
+  { numRuns: 60 },
+);
+
+law(
+  'conv2dPoolArgmax over several image groups per part (48×48×32 outputs, ~295 kB an image), strided convolutions and overlapping or ragged pools',
+  [fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.constantFrom(1, 2), fc.constantFrom<[number, number]>([2, 2], [3, 2], [2, 1], [3, 3]), fc.constantFrom(32, 33), fc.integer({ min: 3, max: 7 })],
+  (seed, cs, [pool, ps], cout, n) => {
+    const h = cs === 1 ? 48 : 95;
+    const x: Tensor = { shape: [n, h, h, 2], data: values(n * h * h * 2, seed) };
+    const w: Tensor = { shape: [cout, 3, 3, 2], data: values(cout * 18, seed + 1) };
+    const b: Tensor = { shape: [cout], data: values(cout, seed + 2) };
+    const co: Conv2dOptions = { strides: [cs, cs], pads: [1, 1] };
+    const po: PoolOptions = { size: [pool, pool], strides: [ps, ps] };
+    return backends.every(([, B]) =>
+      inScope(B, () => {
+        const [y, arg] = B.conv2dPoolArgmax!(x, w, b, co, po);
+        const [y2, arg2] = B.maxPoolArgmax!(B.conv2dBias!(x, w, b, co), po);
+        return sameBits(y, y2) && sameBits(arg, arg2);
+      }),
+    );
+  },
+  { numRuns: 4 },
+);
+
+law(
+  'maxPoolGradArgmax given indices that are not window indices (negative, too large, fractional, NaN) sends their dy nowhere and writes nothing outside dx',
+  [poolCase],
+  (k) => {
+    const x: Tensor = { shape: [k.n, k.h, k.w, k.c], data: values(k.n * k.h * k.w * k.c, k.seed) };
+    const ks = k.kh * k.kw;
+    const oh = Math.floor((k.h - k.kh) / k.sh) + 1;
+    const ow = Math.floor((k.w - k.kw) / k.sw) + 1;
+    const r = rng(k.seed + 5);
+    const bad = [-1, -1500, ks, ks + 1e6, 0.5, NaN, -0.5];
+    const arg = Float32Array.from(firstMaxima(x, k), (a) => (uniform(r) < 0.3 ? bad[Math.floor(uniform(r) * bad.length)] : a));
+    const dy = values(arg.length, k.seed + 6);
+    // the reference: dx = +0, then each window's dy added (tiling windows: 0 + dy) at its index if valid
+    const tiled = k.sh === k.kh && k.sw === k.kw && oh * k.kh === k.h && ow * k.kw === k.w;
+    const want = new Float32Array(x.data.length);
+    let e = 0;
+    for (let b = 0; b < k.n; b++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++)
+          for (let ch = 0; ch < k.c; ch++, e++) {
+            const a = arg[e];
+            if (!(a >= 0 && a < ks && Number.isInteger(a))) continue;
+            const at = ((b * k.h + oy * k.sh + Math.floor(a / k.kw)) * k.w + ox * k.sw + (a % k.kw)) * k.c + ch;
+            want[at] = Math.fround((tiled ? 0 : want[at]) + dy[e]);
+          }
+    return backends.every(([, B]) =>
+      inScope(B, () => {
+        const guard = B.from({ shape: [4096], data: new Float32Array(4096).fill(7) });
+        const dx = B.maxPoolGradArgmax!({ shape: [k.n, oh, ow, k.c], data: arg }, { shape: [k.n, oh, ow, k.c], data: dy }, x.shape, poolOpts(k));
+        return sameBits(dx, { shape: x.shape, data: want }) && guard.data.every((v) => v === 7);
+      }),
+    );
   },
   { numRuns: 60 },
 );

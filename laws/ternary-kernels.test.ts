@@ -671,7 +671,7 @@ law(
   { numRuns: 100 },
 );
 
-example('wasm fma build: a module that is not the fma build is refused for fma: true, and the fma build for fma: false; tables: true without fma is a ConfigError naming it', async () => {
+example('wasm fma build: a module that is not the fma build is refused for fma: true, and the fma build for fma: false; tables: true without fma, or a tables that is not true or false, is a ConfigError naming it', async () => {
   const { readFileSync } = await import('node:fs');
   const plain = new Uint8Array(readFileSync(new URL('../build/wasm/sttn-ternary.wasm', import.meta.url)));
   const fused = new Uint8Array(readFileSync(new URL('../build/wasm/sttn-ternary-fma.wasm', import.meta.url)));
@@ -684,5 +684,6 @@ example('wasm fma build: a module that is not the fma build is refused for fma: 
     () => false,
     (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmTernaryKernels.tables'),
   );
-  return tablesRefused && (await refused(createWasmTernaryKernels({ source: plain, fma: true }), 'plain build')) && (await refused(createWasmTernaryKernels({ source: fused }), 'fma build')) && wasmFma.name === 'wasm-fma' && wasm.name === 'wasm';
+  const notBoolean = await Promise.all(['no', 0, 1, null].map((t) => refused(createWasmTernaryKernels({ fma: true, tables: t as unknown as boolean }), 'must be true or false')));
+  return tablesRefused && notBoolean.every(Boolean) && (await refused(createWasmTernaryKernels({ source: plain, fma: true }), 'plain build')) && (await refused(createWasmTernaryKernels({ source: fused }), 'fma build')) && wasmFma.name === 'wasm-fma' && wasm.name === 'wasm';
 });

@@ -143,7 +143,11 @@ export interface Backend {
    * `maxPoolGrad` sends that output's gradient to (laws/pool-argmax.test.ts).
    */
   maxPoolArgmax?(x: Tensor, opts: PoolOptions): [Tensor, Tensor];
-  /** Optional: the bits of `maxPoolGrad(x, dy, opts)` from `arg = maxPoolArgmax(x, opts)[1]` and x's shape, without x. */
+  /**
+   * Optional: the bits of `maxPoolGrad(x, dy, opts)` from `arg = maxPoolArgmax(x, opts)[1]` and x's
+   * shape, without x. An entry of arg that is not a window index (an integer in [0, kh·kw)) sends
+   * its dy nowhere.
+   */
   maxPoolGradArgmax?(arg: Tensor, dy: Tensor, xShape: readonly number[], opts: PoolOptions): Tensor;
   /**
    * Optional: the bits of `maxPoolArgmax(c, poolOpts)` with c = `conv2dBias(x, w, b, convOpts)`

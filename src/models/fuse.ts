@@ -8,9 +8,9 @@
  *   it reads z, so relu's output is never written, and its dx pass applies the relu's gradient;
  * - a layer with a `thenMaxPool` (conv2d) and the maxPool after it: the output pooled as it is
  *   made (`conv2dPoolArgmax`), never written whole, the pool's backward from its maxima's indices.
- * Left to right, a convolution takes the pool after it first (cnn-small: conv2 → maxPool, then
- * the relu alone), and a relu joins the layer before it first (cnn-small: batchNorm → relu, then the next
- * batchNorm alone). Every other layer, and every layer on a backend without the passes, runs alone
+ * Left to right, a convolution takes the pool after it first, and a relu joins the layer before
+ * it first (cnn-small: conv1 → maxPool, batchNorm → relu, the next batchNorm alone, conv2 →
+ * maxPool, then relu → batchNorm). Every other layer, and every layer on a backend without the passes, runs alone
  * as before. A pair returns the bits of its two layers run one by one (every sum the same chain in
  * the same order), so the plan changes the time a step takes and nothing else: the parameter, state
  * and gradient trees keep one entry per layer (the relu's is empty, as ever).

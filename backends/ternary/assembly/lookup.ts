@@ -307,6 +307,9 @@ export function tlPackA(a: usize, m: i32, groups: i32, stride: i32, dst: usize):
   const rowB = <usize>stride << 4;
   const useB = <usize>groups << 4;
   const lo4 = i8x16.splat(15);
+  // the addresses are u16: the table of tables must end below 2¹⁶ (static data; a trap, never
+  // wrapped addresses and wrong sums, if the module's static data ever grows past it)
+  if (lutAt() + 4096 > 65536) unreachable();
   const lut = i16x8.splat(<i16>lutAt());
   for (let i = 0; i < m; i++) {
     const s = a + <usize>i * rowB;

@@ -26,7 +26,8 @@
 /**
  * `unary('relu')`'s f32x4.max(x, 0) as pmax(x, 0) + 0: pmax (x < 0 ? 0 : x, one instruction where
  * max is several, for its NaN and ±0 rules) keeps NaN and −0, and adding +0 turns −0 into +0 and
- * leaves every other value as it is, so each lane gets max's value (NaN for NaN).
+ * leaves every other value as it is, so each lane gets max's value (NaN for NaN; a NaN's payload
+ * may differ from what V8's max gives, which no law of values, Object.is included, tells apart).
  */
 @inline
 export function relu4(x: v128): v128 {

@@ -177,20 +177,20 @@ function maxPoolGradArgImages(g: Geom, arg: usize, dy: usize, dx: usize, b0: i32
         }
         for (; ch + 4 <= c; ch += 4) {
           const o = <usize>ch << 2;
-          const idx = i32x4.trunc_sat_f32x4_s(v128.load(a));
+          const idx = v128.load(a); // compared as float32: only an exact window index matches
           const d = v128.load(q);
           if (tiled) {
             let k = 0;
             for (let ky = 0; ky < g.kh; ky++) {
               const r = dat + <usize>ky * rowStep + o;
               for (let kx = 0; kx < kw; kx++) {
-                v128.store(r + <usize>kx * colStep, f32x4.add(zero, v128.and(d, i32x4.eq(idx, i32x4.splat(k)))));
+                v128.store(r + <usize>kx * colStep, f32x4.add(zero, v128.and(d, f32x4.eq(idx, f32x4.splat(<f32>k)))));
                 k++;
               }
             }
           } else {
             for (let k = 0; k < ks; k++) {
-              const m = i32x4.eq(idx, i32x4.splat(k));
+              const m = f32x4.eq(idx, f32x4.splat(<f32>k));
               if (!v128.any_true(m)) continue;
               const p = dat + <usize>(k / kw) * rowStep + <usize>(k % kw) * colStep + o;
               v128.store(p, f32x4.add(v128.load(p), v128.and(d, m)));
@@ -201,7 +201,11 @@ function maxPoolGradArgImages(g: Geom, arg: usize, dy: usize, dx: usize, b0: i32
         }
         for (; ch < c; ch++) {
           const o = <usize>ch << 2;
-          const k = <i32>load<f32>(a);
+          // an index that is not one of the window's (not from maxPoolArgmax) sends dy nowhere,
+          // as the four-channel paths' comparisons do: never an address outside the window
+          const f = load<f32>(a);
+          const valid = f >= 0 && f < <f32>ks && f == Mathf.floor(f);
+          const k = valid ? <i32>f : 0;
           const d = load<f32>(q);
           const at = <usize>(k / kw) * rowStep + <usize>(k % kw) * colStep + o;
           if (tiled) {
@@ -209,10 +213,10 @@ function maxPoolGradArgImages(g: Geom, arg: usize, dy: usize, dx: usize, b0: i32
               const r = <usize>ky * rowStep + o;
               for (let kx = 0; kx < kw; kx++) {
                 const p = r + <usize>kx * colStep;
-                store<f32>(dat + p, p == at ? <f32>0 + d : <f32>0);
+                store<f32>(dat + p, valid && p == at ? <f32>0 + d : <f32>0);
               }
             }
-          } else {
+          } else if (valid) {
             const p = dat + at;
             store<f32>(p, load<f32>(p) + d);
           }
