@@ -14,18 +14,7 @@
  */
 import { Geom } from './geom';
 import { partStart } from './elementwise';
-
-/** Byte offset of window (b, oy, ox)'s top-left element's channel 0. */
-@inline
-function corner(g: Geom, b: i32, oy: i32, ox: i32): usize {
-  return (<usize>((b * g.h + oy * g.sh) * g.w + ox * g.sw) * <usize>g.cin) << 2;
-}
-
-/** Bytes of one image of the output (y, arg or dy). */
-@inline
-function outImage(g: Geom): usize {
-  return (<usize>g.oh * <usize>g.ow * <usize>g.cin) << 2;
-}
+import { corner, outImage } from './pool';
 
 /** y and arg of images [b0, b1) of x (pool geometry `g`); y, arg point at image 0. */
 export function maxPoolArgImages(g: Geom, x: usize, y: usize, arg: usize, b0: i32, b1: i32): void {

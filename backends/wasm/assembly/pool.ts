@@ -21,13 +21,13 @@ import { relu4 } from './batchnorm';
 
 /** Byte offset of window (b, oy, ox)'s top-left element's channel 0. */
 @inline
-function corner(g: Geom, b: i32, oy: i32, ox: i32): usize {
+export function corner(g: Geom, b: i32, oy: i32, ox: i32): usize {
   return (<usize>((b * g.h + oy * g.sh) * g.w + ox * g.sw) * <usize>g.cin) << 2;
 }
 
 /** Bytes of one image of the output (or dy). */
 @inline
-function outImage(g: Geom): usize {
+export function outImage(g: Geom): usize {
   return (<usize>g.oh * <usize>g.ow * <usize>g.cin) << 2;
 }
 
