@@ -413,6 +413,22 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     return { shape: [...shape], data };
   };
   /**
+   * Several outputs laid out one after another in one result (`out`), as tensors of `shapes` in
+   * that order: views on the scope's memory stay views; a copied-out result is split into arrays
+   * of their own.
+   */
+  const splitResult = (out: Tensor, shapes: readonly (readonly number[])[]): Tensor[] => {
+    const d = out.data as Float32Array;
+    const inPlace: boolean = isResident(d);
+    let at = 0;
+    return shapes.map((shape) => {
+      const n = size(shape);
+      const data = inPlace ? d.subarray(at, at + n) : d.slice(at, at + n);
+      at += n;
+      return { shape: [...shape], data };
+    });
+  };
+  /**
    * `v` with every resident Float32Array in it (plain objects and arrays walked) copied out. One
    * copy per object: what `v` holds twice comes back as one copy held twice, and cycles are kept.
    */
@@ -589,14 +605,13 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     fill();
     new Int32Array(wasm.memory.buffer, desc, 11).set([geom, px0, pdy, pw0, po, bias ? po + nw * 4 : 0, po + (nw + cb) * 4, workW, workX, pw, px]);
     pool.run(OP.convGrads, [desc], pw + px);
-    const all = result(po, end, [nw + cb + nx]).data as Float32Array;
-    const inPlace: boolean = isResident(all);
-    const part = (a: number, b: number): Float32Array => (inPlace ? all.subarray(a, b) : all.slice(a, b));
-    return [
-      { shape: [...w.shape], data: part(0, nw) },
-      bias ? { shape: [g.cout], data: part(nw, nw + cb) } : undefined,
-      { shape: [...x.shape], data: part(nw + cb, nw + cb + nx) },
-    ];
+    const all = result(po, end, [nw + cb + nx]);
+    if (!bias) {
+      const [dw, dx] = splitResult(all, [w.shape, x.shape]);
+      return [dw, undefined, dx];
+    }
+    const [dw, db, dx] = splitResult(all, [w.shape, [g.cout], x.shape]);
+    return [dw, db, dx];
   }
 
   /**
@@ -627,14 +642,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
       } else pool.run(OP.conv2dGradFilter, [p.geom, p.p0, p.p1, p.po, p.work, pdb], parts);
     }
     if (!bias) return [result(p.po, p.end, wShape), undefined];
-    const both = result(p.po, p.end, [nw + g.cout]).data as Float32Array;
-    // views on the scope's memory stay views; a copied-out result is split into arrays of their own
-    const inPlace: boolean = isResident(both);
-    const [dw, db] = inPlace ? [both.subarray(0, nw), both.subarray(nw)] : [both.slice(0, nw), both.slice(nw)];
-    return [
-      { shape: [...wShape], data: dw },
-      { shape: [g.cout], data: db },
-    ];
+    const [dw, db] = splitResult(result(p.po, p.end, [nw + g.cout]), [wShape, [g.cout]]);
+    return [dw, db];
   }
 
   /**
@@ -741,16 +750,6 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     });
   }
 
-  /** A result of two tensors laid out one after the other (`both`, `n0` floats then the rest) as tensors of their own: views stay views, a copied-out result is split into arrays of their own. */
-  function split2(both: Tensor, n0: number, s0: readonly number[], s1: readonly number[]): [Tensor, Tensor] {
-    const d = both.data as Float32Array;
-    const inPlace: boolean = isResident(d);
-    return [
-      { shape: [...s0], data: inPlace ? d.subarray(0, n0) : d.slice(0, n0) },
-      { shape: [...s1], data: inPlace ? d.subarray(n0) : d.slice(n0) },
-    ];
-  }
-
   function maxPoolArgmax(x: Tensor, opts: PoolOptions): [Tensor, Tensor] {
     const g = poolGeometry(x.shape, opts);
     const shape = [g.n, g.oh, g.ow, g.cin];
@@ -760,7 +759,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
       if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolArg, [geom, px, po, po + 4 * n], partsOf(g.n, IMAGE_PARTS));
       else wasm.maxPoolArg(geom, px, po, po + 4 * n);
     });
-    return split2(both, n, shape, shape);
+    const [y, arg] = splitResult(both, [shape, shape]);
+    return [y, arg];
   }
 
   function maxPoolGradArgmax(arg: Tensor, dy: Tensor, xShape: readonly number[], opts: PoolOptions): Tensor {
@@ -798,7 +798,8 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     fill();
     if (k > 1) pool!.run(OP.conv2dPool, [geom, pgeom, px, pw, pb ?? 0, po, po + 4 * n, work], k);
     else wasm.conv2dPool(geom, pgeom, px, pw, pb ?? 0, po, po + 4 * n, work);
-    return split2(result(po, end, [2 * n]), n, shape, shape);
+    const [y, arg] = splitResult(result(po, end, [2 * n]), [shape, shape]);
+    return [y, arg];
   }
 
   /** relu(maxPool(x)) in one pass, split as maxPool (src/backend.ts `maxPoolRelu`). */
