@@ -6,9 +6,13 @@
  */
 import fc from 'fast-check';
 
-/** `predicate` holds for `numRuns` inputs drawn from `arb`. */
-export async function holdsAsync<T>(arb: fc.Arbitrary<T>, predicate: (t: T) => Promise<boolean>, numRuns: number): Promise<boolean> {
-  const r = await fc.check(fc.asyncProperty(arb, predicate), { numRuns });
+/**
+ * `predicate` holds for `numRuns` inputs drawn from `arb`. A predicate may reject a draw with
+ * `fc.pre`; more than `maxSkipsPerRun`·`numRuns` rejections fail the law (fast-check's default is
+ * 100 per run).
+ */
+export async function holdsAsync<T>(arb: fc.Arbitrary<T>, predicate: (t: T) => Promise<boolean>, numRuns: number, maxSkipsPerRun?: number): Promise<boolean> {
+  const r = await fc.check(fc.asyncProperty(arb, predicate), { numRuns, ...(maxSkipsPerRun === undefined ? {} : { maxSkipsPerRun }) });
   if (r.failed) console.error(fc.defaultReportMessage(r));
   return !r.failed;
 }
