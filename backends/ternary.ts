@@ -6,11 +6,13 @@
  * lanes on SIMD tail kernels), scale/bias/relu epilogue and an optional max-pool, in one pass
  * through wasm memory, its output left there for the next step with `runInPlace`), `maxPool`, and
  * the float `floatConv` (direct) and `floatDense`; compiled by AssemblyScript from
- * backends/ternary/assembly into build/wasm/sttn-ternary.wasm (`npm run build:wasm`; the opt-in
- * `fma` build, sttn-ternary-fma.wasm, runs the float kernels' multiply-adds as relaxed-SIMD
- * `relaxed_madd`, fused where the CPU has FMA, within float32 rounding of the reference, and the
- * ternary layers' products on the table-lookup GEMM of backends/ternary/assembly/lookup.ts,
- * `i8x16.relaxed_swizzle`: the same integer sums, so those layers' outputs are the same bits). This file
+ * backends/ternary/assembly into build/wasm/sttn-ternary.wasm (`npm run build:wasm`). Two opt-in
+ * relaxed-SIMD builds run the ternary layers' products on the table-lookup GEMM of
+ * backends/ternary/assembly/lookup.ts (`i8x16.relaxed_swizzle`: the same integer sums, so those
+ * layers' outputs are the same bits): `lookup` (sttn-ternary-lookup.wasm, `tables: true`) keeps
+ * the float kernels' multiply-adds plain, so its results are the plain build's bit for bit;
+ * `fma` (sttn-ternary-fma.wasm, `fma: true`) also runs them as `relaxed_madd`, fused where the
+ * CPU has FMA, within float32 rounding of the reference. This file
  * loads it and joins the glue of backends/ternary/, one file per concept: memory.ts (the resident
  * and scratch regions), pack.ts, gemm.ts (with the weight panels), layer.ts, pool.ts, float.ts.
  *
@@ -65,9 +67,13 @@ export interface WasmTernaryOptions {
    */
   readonly fma?: boolean;
   /**
-   * With `fma`: the ternary layers' products on the table-lookup GEMM of the relaxed-SIMD builds
-   * (backends/ternary/assembly/lookup.ts; default true) or, false, on the popcount GEMM of the
-   * plain build. The same integer sums either way, so the same outputs bit for bit.
+   * The ternary layers' products on the table-lookup GEMM of the relaxed-SIMD builds
+   * (backends/ternary/assembly/lookup.ts) instead of the popcount GEMM: the same integer sums, so
+   * the same outputs bit for bit. Without `fma`, true loads the `lookup` build
+   * (build/wasm/sttn-ternary-lookup.wasm; threaded: sttn-ternary-threads-lookup.wasm), whose
+   * float kernels are the plain build's, so every result equals the plain build's bit for bit
+   * (default false: the plain build; a ConfigError where the engine has no relaxed SIMD). With
+   * `fma` the default is true; false runs the fma build's layers on the popcount GEMM.
    */
   readonly tables?: boolean;
   /**
@@ -83,7 +89,8 @@ export interface WasmTernaryOptions {
    * up to N parts on the pool of backends/wasm/threads.ts, N − 1 workers and the calling thread
    * (a task of one part, batch 1 mostly, stays on the calling thread); results are the same bit
    * for bit as on one thread; with `fma`, build/wasm/sttn-ternary-threads-fma.wasm, the same bits
-   * as the fma build on one thread. `dispose()` ends the workers.
+   * as the fma build on one thread; with `tables` alone, build/wasm/sttn-ternary-threads-lookup.wasm.
+   * `dispose()` ends the workers.
    */
   readonly threads?: number;
 }
@@ -93,18 +100,38 @@ export type WasmTernaryKernels = TernaryKernels & { readonly threads: number; di
 
 // ---- loading (see src/assets.ts) -------------------------------------------------------------
 
-/** The packaged module, beside this one (`npm run build` copies build/ into dist/build/). */
-const packaged = (fma: boolean): URL => new URL(`../build/wasm/${fma ? 'sttn-ternary-fma.wasm' : 'sttn-ternary.wasm'}`, import.meta.url);
+/** The three builds: popcount GEMM and plain float kernels; table lookup; table lookup and fused multiply-adds. */
+type Build = 'plain' | 'lookup' | 'fma';
 
-async function ternaryModule(opts: WasmTernaryOptions): Promise<WebAssembly.Module> {
+/** The build the options ask for (`tables` without `fma`: the lookup build). */
+const wanted = (opts: WasmTernaryOptions): Build => (opts.fma === true ? 'fma' : opts.tables === true ? 'lookup' : 'plain');
+
+/** The packaged module's file name, beside this one (`npm run build` copies build/ into dist/build/). */
+const fileOf = (build: Build, threaded: boolean): string => `sttn-ternary${threaded ? '-threads' : ''}${build === 'plain' ? '' : `-${build}`}.wasm`;
+
+/** The build a module is, by what it reports: `fused()` (1: fma), `tables()` (1: the lookup GEMM; absent from older builds, where fma implied it). */
+function builtAs(exports: TernaryExports): Build {
+  if (typeof exports.fused === 'function' && exports.fused() === 1) return 'fma';
+  return typeof exports.tables === 'function' && exports.tables() === 1 ? 'lookup' : 'plain';
+}
+
+async function ternaryModule(opts: WasmTernaryOptions, build: Build, threaded: boolean): Promise<WebAssembly.Module> {
   const given = opts.source ?? (opts.module === undefined ? undefined : asSource(opts.module));
   const what = 'createWasmTernaryKernels.source';
-  if (opts.fma === true) enableRelaxedSimd();
-  return given === undefined ? compilePackaged(packaged(opts.fma === true), what) : compileWasm(given, what);
+  if (build !== 'plain') enableRelaxedSimd();
+  return given === undefined ? compilePackaged(new URL(`../build/wasm/${fileOf(build, threaded)}`, import.meta.url), what) : compileWasm(given, what);
 }
 
 const asSource = (m: WebAssembly.Module | BufferSource): WasmSource =>
   m instanceof WebAssembly.Module || m instanceof ArrayBuffer ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
+
+/** A ConfigError unless the module is the build the options asked for. */
+function checkBuild(exports: TernaryExports, build: Build, threaded: boolean): void {
+  const is = builtAs(exports);
+  if (is === build) return;
+  const asked = build === 'plain' ? 'neither fma nor tables' : build === 'lookup' ? 'tables without fma' : 'fma';
+  throw new ConfigError('createWasmTernaryKernels.source', `the module is the ${threaded ? 'threaded ' : ''}${is} build, but the options ask for ${asked} (the ${build} build)`);
+}
 
 /** Creates the WebAssembly `TernaryKernels` (each instance owns its own memory). */
 export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): Promise<WasmTernaryKernels> {
@@ -113,10 +140,13 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('createWasmTernaryKernels.threads', `must be an integer ≥ 1, got ${String(threads)}`);
   if (opts.tables !== undefined && typeof opts.tables !== 'boolean') throw new ConfigError('createWasmTernaryKernels.tables', `must be true or false, got ${String(opts.tables)}`);
-  if (opts.tables === true && opts.fma !== true) throw new ConfigError('createWasmTernaryKernels.tables', 'the table-lookup GEMM is in the relaxed-SIMD builds only: tables: true needs fma: true');
+  if (opts.fma !== undefined && typeof opts.fma !== 'boolean') throw new ConfigError('createWasmTernaryKernels.fma', `must be true or false, got ${String(opts.fma)}`);
+  const build = wanted(opts);
+  // the lookup GEMM in every relaxed-SIMD build unless asked off (fma with tables: false)
+  const tables = build !== 'plain' && opts.tables !== false;
   // where a thread may block; more threads than cores oversubscribe, still bit for bit
-  if (threads > 1 && canBlock()) return threadedKernels(opts, threads);
-  const module = await ternaryModule(opts);
+  if (threads > 1 && canBlock()) return threadedKernels(opts, build, tables, threads);
+  const module = await ternaryModule(opts, build, false);
   const instance = await WebAssembly.instantiate(module, {
     env: {
       abort: (): never => {
@@ -128,37 +158,31 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   if (typeof exports.gemm !== 'function' || typeof exports.quantPack !== 'function') {
     throw new ConfigError('createWasmTernaryKernels.source', "the module is not sttn's ternary kernels (no gemm/quantPack exports)");
   }
-  const fused = typeof exports.fused === 'function' && exports.fused() === 1;
-  if (fused !== (opts.fma === true)) throw new ConfigError('createWasmTernaryKernels.source', `the module is the ${fused ? 'fma' : 'plain'} build, but fma is ${opts.fma === true}`);
-  return makeKernels(kernelMemory(exports, parts), fused, 1, () => {}, fused && opts.tables !== false);
+  checkBuild(exports, build, false);
+  return makeKernels(kernelMemory(exports, parts), build, 1, () => {}, tables);
 }
 
 /** The threaded build on a shared memory, with a pool of `threads` running each layer's parts. */
-async function threadedKernels(opts: WasmTernaryOptions, threads: number): Promise<WasmTernaryKernels> {
+async function threadedKernels(opts: WasmTernaryOptions, build: Build, tables: boolean, threads: number): Promise<WasmTernaryKernels> {
   const what = 'createWasmTernaryKernels.source';
-  const given = opts.source ?? (opts.module === undefined ? undefined : asSource(opts.module));
-  const fma = opts.fma === true;
-  const file = fma ? 'sttn-ternary-threads-fma.wasm' : 'sttn-ternary-threads.wasm';
-  if (fma) enableRelaxedSimd();
-  const module = given === undefined ? await compilePackaged(new URL(`../build/wasm/${file}`, import.meta.url), what) : await compileWasm(given, what);
+  const module = await ternaryModule(opts, build, true);
   const imports = WebAssembly.Module.imports(module);
-  if (!imports.some((i) => i.kind === 'memory')) throw new ConfigError(what, `threads > 1 need the threaded build (build/wasm/${file}: an imported shared memory)`);
+  if (!imports.some((i) => i.kind === 'memory')) throw new ConfigError(what, `threads > 1 need the threaded build (build/wasm/${fileOf(build, true)}: an imported shared memory)`);
   const memory = sharedMemory(16);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const exports = { ...(instance.exports as unknown as TernaryExports), memory };
   if (typeof exports.layerChunks !== 'function') throw new ConfigError(what, "the module is not sttn's ternary kernels (no layerChunks export)");
-  const fused = typeof exports.fused === 'function' && exports.fused() === 1;
-  if (fused !== fma) throw new ConfigError(what, `the module is the threaded ${fused ? 'fma' : 'plain'} build, but fma is ${fma}`);
+  checkBuild(exports, build, true);
   const pool = await createThreadPool(module, memory, exports as unknown as PartExports, threads);
   // a task of one part (batch 1, most often) runs here: waking the workers would cost more than it could save
   const run = (desc: number, parts: number): void => (parts > 1 ? pool.run(OP.layerChunks, [desc], parts) : exports.layerChunks(desc, 0, 1));
-  return makeKernels(kernelMemory(exports, pool.threads, run), fused, pool.threads, () => pool.dispose(), fused && opts.tables !== false);
+  return makeKernels(kernelMemory(exports, pool.threads, run), build, pool.threads, () => pool.dispose(), tables);
 }
 
 /** The contract's record over one instance: every kernel shares its memory. */
-function makeKernels(mem: KernelMemory, fused: boolean, threads: number, dispose: () => void, tables: boolean): WasmTernaryKernels {
+function makeKernels(mem: KernelMemory, build: Build, threads: number, dispose: () => void, tables: boolean): WasmTernaryKernels {
   return {
-    name: (fused ? 'wasm-fma' : 'wasm') + (threads > 1 ? `-threads-${threads}` : ''),
+    name: (build === 'plain' ? 'wasm' : `wasm-${build}`) + (threads > 1 ? `-threads-${threads}` : ''),
     threads,
     dispose,
     fast: true,

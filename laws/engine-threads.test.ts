@@ -16,8 +16,12 @@
  *   fma build with its ternary layers on the popcount GEMM instead of the table lookup (cnn-small,
  *   vgg7, batch 1, 5, 64); a ternary layer on the threaded fma build (table lookup) equals the
  *   reference layer bit for bit;
- * - a bad `threads` is a ConfigError naming it, and so is a threaded module of the other build
- *   (plain for fma or fma for plain); `dispose()` ends
+ * - the lookup build (`tables: true`: the table-lookup GEMM, plain float kernels) on 1 and 2
+ *   threads gives the plain build's logits bit for bit (drawn cnn-small and vgg7 networks, batch
+ *   1, 5, 64), its layers and float kernels on 2 threads equal the reference's, and it reports
+ *   itself (`wasm-lookup-threads-2`);
+ * - a bad `threads` is a ConfigError naming it, and so is a threaded module of another build
+ *   (plain, lookup or fma) than the options ask for; `dispose()` ends
  *   the workers (each one's exit event counted); on a one-core host `threads: 2` still gives 2.
  */
 import { spawnSync } from 'node:child_process';
@@ -50,10 +54,14 @@ const inTurn = await createWasmTernaryKernels({ parts: 3 });
 const fmaOne = await createWasmTernaryKernels({ fma: true });
 const fmaPopcount = await createWasmTernaryKernels({ fma: true, tables: false });
 const fmaTwo = await createWasmTernaryKernels({ fma: true, threads: 2 });
+// the lookup build: the fma build's table-lookup GEMM with the plain build's float kernels
+const lookupOne = await createWasmTernaryKernels({ tables: true });
+const lookupTwo = await createWasmTernaryKernels({ tables: true, threads: 2 });
 after(() => {
   two.dispose();
   three.dispose();
   fmaTwo.dispose();
+  lookupTwo.dispose();
 });
 
 const sameBits = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i]));
@@ -96,12 +104,12 @@ function layerSpec(t: typeof layerCase extends fc.Arbitrary<infer T> ? T : never
 }
 
 law(
-  'engine threads: a ternary layer on 2 and 3 threads (chunks of rows on the pool; the fma build\'s table lookup on 2) equals the reference layer bit for bit, run and in place',
+  'engine threads: a ternary layer on 2 and 3 threads (chunks of rows on the pool; the lookup and fma builds\' table lookup on 2) equals the reference layer bit for bit, run and in place',
   [layerCase],
   (t) => {
     const { spec, x, n } = layerSpec(t);
     const want = referenceTernaryKernels.layer(spec).run(x, n);
-    return [two, three, inTurn, fmaTwo].every((K) => {
+    return [two, three, inTurn, fmaTwo, lookupTwo].every((K) => {
       const L = K.layer(spec);
       return sameBits(L.run(x, n), want) && sameBits(Float32Array.from(L.runInPlace!(x, n)), want);
     });
@@ -126,7 +134,7 @@ const floatCase = fc.record({
 });
 
 law(
-  'engine threads: the float kernels (direct convolution and its pools, dense, max pooling) on 2 and 3 threads and in 3 parts equal the reference bit for bit, run and in place',
+  'engine threads: the float kernels (direct convolution and its pools, dense, max pooling) on 2 and 3 threads and in 3 parts, and on the lookup build at 2 threads, equal the reference bit for bit, run and in place',
   [floatCase],
   (t) => {
     const r = rng(t.seed);
@@ -143,7 +151,7 @@ law(
     const wantConv = referenceTernaryKernels.floatConv(conv).run(x, t.n);
     const wantDense = referenceTernaryKernels.floatDense(dense).run(xd, t.n);
     const wantPool = referenceTernaryKernels.maxPool(x, shape, [2, 2], [1, 2], t.poolRelu);
-    return [two, three, inTurn].every((K) => {
+    return [two, three, inTurn, lookupTwo].every((K) => {
       const C = K.floatConv(conv);
       const D = K.floatDense(dense);
       return (
@@ -158,13 +166,13 @@ law(
   { numRuns: 150 },
 );
 
-/** A preset with its batch norm calibrated on one random batch, exported. */
-function exported(name: 'cnn-small' | 'vgg7') {
+/** A preset with its batch norm calibrated on one random batch, exported; its weights and the batch drawn from `seed`. */
+function exported(name: 'cnn-small' | 'vgg7', seed = 1) {
   const spec = name === 'vgg7' ? preset('vgg7', { bits: '2+2', inputShape: [32, 32, 3] }) : preset('cnn-small', { bits: '2+2' });
   const model = orThrow(buildModel({ ...spec, layers: spec.layers.map((l) => (l.type === 'batchNorm' ? { ...l, momentum: 0 } : l)) }));
-  const { params, state: s0 } = initModel(model, rng(1), 'float32');
+  const { params, state: s0 } = initModel(model, rng(seed), 'float32');
   const per = model.spec.inputShape.reduce((a, b) => a * b, 1);
-  const r = rng(2);
+  const r = rng(seed + 1);
   const x: Tensor = { shape: [8, ...model.spec.inputShape], data: Float32Array.from({ length: 8 * per }, () => uniform(r)) };
   const state = forward(cpu32, model, params, s0, x, { training: true, rng: rng(0) }).state;
   return { d: exportModel(cpu32, { model, state: { params, state } }), per };
@@ -202,7 +210,23 @@ for (const name of ['cnn-small', 'vgg7'] as const) {
   }, { numRuns: 3 });
 }
 
-example('engine threads: a threaded module of the other build (plain for fma, fma for plain) is a ConfigError naming the source', async () => {
+// the lookup build: the plain build's float kernels and the table-lookup GEMM's integer sums, so
+// every logit is the plain build's (and so the reference's), on 1 and 2 threads
+for (const name of ['cnn-small', 'vgg7'] as const) {
+  law(`engine threads: ${name} 2+2 (drawn weights) on the lookup build gives the plain build's logits bit for bit on 1 and 2 threads, at batch 1, 5 and 64`, [fc.integer({ min: 0, max: 2 ** 30 }), fc.nat()], (net, seed) => {
+    const { d, per } = exported(name, net);
+    const plain = createEngine(d, { backend: cpu32, kernels: one });
+    const [l1, l2] = [lookupOne, lookupTwo].map((kernels) => createEngine(d, { backend: cpu32, kernels }));
+    const r = rng(seed);
+    return [1, 5, 64].every((n) => {
+      const x: Tensor = { shape: [n, ...d.inputShape], data: Float32Array.from({ length: n * per }, () => uniform(r)) };
+      const want = plain.run(x).data;
+      return sameBits(l1.run(x).data, want) && sameBits(l2.run(x).data, want);
+    });
+  }, { numRuns: 3 });
+}
+
+example('engine threads: a threaded module of another build than the options ask for (plain, lookup, fma) is a ConfigError naming the source', async () => {
   const bytes = (file: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../build/wasm/${file}`, import.meta.url)));
   const refused = (p: Promise<unknown>, build: string): Promise<boolean> =>
     p.then(
@@ -211,17 +235,21 @@ example('engine threads: a threaded module of the other build (plain for fma, fm
     );
   return (
     (await refused(createWasmTernaryKernels({ threads: 2, fma: true, source: bytes('sttn-ternary-threads.wasm') }), 'threaded plain build')) &&
-    (await refused(createWasmTernaryKernels({ threads: 2, source: bytes('sttn-ternary-threads-fma.wasm') }), 'threaded fma build'))
+    (await refused(createWasmTernaryKernels({ threads: 2, source: bytes('sttn-ternary-threads-fma.wasm') }), 'threaded fma build')) &&
+    (await refused(createWasmTernaryKernels({ threads: 2, tables: true, source: bytes('sttn-ternary-threads.wasm') }), 'threaded plain build')) &&
+    (await refused(createWasmTernaryKernels({ threads: 2, tables: true, source: bytes('sttn-ternary-threads-fma.wasm') }), 'threaded fma build')) &&
+    (await refused(createWasmTernaryKernels({ threads: 2, source: bytes('sttn-ternary-threads-lookup.wasm') }), 'threaded lookup build')) &&
+    (await refused(createWasmTernaryKernels({ threads: 2, fma: true, source: bytes('sttn-ternary-threads-lookup.wasm') }), 'threaded lookup build'))
   );
 });
 
-example('engine threads: threads must be an integer ≥ 1 (ConfigErrors naming the option); the fma build runs threads too', async () => {
+example('engine threads: threads must be an integer ≥ 1 (ConfigErrors naming the option); the fma and lookup builds run threads too, and say which build they are', async () => {
   const refused = (p: Promise<unknown>): Promise<boolean> =>
     p.then(
       () => false,
       (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmTernaryKernels.threads'),
     );
-  return (await refused(createWasmTernaryKernels({ threads: 0 }))) && (await refused(createWasmTernaryKernels({ threads: 1.5 }))) && fmaTwo.threads === 2 && fmaTwo.name === 'wasm-fma-threads-2' && two.name === 'wasm-threads-2' && two.threads === 2 && three.threads === 3 && one.threads === 1;
+  return (await refused(createWasmTernaryKernels({ threads: 0 }))) && (await refused(createWasmTernaryKernels({ threads: 1.5 }))) && fmaTwo.threads === 2 && fmaTwo.name === 'wasm-fma-threads-2' && lookupTwo.threads === 2 && lookupTwo.name === 'wasm-lookup-threads-2' && lookupOne.name === 'wasm-lookup' && two.name === 'wasm-threads-2' && two.threads === 2 && three.threads === 3 && one.threads === 1;
 });
 
 example('engine threads: dispose() ends the workers of a 3-thread instance (each one\'s exit event), and is idempotent', async () => {

@@ -14,7 +14,7 @@
  *   row and column.
  * - The wasm layer (quantize-and-pack with pre ops, packed im2col, GEMM on resident weight panels,
  *   scale/bias/relu epilogue) equals the reference layer bit for bit, on the plain build and on
- *   the fma build, whose products run on the table-lookup GEMM (largest sums included: every code
+ *   the lookup and fma builds, whose products run on the table-lookup GEMM (largest sums included: every code
  *   and activation equal, K up to 2080): conv and dense, any
  *   geometry, cin straddling 64-lane words or not, chains of affines and relus, sign and ternary
  *   activations (thresholds that are not float32 values, inputs on and next to them), TTQ's second
@@ -22,7 +22,11 @@
  *   compiled and run, and row by row as on the whole batch.
  * - The wasm maxPool equals the reference bit for bit (first maximum: +0 does not replace −0),
  *   and so do the wasm floatConv (direct float32 convolution with bias, relu, max-pool) and
- *   floatDense (float32 dense on resident weights; zeros of either sign in the inputs).
+ *   floatDense (float32 dense on resident weights; zeros of either sign in the inputs), on the
+ *   plain build and on the lookup build (relaxed SIMD for its tables, not for its multiply-adds);
+ *   the fma build's are within float32 rounding of the reference.
+ * - Each build reports what it is (`name`: wasm, wasm-lookup, wasm-fma; the module's `fused` and
+ *   `tables` exports), and a module of another build than the options ask for is a ConfigError.
  * Matrices are drawn from a fast-check seed through src/random.ts (fresh every run).
  */
 import fc from 'fast-check';
@@ -36,12 +40,17 @@ import { example, law, throwsWith } from './law.js';
 const wasm = await createWasmTernaryKernels();
 // the opt-in fma build: float kernels with relaxed-SIMD multiply-adds (fused where the CPU has FMA)
 const wasmFma = await createWasmTernaryKernels({ fma: true });
+// the lookup build: the fma build's table-lookup GEMM, the plain build's float kernels
+const wasmLookup = await createWasmTernaryKernels({ tables: true });
 // layers split into 2 and 3 parts of row chunks (what a thread pool runs at once), run in turn;
 // the fma build's too (its ternary products on the table-lookup GEMM)
 const wasmParts = await Promise.all([2, 3].map((parts) => createWasmTernaryKernels({ parts })));
 const wasmFmaParts = await Promise.all([2, 3].map((parts) => createWasmTernaryKernels({ parts, fma: true })));
-/** The layers that must equal the reference bit for bit: the plain build, and the fma build (table lookup). */
-const layerImpls = [wasm, wasmFma];
+const wasmLookupParts = await Promise.all([2, 3].map((parts) => createWasmTernaryKernels({ parts, tables: true })));
+/** The layers that must equal the reference bit for bit: the plain build, and the lookup and fma builds (table lookup). */
+const layerImpls = [wasm, wasmLookup, wasmFma];
+/** The float kernels that must equal the reference bit for bit: the plain build and the lookup build (no fused multiply-adds). */
+const floatImpls = [wasm, wasmLookup];
 const impls: readonly TernaryKernels[] = [referenceTernaryKernels, wasm];
 
 type Fill = 'random' | 'sparse' | 'dense' | 'zeros' | 'plus' | 'minus';
@@ -334,7 +343,7 @@ function layerSpec(t: typeof layerCase extends fc.Arbitrary<infer T> ? T : never
 }
 
 law(
-  'wasm: a layer (quantize and pack, im2col, GEMM on resident weights, epilogue, optional max-pool) equals the reference layer bit for bit, on the plain build and on the fma build (table lookup)',
+  'wasm: a layer (quantize and pack, im2col, GEMM on resident weights, epilogue, optional max-pool) equals the reference layer bit for bit, on the plain build and on the lookup and fma builds (table lookup)',
   [layerCase],
   (t) => {
     const made = layerSpec(t);
@@ -356,7 +365,7 @@ law(
 );
 
 law(
-  'wasm: a conv layer with 16, 32 or 64 input channels (the aligned patch-row paths: whole taps, and 3×3 kernel rows read from bitplanes) equals the reference layer bit for bit, plain and fma builds',
+  'wasm: a conv layer with 16, 32 or 64 input channels (the aligned patch-row paths: whole taps, and 3×3 kernel rows read from bitplanes) equals the reference layer bit for bit, plain, lookup and fma builds',
   [layerCase, fc.constantFrom(16, 32, 64), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 3, max: 9 }), fc.boolean(), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })],
   (t, c, h, w, k3, ph, pw) => {
     const made = layerSpec({ ...t, conv: true, c, h, w, ph, pw, ...(k3 ? { kh: 3, kw: 3 } : {}) });
@@ -369,7 +378,7 @@ law(
 );
 
 law(
-  'wasm: a pooled conv layer with scales of both signs, zero or off the float32 grid, −0 biases and no relu (the pool on the sums or on the float outputs) equals the reference layer bit for bit, plain and fma builds',
+  'wasm: a pooled conv layer with scales of both signs, zero or off the float32 grid, −0 biases and no relu (the pool on the sums or on the float outputs) equals the reference layer bit for bit, plain, lookup and fma builds',
   [layerCase, fc.integer({ min: 2, max: 6 }), fc.integer({ min: 2, max: 6 }), fc.constantFrom<'mixed' | 'edge'>('mixed', 'edge'), fc.boolean()],
   (t, h, w, scales, square) => {
     const pool = { size: (square ? [2, 2] : [Math.min(2, h), 1]) as [number, number], strides: (square ? [2, 2] : [1, 1]) as [number, number], relu: false };
@@ -383,14 +392,14 @@ law(
 );
 
 law(
-  'wasm: a layer split into 2 or 3 parts (chunks of rows, each part its own scratch; small chunks) equals the reference layer bit for bit, in place too, plain and fma builds',
+  'wasm: a layer split into 2 or 3 parts (chunks of rows, each part its own scratch; small chunks) equals the reference layer bit for bit, in place too, plain, lookup and fma builds',
   [layerCase],
   (t) => {
     const made = layerSpec(t);
     if (made === null) return true;
     const { spec, x, n } = made;
     const want = referenceTernaryKernels.layer(spec).run(x, n);
-    return [...wasmParts, ...wasmFmaParts].every((K) => {
+    return [...wasmParts, ...wasmLookupParts, ...wasmFmaParts].every((K) => {
       const L = K.layer(spec);
       return sameBits(L.run(x, n), want) && sameBits(Float32Array.from(L.runInPlace!(x, n)), want);
     });
@@ -399,7 +408,7 @@ law(
 );
 
 law(
-  'wasm fma build: a layer with the largest sums (every code and activation equal, K up to 2080 and not a multiple of 4, 16 or 64; TTQ, pools, 1 to 3 parts) equals the reference and the plain build bit for bit',
+  'wasm lookup and fma builds: a layer with the largest sums (every code and activation equal, K up to 2080 and not a multiple of 4, 16 or 64; TTQ, pools, 1 to 3 parts) equals the reference and the plain build bit for bit',
   [layerCase, fc.constantFrom<Fill>('plus', 'minus'), fc.constantFrom(2, -2), fc.oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 100, max: 130 }))],
   (t, fill, v, c) => {
     const made = layerSpec({ ...t, fill, c, pre: [], ph: 0, pw: 0 });
@@ -407,7 +416,7 @@ law(
     const { spec, x, n } = made;
     x.fill(v);
     const want = referenceTernaryKernels.layer(spec).run(x, n);
-    return [wasmFma, ...wasmFmaParts, wasm].every((K) => sameBits(K.layer(spec).run(x, n), want));
+    return [wasmFma, ...wasmFmaParts, wasmLookup, ...wasmLookupParts, wasm].every((K) => sameBits(K.layer(spec).run(x, n), want));
   },
   { numRuns: 60 },
 );
@@ -522,7 +531,7 @@ function floatConvCase(n: number, conv: PatchGeometry, o: number, relu: boolean,
 }
 
 law(
-  'wasm: floatConv (direct float32 convolution, bias, optional relu and max-pool) equals the reference bit for bit',
+  'wasm: floatConv (direct float32 convolution, bias, optional relu and max-pool) equals the reference bit for bit, plain and lookup builds',
   [
     fc.record({
       n: fc.integer({ min: 1, max: 3 }),
@@ -546,15 +555,17 @@ law(
     if (outSize(h, kh, sh, ph) < 1 || outSize(w, kw, sw, pw) < 1) return true;
     const { spec, x } = floatConvCase(n, { h, w, cin, kh, kw, sh, sw, ph, pw }, o, relu, pool, seed);
     const want = referenceTernaryKernels.floatConv(spec).run(x, n);
-    const L = wasm.floatConv(spec);
-    const into = new Float32Array(want.length);
-    return sameBits(L.run(x, n), want) && L.run(x, n, into) === into && sameBits(into, want);
+    return floatImpls.every((K) => {
+      const L = K.floatConv(spec);
+      const into = new Float32Array(want.length);
+      return sameBits(L.run(x, n), want) && L.run(x, n, into) === into && sameBits(into, want);
+    });
   },
   { numRuns: 150 },
 );
 
 law(
-  'wasm: floatConv equals the reference bit for bit on first-layer shapes (1–4 channels, 3×3, 8–48 outputs, the fused 2×2 max-pool)',
+  'wasm: floatConv equals the reference bit for bit on first-layer shapes (1–4 channels, 3×3, 8–48 outputs, the fused 2×2 max-pool), plain and lookup builds',
   [
     fc.record({
       n: fc.integer({ min: 1, max: 2 }),
@@ -573,24 +584,26 @@ law(
   ({ n, h, w, cin, o, s, p, relu, pool, poolRelu, seed }) => {
     const pl: Pool | null = pool ? { size: [2, 2], strides: [2, 2], relu: poolRelu } : null;
     const { spec, x } = floatConvCase(n, { h, w, cin, kh: 3, kw: 3, sh: s, sw: s, ph: p, pw: p }, o, relu, pl, seed);
-    return sameBits(wasm.floatConv(spec).run(x, n), referenceTernaryKernels.floatConv(spec).run(x, n));
+    const want = referenceTernaryKernels.floatConv(spec).run(x, n);
+    return floatImpls.every((K) => sameBits(K.floatConv(spec).run(x, n), want));
   },
   { numRuns: 100 },
 );
 
 law(
-  'wasm: floatConv with a weight that is ±∞ or NaN equals the reference bit for bit (a tap outside the image is skipped, not multiplied by zero)',
+  'wasm: floatConv with a weight that is ±∞ or NaN equals the reference bit for bit (a tap outside the image is skipped, not multiplied by zero), plain and lookup builds',
   [fc.record({ n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 2, max: 6 }), w: fc.integer({ min: 2, max: 6 }), cin: fc.integer({ min: 1, max: 3 }), o: fc.integer({ min: 1, max: 12 }), bad: fc.constantFrom(Infinity, -Infinity, NaN), at: fc.nat(), seed: seedArb })],
   ({ n, h, w, cin, o, bad, at, seed }) => {
     const { spec, x } = floatConvCase(n, { h, w, cin, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, o, false, null, seed);
     spec.weights[at % spec.weights.length] = bad;
-    return sameBits(wasm.floatConv(spec).run(x, n), referenceTernaryKernels.floatConv(spec).run(x, n));
+    const want = referenceTernaryKernels.floatConv(spec).run(x, n);
+    return floatImpls.every((K) => sameBits(K.floatConv(spec).run(x, n), want));
   },
   { numRuns: 60 },
 );
 
 law(
-  'wasm: floatDense (float32 dense on resident weights, bias, optional relu) equals the reference bit for bit',
+  'wasm: floatDense (float32 dense on resident weights, bias, optional relu) equals the reference bit for bit, plain and lookup builds',
   [fc.record({ n: fc.integer({ min: 1, max: 5 }), k: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 300 })), o: fc.integer({ min: 1, max: 12 }), relu: fc.boolean(), seed: seedArb })],
   ({ n, k, o, relu, seed }) => {
     const r = rng(seed);
@@ -599,9 +612,11 @@ law(
     const spec = { weights: f(o * k, 1), o, k, bias: f(o, 0.5), relu };
     const x = f(n * k, 2);
     const want = referenceTernaryKernels.floatDense(spec).run(x, n);
-    const L = wasm.floatDense(spec);
-    const into = new Float32Array(want.length);
-    return sameBits(L.run(x, n), want) && L.run(x, n, into) === into && sameBits(into, want);
+    return floatImpls.every((K) => {
+      const L = K.floatDense(spec);
+      const into = new Float32Array(want.length);
+      return sameBits(L.run(x, n), want) && L.run(x, n, into) === into && sameBits(into, want);
+    });
   },
   { numRuns: 150 },
 );
@@ -671,19 +686,45 @@ law(
   { numRuns: 100 },
 );
 
-example('wasm fma build: a module that is not the fma build is refused for fma: true, and the fma build for fma: false; tables: true without fma, or a tables that is not true or false, is a ConfigError naming it', async () => {
+example('wasm builds: each reports its build (name wasm, wasm-lookup, wasm-fma; the lookup and fma modules export tables() = 1, only fma fused() = 1); a module of another build than fma/tables ask for, or a tables or fma that is not true or false, is a ConfigError naming it', async () => {
   const { readFileSync } = await import('node:fs');
-  const plain = new Uint8Array(readFileSync(new URL('../build/wasm/sttn-ternary.wasm', import.meta.url)));
-  const fused = new Uint8Array(readFileSync(new URL('../build/wasm/sttn-ternary-fma.wasm', import.meta.url)));
-  const refused = (p: Promise<unknown>, pattern: string): Promise<boolean> =>
+  const bytes = (file: string): Uint8Array<ArrayBuffer> => new Uint8Array(readFileSync(new URL(`../build/wasm/${file}`, import.meta.url)));
+  const [plain, lookup, fused] = ['sttn-ternary.wasm', 'sttn-ternary-lookup.wasm', 'sttn-ternary-fma.wasm'].map(bytes);
+  const refused = (p: Promise<unknown>, field: string, pattern: string): Promise<boolean> =>
     p.then(
       () => false,
-      (e: unknown) => e instanceof ConfigError && e.message.includes(pattern),
+      (e: unknown) => e instanceof ConfigError && e.message.includes(field) && e.message.includes(pattern),
     );
-  const tablesRefused = await createWasmTernaryKernels({ tables: true }).then(
-    () => false,
-    (e: unknown) => e instanceof ConfigError && e.message.includes('createWasmTernaryKernels.tables'),
+  const src = 'createWasmTernaryKernels.source';
+  const notBoolean = await Promise.all(
+    ['no', 0, 1, null].flatMap((t) => [
+      refused(createWasmTernaryKernels({ fma: true, tables: t as unknown as boolean }), 'createWasmTernaryKernels.tables', 'must be true or false'),
+      refused(createWasmTernaryKernels({ tables: t as unknown as boolean }), 'createWasmTernaryKernels.tables', 'must be true or false'),
+      refused(createWasmTernaryKernels({ fma: t as unknown as boolean }), 'createWasmTernaryKernels.fma', 'must be true or false'),
+    ]),
   );
-  const notBoolean = await Promise.all(['no', 0, 1, null].map((t) => refused(createWasmTernaryKernels({ fma: true, tables: t as unknown as boolean }), 'must be true or false')));
-  return tablesRefused && notBoolean.every(Boolean) && (await refused(createWasmTernaryKernels({ source: plain, fma: true }), 'plain build')) && (await refused(createWasmTernaryKernels({ source: fused }), 'fma build')) && wasmFma.name === 'wasm-fma' && wasm.name === 'wasm';
+  const mismatched = await Promise.all([
+    refused(createWasmTernaryKernels({ source: plain, fma: true }), src, 'plain build'),
+    refused(createWasmTernaryKernels({ source: plain, tables: true }), src, 'plain build'),
+    refused(createWasmTernaryKernels({ source: fused }), src, 'fma build'),
+    refused(createWasmTernaryKernels({ source: fused, tables: true }), src, 'fma build'),
+    refused(createWasmTernaryKernels({ source: lookup }), src, 'lookup build'),
+    refused(createWasmTernaryKernels({ source: lookup, fma: true }), src, 'lookup build'),
+  ]);
+  // the module's own word, read from a fresh instance of each packaged file
+  const reports = async (b: Uint8Array<ArrayBuffer>): Promise<[number, number]> => {
+    const e = (await WebAssembly.instantiate(await WebAssembly.compile(b), { env: { abort: () => {} } })).exports as unknown as { fused(): number; tables(): number };
+    return [e.fused(), e.tables()];
+  };
+  const words = await Promise.all([plain, lookup, fused].map(reports));
+  const fromBytes = await createWasmTernaryKernels({ source: lookup, tables: true });
+  return (
+    notBoolean.every(Boolean) &&
+    mismatched.every(Boolean) &&
+    JSON.stringify(words) === '[[0,0],[0,1],[1,1]]' &&
+    wasm.name === 'wasm' &&
+    wasmLookup.name === 'wasm-lookup' &&
+    fromBytes.name === 'wasm-lookup' &&
+    wasmFma.name === 'wasm-fma'
+  );
 });

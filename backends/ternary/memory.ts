@@ -49,6 +49,8 @@ export interface TernaryExports {
   denseF32(x: number, w: number, bias: number, m: number, k: number, o: number, relu: number, y: number): void;
   /** 1 in the fma build (relaxed SIMD multiply-adds in the float kernels); absent from older builds */
   fused?(): number;
+  /** 1 in the builds with the table-lookup GEMM (relaxed SIMD: lookup, fma); absent from older builds */
+  tables?(): number;
   maxPoolF32(x: number, n: number, h: number, w: number, c: number, kh: number, kw: number, sh: number, sw: number, oh: number, ow: number, relu: number, y: number): void;
 }
 

@@ -14,19 +14,21 @@
  */
 
 /**
- * c + a·b: two roundings (mul, then add) in the plain build; in the `fma` build (relaxed SIMD,
- * `ASC_FEATURE_RELAXED_SIMD`) `f32x4.relaxed_madd`, which the engine may fuse into one rounding
- * (V8 does where the CPU has FMA3).
+ * c + a·b: two roundings (mul, then add) in the plain and `lookup` builds; in the `fma` builds
+ * (`STTN_FMA`, a compile-time constant each target of ./asconfig.json sets with `"use"`)
+ * `f32x4.relaxed_madd`, which the engine may fuse into one rounding (V8 does where the CPU has
+ * FMA3). Not `ASC_FEATURE_RELAXED_SIMD`: the `lookup` builds have relaxed SIMD for ./lookup.ts's
+ * swizzles and keep the reference's two roundings here.
  */
 @inline
 function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  if (STTN_FMA) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(c, f32x4.mul(a, b));
 }
 
-/** 1 in the `fma` build (float32 multiply-adds may be fused), 0 in the plain one. */
+/** 1 in the `fma` builds (float32 multiply-adds may be fused), 0 in the plain and `lookup` ones. */
 export function fused(): i32 {
-  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+  return STTN_FMA ? 1 : 0;
 }
 
 /** Stores the first `left` lanes of v at p (all four when left ≥ 4, none when left ≤ 0). */

@@ -7,7 +7,9 @@
  *   and t = m & (sign_x ^ sign_w), over 8×8 tiles of panels, the weight panels a layer keeps, and
  *   the SIMD kernels for a last group of at most 16 or 32 lanes;
  * - ./lookup.ts: the table-lookup GEMM (T-MAC style, `i8x16.relaxed_swizzle`) that the relaxed-SIMD
- *   builds (`fma`, `threads-fma`) run a layer's products on instead: the same integer sums;
+ *   builds (`lookup`, `fma` and their threaded ones) run a layer's products on instead: the same
+ *   integer sums (`lookup` keeps the float kernels' plain multiply-adds, `fma` fuses them: the
+ *   compile-time constant `STTN_FMA` of ./asconfig.json's targets);
  * - ./pack.ts: `pack*` (values that must be ternary) and a layer's `quantPack` (pre ops, then
  *   the activation's codes, packed 64 at a time) with its quantizer state;
  * - ./im2col.ts: the packed patch matrix from packed pixels (four variants, one result);
@@ -38,4 +40,5 @@ export { epilogueF32, poolSums } from './epilogue';
 export { maxPoolF32 } from './pool';
 export { convDirectScratchBytes, convDirectF32, denseF32, fused } from './float';
 export { layerDescBytes } from './layer';
+export { tables } from './lookup';
 export { taskDescBytes, layerChunks } from './tasks';

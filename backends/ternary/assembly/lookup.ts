@@ -1,5 +1,6 @@
 /**
- * The table-lookup ternary GEMM of the relaxed-SIMD builds (`fma`, `threads-fma`), in the manner of
+ * The table-lookup ternary GEMM of the relaxed-SIMD builds (`lookup`, `threads-lookup`, `fma`,
+ * `threads-fma`), in the manner of
  * T-MAC (bitplane, g = 4), measured in bench/INFER.md ("table lookup") and run by ./layer.ts in place
  * of the popcount tiles of ./gemm.ts (and their `tailDots`) where the layer asks for it.
  *
@@ -17,10 +18,15 @@
  * are laid out once per layer (backends/ternary/gemm.ts, `lookupWeights`). The sums are the same
  * integers as the popcount GEMM's, so a layer's outputs are the same bits.
  *
- * Law (laws/ternary-kernels.test.ts, laws/engine-threads.test.ts): a layer on the fma build (table
- * lookup) equals the reference layer bit for bit, for any number of parts and threads, the largest
- * sums included.
+ * Law (laws/ternary-kernels.test.ts, laws/engine-threads.test.ts): a layer on the lookup and fma
+ * builds (table lookup) equals the reference layer bit for bit, for any number of parts and
+ * threads, the largest sums included.
  */
+
+/** 1 in the builds that hold the table-lookup GEMM (relaxed SIMD: `lookup`, `fma` and their threaded ones), else 0. */
+export function tables(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}
 
 /**
  * 256 tables of 16 i8: table b (b = nz nibble | sign nibble << 4 of 4 activation lanes), entry idx
