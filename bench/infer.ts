@@ -1,6 +1,9 @@
 /**
  * Inference benchmark: the deployed engine (src/infer/engine.ts) on cnn-small 2+2 and a narrow
  * VGG-7 2+2 (STTN), batch-1 latency and batch-64 throughput, against
+ *   - the same engine on the `lookup` build of the WebAssembly kernels (`tables: true`: the ternary
+ *     layers' products by table lookup with relaxed SIMD, the float kernels the plain build's, so
+ *     the same logits bit for bit as the plain build, checked before timing),
  *   - the same engine on the `fma` build of the WebAssembly kernels (the first float convolution and
  *     the float dense layer with relaxed-SIMD multiply-adds, within float32 rounding of the
  *     reference instead of bit for bit; the ternary layers' products by table lookup, the same
@@ -44,7 +47,7 @@
  * 40 inferences back to back and divides) with medians of wall time and of process CPU time (the machine may be shared: CPU time is less disturbed by
  * neighbours; CPU time above wall time means more than one thread worked). The sttn engines and
  * tfjs-wasm run on one thread; `STTN_BENCH_THREADS=2` gives the onnxruntimes two and adds the
- * ternary engine on two threads (`createWasmTernaryKernels({ threads })`, plain and fma builds),
+ * ternary engine on two threads (`createWasmTernaryKernels({ threads })`, plain, lookup and fma builds),
  * and every name says its thread count.
  */
 import type { Tensor as TfTensor, Tensor4D } from '@tensorflow/tfjs-core';
@@ -78,6 +81,8 @@ let wasmKernels: TernaryKernels | null = null;
 let fmaKernels: TernaryKernels | null = null;
 let threadKernels: TernaryKernels | null = null;
 let fmaThreadKernels: TernaryKernels | null = null;
+let lookupKernels: TernaryKernels | null = null;
+let lookupThreadKernels: TernaryKernels | null = null;
 /** STTN_BENCH_POPCOUNT=1: the fma build with its ternary layers on the popcount GEMM (`tables: false`) too, 1 and THREADS threads. */
 const POPCOUNT = process.env.STTN_BENCH_POPCOUNT === '1';
 const popKernels: TernaryKernels[] = [];
@@ -93,6 +98,16 @@ try {
   if (THREADS > 1 && fmaKernels) {
     fmaThreadKernels = await createWasmTernaryKernels({ fma: true, threads: THREADS }).catch((e: Error) => {
       kernelsNote = `the threaded fma build of the ternary kernels is unavailable (${e.message})`;
+      return null;
+    });
+  }
+  lookupKernels = await createWasmTernaryKernels({ tables: true }).catch((e: Error) => {
+    kernelsNote = `the lookup build of the ternary kernels is unavailable (${e.message})`;
+    return null;
+  });
+  if (THREADS > 1 && lookupKernels) {
+    lookupThreadKernels = await createWasmTernaryKernels({ tables: true, threads: THREADS }).catch((e: Error) => {
+      kernelsNote = `the threaded lookup build of the ternary kernels is unavailable (${e.message})`;
       return null;
     });
   }
@@ -265,8 +280,10 @@ for (const { label, spec } of nets) {
   const per = d.inputShape.reduce((a, b) => a * b, 1);
   const engines: [string, Engine][] = [
     ...(wasmKernels ? ([['sttn ternary engine (wasm ternary kernels)', createEngine(d, { backend: B, kernels: wasmKernels })]] as [string, Engine][]) : []),
+    ...(lookupKernels ? ([['sttn ternary engine (wasm ternary kernels, lookup build)', createEngine(d, { backend: B, kernels: lookupKernels })]] as [string, Engine][]) : []),
     ...(fmaKernels ? ([['sttn ternary engine (wasm ternary kernels, fma build)', createEngine(d, { backend: B, kernels: fmaKernels })]] as [string, Engine][]) : []),
     ...(threadKernels ? ([[`sttn ternary engine (wasm ternary kernels, ${THREADS} threads)`, createEngine(d, { backend: B, kernels: threadKernels })]] as [string, Engine][]) : []),
+    ...(lookupThreadKernels ? ([[`sttn ternary engine (wasm ternary kernels, lookup build, ${THREADS} threads)`, createEngine(d, { backend: B, kernels: lookupThreadKernels })]] as [string, Engine][]) : []),
     ...(fmaThreadKernels ? ([[`sttn ternary engine (wasm ternary kernels, fma build, ${THREADS} threads)`, createEngine(d, { backend: B, kernels: fmaThreadKernels })]] as [string, Engine][]) : []),
     ...popKernels.map((K, i): [string, Engine] => [`sttn ternary engine (wasm ternary kernels, fma build, popcount GEMM${i > 0 ? `, ${THREADS} threads` : ''})`, createEngine(d, { backend: B, kernels: K })]),
     ['sttn ternary engine (reference TS kernels)', createEngine(d, { backend: B, kernels: referenceTernaryKernels })],
@@ -293,6 +310,12 @@ for (const { label, spec } of nets) {
     const xd = x.data as Float32Array;
     // agreement before timing
     const ref = engines[engines.length - 1][1].run(x).data;
+    // the lookup builds' logits are the plain build's, bit for bit (laws/engine-threads.test.ts): checked here too
+    const plainLogits = wasmKernels ? engines[0][1].run(x).data : null;
+    for (const [name, e] of engines.filter(([n]) => n.includes('lookup build'))) {
+      const got = e.run(x).data;
+      if (plainLogits === null || got.length !== plainLogits.length || !Array.prototype.every.call(got, (v: number, i: number) => Object.is(v, plainLogits[i]))) throw new Error(`${label}, batch ${batch}: ${name} does not give the plain build's logits bit for bit`);
+    }
     if (batch === 64) {
       for (const [name, e] of engines.slice(0, -1)) checks.push(`${label}: ${name} vs float engine: max |Δlogit| / max|logit| = ${maxRelDiff(e.run(x).data, ref).toExponential(1)}`);
       if (!FAST) checks.push(`${label}: tfjs-wasm vs float engine: ${maxRelDiff(tfRun(xd, batch), ref).toExponential(1)}`);
@@ -325,8 +348,8 @@ for (const { label, spec } of nets) {
     // only the onnxruntimes). In the full rotation each contender runs after four others that fill
     // the caches with their own data (and tfjs leaves garbage to collect); onnxruntime pays that
     // most (its batch-1 time on cnn-small doubles), so the targets are judged on these pairs.
-    // (the fma build of the ternary engine as well, against the onnxruntimes)
-    const ours = [contenders[0], ...contenders.filter((q) => q.name.startsWith('sttn ternary engine') && !q.name.includes('popcount') && (q.name.includes('fma build') || q.name.includes(' threads)')))];
+    // (the lookup and fma builds of the ternary engine as well, against the onnxruntimes)
+    const ours = [contenders[0], ...contenders.filter((q) => q.name.startsWith('sttn ternary engine') && !q.name.includes('popcount') && (q.name.includes('fma build') || q.name.includes('lookup build') || q.name.includes(' threads)')))];
     for (const mine of ours) {
       for (const c of contenders.slice(1).filter((q) => !q.name.startsWith('sttn') && ((batch === 1 && mine === contenders[0]) || q.name.startsWith('onnxruntime')))) {
         const pair = batch === 1 ? await timeAll([mine, c], quick ? 1 : 25, quick ? 0 : 20, quick ? 1 : 40) : await timeAll([mine, c], quick ? 1 : 15, quick ? 0 : 3, 1);
