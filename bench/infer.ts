@@ -91,26 +91,16 @@ try {
   const { createWasmTernaryKernels } = await import('../backends/ternary.js');
   wasmKernels = await createWasmTernaryKernels();
   if (THREADS > 1) threadKernels = await createWasmTernaryKernels({ threads: THREADS });
-  fmaKernels = await createWasmTernaryKernels({ fma: true }).catch((e: Error) => {
-    kernelsNote = `the fma build of the ternary kernels is unavailable (${e.message})`;
-    return null;
-  });
-  if (THREADS > 1 && fmaKernels) {
-    fmaThreadKernels = await createWasmTernaryKernels({ fma: true, threads: THREADS }).catch((e: Error) => {
-      kernelsNote = `the threaded fma build of the ternary kernels is unavailable (${e.message})`;
+  // an opt-in relaxed-SIMD build, or null and a note saying why it is not timed
+  const optional = (what: string, opts: { fma?: boolean; tables?: boolean; threads?: number }): Promise<TernaryKernels | null> =>
+    createWasmTernaryKernels(opts).catch((e: Error) => {
+      kernelsNote = `the ${what} of the ternary kernels is unavailable (${e.message})`;
       return null;
     });
-  }
-  lookupKernels = await createWasmTernaryKernels({ tables: true }).catch((e: Error) => {
-    kernelsNote = `the lookup build of the ternary kernels is unavailable (${e.message})`;
-    return null;
-  });
-  if (THREADS > 1 && lookupKernels) {
-    lookupThreadKernels = await createWasmTernaryKernels({ tables: true, threads: THREADS }).catch((e: Error) => {
-      kernelsNote = `the threaded lookup build of the ternary kernels is unavailable (${e.message})`;
-      return null;
-    });
-  }
+  fmaKernels = await optional('fma build', { fma: true });
+  if (THREADS > 1 && fmaKernels) fmaThreadKernels = await optional('threaded fma build', { fma: true, threads: THREADS });
+  lookupKernels = await optional('lookup build', { tables: true });
+  if (THREADS > 1 && lookupKernels) lookupThreadKernels = await optional('threaded lookup build', { tables: true, threads: THREADS });
   if (POPCOUNT && fmaKernels) {
     popKernels.push(await createWasmTernaryKernels({ fma: true, tables: false }));
     if (THREADS > 1) popKernels.push(await createWasmTernaryKernels({ fma: true, tables: false, threads: THREADS }));

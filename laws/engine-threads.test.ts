@@ -36,7 +36,7 @@ import { orThrow } from '../src/codec.js';
 import { ConfigError } from '../src/errors.js';
 import { exportModel } from '../src/export/export.js';
 import { createEngine } from '../src/infer/engine.js';
-import { referenceTernaryKernels, type Pool, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
+import { referenceTernaryKernels, type Pool, type TernaryKernels, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
 import { outSize } from '../src/backend.js';
 import { buildModel, forward, initModel } from '../src/models/model.js';
 import { preset } from '../src/models/presets.js';
@@ -192,38 +192,30 @@ for (const name of ['cnn-small', 'vgg7'] as const) {
   });
 }
 
+/** Whether the engines on each of `others` give the logits of the engine on `base` bit for bit, on random batches of 1, 5 and 64 drawn from `seed`. */
+function sameLogits({ d, per }: ReturnType<typeof exported>, seed: number, base: TernaryKernels, others: readonly TernaryKernels[]): boolean {
+  const [want, ...got] = [base, ...others].map((kernels) => createEngine(d, { backend: cpu32, kernels }));
+  const r = rng(seed);
+  return [1, 5, 64].every((n) => {
+    const x: Tensor = { shape: [n, ...d.inputShape], data: Float32Array.from({ length: n * per }, () => uniform(r)) };
+    const logits = want.run(x).data;
+    return got.every((e) => sameBits(e.run(x).data, logits));
+  });
+}
+
 // the fma build (relaxed-SIMD multiply-adds in the float layers) on threads: its own threaded
 // build, the same bits as the fma build on one thread; and its ternary layers' table lookup the
 // same bits as the popcount GEMM (`tables: false`), so the lookup changes no logit
 for (const name of ['cnn-small', 'vgg7'] as const) {
-  law(`engine threads: ${name} 2+2 on the fma build gives the same logits bit for bit on 1 and 2 threads and with the popcount GEMM instead of the table lookup, at batch 1, 5 and 64`, [fc.nat()], (seed) => {
-    const { d, per } = exported(name);
-    const e1 = createEngine(d, { backend: cpu32, kernels: fmaOne });
-    const e2 = createEngine(d, { backend: cpu32, kernels: fmaTwo });
-    const e0 = createEngine(d, { backend: cpu32, kernels: fmaPopcount });
-    const r = rng(seed);
-    return [1, 5, 64].every((n) => {
-      const x: Tensor = { shape: [n, ...d.inputShape], data: Float32Array.from({ length: n * per }, () => uniform(r)) };
-      const want = e1.run(x).data;
-      return sameBits(e2.run(x).data, want) && sameBits(e0.run(x).data, want);
-    });
-  }, { numRuns: 3 });
+  law(`engine threads: ${name} 2+2 on the fma build gives the same logits bit for bit on 1 and 2 threads and with the popcount GEMM instead of the table lookup, at batch 1, 5 and 64`, [fc.nat()], (seed) =>
+    sameLogits(exported(name), seed, fmaOne, [fmaTwo, fmaPopcount]), { numRuns: 3 });
 }
 
 // the lookup build: the plain build's float kernels and the table-lookup GEMM's integer sums, so
 // every logit is the plain build's (and so the reference's), on 1 and 2 threads
 for (const name of ['cnn-small', 'vgg7'] as const) {
-  law(`engine threads: ${name} 2+2 (drawn weights) on the lookup build gives the plain build's logits bit for bit on 1 and 2 threads, at batch 1, 5 and 64`, [fc.integer({ min: 0, max: 2 ** 30 }), fc.nat()], (net, seed) => {
-    const { d, per } = exported(name, net);
-    const plain = createEngine(d, { backend: cpu32, kernels: one });
-    const [l1, l2] = [lookupOne, lookupTwo].map((kernels) => createEngine(d, { backend: cpu32, kernels }));
-    const r = rng(seed);
-    return [1, 5, 64].every((n) => {
-      const x: Tensor = { shape: [n, ...d.inputShape], data: Float32Array.from({ length: n * per }, () => uniform(r)) };
-      const want = plain.run(x).data;
-      return sameBits(l1.run(x).data, want) && sameBits(l2.run(x).data, want);
-    });
-  }, { numRuns: 3 });
+  law(`engine threads: ${name} 2+2 (drawn weights) on the lookup build gives the plain build's logits bit for bit on 1 and 2 threads, at batch 1, 5 and 64`, [fc.integer({ min: 0, max: 2 ** 30 }), fc.nat()], (net, seed) =>
+    sameLogits(exported(name, net), seed, one, [lookupOne, lookupTwo]), { numRuns: 3 });
 }
 
 example('engine threads: a threaded module of another build than the options ask for (plain, lookup, fma) is a ConfigError naming the source', async () => {
