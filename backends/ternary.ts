@@ -96,7 +96,12 @@ export interface WasmTernaryOptions {
 }
 
 /** The WebAssembly ternary kernels, with `dispose()` to end the threads of a threaded instance. */
-export type WasmTernaryKernels = TernaryKernels & { readonly threads: number; dispose(): void };
+export type WasmTernaryKernels = TernaryKernels & {
+  readonly threads: number;
+  /** Whether the ternary layers' products run on the table-lookup GEMM (else the popcount GEMM). */
+  readonly tables: boolean;
+  dispose(): void;
+};
 
 // ---- loading (see src/assets.ts) -------------------------------------------------------------
 
@@ -118,7 +123,8 @@ function builtAs(exports: TernaryExports): Build {
 async function ternaryModule(opts: WasmTernaryOptions, build: Build, threaded: boolean): Promise<WebAssembly.Module> {
   const given = opts.source ?? (opts.module === undefined ? undefined : asSource(opts.module));
   const what = 'createWasmTernaryKernels.source';
-  if (build !== 'plain') enableRelaxedSimd();
+  // a given module may be any build: with the flag set, a relaxed-SIMD one compiles and checkBuild names it
+  if (build !== 'plain' || given !== undefined) enableRelaxedSimd();
   return given === undefined ? compilePackaged(new URL(`../build/wasm/${fileOf(build, threaded)}`, import.meta.url), what) : compileWasm(given, what);
 }
 
@@ -147,6 +153,9 @@ export async function createWasmTernaryKernels(opts: WasmTernaryOptions = {}): P
   // where a thread may block; more threads than cores oversubscribe, still bit for bit
   if (threads > 1 && canBlock()) return threadedKernels(opts, build, tables, threads);
   const module = await ternaryModule(opts, build, false);
+  if (WebAssembly.Module.imports(module).some((i) => i.kind === 'memory')) {
+    throw new ConfigError('createWasmTernaryKernels.source', `the module is a threaded build (it imports a shared memory): it runs with threads > 1${threads > 1 ? ', where a thread may block (not on this thread)' : ''}; on one thread give the single-thread build (${fileOf(build, false)})`);
+  }
   const instance = await WebAssembly.instantiate(module, {
     env: {
       abort: (): never => {
@@ -184,6 +193,7 @@ function makeKernels(mem: KernelMemory, build: Build, threads: number, dispose: 
   return {
     name: (build === 'plain' ? 'wasm' : `wasm-${build}`) + (threads > 1 ? `-threads-${threads}` : ''),
     threads,
+    tables,
     dispose,
     fast: true,
     pack: (values, rows, k, out) => pack(mem, values, rows, k, out),

@@ -68,6 +68,7 @@ import { rng } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { fmt, machine, median, randomF32, table, tfjsWasm } from './common.js';
 import { WORKER_SPIN_MS } from '../backends/wasm/threads.js';
+import { sameElements } from '../laws/bits.js';
 
 /** Threads of the onnxruntime contenders (the sttn engines and tfjs-wasm use one). */
 const THREADS = Number(process.env.STTN_BENCH_THREADS ?? 1);
@@ -86,7 +87,7 @@ let lookupThreadKernels: TernaryKernels | null = null;
 /** STTN_BENCH_POPCOUNT=1: the fma build with its ternary layers on the popcount GEMM (`tables: false`) too, 1 and THREADS threads. */
 const POPCOUNT = process.env.STTN_BENCH_POPCOUNT === '1';
 const popKernels: TernaryKernels[] = [];
-let kernelsNote = '';
+const kernelsNotes: string[] = [];
 try {
   const { createWasmTernaryKernels } = await import('../backends/ternary.js');
   wasmKernels = await createWasmTernaryKernels();
@@ -94,7 +95,7 @@ try {
   // an opt-in relaxed-SIMD build, or null and a note saying why it is not timed
   const optional = (what: string, opts: { fma?: boolean; tables?: boolean; threads?: number }): Promise<TernaryKernels | null> =>
     createWasmTernaryKernels(opts).catch((e: Error) => {
-      kernelsNote = `the ${what} of the ternary kernels is unavailable (${e.message})`;
+      kernelsNotes.push(`the ${what} of the ternary kernels is unavailable (${e.message})`);
       return null;
     });
   fmaKernels = await optional('fma build', { fma: true });
@@ -106,7 +107,7 @@ try {
     if (THREADS > 1) popKernels.push(await createWasmTernaryKernels({ fma: true, tables: false, threads: THREADS }));
   }
 } catch (e) {
-  kernelsNote = `WebAssembly ternary kernels unavailable (${(e as Error).message}); only the reference kernels are timed`;
+  kernelsNotes.push(`WebAssembly ternary kernels unavailable (${(e as Error).message}); only the reference kernels are timed`);
 }
 
 /** A preset with batch norm calibrated on one random batch (momentum 0: running stats = that batch's). */
@@ -263,7 +264,7 @@ const headRows: string[][] = [];
 const sizeRows: string[][] = [];
 const checks: string[] = [];
 const notes: string[] = [];
-if (kernelsNote) notes.push(kernelsNote);
+notes.push(...kernelsNotes);
 if (typeof ort === 'string') notes.push(ort);
 for (const { label, spec } of nets) {
   const d = network(spec);
@@ -304,7 +305,7 @@ for (const { label, spec } of nets) {
     const plainLogits = wasmKernels ? engines[0][1].run(x).data : null;
     for (const [name, e] of engines.filter(([n]) => n.includes('lookup build'))) {
       const got = e.run(x).data;
-      if (plainLogits === null || got.length !== plainLogits.length || !Array.prototype.every.call(got, (v: number, i: number) => Object.is(v, plainLogits[i]))) throw new Error(`${label}, batch ${batch}: ${name} does not give the plain build's logits bit for bit`);
+      if (plainLogits === null || !sameElements(got, plainLogits)) throw new Error(`${label}, batch ${batch}: ${name} does not give the plain build's logits bit for bit`);
     }
     if (batch === 64) {
       for (const [name, e] of engines.slice(0, -1)) checks.push(`${label}: ${name} vs float engine: max |Δlogit| / max|logit| = ${maxRelDiff(e.run(x).data, ref).toExponential(1)}`);

@@ -42,6 +42,7 @@ import { buildModel, forward, initModel } from '../src/models/model.js';
 import { preset } from '../src/models/presets.js';
 import { rng, uniform } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
+import { sameElements as sameBits } from './bits.js';
 import { example, law } from './law.js';
 
 const one = await createWasmTernaryKernels();
@@ -64,7 +65,6 @@ after(() => {
   lookupTwo.dispose();
 });
 
-const sameBits = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i]));
 
 const layerCase = fc.record({
   conv: fc.boolean(),

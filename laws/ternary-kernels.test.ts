@@ -35,6 +35,7 @@ import { outSize } from '../src/backend.js';
 import { referenceTernaryKernels, wordsPerRow, type CodeAct, type FloatConvSpec, type PatchGeometry, type Pool, type TernaryKernels, type TernaryLayerSpec } from '../src/infer/ternary-kernels.js';
 import { ConfigError } from '../src/errors.js';
 import { nextU32, rng, uniform } from '../src/random.js';
+import { sameElements as sameBits } from './bits.js';
 import { example, law, throwsWith } from './law.js';
 
 const wasm = await createWasmTernaryKernels();
@@ -308,7 +309,6 @@ function layerInput(len: number, act: CodeAct, seed: number): Float32Array {
   return x;
 }
 
-const sameBits = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i]));
 
 function layerSpec(t: typeof layerCase extends fc.Arbitrary<infer T> ? T : never): { spec: TernaryLayerSpec; x: Float32Array; n: number } | null {
   const { conv, n, h, w, c, o, kh, kw, sh, sw, ph, pw } = t;
@@ -686,7 +686,7 @@ law(
   { numRuns: 100 },
 );
 
-example('wasm builds: each reports its build (name wasm, wasm-lookup, wasm-fma; the lookup and fma modules export tables() = 1, only fma fused() = 1); a module of another build than fma/tables ask for, or a tables or fma that is not true or false, is a ConfigError naming it', async () => {
+example('wasm builds: each reports its build (name wasm, wasm-lookup, wasm-fma; the lookup and fma modules export tables() = 1, only fma fused() = 1; `tables` says which GEMM the layers run); a module of another build than fma/tables ask for, a threaded module on one thread, or a tables or fma that is not true or false, is a ConfigError naming it', async () => {
   const { readFileSync } = await import('node:fs');
   const bytes = (file: string): Uint8Array<ArrayBuffer> => new Uint8Array(readFileSync(new URL(`../build/wasm/${file}`, import.meta.url)));
   const [plain, lookup, fused] = ['sttn-ternary.wasm', 'sttn-ternary-lookup.wasm', 'sttn-ternary-fma.wasm'].map(bytes);
@@ -710,7 +710,13 @@ example('wasm builds: each reports its build (name wasm, wasm-lookup, wasm-fma; 
     refused(createWasmTernaryKernels({ source: fused, tables: true }), src, 'fma build'),
     refused(createWasmTernaryKernels({ source: lookup }), src, 'lookup build'),
     refused(createWasmTernaryKernels({ source: lookup, fma: true }), src, 'lookup build'),
+    refused(createWasmTernaryKernels({ source: bytes('sttn-ternary-threads-lookup.wasm'), tables: true }), src, 'threaded build'),
+    refused(createWasmTernaryKernels({ source: bytes('sttn-ternary-threads.wasm') }), src, 'threaded build'),
   ]);
+  // which GEMM the layers run, for every combination of the two options
+  const popcountFma = await createWasmTernaryKernels({ fma: true, tables: false });
+  const plainNoTables = await createWasmTernaryKernels({ tables: false });
+  const gemms = [wasm, plainNoTables, wasmLookup, wasmFma, popcountFma].map((k) => k.tables);
   // the module's own word, read from a fresh instance of each packaged file
   const reports = async (b: Uint8Array<ArrayBuffer>): Promise<[number, number]> => {
     const e = (await WebAssembly.instantiate(await WebAssembly.compile(b), { env: { abort: () => {} } })).exports as unknown as { fused(): number; tables(): number };
@@ -722,9 +728,33 @@ example('wasm builds: each reports its build (name wasm, wasm-lookup, wasm-fma; 
     notBoolean.every(Boolean) &&
     mismatched.every(Boolean) &&
     JSON.stringify(words) === '[[0,0],[0,1],[1,1]]' &&
+    JSON.stringify(gemms) === '[false,false,true,true,false]' &&
     wasm.name === 'wasm' &&
     wasmLookup.name === 'wasm-lookup' &&
     fromBytes.name === 'wasm-lookup' &&
     wasmFma.name === 'wasm-fma'
   );
+});
+
+// in a fresh process nothing has set Node 20's relaxed-SIMD flag yet: a given module of a relaxed build
+// must still be named as that build, not refused as one that does not validate
+example('wasm builds: in a fresh process, a lookup or fma module given as source where the options ask for the plain build is a ConfigError naming the build it is', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT'));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    const { readFileSync } = await import('node:fs');
+    const { createWasmTernaryKernels } = await import(${JSON.stringify(new URL('../backends/ternary.ts', import.meta.url).href)});
+    const bytes = (f) => new Uint8Array(readFileSync(new URL('build/wasm/' + f, ${JSON.stringify(new URL('../', import.meta.url).href)})));
+    const messages = [];
+    for (const [file, threads] of [['sttn-ternary-lookup.wasm', 1], ['sttn-ternary-fma.wasm', 1], ['sttn-ternary-threads-lookup.wasm', 2]]) {
+      try { const k = await createWasmTernaryKernels({ source: bytes(file), threads }); k.dispose(); messages.push('accepted'); }
+      catch (e) { messages.push(e.name + ': ' + e.message); }
+    }
+    console.log(JSON.stringify(messages));
+  `], { cwd: fileURLToPath(new URL('..', import.meta.url)), env, timeout: 60_000, encoding: 'utf8' });
+  if (r.status !== 0) return false;
+  const m = JSON.parse(r.stdout.trim()) as string[];
+  const says = (i: number, build: string) => m[i].startsWith('ConfigError') && m[i].includes('createWasmTernaryKernels.source') && m[i].includes(`the module is the ${build}`);
+  return m.length === 3 && says(0, 'lookup build') && says(1, 'fma build') && says(2, 'threaded lookup build');
 });
