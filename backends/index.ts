@@ -68,7 +68,7 @@ export async function loadBackend<N extends BackendName>(name: N, opts?: Backend
   return g.createGpujsBackend({ ...(opts as Omit<GpujsOptions, 'mode'> | undefined), mode });
 }
 
-export const TERNARY_KERNEL_NAMES = ['reference', 'wasm'] as const;
+export const TERNARY_KERNEL_NAMES = ['reference', 'wasm', 'wasm-lookup'] as const;
 export type TernaryKernelName = (typeof TERNARY_KERNEL_NAMES)[number];
 
 /** `name` as a TernaryKernelName, or a ConfigError naming the allowed names. */
@@ -79,8 +79,10 @@ export function ternaryKernelName(name: string): TernaryKernelName {
 
 /**
  * The ternary × ternary kernels of the inference engine by name: `reference` (plain TypeScript,
- * src/infer/ternary-kernels.ts) or `wasm` (WebAssembly popcount kernels, backends/ternary.ts,
- * compiled on first use; `opts.source` gives its bytes or URL). Law (laws/ternary-kernels.test.ts): both give the same results bit for bit.
+ * src/infer/ternary-kernels.ts), `wasm` (WebAssembly popcount kernels, backends/ternary.ts,
+ * compiled on first use; `opts.source` gives its bytes or URL) or `wasm-lookup` (the same with
+ * `tables: true`: the table-lookup GEMM, relaxed SIMD). Laws (laws/ternary-kernels.test.ts,
+ * laws/engine-threads.test.ts): all three give the same results bit for bit.
  */
 export async function loadTernaryKernels(name: TernaryKernelName, opts?: WasmTernaryOptions): Promise<TernaryKernels> {
   switch (ternaryKernelName(name)) {
@@ -88,5 +90,7 @@ export async function loadTernaryKernels(name: TernaryKernelName, opts?: WasmTer
       return referenceTernaryKernels;
     case 'wasm':
       return (await import('./ternary.js')).createWasmTernaryKernels(opts);
+    case 'wasm-lookup':
+      return (await import('./ternary.js')).createWasmTernaryKernels({ ...opts, tables: true });
   }
 }

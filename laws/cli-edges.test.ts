@@ -27,6 +27,8 @@ import { ConfigError } from '../src/errors.js';
 import { installCommand } from '../backends/gpujs/runner.js';
 import type { Backend } from '../src/backend.js';
 import type { Env } from '../app/cli/env.js';
+import { loadTernaryKernels, ternaryKernelName } from '../backends/index.js';
+import { holdsAsync } from './async-law.js';
 import { example, law, throwsWith } from './law.js';
 import { backendByName, deadPid, runCli, writeIdxDir, type CliResult } from './cli-io.js';
 
@@ -437,12 +439,12 @@ example('train --data idx:RELATIVE stores the absolute directory (checkpoint and
   );
 });
 
-example('predict --kernels foo: a usage error listing every value --help lists (auto, reference, wasm)', async () => {
+example('predict --kernels foo: a usage error listing every value --help lists (auto, reference, wasm, wasm-lookup)', async () => {
   const model = await deployed('kernels');
   const img = join(dir, 'kernels', 'a.pgm');
   writeFileSync(img, Buffer.concat([Buffer.from('P5\n8 8\n255\n'), Buffer.alloc(64, 9)]));
   const r = await runCli(['predict', model, img, '--kernels', 'foo', '--backend', 'cpu']);
-  return usage(r, '--kernels', "'foo'", 'auto', 'reference', 'wasm');
+  return usage(r, '--kernels', "'foo'", 'auto', 'reference', 'wasm', 'wasm-lookup');
 });
 
 example('predict --kernels auto where the wasm kernels fail to load: the reference kernels give the same classes, and stderr says why', async () => {
@@ -454,6 +456,22 @@ example('predict --kernels auto where the wasm kernels fail to load: the referen
   const ref = await runCli(['predict', model, img, '--backend', 'cpu', '--kernels', 'reference', '--json']);
   const predictions = (out: string): string => JSON.stringify((JSON.parse(out) as { predictions: unknown }).predictions);
   return fallback.code === 0 && ref.code === 0 && predictions(fallback.out) === predictions(ref.out) && /wasm ternary kernels did not load \(no wasm here\); using the reference kernels/.test(fallback.err);
+});
+
+example('predict --kernels auto: the lookup build where relaxed SIMD loads (Node: always), else the popcount build: the probabilities of --kernels wasm bit for bit, the classes of --kernels reference', async () => {
+  const model = await deployed('kernels-lookup');
+  const img = join(dir, 'kernels-lookup', 'c.pgm');
+  return holdsAsync(fc.uint8Array({ minLength: 64, maxLength: 64 }), async (pixels) => {
+  writeFileSync(img, Buffer.concat([Buffer.from('P5\n8 8\n255\n'), Buffer.from(pixels)]));
+  const run = (kernels: string, over?: Parameters<typeof runCli>[2]) => runCli(['predict', model, img, '--backend', 'cpu', '--kernels', kernels, '--json'], undefined, over);
+  const noLookup = { loadKernels: (n: string) => (n === 'wasm-lookup' ? Promise.reject(new Error('no relaxed SIMD')) : loadTernaryKernels(ternaryKernelName(n))) };
+  const [auto, lookup, plain, ref, fallback] = await Promise.all([run('auto'), run('wasm-lookup'), run('wasm'), run('reference'), run('auto', noLookup)]);
+  const doc = (o: { out: string }) => JSON.parse(o.out) as { kernels: string; predictions: unknown };
+  // the wasm builds' probabilities are the same bits; the reference kernels' (the engine's other route) the same classes
+  const classes = (o: { out: string }) => JSON.stringify((doc(o).predictions as { class: number }[]).map((p) => p.class));
+  const same = [auto, lookup, plain, fallback].every((o) => o.code === 0 && JSON.stringify(doc(o).predictions) === JSON.stringify(doc(plain).predictions) && classes(o) === classes(ref));
+  return same && ref.code === 0 && doc(auto).kernels === 'wasm-lookup' && doc(lookup).kernels === 'wasm-lookup' && doc(plain).kernels === 'wasm' && doc(fallback).kernels === 'wasm' && fallback.err === '';
+  }, 2);
 });
 
 example('every command: the flags an unknown-flag error lists are exactly those its --help lists', async () => {

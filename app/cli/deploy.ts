@@ -8,7 +8,7 @@
  *     the predicted one and the float32 comparison. `--format onnx` writes the same deployed
  *     model as a standard ONNX model (src/export/onnx.ts), `--format safetensors` the latent
  *     weights in PyTorch's names and layouts (src/safetensors/pytorch.ts).
- *   sttn predict MODEL IMAGE… [--backend wasm] [--kernels auto|reference|wasm] [--json]
+ *   sttn predict MODEL IMAGE… [--backend wasm] [--kernels auto|reference|wasm|wasm-lookup] [--json]
  *     runs the inference engine (src/infer/engine.ts) on PGM (P5), PNG and IDX images of exactly
  *     the model's input size (checked from each image's header, before its pixels are decoded)
  *     and prints, per image, the class and every class's probability.
@@ -119,7 +119,7 @@ const KERNEL_CHOICES = ['auto', ...TERNARY_KERNEL_NAMES];
 
 const PREDICT_FLAGS: Flags = {
   backend: { type: 'string', default: 'wasm', help: 'backend of the float layers: cpu | cpu64 | wasm | gpujs…' },
-  kernels: { type: 'string', default: 'auto', choices: KERNEL_CHOICES, help: 'ternary × ternary kernels: auto is wasm when available, else reference' },
+  kernels: { type: 'string', default: 'auto', choices: KERNEL_CHOICES, help: 'ternary × ternary kernels: auto is wasm-lookup where relaxed SIMD is available, else wasm, else reference (the same results)' },
   batch: { type: 'string', default: '64', range: ints(1, 65_536), help: 'images per engine call' },
   ...WASM_KERNEL_FLAG,
   plan: { type: 'boolean', default: false, help: 'print how each layer runs (to stderr)' },

@@ -115,10 +115,16 @@ export async function fromFlag<T>(command: string, flag: string, field: string, 
 }
 
 /**
- * `--kernels auto`: the wasm ternary kernels where they load, else the reference kernels (the
- * same results, slower), saying so on stderr with the reason.
+ * `--kernels auto`: the wasm ternary kernels on the table-lookup GEMM where the engine has relaxed
+ * SIMD, else the popcount ones (the same bits either way, laws/engine-threads.test.ts), else the
+ * reference kernels (the same results, slower), saying so on stderr with the reason.
  */
 export async function autoKernels(env: Env, command: string): Promise<TernaryKernels> {
+  try {
+    return await env.loadKernels('wasm-lookup');
+  } catch {
+    // no relaxed SIMD here: the popcount build gives the same bits
+  }
   try {
     return await env.loadKernels('wasm');
   } catch (e) {
