@@ -1,7 +1,8 @@
 /**
  * Laws of the ONNX export (src/export/onnx.ts):
  * - onnxruntime-web (wasm, one thread) on the exported cnn-small and vgg7 (narrow) at 2+2, 2+32
- *   and 32+32 gives the engine's probabilities within 1e-5 and its classes, on test digits, the
+ *   and 32+32 gives the engine's probabilities within τ = max(1e-5, 2⁷·u·max|logit|) and its classes
+ *   (where its two highest probabilities are more than 2τ apart), on test digits, the
  *   engine on the reference and on the WebAssembly ternary kernels; parameters are He-initialised
  *   with batch-norm statistics calibrated on a batch of training digits (so that activations cross
  *   the thresholds) and TTQ's two scales drawn apart, the quantizer, granularity and boundary drawn;
@@ -23,6 +24,15 @@
  * with `fc.pre` and another drawn; more than 5 rejections per run fail the law. δ is taken per value, not from the tensor's largest value
  * as laws/export.test.ts does: a batch norm calibrated on a few digits gives near-dead channels
  * huge scales, and a δ from the largest value would leave most examples out.
+ *
+ * Tolerance: two float32 evaluations of the logits summed in different orders agree within
+ * 2⁸·u·max(1, max|l|) per row (u = 2⁻²⁴, as laws/export.test.ts), and softmax moves a probability
+ * by at most ½·max|Δl| (|∂p_j| = p_j·|Δl_j − Σ p_k·Δl_k| ≤ 2·p_j(1 − p_j)·max|Δl|), so a digit's
+ * probabilities are compared within τ = max(10⁻⁵, 2⁷·u·max|l|): 10⁻⁵ where the logits are small, more
+ * where they are large (vgg7 2+32 TTQ channel seed 0: logits up to 11.2 differing by 2.3·10⁻⁵, a
+ * probability by 6.2·10⁻⁶; twice those logits would pass 10⁻⁵). Classes are compared where the
+ * engine's two highest probabilities are more than 2τ apart: closer than that, probabilities within
+ * τ may order them either way (0.5% of the digits drawn have them within 10⁻³).
  */
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
@@ -108,7 +118,25 @@ const argmaxRow = (p: ArrayLike<number>, i: number, k: number): number => {
   return best;
 };
 
-/** Largest |Δp| over the compared examples per network, recorded for the report printed at the end. */
+/** τ = max(10⁻⁵, 2⁷·u·max_j |l_ij|): the probability tolerance of row i (header). */
+const tolerance = (logits: ArrayLike<number>, i: number, k: number): number => {
+  let m = 0;
+  for (let j = 0; j < k; j++) m = Math.max(m, Math.abs(logits[i * k + j]));
+  return Math.max(1e-5, 2 ** 7 * 2 ** -24 * m);
+};
+
+/** The highest probability of row i minus the second highest. */
+const gapOfTopTwo = (p: ArrayLike<number>, i: number, k: number): number => {
+  let [a, b] = [-Infinity, -Infinity];
+  for (let j = 0; j < k; j++) {
+    const v = p[i * k + j];
+    if (v > a) [a, b] = [v, a];
+    else if (v > b) b = v;
+  }
+  return a - b;
+};
+
+/** Largest |Δp|/τ over the compared examples per network, recorded for the report printed at the end. */
 const worst = new Map<string, number>();
 
 const arbCase = (name: Case['name'], bits: Bits): fc.Arbitrary<Case> =>
@@ -127,7 +155,7 @@ const AWAY = 16;
 
 for (const name of ['cnn-small', 'vgg7'] as const) {
   for (const bits of ['2+2', '2+32', '32+32'] as const) {
-    example(`onnx: onnxruntime-web on the exported ${name} ${bits} gives the engine's probabilities within 1e-5 and its classes on test digits`, () =>
+    example(`onnx: onnxruntime-web on the exported ${name} ${bits} gives the engine's probabilities within max(1e-5, 2^7·u·max|logit|) and its classes where they are 2τ apart, on test digits`, () =>
       holdsAsync(
         arbCase(name, bits),
         async (c) => {
@@ -145,15 +173,16 @@ for (const name of ['cnn-small', 'vgg7'] as const) {
             for (let i = 0; i < N; i++) {
               if (near[i]) continue;
               compared++;
-              if (argmaxRow(onnx.probabilities, i, k) !== p.classes[i] || argmaxRow(onnx.logits, i, k) !== p.classes[i]) {
+              const tau = tolerance(p.logits.data, i, k);
+              if (gapOfTopTwo(p.probabilities, i, k) > 2 * tau && (argmaxRow(onnx.probabilities, i, k) !== p.classes[i] || argmaxRow(onnx.logits, i, k) !== p.classes[i])) {
                 console.error(`onnx: example ${i}: class ${argmaxRow(onnx.probabilities, i, k)} ≠ engine's ${p.classes[i]}`, c);
                 return false;
               }
               for (let j = 0; j < k; j++) {
                 const dp = Math.abs(onnx.probabilities[i * k + j] - p.probabilities[i * k + j]);
-                worst.set(`${name} ${bits}`, Math.max(worst.get(`${name} ${bits}`) ?? 0, dp));
-                if (!(dp <= 1e-5)) {
-                  console.error(`onnx: example ${i}: |Δp| = ${dp}`, c);
+                worst.set(`${name} ${bits}`, Math.max(worst.get(`${name} ${bits}`) ?? 0, dp / tau));
+                if (!(dp <= tau)) {
+                  console.error(`onnx: example ${i}: |Δp| = ${dp} > τ = ${tau}`, c);
                   return false;
                 }
               }
@@ -168,9 +197,9 @@ for (const name of ['cnn-small', 'vgg7'] as const) {
   }
 }
 
-example('onnx: (report) the largest |Δp| seen above', () => {
-  console.log(`# onnx: max |Δp| onnxruntime-web vs engine: ${[...worst].map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
-  return [...worst.values()].every((v) => v <= 1e-5);
+example('onnx: (report) the largest |Δp|/τ seen above', () => {
+  console.log(`# onnx: max |Δp|/τ onnxruntime-web vs engine: ${[...worst].map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+  return [...worst.values()].every((v) => v <= 1);
 });
 
 // ---------------------------------------------------------------------------------------------
