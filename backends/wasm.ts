@@ -63,12 +63,11 @@
  * a throw inside a scope leaves the arena reset, views survive memory growth, an async f is
  * refused without an unhandled rejection, and a call past the memory's maximum is a ConfigError.
  */
-import type { AdamStepScalars, Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
+import type { Backend, BinaryOp, Conv2dOptions, MatmulOptions, PoolOptions, ReduceOp, ScalarOp, UnaryOp } from '../src/backend.js';
 import { roundoff } from '../src/backend.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 import { assertConvOutput, broadcastLayout, convGeometry, matmulShape, poolGeometry, reduceShape, type ConvGeometry } from '../src/shapes.js';
-import { assertSameShape, sameShape, size, type Tensor } from '../src/tensor.js';
-import { adamComposed } from '../src/train/adam-step.js';
+import { assertSameShape, size, type Tensor } from '../src/tensor.js';
 import { enableRelaxedSimd, packagedBytesOrModule, wasmBytesOrModule, type WasmSource } from '../src/assets.js';
 import { createJsBackend } from './js.js';
 import type { QuantizerKernels } from '../src/quantizers/fast.js';
@@ -160,7 +159,6 @@ interface Exports extends QuantizeExports, PartExports, BatchNormExports {
   unary(op: number, y: number, x: number, n: number): void;
   scalar(op: number, y: number, x: number, s: number, n: number): void;
   axpy(y: number, a: number, s: number, b: number, n: number): void;
-  adam(po: number, pm: number, pv: number, p: number, m: number, v: number, g: number, n: number, b1: number, s1: number, b2: number, s2: number, c2: number, eps: number, a: number, wd: number, decay: number, clip: number, clipOn: number): void;
   select(y: number, c: number, a: number, b: number, n: number): void;
   reduce(op: number, y: number, x: number, outer: number, len: number, inner: number, acc: number): void;
   maxPool(geom: number, x: number, y: number): void;
@@ -715,26 +713,6 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
     return mapped(a.shape, [a, b], MAP_DESC, ([pa, pb], po, d) => (split(n) ? mapTask(d, 3, 0, 0, po, pa, pb, 0, n, 0, 0, s) : wasm.axpy(po, pa, s, pb, n)));
   }
 
-  /**
-   * Backend.adamStep: p', m', v' in one pass over p, m, v and the gradient (assembly/adam.ts), one
-   * result cut in three; operands of other shapes, and scalars that are not finite (the composition
-   * sends those to the js backend), take the composition, with its errors.
-   */
-  function adamStep(p: Tensor, m: Tensor, v: Tensor, grad: Tensor, h: AdamStepScalars): [Tensor, Tensor, Tensor] {
-    const scalars = [h.beta1, h.beta2, 1 - h.beta1, 1 - h.beta2, h.c2, h.epsilon, h.a, h.weightDecay, h.clip ?? 0];
-    if (![m, v, grad].every((t) => sameShape(t.shape, p.shape) && t.data.length === p.data.length) || !scalars.every(Number.isFinite)) return adamComposed({ axpy, scalar, unary, binary }, p, m, v, grad, h);
-    const n = p.data.length;
-    begin();
-    const po = take(3 * n * 4);
-    const end = top;
-    const { ptrs: [pp, pm, pv, pg], fill } = operands([p, m, v, grad]);
-    reserve();
-    fill();
-    wasm.adam(po, po + 4 * n, po + 8 * n, pp, pm, pv, pg, n, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.c2, h.epsilon, h.a, h.weightDecay, h.weightDecay > 0 ? 1 : 0, h.clip ?? 0, h.clip === null ? 0 : 1);
-    const [p1, m1, v1] = splitResult(result(po, end, [3 * n]), [p.shape, p.shape, p.shape]);
-    return [p1, m1, v1];
-  }
-
   function select(cond: Tensor, a: Tensor, b: Tensor): Tensor {
     assertSameShape('select (cond vs a)', cond, a);
     assertSameShape('select (a vs b)', a, b);
@@ -890,7 +868,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
       ? {
           conv2dBias, conv2dGradFilterBias, conv2dBackward, maxPoolArgmax, maxPoolGradArgmax, conv2dPoolArgmax,
           maxPoolRelu, maxPoolReluGrad, batchNormAffineRelu, batchNormGradMomentsRelu, batchNormGradAffineRelu,
-          batchNormMomentsOfRelu, batchNormAffineOfRelu, batchNormGradMomentsOfRelu, batchNormGradAffineOfRelu, adamStep,
+          batchNormMomentsOfRelu, batchNormAffineOfRelu, batchNormGradMomentsOfRelu, batchNormGradAffineOfRelu,
         }
       : {}),
     threads: parts,

@@ -205,29 +205,6 @@ export interface Backend {
   batchNormGradMomentsOfRelu?(dy: Tensor, z: Tensor): [Tensor, Tensor];
   /** `binary('mul', batchNormGradAffine(dy, unary('relu', z), g, k, d), unary('step', z))`. */
   batchNormGradAffineOfRelu?(dy: Tensor, z: Tensor, g: Tensor, k: Tensor, d: Tensor): Tensor;
-
-  /**
-   * Optional fused Adam step over one parameter tensor (src/train/optim.ts takes it when present,
-   * the composition otherwise): `[p', m', v']` of one shape, exactly the bits of
-   * `g = weightDecay > 0 ? axpy(grad, weightDecay, p) : grad`,
-   * `m' = axpy(scalar('mul', m, beta1), 1 − beta1, g)`,
-   * `v' = axpy(scalar('mul', v, beta2), 1 − beta2, unary('square', g))`,
-   * `p' = axpy(p, a, binary('div', m', scalar('add', unary('sqrt', scalar('mul', v', c2)), epsilon)))`
-   * and, where `clip` is a number, `p' = scalar('clamp', p', clip)`, in one pass
-   * (laws/adam-fused.test.ts).
-   */
-  adamStep?(p: Tensor, m: Tensor, v: Tensor, grad: Tensor, h: AdamStepScalars): [Tensor, Tensor, Tensor];
-}
-
-/** The scalars of one fused Adam step (`Backend.adamStep`): `a` = −lr·c1, c2 = 1 / (1 − beta2^t). */
-export interface AdamStepScalars {
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly c2: number;
-  readonly epsilon: number;
-  readonly a: number;
-  readonly weightDecay: number;
-  readonly clip: number | null;
 }
 
 /** The unit roundoff of a dtype. */

@@ -9,9 +9,6 @@
  * - Optional latent-weight clipping to [−c, c] after each step for the parameters a predicate
  *   selects (the official STTN code clips latent weights to [−1, 1]).
  *
- * - A backend with `adamStep` (src/backend.ts: the wasm backend) runs each tensor's Adam step in
- *   one pass, the composition's bits (laws/adam-fused.test.ts).
- *
  * Law (laws/optim.test.ts): one Adam step equals the formula computed by hand; from a fresh state
  * a zero gradient without weight decay moves no parameter (SGD and Adam); the cosine schedule
  * starts at lr, halves at the midpoint, ends at 0 and never rises; latent clipping clamps only
@@ -19,8 +16,7 @@
  * checkpoint file bit for bit.
  */
 import * as t from 'io-ts';
-import type { AdamStepScalars, Backend } from '../backend.js';
-import { adamComposed } from './adam-step.js';
+import type { Backend } from '../backend.js';
 import { NonNegativeNumber, oneOf, PositiveNumber, refinedNumber, withDefaults } from '../codec.js';
 import type { Params } from '../quantizers/common.js';
 import type { Tensor } from '../tensor.js';
@@ -84,26 +80,19 @@ export function step(
 ): { params: Tree; state: OptimizerState } {
   const lr = learningRate(cfg, state.step, totalSteps);
   const t = state.step + 1;
-  const clipOf = (l: string, k: string): number | null => (cfg.latentClip !== null && clipSelect(l, k) ? cfg.latentClip : null);
-  if (cfg.kind === 'adam') {
-    const h = { beta1: cfg.beta1, beta2: cfg.beta2, c2: 1 / (1 - cfg.beta2 ** t), epsilon: cfg.epsilon, a: -lr * (1 / (1 - cfg.beta1 ** t)), weightDecay: cfg.weightDecay };
-    // one pass per tensor where the backend fuses it, the same bits (src/backend.ts `adamStep`)
-    const one = B.adamStep !== undefined ? B.adamStep.bind(B) : (p: Tensor, m: Tensor, v: Tensor, g: Tensor, s: AdamStepScalars) => adamComposed(B, p, m, v, g, s);
-    const out: [Record<string, Record<string, Tensor>>, Record<string, Record<string, Tensor>>, Record<string, Record<string, Tensor>>] = [{}, {}, {}];
-    for (const [l, rec] of Object.entries(params)) {
-      for (const o of out) o[l] = {};
-      for (const [k, p] of Object.entries(rec)) {
-        const r = one(p, state.slots.m[l][k], state.slots.v[l][k], grads[l][k], { ...h, clip: clipOf(l, k) });
-        for (let i = 0; i < 3; i++) out[i][l][k] = r[i];
-      }
-    }
-    return { params: out[0], state: { step: t, slots: { m: out[1], v: out[2] } } };
-  }
   const g = cfg.weightDecay > 0 ? mapTree(grads, (gr, l, k) => B.axpy(gr, cfg.weightDecay, params[l][k])) : grads;
-  const clip = (p: Tensor, l: string, k: string) => {
-    const c = clipOf(l, k);
-    return c === null ? p : B.scalar('clamp', p, c);
-  };
+  const clip = (p: Tensor, l: string, k: string) => (cfg.latentClip !== null && clipSelect(l, k) ? B.scalar('clamp', p, cfg.latentClip) : p);
+  if (cfg.kind === 'adam') {
+    const m = mapTree(state.slots.m, (mm, l, k) => B.axpy(B.scalar('mul', mm, cfg.beta1), 1 - cfg.beta1, g[l][k]));
+    const v = mapTree(state.slots.v, (vv, l, k) => B.axpy(B.scalar('mul', vv, cfg.beta2), 1 - cfg.beta2, B.unary('square', g[l][k])));
+    const c1 = 1 / (1 - cfg.beta1 ** t);
+    const c2 = 1 / (1 - cfg.beta2 ** t);
+    const next = mapTree(params, (p, l, k) => {
+      const denom = B.scalar('add', B.unary('sqrt', B.scalar('mul', v[l][k], c2)), cfg.epsilon);
+      return clip(B.axpy(p, -lr * c1, B.binary('div', m[l][k], denom)), l, k);
+    });
+    return { params: next, state: { step: t, slots: { m, v } } };
+  }
   const u = mapTree(state.slots.u, (uu, l, k) => B.axpy(B.scalar('mul', uu, cfg.momentum), 1, g[l][k]));
   const next = mapTree(params, (p, l, k) => clip(B.axpy(p, -lr, u[l][k]), l, k));
   return { params: next, state: { step: t, slots: { u } } };

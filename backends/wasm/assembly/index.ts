@@ -30,7 +30,6 @@ export { binary, unary, scalar, axpy, select, reduce, mapPart } from './elementw
 export { maxPool, maxPoolGrad, maxPoolPart, maxPoolGradPart, maxPoolRelu, maxPoolReluPart, maxPoolReluGrad, maxPoolReluGradPart } from './pool';
 export { maxPoolArg, maxPoolArgPart, maxPoolGradArg, maxPoolGradArgPart } from './pool-argmax';
 export * from './quantize';
-export { adam } from './adam';
 export { bnMoments, bnAffine, bnGradMoments, bnGradAffine, bnAffineRelu, bnGradMomentsRelu, bnGradAffineRelu, bnMomentsOfRelu, bnAffineOfRelu, bnGradMomentsOfRelu, bnGradAffineOfRelu, bnPart } from './batchnorm';
 
 // Blocking (measured plateau on a 2-core EPYC: MC=128, KC=384, NC=1024).
