@@ -25,8 +25,9 @@
  * as laws/export.test.ts does: a batch norm calibrated on a few digits gives near-dead channels
  * huge scales, and a δ from the largest value would leave most examples out.
  *
- * Tolerance: two float32 evaluations of the logits summed in different orders agree within
- * 2⁸·u·max(1, max|l|) per row (u = 2⁻²⁴, as laws/export.test.ts), and softmax moves a probability
+ * Tolerance: two float32 evaluations of the logits summed in different orders agreed within
+ * 2⁸·u·max(1, max|l|) per row in every network measured (u = 2⁻²⁴, as laws/export.test.ts; a
+ * measured bound, not a proven one: the worst case grows with Σ|terms|), and softmax moves a probability
  * by at most ½·max|Δl| (|∂p_j| = p_j·|Δl_j − Σ p_k·Δl_k| ≤ 2·p_j(1 − p_j)·max|Δl|), so a digit's
  * probabilities are compared within τ = max(10⁻⁵, 2⁷·u·max|l|): 10⁻⁵ where the logits are small, more
  * where they are large (vgg7 2+32 TTQ channel seed 0: logits up to 11.2 differing by 2.3·10⁻⁵, a

@@ -117,13 +117,13 @@ export async function fromFlag<T>(command: string, flag: string, field: string, 
 /**
  * `--kernels auto`: the wasm ternary kernels on the table-lookup GEMM where the engine has relaxed
  * SIMD, else the popcount ones (the same bits either way, laws/engine-threads.test.ts), else the
- * reference kernels (the same results, slower), saying so on stderr with the reason.
+ * reference kernels (the same results, slower), each fallback said on stderr with its reason.
  */
 export async function autoKernels(env: Env, command: string): Promise<TernaryKernels> {
   try {
     return await env.loadKernels('wasm-lookup');
-  } catch {
-    // no relaxed SIMD here: the popcount build gives the same bits
+  } catch (e) {
+    env.io.err.write(`sttn ${command}: the lookup build of the wasm ternary kernels did not load (${e instanceof Error ? e.message : String(e)}); using the popcount build (the same results)\n`);
   }
   try {
     return await env.loadKernels('wasm');
