@@ -730,14 +730,19 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
       splitReduce(outer, len, inner) ? mapTask(acc + accBytes, 5, c, 0, po, px, acc, 0, outer, len, inner, 0) : wasm.reduce(c, po, px, outer, len, inner, acc));
   }
 
-  function maxPool(x: Tensor, opts: PoolOptions): Tensor {
+  /** A pooling of x alone into one output (`whole` on one thread, `op`'s parts split by images). */
+  function pooled(x: Tensor, opts: PoolOptions, op: number, whole: (geom: number, px: number, po: number) => void): Tensor {
     const g = poolGeometry(x.shape, opts);
     // the geometry record goes in the work area: `mapped` resets the arena
     return mapped([g.n, g.oh, g.ow, g.cin], [x], 13 * 4, ([px], po, geom) => {
       putGeometry(geom, g);
-      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPool, [geom, px, po], partsOf(g.n, IMAGE_PARTS));
-      else wasm.maxPool(geom, px, po);
+      if (splitPool(x.data.length) && g.n > 1) pool!.run(op, [geom, px, po], partsOf(g.n, IMAGE_PARTS));
+      else whole(geom, px, po);
     });
+  }
+
+  function maxPool(x: Tensor, opts: PoolOptions): Tensor {
+    return pooled(x, opts, OP.maxPool, (geom, px, po) => wasm.maxPool(geom, px, po));
   }
 
   function maxPoolGrad(x: Tensor, dy: Tensor, opts: PoolOptions): Tensor {
@@ -804,12 +809,7 @@ function makeBackend(wasm: Exports, kernel: 'plain' | 'relaxed', pool: ThreadPoo
 
   /** relu(maxPool(x)) in one pass, split as maxPool (src/backend.ts `maxPoolRelu`). */
   function maxPoolRelu(x: Tensor, opts: PoolOptions): Tensor {
-    const g = poolGeometry(x.shape, opts);
-    return mapped([g.n, g.oh, g.ow, g.cin], [x], 13 * 4, ([px], po, geom) => {
-      putGeometry(geom, g);
-      if (splitPool(x.data.length) && g.n > 1) pool!.run(OP.maxPoolRelu, [geom, px, po], partsOf(g.n, IMAGE_PARTS));
-      else wasm.maxPoolRelu(geom, px, po);
-    });
+    return pooled(x, opts, OP.maxPoolRelu, (geom, px, po) => wasm.maxPoolRelu(geom, px, po));
   }
 
   /** maxPoolGrad(x, dy·step(y)) in one pass, split as maxPoolGrad (src/backend.ts `maxPoolReluGrad`). */
